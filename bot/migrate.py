@@ -1,0 +1,90 @@
+"""Numbered plain-SQL migrations, applied in order, once, under an advisory lock."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import log
+from bot.db import Database
+
+logger = log.get("zzik.migrate")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# pg_advisory_lock key: "zzik" in ASCII. Held on a dedicated connection: asyncpg's pool resets
+# connections on release with pg_advisory_unlock_all(), which would drop a pooled lock early.
+LOCK_KEY = 0x7A7A696B
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
+        found.append(Migration(match[1], match[2], path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(versions) != len(set(versions)):
+        raise MigrationError("two migrations share a number")
+    return found
+
+
+async def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply what is missing; return the versions applied now. Safe to run from many replicas at once."""
+    migrations = discover(directory)
+    conn = await db.connect_once()
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+        try:
+            await conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version text PRIMARY KEY,
+                       name text NOT NULL,
+                       checksum text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            applied = {
+                r["version"]: r["checksum"] for r in await conn.fetch("SELECT * FROM schema_migrations")
+            }
+            done = []
+            for m in migrations:
+                if m.version in applied:
+                    if applied[m.version] != m.checksum:
+                        raise MigrationError(
+                            f"migration {m.version}_{m.name} was changed after it was applied; "
+                            "add a new migration instead"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(m.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                        m.version,
+                        m.name,
+                        m.checksum,
+                    )
+                logger.info("migration applied", version=m.version, name=m.name)
+                done.append(m.version)
+            return done
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    finally:
+        await conn.close()

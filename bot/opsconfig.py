@@ -1,0 +1,352 @@
+"""The ops config: everything the operations manual holds, as validated data.
+
+The built-in default (`default.yml`) is the ZZIK LIVE manual. A file named by ZZIK_CONFIG overrides it
+section by section. Errors name the field and, for a file, the line.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_PATH = Path(__file__).with_name("default.yml")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'5m', '1h30m', '48h', '2d', '90s' (or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match and any(match.groups()):
+            d, h, m, s = (int(g or 0) for g in match.groups())
+            return timedelta(days=d, hours=h, minutes=m, seconds=s)
+    raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 1h30m, 2d)")
+
+
+def _parse_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 10:00 as the sexagesimal number 600.
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        hh, mm = value.strip().split(":")
+        if int(hh) < 24 and int(mm) < 60:
+            return time(int(hh), int(mm))
+    raise ValueError(f"{value!r} is not a time of day (use HH:MM, 24-hour)")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+TimeOfDay = Annotated[time, BeforeValidator(_parse_time)]
+Severity = Literal["P1", "P2", "P3", "P4"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Channels(Section):
+    alerts: str
+    deployments: str
+    incidents: str
+    dev: str
+    support: str
+
+
+class SeverityLevel(Section):
+    level: Severity
+    definition: str
+    example: str
+    response: str
+    ack_within: Duration | Literal["next_business_day"]
+    all_hands: bool = False
+    update_every: Duration | None = None
+
+
+class Objective(Section):
+    name: str
+    target: str | None = None
+    p95: str | None = None
+    p99: str | None = None
+    measurement: str | None = None
+
+
+class SloGroup(Section):
+    group: str
+    objectives: list[Objective]
+
+
+class AlertRule(Section):
+    name: str
+    condition: str
+    priority: Severity
+    response_time: Duration
+
+
+class CheckItem(Section):
+    id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    text: str
+
+
+def _unique_ids(items: list[CheckItem], what: str) -> list[CheckItem]:
+    ids = [item.id for item in items]
+    if len(ids) != len(set(ids)):
+        raise ValueError(f"{what} ids must be unique")
+    return items
+
+
+class Deploy(Section):
+    environments: list[str] = ["staging", "prod"]
+    webhook_url: str | None = None
+    watch_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    commands: dict[str, str]
+    pre_deploy_checklist: list[CheckItem]
+    staging_validation: list[CheckItem]
+    post_deploy_validation: list[CheckItem]
+
+    @field_validator("pre_deploy_checklist", "staging_validation", "post_deploy_validation")
+    @classmethod
+    def _ids(cls, items: list[CheckItem]) -> list[CheckItem]:
+        return _unique_ids(items, "checklist")
+
+
+class Rollback(Section):
+    identify: list[str]
+    criteria: list[CheckItem]
+    verify: list[CheckItem]
+
+
+class Stage(Section):
+    name: str
+    items: list[str]
+
+
+class Incidents(Section):
+    stages: list[Stage] = Field(min_length=1)
+    channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9_-]{1,20}$")
+    postmortem_template: str
+
+
+class RunbookStep(Section):
+    text: str
+    command: str | None = None
+    link: str | None = None
+
+
+class Runbook(Section):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    name: str
+    title: str | None = None
+    alerts: list[str] = []
+    steps: list[RunbookStep] = Field(min_length=1)
+
+
+class Deadline(Section):
+    """The first such moment at or after the checklist was posted."""
+
+    weekday: Literal[WEEKDAYS] | None = None  # type: ignore[valid-type]
+    day: int | None = Field(default=None, ge=1, le=28)
+    time: TimeOfDay
+
+
+class Checklist(Section):
+    schedule: str
+    deadline: Deadline
+    items: list[str] = Field(min_length=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a cron expression: {exc}") from None
+        return value
+
+
+class Maintenance(Section):
+    channel: str = "dev"
+    checklists: dict[Literal["daily", "weekly", "monthly"], Checklist]
+
+
+class Backup(Section):
+    type: str
+    frequency: str
+    retention: str
+    location: str
+
+
+class Handoff(Section):
+    day: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
+    time: TimeOfDay = time(10, 0)
+
+    @field_validator("day", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+SLACK_USER = r"^(?:[UW][A-Z0-9]{2,}|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+
+
+class Oncall(Section):
+    timezone: str = "UTC"
+    handoff: Handoff = Handoff()
+    start: date = date(2026, 1, 5)
+    engineers: list[Annotated[str, Field(pattern=SLACK_USER)]] = []
+    managers: list[Annotated[str, Field(pattern=SLACK_USER)]] = []
+    remind_before: Duration = timedelta(minutes=30)
+    usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
+    roles: dict[str, str] = {}
+    kit: list[str] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Seoul)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Permissions(Section):
+    deployers: list[Annotated[str, Field(pattern=r"^[USW][A-Z0-9]{2,}$")]] = []
+    incident_managers: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]] = []
+
+
+class OpsConfig(Section):
+    channels: Channels
+    severities: list[SeverityLevel]
+    slos: list[SloGroup]
+    alerts: list[AlertRule]
+    deploy: Deploy
+    rollback: Rollback
+    incidents: Incidents
+    runbooks: list[Runbook]
+    maintenance: Maintenance
+    backups: list[Backup] = []
+    oncall: Oncall
+    permissions: Permissions
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpsConfig:
+        levels = [s.level for s in self.severities]
+        if sorted(levels) != ["P1", "P2", "P3", "P4"]:
+            raise ValueError("severities must define P1, P2, P3 and P4 once each")
+        slugs = [r.slug for r in self.runbooks]
+        if len(slugs) != len(set(slugs)):
+            raise ValueError("runbook slugs must be unique")
+        return self
+
+    def severity(self, level: str) -> SeverityLevel:
+        return next(s for s in self.severities if s.level == level.upper())
+
+    def channel(self, key: str) -> str:
+        return getattr(self.channels, key, key)
+
+    def warnings(self) -> list[str]:
+        found = []
+        if not self.permissions.deployers:
+            found.append("permissions.deployers is empty: anyone may deploy to prod and roll back")
+        if not self.oncall.engineers:
+            found.append("oncall.engineers is empty: nobody is on call and nobody is paged")
+        return found
+
+
+class ConfigError(Exception):
+    """The config is invalid; str() names each bad field (and line, for a file)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _load_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if data is None:
+        return {}, None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}:1: the config must be a mapping of sections"])
+    return data, node
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Walk the YAML node tree along a pydantic error location; the deepest line found."""
+    line = None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
+
+
+def load(path: Path | str | None = None) -> OpsConfig:
+    """The built-in config, with the sections of `path` (if given) in place of the defaults."""
+    merged, _ = _load_yaml(DEFAULT_PATH.read_text(encoding="utf-8"), "default.yml")
+    node = None
+    source = "default.yml"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{source}: cannot read: {exc.strerror}"]) from None
+        override, node = _load_yaml(text, source)
+        unknown = sorted(set(override) - set(OpsConfig.model_fields))
+        if unknown:
+            lines = [_line_of(node, (key,)) for key in unknown]
+            raise ConfigError(
+                [f"{source}:{ln}: {key}: unknown section" for key, ln in zip(unknown, lines, strict=True)]
+            )
+        merged.update(override)
+    try:
+        return OpsConfig.model_validate(merged)
+    except ValidationError as exc:
+        overridden = set(merged) if node is None else {k.value for k, _ in node.value}
+        problems = []
+        for err in exc.errors():
+            loc = err["loc"]
+            field = ".".join(str(p) for p in loc) or "config"
+            line = _line_of(node, loc) if node is not None and loc and loc[0] in overridden else None
+            where = f"{source}:{line}" if line else source
+            problems.append(f"{where}: {field}: {err['msg']}")
+        raise ConfigError(problems) from None

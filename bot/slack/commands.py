@@ -1,0 +1,77 @@
+"""Every slash command the bot owns (manifest.yml lists exactly these; a test checks it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    description: str
+    usage_hint: str
+    usage: str
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "/incident",
+            "Declare and run incidents",
+            "[p1-p4 <title>] | list | update | severity | commander | stage | resolve | help",
+            "*`/incident`* opens the Declare incident form\n"
+            "`/incident p1 <title>` declares at once (p1–p4)\n"
+            "`/incident list` open incidents\n"
+            "In an incident channel: `update <text>` · `severity p2` · `commander @user` · `stage <name>` · "
+            "`action <text> [@owner]` · `actions` · `resolve [summary]` · `timeline` · `postmortem`",
+        ),
+        Command(
+            "/deploy",
+            "Deploy to staging or production",
+            "staging|prod <version> | status | history [env] | help",
+            '*`/deploy staging <version>`* · `/deploy prod <version> [--force "reason"]` · `/deploy status` · '
+            "`/deploy history [env] [n]` · `/deploy unlock <env> <reason>`",
+        ),
+        Command(
+            "/rollback",
+            "Roll an environment back to its last good version",
+            "prod [reason] | help",
+            "*`/rollback <env> [reason]`* shows the rollback criteria and the target version, then asks to confirm",
+        ),
+        Command(
+            "/runbook",
+            "List and run runbooks step by step",
+            "[name] | runs | help",
+            "*`/runbook`* lists runbooks · `/runbook <name>` starts one · `/runbook runs` shows runs in progress",
+        ),
+        Command(
+            "/oncall",
+            "Who is on call, the schedule, overrides",
+            "[next | schedule [weeks] | at <when> | override … | overrides | help]",
+            "*`/oncall`* who is on call now\n"
+            "`/oncall next` the next rotation · `/oncall schedule [weeks]` (default 4, at most 26) · "
+            "`/oncall at <YYYY-MM-DD [HH:MM]>`\n"
+            "`/oncall override @user <primary|secondary|manager> <from> <to>` (dates or `YYYY-MM-DD HH:MM`, "
+            "team time zone) · `/oncall overrides` · `/oncall override cancel <id>`",
+        ),
+        Command(
+            "/maintenance",
+            "The maintenance checklists",
+            "[post daily|weekly|monthly] | help",
+            "*`/maintenance`* the current checklists and what is open · "
+            "`/maintenance post <daily|weekly|monthly>` posts one now",
+        ),
+        Command(
+            "/slo",
+            "The SLO tables and what is breaching",
+            "[help]",
+            "*`/slo`* the SLO tables and what is breaching now",
+        ),
+    )
+}
+
+
+def usage(name: str) -> str:
+    command = COMMANDS.get(name)
+    return command.usage if command else ""

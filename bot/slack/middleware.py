@@ -1,0 +1,296 @@
+"""Cross-cutting Slack concerns.
+
+- `install()`: a global Bolt middleware (after Bolt's signature check) that binds a request id into
+  structlog's contextvars, handles each Slack delivery once (event_id / trigger_id claimed in Postgres),
+  and times the ack.
+- `command()`, `action()`, `view()`: how domains register listeners. The wrapper turns UsageError,
+  Refused and DatabaseUnavailable into one ephemeral answer, anything else into an apology with the
+  request id, and writes the audit row and the metrics for every request, whatever its outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot import audit, log
+from bot.errors import DatabaseUnavailable, Refused, UsageError
+from bot.services import Services
+from bot.slack.commands import usage
+
+logger = log.get("zzik.slack")
+
+UNAVAILABLE = "The database is unavailable right now, so nothing was done. Try again in a minute."
+
+
+def classify(body: dict[str, Any]) -> tuple[str, str]:
+    """(kind, name) of a Slack request, for metrics, logs and the audit log."""
+    if "command" in body:
+        return "command", str(body["command"])
+    kind = body.get("type")
+    if kind == "block_actions":
+        actions = body.get("actions") or [{}]
+        return "action", str(actions[0].get("action_id", "?"))
+    if kind in ("view_submission", "view_closed"):
+        return "view", str((body.get("view") or {}).get("callback_id", "?"))
+    if kind == "event_callback":
+        return "event", str((body.get("event") or {}).get("type", "?"))
+    return "other", str(kind or "?")
+
+
+def delivery_key(body: dict[str, Any]) -> str | None:
+    """What makes one delivery of one user intent unique. A redelivery or retry carries the same key."""
+    if body.get("type") == "event_callback" and body.get("event_id"):
+        return f"event:{body['event_id']}"
+    trigger = body.get("trigger_id")
+    if trigger:
+        kind, name = classify(body)
+        return f"{kind}:{name}:{trigger}"
+    return None
+
+
+async def claim(db: Any, key: str) -> bool:
+    """True the first time a key is seen, False ever after."""
+    return (
+        await db.fetchval(
+            "INSERT INTO idempotency_keys (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING true", key
+        )
+        is not None
+    )
+
+
+def _actor(body: dict[str, Any]) -> str | None:
+    return body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    return (
+        body.get("channel_id")
+        or (body.get("channel") or {}).get("id")
+        or (body.get("container") or {}).get("channel_id")
+        or (body.get("event") or {}).get("channel")
+    )
+
+
+def install(app: AsyncApp, services: Services) -> None:
+    @app.middleware
+    async def request_context(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]):
+        body = req.body or {}
+        kind, name = classify(body)
+        request_id = uuid.uuid4().hex[:16]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id, kind=kind, name=name)
+        req.context["request_id"] = request_id
+        started = time.perf_counter()
+        key = delivery_key(body)
+        if key is not None:
+            try:
+                fresh = await claim(services.db, key)
+            except DatabaseUnavailable:
+                services.metrics.requests.labels(kind, name, "unavailable").inc()
+                return await _unavailable(req, kind)
+            if not fresh:
+                logger.info("duplicate delivery ignored", key=key, retry=req.headers.get("x-slack-retry-num"))
+                services.metrics.requests.labels(kind, name, "duplicate").inc()
+                await audit.record(
+                    services.db,
+                    kind=kind,
+                    action=name,
+                    outcome="duplicate",
+                    actor=_actor(body),
+                    channel=_channel(body),
+                    request_id=request_id,
+                    detail={"key": key},
+                )
+                return BoltResponse(status=200, body="")
+        response = await next()
+        services.metrics.latency.labels(kind, name).observe(time.perf_counter() - started)
+        return response
+
+    @app.error
+    async def unhandled(error: Exception, body: dict[str, Any], logger: Any) -> BoltResponse | None:
+        # Reached only for errors outside the listener wrapper (Bolt's own middleware, a bad payload).
+        if isinstance(error, UsageError):
+            return _ephemeral_response(error.message)
+        if isinstance(error, DatabaseUnavailable):
+            return _ephemeral_response(UNAVAILABLE)
+        log.get("zzik.slack").error("unhandled error", error=repr(error))
+        return None
+
+
+async def _unavailable(req: AsyncBoltRequest, kind: str) -> BoltResponse:
+    if kind == "command":
+        return _ephemeral_response(UNAVAILABLE)
+    respond = req.context.respond
+    if respond is not None:
+        try:
+            await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
+        except Exception as exc:
+            logger.warning("could not tell the user the database is unavailable", error=repr(exc))
+    return BoltResponse(status=200, body="")
+
+
+def _ephemeral_response(text: str) -> BoltResponse:
+    return BoltResponse(
+        status=200,
+        body=json.dumps({"response_type": "ephemeral", "text": text}),
+        headers={"content-type": "application/json"},
+    )
+
+
+@dataclass
+class Ctx:
+    """One Slack request as a domain handler sees it."""
+
+    services: Services
+    body: dict[str, Any]
+    kind: str
+    name: str
+    request_id: str
+    _ack: Any
+    _respond: Any
+    acked: bool = False
+    outcome: str = "ok"
+    audit_detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        return str(_actor(self.body) or "")
+
+    @property
+    def channel_id(self) -> str | None:
+        return _channel(self.body)
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text") or "").strip()
+
+    @property
+    def trigger_id(self) -> str | None:
+        return self.body.get("trigger_id")
+
+    @property
+    def action(self) -> dict[str, Any]:
+        return (self.body.get("actions") or [{}])[0]
+
+    @property
+    def view(self) -> dict[str, Any]:
+        return self.body.get("view") or {}
+
+    async def ack(self, **kwargs: Any) -> None:
+        if not self.acked:
+            self.acked = True
+            await self._ack(**kwargs)
+
+    async def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url."""
+        if not self.acked and self.kind == "command":
+            await self.ack(text=text, blocks=blocks, response_type="ephemeral")
+            return
+        await self.ack()
+        if self._respond is not None:
+            await self._respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+        elif self.user_id:
+            # A modal submission has no response_url: tell the person in a DM.
+            await self.services.slack.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+
+    async def in_channel(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """A public answer in the channel the command was typed in."""
+        if not self.acked and self.kind == "command":
+            await self.ack(text=text, blocks=blocks, response_type="in_channel")
+            return
+        await self.ack()
+        if self._respond is not None:
+            await self._respond(text=text, blocks=blocks, response_type="in_channel", replace_original=False)
+
+
+HandlerFn = Callable[[Ctx], Awaitable[None]]
+
+
+def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Callable[..., Awaitable[None]]:
+    async def listener(ack: Any, body: dict[str, Any], context: Any, respond: Any = None) -> None:
+        kind, name = classify(body)
+        ctx = Ctx(services, body, kind, name, context.get("request_id", "-"), ack, respond)
+        try:
+            await handler(ctx)
+            await ctx.ack()
+        except UsageError as exc:
+            ctx.outcome = "refused" if isinstance(exc, Refused) else "usage_error"
+            text = exc.message
+            if exc.show_usage and usage_of:
+                text += "\n\n" + usage(usage_of)
+            await _safe_answer(ctx, text)
+        except DatabaseUnavailable:
+            ctx.outcome = "unavailable"
+            await _safe_answer(ctx, UNAVAILABLE)
+        except Exception as exc:
+            ctx.outcome = "error"
+            logger.exception("handler failed", error=repr(exc))
+            await _safe_answer(
+                ctx,
+                f"Something went wrong and it may not have been done (request `{ctx.request_id}`). "
+                "Check before trying again; the team can find the details in the bot's log.",
+            )
+        finally:
+            services.metrics.requests.labels(kind, name, ctx.outcome).inc()
+            detail = dict(ctx.audit_detail)
+            if kind == "command":
+                detail.setdefault("text", ctx.text[:500])
+            elif kind == "action":
+                detail.setdefault("value", str(ctx.action.get("value", ""))[:500])
+            await audit.record(
+                services.db,
+                kind=kind,
+                action=name,
+                outcome=ctx.outcome,
+                actor=ctx.user_id or None,
+                channel=ctx.channel_id,
+                detail=detail,
+                request_id=ctx.request_id,
+            )
+
+    listener.__name__ = getattr(handler, "__name__", "listener")
+    return listener
+
+
+async def _safe_answer(ctx: Ctx, text: str) -> None:
+    try:
+        await ctx.answer(text)
+    except Exception as exc:  # the answer itself failed (Slack down): the log is all that is left
+        logger.error("could not answer the user", error=repr(exc))
+
+
+def command(app: AsyncApp, services: Services, name: str) -> Callable[[HandlerFn], HandlerFn]:
+    def decorator(fn: HandlerFn) -> HandlerFn:
+        app.command(name)(_wrap(services, fn, name))
+        return fn
+
+    return decorator
+
+
+def action(
+    app: AsyncApp, services: Services, action_id: str | re.Pattern[str], *, usage_of: str | None = None
+):
+    def decorator(fn: HandlerFn) -> HandlerFn:
+        app.action(action_id)(_wrap(services, fn, usage_of))
+        return fn
+
+    return decorator
+
+
+def view(app: AsyncApp, services: Services, callback_id: str, *, usage_of: str | None = None):
+    def decorator(fn: HandlerFn) -> HandlerFn:
+        app.view(callback_id)(_wrap(services, fn, usage_of))
+        return fn
+
+    return decorator
