@@ -109,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zzik-bot", description="ZZIK Ops Bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="serve Slack over HTTP (and Socket Mode with --socket-mode)")
-    serve.add_argument(
-        "--socket-mode", action="store_true", help="also connect over Socket Mode (SLACK_APP_TOKEN)"
-    )
+    serve.add_argument("--socket-mode", action="store_true", help="also connect over Socket Mode (SLACK_APP_TOKEN)")
     sub.add_parser("migrate", help="apply database migrations")
     check = sub.add_parser("check-config", help="validate an ops config file")
     check.add_argument("file")

@@ -105,9 +105,7 @@ def _register_housekeeping(runner: JobRunner, services: Services) -> None:
     )
     async def prune(run: jobs.JobRun) -> None:
         # Slack redelivers within minutes; a week of keys is far more than any retry needs.
-        await services.db.execute(
-            "DELETE FROM idempotency_keys WHERE created_at < $1", run.now - timedelta(days=7)
-        )
+        await services.db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", run.now - timedelta(days=7))
 
 
 def _register_fallbacks(bolt: AsyncApp, services: Services) -> None:

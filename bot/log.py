@@ -37,9 +37,7 @@ class _Redacting:
         return redact(self.renderer(logger, name, event_dict))
 
 
-def configure(
-    log_format: str | None = None, *, level: int = logging.INFO, secrets: Iterable[str] = ()
-) -> None:
+def configure(log_format: str | None = None, *, level: int = logging.INFO, secrets: Iterable[str] = ()) -> None:
     for secret in secrets:
         register_secret(secret)
     as_json = log_format == "json" or (log_format is None and not sys.stderr.isatty())

@@ -61,9 +61,7 @@ async def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[str]:
                        checksum text NOT NULL,
                        applied_at timestamptz NOT NULL DEFAULT now())"""
             )
-            applied = {
-                r["version"]: r["checksum"] for r in await conn.fetch("SELECT * FROM schema_migrations")
-            }
+            applied = {r["version"]: r["checksum"] for r in await conn.fetch("SELECT * FROM schema_migrations")}
             done = []
             for m in migrations:
                 if m.version in applied:

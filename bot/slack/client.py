@@ -25,9 +25,7 @@ logger = log.get("zzik.slack")
 class _AnyServerErrorRetryHandler(AsyncServerErrorRetryHandler):
     """slack_sdk's handler retries 500 and 503 only; a 502 or 504 from Slack's edge is as transient."""
 
-    async def _can_retry_async(
-        self, *, state: RetryState, request: Any, response: Any = None, error: Any = None
-    ):
+    async def _can_retry_async(self, *, state: RetryState, request: Any, response: Any = None, error: Any = None):
         return response is not None and 500 <= response.status_code <= 599
 
 

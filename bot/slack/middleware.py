@@ -278,9 +278,7 @@ def command(app: AsyncApp, services: Services, name: str) -> Callable[[HandlerFn
     return decorator
 
 
-def action(
-    app: AsyncApp, services: Services, action_id: str | re.Pattern[str], *, usage_of: str | None = None
-):
+def action(app: AsyncApp, services: Services, action_id: str | re.Pattern[str], *, usage_of: str | None = None):
     def decorator(fn: HandlerFn) -> HandlerFn:
         app.action(action_id)(_wrap(services, fn, usage_of))
         return fn
