@@ -227,7 +227,7 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
         except UsageError as exc:
             ctx.outcome = "refused" if isinstance(exc, Refused) else "usage_error"
             text = exc.message
-            if exc.show_usage and usage_of:
+            if exc.show_usage and usage_of and usage(usage_of):
                 text += "\n\n" + usage(usage_of)
             await _safe_answer(ctx, text)
         except DatabaseUnavailable:

