@@ -163,9 +163,9 @@ async def bot(make_bot: BotFactory) -> RunningBot:
     return await make_bot()
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+async def eventually(check: Callable[[], Any], within: float = 5.0) -> Any:
     """Wait for work that continues after the ack (Slack calls made after answering)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
             result = check()

@@ -150,7 +150,7 @@ async def test_database_outage_degrades_then_recovers_without_restart(make_bot, 
     assert await bot.tick() == 0  # jobs skip the tick instead of crashing
 
     proxy.restore()
-    await eventually(lambda: _healthy(bot), timeout=10)
+    await eventually(lambda: _healthy(bot), within=10)
     reply = await bot.slack.command("/slo")
     assert "not available in this version" in reply.json["text"]
 
