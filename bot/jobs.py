@@ -215,7 +215,7 @@ class JobRunner:
             try:
                 await self.db.execute(
                     """UPDATE job_runs SET status = $2, last_error = $3, due_at = $4,
-                              finished_at = CASE WHEN $2 = 'failed' THEN $5 ELSE NULL END
+                              finished_at = CASE WHEN $2 = 'failed' THEN $5::timestamptz END
                        WHERE id = $1""",
                     run.id,
                     "failed" if final else "pending",

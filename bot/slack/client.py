@@ -51,8 +51,9 @@ class SlackClient(AsyncWebClient):
         try:
             return await super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
-            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-            error = error or f"http_{exc.response.status_code}"
+            status = exc.response.status_code
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = f"http_{status}" if status >= 400 else str(data.get("error") or "unknown")
             self.metrics.slack_api_errors.labels(api_method, error).inc()
             logger.warning("slack api error", method=api_method, error=error)
             raise

@@ -1,0 +1,129 @@
+"""Settings, the ops config (the manual as data), check-config, and secrets kept out of logs."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from datetime import time, timedelta
+
+import pytest
+
+from bot import log, opsconfig
+from bot.__main__ import main
+from bot.settings import SettingsError, load_settings
+
+
+def test_default_config_is_the_manual() -> None:
+    config = opsconfig.load()
+    assert config.channels.incidents == "#zzik-incidents" and config.channels.support == "#zzik-support"
+    assert [s.level for s in config.severities] == ["P1", "P2", "P3", "P4"]
+    assert config.severity("p2").ack_within == timedelta(minutes=30)
+    assert config.severity("P4").ack_within == "next_business_day"
+    assert config.severity("P1").all_hands
+    assert [a.name for a in config.alerts][:2] == ["Service Down", "High Error Rate"]
+    assert config.alerts[-1].response_time == timedelta(hours=48)
+    assert len(config.deploy.pre_deploy_checklist) == 7
+    assert [c.text for c in config.rollback.criteria] == [
+        "Error rate > 10%",
+        "Critical feature broken",
+        "Performance degraded > 50%",
+    ]
+    assert [s.name for s in config.incidents.stages] == [
+        "Detection", "Triage", "Communication", "Investigation", "Mitigation", "Resolution", "Post-mortem",
+    ]
+    assert {r.slug for r in config.runbooks} == {
+        "high-cpu", "db-connection-errors", "slow-api", "memory-leak", "db-recovery", "app-recovery",
+    }
+    recovery = next(r for r in config.runbooks if r.slug == "db-recovery")
+    assert recovery.steps[1].command == "psql -d zzik_live < backup.sql"
+    assert len(config.maintenance.checklists["monthly"].items) == 6
+    assert config.oncall.handoff.day == "monday" and config.oncall.handoff.time == time(10, 0)
+    assert [g.group for g in config.slos][-1] == "Availability"
+
+
+def test_override_is_section_by_section(tmp_path) -> None:
+    path = tmp_path / "ops.yml"
+    path.write_text(
+        "oncall:\n  timezone: Asia/Seoul\n  handoff: {day: monday, time: 10:00}\n  start: 2026-11-23\n"
+        "  engineers: [U0ALICE, U0BOB, carol@zzik.example]\n  managers: [U0MGR]\n  remind_before: 30m\n"
+    )
+    config = opsconfig.load(path)
+    assert config.oncall.timezone == "Asia/Seoul" and config.oncall.engineers[2] == "carol@zzik.example"
+    assert config.oncall.handoff.time == time(10, 0)  # unquoted 10:00 (YAML's base-60 600) still reads right
+    assert config.channels.alerts == "#zzik-alerts"  # not in the file: the manual's default
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("oncall:\n  timezone: Mars/Olympus\n", "ops.yml:2: oncall.timezone: Value error, 'Mars/Olympus' is not an IANA"),
+        ("severities:\n  - level: P1\n", "ops.yml:2: severities.0.definition: Field required"),
+        ("deploy:\n  watch_minutes: soon\n", "ops.yml:2: deploy.watch_minutes: Input should be a valid integer"),
+        ("alerts:\n  - name: x\n    condition: y\n    priority: P1\n    response_time: later\n",
+         "ops.yml:5: alerts.0.response_time"),
+        ("oncall: [1, 2\n", "ops.yml:2: not valid YAML"),
+        ("nonsense: 1\n", "ops.yml:1: nonsense: unknown section"),
+    ],
+)
+def test_config_errors_name_field_and_line(tmp_path, text: str, expected: str) -> None:
+    path = tmp_path / "ops.yml"
+    path.write_text(text)
+    with pytest.raises(opsconfig.ConfigError) as err:
+        opsconfig.load(path)
+    assert any(p.replace(str(tmp_path) + "/", "").startswith(expected) for p in err.value.problems), err.value.problems
+
+
+def test_check_config_cli(tmp_path, capsys) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text("permissions:\n  deployers: [U0ALICE, S0DEPLOYERS]\n")
+    assert main(["check-config", str(good)]) == 0
+    assert "ok" in capsys.readouterr().out
+    bad = tmp_path / "bad.yml"
+    bad.write_text("permissions:\n  deployers: [alice]\n")
+    assert main(["check-config", str(bad)]) == 1
+    assert "bad.yml:2: permissions.deployers.0" in capsys.readouterr().err
+    empty = tmp_path / "empty.yml"
+    empty.write_text("")
+    assert main(["check-config", str(empty)]) == 0
+    assert "warning: permissions.deployers is empty" in capsys.readouterr().out
+
+
+def test_missing_settings_stop_with_one_line_naming_the_variable(monkeypatch) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    with pytest.raises(SettingsError, match="^SLACK_BOT_TOKEN is not set$"):
+        load_settings()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("PORT", "eighty")
+    with pytest.raises(SettingsError, match="^PORT "):
+        load_settings()
+    monkeypatch.setenv("PORT", "8080")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    assert load_settings().slack_api_url == "http://127.0.0.1:9/api/"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "SLACK_SIGNING_SECRET": "x"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "zzik-bot: SLACK_BOT_TOKEN is not set"
+
+
+def test_secrets_never_reach_a_log_line(capsys) -> None:
+    secret = "signing-secret-do-not-print"
+    log.configure("json", secrets=[secret])
+    try:
+        logger = log.get("zzik.test")
+        logger.info("calling slack", token="xoxb-123-456-abcdef", app_token="xapp-1-A1-2-zz", note=f"sig {secret}")
+        logging.getLogger("slack_sdk.web").warning("Authorization: Bearer xoxp-99-88-secretvalue")
+        try:
+            raise RuntimeError(f"failed with {secret}")
+        except RuntimeError:
+            logger.exception("boom")
+    finally:
+        logging.getLogger().handlers.clear()
+    err = capsys.readouterr().err
+    assert "calling slack" in err and "boom" in err
+    for leaked in ("xoxb-123", "xapp-1-A1", "xoxp-99", secret):
+        assert leaked not in err
+    assert err.count("[redacted]") >= 5
