@@ -125,6 +125,16 @@ def _register_fallbacks(bolt: AsyncApp, services: Services) -> None:
         ctx.outcome = "not_available"
         await ctx.answer("This button is not handled by this version of the bot.")
 
+    @middleware.event(bolt, services, "app_mention")
+    async def mentioned(ctx: middleware.Ctx) -> None:
+        event = ctx.body.get("event") or {}
+        lines = [f"`{c.name}` {c.description} · `{c.name} help`" for c in COMMANDS.values()]
+        await services.slack.chat_postMessage(
+            channel=event.get("channel"),
+            thread_ts=event.get("thread_ts") or event.get("ts"),
+            text="What I can do:\n" + "\n".join(lines),
+        )
+
     @bolt.event(re.compile(r".*"))
     async def any_event() -> None:
         return None

@@ -30,10 +30,21 @@ def test_default_config_is_the_manual() -> None:
         "Performance degraded > 50%",
     ]
     assert [s.name for s in config.incidents.stages] == [
-        "Detection", "Triage", "Communication", "Investigation", "Mitigation", "Resolution", "Post-mortem",
+        "Detection",
+        "Triage",
+        "Communication",
+        "Investigation",
+        "Mitigation",
+        "Resolution",
+        "Post-mortem",
     ]
     assert {r.slug for r in config.runbooks} == {
-        "high-cpu", "db-connection-errors", "slow-api", "memory-leak", "db-recovery", "app-recovery",
+        "high-cpu",
+        "db-connection-errors",
+        "slow-api",
+        "memory-leak",
+        "db-recovery",
+        "app-recovery",
     }
     recovery = next(r for r in config.runbooks if r.slug == "db-recovery")
     assert recovery.steps[1].command == "psql -d zzik_live < backup.sql"
@@ -57,11 +68,16 @@ def test_override_is_section_by_section(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("oncall:\n  timezone: Mars/Olympus\n", "ops.yml:2: oncall.timezone: Value error, 'Mars/Olympus' is not an IANA"),
+        (
+            "oncall:\n  timezone: Mars/Olympus\n",
+            "ops.yml:2: oncall.timezone: Value error, 'Mars/Olympus' is not an IANA",
+        ),
         ("severities:\n  - level: P1\n", "ops.yml:2: severities.0.definition: Field required"),
         ("deploy:\n  watch_minutes: soon\n", "ops.yml:2: deploy.watch_minutes: Input should be a valid integer"),
-        ("alerts:\n  - name: x\n    condition: y\n    priority: P1\n    response_time: later\n",
-         "ops.yml:5: alerts.0.response_time"),
+        (
+            "alerts:\n  - name: x\n    condition: y\n    priority: P1\n    response_time: later\n",
+            "ops.yml:5: alerts.0.response_time",
+        ),
         ("oncall: [1, 2\n", "ops.yml:2: not valid YAML"),
         ("nonsense: 1\n", "ops.yml:1: nonsense: unknown section"),
     ],
@@ -92,17 +108,20 @@ def test_check_config_cli(tmp_path, capsys) -> None:
 def test_missing_settings_stop_with_one_line_naming_the_variable(monkeypatch) -> None:
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
-    with pytest.raises(SettingsError, match="^SLACK_BOT_TOKEN is not set$"):
+    with pytest.raises(SettingsError, match=r"^SLACK_BOT_TOKEN is not set$"):
         load_settings()
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     monkeypatch.setenv("PORT", "eighty")
-    with pytest.raises(SettingsError, match="^PORT "):
+    with pytest.raises(SettingsError, match=r"^PORT "):
         load_settings()
     monkeypatch.setenv("PORT", "8080")
     monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
     assert load_settings().slack_api_url == "http://127.0.0.1:9/api/"
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "serve"], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "SLACK_SIGNING_SECRET": "x"},
     )
     assert result.returncode == 2

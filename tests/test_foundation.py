@@ -76,13 +76,16 @@ async def test_the_same_delivery_is_handled_once(bot: RunningBot) -> None:
     assert sorted(outcomes) == ["duplicate", "not_available"]
 
 
-async def test_slack_event_retries_are_handled_once(bot: RunningBot) -> None:
+async def test_slack_event_retries_are_handled_once(bot: RunningBot, fake_slack: FakeSlack) -> None:
     event = {"type": "app_mention", "user": "U0ALICE", "text": "hi", "channel": "C1", "ts": "1.2"}
     assert (await bot.slack.event(event, event_id="Ev001")).status == 200
     assert (await bot.slack.event(event, event_id="Ev001", retry_num=1)).status == 200
     keys = await bot.db.fetch("SELECT key FROM idempotency_keys")
     assert [k["key"] for k in keys] == ["event:Ev001"]
-    assert [r["outcome"] for r in await audit_rows(bot, "app_mention")] == ["duplicate"]
+    rows = await eventually(lambda: _two_rows(bot, "app_mention"))
+    assert sorted(r["outcome"] for r in rows) == ["duplicate", "ok"]
+    posts = fake_slack.calls_to("chat.postMessage")
+    assert len(posts) == 1 and posts[0]["thread_ts"] == "1.2" and "/incident" in posts[0]["text"]
 
 
 async def test_usage_errors_become_one_ephemeral_answer_with_usage(bot: RunningBot, fake_slack: FakeSlack) -> None:
@@ -153,6 +156,11 @@ async def test_database_outage_degrades_then_recovers_without_restart(make_bot, 
     await eventually(lambda: _healthy(bot), within=10)
     reply = await bot.slack.command("/slo")
     assert "not available in this version" in reply.json["text"]
+
+
+async def _two_rows(bot: RunningBot, action: str) -> list[dict]:
+    rows = await audit_rows(bot, action)
+    return rows if len(rows) == 2 else []
 
 
 async def _healthy(bot: RunningBot) -> bool:

@@ -67,7 +67,9 @@ async def test_one_off_jobs_exactly_once_cancel_and_retry(make_bot: BotFactory, 
             seen.append(run.payload)
 
     async with one.db.transaction() as conn:
-        assert await one.services.jobs.schedule_once(conn, "test.page", "inc-1", clock.now() + timedelta(minutes=5), {"n": 1})
+        assert await one.services.jobs.schedule_once(
+            conn, "test.page", "inc-1", clock.now() + timedelta(minutes=5), {"n": 1}
+        )
         # The same key from another replica (a retried request): no second run.
         assert not await two.services.jobs.schedule_once(conn, "test.page", "inc-1", clock.now(), {"n": 99})
         await one.services.jobs.schedule_once(conn, "test.page", "inc-2", clock.now() + timedelta(minutes=5), {"n": 2})

@@ -292,3 +292,11 @@ def view(app: AsyncApp, services: Services, callback_id: str, *, usage_of: str |
         return fn
 
     return decorator
+
+
+def event(app: AsyncApp, services: Services, event_type: str | re.Pattern[str]):
+    def decorator(fn: HandlerFn) -> HandlerFn:
+        app.event(event_type)(_wrap(services, fn, None))
+        return fn
+
+    return decorator
