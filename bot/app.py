@@ -24,12 +24,13 @@ from bot.settings import Settings
 from bot.slack import middleware
 from bot.slack.client import SlackClient
 from bot.slack.commands import COMMANDS
+from bot.slack.users import Directory
 from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")
 
 # Each domain: register(app, services) for its Slack listeners and jobs(runner, services) for its jobs.
-DOMAINS: list[str] = []
+DOMAINS: list[str] = ["oncall"]
 
 
 @dataclass
@@ -74,7 +75,7 @@ def build(
     slack = SlackClient(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, metrics=metrics
     )
-    services = Services(settings, config, db, clock, slack, metrics, runner, replica_id)
+    services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
 
     bolt = AsyncApp(
         client=slack,

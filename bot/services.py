@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.clock import Clock
 from bot.db import Database
@@ -11,6 +13,7 @@ from bot.metrics import Metrics
 from bot.opsconfig import OpsConfig
 from bot.settings import Settings
 from bot.slack.client import SlackClient
+from bot.slack.users import Directory
 
 
 @dataclass
@@ -23,3 +26,9 @@ class Services:
     metrics: Metrics
     jobs: JobRunner
     replica_id: str
+    users: Directory
+    # Sections of the weekly on-call handoff summary; each domain adds its own (start, end) -> mrkdwn lines.
+    handoff_summary: list[HandoffSection] = field(default_factory=list)
+
+
+HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]

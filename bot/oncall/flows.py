@@ -1,0 +1,269 @@
+"""On-call stories: who is on call, the schedule, overrides, the weekly handoff."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot import audit, log
+from bot.errors import Refused, UsageError
+from bot.oncall import messages, store
+from bot.oncall.lookup import OnCall, managers, rotation, who_is_on_call
+from bot.oncall.parse import OverrideCreate
+from bot.services import Services
+from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.text import mention
+
+logger = log.get("zzik.oncall")
+TICK = timedelta(microseconds=1)
+Blocks = list[dict[str, Any]]
+
+
+def team_zone(services: Services):
+    return services.config.oncall.zone
+
+
+async def _viewer_zone(services: Services, user: str):
+    try:
+        return await services.users.zone(user)
+    except SLACK_FAILURES:
+        return None  # the answer still shows the team's time
+
+
+async def show_now(services: Services, viewer: str) -> Blocks:
+    now = services.clock.now()
+    rot = rotation(services)
+    current = await who_is_on_call(services, now)
+    blocks = messages.on_call(current, team_zone(services), await _viewer_zone(services, viewer), title="On call now")
+    if rot.week_index(now) < 0:
+        blocks.insert(1, messages.section(messages.not_started(rot.starts_at, team_zone(services))))
+    return blocks
+
+
+async def show_next(services: Services, viewer: str) -> Blocks:
+    handoff = rotation(services).next_handoff(services.clock.now())
+    incoming = await who_is_on_call(services, handoff)
+    zone = team_zone(services)
+    title = f"Next rotation, from {messages.when(handoff, zone)}"
+    return messages.on_call(incoming, zone, await _viewer_zone(services, viewer), title=title)
+
+
+async def show_at(services: Services, viewer: str, when: datetime, date_only: bool) -> Blocks:
+    zone = team_zone(services)
+    at = await who_is_on_call(services, when)
+    title = f"On call at {messages.when(when, zone)}" + (" (noon, team time)" if date_only else "")
+    blocks = messages.on_call(at, zone, await _viewer_zone(services, viewer), title=title)
+    rot = rotation(services)
+    if rot.week_index(when) < 0:
+        blocks.insert(1, messages.section(messages.not_started(rot.starts_at, zone)))
+    return blocks
+
+
+async def show_schedule(services: Services, weeks: int) -> Blocks:
+    rot = rotation(services)
+    first = max(rot.week_index(services.clock.now()), 0)
+    plan = [rot.week(n) for n in range(first, first + weeks)]
+    overrides = await store.overlapping(services.db, plan[0].starts_at, plan[-1].ends_at)
+    members = {m for week in plan for m in (week.primary, week.secondary, week.manager) if m}
+    ids = {m: await services.users.resolve(m) or m for m in members}
+    resolved = [
+        replace(w, primary=ids.get(w.primary), secondary=ids.get(w.secondary), manager=ids.get(w.manager)) for w in plan
+    ]
+    return messages.schedule(resolved, overrides, team_zone(services))
+
+
+async def list_overrides(services: Services) -> str:
+    now = services.clock.now()
+    items = await store.overlapping(services.db, now, now + timedelta(days=3660))
+    return messages.overrides(items, team_zone(services))
+
+
+async def _replaced(services: Services, role: str, starts: datetime, ends: datetime) -> set[str]:
+    """Who the rotation has in `role` at any time in [starts, ends)."""
+    rot = rotation(services)
+    found = set()
+    for n in range(rot.week_index(starts), rot.week_index(ends - TICK) + 1):
+        member = rot.week(n).holder(role)
+        if member:
+            found.add(await services.users.resolve(member) or member)
+    return found
+
+
+async def create_override(services: Services, actor: str, req: OverrideCreate, request_id: str) -> str:
+    now = services.clock.now()
+    zone = team_zone(services)
+    if await services.users.info(req.user) is None:
+        raise UsageError(f"`{req.user}` is not a user in this workspace")
+    starts = max(req.starts, now).astimezone(UTC)
+    ends = req.ends.astimezone(UTC)
+    replaced = await _replaced(services, req.role, starts, ends)
+    allowed = await managers(services)
+    if actor != req.user and actor not in replaced and actor not in allowed:
+        names = ", ".join(mention(u) for u in sorted(replaced)) or "nobody"
+        raise Refused(
+            f"Only the engineer being replaced ({names}), the one taking over ({mention(req.user)}) or a manager "
+            f"({', '.join(mention(m) for m in sorted(allowed)) or 'none configured'}) may set this override."
+        )
+    before = await who_is_on_call(services, now)
+    async with services.db.transaction() as conn:
+        await store.lock_role(conn, req.role)
+        clash = await store.first_overlap(conn, req.role, starts, ends)
+        if clash is not None:
+            raise UsageError(
+                f"That overlaps override {messages.override_line(clash, zone)}. "
+                f"Cancel it first (`/oncall override cancel {clash.id}`) or pick other times.",
+                usage=False,
+            )
+        override = await store.insert(conn, req.role, req.user, starts, ends, actor)
+        if starts > now:
+            await services.jobs.schedule_once(
+                conn,
+                "oncall.override_changes",
+                f"{override.id}:begin",
+                starts,
+                {"override_id": override.id, "edge": "begins"},
+            )
+        await services.jobs.schedule_once(
+            conn, "oncall.override_changes", f"{override.id}:end", ends, {"override_id": override.id, "edge": "ends"}
+        )
+        await audit.record(
+            conn,
+            kind="oncall",
+            action="override.create",
+            outcome="ok",
+            actor=actor,
+            detail={
+                "override_id": override.id,
+                "role": req.role,
+                "user": req.user,
+                "starts_at": starts,
+                "ends_at": ends,
+            },
+            request_id=request_id,
+        )
+    note = " (it starts now: the start you gave has passed)" if req.starts < now else ""
+    after = await who_is_on_call(services, now)
+    if not after.same_people(before):
+        await announce(services, after, f"Override #{override.id} set by {mention(actor)}.")
+    return f"Override set: {messages.override_line(override, zone)}{note}."
+
+
+async def cancel_override(services: Services, actor: str, override_id: int, request_id: str) -> str:
+    now = services.clock.now()
+    override = await store.get(services.db, override_id)
+    if override is None:
+        raise UsageError(f"There is no override #{override_id}; `/oncall overrides` lists them.", usage=False)
+    if override.cancelled_at is not None:
+        raise UsageError(f"Override #{override_id} was already cancelled.", usage=False)
+    if override.ends_at <= now:
+        raise UsageError(f"Override #{override_id} is already over.", usage=False)
+    replaced = await _replaced(services, override.role, max(override.starts_at, now), override.ends_at)
+    allowed = await managers(services)
+    if actor not in {override.user_id, override.created_by} | replaced | allowed:
+        raise Refused(
+            f"Only {mention(override.user_id)}, who set it ({mention(override.created_by)}), the engineer it "
+            "replaces or a manager may cancel this override."
+        )
+    before = await who_is_on_call(services, now)
+    async with services.db.transaction() as conn:
+        if not await store.cancel(conn, override_id, actor, now):
+            raise UsageError(f"Override #{override_id} was already cancelled.", usage=False)
+        for edge in ("begin", "end"):
+            await services.jobs.cancel(conn, "oncall.override_changes", f"{override_id}:{edge}")
+        await audit.record(
+            conn,
+            kind="oncall",
+            action="override.cancel",
+            outcome="ok",
+            actor=actor,
+            detail={"override_id": override_id},
+            request_id=request_id,
+        )
+    after = await who_is_on_call(services, now)
+    if not after.same_people(before):
+        await announce(services, after, f"Override #{override_id} cancelled by {mention(actor)}.")
+    return f"Override #{override_id} cancelled."
+
+
+async def announce(services: Services, now_on: OnCall, reason: str) -> None:
+    """'Now on call' in the incidents channel, and the on-call user group brought in line."""
+    text, blocks = messages.now_on_call(now_on, team_zone(services), reason)
+    channel = services.config.channels.incidents
+    await asyncio.gather(
+        services.slack.chat_postMessage(channel=channel, text=text, blocks=blocks),
+        sync_usergroup(services, now_on),
+    )
+
+
+async def sync_usergroup(services: Services, now_on: OnCall) -> None:
+    group = services.config.oncall.usergroup
+    users = [u for u in now_on.chain() if u[:1] in "UW" and "@" not in u]
+    if not group or not users:
+        return
+    try:
+        await services.slack.usergroups_users_update(usergroup=group, users=users)
+    except SLACK_FAILURES as exc:
+        # The announcement stands; the group catches up at the next change.
+        logger.warning("on-call user group not updated", usergroup=group, error=slack_error(exc))
+
+
+async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
+    """The on-call domain's own lines of the handoff summary: the overrides the week had."""
+    zone = team_zone(services)
+    items = await store.overlapping(services.db, starts, ends)
+    if not items:
+        return []
+    return ["*Overrides this week*", *(messages.override_line(o, zone) for o in items)]
+
+
+async def handoff_reminder(services: Services, handoff_at: datetime) -> bool:
+    outgoing = await who_is_on_call(services, handoff_at - TICK)
+    incoming = await who_is_on_call(services, handoff_at)
+    if not outgoing.chain() and not incoming.chain():
+        return False
+    summary: list[str] = []
+    for section in services.handoff_summary:
+        summary.extend(await section(services, handoff_at - timedelta(weeks=1), handoff_at))
+    text, blocks = messages.handoff_reminder(outgoing, incoming, handoff_at, team_zone(services), summary)
+    await services.slack.chat_postMessage(channel=services.config.channels.incidents, text=text, blocks=blocks)
+    return True
+
+
+async def handoff(services: Services, handoff_at: datetime, late: timedelta | None) -> bool:
+    incoming = await who_is_on_call(services, max(handoff_at, services.clock.now()))
+    if not incoming.chain():
+        return False
+    reason = f"Weekly handoff, {messages.when(handoff_at, team_zone(services))}."
+    if late:
+        reason += f" (Announced late: the bot was down for the handoff, {int(late.total_seconds() // 60)} min ago.)"
+    await announce(services, incoming, reason)
+    return True
+
+
+async def incoming_dms(services: Services, handoff_at: datetime) -> list[str]:
+    incoming = await who_is_on_call(services, handoff_at)
+    zone = team_zone(services)
+    sent = []
+    for shift in incoming.shifts():
+        if not shift.user or shift.user[:1] not in "UW" or "@" in shift.user:
+            continue
+        viewer = await _viewer_zone(services, shift.user)
+        text = messages.incoming_dm(shift, handoff_at, zone, viewer, services.config.oncall.kit)
+        await services.slack.chat_postMessage(channel=shift.user, text=text)
+        sent.append(shift.user)
+    return sent
+
+
+async def override_changed(services: Services, override_id: int, edge: str, at: datetime) -> bool:
+    """An override began or ended: announce it if that changed who is on call."""
+    override = await store.get(services.db, override_id)
+    if override is None or override.cancelled_at is not None:
+        return False
+    before = await who_is_on_call(services, at - TICK)
+    after = await who_is_on_call(services, at)
+    if after.same_people(before):
+        return False
+    await announce(services, after, f"Override #{override_id} {edge}.")
+    return True

@@ -1,0 +1,47 @@
+"""On-call's scheduled work: the handoff reminder, the handoff, the day-before DM, override edges."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.jobs import JobRun, JobRunner
+from bot.oncall import flows
+from bot.oncall.lookup import rotation
+from bot.services import Services
+
+
+def register(runner: JobRunner, services: Services) -> None:
+    config = services.config.oncall
+    rot = rotation(services)
+    before = config.remind_before
+    spec = f"{config.timezone} {config.handoff.day} {config.handoff.time} from {config.start}"
+    services.handoff_summary.append(flows.week_in_review)
+
+    @runner.recurring(
+        "oncall.handoff_reminder",
+        spec=f"{spec} -{before}",
+        next_due=lambda after: rot.next_handoff(after + before) - before,
+    )
+    async def handoff_reminder(run: JobRun) -> None:
+        handoff_at = run.due_at + before
+        if run.now >= handoff_at:
+            return  # the bot was down through the handoff: the handoff announcement says it all
+        await flows.handoff_reminder(services, handoff_at)
+
+    @runner.recurring("oncall.handoff", spec=spec, next_due=rot.next_handoff)
+    async def handoff(run: JobRun) -> None:
+        await flows.handoff(services, run.due_at, run.lateness if run.is_late() else None)
+
+    day = timedelta(days=1)
+
+    @runner.recurring(
+        "oncall.incoming_dm", spec=f"{spec} -1d", next_due=lambda after: rot.next_handoff(after + day) - day
+    )
+    async def incoming_dm(run: JobRun) -> None:
+        handoff_at = run.due_at + day
+        if run.now < handoff_at:
+            await flows.incoming_dms(services, handoff_at)
+
+    @runner.handler("oncall.override_changes")
+    async def override_changes(run: JobRun) -> None:
+        await flows.override_changed(services, run.payload["override_id"], run.payload["edge"], run.due_at)

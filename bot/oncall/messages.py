@@ -1,0 +1,125 @@
+"""Block Kit for on-call, from plain values (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.oncall.lookup import OnCall, Shift
+from bot.oncall.rotation import Week
+from bot.oncall.store import Override
+from bot.slack.text import escape, mention
+
+ROLE_TITLES = {"primary": "Primary", "secondary": "Secondary", "manager": "Manager"}
+
+
+def when(at: datetime, zone: ZoneInfo) -> str:
+    """`Mon 30 Nov 10:00 KST` in the given zone."""
+    local = at.astimezone(zone)
+    abbr = local.tzname() or zone.key
+    return local.strftime("%a %d %b %Y %H:%M ") + abbr
+
+
+def when_both(at: datetime, team: ZoneInfo, viewer: ZoneInfo | None) -> str:
+    """Team time, and the viewer's own time when it differs."""
+    text = when(at, team)
+    if viewer is not None and at.astimezone(viewer).utcoffset() != at.astimezone(team).utcoffset():
+        text += f" ({when(at, viewer)} your time)"
+    return text
+
+
+def who(user: str | None) -> str:
+    if not user:
+        return "_nobody_"
+    return mention(user) if user[:1] in "UW" and "@" not in user else escape(user)
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def shift_line(shift: Shift, team: ZoneInfo, viewer: ZoneInfo | None) -> str:
+    line = f"*{ROLE_TITLES[shift.role]}:* {who(shift.user)}"
+    if shift.until is not None:
+        line += f" until {when_both(shift.until, team, viewer)}"
+    if shift.override_id is not None:
+        line += f" _(override #{shift.override_id})_"
+    return line
+
+
+def on_call(now: OnCall, team: ZoneInfo, viewer: ZoneInfo | None, *, title: str) -> list[dict[str, Any]]:
+    lines = "\n".join(shift_line(s, team, viewer) for s in now.shifts())
+    return [section(f"*{title}*\n{lines}"), context(f"Team time zone: {team.key}")]
+
+
+def not_started(starts_at: datetime, team: ZoneInfo) -> str:
+    return f"The rotation starts {when(starts_at, team)}; nobody is on call by rotation before then."
+
+
+def schedule(weeks: list[Week], overrides: list[Override], team: ZoneInfo) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [section(f"*On-call schedule, next {len(weeks)} week(s)*")]
+    for week in weeks:
+        notes = [
+            f"   ↳ override #{o.id}: {who(o.user_id)} as {o.role} {when(o.starts_at, team)} → {when(o.ends_at, team)}"
+            for o in overrides
+            if o.starts_at < week.ends_at and o.ends_at > week.starts_at
+        ]
+        text = (
+            f"*{when(week.starts_at, team)} → {when(week.ends_at, team)}*\n"
+            f"Primary {who(week.primary)} · Secondary {who(week.secondary)} · Manager {who(week.manager)}"
+        )
+        blocks.append(section("\n".join([text, *notes])))
+    blocks.append(context(f"Team time zone: {team.key} · overrides win over the rotation"))
+    return blocks[:50]
+
+
+def override_line(o: Override, team: ZoneInfo) -> str:
+    return f"#{o.id} {who(o.user_id)} as *{o.role}* from {when(o.starts_at, team)} until {when(o.ends_at, team)}"
+
+
+def overrides(items: list[Override], team: ZoneInfo) -> str:
+    if not items:
+        return "No overrides now or ahead. Add one with `/oncall override @user <role> <from> <to>`."
+    lines = [override_line(o, team) + f" _(by {who(o.created_by)})_" for o in items]
+    return "*Overrides now and ahead*\n" + "\n".join(lines)
+
+
+def now_on_call(now: OnCall, team: ZoneInfo, reason: str) -> tuple[str, list[dict[str, Any]]]:
+    people = ", ".join(f"{s.role} {who(s.user)}" for s in now.shifts())
+    text = f"Now on call: {people}"
+    blocks = [
+        section("*:rotating_light: Now on call*\n" + "\n".join(shift_line(s, team, None) for s in now.shifts())),
+        context(reason),
+    ]
+    return text, blocks
+
+
+def handoff_reminder(
+    outgoing: OnCall, incoming: OnCall, handoff_at: datetime, team: ZoneInfo, summary: list[str]
+) -> tuple[str, list[dict[str, Any]]]:
+    rows = "\n".join(
+        f"*{ROLE_TITLES[o.role]}:* {who(o.user)} → {who(i.user)}"
+        for o, i in zip(outgoing.shifts(), incoming.shifts(), strict=True)
+    )
+    text = f"On-call handoff at {when(handoff_at, team)}"
+    blocks = [
+        section(f"*:handshake: On-call handoff at {when(handoff_at, team)}*\n{rows}"),
+        section("*The week in review*\n" + ("\n".join(summary) if summary else "_Nothing to report._")),
+        context("Handoff meeting at the handoff time. Outgoing: hand over open incidents and action items."),
+    ]
+    return text, blocks
+
+
+def incoming_dm(shift: Shift, starts_at: datetime, team: ZoneInfo, viewer: ZoneInfo | None, kit: list[str]) -> str:
+    lines = [
+        f"Heads-up: you are on call as *{shift.role}* from {when_both(starts_at, team, viewer)}"
+        + (f" until {when_both(shift.until, team, viewer)}." if shift.until else "."),
+    ]
+    if kit:
+        lines.append("On-call kit: " + "; ".join(escape(k) for k in kit) + ".")
+    return "\n".join(lines)

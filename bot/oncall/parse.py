@@ -1,0 +1,157 @@
+"""The /oncall grammar: text in, a typed request out, or a UsageError that says what was wrong."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.errors import UsageError
+from bot.oncall.rotation import ROLES
+from bot.slack.text import user_id
+
+MAX_WEEKS = 26
+MAX_OVERRIDE = timedelta(weeks=26)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2})$")
+_TIME = re.compile(r"^\d{1,2}:\d{2}$")
+
+
+@dataclass(frozen=True)
+class Now:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Next:
+    pass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    weeks: int
+
+
+@dataclass(frozen=True)
+class At:
+    when: datetime
+    date_only: bool
+
+
+@dataclass(frozen=True)
+class OverrideCreate:
+    user: str
+    role: str
+    starts: datetime
+    ends: datetime
+
+
+@dataclass(frozen=True)
+class OverrideList:
+    pass
+
+
+@dataclass(frozen=True)
+class OverrideCancel:
+    override_id: int
+
+
+Request = Now | Help | Next | Schedule | At | OverrideCreate | OverrideList | OverrideCancel
+
+
+def _date(token: str) -> date:
+    if not _DATE.match(token):
+        raise UsageError(f"`{token}` is not a date: use YYYY-MM-DD (e.g. 2026-12-01)")
+    try:
+        return date.fromisoformat(token)
+    except ValueError:
+        raise UsageError(f"`{token}` is not a date on the calendar") from None
+
+
+def _time(token: str) -> time:
+    hh, mm = token.split(":")
+    if int(hh) > 23 or int(mm) > 59:
+        raise UsageError(f"`{token}` is not a time of day: use HH:MM, 24-hour")
+    return time(int(hh), int(mm))
+
+
+def take_when(tokens: list[str], zone: ZoneInfo, now: datetime, *, default_time: time) -> tuple[datetime, bool]:
+    """Consume one moment from the front of tokens: `now`, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM`, `YYYY-MM-DDTHH:MM`.
+    Returns (instant, whether only a date was given)."""
+    if not tokens:
+        raise UsageError("a date is missing: use YYYY-MM-DD or YYYY-MM-DD HH:MM (team time zone)")
+    token = tokens.pop(0)
+    if token.lower() == "now":
+        return now, False
+    match = _DATETIME.match(token)
+    if match:
+        day, clock, date_only = _date(match[1]), _time(match[2]), False
+    else:
+        day = _date(token)
+        if tokens and _TIME.match(tokens[0]):
+            clock, date_only = _time(tokens.pop(0)), False
+        else:
+            clock, date_only = default_time, True
+    return datetime.combine(day, clock, tzinfo=zone), date_only
+
+
+def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
+    tokens = text.split()
+    if not tokens:
+        return Now()
+    head, rest = tokens[0].lower(), tokens[1:]
+    if head in ("help", "-h", "--help", "?"):
+        return Help()
+    if head == "now" and not rest:
+        return Now()
+    if head == "next" and not rest:
+        return Next()
+    if head == "schedule":
+        if not rest:
+            return Schedule(4)
+        if len(rest) > 1 or not rest[0].isdigit() or not 1 <= int(rest[0]) <= MAX_WEEKS:
+            raise UsageError(f"weeks must be a number from 1 to {MAX_WEEKS}")
+        return Schedule(int(rest[0]))
+    if head == "at":
+        when, date_only = take_when(rest, zone, now, default_time=time(12, 0))
+        if rest:
+            raise UsageError(f"unexpected `{' '.join(rest)}` after the date")
+        return At(when, date_only)
+    if head == "overrides" and not rest:
+        return OverrideList()
+    if head == "override":
+        return _override(rest, zone, now)
+    raise UsageError(f"`{tokens[0]}` is not an /oncall command")
+
+
+def _override(rest: list[str], zone: ZoneInfo, now: datetime) -> Request:
+    if rest and rest[0].lower() == "cancel":
+        if len(rest) != 2 or not rest[1].lstrip("#").isdigit():
+            raise UsageError("use `/oncall override cancel <id>` with the id `/oncall overrides` shows")
+        return OverrideCancel(int(rest[1].lstrip("#")))
+    if len(rest) < 4:
+        raise UsageError("an override needs a person, a role, a start and an end")
+    who = user_id(rest[0])
+    if who is None:
+        raise UsageError(f"`{rest[0]}` is not a Slack user: mention them, e.g. @alice")
+    role = rest[1].lower()
+    if role not in ROLES:
+        raise UsageError(f"`{rest[1]}` is not a role: use primary, secondary or manager")
+    tokens = rest[2:]
+    starts, _ = take_when(tokens, zone, now, default_time=time(0, 0))
+    ends, _ = take_when(tokens, zone, now, default_time=time(0, 0))
+    if tokens:
+        raise UsageError(f"unexpected `{' '.join(tokens)}` after the end")
+    if ends <= starts:
+        raise UsageError("the end must be after the start")
+    if ends <= now:
+        raise UsageError("that override would already be over")
+    if ends - max(starts, now) > MAX_OVERRIDE:
+        raise UsageError("an override can last 26 weeks at most")
+    return OverrideCreate(who, role, starts, ends)

@@ -1,0 +1,97 @@
+"""Every SQL statement of the on-call domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from bot.db import Database
+
+
+@dataclass(frozen=True)
+class Override:
+    id: int
+    role: str
+    user_id: str
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    cancelled_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Override:
+        return cls(
+            row["id"],
+            row["role"],
+            row["user_id"],
+            row["starts_at"],
+            row["ends_at"],
+            row["created_by"],
+            row["cancelled_at"],
+        )
+
+    def active_at(self, at: datetime) -> bool:
+        return self.cancelled_at is None and self.starts_at <= at < self.ends_at
+
+
+_COLUMNS = "id, role, user_id, starts_at, ends_at, created_by, cancelled_at"
+
+
+async def lock_role(conn: asyncpg.Connection, role: str) -> None:
+    """Serialise override changes for one role until the transaction ends (replicas included)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('zzik.oncall.' || $1))", role)
+
+
+async def first_overlap(conn: asyncpg.Connection, role: str, starts: datetime, ends: datetime) -> Override | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM oncall_overrides
+            WHERE role = $1 AND cancelled_at IS NULL AND starts_at < $3 AND ends_at > $2
+            ORDER BY starts_at LIMIT 1""",
+        role,
+        starts,
+        ends,
+    )
+    return Override.of(row) if row else None
+
+
+async def insert(
+    conn: asyncpg.Connection, role: str, user_id: str, starts: datetime, ends: datetime, created_by: str
+) -> Override:
+    row = await conn.fetchrow(
+        f"""INSERT INTO oncall_overrides (role, user_id, starts_at, ends_at, created_by)
+            VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
+        role,
+        user_id,
+        starts,
+        ends,
+        created_by,
+    )
+    return Override.of(row)
+
+
+async def get(conn: asyncpg.Connection | Database, override_id: int) -> Override | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM oncall_overrides WHERE id = $1", override_id)
+    return Override.of(row) if row else None
+
+
+async def cancel(conn: asyncpg.Connection, override_id: int, by: str, at: datetime) -> bool:
+    status = await conn.execute(
+        "UPDATE oncall_overrides SET cancelled_at = $3, cancelled_by = $2 WHERE id = $1 AND cancelled_at IS NULL",
+        override_id,
+        by,
+        at,
+    )
+    return status.endswith(" 1")
+
+
+async def overlapping(db: Database, starts: datetime, ends: datetime) -> list[Override]:
+    """Live overrides that touch [starts, ends), any role, in start order."""
+    rows = await db.fetch(
+        f"""SELECT {_COLUMNS} FROM oncall_overrides
+            WHERE cancelled_at IS NULL AND starts_at < $2 AND ends_at > $1 ORDER BY starts_at, id""",
+        starts,
+        ends,
+    )
+    return [Override.of(r) for r in rows]
