@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -26,6 +27,7 @@ from pydantic import (
 
 DEFAULT_PATH = Path(__file__).with_name("default.yml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_ISO_DURATION = TypeAdapter(timedelta)
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$")
 
 
@@ -40,6 +42,11 @@ def parse_duration(value: Any) -> timedelta:
         if match and any(match.groups()):
             d, h, m, s = (int(g or 0) for g in match.groups())
             return timedelta(days=d, hours=h, minutes=m, seconds=s)
+        if value.startswith("P"):  # ISO 8601, as a dumped config writes it
+            try:
+                return _ISO_DURATION.validate_python(value)
+            except ValidationError:
+                pass
     raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 1h30m, 2d)")
 
 
@@ -49,8 +56,8 @@ def _parse_time(value: Any) -> time:
     if isinstance(value, int) and not isinstance(value, bool):
         # YAML 1.1 reads an unquoted 10:00 as the sexagesimal number 600.
         value = f"{value // 60:02d}:{value % 60:02d}"
-    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
-        hh, mm = value.strip().split(":")
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:00)?", value.strip()):
+        hh, mm = value.strip().split(":")[:2]
         if int(hh) < 24 and int(mm) < 60:
             return time(int(hh), int(mm))
     raise ValueError(f"{value!r} is not a time of day (use HH:MM, 24-hour)")

@@ -257,13 +257,17 @@ async def incoming_dms(services: Services, handoff_at: datetime) -> list[str]:
 
 
 async def override_changed(services: Services, override_id: int, edge: str, at: datetime) -> bool:
-    """An override began or ended: announce it if that changed who is on call."""
+    """An override began or ended: announce it if that changed who is on call (and still matters)."""
     override = await store.get(services.db, override_id)
+    now = services.clock.now()
     if override is None or override.cancelled_at is not None:
         return False
+    if edge == "begins" and now >= override.ends_at:
+        return False  # the bot was down for the whole override: its end is what people need to hear
     before = await who_is_on_call(services, at - TICK)
     after = await who_is_on_call(services, at)
     if after.same_people(before):
         return False
-    await announce(services, after, f"Override #{override_id} {edge}.")
+    current = after if now - at < timedelta(minutes=5) else await who_is_on_call(services, now)
+    await announce(services, current, f"Override #{override_id} {edge}.")
     return True
