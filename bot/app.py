@@ -30,7 +30,7 @@ from bot.web.routes import add_routes
 logger = log.get("zzik.app")
 
 # Each domain: register(app, services) for its Slack listeners and jobs(runner, services) for its jobs.
-DOMAINS: list[str] = ["oncall"]
+DOMAINS: list[str] = ["oncall", "incidents"]
 
 
 @dataclass

@@ -126,6 +126,16 @@ class JobRunner:
         )
         return status.endswith(" 1")
 
+    async def cancel_prefix(self, conn: asyncpg.Connection, job: str, key_prefix: str) -> int:
+        """Cancel every pending run of `job` whose key starts with `key_prefix`."""
+        status = await conn.execute(
+            """UPDATE job_runs SET status = 'cancelled'
+               WHERE job = $1 AND starts_with(run_key, $2) AND status = 'pending'""",
+            job,
+            key_prefix,
+        )
+        return int(status.split()[-1])
+
     # -- ticking ---------------------------------------------------------------------------------
 
     async def tick(self) -> int:

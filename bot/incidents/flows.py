@@ -1,0 +1,769 @@
+"""Incident stories, each told top to bottom: check, write to Postgres in one transaction, then talk to Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot import audit, log
+from bot.errors import Refused, UsageError
+from bot.incidents import messages, store
+from bot.incidents.store import Incident
+from bot.oncall.lookup import managers
+from bot.oncall.paging import page
+from bot.opsconfig import SeverityLevel
+from bot.services import Services
+from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.text import escape, mention, slug
+
+logger = log.get("zzik.incidents")
+ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
+SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
+
+
+def level(services: Services, severity: str) -> SeverityLevel:
+    return services.config.severity(severity)
+
+
+def zone(services: Services):
+    return services.config.oncall.zone
+
+
+# -- declaring -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Declared:
+    incident: Incident
+    created: bool
+    failures: list[str] = field(default_factory=list)
+    paged: list[str] = field(default_factory=list)
+
+
+async def declare(
+    services: Services,
+    *,
+    key: str,
+    title: str,
+    severity: str,
+    reporter: str,
+    commander: str | None = None,
+    description: str | None = None,
+    origin_channel: str | None = None,
+    request_id: str | None = None,
+) -> Declared:
+    """The incident row first (numbered INC-<n>), then the Slack set-up. A repeated key declares nothing."""
+    now = services.clock.now()
+    commander = commander or reporter
+    async with services.db.transaction() as conn:
+        incident, created = await store.declare(
+            conn,
+            key=key,
+            title=title,
+            description=description,
+            severity=severity,
+            stage=services.config.incidents.stages[0].name,
+            commander=commander,
+            reporter=reporter,
+            origin_channel=origin_channel,
+            at=now,
+        )
+        if created:
+            await store.add_event(
+                conn,
+                incident.id,
+                now,
+                reporter,
+                "declared",
+                f"declared {severity}: {title}" + (f" (commander {commander})" if commander != reporter else ""),
+            )
+            await _schedule_escalations(services, conn, incident, now)
+            await _schedule_nudge(services, conn, incident, now)
+            await audit.record(
+                conn,
+                kind="incident",
+                action="declare",
+                outcome="ok",
+                actor=reporter,
+                channel=origin_channel,
+                request_id=request_id,
+                detail={"incident": incident.ref, "severity": severity, "title": title},
+            )
+    if not created:
+        return Declared(incident, False)
+    failures, paged = await setup(services, incident.id)
+    refreshed = await store.get(services.db, incident.id)
+    assert refreshed is not None
+    return Declared(refreshed, True, failures or [], paged)
+
+
+def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
+    """The next Monday-to-Friday 10:00 in the team's zone strictly after `after`."""
+    local = after.astimezone(zone(services))
+    day = local.date()
+    while True:
+        candidate = datetime.combine(day, at, tzinfo=zone(services))
+        if candidate > local and candidate.weekday() < 5:
+            return candidate
+        day += timedelta(days=1)
+
+
+def escalation_times(services: Services, severity: str, since: datetime) -> list[tuple[str, datetime]]:
+    """When the next people in the chain are paged if nobody acknowledges: secondary, then manager."""
+    within = level(services, severity).ack_within
+    if within == "next_business_day":
+        first = _business_day_at(since, services)
+        return [("secondary", first), ("manager", _business_day_at(first, services))]
+    assert isinstance(within, timedelta)
+    return [("secondary", since + within), ("manager", since + 2 * within)]
+
+
+async def _schedule_escalations(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
+    for step, (role, due) in enumerate(escalation_times(services, incident.severity, since), start=1):
+        await services.jobs.schedule_once(
+            conn,
+            ESCALATE,
+            f"{incident.id}:{incident.severity}:{step}",
+            due,
+            {"incident_id": incident.id, "role": role, "severity": incident.severity},
+        )
+
+
+async def _schedule_nudge(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
+    every = level(services, incident.severity).update_every
+    if every is not None:
+        due = since + every
+        await services.jobs.schedule_once(
+            conn, NUDGE, f"{incident.id}:{due.isoformat()}", due, {"incident_id": incident.id}
+        )
+
+
+# -- the Slack set-up: each piece recorded as it lands, so Retry only does what is missing -------------
+
+
+async def setup(services: Services, incident_id: int) -> tuple[list[str] | None, list[str]]:
+    """Channel, paging, topic, invites, pinned kickoff, announcement. (failures, paged); failures is None
+    when another setup of this incident is running."""
+    now = services.clock.now()
+    if not await store.claim_setup(services.db, incident_id, now):
+        return None, []
+    failures: list[str] = []
+    paged: list[str] = []
+    try:
+        incident = await store.get(services.db, incident_id)
+        assert incident is not None
+        channel_step = _ensure_channel(services, incident) if not incident.channel_id else _noop()
+        page_step = _page_declared(services, incident) if incident.paged_at is None else _noop()
+        channel_error, page_result = await asyncio.gather(channel_step, page_step)
+        if channel_error:
+            failures.append(channel_error)
+        if page_result:
+            paged, page_failures = page_result
+            failures.extend(page_failures)
+        incident = await store.get(services.db, incident_id)
+        assert incident is not None
+        steps = [_ensure_announcement(services, incident)]
+        if incident.channel_id:
+            steps += [
+                _set_topic(services, incident),
+                _invite(services, incident, _initial_members(incident, paged)),
+                _ensure_kickoff(services, incident),
+            ]
+        for result in await asyncio.gather(*steps):
+            failures.extend(result)
+        if failures:
+            await store.add_event(
+                services.db,
+                incident_id,
+                services.clock.now(),
+                None,
+                "setup_failed",
+                "Slack set-up incomplete: " + "; ".join(failures),
+            )
+    finally:
+        await store.release_setup(services.db, incident_id, "; ".join(failures) or None)
+    return failures, paged
+
+
+async def _noop() -> None:
+    return None
+
+
+def _initial_members(incident: Incident, paged: list[str]) -> list[str]:
+    members = [incident.reporter, incident.commander, *paged]
+    return list(dict.fromkeys(m for m in members if m))
+
+
+def channel_names(prefix: str, number: int, title: str) -> list[str]:
+    """Names to try, best first: `inc-<n>-<slug>` (Slack's rules, at most 80), an ASCII slug, `inc-<n>`."""
+    base = f"{prefix}-{number}"
+    room = 80 - len(base) - 1 - 3  # "-<slug>" and room for a "-NN" suffix on name_taken
+    names = []
+    for text in (title, unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()):
+        s = slug(text, room)
+        names.append(f"{base}-{s}" if s else base)
+    names.append(base)
+    return list(dict.fromkeys(names))
+
+
+async def _ensure_channel(services: Services, incident: Incident) -> str | None:
+    names = channel_names(services.config.incidents.channel_prefix, incident.number, incident.title)
+    last_error = "unknown"
+    for name in names:
+        for attempt in range(1, 6):
+            candidate = name if attempt == 1 else f"{name}-{attempt}"
+            try:
+                response = await services.slack.conversations_create(name=candidate)
+            except SlackApiError as exc:
+                last_error = slack_error(exc)
+                if last_error == "name_taken":
+                    continue
+                if last_error.startswith("invalid_name"):
+                    break  # try the next, plainer name
+                return f"channel not created: {last_error}"
+            except SLACK_FAILURES as exc:
+                return f"channel not created: {slack_error(exc)}"
+            channel = response["channel"]
+            async with services.db.transaction() as conn:
+                await store.update(conn, incident.id, channel_id=channel["id"], channel_name=channel["name"])
+                await store.add_event(
+                    conn, incident.id, services.clock.now(), None, "channel", f"channel #{channel['name']} created"
+                )
+            return None
+    return f"channel not created: {last_error}"
+
+
+async def _page_declared(services: Services, incident: Incident) -> tuple[list[str], list[str]]:
+    lvl = level(services, incident.severity)
+    roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
+    reason = "All hands" if lvl.all_hands else f"{incident.severity} incident declared"
+    result = await page(services, at=services.clock.now(), roles=roles, text=messages.page_text(incident, lvl, reason))
+    failures = [f"could not page {mention(u)}: {why}" for u, why in result.failed.items()]
+    failures += [f"nobody reachable as {role}" for role in result.unreachable if lvl.all_hands]
+    async with services.db.transaction() as conn:
+        await store.update(conn, incident.id, paged_at=services.clock.now())
+        if result.paged:
+            await store.add_event(
+                conn,
+                incident.id,
+                services.clock.now(),
+                None,
+                "paged",
+                "paged " + ", ".join(f"@{u}" for u in result.paged) + f" ({', '.join(roles)})",
+            )
+    return result.paged, failures
+
+
+async def _ensure_announcement(services: Services, incident: Incident) -> list[str]:
+    if incident.announcement_ts:
+        return await _refresh_announcement(services, incident)
+    text, blocks = messages.announcement(
+        incident, level(services, incident.severity), zone(services), services.clock.now()
+    )
+    try:
+        response = await services.slack.chat_postMessage(
+            channel=services.config.channels.incidents, text=text, blocks=blocks, unfurl_links=False
+        )
+    except SLACK_FAILURES as exc:
+        return [f"announcement in {services.config.channels.incidents} not posted: {slack_error(exc)}"]
+    async with services.db.transaction() as conn:
+        await store.update(conn, incident.id, announcement_channel=response["channel"], announcement_ts=response["ts"])
+    return []
+
+
+async def _ensure_kickoff(services: Services, incident: Incident) -> list[str]:
+    if incident.kickoff_ts:
+        return []
+    ticks = await store.checks(services.db, incident.id)
+    text, blocks = messages.kickoff(
+        incident, level(services, incident.severity), services.config, ticks, zone(services)
+    )
+    try:
+        response = await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks)
+    except SLACK_FAILURES as exc:
+        return [f"kickoff message not posted: {slack_error(exc)}"]
+    async with services.db.transaction() as conn:
+        await store.update(conn, incident.id, kickoff_ts=response["ts"])
+    try:
+        await services.slack.pins_add(channel=incident.channel_id, timestamp=response["ts"])
+    except SlackApiError as exc:
+        if slack_error(exc) != "already_pinned":
+            return [f"kickoff message not pinned: {slack_error(exc)}"]
+    except SLACK_FAILURES as exc:
+        return [f"kickoff message not pinned: {slack_error(exc)}"]
+    return []
+
+
+async def _set_topic(services: Services, incident: Incident) -> list[str]:
+    try:
+        await services.slack.conversations_setTopic(channel=incident.channel_id, topic=messages.topic(incident))
+    except SLACK_FAILURES as exc:
+        return [f"channel topic not set: {slack_error(exc)}"]
+    return []
+
+
+async def _invite(services: Services, incident: Incident, users: list[str]) -> list[str]:
+    async def one(user: str) -> str | None:
+        try:
+            await services.slack.conversations_invite(channel=incident.channel_id, users=user)
+        except SlackApiError as exc:
+            if slack_error(exc) in ("already_in_channel", "cant_invite_self"):
+                return None
+            return f"{mention(user)} not invited: {slack_error(exc)}"
+        except SLACK_FAILURES as exc:
+            return f"{mention(user)} not invited: {slack_error(exc)}"
+        return None
+
+    results = await asyncio.gather(*(one(u) for u in users if u and u[:1] in "UW" and "@" not in u))
+    return [r for r in results if r]
+
+
+async def _refresh_announcement(services: Services, incident: Incident) -> list[str]:
+    """Edit the #zzik-incidents announcement in place (and the channel topic) after any change."""
+    if not incident.announcement_ts:
+        return []
+    text, blocks = messages.announcement(
+        incident, level(services, incident.severity), zone(services), services.clock.now()
+    )
+    try:
+        await services.slack.chat_update(
+            channel=incident.announcement_channel, ts=incident.announcement_ts, text=text, blocks=blocks
+        )
+    except SLACK_FAILURES as exc:
+        logger.warning("announcement not updated", incident=incident.ref, error=slack_error(exc))
+        return [f"announcement not updated: {slack_error(exc)}"]
+    return []
+
+
+async def refresh(services: Services, incident: Incident, *, topic: bool = False) -> None:
+    steps = [_refresh_announcement(services, incident)]
+    if topic and incident.channel_id:
+        steps.append(_set_topic(services, incident))
+    await asyncio.gather(*steps)
+
+
+async def retry_setup(services: Services, incident_id: int, actor: str) -> str:
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        raise UsageError("That incident does not exist.", usage=False)
+    failures, _ = await setup(services, incident_id)
+    if failures is None:
+        return f"The set-up of {incident.ref} is already being retried; give it a moment."
+    await audit.record(
+        services.db,
+        kind="incident",
+        action="retry_setup",
+        outcome="ok" if not failures else "error",
+        actor=actor,
+        detail={"incident": incident.ref, "failures": failures},
+    )
+    incident = await store.get(services.db, incident_id)
+    assert incident is not None
+    if failures:
+        return f"{incident.ref}: Slack still refused: " + "; ".join(failures)
+    return f"{incident.ref} is fully set up: {messages.channel_ref(incident)}."
+
+
+def declared_answer(result: Declared) -> tuple[str, list[dict[str, Any]] | None]:
+    incident = result.incident
+    if not result.created:
+        return f"That declaration was already made: {incident.ref}, {messages.channel_ref(incident)}.", None
+    text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
+    if result.paged:
+        text += " Paged " + ", ".join(mention(u) for u in result.paged) + "."
+    if result.failures:
+        return text, messages.setup_failed(incident, result.failures)
+    return text, None
+
+
+# -- running it ----------------------------------------------------------------------------------------------
+
+
+async def in_channel(services: Services, channel_id: str | None) -> Incident:
+    incident = await store.by_channel(services.db, channel_id) if channel_id else None
+    if incident is None:
+        raise UsageError("Run this in an incident's channel (`/incident list` shows the open ones).")
+    return incident
+
+
+def _must_be_open(incident: Incident) -> None:
+    if not incident.is_open:
+        raise UsageError(f"{incident.ref} is resolved; declare a new incident if it is back.", usage=False)
+
+
+async def post_update(services: Services, incident: Incident, actor: str, text: str) -> Incident:
+    _must_be_open(incident)
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        incident = await store.update(conn, incident.id, last_update_at=now)
+        await store.add_event(conn, incident.id, now, actor, "update", text)
+    message = f":mega: *{incident.ref} update* from {mention(actor)}: {escape(text)}"
+    posts = [services.slack.chat_postMessage(channel=incident.channel_id, text=message)]
+    if incident.announcement_ts:
+        posts.append(
+            services.slack.chat_postMessage(
+                channel=incident.announcement_channel,
+                thread_ts=incident.announcement_ts,
+                reply_broadcast=True,
+                text=message,
+            )
+        )
+    results = await asyncio.gather(*posts, refresh(services, incident), return_exceptions=True)
+    _raise_unexpected(results)
+    return incident
+
+
+def _raise_unexpected(results: list[Any]) -> None:
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, SLACK_FAILURES):
+            raise result
+        if isinstance(result, SLACK_FAILURES):
+            logger.warning("slack call failed after the change was recorded", error=slack_error(result))
+
+
+async def change_severity(services: Services, incident: Incident, actor: str, severity: str) -> str:
+    _must_be_open(incident)
+    if severity == incident.severity:
+        raise UsageError(f"{incident.ref} is already {severity}.", usage=False)
+    now = services.clock.now()
+    escalation = SEVERITY_RANK[severity] < SEVERITY_RANK[incident.severity]
+    async with services.db.transaction() as conn:
+        old = incident.severity
+        incident = await store.update(conn, incident.id, severity=severity)
+        await store.add_event(conn, incident.id, now, actor, "severity", f"severity {old} → {severity}")
+        await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident.id}:")
+        await services.jobs.cancel_prefix(conn, NUDGE, f"{incident.id}:")
+        if incident.acknowledged_at is None:
+            await _schedule_escalations(services, conn, incident, now)
+        await _schedule_nudge(services, conn, incident, now)
+    answer = f"{incident.ref} is now {severity} (was {old})."
+    if escalation:
+        lvl = level(services, severity)
+        roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
+        result = await page(
+            services, at=now, roles=roles, text=messages.page_text(incident, lvl, f"Escalated to {severity}")
+        )
+        await _invite(services, incident, result.paged)
+        if result.paged:
+            await store.add_event(
+                services.db,
+                incident.id,
+                now,
+                None,
+                "paged",
+                "paged " + ", ".join(f"@{u}" for u in result.paged) + f" (escalated to {severity})",
+            )
+            answer += " Paged " + ", ".join(mention(u) for u in result.paged) + "."
+    await refresh(services, incident, topic=True)
+    return answer
+
+
+async def change_commander(services: Services, incident: Incident, actor: str, commander: str) -> str:
+    _must_be_open(incident)
+    if commander == incident.commander:
+        raise UsageError(f"{mention(commander)} is already the commander of {incident.ref}.", usage=False)
+    if await services.users.info(commander) is None:
+        raise UsageError(f"`{commander}` is not a user in this workspace.", usage=False)
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        previous = incident.commander
+        incident = await store.update(conn, incident.id, commander=commander)
+        await store.add_event(conn, incident.id, now, actor, "commander", f"commander @{previous} → @{commander}")
+    await asyncio.gather(_invite(services, incident, [commander]), refresh(services, incident, topic=True))
+    return f"{mention(commander)} is now the commander of {incident.ref}."
+
+
+def _stage_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+async def change_stage(services: Services, incident: Incident, actor: str, name: str) -> str:
+    _must_be_open(incident)
+    stages = [s.name for s in services.config.incidents.stages]
+    wanted = _stage_key(name)
+    matches = [s for s in stages if _stage_key(s) == wanted] or [s for s in stages if _stage_key(s).startswith(wanted)]
+    if len(matches) != 1:
+        raise UsageError(f"`{escape(name)}` is not a stage; the stages are: {', '.join(stages)}.", usage=False)
+    stage = matches[0]
+    if stage == incident.stage:
+        raise UsageError(f"{incident.ref} is already at {stage}.", usage=False)
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        previous = incident.stage
+        incident = await store.update(conn, incident.id, stage=stage)
+        await store.add_event(conn, incident.id, now, actor, "stage", f"stage {previous} → {stage}")
+    await asyncio.gather(refresh(services, incident, topic=True), _refresh_kickoff(services, incident))
+    return f"{incident.ref} moved to *{stage}*."
+
+
+async def add_action(services: Services, incident: Incident, actor: str, text: str, owner: str | None) -> str:
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        action = await store.add_action(conn, incident.id, text, owner, actor, now)
+        await store.add_event(
+            conn,
+            incident.id,
+            now,
+            actor,
+            "action",
+            f"action item #{action.id}: {text}" + (f" (owner @{owner})" if owner else ""),
+        )
+    return f"Action item #{action.id} added to {incident.ref}" + (f", owner {mention(owner)}." if owner else ".")
+
+
+async def may_resolve(services: Services, incident: Incident, actor: str) -> None:
+    allowed = await managers(services)
+    if actor != incident.commander and actor not in allowed:
+        who = ", ".join(mention(m) for m in sorted(allowed)) or "none configured"
+        raise Refused(
+            f"Only the commander ({mention(incident.commander)}) or a manager ({who}) may resolve {incident.ref}."
+        )
+
+
+async def resolve(services: Services, incident: Incident, actor: str, summary: str | None, request_id: str) -> str:
+    _must_be_open(incident)
+    await may_resolve(services, incident, actor)
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        current = await store.get(conn, incident.id, for_update=True)
+        assert current is not None
+        _must_be_open(current)
+        incident = await store.update(
+            conn,
+            incident.id,
+            status="resolved",
+            resolved_at=now,
+            resolved_by=actor,
+            summary=summary,
+            stage=services.config.incidents.stages[-1].name,
+        )
+        tta = (
+            store.duration(incident.declared_at, incident.acknowledged_at)
+            if incident.acknowledged_at
+            else "never acknowledged"
+        )
+        ttr = store.duration(incident.declared_at, now)
+        await store.add_event(
+            conn,
+            incident.id,
+            now,
+            actor,
+            "resolved",
+            f"resolved after {ttr} (time to acknowledge: {tta})" + (f": {summary}" if summary else ""),
+        )
+        await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident.id}:")
+        await services.jobs.cancel_prefix(conn, NUDGE, f"{incident.id}:")
+        await audit.record(
+            conn,
+            kind="incident",
+            action="resolve",
+            outcome="ok",
+            actor=actor,
+            channel=incident.channel_id,
+            request_id=request_id,
+            detail={"incident": incident.ref, "ttr": ttr, "tta": tta},
+        )
+    results = await asyncio.gather(
+        services.slack.chat_postMessage(
+            channel=incident.channel_id,
+            text=f"{incident.ref} resolved",
+            blocks=messages.resolved_checklist(incident, services.config),
+        ),
+        refresh(services, incident, topic=True),
+        _refresh_kickoff(services, incident),
+        return_exceptions=True,
+    )
+    _raise_unexpected(list(results))
+    return f"{incident.ref} resolved after {ttr} (time to acknowledge: {tta})."
+
+
+async def acknowledge(services: Services, incident_id: int, actor: str) -> str:
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        incident = await store.get(conn, incident_id, for_update=True)
+        if incident is None:
+            raise UsageError("That incident does not exist.", usage=False)
+        if incident.acknowledged_at is not None:
+            return (
+                f"{incident.ref} was already acknowledged by {mention(incident.acknowledged_by or '?')} "
+                f"at {messages.when(incident.acknowledged_at, zone(services))}."
+            )
+        _must_be_open(incident)
+        incident = await store.update(conn, incident_id, acknowledged_at=now, acknowledged_by=actor)
+        await store.add_event(
+            conn,
+            incident_id,
+            now,
+            actor,
+            "acknowledged",
+            f"acknowledged after {store.duration(incident.declared_at, now)}",
+        )
+        await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident_id}:")
+    await refresh(services, incident)
+    return f"You acknowledged {incident.ref}."
+
+
+async def take_command(services: Services, incident_id: int, actor: str) -> str:
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        raise UsageError("That incident does not exist.", usage=False)
+    if incident.commander == actor:
+        return f"You are already the commander of {incident.ref}."
+    return await change_commander(services, incident, actor, actor)
+
+
+async def join(services: Services, incident_id: int, actor: str) -> str:
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.channel_id:
+        raise UsageError("That incident has no channel yet; its reporter can retry the set-up.", usage=False)
+    failures = await _invite(services, incident, [actor])
+    if failures:
+        return failures[0]
+    return f"You are in {messages.channel_ref(incident)}."
+
+
+async def tick_stage(services: Services, incident_id: int, stage: int, selected: set[int], actor: str) -> None:
+    """Checkboxes report the whole selection: apply the difference, so a double click changes nothing."""
+    stages = services.config.incidents.stages
+    if not 0 <= stage < len(stages):
+        raise UsageError("That checklist is not part of this incident any more.", usage=False)
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        incident = await store.get(conn, incident_id, for_update=True)
+        if incident is None:
+            raise UsageError("That incident does not exist.", usage=False)
+        current = {i for (s, i) in await store.checks(conn, incident_id) if s == stage}
+        items = stages[stage].items
+        for item in sorted(selected - current):
+            if item < len(items) and await store.tick(conn, incident_id, stage, item, actor, now):
+                await store.add_event(conn, incident_id, now, actor, "check", f"✓ {stages[stage].name}: {items[item]}")
+        for item in sorted(current - selected):
+            if await store.untick(conn, incident_id, stage, item):
+                await store.add_event(
+                    conn, incident_id, now, actor, "check", f"unticked {stages[stage].name}: {items[item]}"
+                )
+    await _refresh_kickoff(services, incident)
+
+
+async def _refresh_kickoff(services: Services, incident: Incident) -> None:
+    if not incident.kickoff_ts or not incident.channel_id:
+        return
+    fresh = await store.get(services.db, incident.id)
+    assert fresh is not None
+    ticks = await store.checks(services.db, incident.id)
+    text, blocks = messages.kickoff(fresh, level(services, fresh.severity), services.config, ticks, zone(services))
+    try:
+        await services.slack.chat_update(channel=fresh.channel_id, ts=fresh.kickoff_ts, text=text, blocks=blocks)
+    except SLACK_FAILURES as exc:
+        logger.warning("kickoff not updated", incident=fresh.ref, error=slack_error(exc))
+
+
+async def timeline(services: Services, incident: Incident) -> tuple[str, list[dict[str, Any]]]:
+    return messages.timeline(incident, await store.events(services.db, incident.id), zone(services))
+
+
+async def postmortem(services: Services, incident: Incident) -> list[dict[str, Any]]:
+    events = await store.events(services.db, incident.id)
+    items = await store.actions(services.db, incident.id)
+    text = messages.postmortem(
+        services.config.incidents.postmortem_template, incident, events, items, zone(services), services.clock.now()
+    )
+    return messages.split_text(text)
+
+
+# -- scheduled ---------------------------------------------------------------------------------------------------
+
+
+async def escalate(services: Services, incident_id: int, role: str, severity: str) -> bool:
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.is_open or incident.acknowledged_at or incident.severity != severity:
+        return False
+    now = services.clock.now()
+    lvl = level(services, severity)
+    waited = store.duration(incident.declared_at, now)
+    result = await page(
+        services,
+        at=now,
+        roles=[role],
+        text=messages.page_text(incident, lvl, f"Not acknowledged after {waited}; escalating to you"),
+    )
+    on_call = result.on_call.shift(role).user
+    if result.paged:
+        await _invite(services, incident, result.paged)
+    text = (
+        f"escalated to {role} @{on_call} (not acknowledged after {waited})"
+        if result.paged
+        else f"escalation to {role} failed: " + (", ".join(result.failed.values()) or "nobody on call")
+    )
+    await store.add_event(services.db, incident_id, now, None, "escalated", text)
+    if incident.channel_id:
+        await services.slack.chat_postMessage(channel=incident.channel_id, text=f":arrow_up: {escape(text)}")
+    return bool(result.paged)
+
+
+async def nudge(services: Services, incident_id: int) -> bool:
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.is_open:
+        return False
+    every = level(services, incident.severity).update_every
+    if every is None:
+        return False
+    now = services.clock.now()
+    if now - incident.last_update_at < every:
+        due = incident.last_update_at + every  # an update came in: wait a full interval from it
+        async with services.db.transaction() as conn:
+            await services.jobs.schedule_once(
+                conn, NUDGE, f"{incident_id}:{due.isoformat()}", due, {"incident_id": incident_id}
+            )
+        return False
+    if incident.channel_id:
+        await services.slack.chat_postMessage(
+            channel=incident.channel_id, text=messages.nudge(incident, incident.last_update_at, now)
+        )
+    due = now + every
+    async with services.db.transaction() as conn:
+        await store.add_event(conn, incident_id, now, None, "nudge", "reminded the commander to post an update")
+        await services.jobs.schedule_once(
+            conn, NUDGE, f"{incident_id}:{due.isoformat()}", due, {"incident_id": incident_id}
+        )
+    return True
+
+
+async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
+    """The incidents' lines of the on-call handoff summary."""
+    lines: list[str] = []
+    week = await store.declared_between(services.db, starts, ends)
+    declared = [i for i in week if starts <= i.declared_at < ends]
+    resolved = [i for i in week if i.resolved_at and starts <= i.resolved_at < ends]
+    if declared:
+        lines.append(f"*Incidents declared ({len(declared)})*")
+        lines += [
+            f"{i.ref} {i.severity} {escape(i.title)}"
+            + (f" · resolved in {store.duration(i.declared_at, i.resolved_at)}" if i.resolved_at else " · open")
+            for i in declared
+        ]
+    if resolved:
+        lines.append(f"*Incidents resolved ({len(resolved)})*")
+        lines += [
+            f"{i.ref} {i.severity} {escape(i.title)} · {store.duration(i.declared_at, i.resolved_at)}"
+            for i in resolved
+            if i.resolved_at
+        ]
+    still_open = await store.open_incidents(services.db)
+    if still_open:
+        lines.append(f"*Still open ({len(still_open)})*")
+        lines += [f"{i.ref} {i.severity} {escape(i.title)} · commander {mention(i.commander)}" for i in still_open]
+    open_actions = await store.open_actions(services.db)
+    if open_actions:
+        lines.append(f"*Open action items ({len(open_actions)})*")
+        lines += [
+            f"{ref} #{a.id} {escape(a.text)} · {mention(a.owner) if a.owner else '_unassigned_'}"
+            for ref, a in open_actions
+        ]
+    return lines

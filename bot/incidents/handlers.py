@@ -1,0 +1,142 @@
+"""/incident, its buttons and the Declare modal: parse, ack, call one flow."""
+
+from __future__ import annotations
+
+import re
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.errors import UsageError
+from bot.incidents import flows, messages, parse, store
+from bot.incidents.ids import Action, Block, View
+from bot.services import Services
+from bot.slack.commands import usage
+from bot.slack.middleware import Ctx, action, command, view
+
+
+def _incident_id(ctx: Ctx) -> int:
+    value = str(ctx.action.get("value") or ctx.action.get("block_id", "")).removeprefix("incident:")
+    if not value.isdigit():
+        raise UsageError("That button does not belong to an incident.", usage=False)
+    return int(value)
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @command(app, services, "/incident")
+    async def incident(ctx: Ctx) -> None:
+        request = parse.parse(ctx.text)
+        match request:
+            case parse.Help():
+                await ctx.answer(usage("/incident"))
+            case parse.OpenModal():
+                await ctx.ack()
+                await services.slack.views_open(
+                    trigger_id=ctx.trigger_id, view=messages.declare_modal(services.config, ctx.user_id, ctx.channel_id)
+                )
+            case parse.Declare(severity=severity, title=title):
+                await ctx.ack()
+                result = await flows.declare(
+                    services,
+                    key=f"command:{ctx.trigger_id}",
+                    title=title,
+                    severity=severity,
+                    reporter=ctx.user_id,
+                    origin_channel=ctx.channel_id,
+                    request_id=ctx.request_id,
+                )
+                await ctx.answer(*flows.declared_answer(result))
+            case parse.ListOpen():
+                await ctx.ack()
+                await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))
+            case _:
+                await ctx.ack()
+                current = await flows.in_channel(services, ctx.channel_id)
+                await _in_channel(ctx, services, current, request)
+
+    async def _in_channel(ctx: Ctx, services: Services, current: store.Incident, request: parse.Request) -> None:
+        match request:
+            case parse.Update(text=text):
+                await flows.post_update(services, current, ctx.user_id, text)
+            case parse.Severity(severity=severity):
+                await ctx.in_channel(await flows.change_severity(services, current, ctx.user_id, severity))
+            case parse.Commander(user=user):
+                await ctx.in_channel(await flows.change_commander(services, current, ctx.user_id, user))
+            case parse.Stage(name=name):
+                await ctx.in_channel(await flows.change_stage(services, current, ctx.user_id, name))
+            case parse.AddAction(text=text, owner=owner):
+                await ctx.in_channel(await flows.add_action(services, current, ctx.user_id, text, owner))
+            case parse.Actions():
+                await ctx.answer(messages.actions(current, await store.actions(services.db, current.id)))
+            case parse.Resolve(summary=summary):
+                await ctx.in_channel(await flows.resolve(services, current, ctx.user_id, summary, ctx.request_id))
+            case parse.Timeline():
+                await ctx.answer(*await flows.timeline(services, current))
+            case parse.Postmortem():
+                blocks = await flows.postmortem(services, current)
+                await services.slack.chat_postMessage(
+                    channel=current.channel_id, text=f"Post-mortem draft of {current.ref}", blocks=blocks
+                )
+
+    @action(app, services, Action.ACKNOWLEDGE)
+    async def acknowledge(ctx: Ctx) -> None:
+        await ctx.ack()
+        await ctx.answer(await flows.acknowledge(services, _incident_id(ctx), ctx.user_id))
+
+    @action(app, services, Action.TAKE_COMMAND)
+    async def take_command(ctx: Ctx) -> None:
+        await ctx.ack()
+        await ctx.answer(await flows.take_command(services, _incident_id(ctx), ctx.user_id))
+
+    @action(app, services, Action.JOIN)
+    async def join(ctx: Ctx) -> None:
+        await ctx.ack()
+        await ctx.answer(await flows.join(services, _incident_id(ctx), ctx.user_id))
+
+    @action(app, services, Action.RETRY_SETUP)
+    async def retry(ctx: Ctx) -> None:
+        await ctx.ack()
+        await ctx.answer(await flows.retry_setup(services, _incident_id(ctx), ctx.user_id))
+
+    @action(app, services, re.compile(rf"^{Action.CHECK}:\d+$"))
+    async def check(ctx: Ctx) -> None:
+        await ctx.ack()
+        incident = await store.by_channel(services.db, ctx.channel_id or "")
+        if incident is None:
+            raise UsageError("This checklist is not in an incident channel.", usage=False)
+        stage = int(str(ctx.action["action_id"]).rsplit(":", 1)[1])
+        selected = {int(o["value"].split(":")[1]) for o in ctx.action.get("selected_options") or []}
+        await flows.tick_stage(services, incident.id, stage, selected, ctx.user_id)
+
+    @view(app, services, View.DECLARE)
+    async def declare_submitted(ctx: Ctx) -> None:
+        values = ctx.view.get("state", {}).get("values", {})
+        title = str((values.get(Block.TITLE, {}).get("value") or {}).get("value") or "")
+        severity = ((values.get(Block.SEVERITY, {}).get("value") or {}).get("selected_option") or {}).get("value")
+        description = (values.get(Block.DESCRIPTION, {}).get("value") or {}).get("value")
+        commander = (values.get(Block.COMMANDER, {}).get("value") or {}).get("selected_user")
+        errors = {}
+        try:
+            title = parse.title(title)
+        except UsageError as exc:
+            errors[Block.TITLE.value] = exc.message
+        if severity not in ("P1", "P2", "P3", "P4"):
+            errors[Block.SEVERITY.value] = "Pick a severity, P1 to P4."
+        if description and len(description) > parse.MAX_TEXT:
+            errors[Block.DESCRIPTION.value] = f"Keep the description to {parse.MAX_TEXT} characters."
+        if errors:
+            ctx.outcome = "usage_error"
+            await ctx.ack(response_action="errors", errors=errors)
+            return
+        await ctx.ack()
+        result = await flows.declare(
+            services,
+            key=f"view:{ctx.view.get('id')}",
+            title=title,
+            severity=str(severity),
+            reporter=ctx.user_id,
+            commander=commander,
+            description=description or None,
+            origin_channel=ctx.view.get("private_metadata") or None,
+            request_id=ctx.request_id,
+        )
+        await ctx.answer(*flows.declared_answer(result))

@@ -1,0 +1,22 @@
+"""Block Kit action and view ids of the incidents domain (grep for them here)."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    JOIN = "incident_join"
+    ACKNOWLEDGE = "incident_acknowledge"
+    TAKE_COMMAND = "incident_take_command"
+    RETRY_SETUP = "incident_retry_setup"
+    CHECK = "incident_check"  # + ":<stage index>"
+
+
+class View(StrEnum):
+    DECLARE = "incident_declare"
+
+
+class Block(StrEnum):
+    TITLE = "title"
+    SEVERITY = "severity"
+    DESCRIPTION = "description"
+    COMMANDER = "commander"

@@ -1,0 +1,317 @@
+"""Block Kit for incidents, from plain values (no I/O). All user text is escaped."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.incidents.ids import Action, Block, View
+from bot.incidents.store import Action as FollowUp
+from bot.incidents.store import Event, Incident, duration
+from bot.opsconfig import OpsConfig, SeverityLevel
+from bot.slack.text import escape, mention, truncate
+
+Blocks = list[dict[str, Any]]
+STATUS_EMOJI = {"open": ":red_circle:", "resolved": ":large_green_circle:"}
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
+
+
+def button(
+    text: str, action_id: str, value: str, *, style: str | None = None, confirm: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def when(at: datetime, zone: ZoneInfo) -> str:
+    local = at.astimezone(zone)
+    return local.strftime("%a %d %b %H:%M ") + (local.tzname() or zone.key)
+
+
+def header(incident: Incident) -> str:
+    return f"{incident.ref} · {incident.severity} · {escape(incident.title)}"
+
+
+def channel_ref(incident: Incident) -> str:
+    return f"<#{incident.channel_id}>" if incident.channel_id else "_channel not created yet_"
+
+
+def topic(incident: Incident) -> str:
+    status = "RESOLVED" if not incident.is_open else incident.stage
+    return truncate(f"{incident.severity} · {status} · commander @{incident.commander} · {incident.title}", 250)
+
+
+def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: datetime) -> tuple[str, Blocks]:
+    status = "Resolved" if not incident.is_open else "Open"
+    ack = (
+        f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
+        if incident.acknowledged_at and incident.acknowledged_by
+        else "_not yet_"
+    )
+    lines = [
+        f"{STATUS_EMOJI[incident.status]} *{header(incident)}*",
+        f"*Status:* {status} · *Stage:* {escape(incident.stage)} · *Commander:* {mention(incident.commander)}",
+        f"*Severity:* {incident.severity}, {escape(level.definition.lower())} ({escape(level.response.lower())})",
+        f"*Channel:* {channel_ref(incident)} · *Acknowledged:* {ack}",
+        f"*Declared:* {when(incident.declared_at, zone)} by {mention(incident.reporter)}",
+    ]
+    if not incident.is_open and incident.resolved_at:
+        lines.append(
+            f"*Resolved:* {when(incident.resolved_at, zone)} after "
+            f"{duration(incident.declared_at, incident.resolved_at)}"
+            + (f": {escape(incident.summary)}" if incident.summary else "")
+        )
+    blocks: Blocks = [section("\n".join(lines))]
+    if incident.is_open:
+        value = str(incident.id)
+        buttons = [button("Join channel", Action.JOIN, value)]
+        if incident.acknowledged_at is None:
+            buttons.append(button("Acknowledge", Action.ACKNOWLEDGE, value, style="primary"))
+        buttons.append(button("Take command", Action.TAKE_COMMAND, value))
+        blocks.append({"type": "actions", "block_id": f"incident:{incident.id}", "elements": buttons})
+    text = f"{incident.ref} {incident.severity} {status.lower()}: {escape(incident.title)}"
+    return text, blocks
+
+
+def kickoff(
+    incident: Incident,
+    level: SeverityLevel,
+    config: OpsConfig,
+    ticks: dict[tuple[int, int], tuple[str, datetime]],
+    zone: ZoneInfo,
+) -> tuple[str, Blocks]:
+    intro = [
+        f":rotating_light: *{header(incident)}*",
+        f"*Severity {level.level}:* {escape(level.definition)}. _Example: {escape(level.example)}._",
+        f"*Response:* {escape(level.response)}. *Commander:* {mention(incident.commander)}",
+    ]
+    if incident.description:
+        intro.append(f"*Description:* {escape(incident.description)}")
+    blocks: Blocks = [
+        section("\n".join(intro)),
+        context(
+            "Tick items as they are done; each tick is recorded with who and when. `/incident help` lists the commands."
+        ),
+    ]
+    for s, stage in enumerate(config.incidents.stages):
+        options, selected = [], []
+        for i, item in enumerate(stage.items[:10]):
+            option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": escape(item)}, "value": f"{s}:{i}"}
+            if (s, i) in ticks:
+                who, at = ticks[(s, i)]
+                option["description"] = {"type": "mrkdwn", "text": f"{mention(who)} · {when(at, zone)}"}
+            options.append(option)
+            if (s, i) in ticks:
+                selected.append(option)
+        marker = " ← now" if stage.name == incident.stage and incident.is_open else ""
+        blocks.append(section(f"*{s + 1}. {escape(stage.name)}*{marker}"))
+        element: dict[str, Any] = {"type": "checkboxes", "action_id": f"{Action.CHECK}:{s}", "options": options}
+        if selected:
+            element["initial_options"] = selected
+        blocks.append({"type": "actions", "block_id": f"stage:{s}", "elements": [element]})
+    return f"{incident.ref} kickoff: {escape(incident.title)}", blocks
+
+
+def listing(incidents: list[Incident], now: datetime) -> str:
+    if not incidents:
+        return "No open incidents. :tada:"
+    lines = [
+        f"*{i.ref}* {i.severity} · {escape(i.title)} · commander {mention(i.commander)} · "
+        f"{duration(i.declared_at, now)} old · {escape(i.stage)} · {channel_ref(i)}"
+        for i in incidents
+    ]
+    return f"*Open incidents ({len(incidents)})*\n" + "\n".join(lines)
+
+
+_PEOPLE_KINDS = {"commander", "paged", "escalated"}  # bot-written texts naming users, no user text in them
+_AT_USER = re.compile(r"@([UW][A-Z0-9]{2,})\b")
+
+
+def event_text(event: Event) -> str:
+    text = escape(event.text)
+    return _AT_USER.sub(r"<@\1>", text) if event.kind in _PEOPLE_KINDS else text
+
+
+def timeline_lines(events: list[Event], zone: ZoneInfo) -> list[str]:
+    return [f"• {when(e.at, zone)} · {mention(e.actor) if e.actor else 'bot'} · {event_text(e)}" for e in events]
+
+
+def timeline(incident: Incident, events: list[Event], zone: ZoneInfo) -> tuple[str, Blocks]:
+    lines = timeline_lines(events, zone)
+    blocks: Blocks = [section(f"*Timeline of {header(incident)}*")]
+    chunk: list[str] = []
+    for line in lines:  # sections hold 3000 characters: split, never cut
+        if sum(len(x) + 1 for x in chunk) + len(line) > 2900:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    if len(blocks) > 50:
+        blocks = [*blocks[:49], context(f"{len(lines)} entries; the post-mortem draft has all of them.")]
+    return f"Timeline of {incident.ref}", blocks
+
+
+def action_lines(actions: list[FollowUp]) -> list[str]:
+    return [
+        f"• #{a.id} {escape(a.text)} · owner {mention(a.owner) if a.owner else '_unassigned_'}"
+        + (" · done" if a.done_at else "")
+        for a in actions
+    ]
+
+
+def actions(incident: Incident, items: list[FollowUp]) -> str:
+    if not items:
+        return f"{incident.ref} has no action items yet. Add one with `/incident action <text> [@owner]`."
+    return f"*Action items of {incident.ref}*\n" + "\n".join(action_lines(items))
+
+
+def postmortem(
+    template: str, incident: Incident, events: list[Event], items: list[FollowUp], zone: ZoneInfo, now: datetime
+) -> str:
+    end = incident.resolved_at or now
+    values = {
+        "number": incident.ref,
+        "title": escape(incident.title),
+        "summary": escape(incident.summary or incident.description or "_to be written_"),
+        "severity": incident.severity,
+        "duration": duration(incident.declared_at, end) + ("" if incident.resolved_at else " (still open)"),
+        "timeline": "\n".join(timeline_lines(events, zone)) or "_no entries_",
+        "action_items": "\n".join(action_lines(items)) or "_none yet_",
+        "commander": mention(incident.commander),
+        "declared": when(incident.declared_at, zone),
+        "resolved": when(incident.resolved_at, zone) if incident.resolved_at else "_not yet_",
+    }
+    return template.format_map(_Missing(values))
+
+
+class _Missing(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def split_text(text: str, limit: int = 2900) -> Blocks:
+    """A long text as sections of at most `limit` characters, split on lines (nothing dropped)."""
+    blocks, chunk = [], ""
+    for line in text.splitlines():
+        while len(line) > limit:
+            if chunk:
+                blocks.append(section(chunk))
+                chunk = ""
+            blocks.append(section(line[:limit]))
+            line = line[limit:]
+        if len(chunk) + len(line) + 1 > limit:
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        blocks.append(section(chunk))
+    return blocks
+
+
+def page_text(incident: Incident, level: SeverityLevel, reason: str) -> str:
+    return (
+        f":rotating_light: {reason}: *{header(incident)}* ({escape(level.response.lower())}). "
+        f"Join {channel_ref(incident)}; acknowledge in #zzik-incidents or with the button there."
+    )
+
+
+def nudge(incident: Incident, since: datetime, now: datetime) -> str:
+    return (
+        f":hourglass: {mention(incident.commander)}, {incident.ref} has had no status update for "
+        f"{duration(since, now)}. Post one with `/incident update <what we know>`."
+    )
+
+
+def setup_failed(incident: Incident, failures: list[str]) -> Blocks:
+    text = f":warning: {incident.ref} is declared and recorded, but Slack refused part of the set-up:\n" + "\n".join(
+        f"• {escape(f)}" for f in failures
+    )
+    return [
+        section(text),
+        {
+            "type": "actions",
+            "elements": [button("Retry set-up", Action.RETRY_SETUP, str(incident.id), style="primary")],
+        },
+    ]
+
+
+def resolved_checklist(incident: Incident, config: OpsConfig) -> Blocks:
+    stage = config.incidents.stages[-1]
+    items = "\n".join(f"• {escape(i)}" for i in stage.items)
+    return [
+        section(
+            f":white_check_mark: *{incident.ref} resolved.* Next: the {escape(stage.name)}.\n{items}\n"
+            "`/incident postmortem` drafts it from the timeline."
+        )
+    ]
+
+
+def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) -> dict[str, Any]:
+    options = [
+        {
+            "text": {"type": "plain_text", "text": f"{s.level} · {s.response}"[:75]},
+            "description": {"type": "plain_text", "text": s.definition[:75]},
+            "value": s.level,
+        }
+        for s in config.severities
+    ]
+    return {
+        "type": "modal",
+        "callback_id": View.DECLARE,
+        "private_metadata": origin_channel or "",
+        "title": {"type": "plain_text", "text": "Declare incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": Block.TITLE,
+                "label": {"type": "plain_text", "text": "Title"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "max_length": 150,
+                    "placeholder": {"type": "plain_text", "text": "What is broken, in a few words"},
+                },
+            },
+            {
+                "type": "input",
+                "block_id": Block.SEVERITY,
+                "label": {"type": "plain_text", "text": "Severity"},
+                "element": {"type": "static_select", "action_id": "value", "options": options},
+            },
+            {
+                "type": "input",
+                "block_id": Block.DESCRIPTION,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Description"},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 2000},
+            },
+            {
+                "type": "input",
+                "block_id": Block.COMMANDER,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Commander (you, if left empty)"},
+                "element": {"type": "users_select", "action_id": "value", "initial_user": reporter},
+            },
+        ],
+    }

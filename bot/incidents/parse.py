@@ -1,0 +1,156 @@
+"""The /incident grammar."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.errors import UsageError
+from bot.slack.text import user_id
+
+MAX_TITLE = 150
+MAX_TEXT = 2000
+_SEVERITY = re.compile(r"^p([1-4])$", re.IGNORECASE)
+_SEVERITY_LIKE = re.compile(r"^(p\d+|sev\d*|p)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Declare:
+    severity: str
+    title: str
+
+
+@dataclass(frozen=True)
+class ListOpen:
+    pass
+
+
+@dataclass(frozen=True)
+class Update:
+    text: str
+
+
+@dataclass(frozen=True)
+class Severity:
+    severity: str
+
+
+@dataclass(frozen=True)
+class Commander:
+    user: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+
+
+@dataclass(frozen=True)
+class AddAction:
+    text: str
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class Actions:
+    pass
+
+
+@dataclass(frozen=True)
+class Resolve:
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    pass
+
+
+@dataclass(frozen=True)
+class Postmortem:
+    pass
+
+
+InChannel = Update | Severity | Commander | Stage | AddAction | Actions | Resolve | Timeline | Postmortem
+Request = OpenModal | Help | Declare | ListOpen | InChannel
+
+
+def severity(token: str) -> str:
+    match = _SEVERITY.match(token.strip())
+    if not match:
+        raise UsageError(f"`{token}` is not a severity: use p1, p2, p3 or p4")
+    return f"P{match[1]}"
+
+
+def title(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        raise UsageError("a title is missing: `/incident p1 <what is broken>`")
+    if len(text) > MAX_TITLE:
+        raise UsageError(f"the title is {len(text)} characters; keep it to {MAX_TITLE} (details go in updates)")
+    return text
+
+
+def _text(rest: str, what: str) -> str:
+    rest = rest.strip()
+    if not rest:
+        raise UsageError(f"{what} is missing")
+    if len(rest) > MAX_TEXT:
+        raise UsageError(f"{what} is {len(rest)} characters; keep it to {MAX_TEXT}")
+    return rest
+
+
+def parse(text: str) -> Request:
+    text = text.strip()
+    if not text:
+        return OpenModal()
+    head, _, rest = text.partition(" ")
+    word = head.lower()
+    if word in ("help", "-h", "--help", "?"):
+        return Help()
+    if _SEVERITY.match(head):
+        return Declare(severity(head), title(rest))
+    if _SEVERITY_LIKE.match(head):
+        raise UsageError(f"`{head}` is not a severity: use p1, p2, p3 or p4")
+    if word == "list" and not rest.strip():
+        return ListOpen()
+    if word == "update":
+        return Update(_text(rest, "the update text"))
+    if word == "severity":
+        return Severity(severity(rest.strip() or "?"))
+    if word == "commander":
+        who = user_id(rest)
+        if who is None:
+            raise UsageError("name the new commander: `/incident commander @user`")
+        return Commander(who)
+    if word == "stage":
+        return Stage(_text(rest, "the stage name"))
+    if word == "action":
+        tokens = rest.split()
+        owner = user_id(tokens[-1]) if tokens else None
+        body = " ".join(tokens[:-1]) if owner else rest
+        return AddAction(_text(body, "the action text"), owner)
+    if word == "actions" and not rest.strip():
+        return Actions()
+    if word == "resolve":
+        summary = rest.strip() or None
+        if summary and len(summary) > MAX_TEXT:
+            raise UsageError(f"the summary is {len(summary)} characters; keep it to {MAX_TEXT}")
+        return Resolve(summary)
+    if word == "timeline" and not rest.strip():
+        return Timeline()
+    if word in ("postmortem", "post-mortem") and not rest.strip():
+        return Postmortem()
+    raise UsageError(
+        f"`{head}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
+    )

@@ -1,0 +1,269 @@
+"""Every SQL statement of the incidents domain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from bot.db import Database
+
+Conn = asyncpg.Connection | Database
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    number: int
+    title: str
+    description: str | None
+    severity: str
+    status: str
+    stage: str
+    commander: str
+    reporter: str
+    origin_channel: str | None
+    channel_id: str | None
+    channel_name: str | None
+    kickoff_ts: str | None
+    announcement_channel: str | None
+    announcement_ts: str | None
+    paged_at: datetime | None
+    setup_error: str | None
+    declared_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    last_update_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    summary: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Incident:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+_COLUMNS = ", ".join(f.name for f in fields(Incident))
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    actor: str | None
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Action:
+    id: int
+    text: str
+    owner: str | None
+    created_by: str
+    created_at: datetime
+    done_at: datetime | None
+
+
+async def declare(
+    conn: asyncpg.Connection,
+    *,
+    key: str,
+    title: str,
+    description: str | None,
+    severity: str,
+    stage: str,
+    commander: str,
+    reporter: str,
+    origin_channel: str | None,
+    at: datetime,
+) -> tuple[Incident, bool]:
+    """Insert the incident numbered INC-<n>; (existing, False) if this declaration key was seen."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO incidents (number, declare_key, title, description, severity, stage, commander, reporter,
+                                   origin_channel, declared_at, last_update_at)
+            VALUES (nextval('incident_numbers'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+            ON CONFLICT (declare_key) DO NOTHING RETURNING {_COLUMNS}""",
+        key,
+        title,
+        description,
+        severity,
+        stage,
+        commander,
+        reporter,
+        origin_channel,
+        at,
+    )
+    if row is not None:
+        return Incident.of(row), True
+    existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE declare_key = $1", key)
+    return Incident.of(existing), False
+
+
+async def get(conn: Conn, incident_id: int, *, for_update: bool = False) -> Incident | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE id = $1{lock}", incident_id)
+    return Incident.of(row) if row else None
+
+
+async def by_channel(conn: Conn, channel_id: str) -> Incident | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE channel_id = $1", channel_id)
+    return Incident.of(row) if row else None
+
+
+async def open_incidents(conn: Conn) -> list[Incident]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM incidents WHERE status = 'open' ORDER BY severity, declared_at")
+    return [Incident.of(r) for r in rows]
+
+
+async def update(conn: asyncpg.Connection, incident_id: int, **values: Any) -> Incident:
+    allowed = {f.name for f in fields(Incident)} - {"id", "number"}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"not incident columns: {unknown}")
+    names = list(values)
+    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    row = await conn.fetchrow(
+        f"UPDATE incidents SET {assignments} WHERE id = $1 RETURNING {_COLUMNS}",
+        incident_id,
+        *(values[n] for n in names),
+    )
+    return Incident.of(row)
+
+
+async def claim_setup(conn: Conn, incident_id: int, at: datetime) -> bool:
+    """One Slack setup (or retry) of an incident at a time, across clicks and replicas."""
+    row = await conn.fetchval(
+        """UPDATE incidents SET setup_claimed_at = $2
+           WHERE id = $1 AND (setup_claimed_at IS NULL OR setup_claimed_at < $2 - interval '2 minutes')
+           RETURNING id""",
+        incident_id,
+        at,
+    )
+    return row is not None
+
+
+async def release_setup(conn: Conn, incident_id: int, error: str | None) -> None:
+    await conn.execute(
+        "UPDATE incidents SET setup_claimed_at = NULL, setup_error = $2 WHERE id = $1", incident_id, error
+    )
+
+
+async def add_event(
+    conn: Conn,
+    incident_id: int,
+    at: datetime,
+    actor: str | None,
+    kind: str,
+    text: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO incident_events (incident_id, at, actor, kind, text, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        incident_id,
+        at,
+        actor,
+        kind,
+        text,
+        json.dumps(detail or {}, default=str),
+    )
+
+
+async def events(conn: Conn, incident_id: int) -> list[Event]:
+    rows = await conn.fetch(
+        "SELECT at, actor, kind, text FROM incident_events WHERE incident_id = $1 ORDER BY at, id", incident_id
+    )
+    return [Event(r["at"], r["actor"], r["kind"], r["text"]) for r in rows]
+
+
+async def checks(conn: Conn, incident_id: int) -> dict[tuple[int, int], tuple[str, datetime]]:
+    rows = await conn.fetch(
+        "SELECT stage, item, ticked_by, ticked_at FROM incident_checks WHERE incident_id = $1", incident_id
+    )
+    return {(r["stage"], r["item"]): (r["ticked_by"], r["ticked_at"]) for r in rows}
+
+
+async def tick(conn: asyncpg.Connection, incident_id: int, stage: int, item: int, by: str, at: datetime) -> bool:
+    status = await conn.execute(
+        """INSERT INTO incident_checks (incident_id, stage, item, ticked_by, ticked_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT DO NOTHING""",
+        incident_id,
+        stage,
+        item,
+        by,
+        at,
+    )
+    return status.endswith(" 1")
+
+
+async def untick(conn: asyncpg.Connection, incident_id: int, stage: int, item: int) -> bool:
+    status = await conn.execute(
+        "DELETE FROM incident_checks WHERE incident_id = $1 AND stage = $2 AND item = $3", incident_id, stage, item
+    )
+    return status.endswith(" 1")
+
+
+async def add_action(
+    conn: asyncpg.Connection, incident_id: int, text: str, owner: str | None, by: str, at: datetime
+) -> Action:
+    row = await conn.fetchrow(
+        """INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at)
+           VALUES ($1, $2, $3, $4, $5) RETURNING id, text, owner, created_by, created_at, done_at""",
+        incident_id,
+        text,
+        owner,
+        by,
+        at,
+    )
+    return Action(**dict(row))
+
+
+async def actions(conn: Conn, incident_id: int) -> list[Action]:
+    rows = await conn.fetch(
+        """SELECT id, text, owner, created_by, created_at, done_at FROM incident_actions
+           WHERE incident_id = $1 ORDER BY id""",
+        incident_id,
+    )
+    return [Action(**dict(r)) for r in rows]
+
+
+async def declared_between(conn: Conn, starts: datetime, ends: datetime) -> list[Incident]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM incidents WHERE declared_at >= $1 AND declared_at < $2
+            OR (resolved_at >= $1 AND resolved_at < $2) ORDER BY declared_at""",
+        starts,
+        ends,
+    )
+    return [Incident.of(r) for r in rows]
+
+
+async def open_actions(conn: Conn) -> list[tuple[str, Action]]:
+    rows = await conn.fetch(
+        """SELECT i.number, a.id, a.text, a.owner, a.created_by, a.created_at, a.done_at
+           FROM incident_actions a JOIN incidents i ON i.id = a.incident_id
+           WHERE a.done_at IS NULL ORDER BY a.id"""
+    )
+    return [
+        (f"INC-{r['number']}", Action(r["id"], r["text"], r["owner"], r["created_by"], r["created_at"], r["done_at"]))
+        for r in rows
+    ]
+
+
+def duration(start: datetime, end: datetime) -> str:
+    minutes = int((end - start) / timedelta(minutes=1))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours // 24} d {hours % 24} h"
