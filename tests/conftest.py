@@ -26,12 +26,23 @@ from bot.app import BotApp, build
 from bot.clock import FrozenClock
 from bot.db import Database, embedded_url
 from bot.settings import Settings
-from tests.fakeslack import FakeSlack
+from tests.fakeslack import FakeSlack, _flatten
 from tests.slackreq import SlackRequests
 
 SIGNING_SECRET = "test-signing-secret-8f2c"
 BOT_TOKEN = "xoxb-1111-2222-testtokenvalue"
 START = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a Wednesday
+# A rotation with daylight saving: week 0 (from Mon 23 Nov 10:00 CET) is alice, bob, mallory (U0MGR).
+ROTA = {
+    "timezone": "Europe/Berlin",
+    "handoff": {"day": "monday", "time": "10:00"},
+    "start": "2026-11-23",
+    "engineers": ["U0ALICE", "U0BOB", "carol@zzik.example"],
+    "managers": ["U0MGR"],
+    "remind_before": "30m",
+    "usergroup": "S0ONCALL",
+    "kit": ["Laptop with VPN access"],
+}
 
 
 @pytest.fixture(scope="session")
@@ -179,3 +190,25 @@ async def eventually(check: Callable[[], Any], within: float = 5.0) -> Any:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+async def ask(
+    fake: FakeSlack,
+    bot: RunningBot,
+    command: str,
+    text: str = "",
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0GENERAL",
+    ephemeral: bool = True,
+) -> str:
+    """Send a slash command; return what the user saw: the ack body, else the first response_url message."""
+    before = len(fake.calls_to("response_url"))
+    reply = await bot.slack.command(command, text, user=user, channel=channel)
+    assert reply.status == 200
+    if reply.text:
+        return reply.json["text"]
+    calls = await eventually(lambda: fake.calls_to("response_url")[before:])
+    if ephemeral:
+        assert calls[0]["response_type"] == "ephemeral", calls[0]
+    return _flatten(calls[0])

@@ -10,19 +10,9 @@ import pytest
 from bot.clock import FrozenClock
 from bot.oncall.lookup import who_is_on_call
 from bot.oncall.paging import page
-from tests.conftest import BotFactory, RunningBot, config_with, eventually
+from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
 
-ROTA = {
-    "timezone": "Europe/Berlin",
-    "handoff": {"day": "monday", "time": "10:00"},
-    "start": "2026-11-23",
-    "engineers": ["U0ALICE", "U0BOB", "carol@zzik.example"],
-    "managers": ["U0MGR"],
-    "remind_before": "30m",
-    "usergroup": "S0ONCALL",
-    "kit": ["Laptop with VPN access"],
-}
 HANDOFF = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # Monday 10:00 CET: alice -> bob
 
 
@@ -32,15 +22,7 @@ async def oncall_bot(make_bot: BotFactory) -> RunningBot:
 
 
 async def answer(fake: FakeSlack, bot: RunningBot, text: str, *, user: str = "U0ALICE") -> str:
-    """Send /oncall <text>; return what the user saw (the ack body, else the response_url message)."""
-    before = len(fake.calls_to("response_url"))
-    reply = await bot.slack.command("/oncall", text, user=user)
-    assert reply.status == 200
-    if reply.text:
-        return reply.json["text"]
-    calls = await eventually(lambda: fake.calls_to("response_url")[before:])
-    assert calls[0]["response_type"] == "ephemeral"
-    return _flatten(calls[0])
+    return await ask(fake, bot, "/oncall", text, user=user)
 
 
 async def _outcomes(bot: RunningBot, count: int) -> list[str]:

@@ -145,7 +145,7 @@ async def claim_setup(conn: Conn, incident_id: int, at: datetime) -> bool:
     """One Slack setup (or retry) of an incident at a time, across clicks and replicas."""
     row = await conn.fetchval(
         """UPDATE incidents SET setup_claimed_at = $2
-           WHERE id = $1 AND (setup_claimed_at IS NULL OR setup_claimed_at < $2 - interval '2 minutes')
+           WHERE id = $1 AND (setup_claimed_at IS NULL OR setup_claimed_at < $2::timestamptz - interval '2 minutes')
            RETURNING id""",
         incident_id,
         at,

@@ -67,7 +67,9 @@ def slack_error(exc: BaseException) -> str:
     """A short, human reason for a failed Slack call."""
     if isinstance(exc, SlackApiError):
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
-        return str(data.get("error") or f"HTTP {exc.response.status_code}")
+        if exc.response.status_code >= 400:
+            return f"HTTP {exc.response.status_code} from Slack"
+        return str(data.get("error") or "unknown error")
     if isinstance(exc, TimeoutError):
         return "Slack did not answer in time"
     return f"Slack could not be reached ({type(exc).__name__})"

@@ -198,7 +198,7 @@ class Ctx:
             await self.ack(text=text, blocks=blocks, response_type="ephemeral")
             return
         await self.ack()
-        if self._respond is not None:
+        if self._respond is not None and self.body.get("response_url"):
             await self._respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
         elif self.user_id:
             # A modal submission has no response_url: tell the person in a DM.
@@ -210,7 +210,7 @@ class Ctx:
             await self.ack(text=text, blocks=blocks, response_type="in_channel")
             return
         await self.ack()
-        if self._respond is not None:
+        if self._respond is not None and self.body.get("response_url"):
             await self._respond(text=text, blocks=blocks, response_type="in_channel", replace_original=False)
 
 
