@@ -29,8 +29,9 @@ from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")
 
-# Each domain: register(app, services) for its Slack listeners and jobs(runner, services) for its jobs.
-DOMAINS: list[str] = ["oncall", "incidents"]
+# Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
+# handlers.web_routes(web_app, services)), jobs.register(runner, services) for its jobs.
+DOMAINS: list[str] = ["oncall", "incidents", "deploys"]
 
 
 @dataclass
@@ -95,6 +96,10 @@ def build(
 
     web_app = web.Application(client_max_size=1024**2)
     add_routes(web_app, bolt, services)
+    for domain in DOMAINS:
+        module = __import__(f"bot.{domain}.handlers", fromlist=["register"])
+        if hasattr(module, "web_routes"):
+            module.web_routes(web_app, services)
     return BotApp(services, bolt, web_app)
 
 

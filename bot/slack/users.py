@@ -12,6 +12,7 @@ from bot.slack.client import SlackClient
 from bot.slack.text import user_id as parse_user_id
 
 INFO_TTL = 3600.0
+GROUP_TTL = 300.0
 
 
 class Directory:
@@ -19,6 +20,7 @@ class Directory:
         self.slack = slack
         self._ids: dict[str, str] = {}
         self._info: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._groups: dict[str, tuple[float, set[str]]] = {}
 
     async def resolve(self, member: str) -> str | None:
         """A rotation member (user id or email) as a user id; None if Slack knows no such email."""
@@ -56,3 +58,17 @@ class Directory:
             return ZoneInfo(info["tz"]) if info and info.get("tz") else None
         except (ZoneInfoNotFoundError, ValueError):
             return None
+
+    async def group_members(self, group: str) -> set[str]:
+        """Members of a user group (usergroups.users.list), cached five minutes; the last known on failure."""
+        cached = self._groups.get(group)
+        if cached and time.monotonic() - cached[0] < GROUP_TTL:
+            return cached[1]
+        try:
+            members = set((await self.slack.usergroups_users_list(usergroup=group))["users"])
+        except SlackApiError:
+            if cached:
+                return cached[1]
+            raise
+        self._groups[group] = (time.monotonic(), members)
+        return members

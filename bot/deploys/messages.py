@@ -1,0 +1,263 @@
+"""Block Kit for deploys and rollbacks, from plain values (no I/O). User text is escaped."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.deploys.ids import Action
+from bot.deploys.store import Deploy
+from bot.opsconfig import CheckItem, OpsConfig
+from bot.slack.text import escape, mention, truncate
+
+Blocks = list[dict[str, Any]]
+Ticks = dict[tuple[str, str], tuple[str, datetime]]
+STATUS = {
+    "pending": ":hourglass_flowing_sand: waiting for the checklist",
+    "running": ":arrows_clockwise: deploying",
+    "succeeded": ":white_check_mark: deployed",
+    "failed": ":x: failed",
+    "cancelled": ":no_entry_sign: cancelled",
+}
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
+
+
+def button(
+    text: str, action_id: str, value: str, style: str | None = None, confirm: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text[:75]},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def confirm(title: str, text: str, yes: str) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": title[:100]},
+        "text": {"type": "mrkdwn", "text": text[:300]},
+        "confirm": {"type": "plain_text", "text": yes[:30]},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    }
+
+
+def when(at: datetime, zone: ZoneInfo) -> str:
+    local = at.astimezone(zone)
+    return local.strftime("%a %d %b %H:%M ") + (local.tzname() or zone.key)
+
+
+def checklist(
+    deploy: Deploy, list_name: str, items: list[CheckItem], ticks: Ticks, zone: ZoneInfo, title: str
+) -> Blocks:
+    options, selected = [], []
+    for item in items[:10]:
+        option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": escape(item.text)}, "value": item.id}
+        if (list_name, item.id) in ticks:
+            who, at = ticks[(list_name, item.id)]
+            by = "the announcement" if who == "bot" else mention(who)
+            option["description"] = {"type": "mrkdwn", "text": f"{by} · {when(at, zone)}"}
+            selected.append(option)
+        options.append(option)
+    element: dict[str, Any] = {"type": "checkboxes", "action_id": f"{Action.CHECK}:{list_name}", "options": options}
+    if selected:
+        element["initial_options"] = selected
+    done = sum(1 for i in items if (list_name, i.id) in ticks)
+    return [
+        section(f"*{title}* ({done}/{len(items)})"),
+        {"type": "actions", "block_id": f"deploy:{deploy.id}:{list_name}", "elements": [element]},
+    ]
+
+
+def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo) -> tuple[str, Blocks]:
+    value = str(deploy.id)
+    what = "Rollback" if deploy.kind == "rollback" else "Deploy"
+    lines = [
+        f"*{what} #{deploy.id}: `{escape(deploy.version)}` → {deploy.environment}* · {STATUS[deploy.status]}",
+        f"Requested by {mention(deploy.requested_by)} at {when(deploy.created_at, zone)}",
+    ]
+    if deploy.forced_reason:
+        lines.append(
+            f":warning: *Staging validation overridden* by {mention(deploy.requested_by)}: "
+            f"{escape(deploy.forced_reason)}"
+        )
+    if deploy.reason:
+        lines.append(f"*Reason:* {escape(deploy.reason)}")
+    if deploy.started_at and deploy.started_by:
+        lines.append(f"Started by {mention(deploy.started_by)} at {when(deploy.started_at, zone)}")
+    if deploy.finished_at:
+        lines.append(
+            f"Finished {when(deploy.finished_at, zone)}"
+            + (f" ({escape(deploy.finished_by)})" if deploy.finished_by else "")
+            + (f" · <{deploy.url}|pipeline run>" if deploy.url else "")
+            + (f" · {escape(deploy.detail)}" if deploy.detail else "")
+        )
+    blocks: Blocks = [section("\n".join(lines))]
+    if deploy.kind == "deploy":
+        blocks += checklist(deploy, "pre", config.deploy.pre_deploy_checklist, ticks, zone, "Pre-deployment checklist")
+    if deploy.status == "pending":
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    button("Start deploy", Action.START, value, "primary"),
+                    button("Cancel", Action.CANCEL, value),
+                ],
+            }
+        )
+    elif deploy.status == "running" and not config.deploy.webhook_url:
+        command = config.deploy.commands.get("rollback" if deploy.kind == "rollback" else deploy.environment, "")
+        blocks.append(
+            section(f"Run it now: `{escape(command)}` (version `{escape(deploy.version)}`), then say how it went:")
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    button("Mark deployed", Action.MARK_DEPLOYED, value, "primary"),
+                    button("Mark failed", Action.MARK_FAILED, value, "danger"),
+                ],
+            }
+        )
+    elif deploy.status == "running":
+        blocks.append(context("The pipeline was triggered; this message changes when it reports back."))
+    elif deploy.status == "succeeded" and deploy.kind == "rollback":
+        blocks += checklist(deploy, "verify", config.rollback.verify, ticks, zone, "Verify the rollback")
+    elif deploy.status == "succeeded" and deploy.environment == "staging":
+        blocks += checklist(deploy, "staging", config.deploy.staging_validation, ticks, zone, "Staging validation")
+        if deploy.validated_at:
+            blocks.append(
+                context(
+                    f":white_check_mark: `{escape(deploy.version)}` is validated on staging "
+                    f"({when(deploy.validated_at, zone)}): it may go to prod."
+                )
+            )
+    elif deploy.status == "succeeded":
+        blocks += checklist(
+            deploy, "post", config.deploy.post_deploy_validation, ticks, zone, "Post-deployment validation"
+        )
+        if deploy.watch_until and not deploy.watch_result:
+            blocks.append(
+                context(
+                    f":eyes: Watch window open until {when(deploy.watch_until, zone)}: alerts in it "
+                    "are linked to this deploy."
+                )
+            )
+        elif deploy.watch_result:
+            blocks.append(context(f"Watch window closed: {escape(deploy.watch_result)}"))
+    text = f"{what} #{deploy.id} of {deploy.version} to {deploy.environment}: {deploy.status}"
+    return text, blocks
+
+
+def status(
+    current: dict[str, Deploy | None], active: dict[str, Deploy | None], watches: list[Deploy], zone: ZoneInfo
+) -> str:
+    lines = ["*What runs where*"]
+    for env, dep in current.items():
+        lines.append(
+            f"• *{env}*: "
+            + (
+                f"`{escape(dep.version)}` since {when(dep.finished_at, zone)} ({mention(dep.requested_by)})"
+                if dep and dep.finished_at
+                else "_unknown_"
+            )
+        )
+        holder = active.get(env)
+        if holder:
+            lines.append(
+                f"   ↳ in progress: {holder.ref} ({holder.status}) by {mention(holder.requested_by)} "
+                f"since {when(holder.created_at, zone)}"
+            )
+    if watches:
+        lines.append("*Open watch windows*")
+        lines += [f"• {w.ref} until {when(w.watch_until, zone)}" for w in watches if w.watch_until]
+    return "\n".join(lines)
+
+
+def history(deploys: list[Deploy], zone: ZoneInfo) -> str:
+    if not deploys:
+        return "No deploys yet."
+    lines = [
+        f"• {when(d.created_at, zone)} · {d.ref} · {d.status} · {mention(d.requested_by)}"
+        + (" · forced" if d.forced_reason else "")
+        for d in deploys
+    ]
+    return "*Deploy history*\n" + "\n".join(lines)
+
+
+def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig, reason: str | None) -> Blocks:
+    options = [{"text": {"type": "plain_text", "text": c.text[:75]}, "value": c.id} for c in config.rollback.criteria]
+    if reason:
+        options.append({"text": {"type": "plain_text", "text": f"Other: {reason}"[:75]}, "value": "other"})
+    identify = " · ".join(escape(x) for x in config.rollback.identify)
+    value = json.dumps({"env": env, "current": current.id, "target": target.version, "reason": reason or ""})
+    radio: dict[str, Any] = {"type": "radio_buttons", "action_id": Action.ROLLBACK_REASON, "options": options}
+    if reason:
+        radio["initial_option"] = options[-1]
+    return [
+        section(
+            f"*Roll back {env}?* It runs `{escape(current.version)}` (since "
+            f"{current.finished_at:%d %b %H:%M} UTC); the last good version before it is "
+            f"`{escape(target.version)}`.\nFirst: {identify}.\n*Roll back when* (pick the reason):"
+        ),
+        {"type": "actions", "block_id": "rollback_reason", "elements": [radio]},
+        {
+            "type": "actions",
+            "elements": [
+                button(
+                    f"Roll back to {target.version}",
+                    Action.ROLLBACK_CONFIRM,
+                    value,
+                    "danger",
+                    confirm(
+                        f"Roll back {env}?",
+                        f"{env} goes from `{escape(current.version)}` back to `{escape(target.version)}` now.",
+                        "Roll back",
+                    ),
+                )
+            ],
+        },
+    ]
+
+
+def watch_reminder(deploy: Deploy, zone: ZoneInfo) -> tuple[str, Blocks]:
+    value = str(deploy.id)
+    text = f"The 30-minute watch of {deploy.ref} is over. Healthy?"
+    return text, [
+        section(
+            f":eyes: *Watch window of {deploy.ref} is over* ({when(deploy.watch_until or deploy.created_at, zone)})."
+            "\nError rates, key metrics, feature flags and critical paths checked?"
+        ),
+        {
+            "type": "actions",
+            "elements": [
+                button("Healthy", Action.HEALTHY, value, "primary"),
+                button(
+                    "Roll back",
+                    Action.ROLL_BACK,
+                    value,
+                    "danger",
+                    confirm(
+                        f"Roll back {deploy.environment}?",
+                        f"{deploy.environment} goes back to the version before `{escape(deploy.version)}`.",
+                        "Roll back",
+                    ),
+                ),
+            ],
+        },
+    ]

@@ -1,0 +1,211 @@
+"""Every SQL statement of the deploys domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from bot.db import Database
+
+Conn = asyncpg.Connection | Database
+
+
+@dataclass(frozen=True)
+class Deploy:
+    id: int
+    environment: str
+    version: str
+    kind: str
+    status: str
+    requested_by: str
+    forced_reason: str | None
+    rollback_of: int | None
+    reason: str | None
+    channel: str | None
+    message_ts: str | None
+    started_by: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    finished_by: str | None
+    url: str | None
+    detail: str | None
+    validated_at: datetime | None
+    watch_until: datetime | None
+    watch_result: str | None
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        what = "Rollback" if self.kind == "rollback" else "Deploy"
+        return f"{what} #{self.id} of {self.version} to {self.environment}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("pending", "running")
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Deploy:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+_COLUMNS = ", ".join(f.name for f in fields(Deploy))
+
+
+class Locked(Exception):
+    def __init__(self, holder: Deploy) -> None:
+        super().__init__(holder.ref)
+        self.holder = holder
+
+
+async def create(
+    conn: asyncpg.Connection,
+    *,
+    environment: str,
+    version: str,
+    requested_by: str,
+    request_key: str,
+    at: datetime,
+    kind: str = "deploy",
+    status: str = "pending",
+    forced_reason: str | None = None,
+    rollback_of: int | None = None,
+    reason: str | None = None,
+) -> tuple[Deploy, bool]:
+    """(deploy, created). Raises Locked naming the holder when the environment has an active one."""
+    existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE request_key = $1", request_key)
+    if existing is not None:
+        return Deploy.of(existing), False
+    holder = await active(conn, environment)
+    if holder is not None:
+        raise Locked(holder)
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"""INSERT INTO deploys (environment, version, kind, status, request_key, requested_by, forced_reason,
+                                         rollback_of, reason, created_at, started_by, started_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                            CASE WHEN $4 = 'running' THEN $6 END, CASE WHEN $4 = 'running' THEN $10::timestamptz END)
+                    RETURNING {_COLUMNS}""",
+                environment,
+                version,
+                kind,
+                status,
+                request_key,
+                requested_by,
+                forced_reason,
+                rollback_of,
+                reason,
+                at,
+            )
+    except asyncpg.UniqueViolationError:
+        # A racing request got there first: either the same key, or another deploy took the lock.
+        existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE request_key = $1", request_key)
+        if existing is not None:
+            return Deploy.of(existing), False
+        holder = await active(conn, environment)
+        assert holder is not None
+        raise Locked(holder) from None
+    return Deploy.of(row), True
+
+
+async def get(conn: Conn, deploy_id: int, *, for_update: bool = False) -> Deploy | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE id = $1{lock}", deploy_id)
+    return Deploy.of(row) if row else None
+
+
+async def active(conn: Conn, environment: str) -> Deploy | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM deploys WHERE environment = $1 AND status IN ('pending', 'running')", environment
+    )
+    return Deploy.of(row) if row else None
+
+
+async def transition(conn: Conn, deploy_id: int, from_status: tuple[str, ...], **values: Any) -> Deploy | None:
+    """Change a deploy only if it is still in one of `from_status`: a double click changes it once."""
+    names = list(values)
+    assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(names))
+    row = await conn.fetchrow(
+        f"""UPDATE deploys SET {assignments} WHERE id = $1 AND status = ANY($2::text[]) RETURNING {_COLUMNS}""",
+        deploy_id,
+        list(from_status),
+        *(values[n] for n in names),
+    )
+    return Deploy.of(row) if row else None
+
+
+async def set_values(conn: Conn, deploy_id: int, **values: Any) -> Deploy:
+    names = list(values)
+    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+    row = await conn.fetchrow(
+        f"UPDATE deploys SET {assignments} WHERE id = $1 RETURNING {_COLUMNS}", deploy_id, *(values[n] for n in names)
+    )
+    return Deploy.of(row)
+
+
+async def validated_on_staging(conn: Conn, version: str) -> Deploy | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM deploys WHERE environment = 'staging' AND version = $1 AND status = 'succeeded'
+            AND validated_at IS NOT NULL ORDER BY validated_at DESC LIMIT 1""",
+        version,
+    )
+    return Deploy.of(row) if row else None
+
+
+async def succeeded(conn: Conn, environment: str, limit: int = 50) -> list[Deploy]:
+    """What ran on an environment, newest first (deploys and rollbacks that succeeded)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM deploys WHERE environment = $1 AND status = 'succeeded'
+            ORDER BY finished_at DESC, id DESC LIMIT $2""",
+        environment,
+        limit,
+    )
+    return [Deploy.of(r) for r in rows]
+
+
+async def history(conn: Conn, environment: str | None, limit: int) -> list[Deploy]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM deploys WHERE $1::text IS NULL OR environment = $1
+            ORDER BY created_at DESC, id DESC LIMIT $2""",
+        environment,
+        limit,
+    )
+    return [Deploy.of(r) for r in rows]
+
+
+async def open_watches(conn: Conn, now: datetime) -> list[Deploy]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM deploys WHERE watch_until > $1 AND watch_result IS NULL ORDER BY watch_until""",
+        now,
+    )
+    return [Deploy.of(r) for r in rows]
+
+
+async def checks(conn: Conn, deploy_id: int) -> dict[tuple[str, str], tuple[str, datetime]]:
+    rows = await conn.fetch(
+        "SELECT list, item, ticked_by, ticked_at FROM deploy_checks WHERE deploy_id = $1", deploy_id
+    )
+    return {(r["list"], r["item"]): (r["ticked_by"], r["ticked_at"]) for r in rows}
+
+
+async def tick(conn: Conn, deploy_id: int, list_name: str, item: str, by: str, at: datetime) -> bool:
+    status = await conn.execute(
+        """INSERT INTO deploy_checks (deploy_id, list, item, ticked_by, ticked_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT DO NOTHING""",
+        deploy_id,
+        list_name,
+        item,
+        by,
+        at,
+    )
+    return status.endswith(" 1")
+
+
+async def untick(conn: Conn, deploy_id: int, list_name: str, item: str) -> bool:
+    status = await conn.execute(
+        "DELETE FROM deploy_checks WHERE deploy_id = $1 AND list = $2 AND item = $3", deploy_id, list_name, item
+    )
+    return status.endswith(" 1")
