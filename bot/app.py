@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
 import re
@@ -30,8 +32,8 @@ from bot.web.routes import add_routes
 logger = log.get("zzik.app")
 
 # Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
-# handlers.web_routes(web_app, services)), jobs.register(runner, services) for its jobs.
-DOMAINS: list[str] = ["oncall", "incidents", "deploys"]
+# handlers.web_routes(web_app, services)), and jobs.register(runner, services) if it has scheduled work.
+DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks"]
 
 
 @dataclass
@@ -88,16 +90,15 @@ def build(
     middleware.install(bolt, services)
     _register_housekeeping(runner, services)
     for domain in DOMAINS:
-        module = __import__(f"bot.{domain}.handlers", fromlist=["register"])
-        module.register(bolt, services)
-        job_module = __import__(f"bot.{domain}.jobs", fromlist=["register"])
-        job_module.register(runner, services)
+        importlib.import_module(f"bot.{domain}.handlers").register(bolt, services)
+        if importlib.util.find_spec(f"bot.{domain}.jobs"):
+            importlib.import_module(f"bot.{domain}.jobs").register(runner, services)
     _register_fallbacks(bolt, services)
 
     web_app = web.Application(client_max_size=1024**2)
     add_routes(web_app, bolt, services)
     for domain in DOMAINS:
-        module = __import__(f"bot.{domain}.handlers", fromlist=["register"])
+        module = importlib.import_module(f"bot.{domain}.handlers")
         if hasattr(module, "web_routes"):
             module.web_routes(web_app, services)
     return BotApp(services, bolt, web_app)

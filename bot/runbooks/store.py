@@ -1,0 +1,132 @@
+"""Every SQL statement of the runbooks domain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from bot.db import Database
+
+Conn = asyncpg.Connection | Database
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    runbook: str
+    name: str
+    steps: list[dict[str, Any]]
+    channel: str
+    messages: list[dict[str, Any]]
+    incident_id: int | None
+    started_by: str
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Run:
+        return cls(
+            row["id"],
+            row["runbook"],
+            row["name"],
+            json.loads(row["steps"]),
+            row["channel"],
+            json.loads(row["messages"]),
+            row["incident_id"],
+            row["started_by"],
+            row["started_at"],
+            row["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    step: int
+    status: str
+    reason: str | None
+    by_user: str
+    at: datetime
+
+
+_COLUMNS = "id, runbook, name, steps, channel, messages, incident_id, started_by, started_at, finished_at"
+
+
+async def start(
+    conn: Conn,
+    *,
+    key: str,
+    runbook: str,
+    name: str,
+    steps: list[dict[str, Any]],
+    channel: str,
+    incident_id: int | None,
+    by: str,
+    at: datetime,
+) -> tuple[Run, bool]:
+    row = await conn.fetchrow(
+        f"""INSERT INTO runbook_runs (request_key, runbook, name, steps, channel, incident_id, started_by, started_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_key) DO NOTHING RETURNING {_COLUMNS}""",
+        key,
+        runbook,
+        name,
+        json.dumps(steps),
+        channel,
+        incident_id,
+        by,
+        at,
+    )
+    if row is not None:
+        return Run.of(row), True
+    return Run.of(await conn.fetchrow(f"SELECT {_COLUMNS} FROM runbook_runs WHERE request_key = $1", key)), False
+
+
+async def get(conn: Conn, run_id: int) -> Run | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM runbook_runs WHERE id = $1", run_id)
+    return Run.of(row) if row else None
+
+
+async def set_messages(conn: Conn, run_id: int, messages: list[dict[str, Any]]) -> None:
+    await conn.execute("UPDATE runbook_runs SET messages = $2 WHERE id = $1", run_id, json.dumps(messages))
+
+
+async def record(conn: Conn, run_id: int, step: int, status: str, reason: str | None, by: str, at: datetime) -> bool:
+    result = await conn.execute(
+        """INSERT INTO runbook_steps (run_id, step, status, reason, by_user, at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (run_id, step) DO NOTHING""",
+        run_id,
+        step,
+        status,
+        reason,
+        by,
+        at,
+    )
+    return result.endswith(" 1")
+
+
+async def steps(conn: Conn, run_id: int) -> dict[int, Step]:
+    rows = await conn.fetch("SELECT step, status, reason, by_user, at FROM runbook_steps WHERE run_id = $1", run_id)
+    return {r["step"]: Step(r["step"], r["status"], r["reason"], r["by_user"], r["at"]) for r in rows}
+
+
+async def finish(conn: Conn, run_id: int, at: datetime) -> bool:
+    """Mark the run finished once all its steps are recorded; True only for the call that did it."""
+    result = await conn.execute(
+        """UPDATE runbook_runs r SET finished_at = $2
+           WHERE r.id = $1 AND r.finished_at IS NULL
+             AND (SELECT count(*) FROM runbook_steps s WHERE s.run_id = r.id) = jsonb_array_length(r.steps)""",
+        run_id,
+        at,
+    )
+    return result.endswith(" 1")
+
+
+async def in_progress(conn: Conn) -> list[tuple[Run, int]]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS}, (SELECT count(*) FROM runbook_steps s WHERE s.run_id = r.id) AS recorded
+            FROM runbook_runs r WHERE finished_at IS NULL ORDER BY started_at"""
+    )
+    return [(Run.of(r), r["recorded"]) for r in rows]
