@@ -25,6 +25,11 @@ async def answer(fake: FakeSlack, bot: RunningBot, text: str, *, user: str = "U0
     return await ask(fake, bot, "/oncall", text, user=user)
 
 
+def announced(fake: FakeSlack) -> list[dict]:
+    """What went to the on-call channel and to people (not the maintenance checklists of a moved clock)."""
+    return [c for c in fake.calls_to("chat.postMessage") if c["channel"] == "#zzik-incidents" or c["channel"][0] == "U"]
+
+
 async def _outcomes(bot: RunningBot, count: int) -> list[str]:
     rows = await bot.db.fetch("SELECT outcome FROM audit_log WHERE action = '/oncall'")
     return [r["outcome"] for r in rows] if len(rows) == count else []
@@ -172,10 +177,10 @@ async def test_future_override_is_announced_when_it_begins_and_ends_once(
     one = await make_bot(config_with(oncall=ROTA), replica_id="one")
     two = await make_bot(config_with(oncall=ROTA), replica_id="two")
     await answer(fake_slack, one, "override <@U0DAVE> secondary 2026-11-26 2026-11-27", user="U0BOB")
-    assert fake_slack.calls_to("chat.postMessage") == []  # nothing changes now
+    assert announced(fake_slack) == []  # nothing changes now
     clock.set(datetime(2026, 11, 25, 23, 0, 5, tzinfo=UTC))  # 00:00:05 CET on the 26th
     await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick())
-    posts = fake_slack.calls_to("chat.postMessage")
+    posts = announced(fake_slack)
     assert (
         len(posts) == 1
         and "*Secondary:* <@U0DAVE>" in _flatten(posts[0])
@@ -183,7 +188,7 @@ async def test_future_override_is_announced_when_it_begins_and_ends_once(
     )
     clock.set(datetime(2026, 11, 26, 23, 1, tzinfo=UTC))
     await asyncio.gather(one.tick(), two.tick())
-    posts = fake_slack.calls_to("chat.postMessage")
+    posts = announced(fake_slack)
     assert (
         len(posts) == 2 and "*Secondary:* <@U0BOB>" in _flatten(posts[1]) and "Override #1 ends" in _flatten(posts[1])
     )
@@ -198,13 +203,13 @@ async def test_weekly_handoff_reminder_dm_and_announcement_once(
     await asyncio.gather(one.tick(), two.tick())  # schedules are laid down
     clock.set(datetime(2026, 11, 27, 0, 0, tzinfo=UTC))  # the override came and went, each announced once
     await asyncio.gather(one.tick(), two.tick())
-    assert [_flatten(c).count("Override #1") for c in fake_slack.calls_to("chat.postMessage")] == [1]
+    assert [_flatten(c).count("Override #1") for c in announced(fake_slack)] == [1]
     fake_slack.clear()
 
     # Sunday 10:00 CET: the day-before DMs to the incoming bob, carol and the manager.
     clock.set(HANDOFF - timedelta(days=1) + timedelta(seconds=2))
     await asyncio.gather(one.tick(), two.tick(), one.tick())
-    dms = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"].startswith("U")]
+    dms = [c for c in announced(fake_slack) if c["channel"].startswith("U")]
     assert sorted(d["channel"] for d in dms) == ["U0BOB", "U0CAROL", "U0MGR"]
     bob = next(d for d in dms if d["channel"] == "U0BOB")["text"]
     assert "on call as *primary* from Mon 30 Nov 2026 10:00 CET (Mon 30 Nov 2026 10:00 CET" not in bob
@@ -214,7 +219,7 @@ async def test_weekly_handoff_reminder_dm_and_announcement_once(
     fake_slack.clear()
     clock.set(HANDOFF - timedelta(minutes=30) + timedelta(seconds=1))  # 09:30 CET
     await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick())
-    [reminder] = fake_slack.calls_to("chat.postMessage")
+    [reminder] = announced(fake_slack)
     text = _flatten(reminder)
     assert reminder["channel"] == "#zzik-incidents"
     assert "On-call handoff at Mon 30 Nov 2026 10:00 CET" in text
@@ -223,7 +228,7 @@ async def test_weekly_handoff_reminder_dm_and_announcement_once(
 
     clock.set(HANDOFF + timedelta(seconds=1))
     await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick())
-    posts = fake_slack.calls_to("chat.postMessage")
+    posts = announced(fake_slack)
     assert len(posts) == 2
     assert "Now on call" in _flatten(posts[1]) and "*Primary:* <@U0BOB>" in _flatten(posts[1])
     assert "Weekly handoff, Mon 30 Nov 2026 10:00 CET." in _flatten(posts[1])

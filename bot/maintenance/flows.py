@@ -1,0 +1,179 @@
+"""Maintenance stories: post a checklist (on schedule or on demand), tick and assign, nudge when overdue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import audit, log
+from bot.errors import UsageError
+from bot.jobs import cron_next
+from bot.maintenance import messages, store
+from bot.opsconfig import WEEKDAYS, Deadline
+from bot.services import Services
+from bot.slack.client import SLACK_FAILURES, slack_error
+
+logger = log.get("zzik.maintenance")
+OVERDUE = "maintenance.overdue"
+LATE_AFTER = timedelta(minutes=15)
+
+
+def zone(services: Services) -> ZoneInfo:
+    return services.config.oncall.zone
+
+
+def deadline(due_at: datetime, rule: Deadline, tz: ZoneInfo) -> datetime:
+    """The first moment matching the rule (weekday / day of month, and a time) after `due_at`, in the zone."""
+    local = due_at.astimezone(tz)
+    day = local.date()
+
+    def at(d: date) -> datetime:
+        return datetime.combine(d, rule.time, tzinfo=tz)
+
+    if rule.day is not None:
+        candidate = day.replace(day=rule.day)
+        if at(candidate) <= local:
+            year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
+            candidate = date(year, month, rule.day)
+        return at(candidate)
+    if rule.weekday is not None:
+        candidate = day + timedelta(days=(WEEKDAYS.index(rule.weekday) - day.weekday()) % 7)
+        return at(candidate) if at(candidate) > local else at(candidate + timedelta(weeks=1))
+    return at(day) if at(day) > local else at(day + timedelta(days=1))
+
+
+def channel(services: Services) -> str:
+    return services.config.channel(services.config.maintenance.channel)
+
+
+async def post(
+    services: Services, kind: str, due_at: datetime, *, posted_by: str | None = None, late: bool = False
+) -> store.Post:
+    """Record the checklist (once per kind and due time), then post it; a failed post raises so the job retries,
+    and the retry posts the recorded checklist instead of recording another."""
+    checklist = services.config.maintenance.checklists.get(kind)  # type: ignore[call-overload]
+    if checklist is None:
+        raise UsageError(f"`{kind}` is not a maintenance checklist: use daily, weekly or monthly")
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        record, created = await store.create(
+            conn,
+            kind=kind,
+            due_at=due_at,
+            items=list(checklist.items),
+            at=now,
+            deadline_at=deadline(due_at, checklist.deadline, zone(services)),
+            late=late,
+            posted_by=posted_by,
+        )
+        if created:
+            await services.jobs.schedule_once(conn, OVERDUE, str(record.id), record.deadline_at, {"post_id": record.id})
+            await audit.record(
+                conn,
+                kind="maintenance",
+                action=f"post.{kind}",
+                outcome="ok",
+                actor=posted_by or "bot",
+                detail={"post": record.id, "late": late},
+            )
+    if record.ts is None:
+        items = await store.items(services.db, record.id)
+        text, blocks = messages.checklist(record, items, zone(services), now)
+        response = await services.slack.chat_postMessage(channel=channel(services), text=text, blocks=blocks)
+        await store.set_message(services.db, record.id, response["channel"], response["ts"])
+        record = await store.get(services.db, record.id) or record
+    return record
+
+
+async def post_now(services: Services, kind: str, actor: str) -> str:
+    try:
+        record = await post(services, kind, services.clock.now(), posted_by=actor)
+    except SLACK_FAILURES as exc:
+        return f"The {kind} checklist is recorded but Slack refused to post it: {slack_error(exc)}."
+    return (
+        f"The {kind} checklist is posted in {channel(services)} (due by "
+        f"{messages.when(record.deadline_at, zone(services))})."
+    )
+
+
+async def refresh(services: Services, post_id: int) -> None:
+    record = await store.get(services.db, post_id)
+    if record is None or record.ts is None:
+        return
+    items = await store.items(services.db, post_id)
+    text, blocks = messages.checklist(record, items, zone(services), services.clock.now())
+    try:
+        await services.slack.chat_update(channel=record.channel, ts=record.ts, text=text, blocks=blocks)
+    except SLACK_FAILURES as exc:
+        logger.warning("maintenance checklist not updated", post=post_id, error=slack_error(exc))
+
+
+async def tick(services: Services, post_id: int, selected: set[int], actor: str) -> None:
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        record = await store.get(conn, post_id, for_update=True)
+        if record is None:
+            raise UsageError("That checklist does not exist.", usage=False)
+        items = await store.items(conn, post_id)
+        for item in items:
+            if item.item in selected and not item.done_by:
+                await store.mark(conn, post_id, item.item, actor, now)
+            elif item.item not in selected and item.done_by:
+                await store.mark(conn, post_id, item.item, None, None)
+        items = await store.items(conn, post_id)
+        complete = all(i.done_by for i in items)
+        if complete != (record.completed_at is not None):
+            await store.set_completed(conn, post_id, now if complete else None)
+    await refresh(services, post_id)
+
+
+async def assign(services: Services, post_id: int, item: int, actor: str) -> str:
+    record = await store.get(services.db, post_id)
+    if record is None or not 0 <= item < len(record.items):
+        raise UsageError("That task is not on a checklist.", usage=False)
+    if not await store.assign(services.db, post_id, item, actor):
+        return f"“{record.items[item]}” is already yours."
+    await refresh(services, post_id)
+    return f"“{record.items[item]}” is assigned to you."
+
+
+async def overdue(services: Services, post_id: int) -> bool:
+    """One nudge in the checklist's thread when its deadline passes with tasks open."""
+    record = await store.get(services.db, post_id)
+    if record is None or record.completed_at is not None:
+        return False
+    if not await store.set_nudged(services.db, post_id, services.clock.now()):
+        return False
+    items = await store.items(services.db, post_id)
+    await services.slack.chat_postMessage(
+        channel=record.channel or channel(services),
+        thread_ts=record.ts,
+        text=messages.nudge(record, items, zone(services)),
+    )
+    await refresh(services, post_id)
+    return True
+
+
+async def overview(services: Services) -> str:
+    now = services.clock.now()
+    rows = []
+    for kind, checklist in services.config.maintenance.checklists.items():
+        latest = await store.latest(services.db, kind)
+        items = await store.items(services.db, latest.id) if latest else []
+        rows.append((kind, latest, items, cron_next(checklist.schedule, zone(services))(now)))
+    return messages.overview(rows, zone(services), now)
+
+
+async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
+    """The handoff summary's lines: checklists whose deadline passed this week with tasks still open."""
+    missed = await store.missed_between(services.db, starts, ends, services.clock.now())
+    if not missed:
+        return []
+    lines = [f"*Missed maintenance ({len(missed)})*"]
+    for record in missed:
+        items = await store.items(services.db, record.id)
+        lines.append(
+            f"{record.kind} of {messages.when(record.due_at, zone(services))}: "
+            + "; ".join(messages.open_items(record, items))
+        )
+    return lines

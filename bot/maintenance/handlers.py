@@ -1,0 +1,49 @@
+"""/maintenance and the checklist's checkboxes and Assign buttons."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.errors import UsageError
+from bot.maintenance import flows, messages
+from bot.services import Services
+from bot.slack.commands import usage
+from bot.slack.middleware import Ctx, action, command
+
+KINDS = ("daily", "weekly", "monthly")
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @command(app, services, "/maintenance")
+    async def maintenance(ctx: Ctx) -> None:
+        words = ctx.text.lower().split()
+        if words and words[0] in ("help", "-h", "--help", "?"):
+            await ctx.answer(usage("/maintenance"))
+            return
+        if words and words[0] == "post":
+            if len(words) != 2 or words[1] not in KINDS:
+                raise UsageError("say which checklist: `/maintenance post daily`, `weekly` or `monthly`")
+            await ctx.ack()
+            await ctx.answer(await flows.post_now(services, words[1], ctx.user_id))
+            return
+        if words:
+            raise UsageError(f"`{words[0]}` is not a /maintenance command")
+        await ctx.ack()
+        await ctx.answer(await flows.overview(services))
+
+    @action(app, services, messages.CHECK)
+    async def check(ctx: Ctx) -> None:
+        await ctx.ack()
+        block = str(ctx.action.get("block_id", ""))
+        if not block.startswith("maint:") or not block[6:].isdigit():
+            raise UsageError("That checklist does not exist.", usage=False)
+        selected = {int(o["value"]) for o in ctx.action.get("selected_options") or [] if str(o["value"]).isdigit()}
+        await flows.tick(services, int(block[6:]), selected, ctx.user_id)
+
+    @action(app, services, messages.ASSIGN)
+    async def assign(ctx: Ctx) -> None:
+        await ctx.ack()
+        post_id, _, item = str(ctx.action.get("value")).partition(":")
+        if not (post_id.isdigit() and item.isdigit()):
+            raise UsageError("That task is not on a checklist.", usage=False)
+        await ctx.answer(await flows.assign(services, int(post_id), int(item), ctx.user_id))

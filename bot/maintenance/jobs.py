@@ -1,0 +1,24 @@
+"""The maintenance checklists post themselves on their schedules (team time zone), then nudge once if overdue."""
+
+from __future__ import annotations
+
+from bot.jobs import JobRun, JobRunner, cron_next
+from bot.maintenance import flows
+from bot.services import Services
+
+
+def register(runner: JobRunner, services: Services) -> None:
+    services.handoff_summary.append(flows.week_in_review)
+    tz = services.config.oncall.timezone
+    for kind, checklist in services.config.maintenance.checklists.items():
+
+        async def post(run: JobRun, kind: str = kind) -> None:
+            await flows.post(services, kind, run.due_at, late=run.is_late(flows.LATE_AFTER))
+
+        runner.recurring(
+            f"maintenance.{kind}", spec=f"{checklist.schedule} {tz}", next_due=cron_next(checklist.schedule, tz)
+        )(post)
+
+    @runner.handler(flows.OVERDUE)
+    async def overdue(run: JobRun) -> None:
+        await flows.overdue(services, run.payload["post_id"])

@@ -1,0 +1,108 @@
+"""Block Kit for the maintenance checklists, from plain values (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.maintenance.store import Item, Post
+from bot.slack.text import escape, mention
+
+CHECK, ASSIGN = "maintenance_check", "maintenance_assign"
+TITLES = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
+
+
+def section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def when(at: datetime, zone: ZoneInfo) -> str:
+    local = at.astimezone(zone)
+    return local.strftime("%a %d %b %H:%M ") + (local.tzname() or zone.key)
+
+
+def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> tuple[str, list[dict[str, Any]]]:
+    title = f"{TITLES.get(post.kind, post.kind)} maintenance checklist"
+    done = [i for i in items if i.done_by]
+    head = (
+        f":broom: *{title}* · {when(post.due_at, zone)} · due by {when(post.deadline_at, zone)} · "
+        f"{len(done)}/{len(items)} done"
+    )
+    if post.late:
+        head += f"\n:warning: Posted late ({when(post.posted_at, zone)}): the bot was down when it was due."
+    if post.posted_by:
+        head += f"\nPosted by {mention(post.posted_by)}."
+    if post.completed_at:
+        head += f"\n:white_check_mark: Completed {when(post.completed_at, zone)}."
+    elif now > post.deadline_at:
+        head += "\n:alarm_clock: Past its deadline."
+    options, selected = [], []
+    for item in items:
+        option: dict[str, Any] = {
+            "text": {"type": "mrkdwn", "text": escape(post.items[item.item])},
+            "value": str(item.item),
+        }
+        if item.done_by and item.done_at:
+            option["description"] = {"type": "mrkdwn", "text": f"{mention(item.done_by)} · {when(item.done_at, zone)}"}
+            selected.append(option)
+        options.append(option)
+    element: dict[str, Any] = {"type": "checkboxes", "action_id": CHECK, "options": options[:10]}
+    if selected:
+        element["initial_options"] = selected
+    blocks = [section(head), {"type": "actions", "block_id": f"maint:{post.id}", "elements": [element]}]
+    for item in items:
+        if item.done_by:
+            continue
+        who = f"assigned to {mention(item.assignee)}" if item.assignee else "_unassigned_"
+        blocks.append(
+            section(
+                f"{escape(post.items[item.item])} · {who}",
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Assign to me"},
+                    "action_id": ASSIGN,
+                    "value": f"{post.id}:{item.item}",
+                },
+            )
+        )
+    return f"{title}: {len(done)}/{len(items)} done", blocks
+
+
+def open_items(post: Post, items: list[Item]) -> list[str]:
+    return [
+        escape(post.items[i.item]) + (f" ({mention(i.assignee)})" if i.assignee else "") for i in items if not i.done_by
+    ]
+
+
+def nudge(post: Post, items: list[Item], zone: ZoneInfo) -> str:
+    left = open_items(post, items)
+    return (
+        f":alarm_clock: The {post.kind} checklist was due by {when(post.deadline_at, zone)}; still open: "
+        + "; ".join(left)
+        + "."
+    )
+
+
+def overview(rows: list[tuple[str, Post | None, list[Item], datetime | None]], zone: ZoneInfo, now: datetime) -> str:
+    lines = ["*Maintenance checklists*"]
+    for kind, post, items, next_due in rows:
+        title = TITLES.get(kind, kind)
+        nxt = f" · next {when(next_due, zone)}" if next_due else ""
+        if post is None:
+            lines.append(f"• *{title}*: not posted yet{nxt}")
+            continue
+        done = sum(1 for i in items if i.done_by)
+        state = (
+            "complete"
+            if post.completed_at
+            else ("*overdue*" if now > post.deadline_at else f"due by {when(post.deadline_at, zone)}")
+        )
+        lines.append(f"• *{title}* of {when(post.due_at, zone)}: {done}/{len(items)} done, {state}{nxt}")
+        left = open_items(post, items)
+        if left and not post.completed_at:
+            lines.append("   open: " + "; ".join(left))
+    return "\n".join(lines)
