@@ -4,7 +4,10 @@ Starts a fake Slack Web API, the bot (`python -m bot serve`, its own process) an
 process), sends N correctly signed slash commands at concurrency C to each over loopback, and prints
 p50/p95/p99 for both and the ratio. Database: DATABASE_URL if set, else the embedded PostgreSQL.
 
-    python bench/ack_latency.py [-n 2000] [-c 20] [--command /oncall] [--text help]
+    python bench/ack_latency.py [-n 2000] [-c 20] [--command /incident] [--text list]
+
+The default, `/incident list`, acks at once and then reads Postgres and answers through response_url (the
+fake Slack's); `--command /oncall --text help` answers inside the ack itself.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ async def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) ->
     raise SystemExit(f"{url} did not become healthy")
 
 
-async def load(url: str, n: int, c: int, command: str, text: str, tag: str) -> list[float]:
+async def load(url: str, n: int, c: int, command: str, text: str, tag: str, response_url: str) -> list[float]:
     verifier = SignatureVerifier(SECRET)
     latencies: list[float] = []
     counter = iter(range(n))
@@ -71,7 +74,7 @@ async def load(url: str, n: int, c: int, command: str, text: str, tag: str) -> l
                     "channel_id": "C0BENCH",
                     "team_id": "T0BENCH",
                     "trigger_id": f"{tag}.{i}.{time.time_ns()}",
-                    "response_url": "http://127.0.0.1:9/none",
+                    "response_url": response_url,
                 }
             )
             ts = str(int(time.time()))
@@ -103,8 +106,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("-c", type=int, default=20)
-    parser.add_argument("--command", default="/oncall")
-    parser.add_argument("--text", default="help")
+    parser.add_argument("--command", default="/incident")
+    parser.add_argument("--text", default="list")
     args = parser.parse_args()
 
     fake = FakeSlack()
@@ -133,12 +136,13 @@ async def main() -> None:
         bot_url, floor_url = f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{floor_port}"
         await asyncio.gather(wait_healthy(bot_url, bot), wait_healthy(floor_url, floor))
         # Warm both (connections, auth.test, prepared statements), then measure.
-        await load(floor_url, 100, args.c, args.command, args.text, "warm-floor")
-        await load(bot_url, 100, args.c, args.command, args.text, "warm-bot")
+        respond_to = fake.response_url("bench")
+        await load(floor_url, 100, args.c, args.command, args.text, "warm-floor", respond_to)
+        await load(bot_url, 100, args.c, args.command, args.text, "warm-bot", respond_to)
         results = {}
         for name, url in (("floor (bare Bolt ack)", floor_url), ("zzik-bot", bot_url)):
             started = time.perf_counter()
-            lat = await load(url, args.n, args.c, args.command, args.text, name.split()[0])
+            lat = await load(url, args.n, args.c, args.command, args.text, name.split()[0], respond_to)
             results[name] = (lat, args.n / (time.perf_counter() - started))
         print(
             f"{args.n} signed `{args.command} {args.text}` commands, concurrency {args.c}, "
