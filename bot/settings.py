@@ -36,16 +36,9 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("slack_bot_token")
+    @field_validator("slack_bot_token", "slack_signing_secret")
     @classmethod
-    def _bot_token(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("slack_signing_secret")
-    @classmethod
-    def _signing_secret(cls, value: SecretStr) -> SecretStr:
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value

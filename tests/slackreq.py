@@ -118,6 +118,31 @@ class SlackRequests:
         }
         return await self.interactive(payload, **kwargs)
 
+    async def checkboxes(
+        self, action_id: str, block_id: str, values: list[str], *, user: str = "U0ALICE", channel: str = "C0GENERAL"
+    ) -> Reply:
+        """A click on a checkboxes element: Slack sends the whole selection, not the one box clicked."""
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T0ZZIK", "domain": "zzik"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T0ZZIK"},
+            "api_app_id": "A0ZZIK",
+            "trigger_id": f"trig.{next(_ids)}",
+            "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": channel},
+            "channel": {"id": channel},
+            "response_url": self.response_url,
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "type": "checkboxes",
+                    "selected_options": [{"value": v} for v in values],
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return await self.interactive(payload)
+
     async def view_submission(
         self,
         callback_id: str,

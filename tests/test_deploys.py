@@ -50,25 +50,10 @@ async def deploys(bot: RunningBot) -> list[dict]:
 
 
 async def check(bot: RunningBot, deploy_id: int, list_name: str, values: list[str], user: str = "U0BOB") -> None:
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "api_app_id": "A0ZZIK",
-        "team": {"id": "T0ZZIK"},
-        "trigger_id": f"trig.dcheck.{deploy_id}.{list_name}.{len(values)}.{asyncio.get_running_loop().time()}",
-        "container": {"type": "message", "channel_id": "#zzik-deployments", "message_ts": "1.1"},
-        "channel": {"id": "#zzik-deployments"},
-        "response_url": bot.slack.response_url,
-        "actions": [
-            {
-                "action_id": f"deploy_check:{list_name}",
-                "block_id": f"deploy:{deploy_id}:{list_name}",
-                "type": "checkboxes",
-                "selected_options": [{"value": v} for v in values],
-            }
-        ],
-    }
-    assert (await bot.slack.interactive(payload)).status == 200
+    reply = await bot.slack.checkboxes(
+        f"deploy_check:{list_name}", f"deploy:{deploy_id}:{list_name}", values, user=user, channel="#zzik-deployments"
+    )
+    assert reply.status == 200
     await asyncio.sleep(0.1)
 
 

@@ -325,25 +325,7 @@ async def test_buttons_act_once(bot: RunningBot, fake_slack: FakeSlack, clock: F
 
 
 async def _check(bot: RunningBot, action: dict, selected: list[str], *, user: str) -> None:
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "api_app_id": "A0ZZIK",
-        "team": {"id": "T0ZZIK"},
-        "trigger_id": f"trig.check.{id(action)}.{len(selected)}.{asyncio.get_running_loop().time()}",
-        "container": {"type": "message", "channel_id": "C00000001", "message_ts": "1700000000.000002"},
-        "channel": {"id": "C00000001"},
-        "response_url": bot.slack.response_url,
-        "actions": [
-            {
-                **action,
-                "type": "checkboxes",
-                "block_id": "stage:1",
-                "selected_options": [{"value": v} for v in selected],
-            }
-        ],
-    }
-    reply = await bot.slack.interactive(payload)
+    reply = await bot.slack.checkboxes(action["action_id"], "stage:1", selected, user=user, channel="C00000001")
     assert reply.status == 200
     await asyncio.sleep(0.15)
 

@@ -32,25 +32,10 @@ async def tick_all(pair: tuple[RunningBot, RunningBot]) -> None:
 
 
 async def check(bot: RunningBot, post_id: int, values: list[int], user: str = "U0BOB") -> None:
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "api_app_id": "A0ZZIK",
-        "team": {"id": "T0ZZIK"},
-        "trigger_id": f"trig.m.{post_id}.{values}.{asyncio.get_running_loop().time()}",
-        "container": {"type": "message", "channel_id": "#zzik-dev", "message_ts": "1.1"},
-        "channel": {"id": "#zzik-dev"},
-        "response_url": bot.slack.response_url,
-        "actions": [
-            {
-                "action_id": "maintenance_check",
-                "block_id": f"maint:{post_id}",
-                "type": "checkboxes",
-                "selected_options": [{"value": str(v)} for v in values],
-            }
-        ],
-    }
-    assert (await bot.slack.interactive(payload)).status == 200
+    reply = await bot.slack.checkboxes(
+        "maintenance_check", f"maint:{post_id}", [str(v) for v in values], user=user, channel="#zzik-dev"
+    )
+    assert reply.status == 200
     await asyncio.sleep(0.1)
 
 

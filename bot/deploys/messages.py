@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from bot.deploys.ids import Action
 from bot.deploys.store import Deploy
 from bot.opsconfig import CheckItem, OpsConfig
-from bot.slack.text import escape, mention, truncate
+from bot.slack.blocks import button, context, section, when
+from bot.slack.blocks import confirm_dialog as confirm
+from bot.slack.text import escape, mention
 
 Blocks = list[dict[str, Any]]
 Ticks = dict[tuple[str, str], tuple[str, datetime]]
@@ -21,45 +23,6 @@ STATUS = {
     "failed": ":x: failed",
     "cancelled": ":no_entry_sign: cancelled",
 }
-
-
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
-
-
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
-
-
-def button(
-    text: str, action_id: str, value: str, style: str | None = None, confirm: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text[:75]},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        element["style"] = style
-    if confirm:
-        element["confirm"] = confirm
-    return element
-
-
-def confirm(title: str, text: str, yes: str) -> dict[str, Any]:
-    return {
-        "title": {"type": "plain_text", "text": title[:100]},
-        "text": {"type": "mrkdwn", "text": text[:300]},
-        "confirm": {"type": "plain_text", "text": yes[:30]},
-        "deny": {"type": "plain_text", "text": "Cancel"},
-        "style": "danger",
-    }
-
-
-def when(at: datetime, zone: ZoneInfo) -> str:
-    local = at.astimezone(zone)
-    return local.strftime("%a %d %b %H:%M ") + (local.tzname() or zone.key)
 
 
 def checklist(

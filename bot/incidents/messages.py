@@ -11,39 +11,11 @@ from bot.incidents.ids import Action, Block, View
 from bot.incidents.store import Action as FollowUp
 from bot.incidents.store import Event, Incident, duration
 from bot.opsconfig import OpsConfig, SeverityLevel
+from bot.slack.blocks import button, context, pieces, section, when
 from bot.slack.text import escape, mention, truncate
 
 Blocks = list[dict[str, Any]]
 STATUS_EMOJI = {"open": ":red_circle:", "resolved": ":large_green_circle:"}
-
-
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
-
-
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
-
-
-def button(
-    text: str, action_id: str, value: str, *, style: str | None = None, confirm: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        element["style"] = style
-    if confirm:
-        element["confirm"] = confirm
-    return element
-
-
-def when(at: datetime, zone: ZoneInfo) -> str:
-    local = at.astimezone(zone)
-    return local.strftime("%a %d %b %H:%M ") + (local.tzname() or zone.key)
 
 
 def header(incident: Incident) -> str:
@@ -56,7 +28,7 @@ def channel_ref(incident: Incident) -> str:
 
 def topic(incident: Incident) -> str:
     status = "RESOLVED" if not incident.is_open else incident.stage
-    return truncate(f"{incident.severity} · {status} · commander @{incident.commander} · {incident.title}", 250)
+    return truncate(f"{incident.severity} · {status} · commander {mention(incident.commander)} · {incident.title}", 250)
 
 
 def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: datetime) -> tuple[str, Blocks]:
@@ -208,23 +180,9 @@ class _Missing(dict):
         return "{" + key + "}"
 
 
-def split_text(text: str, limit: int = 2900) -> Blocks:
-    """A long text as sections of at most `limit` characters, split on lines (nothing dropped)."""
-    blocks, chunk = [], ""
-    for line in text.splitlines():
-        while len(line) > limit:
-            if chunk:
-                blocks.append(section(chunk))
-                chunk = ""
-            blocks.append(section(line[:limit]))
-            line = line[limit:]
-        if len(chunk) + len(line) + 1 > limit:
-            blocks.append(section(chunk))
-            chunk = ""
-        chunk = f"{chunk}\n{line}" if chunk else line
-    if chunk:
-        blocks.append(section(chunk))
-    return blocks
+def split_text(text: str) -> Blocks:
+    """A long text as sections, split on lines: nothing is dropped."""
+    return [section(p) for p in pieces(text)]
 
 
 def page_text(incident: Incident, level: SeverityLevel, reason: str) -> str:

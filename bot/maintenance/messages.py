@@ -7,22 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.maintenance.store import Item, Post
+from bot.slack.blocks import section, when
 from bot.slack.text import escape, mention
 
 CHECK, ASSIGN = "maintenance_check", "maintenance_assign"
 TITLES = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
-
-
-def section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-    if accessory:
-        block["accessory"] = accessory
-    return block
-
-
-def when(at: datetime, zone: ZoneInfo) -> str:
-    local = at.astimezone(zone)
-    return local.strftime("%a %d %b %H:%M ") + (local.tzname() or zone.key)
 
 
 def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> tuple[str, list[dict[str, Any]]]:

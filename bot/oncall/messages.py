@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 from bot.oncall.lookup import OnCall, Shift
 from bot.oncall.rotation import Week
 from bot.oncall.store import Override
+from bot.slack.blocks import context, section
+from bot.slack.blocks import when as _when
 from bot.slack.text import escape, mention
-
-ROLE_TITLES = {"primary": "Primary", "secondary": "Secondary", "manager": "Manager"}
 
 
 def when(at: datetime, zone: ZoneInfo) -> str:
-    """`Mon 30 Nov 10:00 KST` in the given zone."""
-    local = at.astimezone(zone)
-    abbr = local.tzname() or zone.key
-    return local.strftime("%a %d %b %Y %H:%M ") + abbr
+    return _when(at, zone, year=True)
+
+
+ROLE_TITLES = {"primary": "Primary", "secondary": "Secondary", "manager": "Manager"}
 
 
 def when_both(at: datetime, team: ZoneInfo, viewer: ZoneInfo | None) -> str:
@@ -33,14 +33,6 @@ def who(user: str | None) -> str:
     if not user:
         return "_nobody_"
     return mention(user) if user[:1] in "UW" and "@" not in user else escape(user)
-
-
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def shift_line(shift: Shift, team: ZoneInfo, viewer: ZoneInfo | None) -> str:

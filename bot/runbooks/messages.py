@@ -2,52 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.opsconfig import Runbook
 from bot.runbooks.store import Run, Step
+from bot.slack.blocks import clock_time as when
+from bot.slack.blocks import context, pieces, section
 from bot.slack.text import escape, mention
 
 Blocks = list[dict[str, Any]]
 MAX_BLOCKS = 50
-SECTION = 2900
 DONE, SKIP, SKIP_VIEW = "runbook_done", "runbook_skip", "runbook_skip_reason"
-
-
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
-
-
-def when(at: datetime, zone: ZoneInfo) -> str:
-    local = at.astimezone(zone)
-    return local.strftime("%H:%M ") + (local.tzname() or zone.key)
-
-
-def pieces(text: str, limit: int = SECTION) -> list[str]:
-    """Split text into section-sized pieces on line breaks (then hard), dropping nothing."""
-    out, chunk = [], ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            if chunk:
-                out.append(chunk)
-                chunk = ""
-            out.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{chunk}\n{line}" if chunk else line
-        if len(candidate) > limit:
-            out.append(chunk)
-            chunk = line
-        else:
-            chunk = candidate
-    if chunk:
-        out.append(chunk)
-    return out
 
 
 def listing(runbooks: list[Runbook]) -> str:
