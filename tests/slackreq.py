@@ -83,19 +83,18 @@ class SlackRequests:
             urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kwargs
         )
 
-    async def action(
+    def block_actions(
         self,
-        action_id: str,
-        value: str = "",
+        element: dict[str, Any],
         *,
-        user: str = "U0ALICE",
-        channel: str = "C0GENERAL",
+        user: str,
+        channel: str,
         message_ts: str = "1700000000.000001",
-        block_id: str = "b",
         trigger_id: str | None = None,
-        **kwargs: Any,
-    ) -> Reply:
-        payload = {
+        state: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The block_actions payload Slack sends for a click on `element` in a message."""
+        payload: dict[str, Any] = {
             "type": "block_actions",
             "team": {"id": "T0ZZIK", "domain": "zzik"},
             "user": {"id": user, "username": user.lower(), "team_id": "T0ZZIK"},
@@ -106,42 +105,37 @@ class SlackRequests:
             "channel": {"id": channel, "name": "general"},
             "message": {"ts": message_ts, "text": "", "blocks": []},
             "response_url": self.response_url,
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": block_id,
-                    "type": "button",
-                    "value": value,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [{**element, "action_ts": f"{time.time():.6f}"}],
         }
-        return await self.interactive(payload, **kwargs)
+        if state is not None:
+            payload["state"] = state
+        return payload
+
+    async def action(
+        self,
+        action_id: str,
+        value: str = "",
+        *,
+        user: str = "U0ALICE",
+        channel: str = "C0GENERAL",
+        block_id: str = "b",
+        state: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        element = {"action_id": action_id, "block_id": block_id, "type": "button", "value": value}
+        return await self.interactive(self.block_actions(element, user=user, channel=channel, state=state), **kwargs)
 
     async def checkboxes(
         self, action_id: str, block_id: str, values: list[str], *, user: str = "U0ALICE", channel: str = "C0GENERAL"
     ) -> Reply:
         """A click on a checkboxes element: Slack sends the whole selection, not the one box clicked."""
-        payload = {
-            "type": "block_actions",
-            "team": {"id": "T0ZZIK", "domain": "zzik"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T0ZZIK"},
-            "api_app_id": "A0ZZIK",
-            "trigger_id": f"trig.{next(_ids)}",
-            "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": channel},
-            "channel": {"id": channel},
-            "response_url": self.response_url,
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": block_id,
-                    "type": "checkboxes",
-                    "selected_options": [{"value": v} for v in values],
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+        element = {
+            "action_id": action_id,
+            "block_id": block_id,
+            "type": "checkboxes",
+            "selected_options": [{"value": v} for v in values],
         }
-        return await self.interactive(payload)
+        return await self.interactive(self.block_actions(element, user=user, channel=channel))
 
     async def view_submission(
         self,

@@ -333,19 +333,8 @@ async def test_rollback_offer_confirm_and_refusals(
 
 async def _confirm(bot: RunningBot, fake: FakeSlack, value: str, state: dict, wait: bool = True) -> str:
     before = len(fake.calls_to("response_url"))
-    payload = {
-        "type": "block_actions",
-        "user": {"id": "U0ALICE"},
-        "api_app_id": "A0ZZIK",
-        "team": {"id": "T0ZZIK"},
-        "trigger_id": f"trig.rb.{asyncio.get_running_loop().time()}",
-        "state": state,
-        "container": {"type": "message", "channel_id": "C0OPS", "message_ts": "1.1", "is_ephemeral": True},
-        "channel": {"id": "C0OPS"},
-        "response_url": bot.slack.response_url,
-        "actions": [{"action_id": "rollback_confirm", "block_id": "b", "type": "button", "value": value}],
-    }
-    assert (await bot.slack.interactive(payload)).status == 200
+    reply = await bot.slack.action("rollback_confirm", value, user="U0ALICE", channel="C0OPS", state=state)
+    assert reply.status == 200
     if not wait:
         return ""
     calls = await eventually(lambda: [c for c in fake.calls_to("response_url")[before:] if "ollback" in c["text"]])
