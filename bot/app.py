@@ -57,6 +57,13 @@ class BotApp:
         await self.services.db.close()
 
 
+class _ClientGivenFilter(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN goes unused when a client is given; ours carries that very token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "token` will be unused" not in record.getMessage()
+
+
 def database_for(settings: Settings) -> Database:
     url = settings.database_url or embedded_url(settings.data_dir)
     return Database(url)
@@ -80,12 +87,14 @@ def build(
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
 
+    bolt_logger = logging.getLogger("zzik.bolt")
+    bolt_logger.addFilter(_ClientGivenFilter())
     bolt = AsyncApp(
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         process_before_response=False,
         raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("zzik.bolt"),
+        logger=bolt_logger,
     )
     middleware.install(bolt, services)
     _register_housekeeping(runner, services)

@@ -221,6 +221,7 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
     async def listener(ack: Any, body: dict[str, Any], context: Any, respond: Any = None) -> None:
         kind, name = classify(body)
         ctx = Ctx(services, body, kind, name, context.get("request_id", "-"), ack, respond)
+        started = time.perf_counter()
         try:
             await handler(ctx)
             await ctx.ack()
@@ -242,6 +243,13 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
                 "Check before trying again; the team can find the details in the bot's log.",
             )
         finally:
+            logger.info(
+                "handled",
+                outcome=ctx.outcome,
+                user=ctx.user_id or None,
+                channel=ctx.channel_id,
+                ms=round((time.perf_counter() - started) * 1000),
+            )
             services.metrics.requests.labels(kind, name, ctx.outcome).inc()
             detail = dict(ctx.audit_detail)
             if kind == "command":
