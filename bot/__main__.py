@@ -19,8 +19,8 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _settings_and_config() -> tuple[Settings, opsconfig.OpsConfig]:
-    settings = load_settings()
+def _configure(settings: Settings) -> opsconfig.OpsConfig:
+    config = opsconfig.load(settings.zzik_config)
     log.configure(
         settings.log_format,
         secrets=[
@@ -29,10 +29,9 @@ def _settings_and_config() -> tuple[Settings, opsconfig.OpsConfig]:
             *(s.get_secret_value() for s in (settings.slack_app_token, settings.zzik_webhook_secret) if s),
         ],
     )
-    config = opsconfig.load(settings.zzik_config)
     for warning in config.warnings():
         log.get("zzik.config").warning(warning)
-    return settings, config
+    return config
 
 
 async def _serve(settings: Settings, config: opsconfig.OpsConfig, socket_mode: bool) -> int:
@@ -118,15 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "check-config":
         return _check_config(args.file)
     try:
-        settings, config = _settings_and_config()
+        settings = load_settings()
     except SettingsError as exc:
         return _fail(str(exc))
+    if args.cmd == "serve" and args.socket_mode and settings.slack_app_token is None:
+        return _fail("SLACK_APP_TOKEN is not set (needed for --socket-mode)")
+    try:
+        config = _configure(settings)
     except opsconfig.ConfigError as exc:
         return _fail("ZZIK_CONFIG is invalid:\n" + str(exc))
     if args.cmd == "migrate":
         return asyncio.run(_migrate(settings))
-    if args.socket_mode and settings.slack_app_token is None:
-        return _fail("SLACK_APP_TOKEN is not set (needed for --socket-mode)")
     return asyncio.run(_serve(settings, config, args.socket_mode))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import web
 
 
@@ -50,6 +51,8 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self.sockets: list[web.WebSocketResponse] = []  # Socket Mode connections from the bot
+        self.socket_replies: list[dict[str, Any]] = []  # what the bot acknowledged over them
         self.url = ""
         self.base = ""
 
@@ -81,6 +84,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -134,10 +138,27 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.json_response(handler(args))
 
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0ZZIK"}})
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                self.socket_replies.append(json.loads(message.data))
+        return ws
+
+    async def socket_send(self, envelope: dict[str, Any]) -> None:
+        """Deliver an envelope to the bot over Socket Mode, as Slack does."""
+        await self.sockets[-1].send_json(envelope)
+
     # -- Web API methods ----------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
+
+    def m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}
 
     def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

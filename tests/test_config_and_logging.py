@@ -128,6 +128,18 @@ def test_missing_settings_stop_with_one_line_naming_the_variable(monkeypatch) ->
     assert result.stderr.strip() == "zzik-bot: SLACK_BOT_TOKEN is not set"
 
 
+def test_an_invalid_zzik_config_stops_serve_with_the_field_and_line(tmp_path, monkeypatch, capsys) -> None:
+    bad = tmp_path / "ops.yml"
+    bad.write_text("channels:\n  alerts: '#a'\n")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    monkeypatch.setenv("ZZIK_CONFIG", str(bad))
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zzik-bot: ZZIK_CONFIG is invalid:\n")
+    assert f"{bad}:2: channels.deployments: Field required" in err
+
+
 def test_secrets_never_reach_a_log_line(capsys) -> None:
     secret = "signing-secret-do-not-print"
     log.configure("json", secrets=[secret])
