@@ -15,7 +15,7 @@ from bot import audit, log
 from bot.errors import Refused, UsageError
 from bot.incidents import messages, store
 from bot.incidents.store import Incident
-from bot.oncall.lookup import managers
+from bot.oncall.lookup import managers, who_is_on_call
 from bot.oncall.paging import page
 from bot.opsconfig import SeverityLevel
 from bot.services import Services
@@ -148,8 +148,9 @@ async def _schedule_nudge(services: Services, conn: Any, incident: Incident, sin
 
 
 async def setup(services: Services, incident_id: int) -> tuple[list[str] | None, list[str]]:
-    """Channel, paging, topic, invites, pinned kickoff, announcement. (failures, paged); failures is None
-    when another setup of this incident is running."""
+    """The channel first (every later message links to it), then at once: paging, topic, invites, the pinned
+    kickoff and the announcement. Returns (failures, paged); failures is None when another set-up of this
+    incident is already running."""
     now = services.clock.now()
     if not await store.claim_setup(services.db, incident_id, now):
         return None, []
@@ -158,24 +159,26 @@ async def setup(services: Services, incident_id: int) -> tuple[list[str] | None,
     try:
         incident = await store.get(services.db, incident_id)
         assert incident is not None
-        channel_step = _ensure_channel(services, incident) if not incident.channel_id else _noop()
+        if not incident.channel_id:
+            channel_error = await _ensure_channel(services, incident)
+            if channel_error:
+                failures.append(channel_error)
+            incident = await store.get(services.db, incident_id)
+            assert incident is not None
+        steps = [_ensure_announcement(services, incident)]
+        if incident.channel_id:
+            members = [incident.reporter, incident.commander, *await _all_hands(services, incident)]
+            steps += [
+                _set_topic(services, incident),
+                _invite(services, incident, list(dict.fromkeys(members))),
+                _ensure_kickoff(services, incident),
+            ]
         page_step = _page_declared(services, incident) if incident.paged_at is None else _noop()
-        channel_error, page_result = await asyncio.gather(channel_step, page_step)
-        if channel_error:
-            failures.append(channel_error)
+        page_result, *results = await asyncio.gather(page_step, *steps)
         if page_result:
             paged, page_failures = page_result
             failures.extend(page_failures)
-        incident = await store.get(services.db, incident_id)
-        assert incident is not None
-        steps = [_ensure_announcement(services, incident)]
-        if incident.channel_id:
-            steps += [
-                _set_topic(services, incident),
-                _invite(services, incident, _initial_members(incident, paged)),
-                _ensure_kickoff(services, incident),
-            ]
-        for result in await asyncio.gather(*steps):
+        for result in results:
             failures.extend(result)
         if failures:
             await store.add_event(
@@ -191,13 +194,15 @@ async def setup(services: Services, incident_id: int) -> tuple[list[str] | None,
     return failures, paged
 
 
+async def _all_hands(services: Services, incident: Incident) -> list[str]:
+    """Who joins the channel at once besides reporter and commander: on P1, everyone on call."""
+    if not level(services, incident.severity).all_hands:
+        return []
+    return (await who_is_on_call(services, incident.declared_at)).chain()
+
+
 async def _noop() -> None:
     return None
-
-
-def _initial_members(incident: Incident, paged: list[str]) -> list[str]:
-    members = [incident.reporter, incident.commander, *paged]
-    return list(dict.fromkeys(m for m in members if m))
 
 
 def channel_names(prefix: str, number: int, title: str) -> list[str]:
