@@ -352,3 +352,14 @@ async def test_a_pipeline_that_never_answers_does_not_hold_the_lock(
     row = (await deploys(bot))[0]
     assert row["status"] == "failed" and "no result from the pipeline within 60 min" in row["detail"]
     assert "is announced" in await ask(fake_slack, bot, "/deploy", "staging v9", user="U0BOB")
+
+
+async def test_an_announcement_slack_refuses_does_not_hold_the_lock(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    fake_slack.fail("chat.postMessage", status=500, times=3)
+    said = await ask(fake_slack, bot, "/deploy", "staging v10", user="U0BOB")
+    assert said == (
+        "Deploy #1 of v10 to staging could not be announced in #zzik-deployments (HTTP 500 from Slack), "
+        "so it is cancelled and staging stays unlocked. Try again in a minute."
+    )
+    assert [d["status"] for d in await deploys(bot)] == ["cancelled"]
+    assert "is announced" in await ask(fake_slack, bot, "/deploy", "staging v10", user="U0BOB")

@@ -109,6 +109,14 @@ async def test_override_now_by_the_replaced_engineer(oncall_bot: RunningBot, fak
     assert audit[0]["actor"] == "U0ALICE"
 
 
+async def test_a_failed_announcement_is_a_note_not_an_error(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
+    fake_slack.fail("chat.postMessage", status=500, times=3)
+    said = await answer(fake_slack, oncall_bot, "override <@U0DAVE> primary now 2026-11-26")
+    assert said.startswith("Override set: #1 <@U0DAVE> as *primary*")
+    assert said.endswith("The announcement in #zzik-incidents failed (HTTP 500 from Slack); tell the team.")
+    assert len(await overrides(oncall_bot)) == 1
+
+
 async def test_who_may_override(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
     refused = await answer(fake_slack, oncall_bot, "override <@U0CAROL> manager 2026-12-01 2026-12-02", user="U0DAVE")
     assert refused.startswith("Only the engineer being replaced (<@U0MGR>), the one taking over (<@U0CAROL>)")

@@ -60,7 +60,8 @@ async def require_deployer(services: Services, actor: str, what: str, *, on_call
 # -- the announcement ----------------------------------------------------------------------------------------
 
 
-async def refresh(services: Services, deploy: Deploy) -> None:
+async def refresh(services: Services, deploy: Deploy) -> str | None:
+    """Post or edit the announcement; the reason if Slack refused (the state is saved either way)."""
     ticks = await store.checks(services.db, deploy.id)
     text, blocks = messages.announcement(deploy, services.config, ticks, zone(services))
     try:
@@ -73,6 +74,8 @@ async def refresh(services: Services, deploy: Deploy) -> None:
             await store.set_values(services.db, deploy.id, channel=response["channel"], message_ts=response["ts"])
     except SLACK_FAILURES as exc:
         logger.warning("deploy announcement not posted", deploy=deploy.id, error=slack_error(exc))
+        return slack_error(exc)
+    return None
 
 
 async def _thread(services: Services, deploy: Deploy, text: str) -> None:
@@ -139,7 +142,24 @@ async def request(services: Services, actor: str, req: parse.Deploy, key: str, r
                 "forced": req.force_reason,
             },
         )
-    await refresh(services, deploy)
+    refused = await refresh(services, deploy)
+    if refused:
+        # Nobody can tick a checklist nobody sees: release the lock rather than hold it for hours.
+        async with services.db.transaction() as conn:
+            await store.transition(
+                conn,
+                deploy.id,
+                ("pending",),
+                status="cancelled",
+                finished_by="bot",
+                finished_at=services.clock.now(),
+                detail=f"announcement failed: {refused}",
+            )
+            await services.jobs.cancel_prefix(conn, EXPIRE, f"{deploy.id}:")
+        return (
+            f"{deploy.ref} could not be announced in {services.config.channels.deployments} ({refused}), so it "
+            f"is cancelled and {deploy.environment} stays unlocked. Try again in a minute."
+        )
     return (
         f"{deploy.ref} is announced in {services.config.channels.deployments}: tick the pre-deployment "
         "checklist, then *Start deploy*."

@@ -145,9 +145,10 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
         )
     note = " (it starts now: the start you gave has passed)" if req.starts < now else ""
     after = await who_is_on_call(services, now)
+    told = ""
     if not after.same_people(before):
-        await announce(services, after, f"Override #{override.id} set by {mention(actor)}.")
-    return f"Override set: {messages.override_line(override, zone)}{note}."
+        told = await _announce_told(services, after, f"Override #{override.id} set by {mention(actor)}.")
+    return f"Override set: {messages.override_line(override, zone)}{note}.{told}"
 
 
 async def cancel_override(services: Services, actor: str, override_id: int, request_id: str) -> str:
@@ -182,9 +183,10 @@ async def cancel_override(services: Services, actor: str, override_id: int, requ
             request_id=request_id,
         )
     after = await who_is_on_call(services, now)
+    note = ""
     if not after.same_people(before):
-        await announce(services, after, f"Override #{override_id} cancelled by {mention(actor)}.")
-    return f"Override #{override_id} cancelled."
+        note = await _announce_told(services, after, f"Override #{override_id} cancelled by {mention(actor)}.")
+    return f"Override #{override_id} cancelled.{note}"
 
 
 async def announce(services: Services, now_on: OnCall, reason: str) -> None:
@@ -195,6 +197,16 @@ async def announce(services: Services, now_on: OnCall, reason: str) -> None:
         services.slack.chat_postMessage(channel=channel, text=text, blocks=blocks),
         sync_usergroup(services, now_on),
     )
+
+
+async def _announce_told(services: Services, now_on: OnCall, reason: str) -> str:
+    """Announce after a change the user made; a Slack failure becomes a note in their answer, not an error
+    (the change is saved)."""
+    try:
+        await announce(services, now_on, reason)
+    except SLACK_FAILURES as exc:
+        return f" The announcement in {services.config.channels.incidents} failed ({slack_error(exc)}); tell the team."
+    return ""
 
 
 async def sync_usergroup(services: Services, now_on: OnCall) -> None:
