@@ -31,6 +31,11 @@ def _configure(settings: Settings) -> opsconfig.OpsConfig:
     )
     for warning in config.warnings():
         log.get("zzik.config").warning(warning)
+    if config.deploy.webhook_url and settings.zzik_webhook_secret is None:
+        log.get("zzik.config").warning(
+            "deploy.webhook_url is set but ZZIK_WEBHOOK_SECRET is not: pipeline calls go unsigned and "
+            "/hooks/deploy refuses every report"
+        )
     return config
 
 

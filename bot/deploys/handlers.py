@@ -144,7 +144,9 @@ def web_routes(web_app: web.Application, services: Services) -> None:
     async def deploy_callback(request: web.Request) -> web.Response:
         body = await request.read()
         secret = services.settings.zzik_webhook_secret
-        if not verify(request.headers, body, secret.get_secret_value() if secret else None):
+        if secret is None:
+            return web.json_response({"error": "unauthorized: ZZIK_WEBHOOK_SECRET is not set on the bot"}, status=401)
+        if not verify(request.headers, body, secret.get_secret_value()):
             return web.json_response({"error": "unauthorized: sign the body or send the shared secret"}, status=401)
         try:
             callback = DeployCallback.model_validate_json(body)
