@@ -363,3 +363,10 @@ async def test_an_announcement_slack_refuses_does_not_hold_the_lock(bot: Running
     )
     assert [d["status"] for d in await deploys(bot)] == ["cancelled"]
     assert "is announced" in await ask(fake_slack, bot, "/deploy", "staging v10", user="U0BOB")
+
+
+async def test_no_webhook_secret_refuses_every_report(make_bot: BotFactory) -> None:
+    bot = await make_bot(deploy_config(None), zzik_webhook_secret=None)
+    body = json.dumps({"deploy_id": 1, "status": "succeeded"}).encode()
+    status, answer = await post(bot.url, body, {"Authorization": "Bearer anything"})
+    assert (status, answer) == (401, {"error": "unauthorized: ZZIK_WEBHOOK_SECRET is not set on the bot"})
