@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-import uuid
-from urllib.parse import urlparse
-
-import asyncpg
-
 from bot.__main__ import main
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, eventually
 from tests.fakeslack import FakeSlack
-from tests.test_replicas import ROOT, free_port, healthy
+from tests.processes import scratch_database, serve
 
 
 async def test_slash_commands_over_socket_mode(pg_dsn: str, fake_slack: FakeSlack, tmp_path) -> None:
-    name = f"zzik_socket_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_APP_TOKEN": "xapp-1-A0ZZIK-1-testapptoken",
-        "SLACK_API_URL": fake_slack.url,
-        "DATABASE_URL": urlparse(pg_dsn)._replace(path=f"/{name}").geturl(),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_FORMAT": "json",
-    }
     log = tmp_path / "serve.log"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        "--socket-mode",
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=await asyncio.to_thread(log.open, "w"),
-    )
-    try:
-        await healthy(port, proc)  # the HTTP side still serves /healthz
-        await eventually(lambda: fake_slack.sockets, within=20)
+    async with (
+        scratch_database(pg_dsn) as dsn,
+        serve(dsn, fake_slack, log, "--socket-mode", SLACK_APP_TOKEN="xapp-1-A0ZZIK-1-testapptoken"),
+    ):
+        await eventually(lambda: fake_slack.sockets, within=20)  # the HTTP side is healthy; the socket is up
         assert fake_slack.calls_to("apps.connections.open")
         form = {
             "command": "/oncall",
@@ -84,12 +51,6 @@ async def test_slash_commands_over_socket_mode(pg_dsn: str, fake_slack: FakeSlac
         answered = await eventually(lambda: fake_slack.calls_to("response_url"), within=10)
         assert answered[0]["text"] == "No open incidents. :tada:"
         assert fake_slack.socket_replies[-1]["envelope_id"] == "env-2"
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 30)
-        admin = await asyncpg.connect(pg_dsn)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     assert "xapp-1-A0ZZIK" not in log.read_text()
 
 
