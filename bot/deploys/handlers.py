@@ -21,7 +21,7 @@ from bot.web.signing import verify
 
 
 def _deploy_id(ctx: Ctx) -> int:
-    value = str(ctx.action.get("value") or "")
+    value = ctx.action.value or ""
     if not value.isdigit():
         raise UsageError("That button does not belong to a deploy.", usage=False)
     return int(value)
@@ -97,11 +97,11 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"))
     async def check(ctx: Ctx) -> None:
         await ctx.ack()
-        block = str(ctx.action.get("block_id", ""))  # deploy:<id>:<list>
+        block = ctx.action.block_id  # deploy:<id>:<list>
         parts = block.split(":")
         if len(parts) != 3 or not parts[1].isdigit():
             raise UsageError("That checklist does not belong to a deploy.", usage=False)
-        selected = {str(o["value"]) for o in ctx.action.get("selected_options") or []}
+        selected = set(ctx.action.selected)
         said = await flows.tick(services, int(parts[1]), parts[2], selected, ctx.user_id)
         if said:
             await ctx.answer(said)
@@ -130,12 +130,12 @@ def register(app: AsyncApp, services: Services) -> None:
     async def rollback_confirmed(ctx: Ctx) -> None:
         await ctx.ack()
         try:
-            offer: dict[str, Any] = json.loads(str(ctx.action.get("value")))
+            offer: dict[str, Any] = json.loads(ctx.action.value or "")
             env, current = str(offer["env"]), int(offer["current"])
         except (ValueError, KeyError, TypeError):
             raise UsageError("That rollback button is damaged; run `/rollback <env>` again.", usage=False) from None
-        state = (ctx.body.get("state") or {}).get("values", {}).get("rollback_reason", {})
-        choice = ((state.get(Action.ROLLBACK_REASON) or {}).get("selected_option") or {}).get("value")
+        picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
+        choice = picked.value if picked else None
         reason = flows.rollback_reason(services, choice, str(offer.get("reason") or ""))
         await ctx.answer(await flows.rollback(services, ctx.user_id, env, current, reason, ctx.request_id))
 

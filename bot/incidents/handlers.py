@@ -15,7 +15,7 @@ from bot.slack.middleware import Ctx, action, command, view
 
 
 def _incident_id(ctx: Ctx) -> int:
-    value = str(ctx.action.get("value") or ctx.action.get("block_id", "")).removeprefix("incident:")
+    value = (ctx.action.value or ctx.action.block_id).removeprefix("incident:")
     if not value.isdigit():
         raise UsageError("That button does not belong to an incident.", usage=False)
     return int(value)
@@ -103,17 +103,18 @@ def register(app: AsyncApp, services: Services) -> None:
         incident = await store.by_channel(services.db, ctx.channel_id or "")
         if incident is None:
             raise UsageError("This checklist is not in an incident channel.", usage=False)
-        stage = int(str(ctx.action["action_id"]).rsplit(":", 1)[1])
-        selected = {int(o["value"].split(":")[1]) for o in ctx.action.get("selected_options") or []}
+        stage = int(ctx.action.action_id.rsplit(":", 1)[1])
+        selected = {int(v.split(":")[1]) for v in ctx.action.selected if re.fullmatch(r"\d+:\d+", v)}
         await flows.tick_stage(services, incident.id, stage, selected, ctx.user_id)
 
     @view(app, services, View.DECLARE)
     async def declare_submitted(ctx: Ctx) -> None:
-        values = ctx.view.get("state", {}).get("values", {})
-        title = str((values.get(Block.TITLE, {}).get("value") or {}).get("value") or "")
-        severity = ((values.get(Block.SEVERITY, {}).get("value") or {}).get("selected_option") or {}).get("value")
-        description = (values.get(Block.DESCRIPTION, {}).get("value") or {}).get("value")
-        commander = (values.get(Block.COMMANDER, {}).get("value") or {}).get("selected_user")
+        form = ctx.view
+        title = form.text(Block.TITLE)
+        picked = form.state.input(Block.SEVERITY).selected_option
+        severity = picked.value if picked else None
+        description = form.text(Block.DESCRIPTION)
+        commander = form.state.input(Block.COMMANDER).selected_user
         errors = {}
         try:
             title = parse.title(title)
@@ -130,13 +131,13 @@ def register(app: AsyncApp, services: Services) -> None:
         await ctx.ack()
         result = await flows.declare(
             services,
-            key=f"view:{ctx.view.get('id')}",
+            key=f"view:{form.id}",
             title=title,
             severity=str(severity),
             reporter=ctx.user_id,
             commander=commander,
             description=description or None,
-            origin_channel=ctx.view.get("private_metadata") or None,
+            origin_channel=form.private_metadata or None,
             request_id=ctx.request_id,
         )
         await ctx.answer(*flows.declared_answer(result))

@@ -34,16 +34,16 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, messages.CHECK)
     async def check(ctx: Ctx) -> None:
         await ctx.ack()
-        block = str(ctx.action.get("block_id", ""))
+        block = ctx.action.block_id
         if not block.startswith("maint:") or not block[6:].isdigit():
             raise UsageError("That checklist does not exist.", usage=False)
-        selected = {int(o["value"]) for o in ctx.action.get("selected_options") or [] if str(o["value"]).isdigit()}
+        selected = {int(v) for v in ctx.action.selected if v.isdigit()}
         await flows.tick(services, int(block[6:]), selected, ctx.user_id)
 
     @action(app, services, messages.ASSIGN)
     async def assign(ctx: Ctx) -> None:
         await ctx.ack()
-        post_id, _, item = str(ctx.action.get("value")).partition(":")
+        post_id, _, item = (ctx.action.value or "").partition(":")
         if not (post_id.isdigit() and item.isdigit()):
             raise UsageError("That task is not on a checklist.", usage=False)
         await ctx.answer(await flows.assign(services, int(post_id), int(item), ctx.user_id))

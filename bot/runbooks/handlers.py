@@ -41,14 +41,14 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, messages.DONE)
     async def done(ctx: Ctx) -> None:
         await ctx.ack()
-        said = await flows.record_step(services, *_run_step(str(ctx.action.get("value"))), "done", ctx.user_id)
+        said = await flows.record_step(services, *_run_step(ctx.action.value or ""), "done", ctx.user_id)
         if said:
             await ctx.answer(said)
 
     @action(app, services, messages.SKIP)
     async def skip(ctx: Ctx) -> None:
         await ctx.ack()
-        run_id, index = _run_step(str(ctx.action.get("value")))
+        run_id, index = _run_step(ctx.action.value or "")
         run = await store.get(services.db, run_id)
         if run is None or not 0 <= index < len(run.steps):
             raise UsageError("That step is not part of a runbook run.", usage=False)
@@ -56,16 +56,12 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @view(app, services, messages.SKIP_VIEW)
     async def skip_reason(ctx: Ctx) -> None:
-        reason = str(
-            ((ctx.view.get("state", {}).get("values", {}).get("reason") or {}).get("value") or {}).get("value") or ""
-        ).strip()
+        reason = ctx.view.text("reason")
         if len(reason) < 3:
             ctx.outcome = "usage_error"
             await ctx.ack(response_action="errors", errors={"reason": "Say why, in a few words."})
             return
         await ctx.ack()
-        said = await flows.record_step(
-            services, *_run_step(str(ctx.view.get("private_metadata"))), "skipped", ctx.user_id, reason
-        )
+        said = await flows.record_step(services, *_run_step(ctx.view.private_metadata), "skipped", ctx.user_id, reason)
         if said:
             await ctx.answer(said)

@@ -26,6 +26,7 @@ from slack_bolt.response import BoltResponse
 from bot import audit, log
 from bot.errors import DatabaseUnavailable, Refused, UsageError
 from bot.services import Services
+from bot.slack import payloads
 from bot.slack.commands import usage
 
 logger = log.get("zzik.slack")
@@ -180,12 +181,17 @@ class Ctx:
         return self.body.get("trigger_id")
 
     @property
-    def action(self) -> dict[str, Any]:
-        return (self.body.get("actions") or [{}])[0]
+    def action(self) -> payloads.BlockAction:
+        return payloads.block_action(self.body)
 
     @property
-    def view(self) -> dict[str, Any]:
-        return self.body.get("view") or {}
+    def state(self) -> payloads.State:
+        """The interactive elements of the message a button was clicked in (radio buttons beside it)."""
+        return payloads.message_state(self.body)
+
+    @property
+    def view(self) -> payloads.View:
+        return payloads.view(self.body)
 
     async def ack(self, **kwargs: Any) -> None:
         if not self.acked:
@@ -255,7 +261,7 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
             if kind == "command":
                 detail.setdefault("text", ctx.text[:500])
             elif kind == "action":
-                detail.setdefault("value", str(ctx.action.get("value", ""))[:500])
+                detail.setdefault("value", (ctx.action.value or ",".join(ctx.action.selected))[:500])
             await audit.record(
                 services.db,
                 kind=kind,
