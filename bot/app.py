@@ -33,7 +33,7 @@ logger = log.get("zzik.app")
 
 # Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
 # handlers.web_routes(web_app, services)), and jobs.register(runner, services) if it has scheduled work.
-DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks", "maintenance"]
+DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks", "maintenance", "slo"]
 
 
 @dataclass
@@ -127,14 +127,11 @@ def _register_housekeeping(runner: JobRunner, services: Services) -> None:
 def _register_fallbacks(bolt: AsyncApp, services: Services) -> None:
     """Answers for what no domain handles yet, so Slack never shows the user a bare error."""
 
-    @middleware.command(bolt, services, re.compile(r"^/.*"))  # type: ignore[arg-type]
+    @middleware.command(bolt, services, re.compile(r"^/.*"))
     async def not_yet(ctx: middleware.Ctx) -> None:
-        name = str(ctx.body.get("command"))
         ctx.outcome = "not_available"
-        if name in COMMANDS:
-            await ctx.answer(f"`{name}` is not available in this version of the bot yet.")
-        else:
-            await ctx.answer(f"`{name}` is not a command this bot knows.")
+        known = ", ".join(f"`{c}`" for c in COMMANDS)
+        await ctx.answer(f"`{ctx.body.get('command')}` is not a command of this bot. Its commands: {known}.")
 
     @middleware.action(bolt, services, re.compile(r".*"))
     async def unknown_action(ctx: middleware.Ctx) -> None:

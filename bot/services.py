@@ -29,6 +29,8 @@ class Services:
     users: Directory
     # Sections of the weekly on-call handoff summary; each domain adds its own (start, end) -> mrkdwn lines.
     handoff_summary: list[HandoffSection] = field(default_factory=list)
+    # The slash commands the domains registered a listener for (the manifest test compares them).
+    commands: set[str] = field(default_factory=set)
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]

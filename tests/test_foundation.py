@@ -36,16 +36,23 @@ async def test_bad_signature_and_stale_timestamp_are_rejected(bot: RunningBot) -
 
 
 async def test_command_without_handler_gets_a_clear_answer(bot: RunningBot) -> None:
-    reply = await bot.slack.command("/slo")
+    reply = await bot.slack.command("/frobnicate", "now")
     assert reply.status == 200
-    assert reply.json == {
-        "response_type": "ephemeral",
-        "text": "`/slo` is not available in this version of the bot yet.",
-    }
-    unknown = await bot.slack.command("/frobnicate")
-    assert "not a command this bot knows" in unknown.json["text"]
-    rows = await eventually(lambda: audit_rows(bot, "/slo"))
+    assert reply.json["response_type"] == "ephemeral"
+    assert reply.json["text"].startswith("`/frobnicate` is not a command of this bot. Its commands: `/incident`, ")
+    rows = await eventually(lambda: audit_rows(bot, "/frobnicate"))
     assert rows[0]["actor"] == "U0ALICE" and rows[0]["outcome"] == "not_available"
+
+
+async def test_slo_tables(bot: RunningBot) -> None:
+    reply = await bot.slack.command("/slo")
+    text = "\n".join(b["text"]["text"] for b in reply.json["blocks"] if b["type"] == "section")
+    assert "*Data Quality Metrics*\n• Ingest Success Rate: *&gt;= 97%* _(Successfully processed events" in text
+    assert "• Nearby Search: *p95 &lt;= 100ms · p99 &lt;= 200ms*" in text
+    assert "• Database: *99.99%* _(Monthly uptime)_" in text
+    assert "does not receive them yet" in reply.json["blocks"][-1]["elements"][0]["text"]
+    bad = await bot.slack.command("/slo", "breaches")
+    assert bad.json["text"].startswith("`breaches` is not a /slo command")
 
 
 async def test_unknown_button_is_acknowledged_and_explained(bot: RunningBot, fake_slack: FakeSlack) -> None:
@@ -62,7 +69,7 @@ async def test_healthz_and_metrics(bot: RunningBot) -> None:
     await eventually(lambda: audit_rows(bot, "/slo"))
     status, text = await get(bot.url + "/metrics")
     assert status == 200
-    assert 'zzik_requests_total{kind="command",name="/slo",outcome="not_available"} 1.0' in text
+    assert 'zzik_requests_total{kind="command",name="/slo",outcome="ok"} 1.0' in text
     assert 'zzik_request_seconds_count{kind="command",name="/slo"} 1.0' in text
     assert "zzik_database_up 1.0" in text
 
@@ -70,10 +77,10 @@ async def test_healthz_and_metrics(bot: RunningBot) -> None:
 async def test_the_same_delivery_is_handled_once(bot: RunningBot) -> None:
     first = await bot.slack.command("/slo", trigger_id="trig.same")
     again = await bot.slack.command("/slo", trigger_id="trig.same")
-    assert "not available" in first.json["text"]
+    assert first.json["text"] == "Service level objectives"
     assert again.status == 200 and again.text == ""
-    outcomes = [r["outcome"] for r in await eventually(lambda: audit_rows(bot, "/slo"))]
-    assert sorted(outcomes) == ["duplicate", "not_available"]
+    outcomes = [r["outcome"] for r in await eventually(lambda: _two_rows(bot, "/slo"))]
+    assert sorted(outcomes) == ["duplicate", "ok"]
 
 
 async def test_slack_event_retries_are_handled_once(bot: RunningBot, fake_slack: FakeSlack) -> None:
@@ -155,7 +162,7 @@ async def test_database_outage_degrades_then_recovers_without_restart(make_bot, 
     proxy.restore()
     await eventually(lambda: _healthy(bot), within=10)
     reply = await bot.slack.command("/slo")
-    assert "not available in this version" in reply.json["text"]
+    assert reply.json["text"] == "Service level objectives"
 
 
 async def _two_rows(bot: RunningBot, action: str) -> list[dict]:

@@ -54,15 +54,8 @@ def test_manifest_commands_match_the_code(bot: RunningBot) -> None:
         assert command["should_escape"] is True, name
         assert command["url"].endswith("/slack/events"), name
         assert command["usage_hint"] == COMMANDS[name].usage_hint, name
-    registered = set()
-    for listener in bot.app.bolt._async_listeners:
-        for matcher in listener.matchers:
-            name = getattr(matcher.func, "__closure__", None)
-            for cell in name or ():
-                value = cell.cell_contents
-                if isinstance(value, str) and value.startswith("/"):
-                    registered.add(value)
-    assert registered <= set(COMMANDS), registered - set(COMMANDS)
+    registered = bot.services.commands
+    assert registered == set(COMMANDS), registered ^ set(COMMANDS)  # every command handled, none unlisted
     assert MANIFEST["settings"]["interactivity"]["request_url"].endswith("/slack/events")
     assert MANIFEST["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
 

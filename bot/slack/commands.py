@@ -66,7 +66,7 @@ COMMANDS: dict[str, Command] = {
             "/slo",
             "The SLO tables and what is breaching",
             "[help]",
-            "*`/slo`* the SLO tables and what is breaching now",
+            "*`/slo`* the SLO tables (what is breaching needs the alert webhooks, not in this version)",
         ),
     )
 }

@@ -284,9 +284,11 @@ async def _safe_answer(ctx: Ctx, text: str) -> None:
         logger.error("could not answer the user", error=repr(exc))
 
 
-def command(app: AsyncApp, services: Services, name: str) -> Callable[[HandlerFn], HandlerFn]:
+def command(app: AsyncApp, services: Services, name: str | re.Pattern[str]) -> Callable[[HandlerFn], HandlerFn]:
     def decorator(fn: HandlerFn) -> HandlerFn:
-        app.command(name)(_wrap(services, fn, name))
+        app.command(name)(_wrap(services, fn, name if isinstance(name, str) else None))
+        if isinstance(name, str):
+            services.commands.add(name)
         return fn
 
     return decorator
