@@ -83,9 +83,9 @@ async def test_p1_is_all_hands(bot: RunningBot, fake_slack: FakeSlack) -> None:
     dms = sorted(c["channel"] for c in fake_slack.calls_to("chat.postMessage") if c["channel"].startswith("U"))
     assert dms == ["U0ALICE", "U0BOB", "U0MGR"]
     assert sorted(fake_slack.channels["C00000001"]["members"]) == ["U0ALICE", "U0BOB", "U0CAROL", "U0MGR"]
-    assert "All hands" in fake_slack.calls_to("chat.postMessage")[0]["text"] or any(
-        "All hands" in c["text"] for c in fake_slack.calls_to("chat.postMessage")
-    )
+    for dm in (c for c in fake_slack.calls_to("chat.postMessage") if c["channel"].startswith("U")):
+        assert dm["text"].startswith(":rotating_light: All hands: *INC-1 · P1 · Database outage*")
+        assert "Join <#C00000001>" in dm["text"]  # the page links the channel: it exists before anyone is paged
     assert any(t.startswith("paged: paged @U0ALICE, @U0BOB, @U0MGR") for t in await timeline(bot))
 
 
@@ -105,7 +105,7 @@ async def test_p1_is_all_hands(bot: RunningBot, fake_slack: FakeSlack) -> None:
 async def test_bad_input_creates_nothing(bot: RunningBot, fake_slack: FakeSlack, text: str, expected: str) -> None:
     said = await declare(fake_slack, bot, text)
     assert expected in said
-    assert "/incident p1 <title>" in said or "Run this" in said  # usage shown with the error
+    assert "`/incident p1 <title>` declares at once" in said  # the usage comes with the error
     assert await incidents(bot) == []
     assert fake_slack.calls_to("conversations.create") == [] and fake_slack.calls_to("chat.postMessage") == []
 
