@@ -76,12 +76,18 @@ async def test_daily_weekly_monthly_post_on_time_once(
     assert {r["kind"]: r["n"] for r in rows}["monthly"] == 1
 
 
-async def test_daily_stays_nine_local_across_daylight_saving(make_bot: BotFactory, clock: FrozenClock) -> None:
+async def test_daily_stays_nine_local_across_daylight_saving(
+    make_bot: BotFactory, clock: FrozenClock, fake_slack: FakeSlack
+) -> None:
     bot = await make_bot(config_with(oncall=ROTA))
     clock.set(datetime(2027, 3, 26, 12, 0, tzinfo=UTC))  # Friday before the spring switch
     await bot.tick()
     due = await bot.db.fetchval("SELECT next_due_at FROM job_schedules WHERE job = 'maintenance.daily'")
     assert due == datetime(2027, 3, 29, 7, 0, tzinfo=UTC)  # Monday 09:00 CEST
+    clock.set(due + timedelta(seconds=1))
+    await bot.tick()
+    posted = [c for c in fake_slack.calls_to("chat.postMessage") if "Daily" in c["text"]]
+    assert len(posted) == 1 and "Mon 29 Mar 09:00 CEST · due by Mon 29 Mar 23:59 CEST" in _flatten(posted[0])
     clock.set(datetime(2027, 10, 29, 12, 0, tzinfo=UTC))  # Friday before the autumn switch
     await bot.tick()
     due = await bot.db.fetchval("SELECT next_due_at FROM job_schedules WHERE job = 'maintenance.daily'")
