@@ -513,21 +513,15 @@ async def rollback(
             request_id=request_id,
             detail={"deploy": deploy.id, "from": current.version, "to": target.version, "reason": reason},
         )
-    refreshed_current = await store.get(services.db, current.id)
-    answer, _ = await asyncio.gather(
-        _run_pipeline(services, deploy, "rollback"),
-        refresh(services, refreshed_current) if refreshed_current else _nothing(),
-    )
+    replaced = await store.get(services.db, current.id)
+    assert replaced is not None
+    answer, _ = await asyncio.gather(_run_pipeline(services, deploy, "rollback"), refresh(services, replaced))
     await _tell_incidents(
         services,
         f":rewind: {mention(actor)} is rolling {environment} back from "
         f"`{escape(current.version)}` to `{escape(target.version)}`: {escape(reason)}",
     )
     return answer
-
-
-async def _nothing() -> None:
-    return None
 
 
 async def _tell_incidents(services: Services, text: str) -> None:

@@ -7,7 +7,6 @@ import unicodedata
 
 _USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _BARE_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_USERGROUP_MENTION = re.compile(r"^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
 def escape(text: str) -> str:
@@ -22,11 +21,6 @@ def user_id(token: str) -> str | None:
     if match:
         return match[1]
     return token if _BARE_USER_ID.match(token) else None
-
-
-def usergroup_id(token: str) -> str | None:
-    match = _USERGROUP_MENTION.match(token.strip())
-    return match[1] if match else None
 
 
 def mention(user: str) -> str:
