@@ -3,7 +3,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LOG_FORMAT=json
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-COPY migrations ./migrations
 RUN pip install --no-cache-dir -e . && useradd --system --home /app zzik && mkdir -p /data && chown zzik /data
 USER zzik
 ENV ZZIK_DATA_DIR=/data

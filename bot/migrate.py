@@ -12,7 +12,8 @@ from bot.db import Database
 
 logger = log.get("zzik.migrate")
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Package data, so a wheel install (not only `pip install -e .`) carries the schema.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_lock key: "zzik" in ASCII. Held on a dedicated connection: asyncpg's pool resets
 # connections on release with pg_advisory_unlock_all(), which would drop a pooled lock early.
 LOCK_KEY = 0x7A7A696B
