@@ -108,6 +108,16 @@ class AlertRule(Section):
     condition: str
     priority: Severity
     response_time: Duration
+    # The `alertname` label Prometheus/Grafana alerts carry for this row of the manual's table. Routing matches
+    # it, and `zzik-bot rules` emits it. Default: the name in CamelCase ("High Error Rate" -> HighErrorRate).
+    alertname: str = ""
+
+    @model_validator(mode="after")
+    def _default_alertname(self) -> AlertRule:
+        if not self.alertname:
+            camel = "".join(word[:1].upper() + word[1:] for word in re.split(r"[^0-9A-Za-z]+", self.name) if word)
+            object.__setattr__(self, "alertname", camel)
+        return self
 
 
 class CheckItem(Section):
