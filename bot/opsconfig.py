@@ -111,6 +111,10 @@ class AlertRule(Section):
     # The `alertname` label Prometheus/Grafana alerts carry for this row of the manual's table. Routing matches
     # it, and `zzik-bot rules` emits it. Default: the name in CamelCase ("High Error Rate" -> HighErrorRate).
     alertname: str = ""
+    # Further labels an alert must carry for this row to match (e.g. {service: api}); none by default.
+    labels: dict[str, str] = {}
+    # The runbook (slug) an alert of this row suggests, besides the runbooks whose `alerts` name this row.
+    runbook: str | None = None
 
     @model_validator(mode="after")
     def _default_alertname(self) -> AlertRule:
@@ -118,6 +122,19 @@ class AlertRule(Section):
             camel = "".join(word[:1].upper() + word[1:] for word in re.split(r"[^0-9A-Za-z]+", self.name) if word)
             object.__setattr__(self, "alertname", camel)
         return self
+
+
+class Alerting(Section):
+    """How alerts are handled beyond the manual's table."""
+
+    # Priorities that declare an incident at once when such an alert fires (others offer *Declare incident*).
+    auto_declare: list[Severity] = []
+    # More new alerts than this in one group within `storm_window` become one digest message for the group.
+    digest_after: int = Field(default=5, ge=1, le=1000)
+    storm_window: Duration = timedelta(minutes=2)
+    # This many episodes of one alert within `flap_window` and it is labelled flapping.
+    flap_episodes: int = Field(default=3, ge=2, le=100)
+    flap_window: Duration = timedelta(hours=1)
 
 
 class CheckItem(Section):
@@ -261,6 +278,7 @@ class OpsConfig(Section):
     severities: list[SeverityLevel]
     slos: list[SloGroup]
     alerts: list[AlertRule]
+    alerting: Alerting = Alerting()
     deploy: Deploy
     rollback: Rollback
     incidents: Incidents
@@ -278,6 +296,17 @@ class OpsConfig(Section):
         slugs = [r.slug for r in self.runbooks]
         if len(slugs) != len(set(slugs)):
             raise ValueError("runbook slugs must be unique")
+        rules = [(a.alertname, tuple(sorted(a.labels.items()))) for a in self.alerts]
+        if len(rules) != len(set(rules)):
+            raise ValueError("alerts: two rows match the same alertname and labels")
+        names = {a.name for a in self.alerts} | {a.alertname for a in self.alerts}
+        for a in self.alerts:
+            if a.runbook is not None and a.runbook not in slugs:
+                raise ValueError(f"alerts: {a.name}: runbook {a.runbook!r} is not a runbook slug")
+        for r in self.runbooks:
+            unknown = [n for n in r.alerts if n not in names]
+            if unknown:
+                raise ValueError(f"runbooks: {r.slug}: alerts {unknown} are not rows of the alerts table")
         return self
 
     def severity(self, level: str) -> SeverityLevel:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     zzik_job_tick_seconds: float = Field(default=5.0, gt=0)
     # The base URL Slack and the pipeline reach this bot at (callback URLs are built from it).
     zzik_public_url: str | None = None
+    # Alertmanager's address (e.g. http://alertmanager:9093): Silence/Unsilence on alerts use its API v2.
+    zzik_alertmanager_url: str | None = None
+    # Slack takes about one message per second per channel; alert messages keep to this pace.
+    zzik_alert_pace_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("slack_api_url")
     @classmethod

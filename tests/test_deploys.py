@@ -107,6 +107,7 @@ async def test_staging_to_prod_to_watch_to_rollback(
     )
     assert a.status == b.status == 200
     await eventually(lambda: len(fake_slack.calls_to("response_url")) >= 2)
+    await eventually(lambda: [r for r in pipeline.received if r["deploy_id"] == 2])  # the click acks first
     assert len([r for r in pipeline.received if r["deploy_id"] == 2]) == 1  # one webhook call
     trigger = pipeline.received[-1]
     assert trigger == {

@@ -163,7 +163,17 @@ def history(deploys: list[Deploy], zone: ZoneInfo) -> str:
     return "*Deploy history*\n" + "\n".join(lines)
 
 
-def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig, reason: str | None) -> Blocks:
+def rollback_offer(
+    env: str,
+    current: Deploy,
+    target: Deploy,
+    config: OpsConfig,
+    reason: str | None,
+    *,
+    preselect: str | None = None,
+    note: str | None = None,
+) -> Blocks:
+    """The rollback question; `preselect` a criterion id and `note` (raw text) what prompted it, e.g. an alert."""
     options = [{"text": {"type": "plain_text", "text": c.text[:75]}, "value": c.id} for c in config.rollback.criteria]
     if reason:
         options.append({"text": {"type": "plain_text", "text": f"Other: {reason}"[:75]}, "value": "other"})
@@ -172,11 +182,16 @@ def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig,
     radio: dict[str, Any] = {"type": "radio_buttons", "action_id": Action.ROLLBACK_REASON, "options": options}
     if reason:
         radio["initial_option"] = options[-1]
+    elif preselect:
+        chosen = next((o for o in options if o["value"] == preselect), None)
+        if chosen is not None:
+            radio["initial_option"] = chosen
+    prompted = f"\n{escape(note)}" if note else ""
     return [
         section(
             f"*Roll back {env}?* It runs `{escape(current.version)}` (since "
             f"{current.finished_at:%d %b %H:%M} UTC); the last good version before it is "
-            f"`{escape(target.version)}`.\nFirst: {identify}.\n*Roll back when* (pick the reason):"
+            f"`{escape(target.version)}`.{prompted}\nFirst: {identify}.\n*Roll back when* (pick the reason):"
         ),
         {"type": "actions", "block_id": "rollback_reason", "elements": [radio]},
         {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.alerts import flows as alert_flows
 from bot.errors import UsageError
 from bot.incidents import flows, messages, parse, store
 from bot.incidents.ids import Action, Block, View
@@ -129,6 +131,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await ctx.ack(response_action="errors", errors=errors)
             return
         await ctx.ack()
+        origin, alert_id = declared_from(form.private_metadata)
         result = await flows.declare(
             services,
             key=f"view:{form.id}",
@@ -137,7 +140,20 @@ def register(app: AsyncApp, services: Services) -> None:
             reporter=ctx.user_id,
             commander=commander,
             description=description or None,
-            origin_channel=form.private_metadata or None,
+            origin_channel=origin,
             request_id=ctx.request_id,
         )
+        if alert_id is not None:
+            await alert_flows.link_incident(services, alert_id, result.incident.id, ctx.user_id)
         await ctx.answer(*flows.declared_answer(result))
+
+
+def declared_from(metadata: str) -> tuple[str | None, int | None]:
+    """The form's private_metadata: the channel it was opened from, or JSON with the alert it was opened for."""
+    if metadata.startswith("{"):
+        try:
+            data = json.loads(metadata)
+            return (data.get("channel") or None), int(data["alert"])
+        except (ValueError, KeyError, TypeError):
+            return None, None
+    return metadata or None, None

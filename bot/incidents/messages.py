@@ -223,7 +223,16 @@ def resolved_checklist(incident: Incident, config: OpsConfig) -> Blocks:
     ]
 
 
-def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) -> dict[str, Any]:
+def declare_modal(
+    config: OpsConfig,
+    reporter: str,
+    origin_channel: str | None,
+    *,
+    prefill: dict[str, str] | None = None,
+    metadata: str | None = None,
+) -> dict[str, Any]:
+    """The Declare incident form; `prefill` (title, severity, description) when declared from an alert."""
+    prefill = prefill or {}
     options = [
         {
             "text": {"type": "plain_text", "text": f"{s.level} · {s.response}"[:75]},
@@ -232,10 +241,11 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
         }
         for s in config.severities
     ]
+    chosen = next((o for o in options if o["value"] == prefill.get("severity")), None)
     return {
         "type": "modal",
         "callback_id": View.DECLARE,
-        "private_metadata": origin_channel or "",
+        "private_metadata": metadata if metadata is not None else origin_channel or "",
         "title": {"type": "plain_text", "text": "Declare incident"},
         "submit": {"type": "plain_text", "text": "Declare"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -249,20 +259,32 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
                     "action_id": "value",
                     "max_length": 150,
                     "placeholder": {"type": "plain_text", "text": "What is broken, in a few words"},
+                    **({"initial_value": prefill["title"][:150]} if prefill.get("title") else {}),
                 },
             },
             {
                 "type": "input",
                 "block_id": Block.SEVERITY,
                 "label": {"type": "plain_text", "text": "Severity"},
-                "element": {"type": "static_select", "action_id": "value", "options": options},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": options,
+                    **({"initial_option": chosen} if chosen else {}),
+                },
             },
             {
                 "type": "input",
                 "block_id": Block.DESCRIPTION,
                 "optional": True,
                 "label": {"type": "plain_text", "text": "Description"},
-                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 2000},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "max_length": 2000,
+                    **({"initial_value": prefill["description"][:2000]} if prefill.get("description") else {}),
+                },
             },
             {
                 "type": "input",

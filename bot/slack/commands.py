@@ -68,6 +68,13 @@ COMMANDS: dict[str, Command] = {
             "[help]",
             "*`/slo`* the SLO tables (what is breaching needs the alert webhooks, not in this version)",
         ),
+        Command(
+            "/alerts",
+            "What fires now, by priority",
+            "[history [n]] | help",
+            "*`/alerts`* what fires now by priority, with age and owner · `/alerts history [n]` the last n alerts "
+            "(default 20, at most 100)",
+        ),
     )
 }
 
