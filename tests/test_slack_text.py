@@ -69,7 +69,7 @@ async def test_the_issues_update_and_title_arrive_as_slack_sends_them(bot: Runni
     ) in everything
     assert "&amp;amp;" not in everything and "&lt;@" not in everything
     topic = fake_slack.calls_to("conversations.setTopic")[-1]["topic"]
-    assert "Search & filters slow for carol's team" in topic
+    assert "Search &amp; filters slow for <@U0CAROL|carol>'s team" in topic
 
 
 async def test_modal_text_is_raw_and_escaped_once(bot: RunningBot, fake_slack: FakeSlack) -> None:

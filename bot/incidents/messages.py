@@ -12,7 +12,7 @@ from bot.incidents.store import Action as FollowUp
 from bot.incidents.store import Event, Incident, duration
 from bot.opsconfig import OpsConfig, SeverityLevel
 from bot.slack.blocks import button, context, pieces, section, when
-from bot.slack.text import escape, mention, mrkdwn, plain, truncate
+from bot.slack.text import escape, mention, mrkdwn, truncate
 
 Blocks = list[dict[str, Any]]
 STATUS_EMOJI = {"open": ":red_circle:", "resolved": ":large_green_circle:"}
@@ -28,9 +28,8 @@ def channel_ref(incident: Incident) -> str:
 
 def topic(incident: Incident) -> str:
     status = "RESOLVED" if not incident.is_open else incident.stage
-    return truncate(
-        f"{incident.severity} · {status} · commander {mention(incident.commander)} · {plain(incident.title)}", 250
-    )
+    title = mrkdwn(incident.title)  # stored as safe mrkdwn: no `<!everyone>` reaches a topic
+    return truncate(f"{incident.severity} · {status} · commander {mention(incident.commander)} · {title}", 250)
 
 
 def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: datetime) -> tuple[str, Blocks]:
@@ -275,3 +274,17 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
             },
         ],
     }
+
+
+def command_request(incident: Incident, requested_by: str, request_id: int) -> tuple[str, Blocks]:
+    """The DM to the commander when someone else clicks Take command."""
+    text = f"{mention(requested_by)} asks to take command of *{header(incident)}* ({channel_ref(incident)})."
+    buttons = {
+        "type": "actions",
+        "block_id": f"command_request:{request_id}",
+        "elements": [
+            button("Hand over", Action.HAND_OVER, str(request_id), style="primary"),
+            button("Keep command", Action.KEEP_COMMAND, str(request_id)),
+        ],
+    }
+    return text, [section(text), buttons]
