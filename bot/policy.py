@@ -48,6 +48,8 @@ class Do(StrEnum):
     ROLLBACK_MARK = "deploy.rollback.mark"
     DEPLOY_CANCEL = "deploy.cancel"
     DEPLOY_UNLOCK = "deploy.unlock"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    ALERT_SILENCE = "alert.silence"
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ POLICY: dict[Do, Rule] = {
     Do.ROLLBACK_MARK: Rule((R.DEPLOYER, R.ON_CALL_PRIMARY), "mark a rollback done or failed"),
     Do.DEPLOY_CANCEL: Rule((R.REQUESTER, R.DEPLOYER), "cancel this deploy"),
     Do.DEPLOY_UNLOCK: Rule((R.DEPLOYER,), "unlock an environment"),
+    # Whoever sees an alert first may own it or quiet it for a while; both are recorded and shown on it.
+    Do.ALERT_ACKNOWLEDGE: Rule((R.ANYONE,), "acknowledge an alert"),
+    Do.ALERT_SILENCE: Rule((R.ANYONE,), "silence or unsilence an alert"),
 }
 
 # What the README's table says for each role (kept beside the table it explains).

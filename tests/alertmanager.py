@@ -33,13 +33,13 @@ def binary() -> str:
     return found
 
 
-def config(bot_url: str, secret: str, repeat_interval: str) -> str:
+def config(bot_url: str, secret: str, repeat_interval: str, group_wait: str = "50ms") -> str:
     return f"""global:
   resolve_timeout: 1h
 route:
   receiver: bot
   group_by: [alertname]
-  group_wait: 50ms
+  group_wait: {group_wait}
   group_interval: 100ms
   repeat_interval: {repeat_interval}
 receivers:
@@ -116,9 +116,10 @@ async def alertmanagers(
     n: int = 1,
     repeat_interval: str = "1h",
     ports: list[int] | None = None,
+    group_wait: str = "50ms",
 ) -> AsyncIterator[list[Alertmanager]]:
     exe = binary()
-    (tmp / "am.yml").write_text(config(bot_url, secret, repeat_interval))
+    (tmp / "am.yml").write_text(config(bot_url, secret, repeat_interval, group_wait))
     cluster = [free_port() for _ in range(n)]
     started: list[Alertmanager] = []
     try:

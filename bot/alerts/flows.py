@@ -15,7 +15,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot import audit, log
+from bot import audit, log, policy
 from bot.alerts import messages, payloads, rules, silences, store
 from bot.alerts.ids import Job
 from bot.alerts.store import Alert
@@ -476,6 +476,7 @@ async def _alert(services: Services, alert_id: int) -> Alert:
 
 
 async def acknowledge(services: Services, value: str, actor: str, request_id: str) -> str:
+    await policy.require(services, policy.Do.ALERT_ACKNOWLEDGE, actor)
     now = services.clock.now()
     if value.startswith("d"):
         return await _acknowledge_digest(services, int(value[1:]), actor, request_id)
@@ -664,6 +665,7 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
         raise UsageError("Silences need ZZIK_ALERTMANAGER_URL to be set on the bot.", usage=False)
     if hours not in (1, 4):
         raise UsageError("Silence for 1 or 4 hours.", usage=False)
+    await policy.require(services, policy.Do.ALERT_SILENCE, actor)
     alert = await _alert(services, alert_id)
     if alert.source != "alertmanager":
         raise UsageError("Only Alertmanager's alerts can be silenced from here.", usage=False)
@@ -709,6 +711,7 @@ async def unsilence(services: Services, alert_id: int, actor: str, request_id: s
     base = services.settings.zzik_alertmanager_url
     if not base:
         raise UsageError("Silences need ZZIK_ALERTMANAGER_URL to be set on the bot.", usage=False)
+    await policy.require(services, policy.Do.ALERT_SILENCE, actor)
     alert = await _alert(services, alert_id)
     if not alert.silence_id:
         return f"{escape(alert.alertname)} is not silenced."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -69,7 +70,7 @@ def register(app: AsyncApp, services: Services) -> None:
         form = await flows.declare_form(services, _alert_id(ctx), ctx.user_id, ctx.channel_id)
         await services.slack.views_open(trigger_id=ctx.trigger_id, view=form)
 
-    @action(app, services, Action.RUNBOOK)
+    @action(app, services, re.compile(rf"^{Action.RUNBOOK}(:.*)?$"))
     async def runbook(ctx: Ctx) -> None:
         await ctx.ack()
         await ctx.answer(await flows.start_runbook(services, ctx.action.value or "", ctx.user_id))
@@ -80,7 +81,7 @@ def register(app: AsyncApp, services: Services) -> None:
         blocks = await flows.rollback_offer(services, _alert_id(ctx), ctx.user_id)
         await ctx.answer("Roll back?", blocks)
 
-    @action(app, services, Action.SILENCE)
+    @action(app, services, re.compile(rf"^{Action.SILENCE}(:\d+h)?$"))
     async def silence(ctx: Ctx) -> None:
         await ctx.ack()
         _, _, hours = (ctx.action.value or "").partition(":")

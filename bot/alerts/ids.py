@@ -6,9 +6,9 @@ from enum import StrEnum
 class Action(StrEnum):
     ACKNOWLEDGE = "alert_acknowledge"  # value: <alert id> or d<digest id>
     DECLARE = "alert_declare"
-    RUNBOOK = "alert_runbook"  # value: <alert id>:<runbook slug>
+    RUNBOOK = "alert_runbook"  # + ":<slug>" (unique in the block); value: <alert id>:<runbook slug>
     ROLL_BACK = "alert_roll_back"
-    SILENCE = "alert_silence"  # value: <alert id>:<hours>
+    SILENCE = "alert_silence"  # + ":<hours>h"; value: <alert id>:<hours>
     UNSILENCE = "alert_unsilence"
 
 

@@ -140,15 +140,15 @@ def _buttons(alert: Alert, ctx: Context) -> list[dict]:
     if not ctx.incident_ref:
         out.append(button("Declare incident", Action.DECLARE, value))
     for r in ctx.runbooks[:3]:
-        out.append(button(f"Start runbook: {r.name}", Action.RUNBOOK, f"{alert.id}:{r.slug}"))
+        out.append(button(f"Start runbook: {r.name}", f"{Action.RUNBOOK}:{r.slug}", f"{alert.id}:{r.slug}"))
     if ctx.deploy:
         out.append(button("Roll back", Action.ROLL_BACK, value, "danger"))
     if ctx.can_silence:
         if alert.silence_id:
             out.append(button("Unsilence", Action.UNSILENCE, value))
         else:
-            out.append(button("Silence 1h", Action.SILENCE, f"{alert.id}:1"))
-            out.append(button("Silence 4h", Action.SILENCE, f"{alert.id}:4"))
+            out.append(button("Silence 1h", f"{Action.SILENCE}:1h", f"{alert.id}:1"))
+            out.append(button("Silence 4h", f"{Action.SILENCE}:4h", f"{alert.id}:4"))
     return out
 
 
