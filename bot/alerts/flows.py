@@ -36,6 +36,8 @@ from bot.slack.text import escape, mention
 logger = log.get("zzik.alerts")
 SEND_BUDGET = 8.0  # seconds one sender run may spend waiting for the pace before it hands over to a later run
 MAX_BACKOFF = timedelta(minutes=5)
+SWEEP_EVERY = timedelta(seconds=10)
+SWEEP_GRACE = timedelta(seconds=30)  # a delivery older than this and unprocessed: its run's replica died
 
 
 def zone(services: Services):
@@ -387,6 +389,19 @@ async def _changed(services: Services, channel: str, key: str) -> None:
             conn, Job.SEND, f"{channel}:{key}", services.clock.now(), {"channel": channel}
         )
     await send(services, channel, budget=0)
+
+
+async def sweep(services: Services) -> int:
+    """Finish what a replica that died mid-way left: deliveries not processed, messages not sent. Each step is
+    idempotent (a delivery is claimed FOR UPDATE and processed once; a message is due until Slack took it)."""
+    channels: set[str] = set()
+    for delivery_id in await store.stale_deliveries(services.db, services.clock.now() - SWEEP_GRACE):
+        channels |= await process(services, delivery_id)
+    channels |= set(await store.channels_with_unsent(services.db))
+    calls = 0
+    for channel in sorted(channels):
+        calls += await send(services, channel)
+    return calls
 
 
 # -- the people: pages and escalation ------------------------------------------------------------------------

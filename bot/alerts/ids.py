@@ -20,3 +20,4 @@ class Job(StrEnum):
     DEPLOY_NOTE = "alerts.deploy_note"  # the deploy thread hears of an alert in its watch window
     DECLARE = "alerts.declare"  # config auto-declares an incident for this priority
     INCIDENT_NOTE = "alerts.incident_note"  # the incident channel hears the alert resolved
+    SWEEP = "alerts.sweep"  # every few seconds: what a crashed replica left half-done is picked up

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bot.alerts import flows
 from bot.alerts.ids import Job
 from bot.jobs import JobRun, JobRunner
 from bot.services import Services
 
 
+def every_sweep(after: datetime) -> datetime:
+    """The next multiple of SWEEP_EVERY (UTC) strictly after `after`, so every replica computes the same run."""
+    step = flows.SWEEP_EVERY.total_seconds()
+    epoch = after.astimezone(UTC).timestamp()
+    return datetime.fromtimestamp((epoch // step + 1) * step, UTC)
+
+
 def register(runner: JobRunner, services: Services) -> None:
+    @runner.recurring(Job.SWEEP, spec=f"every {int(flows.SWEEP_EVERY.total_seconds())}s", next_due=every_sweep)
+    async def sweep(run: JobRun) -> None:
+        await flows.sweep(services)
+
     @runner.handler(Job.PROCESS)
     async def process(run: JobRun) -> None:
         for channel in await flows.process(services, run.payload["delivery_id"]):

@@ -362,3 +362,19 @@ async def unsent_count(conn: Conn) -> int:
         """SELECT (SELECT count(*) FROM alerts WHERE version > sent_version AND digest_id IS NULL)
                 + (SELECT count(*) FROM alert_digests WHERE version > sent_version)"""
     )
+
+
+async def stale_deliveries(conn: Conn, received_before: datetime) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT id FROM alert_deliveries WHERE processed_at IS NULL AND received_at < $1 ORDER BY id LIMIT 100",
+        received_before,
+    )
+    return [r["id"] for r in rows]
+
+
+async def channels_with_unsent(conn: Conn) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT channel FROM alerts WHERE version > sent_version AND digest_id IS NULL
+           UNION SELECT DISTINCT channel FROM alert_digests WHERE version > sent_version"""
+    )
+    return [r["channel"] for r in rows]
