@@ -192,7 +192,7 @@ async def test_the_status_page_in_a_real_browser(
     await ask(fake_slack, bot, "/incident", "p1 Login broken", user="U0CAROL")
     await publish(bot, fake_slack, 3, KOREAN, title=XSS_TITLE, status="investigating", components=["web"])
     clock.advance(timedelta(minutes=20))
-    await publish(bot, fake_slack, 3, f"identified A bad deploy &amp; a full disk. Details: {LONG_WORD}")
+    await publish(bot, fake_slack, 3, f"identified A bad deploy & a full disk. Details: {LONG_WORD}")
 
     shot = ARTIFACTS / "status-page.png"
     seen = await asyncio.to_thread(look_at_the_page, f"{bot.url}/status", shot)

@@ -8,17 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import audit, log
-from bot.errors import Refused, UsageError
+from bot import audit, log, policy
+from bot.errors import UsageError
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
 from bot.incidents.store import Incident
-from bot.oncall.lookup import managers, who_is_on_call
+from bot.oncall.lookup import who_is_on_call
+from bot.policy import Do, Subject
 from bot.services import Services
-from bot.slack.text import mention
 from bot.status import messages, store, uptime
 from bot.status import page as statuspage
-from bot.status import text as slacktext
 from bot.status.hooks import STAKEHOLDERS, schedule_reminder
 from bot.status.ids import Public
 from bot.status.parse import PublicUpdate
@@ -50,18 +49,8 @@ def component_names(services: Services, ids: list[str]) -> list[str]:
 
 
 async def may_publish(services: Services, incident: Incident, actor: str) -> None:
-    """The commander, whoever is on call now, or an incident manager."""
-    if actor == incident.commander:
-        return
-    on_call = await who_is_on_call(services, services.clock.now())
-    allowed = await managers(services)
-    if actor in on_call.chain() or actor in allowed:
-        return
-    on_now = ", ".join(mention(u) for u in on_call.chain()) or "nobody"
-    raise Refused(
-        f"Only the commander ({mention(incident.commander)}), whoever is on call ({on_now}) or an incident manager "
-        f"may publish about {incident.ref} on the status page."
-    )
+    """The commander, whoever is on call now, or a manager (bot/policy.py)."""
+    await policy.require(services, Do.INCIDENT_PUBLISH, actor, Subject(commander=incident.commander))
 
 
 # -- publishing -------------------------------------------------------------------------------------------------
@@ -123,7 +112,7 @@ async def publish(
         published = await store.published(conn, incident.id)
         assert published is not None
         await incidents.add_event(
-            conn, incident.id, now, actor, "public", f"published on the status page ({status}): {slacktext.plain(body)}"
+            conn, incident.id, now, actor, "public", f"published on the status page ({status}): {body}"
         )
         await _tick_kickoff_item(services, conn, incident, "status page", actor, now)
         if incident.severity in services.config.stakeholders.severities:
