@@ -35,7 +35,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 await services.slack.views_open(
                     trigger_id=ctx.trigger_id, view=messages.declare_modal(services.config, ctx.user_id, ctx.channel_id)
                 )
-            case parse.Declare(severity=severity, title=title):
+            case parse.Declare(severity=severity, title=title, full_text=full_text):
                 await ctx.ack()
                 result = await flows.declare(
                     services,
@@ -43,10 +43,11 @@ def register(app: AsyncApp, services: Services) -> None:
                     title=title,
                     severity=severity,
                     reporter=ctx.user_id,
+                    description=full_text,
                     origin_channel=ctx.channel_id,
                     request_id=ctx.request_id,
                 )
-                await ctx.answer(*flows.declared_answer(result))
+                await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
             case parse.ListOpen():
                 await ctx.ack()
                 await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.slack.text import escape
+
 
 @dataclass(frozen=True)
 class Command:
@@ -74,5 +76,6 @@ COMMANDS: dict[str, Command] = {
 
 
 def usage(name: str) -> str:
+    """A command's usage as mrkdwn: its `<placeholders>` escaped, or Slack would read them as links."""
     command = COMMANDS.get(name)
-    return command.usage if command else ""
+    return escape(command.usage) if command else ""
