@@ -43,8 +43,10 @@ def register(app: AsyncApp, services: Services) -> None:
                     reporter=ctx.user_id,
                     origin_channel=ctx.channel_id,
                     request_id=ctx.request_id,
+                    response_url=ctx.body.get("response_url"),
                 )
-                await ctx.answer(*flows.declared_answer(result))
+                if not result.created:  # else the set-up answers, by response_url or DM
+                    await ctx.answer(flows.already_declared(result.incident))
             case parse.ListOpen():
                 await ctx.ack()
                 await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))
@@ -110,7 +112,9 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, Action.RETRY_SETUP)
     async def retry(ctx: Ctx) -> None:
         await ctx.ack()
-        await ctx.answer(await flows.retry_setup(services, _incident_id(ctx), ctx.user_id))
+        said = await flows.retry_setup(services, _incident_id(ctx), ctx.user_id, ctx.body.get("response_url"))
+        if said:  # else the set-up run answers
+            await ctx.answer(said)
 
     @action(app, services, re.compile(rf"^{Action.CHECK}:\d+$"))
     async def check(ctx: Ctx) -> None:
@@ -155,4 +159,5 @@ def register(app: AsyncApp, services: Services) -> None:
             origin_channel=form.private_metadata or None,
             request_id=ctx.request_id,
         )
-        await ctx.answer(*flows.declared_answer(result))
+        if not result.created:
+            await ctx.answer(flows.already_declared(result.incident))
