@@ -16,7 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import audit, log, policy
 from bot.errors import Refused, UsageError
-from bot.incidents import messages, store
+from bot.incidents import messages, parse, store
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.opsconfig import SeverityLevel
@@ -24,6 +24,7 @@ from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention, mrkdwn, plain, slug
+from bot.status import hooks as status
 
 logger = log.get("zzik.incidents")
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
@@ -58,9 +59,10 @@ class Reply:
     user: str
     response_url: str | None = None
     kind: str = "declare"  # or "retry"
+    shortened: bool = False  # the declared title was cut to fit (the full text is the description)
 
     def payload(self) -> dict[str, Any]:
-        return {"user": self.user, "response_url": self.response_url, "kind": self.kind}
+        return {"user": self.user, "response_url": self.response_url, "kind": self.kind, "shortened": self.shortened}
 
 
 async def declare(
@@ -75,11 +77,12 @@ async def declare(
     origin_channel: str | None = None,
     request_id: str | None = None,
     response_url: str | None = None,
+    shortened: bool = False,
 ) -> Declared:
     """The incident row and its set-up job in one transaction; then the set-up runs here at once (or, after a
     crash, on whichever replica ticks next). A repeated key declares nothing."""
     now = services.clock.now()
-    commander = commander or reporter
+    commander = commander or await default_commander(services, reporter, now)
     async with services.db.transaction() as conn:
         incident, created = await store.declare(
             conn,
@@ -104,10 +107,11 @@ async def declare(
             )
             await _schedule_escalations(services, conn, incident, now)
             await _schedule_nudge(services, conn, incident, now)
-            reply = Reply(reporter, response_url, "declare")
+            reply = Reply(reporter, response_url, "declare", shortened)
             await services.jobs.schedule_once(
                 conn, SETUP, f"{incident.id}:1", now, {"incident_id": incident.id, "reply": reply.payload()}
             )
+            await status.incident_declared(services, conn, incident, now)
             await audit.record(
                 conn,
                 kind="incident",
@@ -121,6 +125,15 @@ async def declare(
     if created:
         await services.jobs.run_now(SETUP, f"{incident.id}:1")
     return Declared(incident, created)
+
+
+async def default_commander(services: Services, reporter: str, at: datetime) -> str:
+    """The manual: "Primary: first responder, incident commander". Config `incidents.default_commander`."""
+    if services.config.incidents.default_commander == "reporter":
+        return reporter
+    primary = (await who_is_on_call(services, at)).primary.user
+    resolved = await services.users.resolve(primary) if primary else None
+    return resolved or reporter
 
 
 def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
@@ -220,7 +233,7 @@ async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
         return
     pages = await store.pages(services.db, incident_id)
     if reply.kind == "declare":
-        text, blocks = declared_answer(incident, pages, failures)
+        text, blocks = declared_answer(incident, pages, failures, shortened=reply.shortened)
         if incident.reporter_answered_at is None:
             await _reply(services, reply, incident.declared_at, text, blocks)
             await store.mark_answered(services.db, incident_id, services.clock.now())
@@ -280,9 +293,16 @@ def already_declared(incident: Incident) -> str:
 
 
 def declared_answer(
-    incident: Incident, pages: list[store.Page], failures: list[str]
+    incident: Incident, pages: list[store.Page], failures: list[str], *, shortened: bool = False
 ) -> tuple[str, list[dict[str, Any]] | None]:
     text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
+    if shortened:
+        text += (
+            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
+            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
+        )
+    if incident.commander != incident.reporter:
+        text += f" Commander: {mention(incident.commander)}."
     paged = messages.paged_line(pages)
     if paged:
         text += " " + paged
@@ -329,7 +349,9 @@ async def _deliver_pages(services: Services, incident: Incident) -> list[str]:
 
     async def send(p: store.Page) -> str | None:
         try:
-            await services.slack.chat_postMessage(channel=p.user_id, text=messages.page_text(incident, lvl, p.reason))
+            await services.slack.chat_postMessage(
+                channel=p.user_id, text=messages.page_text(incident, lvl, p.reason, services.config.channels.incidents)
+            )
         except SLACK_FAILURES as exc:
             return slack_error(exc)
         return None
@@ -639,6 +661,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         if incident.acknowledged_at is None:
             await _schedule_escalations(services, conn, incident, now)
         await _schedule_nudge(services, conn, incident, now)
+        await status.incident_severity_changed(services, conn, incident, now)
         reason_key = f"severity:{uuid.uuid4().hex[:12]}"
         if escalation:
             # Recorded with the change, so a crash before they are sent leaves them to the retry job.
@@ -768,6 +791,7 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         )
         await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident.id}:")
         await services.jobs.cancel_prefix(conn, NUDGE, f"{incident.id}:")
+        await status.incident_resolved(services, conn, incident, actor, now)
         await audit.record(
             conn,
             kind="incident",
