@@ -14,6 +14,7 @@ from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
 from bot.slack.text import escape
+from bot.status import handlers as status
 
 
 def _incident_id(ctx: Ctx) -> int:
@@ -76,6 +77,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.answer(*await flows.timeline(services, current))
             case parse.Postmortem():
                 await flows.post_postmortem(services, current)
+            case parse.Public(rest=rest):
+                await status.public(ctx, services, current, rest)
 
     @action(app, services, Action.ACKNOWLEDGE)
     async def acknowledge(ctx: Ctx) -> None:
