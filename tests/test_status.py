@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
+from bot import opsconfig
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
@@ -20,8 +21,10 @@ INC = "C00000001"  # the first incident's channel in the fake Slack
 
 @pytest.fixture
 async def bot(make_bot: BotFactory) -> RunningBot:
+    # Whoever declares commands here (not the on-call primary), so the reporter may publish.
+    incidents = {**opsconfig.load().incidents.model_dump(mode="json"), "default_commander": "reporter"}
     return await make_bot(
-        config_with(oncall=ROTA, permissions={"deployers": [], "incident_managers": ["U0DAVE"]}),
+        config_with(oncall=ROTA, incidents=incidents, permissions={"deployers": [], "incident_managers": ["U0DAVE"]}),
         zzik_public_url="https://status.zzik.example",
     )
 

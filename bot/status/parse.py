@@ -9,8 +9,9 @@ from bot.status.ids import Public
 
 MAX_TEXT = 1000
 USAGE = (
-    "`/incident public <text>` publishes an update on the status page (the first one asks for the public title, "
-    "status and affected components); `/incident public <investigating|identified|monitoring|resolved> <text>` "
+    "`/incident public &lt;text&gt;` publishes an update on the status page (the first one asks for the public title, "
+    "status and affected components); "
+    "`/incident public &lt;investigating|identified|monitoring|resolved&gt; &lt;text&gt;` "
     "also changes the public status."
 )
 
