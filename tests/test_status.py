@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from bot import opsconfig
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
@@ -21,10 +20,8 @@ INC = "C00000001"  # the first incident's channel in the fake Slack
 
 @pytest.fixture
 async def bot(make_bot: BotFactory) -> RunningBot:
-    # Whoever declares commands here (not the on-call primary), so the reporter may publish.
-    incidents = {**opsconfig.load().incidents.model_dump(mode="json"), "default_commander": "reporter"}
     return await make_bot(
-        config_with(oncall=ROTA, incidents=incidents, permissions={"deployers": [], "incident_managers": ["U0DAVE"]}),
+        config_with(oncall=ROTA, permissions={"deployers": [], "incident_managers": ["U0DAVE"]}),
         zzik_public_url="https://status.zzik.example",
     )
 
@@ -63,8 +60,8 @@ def form_values(title: str, status: str, components: list[str]) -> dict:
 async def declare_and_publish(
     bot: RunningBot, fake: FakeSlack, *, severity: str = "p1", title: str = "Primary DB down", text: str = "x"
 ) -> dict:
-    await ask(fake, bot, "/incident", f"{severity} {title}", user="U0CAROL")
-    reply = await bot.slack.command("/incident", f"public {text}", user="U0CAROL", channel=INC)
+    await ask(fake, bot, "/incident", f"{severity} {title}", user="U0ALICE")
+    reply = await bot.slack.command("/incident", f"public {text}", user="U0ALICE", channel=INC)
     assert reply.status == 200
     [opened] = await eventually(lambda: fake.calls_to("views.open"))
     return opened["view"]
@@ -93,7 +90,7 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
     assert await bot.db.fetchval("SELECT count(*) FROM status_incidents") == 0  # nothing public yet
 
     bad = await bot.slack.view_submission(
-        "status_publish", form_values(" ", "", []), user="U0CAROL", private_metadata=view["private_metadata"]
+        "status_publish", form_values(" ", "", []), user="U0ALICE", private_metadata=view["private_metadata"]
     )
     assert set(bad.json["errors"]) == {"public_title", "public_status", "public_components"}
     assert await bot.db.fetchval("SELECT count(*) FROM status_updates") == 0
@@ -101,7 +98,7 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
     values = form_values("Sign-in problems", "identified", ["web", "database"])
     for _ in range(2):  # a double submission publishes once
         ok = await bot.slack.view_submission(
-            "status_publish", values, user="U0CAROL", view_id="VPUB1", private_metadata=view["private_metadata"]
+            "status_publish", values, user="U0ALICE", view_id="VPUB1", private_metadata=view["private_metadata"]
         )
         assert ok.status == 200
     notice = await eventually(lambda: [c for c in posts_to(fake_slack, INC) if "Published to the" in c["text"]])
@@ -147,17 +144,17 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
 
 
 async def test_who_may_publish_and_bad_input(bot: RunningBot, fake_slack: FakeSlack) -> None:
-    await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0CAROL")
+    await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0ALICE")
     said = await ask(fake_slack, bot, "/incident", "public hello", user="U0MALLORY", channel=INC)
     assert said == (
-        "Only the commander (<@U0CAROL>) or whoever is on call (<@U0ALICE>, <@U0BOB>, <@U0MGR>) or a manager "
+        "Only the commander (<@U0ALICE>) or whoever is on call (<@U0ALICE>, <@U0BOB>, <@U0MGR>) or a manager "
         "(<@U0DAVE>, <@U0MGR>) may publish about this incident on the status page."
     )
-    said = await ask(fake_slack, bot, "/incident", "public   ", user="U0CAROL", channel=INC)
+    said = await ask(fake_slack, bot, "/incident", "public   ", user="U0ALICE", channel=INC)
     assert "the public update text is missing" in said
-    said = await ask(fake_slack, bot, "/incident", "public " + "x" * 1001, user="U0CAROL", channel=INC)
+    said = await ask(fake_slack, bot, "/incident", "public " + "x" * 1001, user="U0ALICE", channel=INC)
     assert "keep it to 1000" in said
-    said = await ask(fake_slack, bot, "/incident", "public hello", user="U0CAROL", channel="C0GENERAL")
+    said = await ask(fake_slack, bot, "/incident", "public hello", user="U0ALICE", channel="C0GENERAL")
     assert "Run this in an incident's channel" in said
     assert fake_slack.calls_to("views.open") == []
     assert await bot.db.fetchval("SELECT count(*) FROM status_incidents") == 0
@@ -175,12 +172,12 @@ async def test_stakeholders_hear_declaration_updates_and_resolution(
     await bot.slack.view_submission(
         "status_publish",
         form_values("Sign-in problems", "investigating", ["web"]),
-        user="U0CAROL",
+        user="U0ALICE",
         private_metadata=view["private_metadata"],
     )
     await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))
     clock.advance(timedelta(minutes=25))
-    await ask(fake_slack, bot, "/incident", "resolve Failover done", user="U0CAROL", channel=INC, ephemeral=False)
+    await ask(fake_slack, bot, "/incident", "resolve Failover done", user="U0ALICE", channel=INC, ephemeral=False)
     await run_jobs(bot)
     posts = [c["text"] for c in posts_to(fake_slack, "#zzik-support")]
     assert len(posts) == 3
@@ -199,13 +196,13 @@ async def test_stakeholders_hear_declaration_updates_and_resolution(
     assert len(posts_to(fake_slack, "#zzik-support")) == 3
 
     # A P3 is not the stakeholders' business (config: P1 and P2).
-    await ask(fake_slack, bot, "/incident", "p3 Typo on the pricing page", user="U0CAROL")
+    await ask(fake_slack, bot, "/incident", "p3 Typo on the pricing page", user="U0ALICE")
     await run_jobs(bot)
     assert len(posts_to(fake_slack, "#zzik-support")) == 3
 
 
 async def test_stakeholder_post_failure_is_retried(bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock) -> None:
-    await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0CAROL")
+    await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0ALICE")
     fake_slack.fail("chat.postMessage", error="channel_not_found")
     await run_jobs(bot)
     run = await bot.db.fetchrow("SELECT status, attempts, last_error FROM job_runs WHERE job = 'status.stakeholders'")
@@ -220,7 +217,7 @@ async def test_stakeholder_post_failure_is_retried(bot: RunningBot, fake_slack: 
 async def test_p1_without_stakeholder_update_reminds_the_manager(
     bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
 ) -> None:
-    await ask(fake_slack, bot, "/incident", "p1 Primary DB down", user="U0CAROL")
+    await ask(fake_slack, bot, "/incident", "p1 Primary DB down", user="U0ALICE")
     await run_jobs(bot)
     fake_slack.clear()
     clock.advance(timedelta(minutes=29))
@@ -235,13 +232,13 @@ async def test_p1_without_stakeholder_update_reminds_the_manager(
 
     # An update resets the clock: the next reminder is 30 minutes after it, not after the last reminder.
     clock.advance(timedelta(minutes=10))
-    view_said = await bot.slack.command("/incident", "public We are looking into it", user="U0CAROL", channel=INC)
+    view_said = await bot.slack.command("/incident", "public We are looking into it", user="U0ALICE", channel=INC)
     assert view_said.status == 200
     view = (await eventually(lambda: fake_slack.calls_to("views.open")))[0]["view"]
     await bot.slack.view_submission(
         "status_publish",
         form_values("Slow sign-in", "investigating", ["web"]),
-        user="U0CAROL",
+        user="U0ALICE",
         private_metadata=view["private_metadata"],
     )
     await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))
@@ -252,7 +249,7 @@ async def test_p1_without_stakeholder_update_reminds_the_manager(
     await run_jobs(bot)
     assert len(reminders(fake_slack)) == 2
 
-    await ask(fake_slack, bot, "/incident", "resolve", user="U0CAROL", channel=INC, ephemeral=False)
+    await ask(fake_slack, bot, "/incident", "resolve", user="U0ALICE", channel=INC, ephemeral=False)
     clock.advance(timedelta(hours=2))
     await run_jobs(bot)
     assert len(reminders(fake_slack)) == 2  # resolved: no more reminders
@@ -272,7 +269,7 @@ async def test_status_routes_json_feed_etag_and_escaping(bot: RunningBot, fake_s
     await bot.slack.view_submission(
         "status_publish",
         form_values("<script>alert('t')</script> 로그인 장애", "identified", ["api"]),
-        user="U0CAROL",
+        user="U0ALICE",
         private_metadata=view["private_metadata"],
     )
     await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))

@@ -147,5 +147,5 @@ def manager_reminder(incident: Incident, last: datetime, now: datetime, every: t
     return (
         f":bell: *{incident.ref} ({incident.severity})* has had no stakeholder update for {since} "
         f"(since {when(last, zone)}; the rule is one every {duration(now - every, now)}). "
-        f"Post one in {channel} with `/incident public &lt;what users should know&gt;`."
+        f"Post one in {channel}: `/incident public` followed by what users should know."
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.slack.text import escape
 from bot.status.ids import Public
 
 MAX_TEXT = 1000
 USAGE = (
-    "`/incident public &lt;text&gt;` publishes an update on the status page (the first one asks for the public title, "
-    "status and affected components); "
-    "`/incident public &lt;investigating|identified|monitoring|resolved&gt; &lt;text&gt;` "
+    "`/incident public <text>` publishes an update on the status page (the first one asks for the public title, "
+    "status and affected components); `/incident public <investigating|identified|monitoring|resolved> <text>` "
     "also changes the public status."
 )
 
@@ -29,7 +29,7 @@ def parse(rest: str) -> PublicUpdate:
     if head.lower() in {s.value for s in Public}:
         status, rest = head.lower(), tail.strip()
     if not rest:
-        raise UsageError("the public update text is missing.\n" + USAGE, usage=False)
+        raise UsageError("the public update text is missing.\n" + escape(USAGE), usage=False)
     if len(rest) > MAX_TEXT:
         raise UsageError(f"the public update is {len(rest)} characters; keep it to {MAX_TEXT}.", usage=False)
     return PublicUpdate(status, rest)
