@@ -95,11 +95,6 @@ async def test_slack_event_retries_are_handled_once(bot: RunningBot, fake_slack:
     assert len(posts) == 1 and posts[0]["thread_ts"] == "1.2" and "/incident" in posts[0]["text"]
 
 
-async def _rows_when(rows, count: int):
-    found = await rows
-    return found if len(found) >= count else None
-
-
 async def test_usage_errors_become_one_ephemeral_answer_with_usage(bot: RunningBot, fake_slack: FakeSlack) -> None:
     # A listener registered through the same wrapper every domain uses.
     @middleware.command(bot.app.bolt, bot.services, "/oncall-test")
@@ -118,8 +113,7 @@ async def test_usage_errors_become_one_ephemeral_answer_with_usage(bot: RunningB
     await eventually(lambda: fake_slack.calls_to("response_url"))
     assert fake_slack.calls_to("response_url")[0]["text"] == "that came too late"
     assert fake_slack.calls_to("response_url")[0]["response_type"] == "ephemeral"
-    rows = await eventually(lambda: _rows_when(audit_rows(bot, "/oncall-test"), 2))
-    outcomes = [r["outcome"] for r in rows]
+    outcomes = [r["outcome"] for r in await eventually(lambda: _two_rows(bot, "/oncall-test"))]
     assert outcomes == ["usage_error", "usage_error"]
 
 
