@@ -22,6 +22,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None = None
+    peer: tuple[str, int] | None = None  # the client's address: one per TCP connection
 
 
 @dataclass
@@ -74,6 +75,10 @@ class FakeSlack:
         """Every text a method was called with, blocks flattened in (for assertions on what people saw)."""
         return [_flatten(c) for c in self.calls_to(method)]
 
+    def connections(self, method: str) -> set[tuple[str, int] | None]:
+        """The distinct TCP connections a method was called over (keep-alive reuses one)."""
+        return {c.peer for c in self.calls if c.method == method}
+
     def clear(self) -> None:
         self.calls.clear()
 
@@ -115,14 +120,14 @@ class FakeSlack:
     async def _response_url(self, request: web.Request) -> web.Response:
         args = await self._read(request)
         args["_response_url"] = request.match_info["name"]
-        self.calls.append(Call("response_url", args))
+        self.calls.append(Call("response_url", args, peer=_peer(request)))
         return web.Response(text="ok")
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args = await self._read(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ") or args.pop("token", None)
-        self.calls.append(Call(method, args, token))
+        self.calls.append(Call(method, args, token, _peer(request)))
         queue = self.failures.get(method)
         if queue:
             failure = queue.pop(0)
@@ -252,6 +257,11 @@ class FakeSlack:
         users = args.get("users")
         self.usergroups[group] = users.split(",") if isinstance(users, str) else list(users or [])
         return {"ok": True, "usergroup": {"id": group, "users": self.usergroups[group]}}
+
+
+def _peer(request: web.Request) -> tuple[str, int] | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return (peer[0], peer[1]) if peer else None
 
 
 def _user_json(user: User) -> dict[str, Any]:

@@ -395,6 +395,11 @@ def declared_answer(result: Declared) -> tuple[str, list[dict[str, Any]] | None]
 # -- running it ----------------------------------------------------------------------------------------------
 
 
+async def listing(services: Services) -> str:
+    """/incident list: the open incidents, most severe first."""
+    return messages.listing(await store.open_incidents(services.db), services.clock.now())
+
+
 async def in_channel(services: Services, channel_id: str | None) -> Incident:
     incident = await store.by_channel(services.db, channel_id) if channel_id else None
     if incident is None:
