@@ -48,15 +48,17 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         match request:
             case parse.Deploy():
-                await ctx.answer_soon(
-                    flows.request(services, ctx.user_id, request, f"command:{ctx.trigger_id}", ctx.request_id)
+                await ctx.ack()  # a change: acked once claimed, answered through response_url
+                await ctx.answer(
+                    await flows.request(services, ctx.user_id, request, f"command:{ctx.trigger_id}", ctx.request_id)
                 )
             case parse.Status():
                 await ctx.answer_soon(flows.status(services))
             case parse.History(environment=env, limit=limit):
                 await ctx.answer_soon(flows.history(services, env, limit))
             case parse.Unlock(environment=env, reason=reason):
-                await ctx.answer_soon(flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
+                await ctx.ack()
+                await ctx.answer(await flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
 
     @command(app, services, "/rollback")
     async def rollback(ctx: Ctx) -> None:
@@ -64,8 +66,9 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(request, parse.Help):
             await ctx.answer(usage("/rollback"))
             return
-        offer = flows.rollback_offer(services, ctx.user_id, request.environment, request.reason)
-        await ctx.answer_soon(offer, f"Roll back {request.environment}?")
+        await ctx.ack()
+        blocks = await flows.rollback_offer(services, ctx.user_id, request.environment, request.reason)
+        await ctx.answer(f"Roll back {request.environment}?", blocks)
 
     @action(app, services, Action.START)
     async def start(ctx: Ctx) -> None:

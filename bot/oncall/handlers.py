@@ -30,10 +30,13 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.answer_soon(flows.show_at(services, ctx.user_id, when, date_only), "On call then")
             case parse.OverrideList():
                 await ctx.answer_soon(flows.list_overrides(services))
+            # A change is acked once claimed (no more work before the ack) and answered through response_url.
             case parse.OverrideCreate():
-                await ctx.answer_soon(flows.create_override(services, ctx.user_id, request, ctx.request_id))
+                await ctx.ack()
+                await ctx.answer(await flows.create_override(services, ctx.user_id, request, ctx.request_id))
             case parse.OverrideCancel(override_id=override_id):
-                await ctx.answer_soon(flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
+                await ctx.ack()
+                await ctx.answer(await flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
 
     async def answer_request(ctx: Ctx, accept: bool) -> None:
         await ctx.ack()
