@@ -162,6 +162,9 @@ class Incidents(Section):
     stages: list[Stage] = Field(min_length=1)
     channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9_-]{1,20}$")
     postmortem_template: str
+    # Who commands an incident declared without naming a commander: the manual's on-call primary
+    # ("first responder, incident commander"), or whoever declared it.
+    default_commander: Literal["primary", "reporter"] = "primary"
 
 
 class RunbookStep(Section):

@@ -16,7 +16,7 @@ from bot.opsconfig import CheckItem
 from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import escape, mention
+from bot.slack.text import escape, mention, mrkdwn
 
 logger = log.get("zzik.deploys")
 EXPIRE, WATCH_END = "deploys.expire", "deploys.watch_end"
@@ -72,7 +72,7 @@ async def request(services: Services, actor: str, req: parse.Deploy, key: str, r
     elif req.environment == "prod" and await store.validated_on_staging(services.db, req.version) is None:
         raise Refused(
             f"`{escape(req.version)}` is not validated on staging: deploy it there and complete the staging "
-            'validation checklist first, or add `--force "<reason>"` (deployers only).'
+            'validation checklist first, or add `--force "&lt;reason&gt;"` (deployers only).'
         )
     now = services.clock.now()
     async with services.db.transaction() as conn:
@@ -91,7 +91,8 @@ async def request(services: Services, actor: str, req: parse.Deploy, key: str, r
             raise Refused(
                 f"{req.environment} is locked by {holder.ref} ({holder.status}), requested by "
                 f"{mention(holder.requested_by)} at {messages.when(holder.created_at, zone(services))}. "
-                f"One deploy at a time; a deployer can release it with `/deploy unlock {req.environment} <reason>`."
+                "One deploy at a time; a deployer can release it with "
+                f"`/deploy unlock {req.environment} &lt;reason&gt;`."
             ) from None
         if not created:
             return f"That request was already made: {deploy.ref}."
@@ -398,7 +399,7 @@ async def unlock(services: Services, actor: str, environment: str, reason: str, 
         )
     if released:
         await refresh(services, released)
-    return f"{environment} unlocked: {holder.ref} cancelled ({escape(reason)})."
+    return f"{environment} unlocked: {holder.ref} cancelled ({mrkdwn(reason)})."
 
 
 async def status(services: Services) -> str:
@@ -445,9 +446,9 @@ async def rollback_offer(services: Services, actor: str, environment: str, reaso
 def rollback_reason(services: Services, choice: str | None, other: str) -> str:
     criteria = {c.id: c.text for c in services.config.rollback.criteria}
     if choice in criteria:
-        return criteria[choice] + (f" ({other})" if other else "")
+        return escape(criteria[choice]) + (f" ({mrkdwn(other)})" if other else "")
     if choice == "other" and other:
-        return other
+        return mrkdwn(other)
     raise UsageError("Pick the reason for the rollback first (one of the manual's criteria).", usage=False)
 
 
@@ -489,7 +490,7 @@ async def rollback(
         except Locked as exc:
             raise Refused(
                 f"{environment} is locked by {exc.holder.ref} ({exc.holder.status}); release it with "
-                f"`/deploy unlock {environment} <reason>` first."
+                f"`/deploy unlock {environment} &lt;reason&gt;` first."
             ) from None
         if not created:
             return f"{deploy.ref} is already under way ({deploy.status})."
@@ -514,7 +515,7 @@ async def rollback(
     await _tell_incidents(
         services,
         f":rewind: {mention(actor)} is rolling {environment} back from "
-        f"`{escape(current.version)}` to `{escape(target.version)}`: {escape(reason)}",
+        f"`{escape(current.version)}` to `{escape(target.version)}`: {mrkdwn(reason)}",
     )
     return answer
 

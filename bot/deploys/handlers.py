@@ -17,6 +17,7 @@ from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
+from bot.slack.text import escape
 from bot.web.signing import verify
 
 
@@ -134,7 +135,9 @@ def register(app: AsyncApp, services: Services) -> None:
             offer: dict[str, Any] = json.loads(ctx.action.value or "")
             env, current = str(offer["env"]), int(offer["current"])
         except (ValueError, KeyError, TypeError):
-            raise UsageError("That rollback button is damaged; run `/rollback <env>` again.", usage=False) from None
+            raise UsageError(
+                "That rollback button is damaged; run `/rollback &lt;env&gt;` again.", usage=False
+            ) from None
         picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
         choice = picked.value if picked else None
         await ctx.answer(
@@ -165,7 +168,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
                 callback.status,
                 "pipeline",
                 str(callback.url) if callback.url else None,
-                callback.detail,
+                escape(callback.detail) if callback.detail else None,  # raw from the pipeline: stored as mrkdwn
             )
         except DatabaseUnavailable:
             return web.json_response({"error": "database unavailable, retry later"}, status=503)

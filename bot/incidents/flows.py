@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import audit, log, policy
 from bot.errors import Refused, UsageError
-from bot.incidents import messages, store
+from bot.incidents import messages, parse, store
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.oncall.paging import page
@@ -22,7 +22,7 @@ from bot.opsconfig import SeverityLevel
 from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import escape, mention, slug
+from bot.slack.text import escape, mention, mrkdwn, plain, slug
 
 logger = log.get("zzik.incidents")
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
@@ -62,7 +62,7 @@ async def declare(
 ) -> Declared:
     """The incident row first (numbered INC-<n>), then the Slack set-up. A repeated key declares nothing."""
     now = services.clock.now()
-    commander = commander or reporter
+    commander = commander or await default_commander(services, reporter, now)
     async with services.db.transaction() as conn:
         incident, created = await store.declare(
             conn,
@@ -103,6 +103,15 @@ async def declare(
     refreshed = await store.get(services.db, incident.id)
     assert refreshed is not None
     return Declared(refreshed, True, failures or [], paged)
+
+
+async def default_commander(services: Services, reporter: str, at: datetime) -> str:
+    """The manual: "Primary: first responder, incident commander". Config `incidents.default_commander`."""
+    if services.config.incidents.default_commander == "reporter":
+        return reporter
+    primary = (await who_is_on_call(services, at)).primary.user
+    resolved = await services.users.resolve(primary) if primary else None
+    return resolved or reporter
 
 
 def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
@@ -215,6 +224,7 @@ def channel_names(prefix: str, number: int, title: str) -> list[str]:
     base = f"{prefix}-{number}"
     room = 80 - len(base) - 1 - 3  # "-<slug>" and room for a "-NN" suffix on name_taken
     names = []
+    title = plain(title)
     for text in (title, unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()):
         s = slug(text, room)
         names.append(f"{base}-{s}" if s else base)
@@ -253,7 +263,12 @@ async def _page_declared(services: Services, incident: Incident) -> tuple[list[s
     lvl = level(services, incident.severity)
     roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
     reason = "All hands" if lvl.all_hands else f"{incident.severity} incident declared"
-    result = await page(services, at=services.clock.now(), roles=roles, text=messages.page_text(incident, lvl, reason))
+    result = await page(
+        services,
+        at=services.clock.now(),
+        roles=roles,
+        text=messages.page_text(incident, lvl, reason, services.config.channels.incidents),
+    )
     failures = [f"could not page {mention(u)}: {why}" for u, why in result.failed.items()]
     failures += [f"nobody reachable as {role}" for role in result.unreachable if lvl.all_hands]
     async with services.db.transaction() as conn:
@@ -380,11 +395,18 @@ async def retry_setup(services: Services, incident_id: int, actor: str) -> str:
     return f"{incident.ref} is fully set up: {messages.channel_ref(incident)}."
 
 
-def declared_answer(result: Declared) -> tuple[str, list[dict[str, Any]] | None]:
+def declared_answer(result: Declared, *, shortened: bool = False) -> tuple[str, list[dict[str, Any]] | None]:
     incident = result.incident
     if not result.created:
         return f"That declaration was already made: {incident.ref}, {messages.channel_ref(incident)}.", None
     text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
+    if shortened:
+        text += (
+            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
+            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
+        )
+    if incident.commander != incident.reporter:
+        text += f" Commander: {mention(incident.commander)}."
     if result.paged:
         text += " Paged " + ", ".join(mention(u) for u in result.paged) + "."
     if result.failures:
@@ -421,7 +443,7 @@ async def post_update(services: Services, incident: Incident, actor: str, text: 
     async with services.db.transaction() as conn:
         incident = await store.update(conn, incident.id, last_update_at=now)
         await store.add_event(conn, incident.id, now, actor, "update", text)
-    message = f":mega: *{incident.ref} update* from {mention(actor)}: {escape(text)}"
+    message = f":mega: *{incident.ref} update* from {mention(actor)}: {mrkdwn(text)}"
     posts = [services.slack.chat_postMessage(channel=incident.channel_id, text=message)]
     if incident.announcement_ts:
         posts.append(
@@ -467,7 +489,10 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         lvl = level(services, severity)
         roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
         result = await page(
-            services, at=now, roles=roles, text=messages.page_text(incident, lvl, f"Escalated to {severity}")
+            services,
+            at=now,
+            roles=roles,
+            text=messages.page_text(incident, lvl, f"Escalated to {severity}", services.config.channels.incidents),
         )
         await _invite(services, incident, result.paged)
         if result.paged:
@@ -526,7 +551,7 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
     wanted = _stage_key(name)
     matches = [s for s in stages if _stage_key(s) == wanted] or [s for s in stages if _stage_key(s).startswith(wanted)]
     if len(matches) != 1:
-        raise UsageError(f"`{escape(name)}` is not a stage; the stages are: {', '.join(stages)}.", usage=False)
+        raise UsageError(f"`{mrkdwn(name)}` is not a stage; the stages are: {', '.join(stages)}.", usage=False)
     stage = matches[0]
     now = services.clock.now()
     async with services.db.transaction() as conn:
@@ -536,7 +561,7 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
             raise UsageError(f"{incident.ref} is already at {stage}.", usage=False)
         previous = incident.stage
         incident = await store.update(conn, incident.id, stage=stage)
-        await store.add_event(conn, incident.id, now, actor, "stage", f"stage {previous} → {stage}")
+        await store.add_event(conn, incident.id, now, actor, "stage", f"stage {escape(previous)} → {escape(stage)}")
     await asyncio.gather(refresh(services, incident, topic=True), _refresh_kickoff(services, incident))
     return f"{incident.ref} moved to *{stage}*."
 
@@ -761,11 +786,18 @@ async def tick_stage(services: Services, incident_id: int, stage: int, selected:
         items = stages[stage].items
         for item in sorted(selected - current):
             if item < len(items) and await store.tick(conn, incident_id, stage, item, actor, now):
-                await store.add_event(conn, incident_id, now, actor, "check", f"✓ {stages[stage].name}: {items[item]}")
+                await store.add_event(
+                    conn, incident_id, now, actor, "check", f"✓ {escape(stages[stage].name)}: {escape(items[item])}"
+                )
         for item in sorted(current - selected):
             if await store.untick(conn, incident_id, stage, item):
                 await store.add_event(
-                    conn, incident_id, now, actor, "check", f"unticked {stages[stage].name}: {items[item]}"
+                    conn,
+                    incident_id,
+                    now,
+                    actor,
+                    "check",
+                    f"unticked {escape(stages[stage].name)}: {escape(items[item])}",
                 )
     await _refresh_kickoff(services, incident)
 
@@ -810,7 +842,9 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
         services,
         at=now,
         roles=[role],
-        text=messages.page_text(incident, lvl, f"Not acknowledged after {waited}; escalating to you"),
+        text=messages.page_text(
+            incident, lvl, f"Not acknowledged after {waited}; escalating to you", services.config.channels.incidents
+        ),
     )
     on_call = result.on_call.shift(role).user
     if result.paged:
@@ -863,26 +897,26 @@ async def week_in_review(services: Services, starts: datetime, ends: datetime) -
     if declared:
         lines.append(f"*Incidents declared ({len(declared)})*")
         lines += [
-            f"{i.ref} {i.severity} {escape(i.title)}"
+            f"{i.ref} {i.severity} {mrkdwn(i.title)}"
             + (f" · resolved in {store.duration(i.declared_at, i.resolved_at)}" if i.resolved_at else " · open")
             for i in declared
         ]
     if resolved:
         lines.append(f"*Incidents resolved ({len(resolved)})*")
         lines += [
-            f"{i.ref} {i.severity} {escape(i.title)} · {store.duration(i.declared_at, i.resolved_at)}"
+            f"{i.ref} {i.severity} {mrkdwn(i.title)} · {store.duration(i.declared_at, i.resolved_at)}"
             for i in resolved
             if i.resolved_at
         ]
     still_open = await store.open_incidents(services.db)
     if still_open:
         lines.append(f"*Still open ({len(still_open)})*")
-        lines += [f"{i.ref} {i.severity} {escape(i.title)} · commander {mention(i.commander)}" for i in still_open]
+        lines += [f"{i.ref} {i.severity} {mrkdwn(i.title)} · commander {mention(i.commander)}" for i in still_open]
     open_actions = await store.open_actions(services.db)
     if open_actions:
         lines.append(f"*Open action items ({len(open_actions)})*")
         lines += [
-            f"{ref} #{a.id} {escape(a.text)} · {mention(a.owner) if a.owner else '_unassigned_'}"
+            f"{ref} #{a.id} {mrkdwn(a.text)} · {mention(a.owner) if a.owner else '_unassigned_'}"
             for ref, a in open_actions
         ]
     return lines

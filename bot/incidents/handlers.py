@@ -12,6 +12,7 @@ from bot.incidents.ids import Action, Block, View
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
+from bot.slack.text import escape
 
 
 def _incident_id(ctx: Ctx) -> int:
@@ -33,7 +34,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 await services.slack.views_open(
                     trigger_id=ctx.trigger_id, view=messages.declare_modal(services.config, ctx.user_id, ctx.channel_id)
                 )
-            case parse.Declare(severity=severity, title=title):
+            case parse.Declare(severity=severity, title=title, full_text=full_text):
                 await ctx.ack()
                 result = await flows.declare(
                     services,
@@ -41,10 +42,11 @@ def register(app: AsyncApp, services: Services) -> None:
                     title=title,
                     severity=severity,
                     reporter=ctx.user_id,
+                    description=full_text,
                     origin_channel=ctx.channel_id,
                     request_id=ctx.request_id,
                 )
-                await ctx.answer(*flows.declared_answer(result))
+                await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
             case parse.ListOpen():
                 await ctx.answer_soon(flows.listing(services))
             case _:
@@ -124,10 +126,10 @@ def register(app: AsyncApp, services: Services) -> None:
     @view(app, services, View.DECLARE)
     async def declare_submitted(ctx: Ctx) -> None:
         form = ctx.view
-        title = form.text(Block.TITLE)
+        title = escape(form.text(Block.TITLE))  # modal text is raw: encoded once, stored as mrkdwn
         picked = form.state.input(Block.SEVERITY).selected_option
         severity = picked.value if picked else None
-        description = form.text(Block.DESCRIPTION)
+        description = escape(form.text(Block.DESCRIPTION))
         commander = form.state.input(Block.COMMANDER).selected_user
         errors = {}
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.slack.text import escape
+
 HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 
 
@@ -85,8 +87,9 @@ COMMANDS: dict[str, Command] = {
 
 
 def usage(name: str) -> str:
+    """A command's usage as mrkdwn: its `<placeholders>` escaped, or Slack would read them as links."""
     command = COMMANDS.get(name)
-    return command.usage if command else ""
+    return escape(command.usage) if command else ""
 
 
 def only_reads(name: str, text: str) -> bool:
