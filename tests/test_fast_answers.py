@@ -46,7 +46,7 @@ async def test_quick_answers_arrive_in_the_ack_body(
 
 async def test_bad_input_is_answered_in_the_ack(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
     usage = await oncall_bot.slack.command("/deploy", "launch")
-    assert usage.json["response_type"] == "ephemeral" and "/deploy staging <version>" in usage.json["text"]
+    assert usage.json["response_type"] == "ephemeral" and "/deploy staging &lt;version&gt;" in usage.json["text"]
     unknown = await oncall_bot.slack.command("/oncall", "tomorrow please")
     assert "/oncall next" in unknown.json["text"]
     assert fake_slack.calls_to("response_url") == []
