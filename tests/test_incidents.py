@@ -361,6 +361,7 @@ async def test_acknowledgement_escalation_with_a_moved_clock(
     bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
 ) -> None:
     await declare(fake_slack, bot, "p1 Service down")
+    await bot.tick()  # what is due at once (the stakeholders' post of the declaration)
     fake_slack.clear()
     clock.advance(timedelta(minutes=4, seconds=59))
     await bot.tick()

@@ -23,6 +23,7 @@ from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention, mrkdwn, plain, slug
+from bot.status import hooks as status
 
 logger = log.get("zzik.incidents")
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
@@ -87,6 +88,7 @@ async def declare(
             )
             await _schedule_escalations(services, conn, incident, now)
             await _schedule_nudge(services, conn, incident, now)
+            await status.incident_declared(services, conn, incident, now)
             await audit.record(
                 conn,
                 kind="incident",
@@ -484,6 +486,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         if incident.acknowledged_at is None:
             await _schedule_escalations(services, conn, incident, now)
         await _schedule_nudge(services, conn, incident, now)
+        await status.incident_severity_changed(services, conn, incident, now)
     answer = f"{incident.ref} is now {severity} (was {old})."
     if escalation:
         lvl = level(services, severity)
@@ -620,6 +623,7 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         )
         await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident.id}:")
         await services.jobs.cancel_prefix(conn, NUDGE, f"{incident.id}:")
+        await status.incident_resolved(services, conn, incident, actor, now)
         await audit.record(
             conn,
             kind="incident",

@@ -13,6 +13,7 @@ from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
 from bot.slack.text import escape
+from bot.status import handlers as status
 
 
 def _incident_id(ctx: Ctx) -> int:
@@ -77,6 +78,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 await services.slack.chat_postMessage(
                     channel=current.channel_id, text=f"Post-mortem draft of {current.ref}", blocks=blocks
                 )
+            case parse.Public(rest=rest):
+                await status.public(ctx, services, current, rest)
 
     @action(app, services, Action.ACKNOWLEDGE)
     async def acknowledge(ctx: Ctx) -> None:

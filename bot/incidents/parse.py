@@ -82,7 +82,12 @@ class Postmortem:
     pass
 
 
-InChannel = Update | Severity | Commander | Stage | AddAction | Actions | Resolve | Timeline | Postmortem
+@dataclass(frozen=True)
+class Public:
+    rest: str  # parsed by the status domain
+
+
+InChannel = Update | Severity | Commander | Stage | AddAction | Actions | Resolve | Timeline | Postmortem | Public
 Request = OpenModal | Help | Declare | ListOpen | InChannel
 
 
@@ -160,6 +165,8 @@ def parse(text: str) -> Request:
         return Timeline()
     if word in ("postmortem", "post-mortem") and not rest.strip():
         return Postmortem()
+    if word == "public":
+        return Public(rest)
     raise UsageError(
         f"`{head}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
     )
