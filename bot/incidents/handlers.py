@@ -53,8 +53,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 if not result.created:  # else the set-up answers, by response_url or DM
                     await ctx.answer(flows.already_declared(result.incident))
             case parse.ListOpen():
-                await ctx.ack()
-                await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))
+                await ctx.answer_soon(flows.listing(services))
             case _:
                 await ctx.ack()
                 current = await flows.in_channel(services, ctx.channel_id)
