@@ -71,7 +71,9 @@ async def test_an_expired_response_url_falls_back_to_ephemeral_then_dm(bot: Runn
     ephemeral = await eventually(lambda: fake_slack.calls_to("chat.postEphemeral"))
     assert ephemeral[0]["user"] == "U0ALICE" and "INC-1" in str(ephemeral[0])
     row = await eventually(
-        lambda: bot.db.fetchrow("SELECT outcome, detail FROM audit_log WHERE action = '/incident' ORDER BY id DESC")
+        lambda: bot.db.fetchrow(
+            "SELECT outcome, detail FROM audit_log WHERE action = '/incident' AND detail->>'text' = 'list'"
+        )
     )
     assert row["outcome"] == "answer_fallback" and "expired_url" in row["detail"]
 
