@@ -796,21 +796,6 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
     return f"{incident.ref} moved to *{stage}*."
 
 
-async def add_action(services: Services, incident: Incident, actor: str, text: str, owner: str | None) -> str:
-    now = services.clock.now()
-    async with services.db.transaction() as conn:
-        action = await store.add_action(conn, incident.id, text, owner, actor, now)
-        await store.add_event(
-            conn,
-            incident.id,
-            now,
-            actor,
-            "action",
-            f"action item #{action.id}: {text}" + (f" (owner @{owner})" if owner else ""),
-        )
-    return f"Action item #{action.id} added to {incident.ref}" + (f", owner {mention(owner)}." if owner else ".")
-
-
 async def may_resolve(services: Services, incident: Incident, actor: str) -> None:
     await policy.require(
         services, Do.INCIDENT_RESOLVE, actor, Subject(commander=incident.commander), what=f"resolve {incident.ref}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.incidents import flows
+from bot.incidents import flows, followups
 from bot.jobs import JobRun, JobRunner
 from bot.services import Services
 
@@ -23,6 +23,10 @@ def register(runner: JobRunner, services: Services) -> None:
     @runner.handler(flows.PAGE_RETRY)
     async def retry_pages(run: JobRun) -> None:
         await flows.retry_pages(services, run.payload["incident_id"])
+
+    @runner.handler(followups.ACTION_DUE)
+    async def action_due(run: JobRun) -> None:
+        await followups.remind(services, run.payload["action_id"])
 
     @runner.handler(flows.NUDGE)
     async def nudge(run: JobRun) -> None:

@@ -160,17 +160,53 @@ def timeline(incident: Incident, events: list[Event], zone: ZoneInfo) -> tuple[s
     return f"Timeline of {incident.ref}", blocks
 
 
-def action_lines(actions: list[FollowUp]) -> list[str]:
-    return [
+def action_line(a: FollowUp) -> str:
+    return (
         f"• #{a.id} {mrkdwn(a.text)} · owner {mention(a.owner) if a.owner else '_unassigned_'}"
-        + (" · done" if a.done_at else "")
-        for a in actions
-    ]
+        + (f" · due {a.due_on.isoformat()}" if a.due_on else "")
+        + (f" · done by {mention(a.done_by)}" if a.done_at and a.done_by else " · done" if a.done_at else "")
+    )
+
+
+def action_lines(actions: list[FollowUp]) -> list[str]:
+    return [action_line(a) for a in actions]
+
+
+def actions_blocks(incident: Incident, items: list[FollowUp]) -> tuple[str, Blocks]:
+    """The action items, each open one with a *Done* button (a message holds 50 blocks: the rest are listed)."""
+    text = actions(incident, items)
+    if not items:
+        return text, [section(text)]
+    blocks: Blocks = [section(f"*Action items of {incident.ref}*")]
+    rest: list[str] = []
+    for item in items:
+        if item.done_at is None and len(blocks) < 48:
+            blocks.append(section(action_line(item), button("Done", Action.ACTION_DONE, str(item.id))))
+        else:
+            rest.append(action_line(item))
+    blocks += [section(p) for p in pieces("\n".join(rest))] if rest else []
+    if len(blocks) > 50:
+        blocks = [
+            *blocks[:49],
+            context("More items than one message holds: `/incident action done &lt;n&gt;` closes any."),
+        ]
+    return text, blocks
+
+
+def action_due(incident: Incident, item: FollowUp) -> tuple[str, Blocks]:
+    text = (
+        f":alarm_clock: Action item #{item.id} of {incident.ref} is due today: {mrkdwn(item.text)}"
+        f" ({mrkdwn(incident.title)}, {channel_ref(incident)})"
+    )
+    return text, [section(text, button("Done", Action.ACTION_DONE, str(item.id), style="primary"))]
 
 
 def actions(incident: Incident, items: list[FollowUp]) -> str:
     if not items:
-        return f"{incident.ref} has no action items yet. Add one with `/incident action &lt;text&gt; [@owner]`."
+        return (
+            f"{incident.ref} has no action items yet. "
+            "Add one with `/incident action &lt;text&gt; [@owner] [due YYYY-MM-DD]`."
+        )
     return f"*Action items of {incident.ref}*\n" + "\n".join(action_lines(items))
 
 

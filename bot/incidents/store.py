@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -74,6 +74,9 @@ class Action:
     created_by: str
     created_at: datetime
     done_at: datetime | None
+    due_on: date | None = None
+    done_by: str | None = None
+    incident_id: int | None = None
 
 
 async def declare(
@@ -201,28 +204,58 @@ async def untick(conn: asyncpg.Connection, incident_id: int, stage: int, item: i
     return status.endswith(" 1")
 
 
+_ACTION_COLUMNS = "id, text, owner, created_by, created_at, done_at, due_on, done_by, incident_id"
+
+
 async def add_action(
-    conn: asyncpg.Connection, incident_id: int, text: str, owner: str | None, by: str, at: datetime
+    conn: asyncpg.Connection,
+    incident_id: int,
+    text: str,
+    owner: str | None,
+    by: str,
+    at: datetime,
+    due_on: date | None = None,
 ) -> Action:
     row = await conn.fetchrow(
-        """INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id, text, owner, created_by, created_at, done_at""",
+        f"""INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at, due_on)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_ACTION_COLUMNS}""",
         incident_id,
         text,
         owner,
         by,
         at,
+        due_on,
     )
     return Action(**dict(row))
 
 
 async def actions(conn: Conn, incident_id: int) -> list[Action]:
     rows = await conn.fetch(
-        """SELECT id, text, owner, created_by, created_at, done_at FROM incident_actions
-           WHERE incident_id = $1 ORDER BY id""",
-        incident_id,
+        f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE incident_id = $1 ORDER BY id", incident_id
     )
     return [Action(**dict(r)) for r in rows]
+
+
+async def action(conn: Conn, action_id: int, *, for_update: bool = False) -> Action | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+        action_id,
+    )
+    return Action(**dict(row)) if row else None
+
+
+async def close_action(conn: Conn, action_id: int, by: str, at: datetime) -> Action:
+    row = await conn.fetchrow(
+        f"""UPDATE incident_actions SET done_at = $2, done_by = $3 WHERE id = $1 RETURNING {_ACTION_COLUMNS}""",
+        action_id,
+        at,
+        by,
+    )
+    return Action(**dict(row))
+
+
+async def set_reminded(conn: Conn, action_id: int, at: datetime) -> None:
+    await conn.execute("UPDATE incident_actions SET reminded_at = $2 WHERE id = $1", action_id, at)
 
 
 async def declared_between(conn: Conn, starts: datetime, ends: datetime) -> list[Incident]:
@@ -237,14 +270,12 @@ async def declared_between(conn: Conn, starts: datetime, ends: datetime) -> list
 
 async def open_actions(conn: Conn) -> list[tuple[str, Action]]:
     rows = await conn.fetch(
-        """SELECT i.number, a.id, a.text, a.owner, a.created_by, a.created_at, a.done_at
+        """SELECT i.number, a.id, a.text, a.owner, a.created_by, a.created_at, a.done_at, a.due_on, a.done_by,
+                  a.incident_id
            FROM incident_actions a JOIN incidents i ON i.id = a.incident_id
            WHERE a.done_at IS NULL ORDER BY a.id"""
     )
-    return [
-        (f"INC-{r['number']}", Action(r["id"], r["text"], r["owner"], r["created_by"], r["created_at"], r["done_at"]))
-        for r in rows
-    ]
+    return [(f"INC-{r['number']}", Action(**{k: v for k, v in dict(r).items() if k != "number"})) for r in rows]
 
 
 def duration(start: datetime, end: datetime) -> str:
