@@ -593,10 +593,11 @@ async def auto_declare(services: Services, alert_id: int) -> bool:
     result = await incident_flows.declare(
         services,
         key=f"alert:{alert.id}",
-        title=alert.summary[:150],
+        # Incident text is stored as mrkdwn; the alert's is raw webhook text: escaped once here.
+        title=escape(alert.summary[:140]),
         severity=alert.priority,
         reporter=reporter,
-        description=messages.declare_prefill(alert, None)["description"],
+        description=escape(messages.declare_prefill(alert, None)["description"]),
         origin_channel=None,
     )
     await link_incident(services, alert.id, result.incident.id, None)

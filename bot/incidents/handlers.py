@@ -9,9 +9,10 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.alerts import flows as alert_flows
 from bot.errors import UsageError
-from bot.incidents import flows, messages, parse, store
+from bot.incidents import flows, followups, messages, parse, store
 from bot.incidents.ids import Action, Block, View
 from bot.services import Services
+from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
 from bot.slack.text import escape
@@ -48,11 +49,13 @@ def register(app: AsyncApp, services: Services) -> None:
                     description=full_text,
                     origin_channel=ctx.channel_id,
                     request_id=ctx.request_id,
+                    response_url=ctx.body.get("response_url"),
+                    shortened=full_text is not None,
                 )
-                await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
+                if not result.created:  # else the set-up answers, by response_url or DM
+                    await ctx.answer(flows.already_declared(result.incident))
             case parse.ListOpen():
-                await ctx.ack()
-                await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))
+                await ctx.answer_soon(flows.listing(services))
             case _:
                 await ctx.ack()
                 current = await flows.in_channel(services, ctx.channel_id)
@@ -68,21 +71,28 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.in_channel(await flows.change_commander(services, current, ctx.user_id, user))
             case parse.Stage(name=name):
                 await ctx.in_channel(await flows.change_stage(services, current, ctx.user_id, name))
-            case parse.AddAction(text=text, owner=owner):
-                await ctx.in_channel(await flows.add_action(services, current, ctx.user_id, text, owner))
+            case parse.AddAction(text=text, owner=owner, due=due):
+                await ctx.in_channel(await followups.add(services, current, ctx.user_id, text, owner, due))
+            case parse.ActionDone(number=number):
+                await ctx.in_channel(await followups.close(services, ctx.user_id, number, current))
             case parse.Actions():
-                await ctx.answer(messages.actions(current, await store.actions(services.db, current.id)))
+                await ctx.answer(*messages.actions_blocks(current, await store.actions(services.db, current.id)))
             case parse.Resolve(summary=summary):
                 await ctx.in_channel(await flows.resolve(services, current, ctx.user_id, summary, ctx.request_id))
             case parse.Timeline():
                 await ctx.answer(*await flows.timeline(services, current))
             case parse.Postmortem():
-                blocks = await flows.postmortem(services, current)
-                await services.slack.chat_postMessage(
-                    channel=current.channel_id, text=f"Post-mortem draft of {current.ref}", blocks=blocks
-                )
+                await flows.post_postmortem(services, current)
             case parse.Public(rest=rest):
                 await status.public(ctx, services, current, rest)
+
+    @action(app, services, Action.ACTION_DONE)
+    async def action_done(ctx: Ctx) -> None:
+        await ctx.ack()
+        value = ctx.action.value or ""
+        if not value.isdigit():
+            raise UsageError("That button does not belong to an action item.", usage=False)
+        await ctx.answer(await followups.close(services, ctx.user_id, int(value)))
 
     @action(app, services, Action.ACKNOWLEDGE)
     async def acknowledge(ctx: Ctx) -> None:
@@ -117,7 +127,9 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, Action.RETRY_SETUP)
     async def retry(ctx: Ctx) -> None:
         await ctx.ack()
-        await ctx.answer(await flows.retry_setup(services, _incident_id(ctx), ctx.user_id))
+        said = await flows.retry_setup(services, _incident_id(ctx), ctx.user_id, ctx.body.get("response_url"))
+        if said:  # else the set-up run answers
+            await ctx.answer(said)
 
     @action(app, services, re.compile(rf"^{Action.CHECK}:\d+$"))
     async def check(ctx: Ctx) -> None:
@@ -127,7 +139,9 @@ def register(app: AsyncApp, services: Services) -> None:
             raise UsageError("This checklist is not in an incident channel.", usage=False)
         stage = int(ctx.action.action_id.rsplit(":", 1)[1])
         selected = {int(v.split(":")[1]) for v in ctx.action.selected if re.fullmatch(r"\d+:\d+", v)}
-        await flows.tick_stage(services, incident.id, stage, selected, ctx.user_id)
+        _, part = checkbox_part(ctx.action.block_id)  # a long stage is split: this click reports only its part
+        scope = set(range(part.start, part.stop))
+        await flows.tick_stage(services, incident.id, stage, selected & scope, ctx.user_id, scope)
 
     @view(app, services, View.DECLARE)
     async def declare_submitted(ctx: Ctx) -> None:
@@ -165,7 +179,8 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         if alert_id is not None:
             await alert_flows.link_incident(services, alert_id, result.incident.id, ctx.user_id)
-        await ctx.answer(*flows.declared_answer(result))
+        if not result.created:
+            await ctx.answer(flows.already_declared(result.incident))
 
 
 def declared_from(metadata: str) -> tuple[str | None, int | None]:
