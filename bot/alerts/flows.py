@@ -26,7 +26,6 @@ from bot.incidents import flows as incident_flows
 from bot.incidents import messages as incident_messages
 from bot.incidents import store as incidents
 from bot.oncall.lookup import who_is_on_call
-from bot.oncall.paging import page
 from bot.runbooks import flows as runbook_flows
 from bot.services import Services
 from bot.slack.blocks import when
@@ -407,9 +406,18 @@ async def sweep(services: Services) -> int:
 # -- the people: pages and escalation ------------------------------------------------------------------------
 
 
+async def _dm_role(services: Services, role: str, text: str) -> tuple[str | None, str | None]:
+    """DM whoever holds `role` now: (user, None), or (None, why nobody). A Slack failure raises, so the job that
+    pages is retried by the runner (with backoff) rather than counted as done."""
+    user = (await who_is_on_call(services, services.clock.now())).shift(role).user
+    if not user or "@" in user:
+        return None, f"nobody reachable is on call as {role}"
+    await services.slack.chat_postMessage(channel=user, text=text)
+    return user, None
+
+
 async def page_primary(services: Services, alert_id: int | None, digest_id: int | None) -> bool:
     """A P1 alert (or storm) DMs the on-call primary at once."""
-    now = services.clock.now()
     if digest_id is not None:
         alerts = await store.digest_alerts(services.db, digest_id)
         firing = [a for a in alerts if a.firing]
@@ -421,19 +429,18 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         if alert is None or not alert.firing or alert.acknowledged_at:
             return False
         text = messages.page_text(alert, "You are the on-call primary")
-    result = await page(services, at=now, roles=["primary"], text=text)
-    if result.failed or not result.paged:
-        why = ", ".join(result.failed.values()) or "nobody is on call as primary"
+    user, why = await _dm_role(services, "primary", text)
+    if why:
         logger.error("P1 alert page not delivered", alert=alert_id, digest=digest_id, error=why)
     await audit.record(
         services.db,
         kind="alert",
         action="page",
-        outcome="ok" if result.paged else "error",
+        outcome="ok" if user else "error",
         actor="bot",
-        detail={"alert": alert_id, "digest": digest_id, "paged": result.paged, "failed": result.failed},
+        detail={"alert": alert_id, "digest": digest_id, "paged": user, "error": why},
     )
-    return bool(result.paged)
+    return user is not None
 
 
 async def escalate(services: Services, alert_id: int | None, digest_id: int | None, role: str) -> bool:
@@ -454,30 +461,27 @@ async def escalate(services: Services, alert_id: int | None, digest_id: int | No
         subject, since = alert, alert.created_at
         thread = (alert.message_channel, alert.message_ts)
     waited = messages.duration(now - since)
-    result = await page(
-        services,
-        at=now,
-        roles=[role],
-        text=messages.page_text(subject, f"Not acknowledged after {waited}; escalating to you ({role})"),
-    )
-    user = result.on_call.shift(role).user
+    text = messages.page_text(subject, f"Not acknowledged after {waited}; escalating to you ({role})")
+    user, why = await _dm_role(services, role, text)
     note = (
-        f":arrow_up: Not acknowledged after {waited}: escalated to the {role} {mention(user or '?')}."
-        if result.paged
-        else f":warning: Not acknowledged after {waited}; the {role} could not be paged: "
-        + escape(", ".join(result.failed.values()) or "nobody is on call")
+        f":arrow_up: Not acknowledged after {waited}: escalated to the {role} {mention(user)}."
+        if user
+        else f":warning: Not acknowledged after {waited}; the {role} could not be paged: {why}"
     )
     await audit.record(
         services.db,
         kind="alert",
         action="escalate",
-        outcome="ok" if result.paged else "error",
+        outcome="ok" if user else "error",
         actor="bot",
-        detail={"alert": alert_id, "digest": digest_id, "role": role, "paged": result.paged},
+        detail={"alert": alert_id, "digest": digest_id, "role": role, "paged": user, "error": why},
     )
     if thread[0] and thread[1]:
-        await services.slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=note)
-    return bool(result.paged)
+        try:
+            await services.slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=note)
+        except SLACK_FAILURES as exc:  # the page went out; only the note in the thread is missing
+            logger.warning("escalation note not posted", alert=alert_id, digest=digest_id, error=slack_error(exc))
+    return user is not None
 
 
 # -- buttons --------------------------------------------------------------------------------------------------
