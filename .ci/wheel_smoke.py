@@ -15,13 +15,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
 import asyncpg
 
@@ -32,6 +35,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class _Slack(BaseHTTPRequestHandler):
+    """Slack's Web API, as little of it as a start and /oncall help need: every method answers ok."""
+
+    calls: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.calls.append(self.path)
+        body = {"ok": True, "team_id": "T0CI", "user_id": "U0BOT", "bot_id": "B0BOT", "url": "https://ci.slack.com/"}
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def fake_slack() -> str:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slack)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/api/"
 
 
 def admin(url: str, sql: str) -> None:
@@ -80,12 +109,11 @@ def main(admin_url: str) -> None:
             **env,
             "SLACK_BOT_TOKEN": "xoxb-ci-0000",
             "SLACK_SIGNING_SECRET": SECRET,
-            # Nothing listens there: auth.test fails to connect, which is a warning, not a stop.
-            "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/",
+            "SLACK_API_URL": fake_slack(),
             "HOST": "127.0.0.1",
             "PORT": str(port),
         }
-        log = open(Path.cwd() / "serve.log", "w")  # noqa: SIM115 - closed after the process ends
+        log = open(Path.cwd() / "serve.log", "w")  # closed after the process ends
         proc = subprocess.Popen([cli, "serve"], env=serve_env, stdout=log, stderr=log)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -116,7 +144,9 @@ def main(admin_url: str) -> None:
                 }
             ).encode()
             timestamp = str(int(time.time()))
-            signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{timestamp}:".encode() + form, hashlib.sha256).hexdigest()
+            signature = (
+                "v0=" + hmac.new(SECRET.encode(), f"v0:{timestamp}:".encode() + form, hashlib.sha256).hexdigest()
+            )
             headers = {
                 "Content-Type": "application/x-www-form-urlencoded",
                 "X-Slack-Request-Timestamp": timestamp,
@@ -126,6 +156,7 @@ def main(admin_url: str) -> None:
             assert status == 200 and "/oncall next" in json.loads(text)["text"], (status, text)
             status, _ = http("POST", base + "/slack/events", form, {**headers, "X-Slack-Signature": "v0=00"})
             assert status == 401, status
+            assert "/api/auth.test" in _Slack.calls, _Slack.calls
             print("signed /oncall help: answered; a bad signature: 401")
         finally:
             proc.send_signal(signal.SIGTERM)
