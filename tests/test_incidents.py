@@ -180,13 +180,15 @@ async def test_channel_names_follow_slack_rules(bot: RunningBot, fake_slack: Fak
 
 
 async def test_user_text_never_pings(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    """Broadcasts are shown as text and never notify; a named person stays a working mention; `&` shows once."""
     await declare(fake_slack, bot, "p2 <!channel> login down <@U0BOB> <!here|here> &")
     await bot.slack.command("/incident", "update <!everyone> still <@U0CAROL|carol> down", channel="C00000001")
     await eventually(lambda: len(posts_to(fake_slack, "C00000001")) >= 2)
     everything = "\n".join(_flatten(c.args) for c in fake_slack.calls if c.method.startswith("chat."))
-    for ping in ("<!channel>", "<!here", "<!everyone>", "<@U0BOB>", "<@U0CAROL|carol>"):
+    for ping in ("<!channel>", "<!here", "<!everyone>", "&lt;", "&amp;amp;"):
         assert ping not in everything
-    assert "&lt;!channel&gt; login down &lt;@U0BOB&gt;" in everything
+    assert "@channel login down <@U0BOB> @here &amp;" in everything
+    assert "@everyone still <@U0CAROL|carol> down" in everything
 
 
 async def test_in_channel_commands(bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock) -> None:
@@ -299,10 +301,10 @@ async def test_buttons_act_once(bot: RunningBot, fake_slack: FakeSlack, clock: F
     pending = await bot.db.fetch("SELECT status FROM job_runs WHERE job = 'incidents.escalate'")
     assert {r["status"] for r in pending} == {"cancelled"}
 
-    take = await bot.slack.action("incident_take_command", "1", user="U0CAROL")
+    take = await bot.slack.action("incident_take_command", "1", user="U0DAVE")  # an incident manager
     assert take.status == 200
     await eventually(lambda: any("now the commander" in c["text"] for c in fake_slack.calls_to("response_url")))
-    assert (await incidents(bot))[0]["commander"] == "U0CAROL"
+    assert (await incidents(bot))[0]["commander"] == "U0DAVE"
 
     await bot.slack.action("incident_join", "1", user="U0DAVE")
     await eventually(lambda: "U0DAVE" in fake_slack.channels["C00000001"]["members"])

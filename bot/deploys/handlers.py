@@ -17,6 +17,7 @@ from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
+from bot.slack.text import escape
 from bot.web.signing import verify
 
 
@@ -136,8 +137,11 @@ def register(app: AsyncApp, services: Services) -> None:
             raise UsageError("That rollback button is damaged; run `/rollback <env>` again.", usage=False) from None
         picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
         choice = picked.value if picked else None
-        reason = flows.rollback_reason(services, choice, str(offer.get("reason") or ""))
-        await ctx.answer(await flows.rollback(services, ctx.user_id, env, current, reason, ctx.request_id))
+        await ctx.answer(
+            await flows.rollback_confirmed(
+                services, ctx.user_id, env, current, choice, str(offer.get("reason") or ""), ctx.request_id
+            )
+        )
 
 
 def web_routes(web_app: web.Application, services: Services) -> None:
@@ -161,7 +165,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
                 callback.status,
                 "pipeline",
                 str(callback.url) if callback.url else None,
-                callback.detail,
+                escape(callback.detail) if callback.detail else None,  # raw from the pipeline: stored as mrkdwn
             )
         except DatabaseUnavailable:
             return web.json_response({"error": "database unavailable, retry later"}, status=503)

@@ -12,11 +12,12 @@ from bot.incidents.ids import Action, Block, View
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
+from bot.slack.text import escape
 
 
 def _incident_id(ctx: Ctx) -> int:
     value = (ctx.action.value or ctx.action.block_id).removeprefix("incident:")
-    if not value.isdigit():
+    if not value.isdigit() or len(value) > 18:
         raise UsageError("That button does not belong to an incident.", usage=False)
     return int(value)
 
@@ -87,6 +88,21 @@ def register(app: AsyncApp, services: Services) -> None:
         await ctx.ack()
         await ctx.answer(await flows.take_command(services, _incident_id(ctx), ctx.user_id))
 
+    async def answer_request(ctx: Ctx, hand_over: bool) -> None:
+        await ctx.ack()
+        value = ctx.action.value or ""
+        if not value.isdigit() or len(value) > 18:
+            raise UsageError("That button does not belong to a request for command.", usage=False)
+        await ctx.answer(await flows.answer_command_request(services, int(value), ctx.user_id, hand_over))
+
+    @action(app, services, Action.HAND_OVER)
+    async def hand_over(ctx: Ctx) -> None:
+        await answer_request(ctx, True)
+
+    @action(app, services, Action.KEEP_COMMAND)
+    async def keep_command(ctx: Ctx) -> None:
+        await answer_request(ctx, False)
+
     @action(app, services, Action.JOIN)
     async def join(ctx: Ctx) -> None:
         await ctx.ack()
@@ -110,10 +126,10 @@ def register(app: AsyncApp, services: Services) -> None:
     @view(app, services, View.DECLARE)
     async def declare_submitted(ctx: Ctx) -> None:
         form = ctx.view
-        title = form.text(Block.TITLE)
+        title = escape(form.text(Block.TITLE))  # modal text is raw: encoded once, stored as mrkdwn
         picked = form.state.input(Block.SEVERITY).selected_option
         severity = picked.value if picked else None
-        description = form.text(Block.DESCRIPTION)
+        description = escape(form.text(Block.DESCRIPTION))
         commander = form.state.input(Block.COMMANDER).selected_user
         errors = {}
         try:

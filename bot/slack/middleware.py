@@ -28,6 +28,7 @@ from bot.errors import DatabaseUnavailable, Refused, UsageError
 from bot.services import Services
 from bot.slack import payloads
 from bot.slack.commands import usage
+from bot.slack.text import from_slack
 
 logger = log.get("zzik.slack")
 
@@ -174,7 +175,8 @@ class Ctx:
 
     @property
     def text(self) -> str:
-        return str(self.body.get("text") or "").strip()
+        """A command's text as safe mrkdwn: Slack sends it encoded (mentions and links kept, broadcasts defused)."""
+        return from_slack(str(self.body.get("text") or "").strip())
 
     @property
     def trigger_id(self) -> str | None:
@@ -233,6 +235,8 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
             await ctx.ack()
         except UsageError as exc:
             ctx.outcome = "refused" if isinstance(exc, Refused) else "usage_error"
+            if isinstance(exc, Refused) and exc.rule:
+                ctx.audit_detail["rule"] = exc.rule
             text = exc.message
             if exc.show_usage and usage_of and usage(usage_of):
                 text += "\n\n" + usage(usage_of)
