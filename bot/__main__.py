@@ -1,4 +1,4 @@
-"""zzik-bot serve | migrate | check-config FILE
+"""zzik-bot serve | migrate | check-config FILE | backup FILE | restore FILE
 
 Every failure a person can fix ends the process with one line naming the setting, and exit status 2:
 settings, the ops config, DATABASE_URL's database/role/password, PORT, ZZIK_DATA_DIR, a token Slack refuses.
@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -284,6 +285,26 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _backup_or_restore(settings: Settings, what: str, file: Path) -> int:
+    from bot.backup import BackupError, backup, restore
+
+    life = _Lifetime()
+    try:
+        async with _database_url(settings, life) as url:
+            await asyncio.to_thread(backup if what == "backup" else restore, url, file)
+    except asyncio.CancelledError:
+        if not life.stop.is_set():
+            raise
+        _uncancel()
+        return _fail(f"stopped: the {what} was not finished", 1)
+    except BackupError as exc:
+        return _fail(str(exc), 1)
+    except Fatal as exc:
+        return _fail(str(exc), exc.code)
+    print(f"backed up to {file}" if what == "backup" else f"restored from {file}")
+    return 0
+
+
 def _check_config(path: str) -> int:
     try:
         config = opsconfig.load(path)
@@ -317,6 +338,8 @@ def _main(argv: list[str] | None) -> int:
     sub.add_parser("migrate", help="apply database migrations (needs no Slack secrets)")
     check = sub.add_parser("check-config", help="validate an ops config file")
     check.add_argument("file")
+    for name, what in (("backup", "write the bot's database to FILE"), ("restore", "replace it with FILE")):
+        sub.add_parser(name, help=f"{what} (pg_dump's custom format; embedded or DATABASE_URL)").add_argument("file")
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
@@ -335,6 +358,8 @@ def _main(argv: list[str] | None) -> int:
         return _fail("ZZIK_CONFIG is invalid:\n" + str(exc))
     if args.cmd == "migrate":
         return _run(lambda: _migrate(settings))
+    if args.cmd in ("backup", "restore"):
+        return _run(lambda: _backup_or_restore(settings, args.cmd, Path(args.file).absolute()))
     try:
         sock = _bind(settings)
     except Fatal as exc:

@@ -125,6 +125,44 @@ def test_migrate_needs_no_slack_secrets_and_database_url_mistakes_are_one_line(
     assert (code, errors(lines)) == (2, ["zzik-bot: SLACK_BOT_TOKEN is not set; SLACK_SIGNING_SECRET is not set"])
 
 
+def test_backup_and_restore_with_database_url(pg_dsn: str, tmp_path, monkeypatch, capsys) -> None:
+    dump = tmp_path / "zzik.dump"
+    names = [f"zzik_backup_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    source, target = (url_with(pg_dsn, path=f"/{n}") for n in names)
+    admin = admin_sql(pg_dsn)
+    for name in names:
+        admin(f'CREATE DATABASE "{name}"')
+    try:
+        assert cli(monkeypatch, capsys, "migrate", DATABASE_URL=source)[0] == 0
+        admin_sql(source)("INSERT INTO audit_log (kind, action, outcome) VALUES ('command', '/backup-test', 'ok')")
+        code, lines, _ = cli(monkeypatch, capsys, "backup", str(dump), DATABASE_URL=source)
+        assert (code, lines[-1]) == (0, f"backed up to {dump}")
+        assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+        # Into an empty database, and again over the restored one (--clean): the same rows either way.
+        for _ in range(2):
+            code, lines, _ = cli(monkeypatch, capsys, "restore", str(dump), DATABASE_URL=target)
+            assert (code, lines[-1]) == (0, f"restored from {dump}")
+            assert admin_rows(target, "SELECT action FROM audit_log") == [("/backup-test",)]
+        code, lines, _ = cli(monkeypatch, capsys, "migrate", DATABASE_URL=target)
+        assert lines[-1] == "applied 0 migration(s): none needed"  # the schema came back with its version
+        code, lines, _ = cli(monkeypatch, capsys, "restore", str(tmp_path / "none.dump"), DATABASE_URL=target)
+        assert (code, errors(lines)) == (1, [f"zzik-bot: {tmp_path / 'none.dump'}: no such file"])
+    finally:
+        for name in names:
+            admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def admin_rows(dsn: str, sql: str) -> list[tuple]:
+    async def go() -> list[tuple]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
 def admin_sql(dsn: str):
     """A one-statement admin connection, for a sync test."""
 
@@ -285,6 +323,14 @@ async def test_embedded_postgres_survives_kill_9_is_taken_over_and_stopped_by_a_
         assert "using the embedded PostgreSQL already running" in (home / "second.log").read_text()
         await eventually(lambda: not _alive(postmaster), within=10)
 
+        # Backup and restore of the embedded database: the commands start (and stop) it themselves.
+        dump = home / "zzik.dump"
+        code, lines, _ = await run_cli("backup", str(dump), ZZIK_DATA_DIR=str(data))
+        assert (code, lines[-1]) == (0, f"backed up to {dump}")
+        code, lines, _ = await run_cli("restore", str(dump), ZZIK_DATA_DIR=str(data))
+        assert (code, lines[-1]) == (0, f"restored from {dump}")
+        assert not (data / "pgdata" / "postmaster.pid").exists()  # left as found: stopped
+
         # SIGTERM while Socket Mode is still connecting (Slack slow to answer): a clean stop all the same.
         fake_slack.fail("apps.connections.open", delay=6)
         port = free_port()
@@ -345,3 +391,18 @@ async def test_as_root_a_data_dir_the_servers_account_cannot_enter_is_refused_un
     assert line.startswith(f"zzik-bot: ZZIK_DATA_DIR {data}: the account {ACCOUNT}, which runs the embedded")
     assert "cannot enter" in line and "set DATABASE_URL" in line
     assert _modes(private) == before
+
+
+# -- 7: the same member syntax everywhere: a deployer named by email -------------------------------------------
+
+
+async def test_a_deployer_named_by_email_may_deploy_to_prod(make_bot, fake_slack: FakeSlack) -> None:
+    from tests.conftest import ask
+    from tests.test_deploys import deploy_config
+
+    bot = await make_bot(deploy_config(None, deployers=["dave@zzik.example"]))
+    said = await ask(fake_slack, bot, "/deploy", 'prod v9 --force "first through the bot"', user="U0DAVE")
+    assert said.startswith("Deploy #1 of v9 to prod is announced"), said
+    refused = await ask(fake_slack, bot, "/deploy", "prod v10", user="U0BOB")
+    assert refused.startswith("Only the deployers (dave@zzik.example) may deploy to prod."), refused
+    assert fake_slack.calls_to("users.lookupByEmail")[0]["email"] == "dave@zzik.example"
