@@ -163,6 +163,9 @@ class Incidents(Section):
     stages: list[Stage] = Field(min_length=1)
     channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9_-]{1,20}$")
     postmortem_template: str
+    # Who commands an incident declared without naming a commander: the manual's on-call primary
+    # ("first responder, incident commander"), or whoever declared it.
+    default_commander: Literal["primary", "reporter"] = "primary"
 
 
 class RunbookStep(Section):
@@ -283,6 +286,25 @@ class Permissions(Section):
     incident_managers: list[MemberOrGroup] = []
 
 
+class Component(Section):
+    """A part of the service the public status page reports on (the manual's availability table)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: str = Field(min_length=1, max_length=75)
+    description: str | None = Field(default=None, max_length=300)
+
+
+class Stakeholders(Section):
+    """Who outside the incident channel hears about incidents, in plain language, and when the manager is reminded."""
+
+    channel: str = "#zzik-support"
+    severities: list[Severity] = ["P1", "P2"]
+    # An incident of these severities with no stakeholder update for `remind_after`: the manager is reminded.
+    remind_severities: list[Severity] = ["P1"]
+    remind_after: Duration = timedelta(minutes=30)
+    status_page_title: str = Field(default="ZZIK LIVE status", min_length=1, max_length=100)
+
+
 class OpsConfig(Section):
     channels: Channels
     severities: list[SeverityLevel]
@@ -296,6 +318,8 @@ class OpsConfig(Section):
     backups: list[Backup] = []
     oncall: Oncall
     permissions: Permissions
+    components: list[Component] = Field(default_factory=list, max_length=10)
+    stakeholders: Stakeholders = Stakeholders()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
@@ -305,6 +329,9 @@ class OpsConfig(Section):
         slugs = [r.slug for r in self.runbooks]
         if len(slugs) != len(set(slugs)):
             raise ValueError("runbook slugs must be unique")
+        ids = [c.id for c in self.components]
+        if len(ids) != len(set(ids)):
+            raise ValueError("component ids must be unique")
         return self
 
     def severity(self, level: str) -> SeverityLevel:
