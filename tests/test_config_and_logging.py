@@ -175,9 +175,9 @@ def test_check_config_says_every_problem_at_once_in_words(tmp_path, capsys) -> N
     )
     assert main(["check-config", str(bad)]) == 1
     err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    sections = ", ".join(sorted(opsconfig.OpsConfig.model_fields))
     assert err.splitlines() == [
-        "ops.yml:1: nonsense: unknown section (sections: alerts, backups, channels, deploy, incidents, maintenance, "
-        "oncall, permissions, rollback, runbooks, severities, slos)",
+        f"ops.yml:1: nonsense: unknown section (sections: {sections})",
         "ops.yml:9: runbooks.0.slug: 'Bad Slug' is not a slug: up to 40 lowercase letters, digits or -, "
         "not starting with -",
         "ops.yml:3: oncall.engineers.1: 'alice' is not a Slack user id (like U0ALICE) or an email",
