@@ -113,7 +113,7 @@ async def test_usage_errors_become_one_ephemeral_answer_with_usage(bot: RunningB
     await eventually(lambda: fake_slack.calls_to("response_url"))
     assert fake_slack.calls_to("response_url")[0]["text"] == "that came too late"
     assert fake_slack.calls_to("response_url")[0]["response_type"] == "ephemeral"
-    outcomes = [r["outcome"] for r in await eventually(lambda: audit_rows(bot, "/oncall-test"))]
+    outcomes = [r["outcome"] for r in await eventually(lambda: _two_rows(bot, "/oncall-test"))]
     assert outcomes == ["usage_error", "usage_error"]
 
 

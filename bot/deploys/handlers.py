@@ -15,6 +15,7 @@ from bot.deploys import flows, parse
 from bot.deploys.ids import Action
 from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
+from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
 from bot.slack.text import escape
@@ -98,12 +99,12 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"))
     async def check(ctx: Ctx) -> None:
         await ctx.ack()
-        block = ctx.action.block_id  # deploy:<id>:<list>
+        block, part = checkbox_part(ctx.action.block_id)  # deploy:<id>:<list>[:partN] (long lists are split)
         parts = block.split(":")
         if len(parts) != 3 or not parts[1].isdigit():
             raise UsageError("That checklist does not belong to a deploy.", usage=False)
         selected = set(ctx.action.selected)
-        said = await flows.tick(services, int(parts[1]), parts[2], selected, ctx.user_id)
+        said = await flows.tick(services, int(parts[1]), parts[2], selected, ctx.user_id, part)
         if said:
             await ctx.answer(said)
 
