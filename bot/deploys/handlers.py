@@ -48,17 +48,18 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(request, parse.Help):
             await ctx.answer(usage("/deploy"))
             return
-        await ctx.ack()
         match request:
             case parse.Deploy():
+                await ctx.ack()  # a change: acked once claimed, answered through response_url
                 await ctx.answer(
                     await flows.request(services, ctx.user_id, request, f"command:{ctx.trigger_id}", ctx.request_id)
                 )
             case parse.Status():
-                await ctx.answer(await flows.status(services))
+                await ctx.answer_soon(flows.status(services))
             case parse.History(environment=env, limit=limit):
-                await ctx.answer(await flows.history(services, env, limit))
+                await ctx.answer_soon(flows.history(services, env, limit))
             case parse.Unlock(environment=env, reason=reason):
+                await ctx.ack()
                 await ctx.answer(await flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
 
     @command(app, services, "/rollback")

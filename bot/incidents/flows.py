@@ -473,6 +473,11 @@ def declared_answer(result: Declared, *, shortened: bool = False) -> tuple[str, 
 # -- running it ----------------------------------------------------------------------------------------------
 
 
+async def listing(services: Services) -> str:
+    """/incident list: the open incidents, most severe first."""
+    return messages.listing(await store.open_incidents(services.db), services.clock.now())
+
+
 async def in_channel(services: Services, channel_id: str | None) -> Incident:
     incident = await store.by_channel(services.db, channel_id) if channel_id else None
     if incident is None:

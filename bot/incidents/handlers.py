@@ -50,8 +50,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 )
                 await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
             case parse.ListOpen():
-                await ctx.ack()
-                await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))
+                await ctx.answer_soon(flows.listing(services))
             case _:
                 await ctx.ack()
                 current = await flows.in_channel(services, ctx.channel_id)

@@ -29,8 +29,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if words:
             raise UsageError(f"`{words[0]}` is not a /maintenance command")
-        await ctx.ack()
-        await ctx.answer(await flows.overview(services))
+        await ctx.answer_soon(flows.overview(services))
 
     @action(app, services, messages.CHECK)
     async def check(ctx: Ctx) -> None:
