@@ -25,6 +25,7 @@ SCOPES: dict[str, str | None] = {
     "conversations_invite": "channels:manage",
     "conversations_setTopic": "channels:manage",
     "conversations_join": "channels:join",
+    "conversations_list": "channels:read",
     "conversations_open": "im:write",
     "pins_add": "pins:write",
     "users_info": "users:read",
