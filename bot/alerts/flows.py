@@ -237,7 +237,9 @@ async def send(services: Services, channel: str, *, budget: float = SEND_BUDGET)
     calls = 0
     while True:
         async with services.db.transaction() as conn:
-            next_at = await store.pace(conn, channel, wall())
+            next_at, retry_at = await store.pace(conn, channel, wall())
+            if retry_at is not None and retry_at > services.clock.now():
+                return calls  # backing off after an outage; the run scheduled for retry_at resumes
             due = await store.next_unsent(conn, channel)
             if due is None:
                 return calls
@@ -259,6 +261,8 @@ async def send(services: Services, channel: str, *, budget: float = SEND_BUDGET)
                 logger.warning("alert message delayed", kind=kind, id=item_id, error=slack_error(exc), retry=retry)
                 if _rate_limited(exc):  # Slack said how long this channel must wait
                     await store.set_pace(conn, channel, wall() + timedelta(seconds=retry))
+                else:
+                    await store.set_retry(conn, channel, services.clock.now() + timedelta(seconds=retry))
                 await _send_later(services, conn, channel, retry)
                 return calls
             calls += 1

@@ -302,16 +302,21 @@ async def acknowledge_digest_alerts(conn: Conn, digest_id: int, at: datetime, by
 # -- what is due to be posted, one channel at a time ------------------------------------------------------
 
 
-async def pace(conn: Conn, channel: str, at: datetime) -> datetime:
-    """Lock the channel's pace row for this transaction (one writer per channel); when it may be written."""
+async def pace(conn: Conn, channel: str, at: datetime) -> tuple[datetime, datetime | None]:
+    """Lock the channel's pace row for this transaction (one writer per channel): (next_at, retry_at)."""
     await conn.execute(
         "INSERT INTO alert_channels (channel, next_at) VALUES ($1, $2) ON CONFLICT (channel) DO NOTHING", channel, at
     )
-    return await conn.fetchval("SELECT next_at FROM alert_channels WHERE channel = $1 FOR UPDATE", channel)
+    row = await conn.fetchrow("SELECT next_at, retry_at FROM alert_channels WHERE channel = $1 FOR UPDATE", channel)
+    return row["next_at"], row["retry_at"]
 
 
 async def set_pace(conn: Conn, channel: str, next_at: datetime) -> None:
-    await conn.execute("UPDATE alert_channels SET next_at = $2 WHERE channel = $1", channel, next_at)
+    await conn.execute("UPDATE alert_channels SET next_at = $2, retry_at = NULL WHERE channel = $1", channel, next_at)
+
+
+async def set_retry(conn: Conn, channel: str, retry_at: datetime) -> None:
+    await conn.execute("UPDATE alert_channels SET retry_at = $2 WHERE channel = $1", channel, retry_at)
 
 
 async def next_unsent(conn: Conn, channel: str) -> tuple[str, int, int] | None:

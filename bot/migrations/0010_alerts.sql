@@ -83,5 +83,6 @@ CREATE INDEX alerts_recent ON alerts (created_at DESC);
 -- Slack allows about one message per second per channel: the next moment this channel may be written to.
 CREATE TABLE alert_channels (
     channel   text PRIMARY KEY,
-    next_at   timestamptz NOT NULL
+    next_at   timestamptz NOT NULL,     -- by the world's clock: Slack's pace
+    retry_at  timestamptz               -- after an outage, not before this (the bot's clock): a backoff
 );
