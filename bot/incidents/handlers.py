@@ -47,8 +47,11 @@ def register(app: AsyncApp, services: Services) -> None:
                     description=full_text,
                     origin_channel=ctx.channel_id,
                     request_id=ctx.request_id,
+                    response_url=ctx.body.get("response_url"),
+                    shortened=full_text is not None,
                 )
-                await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
+                if not result.created:  # else the set-up answers, by response_url or DM
+                    await ctx.answer(flows.already_declared(result.incident))
             case parse.ListOpen():
                 await ctx.answer_soon(flows.listing(services))
             case _:
@@ -122,7 +125,9 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, Action.RETRY_SETUP)
     async def retry(ctx: Ctx) -> None:
         await ctx.ack()
-        await ctx.answer(await flows.retry_setup(services, _incident_id(ctx), ctx.user_id))
+        said = await flows.retry_setup(services, _incident_id(ctx), ctx.user_id, ctx.body.get("response_url"))
+        if said:  # else the set-up run answers
+            await ctx.answer(said)
 
     @action(app, services, re.compile(rf"^{Action.CHECK}:\d+$"))
     async def check(ctx: Ctx) -> None:
@@ -172,7 +177,8 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         if source and result.created:
             await reports.link_source(services, result.incident, source, ctx.user_id)
-        await ctx.answer(*flows.declared_answer(result))
+        if not result.created:
+            await ctx.answer(flows.already_declared(result.incident))
 
     @shortcut(app, services, Shortcut.DECLARE_FROM_MESSAGE)
     async def declare_from_message(ctx: Ctx) -> None:

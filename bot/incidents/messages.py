@@ -12,7 +12,7 @@ from bot.deploys.ids import Action as DeployAction
 from bot.deploys.store import Deploy
 from bot.incidents.ids import Action, Block, View
 from bot.incidents.store import Action as FollowUp
-from bot.incidents.store import Event, Incident, duration
+from bot.incidents.store import Event, Incident, Page, duration
 from bot.opsconfig import OpsConfig, SeverityLevel
 from bot.slack.blocks import button, checkbox_groups, context, option_text, pieces, section, when
 from bot.slack.text import escape, mention, mrkdwn, truncate
@@ -35,7 +35,25 @@ def topic(incident: Incident) -> str:
     return truncate(f"{incident.severity} · {status} · commander {mention(incident.commander)} · {title}", 250)
 
 
-def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: datetime) -> tuple[str, Blocks]:
+def paged_line(pages: list[Page]) -> str:
+    """`Paged <@A>, <@B>. Could not reach <@C> (HTTP 500 from Slack).` ('' when nobody was to be paged)."""
+    reached = [mention(p.user_id) for p in pages if p.delivered_at]
+    missed = [
+        f"{mention(p.user_id) if p.reachable else escape(p.user_id)} ({escape(p.last_error or 'not tried yet')})"
+        for p in pages
+        if not p.delivered_at
+    ]
+    parts = []
+    if reached:
+        parts.append("Paged " + ", ".join(dict.fromkeys(reached)) + ".")
+    if missed:
+        parts.append("Could not reach " + ", ".join(dict.fromkeys(missed)) + ".")
+    return " ".join(parts)
+
+
+def announcement(
+    incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: datetime, pages: list[Page] | None = None
+) -> tuple[str, Blocks]:
     status = "Resolved" if not incident.is_open else "Open"
     ack = (
         f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
@@ -49,6 +67,8 @@ def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: 
         f"*Channel:* {channel_ref(incident)} · *Acknowledged:* {ack}",
         f"*Declared:* {when(incident.declared_at, zone)} by {mention(incident.reporter)}",
     ]
+    if pages:
+        lines.append(f"*Paging:* {paged_line(pages)}")
     if not incident.is_open and incident.resolved_at:
         lines.append(
             f"*Resolved:* {when(incident.resolved_at, zone)} after "

@@ -40,6 +40,7 @@ class Incident:
     resolved_at: datetime | None
     resolved_by: str | None
     summary: str | None
+    reporter_answered_at: datetime | None = None
 
     @property
     def ref(self) -> str:
@@ -144,22 +145,9 @@ async def update(conn: asyncpg.Connection, incident_id: int, **values: Any) -> I
     return Incident.of(row)
 
 
-async def claim_setup(conn: Conn, incident_id: int, at: datetime) -> bool:
-    """One Slack setup (or retry) of an incident at a time, across clicks and replicas."""
-    row = await conn.fetchval(
-        """UPDATE incidents SET setup_claimed_at = $2
-           WHERE id = $1 AND (setup_claimed_at IS NULL OR setup_claimed_at < $2::timestamptz - interval '2 minutes')
-           RETURNING id""",
-        incident_id,
-        at,
-    )
-    return row is not None
-
-
 async def release_setup(conn: Conn, incident_id: int, error: str | None) -> None:
-    await conn.execute(
-        "UPDATE incidents SET setup_claimed_at = NULL, setup_error = $2 WHERE id = $1", incident_id, error
-    )
+    """What the last set-up left undone (None: nothing), for the Retry button and the audit."""
+    await conn.execute("UPDATE incidents SET setup_error = $2 WHERE id = $1", incident_id, error)
 
 
 async def add_event(
@@ -361,3 +349,77 @@ async def answer_open_command_requests(conn: asyncpg.Connection, incident_id: in
         incident_id,
         at,
     )
+
+
+@dataclass(frozen=True)
+class Page:
+    id: int
+    page_key: str
+    user_id: str
+    role: str
+    reason: str
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @property
+    def reachable(self) -> bool:
+        """A Slack user the bot can DM (not an email Slack does not know, not nobody)."""
+        return self.user_id[:1] in "UW" and "@" not in self.user_id
+
+
+_PAGE_COLUMNS = "id, page_key, user_id, role, reason, attempts, last_error, delivered_at, created_at"
+
+
+async def add_pages(
+    conn: asyncpg.Connection,
+    incident_id: int,
+    reason_key: str,
+    reason: str,
+    people: list[tuple[str, str]],
+    at: datetime,
+) -> None:
+    """Record who is to be paged (user, role), once per person and reason, before anyone is paged."""
+    for user, role in people:
+        unreachable = None if user[:1] in "UW" and "@" not in user else "not a Slack user anyone can page"
+        await conn.execute(
+            """INSERT INTO incident_pages (incident_id, page_key, user_id, role, reason, last_error, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (page_key) DO NOTHING""",
+            incident_id,
+            f"{incident_id}:{reason_key}:{user}",
+            user,
+            role,
+            reason,
+            unreachable,
+            at,
+        )
+
+
+async def pages(conn: Conn, incident_id: int, *, undelivered: bool = False) -> list[Page]:
+    only = " AND delivered_at IS NULL" if undelivered else ""
+    rows = await conn.fetch(
+        f"SELECT {_PAGE_COLUMNS} FROM incident_pages WHERE incident_id = $1{only} ORDER BY id", incident_id
+    )
+    return [Page(**dict(r)) for r in rows]
+
+
+async def page_tried(conn: Conn, page_id: int, error: str | None, at: datetime) -> None:
+    await conn.execute(
+        """UPDATE incident_pages SET attempts = attempts + 1, last_error = $2,
+                  delivered_at = CASE WHEN $2::text IS NULL THEN $3::timestamptz END
+           WHERE id = $1 AND delivered_at IS NULL""",
+        page_id,
+        error,
+        at,
+    )
+
+
+async def mark_answered(conn: Conn, incident_id: int, at: datetime) -> bool:
+    """The reporter got the declaration's answer: once."""
+    status = await conn.execute(
+        "UPDATE incidents SET reporter_answered_at = $2 WHERE id = $1 AND reporter_answered_at IS NULL",
+        incident_id,
+        at,
+    )
+    return status.endswith(" 1")
