@@ -150,6 +150,11 @@ async def test_a_deleted_announcement_is_posted_again_and_said_in_its_thread(
 ) -> None:
     await ask(fake_slack, bot, "/incident", "p3 Search is slow")
     first = await eventually(lambda: bot.db.fetchval("SELECT announcement_ts FROM incidents"))
+    await eventually(  # the set-up is over: the next edit of the announcement is the stage change's
+        lambda: bot.db.fetchval(
+            "SELECT bool_and(status NOT IN ('pending', 'running')) FROM job_runs WHERE job = 'incidents.setup'"
+        )
+    )
     fake_slack.fail("chat.update", error="message_not_found")
     await bot.slack.command("/incident", "stage triage", channel="C00000001")
     again = await eventually(
@@ -307,6 +312,7 @@ async def test_declare_from_a_message_shortcut_prefills_the_form_and_links_the_m
     assert (
         row["title"] == "Checkout says &lt;error 500&gt; for bob &amp; others" and row["origin_channel"] == "C0SUPPORT"
     )
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM incident_events WHERE kind = 'source'"))
     said = await ask(fake_slack, bot, "/incident", "timeline", channel=row["channel_id"])
     assert f"declared from <{link}|the reported message>" in said
 
