@@ -9,6 +9,7 @@ one per `ZZIK_ALERT_PACE_SECONDS`, and a refusal (429, outage) leaves it due and
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -561,13 +562,28 @@ async def declare_form(services: Services, alert_id: int, reporter: str, channel
     link = None
     if alert.message_channel and alert.message_ts:
         link = f"https://slack.com/archives/{alert.message_channel}/p{alert.message_ts.replace('.', '')}"
+    prefill = messages.declare_prefill(alert, link)
     return incident_messages.declare_modal(
         services.config,
         reporter,
         channel,
-        prefill=messages.declare_prefill(alert, link),
-        metadata=messages.declare_metadata(channel, alert.id),
+        title=prefill["title"],
+        description=prefill["description"],
+        source=link,
+        severity=alert.priority,
+        alert=alert.id,
     )
+
+
+def declared_for(private_metadata: str) -> int | None:
+    """The alert a Declare incident form was opened for, if any (see incidents.messages.declare_modal)."""
+    if not private_metadata.startswith("{"):
+        return None
+    try:
+        value = json.loads(private_metadata).get("alert")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 async def link_incident(services: Services, alert_id: int, incident_id: int, actor: str | None) -> None:

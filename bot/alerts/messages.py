@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -271,10 +270,6 @@ def declare_prefill(alert: Alert, link: str | None) -> dict[str, str]:
     if alert.generator_url:
         parts.append(f"Source: {alert.generator_url}")
     return {"title": alert.summary[:150], "severity": alert.priority, "description": "\n".join(parts)[:2000]}
-
-
-def declare_metadata(channel: str | None, alert_id: int) -> str:
-    return json.dumps({"channel": channel or "", "alert": alert_id})
 
 
 def silence_confirm(hours: int) -> dict:

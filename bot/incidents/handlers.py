@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.alerts import flows as alert_flows
 from bot.errors import UsageError
-from bot.incidents import flows, followups, messages, parse, store
-from bot.incidents.ids import Action, Block, View
+from bot.incidents import flows, followups, messages, parse, reports, store
+from bot.incidents.ids import Action, Block, Shortcut, View
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, action, command, view
-from bot.slack.text import escape
+from bot.slack.middleware import Ctx, action, command, shortcut, view
+from bot.slack.text import escape, length
 from bot.status import handlers as status
 
 
@@ -151,6 +150,7 @@ def register(app: AsyncApp, services: Services) -> None:
         severity = picked.value if picked else None
         description = escape(form.text(Block.DESCRIPTION))
         commander = form.state.input(Block.COMMANDER).selected_user
+        origin, source = reports.metadata(form.private_metadata)
         errors = {}
         try:
             title = parse.title(title)
@@ -158,14 +158,13 @@ def register(app: AsyncApp, services: Services) -> None:
             errors[Block.TITLE.value] = exc.message
         if severity not in ("P1", "P2", "P3", "P4"):
             errors[Block.SEVERITY.value] = "Pick a severity, P1 to P4."
-        if description and len(description) > parse.MAX_TEXT:
+        if description and length(description) > parse.MAX_TEXT:
             errors[Block.DESCRIPTION.value] = f"Keep the description to {parse.MAX_TEXT} characters."
         if errors:
             ctx.outcome = "usage_error"
             await ctx.ack(response_action="errors", errors=errors)
             return
         await ctx.ack()
-        origin, alert_id = declared_from(form.private_metadata)
         result = await flows.declare(
             services,
             key=f"view:{form.id}",
@@ -177,18 +176,21 @@ def register(app: AsyncApp, services: Services) -> None:
             origin_channel=origin,
             request_id=ctx.request_id,
         )
+        if source and result.created:
+            await reports.link_source(services, result.incident, source, ctx.user_id)
+        alert_id = alert_flows.declared_for(form.private_metadata)
         if alert_id is not None:
             await alert_flows.link_incident(services, alert_id, result.incident.id, ctx.user_id)
         if not result.created:
             await ctx.answer(flows.already_declared(result.incident))
 
-
-def declared_from(metadata: str) -> tuple[str | None, int | None]:
-    """The form's private_metadata: the channel it was opened from, or JSON with the alert it was opened for."""
-    if metadata.startswith("{"):
-        try:
-            data = json.loads(metadata)
-            return (data.get("channel") or None), int(data["alert"])
-        except (ValueError, KeyError, TypeError):
-            return None, None
-    return metadata or None, None
+    @shortcut(app, services, Shortcut.DECLARE_FROM_MESSAGE)
+    async def declare_from_message(ctx: Ctx) -> None:
+        await ctx.ack()
+        await reports.open_declare_form(
+            services,
+            trigger_id=ctx.trigger_id or "",
+            reporter=ctx.user_id,
+            channel=ctx.channel_id,
+            message=ctx.body.get("message") or {},
+        )
