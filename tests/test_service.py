@@ -239,6 +239,13 @@ async def test_socket_mode_health_and_a_revoked_app_token(pg_dsn: str, fake_slac
         async with serve(dsn, fake_slack, tmp_path / "up.log", "--socket-mode", SLACK_APP_TOKEN="xapp-1-A0-1-ok") as up:
             health = await get_json(up.port)
             assert health[0] == 200 and health[1]["socket_mode"] == {"state": "connected"}
+            # The token is revoked while the bot runs: Slack drops the socket and refuses a new one.
+            fake_slack.fail("apps.connections.open", error="token_revoked", times=5)
+            await fake_slack.sockets[-1].close()
+            assert await asyncio.wait_for(up.proc.wait(), 40) == 2
+        revoked = (tmp_path / "up.log").read_text()
+        assert "SLACK_APP_TOKEN was refused by Slack (token_revoked): create a new app-level token" in revoked
+        fake_slack.failures.clear()
 
         fake_slack.fail("apps.connections.open", error="token_revoked", times=5)
         code, lines, _ = await run_cli(
