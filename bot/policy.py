@@ -30,6 +30,7 @@ class Role(StrEnum):
     REPLACED = "replaced"  # the engineer whose shift an override takes
     REQUESTER = "requester"  # who asked for it: a deploy's requester, who set an override
     HOLDER = "holder"  # the one an override puts on call
+    OWNER = "owner"  # an action item's owner
 
 
 class Do(StrEnum):
@@ -40,6 +41,7 @@ class Do(StrEnum):
     INCIDENT_HANDOVER_ANSWER = "incident.handover.answer"
     INCIDENT_RESOLVE = "incident.resolve"
     INCIDENT_PUBLISH = "incident.publish"
+    ACTION_DONE = "incident.action.done"
     PROD_DEPLOY = "deploy.prod.request"
     PROD_FORCE = "deploy.prod.force"
     PROD_CHECK = "deploy.prod.check"
@@ -66,6 +68,7 @@ POLICY: dict[Do, Rule] = {
     Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
     Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
     Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),
+    Do.ACTION_DONE: Rule((R.OWNER, R.COMMANDER, R.MANAGER), "close this action item"),
     Do.INCIDENT_PUBLISH: Rule((R.COMMANDER, R.ON_CALL, R.MANAGER), "publish about this incident on the status page"),
     Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod"),
     Do.PROD_FORCE: Rule((R.DEPLOYER,), "override the staging gate with --force"),
@@ -90,6 +93,7 @@ ROLE_WORDS: dict[Role, str] = {
     R.REPLACED: "the engineer replaced",
     R.REQUESTER: "who asked for it",
     R.HOLDER: "the one it puts on call",
+    R.OWNER: "its owner",
 }
 
 
@@ -100,6 +104,7 @@ class Subject:
     commander: str | None = None
     requester: str | None = None
     holder: str | None = None
+    owner: str | None = None
     replaced: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -148,6 +153,8 @@ async def _holders(services: Services, role: Role, subject: Subject) -> set[str]
             return {subject.requester} if subject.requester else set()
         case Role.HOLDER:
             return {subject.holder} if subject.holder else set()
+        case Role.OWNER:
+            return {subject.owner} if subject.owner else set()
         case Role.REPLACED:
             return set(subject.replaced)
 
