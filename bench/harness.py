@@ -126,6 +126,7 @@ async def start(*, floor: bool = True, api_delay: float = 0.0, env: dict[str, st
     await fake.start()
     fake.add_user(USER, "bench", tz="Asia/Seoul")
     data_dir = tempfile.mkdtemp(prefix="zzik-bench-")
+    os.chmod(data_dir, 0o755)  # as root, the embedded PostgreSQL's own account must be able to enter it
     bot_port = free_port()
     bot_env = {
         **os.environ,
