@@ -324,3 +324,26 @@ async def test_oncall_says_what_each_role_means_from_the_config(make_bot: BotFac
     body = reply.json if reply.text else (await eventually(lambda: fake_slack.calls_to("response_url")))[0]
     text = _flatten(body)
     assert "What each role means: *Primary:* First responder &amp; incident commander · *Secondary:* Backup" in text
+
+
+async def test_a_long_maintenance_checklist_fits_one_message_and_says_what_did_not(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    maintenance = opsconfig.load().maintenance.model_dump(mode="json")
+    maintenance["checklists"]["daily"]["items"] = [f"Task {n} & check" for n in range(1, 61)]
+    bot = await make_bot(config_with(maintenance=maintenance))
+    await bot.slack.command("/maintenance", "post daily")
+    posts = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c.get("blocks")])
+    blocks = posts[0]["blocks"]
+    assert len(blocks) <= 50 and not fake_slack.refused
+    boxes = [o for b in blocks if b["type"] == "actions" for e in b["elements"] for o in e.get("options", [])]
+    assert len(boxes) == 60  # every task can be ticked
+    assert "more open tasks (tick them above; no room for their buttons): " in _flatten(posts[0])
+    assert "Task 60 &amp; check" in _flatten(posts[0])
+
+
+def test_check_config_names_a_kickoff_slack_cannot_take() -> None:
+    incidents = opsconfig.load().incidents.model_dump(mode="json")
+    incidents["stages"] = [{"name": f"Stage {n}", "items": [f"Item {i}" for i in range(25)]} for n in range(12)]
+    config = config_with(incidents=incidents)
+    assert any("make a kickoff of 52 blocks" in w for w in config.warnings())
