@@ -347,3 +347,25 @@ def test_check_config_names_a_kickoff_slack_cannot_take() -> None:
     incidents["stages"] = [{"name": f"Stage {n}", "items": [f"Item {i}" for i in range(25)]} for n in range(12)]
     config = config_with(incidents=incidents)
     assert any("make a kickoff of 52 blocks" in w for w in config.warnings())
+
+
+async def test_a_form_declaration_whose_answer_fails_is_still_told_what_was_done(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    fake_slack.fail("chat.postMessage", error="channel_not_found", channel="U0ALICE")  # the reporter's DM
+    values = {
+        "title": {"value": {"type": "plain_text_input", "value": "Cart broken"}},
+        "severity": {"value": {"type": "static_select", "selected_option": {"value": "P3"}}},
+    }
+    assert (await bot.slack.view_submission("incident_declare", values)).status == 200
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) = 1 FROM incidents WHERE channel_id IS NOT NULL"))
+
+    async def told() -> list[dict]:
+        clock.advance(timedelta(minutes=1))
+        await bot.tick()
+        return [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"][1:]
+
+    dm = await eventually(told, within=15)
+    assert dm[0]["text"].startswith("Declared *INC-1* (P3)")
+    everything = "\n".join(fake_slack.texts())
+    assert "Something went wrong" not in everything
