@@ -1,9 +1,10 @@
-"""zzik-bot serve | migrate | check-config FILE"""
+"""zzik-bot serve | migrate | check-config FILE | rules"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -109,6 +110,20 @@ def _check_config(path: str) -> int:
     return 0
 
 
+def _rules(path: str | None) -> int:
+    """The Prometheus rules file for the config (ZZIK_CONFIG, or the file given); no Slack or database needed."""
+    from bot.slo.rules import rules_file
+
+    try:
+        config = opsconfig.load(path or os.environ.get("ZZIK_CONFIG") or None)
+    except opsconfig.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    sys.stdout.write(rules_file(config))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zzik-bot", description="ZZIK Ops Bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -117,10 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     check = sub.add_parser("check-config", help="validate an ops config file")
     check.add_argument("file")
+    rules = sub.add_parser("rules", help="print the Prometheus rules file for the ops config")
+    rules.add_argument("config", nargs="?", help="an ops config file (default: ZZIK_CONFIG, else the built-in)")
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
         return _check_config(args.file)
+    if args.cmd == "rules":
+        return _rules(args.config)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -14,6 +14,7 @@ from bot.opsconfig import OpsConfig
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.users import Directory
+from bot.slo.prom import Prometheus
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Services:
     handoff_summary: list[HandoffSection] = field(default_factory=list)
     # The slash commands the domains registered a listener for (the manifest test compares them).
     commands: set[str] = field(default_factory=set)
+    # Prometheus's HTTP API (config prometheus.url); None when no Prometheus is configured.
+    prometheus: Prometheus | None = None
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]
