@@ -13,8 +13,9 @@ class UsageError(Exception):
 class Refused(UsageError):
     """The user may not do this; the message says who may. No usage is shown."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
         super().__init__(message, usage=False)
+        self.rule = rule  # the policy action that refused, for the audit row
 
 
 class DatabaseUnavailable(Exception):

@@ -299,10 +299,10 @@ async def test_buttons_act_once(bot: RunningBot, fake_slack: FakeSlack, clock: F
     pending = await bot.db.fetch("SELECT status FROM job_runs WHERE job = 'incidents.escalate'")
     assert {r["status"] for r in pending} == {"cancelled"}
 
-    take = await bot.slack.action("incident_take_command", "1", user="U0CAROL")
+    take = await bot.slack.action("incident_take_command", "1", user="U0DAVE")  # an incident manager
     assert take.status == 200
     await eventually(lambda: any("now the commander" in c["text"] for c in fake_slack.calls_to("response_url")))
-    assert (await incidents(bot))[0]["commander"] == "U0CAROL"
+    assert (await incidents(bot))[0]["commander"] == "U0DAVE"
 
     await bot.slack.action("incident_join", "1", user="U0DAVE")
     await eventually(lambda: "U0DAVE" in fake_slack.channels["C00000001"]["members"])

@@ -119,12 +119,14 @@ async def test_a_failed_announcement_is_a_note_not_an_error(oncall_bot: RunningB
 
 async def test_who_may_override(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
     refused = await answer(fake_slack, oncall_bot, "override <@U0CAROL> manager 2026-12-01 2026-12-02", user="U0DAVE")
-    assert refused.startswith("Only the engineer being replaced (<@U0MGR>), the one taking over (<@U0CAROL>)")
+    assert refused.startswith("Only a manager (<@U0MGR>) or the engineer replaced (<@U0MGR>) may set this override")
     assert "/oncall override @user" not in refused  # a refusal, not a usage error: no usage dump
     assert await overrides(oncall_bot) == []
-    # The one taking over may; so may a manager.
-    ok = await answer(fake_slack, oncall_bot, "override <@U0DAVE> secondary 2026-12-01 2026-12-02", user="U0DAVE")
-    assert ok.startswith("Override set: #1")
+    # The one taking over only asks: the engineer replaced (carol, by email) must accept.
+    asked = await answer(fake_slack, oncall_bot, "override <@U0DAVE> secondary 2026-12-01 2026-12-02", user="U0DAVE")
+    assert asked.startswith("Asked <@U0CAROL> to accept: #1 <@U0DAVE> as *secondary*")
+    assert (await overrides(oncall_bot))[0]["status"] == "requested"
+    # A manager sets any.
     ok = await answer(fake_slack, oncall_bot, "override <@U0CAROL> manager 2026-12-01 2026-12-02", user="U0MGR")
     assert ok.startswith("Override set: #2")
     rows = await eventually(lambda: _outcomes(oncall_bot, 3))
@@ -167,7 +169,7 @@ async def test_two_overrides_at_once_from_two_replicas_one_wins(make_bot: BotFac
 async def test_cancel_permissions_and_announcement(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
     await answer(fake_slack, oncall_bot, "override <@U0DAVE> primary now 2026-11-27")
     refused = await answer(fake_slack, oncall_bot, "override cancel 1", user="U0CAROL")
-    assert refused.startswith("Only <@U0DAVE>, who set it (<@U0ALICE>)")
+    assert refused.startswith("Only the one it puts on call (<@U0DAVE>) or who asked for it (<@U0ALICE>)")
     assert (await overrides(oncall_bot))[0]["cancelled_at"] is None
     fake_slack.clear()
     assert await answer(fake_slack, oncall_bot, "override cancel 1") == "Override #1 cancelled."

@@ -6,14 +6,14 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from bot import audit, log
+from bot import audit, log, policy
 from bot.deploys import messages, parse, pipeline, store
 from bot.deploys.ids import Action
 from bot.deploys.store import Deploy, Locked
 from bot.errors import Refused, UsageError
 from bot.incidents import store as incidents
-from bot.oncall.lookup import who_is_on_call
 from bot.opsconfig import CheckItem
+from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention
@@ -28,34 +28,6 @@ BOT = "bot"  # who ticks "team notified": the announcement itself
 
 def zone(services: Services):
     return services.config.oncall.zone
-
-
-# -- who may --------------------------------------------------------------------------------------------------
-
-
-async def deployers(services: Services) -> set[str] | None:
-    """The deployers' user ids (user groups expanded); None when none are configured: anyone may."""
-    configured = services.config.permissions.deployers
-    if not configured:
-        return None
-    found: set[str] = set()
-    for entry in configured:
-        found |= await services.users.group_members(entry) if entry.startswith("S") else {entry}
-    return found
-
-
-async def require_deployer(services: Services, actor: str, what: str, *, on_call_primary: bool = False) -> None:
-    allowed = await deployers(services)
-    if allowed is None or actor in allowed:
-        return
-    primary = (await who_is_on_call(services, services.clock.now())).primary.user if on_call_primary else None
-    if actor == primary:
-        return
-    names = ", ".join(
-        f"<!subteam^{d}>" if d.startswith("S") else mention(d) for d in services.config.permissions.deployers
-    )
-    extra = f" or the on-call primary ({mention(primary)})" if on_call_primary and primary else ""
-    raise Refused(f"Only the deployers ({names}){extra} may {what}.")
 
 
 # -- the announcement ----------------------------------------------------------------------------------------
@@ -93,11 +65,11 @@ async def _thread(services: Services, deploy: Deploy, text: str) -> None:
 
 async def request(services: Services, actor: str, req: parse.Deploy, key: str, request_id: str) -> str:
     if req.environment == "prod":
-        await require_deployer(services, actor, "deploy to prod")
+        await policy.require(services, Do.PROD_DEPLOY, actor)
     if req.force_reason:
         if req.environment != "prod":
             raise UsageError("`--force` only overrides the production gate; staging needs no override.")
-        await require_deployer(services, actor, "override the staging gate with --force")
+        await policy.require(services, Do.PROD_FORCE, actor)
     elif req.environment == "prod" and await store.validated_on_staging(services.db, req.version) is None:
         raise Refused(
             f"`{escape(req.version)}` is not validated on staging: deploy it there and complete the staging "
@@ -189,9 +161,22 @@ def _list_is_open(deploy: Deploy, list_name: str) -> bool:
     return deploy.kind == "deploy" and deploy.environment != "staging"
 
 
+async def _may_tick(services: Services, deploy: Deploy, actor: str) -> None:
+    """Prod checklists are the deployers' (a rollback's verify list also the on-call primary's); staging: anyone."""
+    if deploy.environment != "prod":
+        return
+    rule = Do.ROLLBACK if deploy.kind == "rollback" else Do.PROD_CHECK
+    if not await policy.allows(services, rule, actor):
+        await refresh(services, deploy)  # Slack already shows the box ticked: put the message back as it is
+        await policy.require(services, rule, actor, what="tick a prod checklist")
+
+
 async def tick(services: Services, deploy_id: int, list_name: str, selected: set[str], actor: str) -> str | None:
     """Apply the checkbox selection (state, not toggles: a double click changes nothing)."""
     now = services.clock.now()
+    before = await store.get(services.db, deploy_id)
+    if before is not None:
+        await _may_tick(services, before, actor)
     newly_validated = False
     async with services.db.transaction() as conn:
         deploy = await store.get(conn, deploy_id, for_update=True)
@@ -237,7 +222,7 @@ async def start(services: Services, deploy_id: int, actor: str, *, anyway: bool 
     if deploy.status != "pending":
         return f"{deploy.ref} was already started ({deploy.status}).", None
     if deploy.environment == "prod":
-        await require_deployer(services, actor, "start a prod deploy")
+        await policy.require(services, Do.PROD_START, actor)
     ticks = await store.checks(services.db, deploy_id)
     missing = [i.text for i in services.config.deploy.pre_deploy_checklist if ("pre", i.id) not in ticks]
     if missing and deploy.environment == "prod":
@@ -352,8 +337,10 @@ async def mark(services: Services, deploy_id: int, status: str, actor: str) -> s
     deploy = await store.get(services.db, deploy_id)
     if deploy is None:
         raise UsageError("That deploy does not exist.", usage=False)
-    if deploy.environment == "prod" or deploy.kind == "rollback":
-        await require_deployer(services, actor, "report a prod deploy or a rollback", on_call_primary=True)
+    if deploy.kind == "rollback":
+        await policy.require(services, Do.ROLLBACK_MARK, actor)
+    elif deploy.environment == "prod":
+        await policy.require(services, Do.PROD_MARK, actor)
     deploy, outcome = await finish(services, deploy_id, status, f"marked by @{actor}")
     if outcome == "replayed":
         return f"{deploy.ref} was already marked {status}." if deploy else ""
@@ -366,8 +353,7 @@ async def cancel(services: Services, deploy_id: int, actor: str) -> str:
     deploy = await store.get(services.db, deploy_id)
     if deploy is None:
         raise UsageError("That deploy does not exist.", usage=False)
-    if actor != deploy.requested_by:
-        await require_deployer(services, actor, "cancel someone else's deploy")
+    await policy.require(services, Do.DEPLOY_CANCEL, actor, Subject(requester=deploy.requested_by))
     async with services.db.transaction() as conn:
         cancelled = await store.transition(
             conn,
@@ -388,7 +374,7 @@ async def cancel(services: Services, deploy_id: int, actor: str) -> str:
 
 
 async def unlock(services: Services, actor: str, environment: str, reason: str, request_id: str) -> str:
-    await require_deployer(services, actor, "unlock an environment")
+    await policy.require(services, Do.DEPLOY_UNLOCK, actor)
     async with services.db.transaction() as conn:
         holder = await store.active(conn, environment)
         if holder is None:
@@ -453,7 +439,7 @@ async def rollback_target(services: Services, environment: str) -> tuple[Deploy,
 
 
 async def rollback_offer(services: Services, actor: str, environment: str, reason: str | None) -> list[dict]:
-    await require_deployer(services, actor, f"roll back {environment}", on_call_primary=True)
+    await policy.require(services, Do.ROLLBACK, actor, what=f"roll back {environment}")
     current, target = await rollback_target(services, environment)
     return messages.rollback_offer(environment, current, target, services.config, reason)
 
@@ -467,10 +453,19 @@ def rollback_reason(services: Services, choice: str | None, other: str) -> str:
     raise UsageError("Pick the reason for the rollback first (one of the manual's criteria).", usage=False)
 
 
+async def rollback_confirmed(
+    services: Services, actor: str, environment: str, current_id: int, choice: str | None, other: str, request_id: str
+) -> str:
+    """The confirmed rollback offer: who may first, then the reason picked."""
+    await policy.require(services, Do.ROLLBACK, actor, what=f"roll back {environment}")
+    reason = rollback_reason(services, choice, other)
+    return await rollback(services, actor, environment, current_id, reason, request_id)
+
+
 async def rollback(
     services: Services, actor: str, environment: str, current_id: int, reason: str, request_id: str
 ) -> str:
-    await require_deployer(services, actor, f"roll back {environment}", on_call_primary=True)
+    await policy.require(services, Do.ROLLBACK, actor, what=f"roll back {environment}")
     current, target = await rollback_target(services, environment)
     if current.id != current_id:
         raise UsageError(
@@ -555,6 +550,7 @@ async def watch_ended(services: Services, deploy_id: int) -> bool:
 
 
 async def watch_healthy(services: Services, deploy_id: int, actor: str) -> str:
+    await policy.require(services, Do.PROD_HEALTHY, actor)
     async with services.db.transaction() as conn:
         deploy = await store.get(conn, deploy_id, for_update=True)
         if deploy is None or deploy.watch_until is None:

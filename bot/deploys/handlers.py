@@ -136,8 +136,11 @@ def register(app: AsyncApp, services: Services) -> None:
             raise UsageError("That rollback button is damaged; run `/rollback <env>` again.", usage=False) from None
         picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
         choice = picked.value if picked else None
-        reason = flows.rollback_reason(services, choice, str(offer.get("reason") or ""))
-        await ctx.answer(await flows.rollback(services, ctx.user_id, env, current, reason, ctx.request_id))
+        await ctx.answer(
+            await flows.rollback_confirmed(
+                services, ctx.user_id, env, current, choice, str(offer.get("reason") or ""), ctx.request_id
+            )
+        )
 
 
 def web_routes(web_app: web.Application, services: Services) -> None:

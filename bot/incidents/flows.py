@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot import audit, log
+from bot import audit, log, policy
 from bot.errors import Refused, UsageError
 from bot.incidents import messages, store
 from bot.incidents.store import Incident
-from bot.oncall.lookup import managers, who_is_on_call
+from bot.oncall.lookup import who_is_on_call
 from bot.oncall.paging import page
 from bot.opsconfig import SeverityLevel
+from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention, slug
@@ -125,11 +127,14 @@ def escalation_times(services: Services, severity: str, since: datetime) -> list
 
 
 async def _schedule_escalations(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
+    """One chain for the incident's current severity. Each chain has keys of its own: a chain cancelled by a
+    severity change (p1 -> p2 -> p1) must never block the new one."""
+    chain = uuid.uuid4().hex[:12]
     for step, (role, due) in enumerate(escalation_times(services, incident.severity, since), start=1):
         await services.jobs.schedule_once(
             conn,
             ESCALATE,
-            f"{incident.id}:{incident.severity}:{step}",
+            f"{incident.id}:{incident.severity}:{chain}:{step}",
             due,
             {"incident_id": incident.id, "role": role, "severity": incident.severity},
         )
@@ -399,7 +404,10 @@ async def in_channel(services: Services, channel_id: str | None) -> Incident:
 
 def _must_be_open(incident: Incident) -> None:
     if not incident.is_open:
-        raise UsageError(f"{incident.ref} is resolved; declare a new incident if it is back.", usage=False)
+        raise Refused(
+            f"{incident.ref} is resolved, so it is read-only: `timeline`, `postmortem` and action items still "
+            "work. Declare a new incident if it is back."
+        )
 
 
 async def post_update(services: Services, incident: Incident, actor: str, text: str) -> Incident:
@@ -433,12 +441,14 @@ def _raise_unexpected(results: list[Any]) -> None:
 
 
 async def change_severity(services: Services, incident: Incident, actor: str, severity: str) -> str:
-    _must_be_open(incident)
-    if severity == incident.severity:
-        raise UsageError(f"{incident.ref} is already {severity}.", usage=False)
     now = services.clock.now()
-    escalation = SEVERITY_RANK[severity] < SEVERITY_RANK[incident.severity]
     async with services.db.transaction() as conn:
+        # The row lock serializes changes: of simultaneous identical changes one happens, the rest are told.
+        incident = await _locked(conn, incident.id)
+        _must_be_open(incident)
+        if severity == incident.severity:
+            raise UsageError(f"{incident.ref} is already {severity}.", usage=False)
+        escalation = SEVERITY_RANK[severity] < SEVERITY_RANK[incident.severity]
         old = incident.severity
         incident = await store.update(conn, incident.id, severity=severity)
         await store.add_event(conn, incident.id, now, actor, "severity", f"severity {old} → {severity}")
@@ -469,19 +479,36 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
     return answer
 
 
+async def _locked(conn: Any, incident_id: int) -> Incident:
+    incident = await store.get(conn, incident_id, for_update=True)
+    if incident is None:
+        raise UsageError("That incident does not exist.", usage=False)
+    return incident
+
+
 async def change_commander(services: Services, incident: Incident, actor: str, commander: str) -> str:
+    """Hand over command: the commander, the on-call primary or a manager may (policy)."""
     _must_be_open(incident)
-    if commander == incident.commander:
-        raise UsageError(f"{mention(commander)} is already the commander of {incident.ref}.", usage=False)
+    await policy.require(services, Do.INCIDENT_COMMANDER, actor, Subject(commander=incident.commander))
     if await services.users.info(commander) is None:
-        raise UsageError(f"`{commander}` is not a user in this workspace.", usage=False)
+        raise UsageError(f"`{escape(commander)}` is not a user in this workspace.", usage=False)
+    incident = await _hand_over(services, incident.id, actor, commander, "")
+    return f"{mention(commander)} is now the commander of {incident.ref}."
+
+
+async def _hand_over(services: Services, incident_id: int, actor: str, commander: str, why: str) -> Incident:
     now = services.clock.now()
     async with services.db.transaction() as conn:
+        incident = await _locked(conn, incident_id)
+        _must_be_open(incident)
+        if commander == incident.commander:
+            raise UsageError(f"{mention(commander)} is already the commander of {incident.ref}.", usage=False)
         previous = incident.commander
         incident = await store.update(conn, incident.id, commander=commander)
-        await store.add_event(conn, incident.id, now, actor, "commander", f"commander @{previous} → @{commander}")
+        await store.add_event(conn, incident.id, now, actor, "commander", f"commander @{previous} → @{commander}{why}")
+        await store.answer_open_command_requests(conn, incident.id, now)
     await asyncio.gather(_invite(services, incident, [commander]), refresh(services, incident, topic=True))
-    return f"{mention(commander)} is now the commander of {incident.ref}."
+    return incident
 
 
 def _stage_key(name: str) -> str:
@@ -496,10 +523,12 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
     if len(matches) != 1:
         raise UsageError(f"`{escape(name)}` is not a stage; the stages are: {', '.join(stages)}.", usage=False)
     stage = matches[0]
-    if stage == incident.stage:
-        raise UsageError(f"{incident.ref} is already at {stage}.", usage=False)
     now = services.clock.now()
     async with services.db.transaction() as conn:
+        incident = await _locked(conn, incident.id)
+        _must_be_open(incident)
+        if stage == incident.stage:
+            raise UsageError(f"{incident.ref} is already at {stage}.", usage=False)
         previous = incident.stage
         incident = await store.update(conn, incident.id, stage=stage)
         await store.add_event(conn, incident.id, now, actor, "stage", f"stage {previous} → {stage}")
@@ -523,12 +552,9 @@ async def add_action(services: Services, incident: Incident, actor: str, text: s
 
 
 async def may_resolve(services: Services, incident: Incident, actor: str) -> None:
-    allowed = await managers(services)
-    if actor != incident.commander and actor not in allowed:
-        who = ", ".join(mention(m) for m in sorted(allowed)) or "none configured"
-        raise Refused(
-            f"Only the commander ({mention(incident.commander)}) or a manager ({who}) may resolve {incident.ref}."
-        )
+    await policy.require(
+        services, Do.INCIDENT_RESOLVE, actor, Subject(commander=incident.commander), what=f"resolve {incident.ref}"
+    )
 
 
 async def resolve(services: Services, incident: Incident, actor: str, summary: str | None, request_id: str) -> str:
@@ -615,12 +641,96 @@ async def acknowledge(services: Services, incident_id: int, actor: str) -> str:
 
 
 async def take_command(services: Services, incident_id: int, actor: str) -> str:
+    """The on-call primary or a manager takes command at once; anyone else asks the commander, who hands
+    over or keeps it (recorded either way)."""
     incident = await store.get(services.db, incident_id)
     if incident is None:
         raise UsageError("That incident does not exist.", usage=False)
     if incident.commander == actor:
         return f"You are already the commander of {incident.ref}."
-    return await change_commander(services, incident, actor, actor)
+    _must_be_open(incident)
+    subject = Subject(commander=incident.commander)
+    if await policy.allows(services, Do.INCIDENT_COMMANDER, actor, subject):
+        try:
+            incident = await _hand_over(services, incident_id, actor, actor, " (took command)")
+        except UsageError:
+            return f"You are already the commander of {incident.ref}."
+        return f"{mention(actor)} is now the commander of {incident.ref}."
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        incident = await _locked(conn, incident_id)
+        _must_be_open(incident)
+        request, created = await store.ask_command(conn, incident_id, actor, incident.commander, now)
+        if created:
+            await store.add_event(
+                conn, incident_id, now, actor, "command_request", f"@{actor} asked @{incident.commander} for command"
+            )
+    if not created:
+        return f"You already asked {mention(request.commander)} for command of {incident.ref}; waiting for the answer."
+    text, blocks = messages.command_request(incident, actor, request.id)
+    try:
+        await services.slack.chat_postMessage(channel=incident.commander, text=text, blocks=blocks)
+    except SLACK_FAILURES as exc:
+        return (
+            f"Only {await policy.who_may(services, Do.INCIDENT_COMMANDER, subject)} may hand over command, and "
+            f"the request could not be sent to {mention(incident.commander)} ({slack_error(exc)}): ask them in "
+            f"{messages.channel_ref(incident)}."
+        )
+    return (
+        f"Only {await policy.who_may(services, Do.INCIDENT_COMMANDER, subject)} may hand over command, so "
+        f"{mention(incident.commander)} is asked to hand it over to you; you will get a DM with the answer."
+    )
+
+
+async def answer_command_request(services: Services, request_id: int, actor: str, hand_over: bool) -> str:
+    """The commander (or a manager) answers a request for command: Hand over or Keep."""
+    request = await store.command_request(services.db, request_id)
+    if request is None:
+        raise UsageError("That request for command does not exist.", usage=False)
+    incident = await store.get(services.db, request.incident_id)
+    if incident is None:
+        raise UsageError("That incident does not exist.", usage=False)
+    await policy.require(services, Do.INCIDENT_HANDOVER_ANSWER, actor, Subject(commander=incident.commander))
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        incident = await _locked(conn, request.incident_id)
+        if request.answer is not None or incident.commander != request.commander or not incident.is_open:
+            await store.answer_command(conn, request_id, "moot", actor, now)
+            return f"That request for command of {incident.ref} is already settled."
+        if not await store.answer_command(conn, request_id, "handed_over" if hand_over else "kept", actor, now):
+            return f"That request for command of {incident.ref} is already settled."
+        if hand_over:
+            incident = await store.update(conn, incident.id, commander=request.requested_by)
+            await store.add_event(
+                conn,
+                incident.id,
+                now,
+                actor,
+                "commander",
+                f"commander @{request.commander} → @{request.requested_by} (handed over on request)",
+            )
+            await store.answer_open_command_requests(conn, incident.id, now)
+        else:
+            await store.add_event(
+                conn,
+                incident.id,
+                now,
+                actor,
+                "command_kept",
+                f"@{actor} kept command (asked by @{request.requested_by})",
+            )
+    if hand_over:
+        await asyncio.gather(
+            _invite(services, incident, [request.requested_by]), refresh(services, incident, topic=True)
+        )
+    verdict = "handed command of" if hand_over else "kept command of"
+    try:
+        await services.slack.chat_postMessage(
+            channel=request.requested_by, text=f"{mention(actor)} {verdict} {incident.ref}."
+        )
+    except SLACK_FAILURES as exc:
+        return f"You {verdict} {incident.ref}; {mention(request.requested_by)} could not be told ({slack_error(exc)})."
+    return f"You {verdict} {incident.ref}" + (f" to {mention(request.requested_by)}." if hand_over else ".")
 
 
 async def join(services: Services, incident_id: int, actor: str) -> str:
@@ -640,9 +750,8 @@ async def tick_stage(services: Services, incident_id: int, stage: int, selected:
         raise UsageError("That checklist is not part of this incident any more.", usage=False)
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        incident = await store.get(conn, incident_id, for_update=True)
-        if incident is None:
-            raise UsageError("That incident does not exist.", usage=False)
+        incident = await _locked(conn, incident_id)
+        _must_be_open(incident)
         current = {i for (s, i) in await store.checks(conn, incident_id) if s == stage}
         items = stages[stage].items
         for item in sorted(selected - current):

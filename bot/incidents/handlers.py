@@ -16,7 +16,7 @@ from bot.slack.middleware import Ctx, action, command, view
 
 def _incident_id(ctx: Ctx) -> int:
     value = (ctx.action.value or ctx.action.block_id).removeprefix("incident:")
-    if not value.isdigit():
+    if not value.isdigit() or len(value) > 18:
         raise UsageError("That button does not belong to an incident.", usage=False)
     return int(value)
 
@@ -86,6 +86,21 @@ def register(app: AsyncApp, services: Services) -> None:
     async def take_command(ctx: Ctx) -> None:
         await ctx.ack()
         await ctx.answer(await flows.take_command(services, _incident_id(ctx), ctx.user_id))
+
+    async def answer_request(ctx: Ctx, hand_over: bool) -> None:
+        await ctx.ack()
+        value = ctx.action.value or ""
+        if not value.isdigit() or len(value) > 18:
+            raise UsageError("That button does not belong to a request for command.", usage=False)
+        await ctx.answer(await flows.answer_command_request(services, int(value), ctx.user_id, hand_over))
+
+    @action(app, services, Action.HAND_OVER)
+    async def hand_over(ctx: Ctx) -> None:
+        await answer_request(ctx, True)
+
+    @action(app, services, Action.KEEP_COMMAND)
+    async def keep_command(ctx: Ctx) -> None:
+        await answer_request(ctx, False)
 
     @action(app, services, Action.JOIN)
     async def join(ctx: Ctx) -> None:

@@ -9,6 +9,8 @@ class Action(StrEnum):
     TAKE_COMMAND = "incident_take_command"
     RETRY_SETUP = "incident_retry_setup"
     CHECK = "incident_check"  # + ":<stage index>"
+    HAND_OVER = "incident_hand_over"  # the commander's answer to a request for command
+    KEEP_COMMAND = "incident_keep_command"
 
 
 class View(StrEnum):

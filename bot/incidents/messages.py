@@ -28,7 +28,8 @@ def channel_ref(incident: Incident) -> str:
 
 def topic(incident: Incident) -> str:
     status = "RESOLVED" if not incident.is_open else incident.stage
-    return truncate(f"{incident.severity} · {status} · commander {mention(incident.commander)} · {incident.title}", 250)
+    title = escape(incident.title)  # raw title in a topic would let `<!everyone>` through
+    return truncate(f"{incident.severity} · {status} · commander {mention(incident.commander)} · {title}", 250)
 
 
 def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: datetime) -> tuple[str, Blocks]:
@@ -273,3 +274,17 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
             },
         ],
     }
+
+
+def command_request(incident: Incident, requested_by: str, request_id: int) -> tuple[str, Blocks]:
+    """The DM to the commander when someone else clicks Take command."""
+    text = f"{mention(requested_by)} asks to take command of *{header(incident)}* ({channel_ref(incident)})."
+    buttons = {
+        "type": "actions",
+        "block_id": f"command_request:{request_id}",
+        "elements": [
+            button("Hand over", Action.HAND_OVER, str(request_id), style="primary"),
+            button("Keep command", Action.KEEP_COMMAND, str(request_id)),
+        ],
+    }
+    return text, [section(text), buttons]

@@ -267,3 +267,66 @@ def duration(start: datetime, end: datetime) -> str:
     if hours < 48:
         return f"{hours} h {minutes:02d} min"
     return f"{hours // 24} d {hours % 24} h"
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    id: int
+    incident_id: int
+    requested_by: str
+    commander: str
+    answer: str | None
+
+
+async def ask_command(
+    conn: asyncpg.Connection, incident_id: int, requested_by: str, commander: str, at: datetime
+) -> tuple[CommandRequest, bool]:
+    """A request for command; (the open one, False) if this person already asked and is waiting."""
+    row = await conn.fetchrow(
+        """INSERT INTO incident_command_requests (incident_id, requested_by, requested_at, commander)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (incident_id, requested_by) WHERE answer IS NULL DO NOTHING
+           RETURNING id, incident_id, requested_by, commander, answer""",
+        incident_id,
+        requested_by,
+        at,
+        commander,
+    )
+    if row is not None:
+        return CommandRequest(**dict(row)), True
+    row = await conn.fetchrow(
+        """SELECT id, incident_id, requested_by, commander, answer FROM incident_command_requests
+           WHERE incident_id = $1 AND requested_by = $2 AND answer IS NULL""",
+        incident_id,
+        requested_by,
+    )
+    return CommandRequest(**dict(row)), False
+
+
+async def command_request(conn: Conn, request_id: int) -> CommandRequest | None:
+    row = await conn.fetchrow(
+        "SELECT id, incident_id, requested_by, commander, answer FROM incident_command_requests WHERE id = $1",
+        request_id,
+    )
+    return CommandRequest(**dict(row)) if row else None
+
+
+async def answer_command(conn: asyncpg.Connection, request_id: int, answer: str, by: str, at: datetime) -> bool:
+    status = await conn.execute(
+        """UPDATE incident_command_requests SET answer = $2, answered_by = $3, answered_at = $4
+           WHERE id = $1 AND answer IS NULL""",
+        request_id,
+        answer,
+        by,
+        at,
+    )
+    return status.endswith(" 1")
+
+
+async def answer_open_command_requests(conn: asyncpg.Connection, incident_id: int, at: datetime) -> None:
+    """Command changed hands: the requests still waiting are moot."""
+    await conn.execute(
+        """UPDATE incident_command_requests SET answer = 'moot', answered_at = $2
+           WHERE incident_id = $1 AND answer IS NULL""",
+        incident_id,
+        at,
+    )

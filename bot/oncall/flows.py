@@ -7,11 +7,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import audit, log
+from bot import audit, log, policy
 from bot.errors import Refused, UsageError
 from bot.oncall import messages, store
-from bot.oncall.lookup import OnCall, managers, rotation, who_is_on_call
+from bot.oncall.lookup import OnCall, rotation, who_is_on_call
 from bot.oncall.parse import OverrideCreate
+from bot.policy import Do
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import mention
@@ -92,6 +93,8 @@ async def _replaced(services: Services, role: str, starts: datetime, ends: datet
 
 
 async def create_override(services: Services, actor: str, req: OverrideCreate, request_id: str) -> str:
+    """A manager sets any override; an engineer hands their own shift to someone. Taking someone else's
+    shift is a request the one replaced accepts or declines (nobody makes themselves on call alone)."""
     now = services.clock.now()
     zone = team_zone(services)
     if await services.users.info(req.user) is None:
@@ -99,13 +102,21 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
     starts = max(req.starts, now).astimezone(UTC)
     ends = req.ends.astimezone(UTC)
     replaced = await _replaced(services, req.role, starts, ends)
-    allowed = await managers(services)
-    if actor != req.user and actor not in replaced and actor not in allowed:
-        names = ", ".join(mention(u) for u in sorted(replaced)) or "nobody"
-        raise Refused(
-            f"Only the engineer being replaced ({names}), the one taking over ({mention(req.user)}) or a manager "
-            f"({', '.join(mention(m) for m in sorted(allowed)) or 'none configured'}) may set this override."
-        )
+    subject = policy.Subject(replaced=frozenset(replaced))
+    approver = None
+    if not await policy.allows(services, Do.OVERRIDE_SET, actor, subject):
+        if actor != req.user:
+            await policy.require(
+                services, Do.OVERRIDE_SET, actor, subject, what="set this override, or ask for the shift yourself"
+            )
+        people = sorted(u for u in replaced if u[:1] in "UW" and "@" not in u)
+        if len(people) != 1:
+            holders = ", ".join(mention(u) for u in sorted(replaced)) or "nobody"
+            raise Refused(
+                f"That time is the {req.role} shift of {holders}: ask for one person's shift at a time, or ask "
+                f"{await policy.who_may(services, Do.OVERRIDE_SET, subject)} to set it."
+            )
+        approver = people[0]
     before = await who_is_on_call(services, now)
     async with services.db.transaction() as conn:
         await store.lock_role(conn, req.role)
@@ -116,22 +127,13 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
                 f"Cancel it first (`/oncall override cancel {clash.id}`) or pick other times.",
                 usage=False,
             )
-        override = await store.insert(conn, req.role, req.user, starts, ends, actor)
-        if starts > now:
-            await services.jobs.schedule_once(
-                conn,
-                "oncall.override_changes",
-                f"{override.id}:begin",
-                starts,
-                {"override_id": override.id, "edge": "begins"},
-            )
-        await services.jobs.schedule_once(
-            conn, "oncall.override_changes", f"{override.id}:end", ends, {"override_id": override.id, "edge": "ends"}
-        )
+        override = await store.insert(conn, req.role, req.user, starts, ends, actor, approver=approver)
+        if approver is None:
+            await _schedule_edges(services, conn, override, now)
         await audit.record(
             conn,
             kind="oncall",
-            action="override.create",
+            action="override.request" if approver else "override.create",
             outcome="ok",
             actor=actor,
             detail={
@@ -140,10 +142,13 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
                 "user": req.user,
                 "starts_at": starts,
                 "ends_at": ends,
+                "approver": approver,
             },
             request_id=request_id,
         )
     note = " (it starts now: the start you gave has passed)" if req.starts < now else ""
+    if approver is not None:
+        return await _ask_approver(services, override, note)
     after = await who_is_on_call(services, now)
     told = ""
     if not after.same_people(before):
@@ -151,22 +156,108 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
     return f"Override set: {messages.override_line(override, zone)}{note}.{told}"
 
 
+async def _schedule_edges(services: Services, conn: Any, override: store.Override, now: datetime) -> None:
+    if override.starts_at > now:
+        await services.jobs.schedule_once(
+            conn,
+            "oncall.override_changes",
+            f"{override.id}:begin",
+            override.starts_at,
+            {"override_id": override.id, "edge": "begins"},
+        )
+    await services.jobs.schedule_once(
+        conn,
+        "oncall.override_changes",
+        f"{override.id}:end",
+        override.ends_at,
+        {"override_id": override.id, "edge": "ends"},
+    )
+
+
+async def _ask_approver(services: Services, override: store.Override, note: str) -> str:
+    zone = team_zone(services)
+    approver = override.approver or ""
+    text, blocks = messages.override_request(override, zone)
+    try:
+        await services.slack.chat_postMessage(channel=approver, text=text, blocks=blocks)
+    except SLACK_FAILURES as exc:
+        async with services.db.transaction() as conn:
+            await store.cancel(conn, override.id, "bot", services.clock.now())
+        return (
+            f"Your request could not be sent to {mention(approver)} ({slack_error(exc)}), so it is withdrawn; "
+            "ask them directly or try again in a minute."
+        )
+    return (
+        f"Asked {mention(approver)} to accept: {messages.override_line(override, zone)}{note}. "
+        "It counts once they accept; you will get a DM either way."
+    )
+
+
+async def answer_override(services: Services, override_id: int, actor: str, accept: bool, request_id: str) -> str:
+    """The one replaced (or a manager) accepts or declines a request for their shift."""
+    now = services.clock.now()
+    zone = team_zone(services)
+    override = await store.get(services.db, override_id)
+    if override is None:
+        raise UsageError("That override request does not exist.", usage=False)
+    subject = policy.Subject(replaced=frozenset({override.approver} if override.approver else set()))
+    await policy.require(services, Do.OVERRIDE_ANSWER, actor, subject)
+    before = await who_is_on_call(services, now)
+    async with services.db.transaction() as conn:
+        await store.lock_role(conn, override.role)
+        if accept:
+            if override.ends_at <= now:
+                raise UsageError(f"Override #{override_id} asked for a time that is over.", usage=False)
+            clash = await store.first_overlap(conn, override.role, max(override.starts_at, now), override.ends_at)
+            if clash is not None and clash.id != override_id:
+                raise UsageError(
+                    f"That request overlaps override {messages.override_line(clash, zone)}, set since.", usage=False
+                )
+        decided = await store.decide(conn, override_id, "accepted" if accept else "declined", actor, now)
+        if decided is None:
+            current = await store.get(conn, override_id)
+            state = "cancelled" if current and current.cancelled_at else (current.status if current else "gone")
+            return f"Override #{override_id} was already answered ({state})."
+        if accept:
+            await _schedule_edges(services, conn, decided, now)
+        await audit.record(
+            conn,
+            kind="oncall",
+            action="override.accept" if accept else "override.decline",
+            outcome="ok",
+            actor=actor,
+            detail={"override_id": override_id, "requested_by": override.created_by},
+            request_id=request_id,
+        )
+    verdict = "accepted" if accept else "declined"
+    line = messages.override_line(decided, zone)
+    try:
+        await services.slack.chat_postMessage(
+            channel=override.created_by, text=f"{mention(actor)} {verdict} your override request: {line}."
+        )
+        told_requester = ""
+    except SLACK_FAILURES as exc:
+        told_requester = f" {mention(override.created_by)} could not be told ({slack_error(exc)}); tell them."
+    told = ""
+    if accept:
+        after = await who_is_on_call(services, now)
+        if not after.same_people(before):
+            told = await _announce_told(services, after, f"Override #{override_id} accepted by {mention(actor)}.")
+    return f"You {verdict} override #{override_id}: {line}.{told_requester}{told}"
+
+
 async def cancel_override(services: Services, actor: str, override_id: int, request_id: str) -> str:
     now = services.clock.now()
     override = await store.get(services.db, override_id)
     if override is None:
         raise UsageError(f"There is no override #{override_id}; `/oncall overrides` lists them.", usage=False)
-    if override.cancelled_at is not None:
+    if override.cancelled_at is not None or override.status == "declined":
         raise UsageError(f"Override #{override_id} was already cancelled.", usage=False)
     if override.ends_at <= now:
         raise UsageError(f"Override #{override_id} is already over.", usage=False)
     replaced = await _replaced(services, override.role, max(override.starts_at, now), override.ends_at)
-    allowed = await managers(services)
-    if actor not in {override.user_id, override.created_by} | replaced | allowed:
-        raise Refused(
-            f"Only {mention(override.user_id)}, who set it ({mention(override.created_by)}), the engineer it "
-            "replaces or a manager may cancel this override."
-        )
+    subject = policy.Subject(requester=override.created_by, holder=override.user_id, replaced=frozenset(replaced))
+    await policy.require(services, Do.OVERRIDE_CANCEL, actor, subject)
     before = await who_is_on_call(services, now)
     async with services.db.transaction() as conn:
         if not await store.cancel(conn, override_id, actor, now):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.errors import UsageError
 from bot.oncall import flows, parse
+from bot.oncall.ids import Action
 from bot.services import Services
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, command
+from bot.slack.middleware import Ctx, action, command
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -33,3 +35,18 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.answer(await flows.create_override(services, ctx.user_id, request, ctx.request_id))
             case parse.OverrideCancel(override_id=override_id):
                 await ctx.answer(await flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
+
+    async def answer_request(ctx: Ctx, accept: bool) -> None:
+        await ctx.ack()
+        value = ctx.action.value or ""
+        if not value.isdigit() or len(value) > 18:
+            raise UsageError("That button does not belong to an override request.", usage=False)
+        await ctx.answer(await flows.answer_override(services, int(value), ctx.user_id, accept, ctx.request_id))
+
+    @action(app, services, Action.OVERRIDE_ACCEPT)
+    async def accept(ctx: Ctx) -> None:
+        await answer_request(ctx, True)
+
+    @action(app, services, Action.OVERRIDE_DECLINE)
+    async def decline(ctx: Ctx) -> None:
+        await answer_request(ctx, False)

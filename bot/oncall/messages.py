@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.oncall.ids import Action
 from bot.oncall.lookup import OnCall, Shift
 from bot.oncall.rotation import Week
 from bot.oncall.store import Override
-from bot.slack.blocks import context, section
+from bot.slack.blocks import button, context, section
 from bot.slack.blocks import when as _when
 from bot.slack.text import escape, mention
 
@@ -115,3 +116,17 @@ def incoming_dm(shift: Shift, starts_at: datetime, team: ZoneInfo, viewer: ZoneI
     if kit:
         lines.append("On-call kit: " + "; ".join(escape(k) for k in kit) + ".")
     return "\n".join(lines)
+
+
+def override_request(o: Override, team: ZoneInfo) -> tuple[str, list[dict[str, Any]]]:
+    """The DM to the engineer whose shift someone asks to take."""
+    text = f"{who(o.created_by)} asks to take your *{o.role}* shift: {override_line(o, team)}."
+    buttons = {
+        "type": "actions",
+        "block_id": f"override:{o.id}",
+        "elements": [
+            button("Accept", Action.OVERRIDE_ACCEPT, str(o.id), "primary"),
+            button("Decline", Action.OVERRIDE_DECLINE, str(o.id)),
+        ],
+    }
+    return text, [section(text), context("It counts only once you accept it."), buttons]

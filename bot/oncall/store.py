@@ -19,6 +19,8 @@ class Override:
     ends_at: datetime
     created_by: str
     cancelled_at: datetime | None = None
+    status: str = "accepted"  # requested | accepted | declined: only accepted overrides put anyone on call
+    approver: str | None = None
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Override:
@@ -30,13 +32,15 @@ class Override:
             row["ends_at"],
             row["created_by"],
             row["cancelled_at"],
+            row["status"],
+            row["approver"],
         )
 
     def active_at(self, at: datetime) -> bool:
-        return self.cancelled_at is None and self.starts_at <= at < self.ends_at
+        return self.status == "accepted" and self.cancelled_at is None and self.starts_at <= at < self.ends_at
 
 
-_COLUMNS = "id, role, user_id, starts_at, ends_at, created_by, cancelled_at"
+_COLUMNS = "id, role, user_id, starts_at, ends_at, created_by, cancelled_at, status, approver"
 
 
 async def lock_role(conn: asyncpg.Connection, role: str) -> None:
@@ -47,7 +51,7 @@ async def lock_role(conn: asyncpg.Connection, role: str) -> None:
 async def first_overlap(conn: asyncpg.Connection, role: str, starts: datetime, ends: datetime) -> Override | None:
     row = await conn.fetchrow(
         f"""SELECT {_COLUMNS} FROM oncall_overrides
-            WHERE role = $1 AND cancelled_at IS NULL AND starts_at < $3 AND ends_at > $2
+            WHERE role = $1 AND cancelled_at IS NULL AND status = 'accepted' AND starts_at < $3 AND ends_at > $2
             ORDER BY starts_at LIMIT 1""",
         role,
         starts,
@@ -57,18 +61,41 @@ async def first_overlap(conn: asyncpg.Connection, role: str, starts: datetime, e
 
 
 async def insert(
-    conn: asyncpg.Connection, role: str, user_id: str, starts: datetime, ends: datetime, created_by: str
+    conn: asyncpg.Connection,
+    role: str,
+    user_id: str,
+    starts: datetime,
+    ends: datetime,
+    created_by: str,
+    *,
+    approver: str | None = None,
 ) -> Override:
+    """An accepted override, or (with an approver) a request that counts for nothing until accepted."""
     row = await conn.fetchrow(
-        f"""INSERT INTO oncall_overrides (role, user_id, starts_at, ends_at, created_by)
-            VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
+        f"""INSERT INTO oncall_overrides (role, user_id, starts_at, ends_at, created_by, status, approver)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}""",
         role,
         user_id,
         starts,
         ends,
         created_by,
+        "requested" if approver else "accepted",
+        approver,
     )
     return Override.of(row)
+
+
+async def decide(conn: asyncpg.Connection, override_id: int, status: str, by: str, at: datetime) -> Override | None:
+    """Accept or decline a request once; None if it was already answered or cancelled."""
+    row = await conn.fetchrow(
+        f"""UPDATE oncall_overrides SET status = $2, decided_by = $3, decided_at = $4
+            WHERE id = $1 AND status = 'requested' AND cancelled_at IS NULL RETURNING {_COLUMNS}""",
+        override_id,
+        status,
+        by,
+        at,
+    )
+    return Override.of(row) if row else None
 
 
 async def get(conn: asyncpg.Connection | Database, override_id: int) -> Override | None:
@@ -87,10 +114,11 @@ async def cancel(conn: asyncpg.Connection, override_id: int, by: str, at: dateti
 
 
 async def overlapping(db: Database, starts: datetime, ends: datetime) -> list[Override]:
-    """Live overrides that touch [starts, ends), any role, in start order."""
+    """Live accepted overrides that touch [starts, ends), any role, in start order."""
     rows = await db.fetch(
         f"""SELECT {_COLUMNS} FROM oncall_overrides
-            WHERE cancelled_at IS NULL AND starts_at < $2 AND ends_at > $1 ORDER BY starts_at, id""",
+            WHERE cancelled_at IS NULL AND status = 'accepted' AND starts_at < $2 AND ends_at > $1
+            ORDER BY starts_at, id""",
         starts,
         ends,
     )

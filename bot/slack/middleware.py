@@ -233,6 +233,8 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
             await ctx.ack()
         except UsageError as exc:
             ctx.outcome = "refused" if isinstance(exc, Refused) else "usage_error"
+            if isinstance(exc, Refused) and exc.rule:
+                ctx.audit_detail["rule"] = exc.rule
             text = exc.message
             if exc.show_usage and usage_of and usage(usage_of):
                 text += "\n\n" + usage(usage_of)

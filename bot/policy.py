@@ -1,0 +1,179 @@
+"""Who may do what: one table, action -> the roles that may, read by every flow.
+
+Roles come from the ops config (`permissions.deployers`, `permissions.incident_managers`, the rotation's
+`oncall.engineers` and `oncall.managers`) and from the thing acted on (an incident's commander, a deploy's
+requester, the engineer an override replaces). Being on call counts only the rotation and accepted or
+manager-set overrides (`bot.oncall.lookup.who_is_on_call`), so nobody makes themselves on call alone.
+
+A flow asks `require(services, Do.X, actor, subject)`; a refusal is `Refused`, which the Slack wrapper
+answers ephemerally (the message names who may) and audits with outcome `refused`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.errors import Refused
+from bot.oncall.lookup import who_is_on_call
+from bot.services import Services
+from bot.slack.text import mention
+
+
+class Role(StrEnum):
+    ANYONE = "anyone"
+    DEPLOYER = "deployer"  # permissions.deployers (user groups expanded); none configured: anyone
+    MANAGER = "manager"  # permissions.incident_managers and the rotation's managers
+    ON_CALL_PRIMARY = "on_call_primary"  # the rotation's primary now, with accepted overrides applied
+    COMMANDER = "commander"  # the incident's current commander
+    REPLACED = "replaced"  # the engineer whose shift an override takes
+    REQUESTER = "requester"  # who asked for it: a deploy's requester, who set an override
+    HOLDER = "holder"  # the one an override puts on call
+
+
+class Do(StrEnum):
+    OVERRIDE_SET = "oncall.override.set"
+    OVERRIDE_ANSWER = "oncall.override.answer"
+    OVERRIDE_CANCEL = "oncall.override.cancel"
+    INCIDENT_COMMANDER = "incident.commander"
+    INCIDENT_HANDOVER_ANSWER = "incident.handover.answer"
+    INCIDENT_RESOLVE = "incident.resolve"
+    PROD_DEPLOY = "deploy.prod.request"
+    PROD_FORCE = "deploy.prod.force"
+    PROD_CHECK = "deploy.prod.check"
+    PROD_START = "deploy.prod.start"
+    PROD_HEALTHY = "deploy.prod.healthy"
+    PROD_MARK = "deploy.prod.mark"
+    ROLLBACK = "deploy.rollback"
+    ROLLBACK_MARK = "deploy.rollback.mark"
+    DEPLOY_CANCEL = "deploy.cancel"
+    DEPLOY_UNLOCK = "deploy.unlock"
+
+
+@dataclass(frozen=True)
+class Rule:
+    who: tuple[Role, ...]
+    what: str  # completes "Only … may <what>."
+
+
+R = Role
+POLICY: dict[Do, Rule] = {
+    Do.OVERRIDE_SET: Rule((R.MANAGER, R.REPLACED), "set this override"),
+    Do.OVERRIDE_ANSWER: Rule((R.REPLACED, R.MANAGER), "accept or decline this override request"),
+    Do.OVERRIDE_CANCEL: Rule((R.HOLDER, R.REQUESTER, R.REPLACED, R.MANAGER), "cancel this override"),
+    Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
+    Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
+    Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),
+    Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod"),
+    Do.PROD_FORCE: Rule((R.DEPLOYER,), "override the staging gate with --force"),
+    Do.PROD_CHECK: Rule((R.DEPLOYER,), "tick a prod checklist"),
+    Do.PROD_START: Rule((R.DEPLOYER,), "start a prod deploy"),
+    Do.PROD_HEALTHY: Rule((R.DEPLOYER,), "end a prod watch as healthy"),
+    Do.PROD_MARK: Rule((R.DEPLOYER,), "mark a prod deploy deployed or failed"),
+    Do.ROLLBACK: Rule((R.DEPLOYER, R.ON_CALL_PRIMARY), "roll back"),
+    Do.ROLLBACK_MARK: Rule((R.DEPLOYER, R.ON_CALL_PRIMARY), "mark a rollback done or failed"),
+    Do.DEPLOY_CANCEL: Rule((R.REQUESTER, R.DEPLOYER), "cancel this deploy"),
+    Do.DEPLOY_UNLOCK: Rule((R.DEPLOYER,), "unlock an environment"),
+}
+
+# What the README's table says for each role (kept beside the table it explains).
+ROLE_WORDS: dict[Role, str] = {
+    R.ANYONE: "anyone",
+    R.DEPLOYER: "the deployers",
+    R.MANAGER: "a manager",
+    R.ON_CALL_PRIMARY: "the on-call primary",
+    R.COMMANDER: "the commander",
+    R.REPLACED: "the engineer replaced",
+    R.REQUESTER: "who asked for it",
+    R.HOLDER: "the one it puts on call",
+}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an action is about, as far as the policy needs to know."""
+
+    commander: str | None = None
+    requester: str | None = None
+    holder: str | None = None
+    replaced: frozenset[str] = field(default_factory=frozenset)
+
+
+async def deployers(services: Services) -> set[str] | None:
+    """The deployers' user ids (user groups expanded); None when none are configured: anyone may."""
+    configured = services.config.permissions.deployers
+    if not configured:
+        return None
+    found: set[str] = set()
+    for entry in configured:
+        found |= await services.users.group_members(entry) if entry.startswith("S") else {entry}
+    return found
+
+
+async def managers(services: Services) -> set[str]:
+    """Incident managers and the rotation's managers (emails resolved to user ids)."""
+    found = set(services.config.permissions.incident_managers)
+    for member in services.config.oncall.managers:
+        uid = await services.users.resolve(member)
+        if uid:
+            found.add(uid)
+    return found
+
+
+async def on_call_primary(services: Services) -> str | None:
+    return (await who_is_on_call(services, services.clock.now())).primary.user
+
+
+async def _holders(services: Services, role: Role, subject: Subject) -> set[str] | None:
+    """Who holds `role` for this subject; None means everyone does."""
+    match role:
+        case Role.ANYONE:
+            return None
+        case Role.DEPLOYER:
+            return await deployers(services)
+        case Role.MANAGER:
+            return await managers(services)
+        case Role.ON_CALL_PRIMARY:
+            primary = await on_call_primary(services)
+            return {primary} if primary else set()
+        case Role.COMMANDER:
+            return {subject.commander} if subject.commander else set()
+        case Role.REQUESTER:
+            return {subject.requester} if subject.requester else set()
+        case Role.HOLDER:
+            return {subject.holder} if subject.holder else set()
+        case Role.REPLACED:
+            return set(subject.replaced)
+
+
+async def allows(services: Services, action: Do, actor: str, subject: Subject = Subject()) -> bool:
+    for role in POLICY[action].who:
+        holders = await _holders(services, role, subject)
+        if holders is None or actor in holders:
+            return True
+    return False
+
+
+async def who_may(services: Services, action: Do, subject: Subject = Subject()) -> str:
+    """`the deployers (<@U1>, <!subteam^S2>) or the on-call primary (<@U3>)`, for a refusal."""
+    parts = []
+    for role in POLICY[action].who:
+        if role == Role.DEPLOYER:
+            configured = services.config.permissions.deployers
+            names = [f"<!subteam^{d}>" if d.startswith("S") else mention(d) for d in configured]
+        else:
+            names = [mention(u) for u in sorted(await _holders(services, role, subject) or set())]
+        parts.append(f"{ROLE_WORDS[role]} ({', '.join(names) or 'nobody at the moment'})")
+    return " or ".join(parts)
+
+
+async def require(services: Services, action: Do, actor: str, subject: Subject = Subject(), *, what: str = "") -> None:
+    """Refused (naming who may) unless `actor` may do `action`."""
+    if await allows(services, action, actor, subject):
+        return
+    raise Refused(f"Only {await who_may(services, action, subject)} may {what or POLICY[action].what}.", rule=action)
+
+
+def table() -> list[tuple[str, str]]:
+    """(action, who may) rows, as the README shows them."""
+    return [(str(do), " or ".join(ROLE_WORDS[r] for r in rule.who)) for do, rule in POLICY.items()]
