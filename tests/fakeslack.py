@@ -48,6 +48,8 @@ class FakeSlack:
         self.users: dict[str, User] = {}
         self.channels: dict[str, dict[str, Any]] = {}  # id -> channel
         self.usergroups: dict[str, list[str]] = {}
+        self.response_url_uses: dict[str, int] = {}
+        self.refused: list[tuple[str, list[str]]] = []  # (method, why) of every payload refused as invalid
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -113,10 +115,23 @@ class FakeSlack:
         return args
 
     async def _response_url(self, request: web.Request) -> web.Response:
+        """Slack's response_url: at most 5 uses, refuses blocks it cannot show, can expire (`fail("response_url")`)."""
         args = await self._read(request)
-        args["_response_url"] = request.match_info["name"]
+        name = request.match_info["name"]
+        args["_response_url"] = name
         self.calls.append(Call("response_url", args))
-        return web.Response(text="ok")
+        self.response_url_uses[name] = self.response_url_uses.get(name, 0) + 1
+        queue = self.failures.get("response_url")
+        if queue:
+            failure = queue.pop(0)
+            return web.json_response({"ok": False, "error": failure.error or "expired_url"}, status=failure.status)
+        if self.response_url_uses[name] > 5:
+            return web.json_response({"ok": False, "error": "used_url"}, status=404)
+        errors = check_message(args)
+        if errors:
+            self.refused.append(("response_url", errors))
+            return web.json_response({"ok": False, "error": "invalid_blocks", "errors": errors}, status=400)
+        return web.json_response({"ok": True})
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -133,6 +148,11 @@ class FakeSlack:
                 return web.json_response({"ok": False, "error": "fake_failure"}, status=failure.status, headers=headers)
             if failure.error:
                 return web.json_response({"ok": False, "error": failure.error})
+        errors = check_view(args.get("view")) if method.startswith("views.") else check_message(args)
+        if errors:
+            self.refused.append((method, errors))
+            error = "msg_too_long" if errors == ["msg_too_long"] else "invalid_blocks"
+            return web.json_response({"ok": False, "error": error, "errors": errors})
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -252,6 +272,137 @@ class FakeSlack:
         users = args.get("users")
         self.usergroups[group] = users.split(",") if isinstance(users, str) else list(users or [])
         return {"ok": True, "usergroup": {"id": group, "users": self.usergroups[group]}}
+
+
+# -- Slack's documented limits (Block Kit reference), enforced as Slack does: the whole call is refused ---------
+
+MESSAGE_BLOCKS, VIEW_BLOCKS = 50, 100
+
+
+def _check_text(obj: Any, where: str, limit: int, errors: list[str], *, plain_only: bool = False) -> None:
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        errors.append(f"{where}: text object missing")
+        return
+    if plain_only and obj.get("type") != "plain_text":
+        errors.append(f"{where}: must be plain_text")
+    if not obj["text"]:
+        errors.append(f"{where}: empty text")
+    if len(obj["text"]) > limit:
+        errors.append(f"{where}: text longer than {limit} ({len(obj['text'])})")
+
+
+def _check_option(option: Any, where: str, errors: list[str], *, plain_only: bool) -> None:
+    _check_text(option.get("text"), f"{where}.text", 75, errors, plain_only=plain_only)
+    if "description" in option:
+        _check_text(option["description"], f"{where}.description", 75, errors)
+    if len(str(option.get("value", ""))) > 150:
+        errors.append(f"{where}: value longer than 150")
+
+
+def _check_element(element: dict[str, Any], where: str, errors: list[str]) -> None:
+    kind = element.get("type")
+    if len(str(element.get("action_id", ""))) > 255:
+        errors.append(f"{where}: action_id longer than 255")
+    if kind == "button":
+        _check_text(element.get("text"), f"{where}.text", 75, errors, plain_only=True)
+        if len(str(element.get("value", ""))) > 2000:
+            errors.append(f"{where}: value longer than 2000")
+    if kind in ("checkboxes", "radio_buttons", "static_select", "multi_static_select", "overflow"):
+        options = element.get("options") or []
+        most = {"checkboxes": 10, "radio_buttons": 10, "overflow": 5}.get(kind, 100)
+        if not options or len(options) > most:
+            errors.append(f"{where}: {len(options)} options (1 to {most} allowed)")
+        for i, option in enumerate(options):
+            _check_option(
+                option, f"{where}.options[{i}]", errors, plain_only=kind not in ("checkboxes", "radio_buttons")
+            )
+        values = [o.get("value") for o in options]
+        if len(values) != len(set(values)):
+            errors.append(f"{where}: duplicate option values")
+    if "confirm" in element:
+        confirm = element["confirm"]
+        _check_text(confirm.get("title"), f"{where}.confirm.title", 100, errors, plain_only=True)
+        _check_text(confirm.get("text"), f"{where}.confirm.text", 300, errors)
+    if "placeholder" in element:
+        _check_text(element["placeholder"], f"{where}.placeholder", 150, errors, plain_only=True)
+
+
+def check_blocks(blocks: Any, most: int) -> list[str]:
+    """What Slack's Block Kit validation would refuse in these blocks (empty: valid)."""
+    if blocks is None:
+        return []
+    if not isinstance(blocks, list):
+        return ["blocks is not a list"]
+    errors: list[str] = []
+    if len(blocks) > most:
+        errors.append(f"{len(blocks)} blocks (at most {most})")
+    block_ids: set[str] = set()
+    for b, block in enumerate(blocks):
+        where = f"blocks[{b}]"
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in block_ids:
+                errors.append(f"{where}: duplicate block_id {block_id!r}")
+            block_ids.add(block_id)
+            if len(str(block_id)) > 255:
+                errors.append(f"{where}: block_id longer than 255")
+        kind = block.get("type")
+        if kind == "section":
+            if "text" not in block and not block.get("fields"):
+                errors.append(f"{where}: a section needs text or fields")
+            if "text" in block:
+                _check_text(block["text"], f"{where}.text", 3000, errors)
+            for f, field in enumerate(block.get("fields") or []):
+                _check_text(field, f"{where}.fields[{f}]", 2000, errors)
+            if len(block.get("fields") or []) > 10:
+                errors.append(f"{where}: more than 10 fields")
+            if "accessory" in block:
+                _check_element(block["accessory"], f"{where}.accessory", errors)
+        elif kind == "header":
+            _check_text(block.get("text"), f"{where}.text", 150, errors, plain_only=True)
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 10:
+                errors.append(f"{where}: {len(elements)} elements (1 to 10 allowed)")
+            for e, element in enumerate(elements):
+                if element.get("type") in ("mrkdwn", "plain_text"):
+                    _check_text(element, f"{where}.elements[{e}]", 3000, errors)
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 25:
+                errors.append(f"{where}: {len(elements)} elements (1 to 25 allowed)")
+            action_ids = [e.get("action_id") for e in elements if e.get("action_id")]
+            if len(action_ids) != len(set(action_ids)):
+                errors.append(f"{where}: duplicate action_id")
+            for e, element in enumerate(elements):
+                _check_element(element, f"{where}.elements[{e}]", errors)
+        elif kind == "input":
+            _check_text(block.get("label"), f"{where}.label", 2000, errors, plain_only=True)
+            if isinstance(block.get("element"), dict):
+                _check_element(block["element"], f"{where}.element", errors)
+    return errors
+
+
+def check_message(args: dict[str, Any]) -> list[str]:
+    """A chat.postMessage / chat.update / chat.postEphemeral / response_url body, as Slack validates it."""
+    if len(str(args.get("text") or "")) > 40000:
+        return ["msg_too_long"]
+    return check_blocks(args.get("blocks"), MESSAGE_BLOCKS)
+
+
+def check_view(view: Any) -> list[str]:
+    """A modal as views.open/update/push validate it."""
+    if not isinstance(view, dict):
+        return []
+    errors = check_blocks(view.get("blocks"), VIEW_BLOCKS)
+    for key in ("title", "submit", "close"):
+        if key in view:
+            _check_text(view[key], f"view.{key}", 24, errors, plain_only=True)
+    if len(str(view.get("private_metadata") or "")) > 3000:
+        errors.append("view.private_metadata longer than 3000")
+    if len(str(view.get("callback_id") or "")) > 255:
+        errors.append("view.callback_id longer than 255")
+    return errors
 
 
 def _user_json(user: User) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,31 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 _ids = itertools.count(1)
+# What Slack itself writes into command text: mentions, channel links, links, broadcasts, dates.
+_SLACK_MADE = re.compile(
+    r"<(?:@[UW][A-Z0-9]+|#[CG][A-Z0-9]+|![a-z]+(?:\^[^<>|]*)?|(?:https?://|mailto:)[^<>|\s]+)(?:\|[^<>]*)?>"
+)
+_BARE_URL = re.compile(r"(?<![<|])\bhttps?://[^\s<>|]*[^\s<>|.,;:!?)]")
+_BROADCAST = re.compile(r"(?<![\w<])@(here|channel|everyone)\b")
+
+
+def slack_encode(typed: str) -> str:
+    """Command text as Slack sends it with `should_escape: true`: what a test writes the way Slack renders it
+    (`<@U1>`, `<#C1|ops>`, `<https://x|label>`) stays, `@here` becomes `<!here>`, a bare URL `<https://…>`,
+    and every other `&`, `<`, `>` becomes `&amp;`, `&lt;`, `&gt;`."""
+    out, last = [], 0
+    for match in _SLACK_MADE.finditer(typed):
+        out.append(_encode_plain(typed[last : match.start()]))
+        out.append(match[0])
+        last = match.end()
+    out.append(_encode_plain(typed[last:]))
+    return "".join(out)
+
+
+def _encode_plain(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _BARE_URL.sub(lambda m: f"<{m[0]}>", text)
+    return _BROADCAST.sub(lambda m: f"<!{m[1]}>", text)
 
 
 @dataclass
@@ -30,6 +56,10 @@ class SlackRequests:
         self.url = bot_url.rstrip("/") + "/slack/events"
         self.verifier = SignatureVerifier(signing_secret)
         self.response_url = response_url
+
+    def next_response_url(self) -> str:
+        """A fresh response_url per request, as Slack gives (each can be used 5 times)."""
+        return f"{self.response_url}-{next(_ids)}"
 
     async def post(
         self,
@@ -59,8 +89,11 @@ class SlackRequests:
         user: str = "U0ALICE",
         channel: str = "C0GENERAL",
         trigger_id: str | None = None,
+        encoded: bool = False,
         **kwargs: Any,
     ) -> Reply:
+        """A slash command as Slack sends it: `text` is what the user typed, encoded here as Slack encodes it
+        (pass `encoded=True` for text already in Slack's encoding)."""
         form = {
             "token": "legacy-verification-token",
             "team_id": "T0ZZIK",
@@ -70,10 +103,10 @@ class SlackRequests:
             "user_id": user,
             "user_name": user.lower(),
             "command": command,
-            "text": text,
+            "text": text if encoded else slack_encode(text),
             "api_app_id": "A0ZZIK",
             "is_enterprise_install": "false",
-            "response_url": self.response_url,
+            "response_url": self.next_response_url(),
             "trigger_id": trigger_id or f"trig.{next(_ids)}",
         }
         return await self.post(urlencode(form), "application/x-www-form-urlencoded", **kwargs)
@@ -104,7 +137,7 @@ class SlackRequests:
             "trigger_id": trigger_id or f"trig.{next(_ids)}",
             "channel": {"id": channel, "name": "general"},
             "message": {"ts": message_ts, "text": "", "blocks": []},
-            "response_url": self.response_url,
+            "response_url": self.next_response_url(),
             "actions": [{**element, "action_ts": f"{time.time():.6f}"}],
         }
         if state is not None:

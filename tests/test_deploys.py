@@ -328,7 +328,7 @@ async def test_rollback_offer_confirm_and_refusals(
         "Rollback #3 of v7.0 to prod started: the pipeline was triggered.",
     ]
     rollbacks = [d for d in await deploys(bot) if d["kind"] == "rollback"]
-    assert len(rollbacks) == 1 and rollbacks[0]["reason"] == "Error rate > 10% (error rate spiking)"
+    assert len(rollbacks) == 1 and rollbacks[0]["reason"] == "Error rate &gt; 10% (error rate spiking)"
     assert [r["action"] for r in pipeline.received].count("rollback") == 1
 
 

@@ -180,13 +180,15 @@ async def test_channel_names_follow_slack_rules(bot: RunningBot, fake_slack: Fak
 
 
 async def test_user_text_never_pings(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    """Broadcasts are shown as text and never notify; a named person stays a working mention; `&` shows once."""
     await declare(fake_slack, bot, "p2 <!channel> login down <@U0BOB> <!here|here> &")
     await bot.slack.command("/incident", "update <!everyone> still <@U0CAROL|carol> down", channel="C00000001")
     await eventually(lambda: len(posts_to(fake_slack, "C00000001")) >= 2)
     everything = "\n".join(_flatten(c.args) for c in fake_slack.calls if c.method.startswith("chat."))
-    for ping in ("<!channel>", "<!here", "<!everyone>", "<@U0BOB>", "<@U0CAROL|carol>"):
+    for ping in ("<!channel>", "<!here", "<!everyone>", "&lt;", "&amp;amp;"):
         assert ping not in everything
-    assert "&lt;!channel&gt; login down &lt;@U0BOB&gt;" in everything
+    assert "@channel login down <@U0BOB> @here &amp;" in everything
+    assert "@everyone still <@U0CAROL|carol> down" in everything
 
 
 async def test_in_channel_commands(bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock) -> None:

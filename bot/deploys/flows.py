@@ -16,7 +16,7 @@ from bot.opsconfig import CheckItem
 from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import escape, mention
+from bot.slack.text import escape, mention, mrkdwn
 from bot.slo import watch as slo_watch
 
 logger = log.get("zzik.deploys")
@@ -400,7 +400,7 @@ async def unlock(services: Services, actor: str, environment: str, reason: str, 
         )
     if released:
         await refresh(services, released)
-    return f"{environment} unlocked: {holder.ref} cancelled ({escape(reason)})."
+    return f"{environment} unlocked: {holder.ref} cancelled ({mrkdwn(reason)})."
 
 
 async def status(services: Services) -> str:
@@ -447,9 +447,9 @@ async def rollback_offer(services: Services, actor: str, environment: str, reaso
 def rollback_reason(services: Services, choice: str | None, other: str) -> str:
     criteria = {c.id: c.text for c in services.config.rollback.criteria}
     if choice in criteria:
-        return criteria[choice] + (f" ({other})" if other else "")
+        return escape(criteria[choice]) + (f" ({mrkdwn(other)})" if other else "")
     if choice == "other" and other:
-        return other
+        return mrkdwn(other)
     raise UsageError("Pick the reason for the rollback first (one of the manual's criteria).", usage=False)
 
 
@@ -516,7 +516,7 @@ async def rollback(
     await _tell_incidents(
         services,
         f":rewind: {mention(actor)} is rolling {environment} back from "
-        f"`{escape(current.version)}` to `{escape(target.version)}`: {escape(reason)}",
+        f"`{escape(current.version)}` to `{escape(target.version)}`: {mrkdwn(reason)}",
     )
     return answer
 

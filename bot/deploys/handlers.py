@@ -17,6 +17,7 @@ from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
+from bot.slack.text import escape
 from bot.web.signing import verify
 
 
@@ -164,7 +165,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
                 callback.status,
                 "pipeline",
                 str(callback.url) if callback.url else None,
-                callback.detail,
+                escape(callback.detail) if callback.detail else None,  # raw from the pipeline: stored as mrkdwn
             )
         except DatabaseUnavailable:
             return web.json_response({"error": "database unavailable, retry later"}, status=503)

@@ -12,7 +12,7 @@ from bot.deploys.store import Deploy
 from bot.opsconfig import CheckItem, OpsConfig
 from bot.slack.blocks import button, context, section, when
 from bot.slack.blocks import confirm_dialog as confirm
-from bot.slack.text import escape, mention
+from bot.slack.text import escape, mention, mrkdwn
 
 Blocks = list[dict[str, Any]]
 Ticks = dict[tuple[str, str], tuple[str, datetime]]
@@ -58,10 +58,10 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
     if deploy.forced_reason:
         lines.append(
             f":warning: *Staging validation overridden* by {mention(deploy.requested_by)}: "
-            f"{escape(deploy.forced_reason)}"
+            f"{mrkdwn(deploy.forced_reason)}"
         )
     if deploy.reason:
-        lines.append(f"*Reason:* {escape(deploy.reason)}")
+        lines.append(f"*Reason:* {mrkdwn(deploy.reason)}")
     if deploy.started_at and deploy.started_by:
         lines.append(f"Started by {mention(deploy.started_by)} at {when(deploy.started_at, zone)}")
     if deploy.finished_at:
@@ -69,7 +69,7 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
             f"Finished {when(deploy.finished_at, zone)}"
             + (f" ({escape(deploy.finished_by)})" if deploy.finished_by else "")
             + (f" · <{deploy.url}|pipeline run>" if deploy.url else "")
-            + (f" · {escape(deploy.detail)}" if deploy.detail else "")
+            + (f" · {mrkdwn(deploy.detail)}" if deploy.detail else "")
         )
     blocks: Blocks = [section("\n".join(lines))]
     if deploy.kind == "deploy":

@@ -22,7 +22,7 @@ from bot.opsconfig import SeverityLevel
 from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import escape, mention, slug
+from bot.slack.text import escape, mention, mrkdwn, plain, slug
 
 logger = log.get("zzik.incidents")
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
@@ -215,6 +215,7 @@ def channel_names(prefix: str, number: int, title: str) -> list[str]:
     base = f"{prefix}-{number}"
     room = 80 - len(base) - 1 - 3  # "-<slug>" and room for a "-NN" suffix on name_taken
     names = []
+    title = plain(title)
     for text in (title, unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()):
         s = slug(text, room)
         names.append(f"{base}-{s}" if s else base)
@@ -416,7 +417,7 @@ async def post_update(services: Services, incident: Incident, actor: str, text: 
     async with services.db.transaction() as conn:
         incident = await store.update(conn, incident.id, last_update_at=now)
         await store.add_event(conn, incident.id, now, actor, "update", text)
-    message = f":mega: *{incident.ref} update* from {mention(actor)}: {escape(text)}"
+    message = f":mega: *{incident.ref} update* from {mention(actor)}: {mrkdwn(text)}"
     posts = [services.slack.chat_postMessage(channel=incident.channel_id, text=message)]
     if incident.announcement_ts:
         posts.append(
@@ -521,7 +522,7 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
     wanted = _stage_key(name)
     matches = [s for s in stages if _stage_key(s) == wanted] or [s for s in stages if _stage_key(s).startswith(wanted)]
     if len(matches) != 1:
-        raise UsageError(f"`{escape(name)}` is not a stage; the stages are: {', '.join(stages)}.", usage=False)
+        raise UsageError(f"`{mrkdwn(name)}` is not a stage; the stages are: {', '.join(stages)}.", usage=False)
     stage = matches[0]
     now = services.clock.now()
     async with services.db.transaction() as conn:
@@ -531,7 +532,7 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
             raise UsageError(f"{incident.ref} is already at {stage}.", usage=False)
         previous = incident.stage
         incident = await store.update(conn, incident.id, stage=stage)
-        await store.add_event(conn, incident.id, now, actor, "stage", f"stage {previous} → {stage}")
+        await store.add_event(conn, incident.id, now, actor, "stage", f"stage {escape(previous)} → {escape(stage)}")
     await asyncio.gather(refresh(services, incident, topic=True), _refresh_kickoff(services, incident))
     return f"{incident.ref} moved to *{stage}*."
 
@@ -756,11 +757,18 @@ async def tick_stage(services: Services, incident_id: int, stage: int, selected:
         items = stages[stage].items
         for item in sorted(selected - current):
             if item < len(items) and await store.tick(conn, incident_id, stage, item, actor, now):
-                await store.add_event(conn, incident_id, now, actor, "check", f"✓ {stages[stage].name}: {items[item]}")
+                await store.add_event(
+                    conn, incident_id, now, actor, "check", f"✓ {escape(stages[stage].name)}: {escape(items[item])}"
+                )
         for item in sorted(current - selected):
             if await store.untick(conn, incident_id, stage, item):
                 await store.add_event(
-                    conn, incident_id, now, actor, "check", f"unticked {stages[stage].name}: {items[item]}"
+                    conn,
+                    incident_id,
+                    now,
+                    actor,
+                    "check",
+                    f"unticked {escape(stages[stage].name)}: {escape(items[item])}",
                 )
     await _refresh_kickoff(services, incident)
 
@@ -858,26 +866,26 @@ async def week_in_review(services: Services, starts: datetime, ends: datetime) -
     if declared:
         lines.append(f"*Incidents declared ({len(declared)})*")
         lines += [
-            f"{i.ref} {i.severity} {escape(i.title)}"
+            f"{i.ref} {i.severity} {mrkdwn(i.title)}"
             + (f" · resolved in {store.duration(i.declared_at, i.resolved_at)}" if i.resolved_at else " · open")
             for i in declared
         ]
     if resolved:
         lines.append(f"*Incidents resolved ({len(resolved)})*")
         lines += [
-            f"{i.ref} {i.severity} {escape(i.title)} · {store.duration(i.declared_at, i.resolved_at)}"
+            f"{i.ref} {i.severity} {mrkdwn(i.title)} · {store.duration(i.declared_at, i.resolved_at)}"
             for i in resolved
             if i.resolved_at
         ]
     still_open = await store.open_incidents(services.db)
     if still_open:
         lines.append(f"*Still open ({len(still_open)})*")
-        lines += [f"{i.ref} {i.severity} {escape(i.title)} · commander {mention(i.commander)}" for i in still_open]
+        lines += [f"{i.ref} {i.severity} {mrkdwn(i.title)} · commander {mention(i.commander)}" for i in still_open]
     open_actions = await store.open_actions(services.db)
     if open_actions:
         lines.append(f"*Open action items ({len(open_actions)})*")
         lines += [
-            f"{ref} #{a.id} {escape(a.text)} · {mention(a.owner) if a.owner else '_unassigned_'}"
+            f"{ref} #{a.id} {mrkdwn(a.text)} · {mention(a.owner) if a.owner else '_unassigned_'}"
             for ref, a in open_actions
         ]
     return lines

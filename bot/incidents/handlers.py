@@ -12,6 +12,7 @@ from bot.incidents.ids import Action, Block, View
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
+from bot.slack.text import escape
 
 
 def _incident_id(ctx: Ctx) -> int:
@@ -125,10 +126,10 @@ def register(app: AsyncApp, services: Services) -> None:
     @view(app, services, View.DECLARE)
     async def declare_submitted(ctx: Ctx) -> None:
         form = ctx.view
-        title = form.text(Block.TITLE)
+        title = escape(form.text(Block.TITLE))  # modal text is raw: encoded once, stored as mrkdwn
         picked = form.state.input(Block.SEVERITY).selected_option
         severity = picked.value if picked else None
-        description = form.text(Block.DESCRIPTION)
+        description = escape(form.text(Block.DESCRIPTION))
         commander = form.state.input(Block.COMMANDER).selected_user
         errors = {}
         try:

@@ -12,14 +12,14 @@ from bot.incidents.store import Action as FollowUp
 from bot.incidents.store import Event, Incident, duration
 from bot.opsconfig import OpsConfig, SeverityLevel
 from bot.slack.blocks import button, context, pieces, section, when
-from bot.slack.text import escape, mention, truncate
+from bot.slack.text import escape, mention, mrkdwn, truncate
 
 Blocks = list[dict[str, Any]]
 STATUS_EMOJI = {"open": ":red_circle:", "resolved": ":large_green_circle:"}
 
 
 def header(incident: Incident) -> str:
-    return f"{incident.ref} · {incident.severity} · {escape(incident.title)}"
+    return f"{incident.ref} · {incident.severity} · {mrkdwn(incident.title)}"
 
 
 def channel_ref(incident: Incident) -> str:
@@ -28,7 +28,7 @@ def channel_ref(incident: Incident) -> str:
 
 def topic(incident: Incident) -> str:
     status = "RESOLVED" if not incident.is_open else incident.stage
-    title = escape(incident.title)  # raw title in a topic would let `<!everyone>` through
+    title = mrkdwn(incident.title)  # stored as safe mrkdwn: no `<!everyone>` reaches a topic
     return truncate(f"{incident.severity} · {status} · commander {mention(incident.commander)} · {title}", 250)
 
 
@@ -50,7 +50,7 @@ def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: 
         lines.append(
             f"*Resolved:* {when(incident.resolved_at, zone)} after "
             f"{duration(incident.declared_at, incident.resolved_at)}"
-            + (f": {escape(incident.summary)}" if incident.summary else "")
+            + (f": {mrkdwn(incident.summary)}" if incident.summary else "")
         )
     blocks: Blocks = [section("\n".join(lines))]
     if incident.is_open:
@@ -60,7 +60,7 @@ def announcement(incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: 
             buttons.append(button("Acknowledge", Action.ACKNOWLEDGE, value, style="primary"))
         buttons.append(button("Take command", Action.TAKE_COMMAND, value))
         blocks.append({"type": "actions", "block_id": f"incident:{incident.id}", "elements": buttons})
-    text = f"{incident.ref} {incident.severity} {status.lower()}: {escape(incident.title)}"
+    text = f"{incident.ref} {incident.severity} {status.lower()}: {mrkdwn(incident.title)}"
     return text, blocks
 
 
@@ -77,7 +77,7 @@ def kickoff(
         f"*Response:* {escape(level.response)}. *Commander:* {mention(incident.commander)}",
     ]
     if incident.description:
-        intro.append(f"*Description:* {escape(incident.description)}")
+        intro.append(f"*Description:* {mrkdwn(incident.description)}")
     blocks: Blocks = [
         section("\n".join(intro)),
         context(
@@ -100,14 +100,14 @@ def kickoff(
         if selected:
             element["initial_options"] = selected
         blocks.append({"type": "actions", "block_id": f"stage:{s}", "elements": [element]})
-    return f"{incident.ref} kickoff: {escape(incident.title)}", blocks
+    return f"{incident.ref} kickoff: {mrkdwn(incident.title)}", blocks
 
 
 def listing(incidents: list[Incident], now: datetime) -> str:
     if not incidents:
         return "No open incidents. :tada:"
     lines = [
-        f"*{i.ref}* {i.severity} · {escape(i.title)} · commander {mention(i.commander)} · "
+        f"*{i.ref}* {i.severity} · {mrkdwn(i.title)} · commander {mention(i.commander)} · "
         f"{duration(i.declared_at, now)} old · {escape(i.stage)} · {channel_ref(i)}"
         for i in incidents
     ]
@@ -119,7 +119,7 @@ _AT_USER = re.compile(r"@([UW][A-Z0-9]{2,})\b")
 
 
 def event_text(event: Event) -> str:
-    text = escape(event.text)
+    text = mrkdwn(event.text)
     return _AT_USER.sub(r"<@\1>", text) if event.kind in _PEOPLE_KINDS else text
 
 
@@ -145,7 +145,7 @@ def timeline(incident: Incident, events: list[Event], zone: ZoneInfo) -> tuple[s
 
 def action_lines(actions: list[FollowUp]) -> list[str]:
     return [
-        f"• #{a.id} {escape(a.text)} · owner {mention(a.owner) if a.owner else '_unassigned_'}"
+        f"• #{a.id} {mrkdwn(a.text)} · owner {mention(a.owner) if a.owner else '_unassigned_'}"
         + (" · done" if a.done_at else "")
         for a in actions
     ]
@@ -163,8 +163,8 @@ def postmortem(
     end = incident.resolved_at or now
     values = {
         "number": incident.ref,
-        "title": escape(incident.title),
-        "summary": escape(incident.summary or incident.description or "_to be written_"),
+        "title": mrkdwn(incident.title),
+        "summary": mrkdwn(incident.summary or incident.description or "_to be written_"),
         "severity": incident.severity,
         "duration": duration(incident.declared_at, end) + ("" if incident.resolved_at else " (still open)"),
         "timeline": "\n".join(timeline_lines(events, zone)) or "_no entries_",
@@ -202,7 +202,7 @@ def nudge(incident: Incident, since: datetime, now: datetime) -> str:
 
 def setup_failed(incident: Incident, failures: list[str]) -> Blocks:
     text = f":warning: {incident.ref} is declared and recorded, but Slack refused part of the set-up:\n" + "\n".join(
-        f"• {escape(f)}" for f in failures
+        f"• {mrkdwn(f)}" for f in failures
     )
     return [
         section(text),

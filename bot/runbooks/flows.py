@@ -13,7 +13,7 @@ from bot.opsconfig import Runbook
 from bot.runbooks import messages, store
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import escape
+from bot.slack.text import escape, mrkdwn
 
 logger = log.get("zzik.runbooks")
 
@@ -36,9 +36,9 @@ def find(services: Services, name: str) -> Runbook:
     if close:
         r = names[close[0]]
         raise UsageError(
-            f"There is no runbook `{escape(name)}`. Did you mean `{r.slug}` ({escape(r.name)})?", usage=False
+            f"There is no runbook `{mrkdwn(name)}`. Did you mean `{r.slug}` ({escape(r.name)})?", usage=False
         )
-    raise UsageError(f"There is no runbook `{escape(name)}`; `/runbook` lists them.", usage=False)
+    raise UsageError(f"There is no runbook `{mrkdwn(name)}`; `/runbook` lists them.", usage=False)
 
 
 async def _post(services: Services, channel: str, text: str, blocks: list) -> dict:
@@ -117,10 +117,12 @@ async def record_step(
                 now,
                 actor,
                 "runbook",
-                f"runbook {run.name} step {index + 1} {what}: {run.steps[index]['text']}",
+                f"runbook {escape(run.name)} step {index + 1} {what}: {escape(run.steps[index]['text'])}",
             )
             if finished:
-                await incidents.add_event(conn, run.incident_id, now, actor, "runbook", f"runbook {run.name} finished")
+                await incidents.add_event(
+                    conn, run.incident_id, now, actor, "runbook", f"runbook {escape(run.name)} finished"
+                )
     await refresh(services, run_id, index)
     if finished:
         recorded = await store.steps(services.db, run_id)

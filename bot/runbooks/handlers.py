@@ -9,6 +9,7 @@ from bot.runbooks import flows, messages, store
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
+from bot.slack.text import escape
 
 
 def _run_step(value: str) -> tuple[int, int]:
@@ -56,7 +57,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @view(app, services, messages.SKIP_VIEW)
     async def skip_reason(ctx: Ctx) -> None:
-        reason = ctx.view.text("reason")
+        reason = escape(ctx.view.text("reason"))  # modal text is raw: stored as mrkdwn
         if len(reason) < 3:
             ctx.outcome = "usage_error"
             await ctx.ack(response_action="errors", errors={"reason": "Say why, in a few words."})

@@ -9,7 +9,7 @@ from bot.opsconfig import Runbook
 from bot.runbooks.store import Run, Step
 from bot.slack.blocks import clock_time as when
 from bot.slack.blocks import context, pieces, section
-from bot.slack.text import escape, mention
+from bot.slack.text import escape, mention, mrkdwn
 
 Blocks = list[dict[str, Any]]
 MAX_BLOCKS = 50
@@ -62,7 +62,7 @@ def step_blocks(run: Run, index: int, recorded: Step | None, zone: ZoneInfo) -> 
         blocks.append(
             context(
                 f":fast_forward: skipped by {mention(recorded.by_user)} at {when(recorded.at, zone)}: "
-                f"{escape(recorded.reason or '')}"
+                f"{mrkdwn(recorded.reason or '')}"
             )
         )
     return blocks
@@ -105,7 +105,7 @@ def summary(run: Run, recorded: dict[int, Step], duration: str) -> str:
     skipped = [s for s in recorded.values() if s.status == "skipped"]
     text = f":checkered_flag: Runbook *{escape(run.name)}* finished in {duration}: {done} done, {len(skipped)} skipped"
     if skipped:
-        text += " (" + "; ".join(f"step {s.step + 1}: {escape(s.reason or '')}" for s in skipped) + ")"
+        text += " (" + "; ".join(f"step {s.step + 1}: {mrkdwn(s.reason or '')}" for s in skipped) + ")"
     return text + "."
 
 

@@ -28,6 +28,7 @@ from bot.errors import DatabaseUnavailable, Refused, UsageError
 from bot.services import Services
 from bot.slack import payloads
 from bot.slack.commands import usage
+from bot.slack.text import from_slack
 
 logger = log.get("zzik.slack")
 
@@ -174,7 +175,8 @@ class Ctx:
 
     @property
     def text(self) -> str:
-        return str(self.body.get("text") or "").strip()
+        """A command's text as safe mrkdwn: Slack sends it encoded (mentions and links kept, broadcasts defused)."""
+        return from_slack(str(self.body.get("text") or "").strip())
 
     @property
     def trigger_id(self) -> str | None:
