@@ -30,6 +30,13 @@ class Metrics:
             ["method", "error"],
             registry=self.registry,
         )
+        self.answer_fallbacks = Counter(
+            "zzik_answer_fallbacks",
+            "Answers response_url could not carry (expired, spent, refused), by how they went instead "
+            "(ephemeral, channel, dm, none)",
+            ["kind", "name", "route"],
+            registry=self.registry,
+        )
         self.jobs = Counter(
             "zzik_jobs_run",
             "Scheduled job runs, by job and outcome",

@@ -254,6 +254,9 @@ class Incidents(Section):
     stages: list[Stage] = Field(min_length=1)
     channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9_-]{1,20}$")
     postmortem_template: str
+    # Who commands an incident declared without naming a commander: the manual's on-call primary
+    # ("first responder, incident commander"), or whoever declared it.
+    default_commander: Literal["primary", "reporter"] = "primary"
 
 
 class RunbookStep(Section):
@@ -348,6 +351,25 @@ class Permissions(Section):
     incident_managers: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]] = []
 
 
+class Component(Section):
+    """A part of the service the public status page reports on (the manual's availability table)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: str = Field(min_length=1, max_length=75)
+    description: str | None = Field(default=None, max_length=300)
+
+
+class Stakeholders(Section):
+    """Who outside the incident channel hears about incidents, in plain language, and when the manager is reminded."""
+
+    channel: str = "#zzik-support"
+    severities: list[Severity] = ["P1", "P2"]
+    # An incident of these severities with no stakeholder update for `remind_after`: the manager is reminded.
+    remind_severities: list[Severity] = ["P1"]
+    remind_after: Duration = timedelta(minutes=30)
+    status_page_title: str = Field(default="ZZIK LIVE status", min_length=1, max_length=100)
+
+
 class OpsConfig(Section):
     channels: Channels
     severities: list[SeverityLevel]
@@ -362,6 +384,8 @@ class OpsConfig(Section):
     prometheus: Prometheus = Prometheus()
     oncall: Oncall
     permissions: Permissions
+    components: list[Component] = Field(default_factory=list, max_length=10)
+    stakeholders: Stakeholders = Stakeholders()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:
@@ -371,6 +395,9 @@ class OpsConfig(Section):
         slugs = [r.slug for r in self.runbooks]
         if len(slugs) != len(set(slugs)):
             raise ValueError("runbook slugs must be unique")
+        ids = [c.id for c in self.components]
+        if len(ids) != len(set(ids)):
+            raise ValueError("component ids must be unique")
         return self
 
     def severity(self, level: str) -> SeverityLevel:

@@ -25,6 +25,7 @@ class Role(StrEnum):
     DEPLOYER = "deployer"  # permissions.deployers (user groups expanded); none configured: anyone
     MANAGER = "manager"  # permissions.incident_managers and the rotation's managers
     ON_CALL_PRIMARY = "on_call_primary"  # the rotation's primary now, with accepted overrides applied
+    ON_CALL = "on_call"  # whoever is on call now (primary, secondary or manager), overrides applied
     COMMANDER = "commander"  # the incident's current commander
     REPLACED = "replaced"  # the engineer whose shift an override takes
     REQUESTER = "requester"  # who asked for it: a deploy's requester, who set an override
@@ -38,6 +39,7 @@ class Do(StrEnum):
     INCIDENT_COMMANDER = "incident.commander"
     INCIDENT_HANDOVER_ANSWER = "incident.handover.answer"
     INCIDENT_RESOLVE = "incident.resolve"
+    INCIDENT_PUBLISH = "incident.publish"
     PROD_DEPLOY = "deploy.prod.request"
     PROD_FORCE = "deploy.prod.force"
     PROD_CHECK = "deploy.prod.check"
@@ -64,6 +66,7 @@ POLICY: dict[Do, Rule] = {
     Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
     Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
     Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),
+    Do.INCIDENT_PUBLISH: Rule((R.COMMANDER, R.ON_CALL, R.MANAGER), "publish about this incident on the status page"),
     Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod"),
     Do.PROD_FORCE: Rule((R.DEPLOYER,), "override the staging gate with --force"),
     Do.PROD_CHECK: Rule((R.DEPLOYER,), "tick a prod checklist"),
@@ -82,6 +85,7 @@ ROLE_WORDS: dict[Role, str] = {
     R.DEPLOYER: "the deployers",
     R.MANAGER: "a manager",
     R.ON_CALL_PRIMARY: "the on-call primary",
+    R.ON_CALL: "whoever is on call",
     R.COMMANDER: "the commander",
     R.REPLACED: "the engineer replaced",
     R.REQUESTER: "who asked for it",
@@ -136,6 +140,8 @@ async def _holders(services: Services, role: Role, subject: Subject) -> set[str]
         case Role.ON_CALL_PRIMARY:
             primary = await on_call_primary(services)
             return {primary} if primary else set()
+        case Role.ON_CALL:
+            return set((await who_is_on_call(services, services.clock.now())).chain())
         case Role.COMMANDER:
             return {subject.commander} if subject.commander else set()
         case Role.REQUESTER:

@@ -7,6 +7,7 @@ Each test gets its own schema (search_path), migrated from scratch, dropped afte
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import tempfile
@@ -26,7 +27,8 @@ from bot.app import BotApp, build
 from bot.clock import FrozenClock
 from bot.db import Database, embedded_url
 from bot.settings import Settings
-from tests.fakeslack import FakeSlack, _flatten
+from tests import slackreq
+from tests.fakeslack import FakeSlack, _flatten, message_placeholders
 from tests.slackreq import SlackRequests
 
 SIGNING_SECRET = "test-signing-secret-8f2c"
@@ -88,6 +90,20 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
         fake.add_user(uid, name, tz=tz, email=f"{name}@zzik.example")
     yield fake
     await fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_raw_placeholders(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Whatever a test did, the bot never sent `<placeholder>` in mrkdwn: Slack reads it as a link."""
+    fake = request.getfixturevalue("fake_slack") if "fake_slack" in request.fixturenames else None
+    slackreq.ANSWERS.clear()
+    yield
+    seen = fake.placeholders() if fake is not None else []
+    for answer in slackreq.ANSWERS:
+        body = json.loads(answer)
+        if isinstance(body, dict):
+            seen += [("ack", p) for p in message_placeholders(body)]
+    assert not seen, f"raw <placeholders> in what the bot sent: {seen}"
 
 
 @pytest.fixture

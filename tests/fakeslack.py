@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -75,6 +76,10 @@ class FakeSlack:
     def texts(self, method: str = "chat.postMessage") -> list[str]:
         """Every text a method was called with, blocks flattened in (for assertions on what people saw)."""
         return [_flatten(c) for c in self.calls_to(method)]
+
+    def placeholders(self) -> list[tuple[str, str]]:
+        """(method, `<…>`) for every raw placeholder the bot sent in mrkdwn (Slack shows them as broken links)."""
+        return [(c.method, p) for c in self.calls for p in message_placeholders(c.args)]
 
     def clear(self) -> None:
         self.calls.clear()
@@ -272,6 +277,40 @@ class FakeSlack:
         users = args.get("users")
         self.usergroups[group] = users.split(",") if isinstance(users, str) else list(users or [])
         return {"ok": True, "usergroup": {"id": group, "users": self.usergroups[group]}}
+
+
+# -- What Slack would misread: `<what we know>` in mrkdwn is link syntax, not a placeholder -------------------
+
+_CONTROL = re.compile(r"<([^<>]*)>")
+_VALID_CONTROL = re.compile(r"^(?:@[UW][A-Z0-9]+|#[CG][A-Z0-9]+|!|https?://|mailto:|tel:)")
+
+
+def raw_placeholders(text: str) -> list[str]:
+    """`<…>` sequences in mrkdwn that are not Slack's own (mentions, channels, links, `<!…>`)."""
+    return [m[0] for m in _CONTROL.finditer(text) if not _VALID_CONTROL.match(m[1])]
+
+
+def _mrkdwn_texts(node: Any, out: list[str], mrkdwn: bool = True) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "plain_text":
+            return
+        for key, value in node.items():
+            if key == "text" and isinstance(value, str):
+                out.append(value)
+            else:
+                _mrkdwn_texts(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _mrkdwn_texts(item, out)
+
+
+def message_placeholders(args: dict[str, Any]) -> list[str]:
+    texts: list[str] = []
+    if isinstance(args.get("text"), str):
+        texts.append(args["text"])
+    _mrkdwn_texts(args.get("blocks") or [], texts)
+    _mrkdwn_texts((args.get("view") or {}).get("blocks") if isinstance(args.get("view"), dict) else [], texts)
+    return [p for t in texts for p in raw_placeholders(t)]
 
 
 # -- Slack's documented limits (Block Kit reference), enforced as Slack does: the whole call is refused ---------

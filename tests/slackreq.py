@@ -51,6 +51,10 @@ class Reply:
         return json.loads(self.text) if self.text else None
 
 
+# Every answer the bot gave in an HTTP reply (the ack), for the check on raw placeholders (conftest).
+ANSWERS: list[str] = []
+
+
 class SlackRequests:
     def __init__(self, bot_url: str, signing_secret: str, response_url: str) -> None:
         self.url = bot_url.rstrip("/") + "/slack/events"
@@ -79,7 +83,10 @@ class SlackRequests:
             **(headers or {}),
         }
         async with aiohttp.ClientSession() as session, session.post(self.url, data=body, headers=all_headers) as r:
-            return Reply(r.status, await r.text())
+            reply = Reply(r.status, await r.text())
+        if reply.text and reply.text.startswith("{"):
+            ANSWERS.append(reply.text)
+        return reply
 
     async def command(
         self,

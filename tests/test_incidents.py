@@ -96,7 +96,6 @@ async def test_p1_is_all_hands(bot: RunningBot, fake_slack: FakeSlack) -> None:
         ("sev1 disk full", "`sev1` is not a severity"),
         ("p1", "a title is missing"),
         ("p1    ", "a title is missing"),
-        ("p2 " + "x" * 151, "keep it to 150"),
         ("update we are looking", "Run this in an incident's channel"),
         ("resolve", "Run this in an incident's channel"),
         ("frobnicate", "is not an /incident command"),
@@ -105,7 +104,7 @@ async def test_p1_is_all_hands(bot: RunningBot, fake_slack: FakeSlack) -> None:
 async def test_bad_input_creates_nothing(bot: RunningBot, fake_slack: FakeSlack, text: str, expected: str) -> None:
     said = await declare(fake_slack, bot, text)
     assert expected in said
-    assert "`/incident p1 <title>` declares at once" in said  # the usage comes with the error
+    assert "`/incident p1 &lt;title&gt;` declares at once" in said  # the usage comes with the error
     assert await incidents(bot) == []
     assert fake_slack.calls_to("conversations.create") == [] and fake_slack.calls_to("chat.postMessage") == []
 
@@ -129,7 +128,7 @@ async def test_modal_declare_validation_and_double_submit(bot: RunningBot, fake_
     assert bad.json == {
         "response_action": "errors",
         "errors": {
-            "title": "a title is missing: `/incident p1 <what is broken>`",
+            "title": "a title is missing: say what is broken after the severity, e.g. `/incident p1 checkout fails`",
             "severity": "Pick a severity, P1 to P4.",
         },
     }
@@ -362,6 +361,7 @@ async def test_acknowledgement_escalation_with_a_moved_clock(
     bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
 ) -> None:
     await declare(fake_slack, bot, "p1 Service down")
+    await bot.tick()  # what is due at once (the stakeholders' post of the declaration)
     fake_slack.clear()
     clock.advance(timedelta(minutes=4, seconds=59))
     await bot.tick()
@@ -393,6 +393,7 @@ async def test_update_nudges(bot: RunningBot, fake_slack: FakeSlack, clock: Froz
     await bot.slack.action("incident_acknowledge", "1")
     clock.advance(timedelta(minutes=20))
     await bot.slack.command("/incident", "update Failing over to the replica", channel="C00000001")
+    await eventually(lambda: any("Failing over" in t for t in fake_slack.texts()))
     clock.advance(timedelta(minutes=11))  # 31 min after declaring, 11 after the update: no nudge
     await bot.tick()
     assert not [c for c in posts_to(fake_slack, "C00000001") if "no status update" in c["text"]]

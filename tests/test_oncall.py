@@ -64,7 +64,7 @@ async def test_next_schedule_and_at(oncall_bot: RunningBot, fake_slack: FakeSlac
     assert "On call at Tue 08 Dec 2026 12:00 CET (noon, team time)" in at and "*Primary:* <@U0CAROL>" in at
 
     help_text = await answer(fake_slack, oncall_bot, "help")
-    assert "/oncall override @user <primary|secondary|manager>" in help_text
+    assert "/oncall override @user &lt;primary|secondary|manager&gt;" in help_text
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ def test_parse_override_dates_and_datetimes() -> None:
         ("override <@U0BOB> primary 2026-11-01 2026-11-02", "would already be over"),
         ("override <@U0BOB> primary 2026-12-01", "a person, a role, a start and an end"),
         ("override <@U0BOB> primary 2026-12-01 2027-12-01", "26 weeks at most"),
-        ("override cancel x", "override cancel <id>"),
+        ("override cancel x", "override cancel &lt;id&gt;"),
         ("dance", "is not an /oncall command"),
     ],
 )

@@ -46,7 +46,7 @@ async def test_list_and_lookup(bot: RunningBot, fake_slack: FakeSlack) -> None:
         "There is no runbook `database recovry`. Did you mean `db-recovery` (Database Recovery)?"
     )
     assert "There is no runbook `payroll`" in await ask(fake_slack, bot, "/runbook", "payroll")
-    assert "/runbook <name>" in await ask(fake_slack, bot, "/runbook", "help")
+    assert "/runbook &lt;name&gt;" in await ask(fake_slack, bot, "/runbook", "help")
     assert await bot.db.fetch("SELECT * FROM runbook_runs") == []
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import policy
+from bot import opsconfig, policy
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
 
@@ -18,8 +18,12 @@ PRE = ["tests", "security_scan", "benchmarks", "migrations", "rollback_plan", "c
 @pytest.fixture
 async def bot(make_bot: BotFactory, fake_slack: FakeSlack) -> RunningBot:
     fake_slack.add_user("U0EVE", "eve", email="eve@zzik.example")  # in no role at all
+    # Whoever declares commands here (not the on-call primary), so commander and primary are two people.
+    incidents = {**opsconfig.load().incidents.model_dump(mode="json"), "default_commander": "reporter"}
     return await make_bot(
-        config_with(oncall=ROTA, permissions={"deployers": ["U0DAVE"], "incident_managers": ["U0MGR"]})
+        config_with(
+            oncall=ROTA, incidents=incidents, permissions={"deployers": ["U0DAVE"], "incident_managers": ["U0MGR"]}
+        )
     )
 
 

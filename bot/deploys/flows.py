@@ -73,7 +73,7 @@ async def request(services: Services, actor: str, req: parse.Deploy, key: str, r
     elif req.environment == "prod" and await store.validated_on_staging(services.db, req.version) is None:
         raise Refused(
             f"`{escape(req.version)}` is not validated on staging: deploy it there and complete the staging "
-            'validation checklist first, or add `--force "<reason>"` (deployers only).'
+            'validation checklist first, or add `--force "&lt;reason&gt;"` (deployers only).'
         )
     now = services.clock.now()
     async with services.db.transaction() as conn:
@@ -92,7 +92,8 @@ async def request(services: Services, actor: str, req: parse.Deploy, key: str, r
             raise Refused(
                 f"{req.environment} is locked by {holder.ref} ({holder.status}), requested by "
                 f"{mention(holder.requested_by)} at {messages.when(holder.created_at, zone(services))}. "
-                f"One deploy at a time; a deployer can release it with `/deploy unlock {req.environment} <reason>`."
+                "One deploy at a time; a deployer can release it with "
+                f"`/deploy unlock {req.environment} &lt;reason&gt;`."
             ) from None
         if not created:
             return f"That request was already made: {deploy.ref}."
@@ -491,7 +492,7 @@ async def rollback(
         except Locked as exc:
             raise Refused(
                 f"{environment} is locked by {exc.holder.ref} ({exc.holder.status}); release it with "
-                f"`/deploy unlock {environment} <reason>` first."
+                f"`/deploy unlock {environment} &lt;reason&gt;` first."
             ) from None
         if not created:
             return f"{deploy.ref} is already under way ({deploy.status})."

@@ -134,7 +134,9 @@ def register(app: AsyncApp, services: Services) -> None:
             offer: dict[str, Any] = json.loads(ctx.action.value or "")
             env, current = str(offer["env"]), int(offer["current"])
         except (ValueError, KeyError, TypeError):
-            raise UsageError("That rollback button is damaged; run `/rollback <env>` again.", usage=False) from None
+            raise UsageError(
+                "That rollback button is damaged; run `/rollback &lt;env&gt;` again.", usage=False
+            ) from None
         picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
         choice = picked.value if picked else None
         await ctx.answer(

@@ -12,7 +12,7 @@ from bot.deploys.store import Deploy
 from bot.opsconfig import CheckItem, OpsConfig
 from bot.slack.blocks import button, context, section, when
 from bot.slack.blocks import confirm_dialog as confirm
-from bot.slack.text import escape, mention, mrkdwn
+from bot.slack.text import escape, mention, mrkdwn, plain, truncate
 
 Blocks = list[dict[str, Any]]
 Ticks = dict[tuple[str, str], tuple[str, datetime]]
@@ -116,12 +116,7 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
             deploy, "post", config.deploy.post_deploy_validation, ticks, zone, "Post-deployment validation"
         )
         if deploy.watch_until and not deploy.watch_result:
-            blocks.append(
-                context(
-                    f":eyes: Watch window open until {when(deploy.watch_until, zone)}: alerts in it "
-                    "are linked to this deploy."
-                )
-            )
+            blocks.append(context(f":eyes: Watch window open until {when(deploy.watch_until, zone)}."))
         elif deploy.watch_result:
             blocks.append(context(f"Watch window closed: {escape(deploy.watch_result)}"))
     text = f"{what} #{deploy.id} of {deploy.version} to {deploy.environment}: {deploy.status}"
@@ -167,21 +162,30 @@ def history(deploys: list[Deploy], zone: ZoneInfo) -> str:
 def rollback_offer(
     env: str, current: Deploy, target: Deploy, config: OpsConfig, reason: str | None, preselect: str | None = None
 ) -> Blocks:
-    options = [{"text": {"type": "plain_text", "text": c.text[:75]}, "value": c.id} for c in config.rollback.criteria]
+    options = [
+        {"text": {"type": "plain_text", "text": truncate(c.text, 75)}, "value": c.id} for c in config.rollback.criteria
+    ]
     if reason:
-        options.append({"text": {"type": "plain_text", "text": f"Other: {reason}"[:75]}, "value": "other"})
+        options.append(
+            {"text": {"type": "plain_text", "text": truncate(f"Other: {plain(reason)}", 75)}, "value": "other"}
+        )
     identify = " · ".join(escape(x) for x in config.rollback.identify)
     value = json.dumps({"env": env, "current": current.id, "target": target.version, "reason": reason or ""})
-    radio: dict[str, Any] = {"type": "radio_buttons", "action_id": Action.ROLLBACK_REASON, "options": options}
+    # Radio buttons hold 10 options; a longer list of criteria becomes a menu (100), never cut.
+    kind = "radio_buttons" if len(options) <= 10 else "static_select"
+    radio: dict[str, Any] = {"type": kind, "action_id": Action.ROLLBACK_REASON, "options": options}
+    if kind == "static_select":
+        radio["placeholder"] = {"type": "plain_text", "text": "Pick the reason"}
     if reason:
         radio["initial_option"] = options[-1]
     chosen = next((o for o in options if preselect and o["value"] == preselect), None)
     if chosen:
         radio["initial_option"] = chosen
+    since = when(current.finished_at, config.oncall.zone) if current.finished_at else "?"
     return [
         section(
             f"*Roll back {env}?* It runs `{escape(current.version)}` (since "
-            f"{current.finished_at:%d %b %H:%M} UTC); the last good version before it is "
+            f"{since}); the last good version before it is "
             f"`{escape(target.version)}`.\nFirst: {identify}.\n*Roll back when* (pick the reason):"
         ),
         {"type": "actions", "block_id": "rollback_reason", "elements": [radio]},
@@ -206,7 +210,7 @@ def rollback_offer(
 
 def watch_reminder(deploy: Deploy, zone: ZoneInfo, measured: str | None = None) -> tuple[str, Blocks]:
     value = str(deploy.id)
-    text = f"The 30-minute watch of {deploy.ref} is over. Healthy?"
+    text = f"The watch of {deploy.ref} is over. Healthy?"
     return text, [
         section(
             f":eyes: *Watch window of {deploy.ref} is over* ({when(deploy.watch_until or deploy.created_at, zone)})."

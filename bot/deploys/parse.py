@@ -81,7 +81,7 @@ def parse_deploy(text: str, environments: list[str]) -> Help | Deploy | Status |
         return History(env, limit)
     if head == "unlock":
         if len(tokens) < 3:
-            raise UsageError("unlocking needs the environment and a reason: `/deploy unlock prod <reason>`")
+            raise UsageError("unlocking needs the environment and a reason: `/deploy unlock prod &lt;reason&gt;`")
         return Unlock(environment(tokens[1], environments), " ".join(tokens[2:]))
     env = environment(tokens[0], environments)
     rest = tokens[1:]

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import audit, log, policy
 from bot.errors import Refused, UsageError
-from bot.incidents import messages, store
+from bot.incidents import messages, parse, store
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.oncall.paging import page
@@ -23,6 +23,7 @@ from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention, mrkdwn, plain, slug
+from bot.status import hooks as status
 
 logger = log.get("zzik.incidents")
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
@@ -62,7 +63,7 @@ async def declare(
 ) -> Declared:
     """The incident row first (numbered INC-<n>), then the Slack set-up. A repeated key declares nothing."""
     now = services.clock.now()
-    commander = commander or reporter
+    commander = commander or await default_commander(services, reporter, now)
     async with services.db.transaction() as conn:
         incident, created = await store.declare(
             conn,
@@ -87,6 +88,7 @@ async def declare(
             )
             await _schedule_escalations(services, conn, incident, now)
             await _schedule_nudge(services, conn, incident, now)
+            await status.incident_declared(services, conn, incident, now)
             await audit.record(
                 conn,
                 kind="incident",
@@ -103,6 +105,15 @@ async def declare(
     refreshed = await store.get(services.db, incident.id)
     assert refreshed is not None
     return Declared(refreshed, True, failures or [], paged)
+
+
+async def default_commander(services: Services, reporter: str, at: datetime) -> str:
+    """The manual: "Primary: first responder, incident commander". Config `incidents.default_commander`."""
+    if services.config.incidents.default_commander == "reporter":
+        return reporter
+    primary = (await who_is_on_call(services, at)).primary.user
+    resolved = await services.users.resolve(primary) if primary else None
+    return resolved or reporter
 
 
 def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
@@ -254,7 +265,12 @@ async def _page_declared(services: Services, incident: Incident) -> tuple[list[s
     lvl = level(services, incident.severity)
     roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
     reason = "All hands" if lvl.all_hands else f"{incident.severity} incident declared"
-    result = await page(services, at=services.clock.now(), roles=roles, text=messages.page_text(incident, lvl, reason))
+    result = await page(
+        services,
+        at=services.clock.now(),
+        roles=roles,
+        text=messages.page_text(incident, lvl, reason, services.config.channels.incidents),
+    )
     failures = [f"could not page {mention(u)}: {why}" for u, why in result.failed.items()]
     failures += [f"nobody reachable as {role}" for role in result.unreachable if lvl.all_hands]
     async with services.db.transaction() as conn:
@@ -381,11 +397,18 @@ async def retry_setup(services: Services, incident_id: int, actor: str) -> str:
     return f"{incident.ref} is fully set up: {messages.channel_ref(incident)}."
 
 
-def declared_answer(result: Declared) -> tuple[str, list[dict[str, Any]] | None]:
+def declared_answer(result: Declared, *, shortened: bool = False) -> tuple[str, list[dict[str, Any]] | None]:
     incident = result.incident
     if not result.created:
         return f"That declaration was already made: {incident.ref}, {messages.channel_ref(incident)}.", None
     text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
+    if shortened:
+        text += (
+            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
+            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
+        )
+    if incident.commander != incident.reporter:
+        text += f" Commander: {mention(incident.commander)}."
     if result.paged:
         text += " Paged " + ", ".join(mention(u) for u in result.paged) + "."
     if result.failures:
@@ -458,12 +481,16 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         if incident.acknowledged_at is None:
             await _schedule_escalations(services, conn, incident, now)
         await _schedule_nudge(services, conn, incident, now)
+        await status.incident_severity_changed(services, conn, incident, now)
     answer = f"{incident.ref} is now {severity} (was {old})."
     if escalation:
         lvl = level(services, severity)
         roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
         result = await page(
-            services, at=now, roles=roles, text=messages.page_text(incident, lvl, f"Escalated to {severity}")
+            services,
+            at=now,
+            roles=roles,
+            text=messages.page_text(incident, lvl, f"Escalated to {severity}", services.config.channels.incidents),
         )
         await _invite(services, incident, result.paged)
         if result.paged:
@@ -591,6 +618,7 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         )
         await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident.id}:")
         await services.jobs.cancel_prefix(conn, NUDGE, f"{incident.id}:")
+        await status.incident_resolved(services, conn, incident, actor, now)
         await audit.record(
             conn,
             kind="incident",
@@ -813,7 +841,9 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
         services,
         at=now,
         roles=[role],
-        text=messages.page_text(incident, lvl, f"Not acknowledged after {waited}; escalating to you"),
+        text=messages.page_text(
+            incident, lvl, f"Not acknowledged after {waited}; escalating to you", services.config.channels.incidents
+        ),
     )
     on_call = result.on_call.shift(role).user
     if result.paged:

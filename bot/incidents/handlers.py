@@ -13,6 +13,7 @@ from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
 from bot.slack.text import escape
+from bot.status import handlers as status
 
 
 def _incident_id(ctx: Ctx) -> int:
@@ -34,7 +35,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 await services.slack.views_open(
                     trigger_id=ctx.trigger_id, view=messages.declare_modal(services.config, ctx.user_id, ctx.channel_id)
                 )
-            case parse.Declare(severity=severity, title=title):
+            case parse.Declare(severity=severity, title=title, full_text=full_text):
                 await ctx.ack()
                 result = await flows.declare(
                     services,
@@ -42,10 +43,11 @@ def register(app: AsyncApp, services: Services) -> None:
                     title=title,
                     severity=severity,
                     reporter=ctx.user_id,
+                    description=full_text,
                     origin_channel=ctx.channel_id,
                     request_id=ctx.request_id,
                 )
-                await ctx.answer(*flows.declared_answer(result))
+                await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
             case parse.ListOpen():
                 await ctx.ack()
                 await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))
@@ -77,6 +79,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 await services.slack.chat_postMessage(
                     channel=current.channel_id, text=f"Post-mortem draft of {current.ref}", blocks=blocks
                 )
+            case parse.Public(rest=rest):
+                await status.public(ctx, services, current, rest)
 
     @action(app, services, Action.ACKNOWLEDGE)
     async def acknowledge(ctx: Ctx) -> None:

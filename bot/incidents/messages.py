@@ -153,7 +153,7 @@ def action_lines(actions: list[FollowUp]) -> list[str]:
 
 def actions(incident: Incident, items: list[FollowUp]) -> str:
     if not items:
-        return f"{incident.ref} has no action items yet. Add one with `/incident action <text> [@owner]`."
+        return f"{incident.ref} has no action items yet. Add one with `/incident action &lt;text&gt; [@owner]`."
     return f"*Action items of {incident.ref}*\n" + "\n".join(action_lines(items))
 
 
@@ -186,17 +186,18 @@ def split_text(text: str) -> Blocks:
     return [section(p) for p in pieces(text)]
 
 
-def page_text(incident: Incident, level: SeverityLevel, reason: str) -> str:
+def page_text(incident: Incident, level: SeverityLevel, reason: str, incidents_channel: str | None = None) -> str:
+    where = f"in {escape(incidents_channel)} " if incidents_channel else ""
     return (
         f":rotating_light: {reason}: *{header(incident)}* ({escape(level.response.lower())}). "
-        f"Join {channel_ref(incident)}; acknowledge in #zzik-incidents or with the button there."
+        f"Join {channel_ref(incident)}; acknowledge {where}with the button on its announcement."
     )
 
 
 def nudge(incident: Incident, since: datetime, now: datetime) -> str:
     return (
         f":hourglass: {mention(incident.commander)}, {incident.ref} has had no status update for "
-        f"{duration(since, now)}. Post one with `/incident update <what we know>`."
+        f"{duration(since, now)}. Post one with `/incident update &lt;what we know&gt;`."
     )
 
 
@@ -225,6 +226,7 @@ def resolved_checklist(incident: Incident, config: OpsConfig) -> Blocks:
 
 
 def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) -> dict[str, Any]:
+    who_commands = "you" if config.incidents.default_commander == "reporter" else "the on-call primary"
     options = [
         {
             "text": {"type": "plain_text", "text": f"{s.level} · {s.response}"[:75]},
@@ -269,8 +271,8 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
                 "type": "input",
                 "block_id": Block.COMMANDER,
                 "optional": True,
-                "label": {"type": "plain_text", "text": "Commander (you, if left empty)"},
-                "element": {"type": "users_select", "action_id": "value", "initial_user": reporter},
+                "label": {"type": "plain_text", "text": f"Commander ({who_commands}, if left empty)"},
+                "element": {"type": "users_select", "action_id": "value"},
             },
         ],
     }

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.errors import UsageError
-from bot.slack.text import user_id
+from bot.slack.text import length, shorten, user_id
 
 MAX_TITLE = 150
 MAX_TEXT = 2000
@@ -28,6 +28,7 @@ class Help:
 class Declare:
     severity: str
     title: str
+    full_text: str | None = None  # an over-long title in full: it becomes the description
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,12 @@ class Postmortem:
     pass
 
 
-InChannel = Update | Severity | Commander | Stage | AddAction | Actions | Resolve | Timeline | Postmortem
+@dataclass(frozen=True)
+class Public:
+    rest: str  # parsed by the status domain
+
+
+InChannel = Update | Severity | Commander | Stage | AddAction | Actions | Resolve | Timeline | Postmortem | Public
 Request = OpenModal | Help | Declare | ListOpen | InChannel
 
 
@@ -95,10 +101,18 @@ def severity(token: str) -> str:
 def title(text: str) -> str:
     text = " ".join(text.split())
     if not text:
-        raise UsageError("a title is missing: `/incident p1 <what is broken>`")
-    if len(text) > MAX_TITLE:
-        raise UsageError(f"the title is {len(text)} characters; keep it to {MAX_TITLE} (details go in updates)")
+        raise UsageError(
+            "a title is missing: say what is broken after the severity, e.g. `/incident p1 checkout fails`"
+        )
     return text
+
+
+def declare(severity_token: str, text: str) -> Declare:
+    """An emergency is never refused for its form: an over-long title is shortened ("…"), kept in full apart."""
+    full = title(text)
+    if length(full) <= MAX_TITLE:
+        return Declare(severity(severity_token), full)
+    return Declare(severity(severity_token), shorten(full, MAX_TITLE), full)
 
 
 def _text(rest: str, what: str) -> str:
@@ -119,7 +133,7 @@ def parse(text: str) -> Request:
     if word in ("help", "-h", "--help", "?"):
         return Help()
     if _SEVERITY.match(head):
-        return Declare(severity(head), title(rest))
+        return declare(head, rest)
     if _SEVERITY_LIKE.match(head):
         raise UsageError(f"`{head}` is not a severity: use p1, p2, p3 or p4")
     if word == "list" and not rest.strip():
@@ -151,6 +165,8 @@ def parse(text: str) -> Request:
         return Timeline()
     if word in ("postmortem", "post-mortem") and not rest.strip():
         return Postmortem()
+    if word == "public":
+        return Public(rest)
     raise UsageError(
         f"`{head}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
     )

@@ -77,7 +77,7 @@ def override_line(o: Override, team: ZoneInfo) -> str:
 
 def overrides(items: list[Override], team: ZoneInfo) -> str:
     if not items:
-        return "No overrides now or ahead. Add one with `/oncall override @user <role> <from> <to>`."
+        return "No overrides now or ahead. Add one with `/oncall override @user &lt;role&gt; &lt;from&gt; &lt;to&gt;`."
     lines = [override_line(o, team) + f" _(by {who(o.created_by)})_" for o in items]
     return "*Overrides now and ahead*\n" + "\n".join(lines)
 

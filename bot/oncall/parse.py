@@ -133,7 +133,7 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
 def _override(rest: list[str], zone: ZoneInfo, now: datetime) -> Request:
     if rest and rest[0].lower() == "cancel":
         if len(rest) != 2 or not rest[1].lstrip("#").isdigit():
-            raise UsageError("use `/oncall override cancel <id>` with the id `/oncall overrides` shows")
+            raise UsageError("use `/oncall override cancel &lt;id&gt;` with the id `/oncall overrides` shows")
         return OverrideCancel(int(rest[1].lstrip("#")))
     if len(rest) < 4:
         raise UsageError("an override needs a person, a role, a start and an end")

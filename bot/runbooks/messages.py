@@ -22,7 +22,7 @@ def listing(runbooks: list[Runbook]) -> str:
         + (f" · for alerts: {', '.join(escape(a) for a in r.alerts)}" if r.alerts else "")
         for r in runbooks
     ]
-    return "*Runbooks* (`/runbook <name>` runs one step by step)\n" + "\n".join(lines)
+    return "*Runbooks* (`/runbook &lt;name&gt;` runs one step by step)\n" + "\n".join(lines)
 
 
 def step_blocks(run: Run, index: int, recorded: Step | None, zone: ZoneInfo) -> Blocks:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.slack.text import escape
+
 
 @dataclass(frozen=True)
 class Command:
@@ -24,7 +26,8 @@ COMMANDS: dict[str, Command] = {
             "`/incident p1 <title>` declares at once (p1–p4)\n"
             "`/incident list` open incidents\n"
             "In an incident channel: `update <text>` · `severity p2` · `commander @user` · `stage <name>` · "
-            "`action <text> [@owner]` · `actions` · `resolve [summary]` · `timeline` · `postmortem`",
+            "`action <text> [@owner]` · `actions` · `resolve [summary]` · `timeline` · `postmortem` · "
+            "`public [investigating|identified|monitoring|resolved] <text>` (status page)",
         ),
         Command(
             "/deploy",
@@ -74,5 +77,6 @@ COMMANDS: dict[str, Command] = {
 
 
 def usage(name: str) -> str:
+    """A command's usage as mrkdwn: its `<placeholders>` escaped, or Slack would read them as links."""
     command = COMMANDS.get(name)
-    return command.usage if command else ""
+    return escape(command.usage) if command else ""

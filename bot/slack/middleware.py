@@ -201,25 +201,81 @@ class Ctx:
             await self._ack(**kwargs)
 
     async def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url."""
+        """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url,
+        else (an expired or spent response_url, blocks refused) an ephemeral message or a DM. Never raises."""
         if not self.acked and self.kind == "command":
             await self.ack(text=text, blocks=blocks, response_type="ephemeral")
             return
         await self.ack()
-        if self._respond is not None and self.body.get("response_url"):
-            await self._respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-        elif self.user_id:
-            # A modal submission has no response_url: tell the person in a DM.
-            await self.services.slack.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+        if await self._respond_checked(text=text, blocks=blocks, response_type="ephemeral"):
+            return
+        await self._fallback(text, blocks, public=False)
 
     async def in_channel(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        """A public answer in the channel the command was typed in."""
+        """A public answer in the channel the command was typed in (with the same fallbacks as `answer`)."""
         if not self.acked and self.kind == "command":
             await self.ack(text=text, blocks=blocks, response_type="in_channel")
             return
         await self.ack()
-        if self._respond is not None and self.body.get("response_url"):
-            await self._respond(text=text, blocks=blocks, response_type="in_channel", replace_original=False)
+        if await self._respond_checked(text=text, blocks=blocks, response_type="in_channel"):
+            return
+        await self._fallback(text, blocks, public=True)
+
+    async def _respond_checked(self, **message: Any) -> bool:
+        """Answer through response_url and read Slack's verdict (Bolt's respond() returns it, never raises it)."""
+        if self._respond is None or not self.body.get("response_url"):
+            return False
+        try:
+            response = await self._respond(replace_original=False, **message)
+        except Exception as exc:
+            why = repr(exc)
+        else:
+            if response.status_code == 200:
+                return True
+            why = f"HTTP {response.status_code} {str(response.body)[:200]}"
+        logger.warning("response_url answer refused", why=why)
+        self.audit_detail["response_url"] = why
+        return False
+
+    async def _fallback(self, text: str, blocks: list[dict[str, Any]] | None, *, public: bool) -> None:
+        """Where response_url cannot carry the answer: ephemeral (or public) in the channel, else a DM in text."""
+        slack = self.services.slack
+        tries: list[tuple[str, Any]] = []
+        if self.channel_id and self.user_id:
+            if public:
+                tries.append(
+                    ("channel", lambda b: slack.chat_postMessage(channel=self.channel_id, text=text, blocks=b))
+                )
+            else:
+                tries.append(
+                    (
+                        "ephemeral",
+                        lambda b: slack.chat_postEphemeral(
+                            channel=self.channel_id, user=self.user_id, text=text, blocks=b
+                        ),
+                    )
+                )
+        if self.user_id:
+            tries.append(("dm", lambda b: slack.chat_postMessage(channel=self.user_id, text=text, blocks=b)))
+        via_response_url = "response_url" in self.audit_detail
+        for route, send in tries:
+            for with_blocks in [blocks, None] if blocks else [None]:
+                try:
+                    await send(with_blocks)
+                except Exception as exc:
+                    logger.warning("answer not delivered", route=route, error=repr(exc))
+                    continue
+                if via_response_url:
+                    self._answer_outcome("answer_fallback", route)
+                return
+        self._answer_outcome("answer_lost", "none")
+        logger.error("the answer reached nobody", text=text[:200])
+
+    def _answer_outcome(self, outcome: str, route: str) -> None:
+        self.services.metrics.answer_fallbacks.labels(self.kind, self.name, route).inc()
+        self.audit_detail["answered_via"] = route
+        if self.outcome == "ok":
+            self.outcome = outcome
 
 
 HandlerFn = Callable[[Ctx], Awaitable[None]]

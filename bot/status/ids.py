@@ -1,0 +1,26 @@
+"""Block Kit view and block ids of the status domain (grep for them here)."""
+
+from enum import StrEnum
+
+
+class View(StrEnum):
+    PUBLISH = "status_publish"
+
+
+class Block(StrEnum):
+    TITLE = "public_title"
+    STATUS = "public_status"
+    COMPONENTS = "public_components"
+
+
+class Public(StrEnum):
+    """The public statuses of an incident, in the order an incident usually goes through them."""
+
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()

@@ -1,0 +1,35 @@
+"""`/incident public [investigating|identified|monitoring|resolved] <text>`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.errors import UsageError
+from bot.slack.text import escape
+from bot.status.ids import Public
+
+MAX_TEXT = 1000
+USAGE = (
+    "`/incident public <text>` publishes an update on the status page (the first one asks for the public title, "
+    "status and affected components); `/incident public <investigating|identified|monitoring|resolved> <text>` "
+    "also changes the public status."
+)
+
+
+@dataclass(frozen=True)
+class PublicUpdate:
+    status: str | None  # None: keep the current public status
+    text: str  # Slack-encoded
+
+
+def parse(rest: str) -> PublicUpdate:
+    rest = rest.strip()
+    head, _, tail = rest.partition(" ")
+    status = None
+    if head.lower() in {s.value for s in Public}:
+        status, rest = head.lower(), tail.strip()
+    if not rest:
+        raise UsageError("the public update text is missing.\n" + escape(USAGE), usage=False)
+    if len(rest) > MAX_TEXT:
+        raise UsageError(f"the public update is {len(rest)} characters; keep it to {MAX_TEXT}.", usage=False)
+    return PublicUpdate(status, rest)
