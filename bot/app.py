@@ -45,6 +45,7 @@ class BotApp:
 
     async def start(self, *, migrate_db: bool = True, run_scheduler: bool = True) -> None:
         """Open the database (waiting up to 30 s), migrate, start ticking."""
+        await self.services.slack.open()
         if self.services.db.pool is None:
             await self.services.db.open()
         if migrate_db:
@@ -54,7 +55,7 @@ class BotApp:
 
     async def stop(self) -> None:
         self.services.jobs.stop()
-        await self.services.slack.session.close() if self.services.slack.session else None
+        await self.services.slack.close()
         await self.services.prometheus.close() if self.services.prometheus else None
         await self.services.db.close()
 
@@ -89,7 +90,7 @@ def build(
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
     if config.prometheus.url:
-        services.prometheus = Prometheus(config.prometheus.url, config.prometheus.timeout)
+        services.prometheus = Prometheus(config.prometheus.url, config.prometheus.timeout, lambda: slack.session)
 
     bolt_logger = logging.getLogger("zzik.bolt")
     bolt_logger.addFilter(_ClientGivenFilter())
@@ -106,6 +107,7 @@ def build(
         importlib.import_module(f"bot.{domain}.handlers").register(bolt, services)
         if importlib.util.find_spec(f"bot.{domain}.jobs"):
             importlib.import_module(f"bot.{domain}.jobs").register(runner, services)
+    _register_directory(bolt, services)
     _register_fallbacks(bolt, services)
 
     web_app = web.Application(client_max_size=1024**2)
@@ -126,6 +128,13 @@ def _register_housekeeping(runner: JobRunner, services: Services) -> None:
     async def prune(run: jobs.JobRun) -> None:
         # Slack redelivers within minutes; a week of keys is far more than any retry needs.
         await services.db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", run.now - timedelta(days=7))
+
+
+def _register_directory(bolt: AsyncApp, services: Services) -> None:
+    @bolt.event("user_change")
+    async def user_changed(event: dict) -> None:
+        # Someone edited their profile (time zone, name): answers use the new one at once, with no users.info.
+        services.users.changed(event.get("user") or {})
 
 
 def _register_fallbacks(bolt: AsyncApp, services: Services) -> None:

@@ -412,6 +412,33 @@ class OpsConfig(Section):
             found.append("permissions.deployers is empty: anyone may deploy to prod and roll back")
         if not self.oncall.engineers:
             found.append("oncall.engineers is empty: nobody is on call and nobody is paged")
+        return found + self.slack_limits()
+
+    def slack_limits(self) -> list[str]:
+        """Config text Slack cannot show whole (a checklist option holds 75 characters, as do a select's options
+        and their descriptions): the bot shortens it with "…", and says so here and at start-up."""
+        option = 75
+        texts: list[tuple[str, str]] = []
+        for s, stage in enumerate(self.incidents.stages):
+            texts += [(f"incidents.stages[{s}].items[{i}]", t) for i, t in enumerate(stage.items)]
+        for name in ("pre_deploy_checklist", "staging_validation", "post_deploy_validation"):
+            texts += [(f"deploy.{name}[{i}].text", c.text) for i, c in enumerate(getattr(self.deploy, name))]
+        texts += [(f"rollback.criteria[{i}].text", c.text) for i, c in enumerate(self.rollback.criteria)]
+        texts += [(f"rollback.verify[{i}].text", c.text) for i, c in enumerate(self.rollback.verify)]
+        for key, checklist in self.maintenance.checklists.items():
+            texts += [(f"maintenance.checklists.{key}.items[{i}]", t) for i, t in enumerate(checklist.items)]
+        for s, sev in enumerate(self.severities):
+            texts.append((f"severities[{s}].definition", sev.definition))
+            texts.append((f"severities[{s}].level + response", f"{sev.level} · {sev.response}"))
+        encoded = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+        found = []
+        for where, text in texts:
+            size = len("".join(encoded.get(c, c) for c in text))
+            if size > option:
+                found.append(
+                    f"{where} is {size} characters (encoded for Slack): Slack shows {option} in a checklist or "
+                    f"menu option, so it is shortened with “…”: {text[:40]}…"
+                )
         return found
 
 

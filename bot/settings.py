@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     zzik_webhook_secret: SecretStr | None = None
     # How often each replica looks for due jobs.
     zzik_job_tick_seconds: float = Field(default=5.0, gt=0)
+    # How long a command may work on its answer before the ack goes without it (the answer then follows
+    # through response_url). Slack gives 3 s for the whole ack.
+    zzik_ack_budget_seconds: float = Field(default=1.0, ge=0, le=2.0)
     # The base URL Slack and the pipeline reach this bot at (callback URLs are built from it).
     zzik_public_url: str | None = None
 

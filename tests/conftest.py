@@ -222,8 +222,10 @@ async def ask(
     before = len(fake.calls_to("response_url"))
     reply = await bot.slack.command(command, text, user=user, channel=channel)
     assert reply.status == 200
-    if reply.text:
-        return reply.json["text"]
+    if reply.text:  # answered in the ack itself
+        if ephemeral:
+            assert reply.json.get("response_type") == "ephemeral", reply.json
+        return _flatten(reply.json)
     calls = await eventually(lambda: fake.calls_to("response_url")[before:])
     if ephemeral:
         assert calls[0]["response_type"] == "ephemeral", calls[0]

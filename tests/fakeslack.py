@@ -23,6 +23,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None = None
+    peer: tuple[str, int] | None = None  # the client's address: one per TCP connection
 
 
 @dataclass
@@ -77,6 +78,10 @@ class FakeSlack:
         """Every text a method was called with, blocks flattened in (for assertions on what people saw)."""
         return [_flatten(c) for c in self.calls_to(method)]
 
+    def connections(self, method: str) -> set[tuple[str, int] | None]:
+        """The distinct TCP connections a method was called over (keep-alive reuses one)."""
+        return {c.peer for c in self.calls if c.method == method}
+
     def placeholders(self) -> list[tuple[str, str]]:
         """(method, `<…>`) for every raw placeholder the bot sent in mrkdwn (Slack shows them as broken links)."""
         return [(c.method, p) for c in self.calls for p in message_placeholders(c.args)]
@@ -124,7 +129,7 @@ class FakeSlack:
         args = await self._read(request)
         name = request.match_info["name"]
         args["_response_url"] = name
-        self.calls.append(Call("response_url", args))
+        self.calls.append(Call("response_url", args, peer=_peer(request)))
         self.response_url_uses[name] = self.response_url_uses.get(name, 0) + 1
         queue = self.failures.get("response_url")
         if queue:
@@ -142,7 +147,7 @@ class FakeSlack:
         method = request.match_info["method"]
         args = await self._read(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ") or args.pop("token", None)
-        self.calls.append(Call(method, args, token))
+        self.calls.append(Call(method, args, token, _peer(request)))
         queue = self.failures.get(method)
         if queue:
             failure = queue.pop(0)
@@ -277,6 +282,11 @@ class FakeSlack:
         users = args.get("users")
         self.usergroups[group] = users.split(",") if isinstance(users, str) else list(users or [])
         return {"ok": True, "usergroup": {"id": group, "users": self.usergroups[group]}}
+
+
+def _peer(request: web.Request) -> tuple[str, int] | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return (peer[0], peer[1]) if peer else None
 
 
 # -- What Slack would misread: `<what we know>` in mrkdwn is link syntax, not a placeholder -------------------

@@ -3,10 +3,13 @@ always reach someone."""
 
 from __future__ import annotations
 
+import yaml
+
 from bot import opsconfig
+from bot.__main__ import main
 from bot.slack.text import length
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack
+from tests.fakeslack import FakeSlack, _flatten
 
 
 def rota_config(**incidents: object) -> opsconfig.OpsConfig:
@@ -59,7 +62,10 @@ async def test_an_over_long_title_is_declared_shortened_with_the_full_text_kept(
     assert len(fake_slack.calls_to("conversations.create")[0]["name"]) <= 80
 
 
-async def test_an_expired_response_url_falls_back_to_ephemeral_then_dm(bot: RunningBot, fake_slack: FakeSlack) -> None:
+async def test_an_expired_response_url_falls_back_to_ephemeral_then_dm(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = await make_bot(zzik_ack_budget_seconds=0)  # no answer fits in the ack: every one goes through response_url
     await ask(fake_slack, bot, "/incident", "p3 Search is slow")
     fake_slack.fail("response_url", status=404, error="expired_url")
     await bot.slack.command("/incident", "list")
@@ -78,3 +84,75 @@ async def test_an_expired_response_url_falls_back_to_ephemeral_then_dm(bot: Runn
     dm_counted = 'zzik_answer_fallbacks_total{kind="command",name="/incident",route="dm"} 1.0'
     metrics = await eventually(lambda: dm_counted in bot.services.metrics.render().decode() and bot.services.metrics)
     assert 'route="ephemeral"} 1.0' in metrics.render().decode()
+
+
+LONG_ITEM = ("Check the replication lag on every replica in both regions and note the worst figure " * 2)[:88]
+
+
+async def test_long_checklists_are_split_never_dropped_and_named_by_check_config(
+    make_bot: BotFactory, fake_slack: FakeSlack, tmp_path, capsys
+) -> None:
+    base = opsconfig.load().incidents.model_dump(mode="json")
+    items = [f"Step {n}" for n in range(1, 11)] + [LONG_ITEM]
+    base["stages"][3]["items"] = items
+    config = config_with(incidents=base)
+    assert any("incidents.stages[3].items[10] is 88 characters" in w for w in config.warnings())
+    path = tmp_path / "ops.yml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
+    assert "incidents.stages[3].items[10] is 88 characters" in capsys.readouterr().out
+
+    bot = await make_bot(config)
+    await ask(fake_slack, bot, "/incident", "p3 Replica lag")
+    kickoff = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "kickoff" in c["text"]])
+    parts = [b for b in kickoff[0]["blocks"] if b.get("block_id", "").startswith("stage:3")]
+    assert [b["block_id"] for b in parts] == ["stage:3", "stage:3:part2"]
+    assert [len(b["elements"][0]["options"]) for b in parts] == [10, 1]
+    shown = parts[1]["elements"][0]["options"][0]["text"]["text"]
+    assert shown.endswith("…") and len(shown) <= 75
+    assert not fake_slack.refused
+    # Ticking the 11th item (in the second part) keeps the first part's ticks.
+    await bot.slack.checkboxes("incident_check:3", "stage:3", ["3:0", "3:1"], channel="C00000001")
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) = 2 FROM incident_checks"))
+    await bot.slack.checkboxes("incident_check:3", "stage:3:part2", ["3:10"], channel="C00000001")
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) = 3 FROM incident_checks"))
+    assert sorted(r["item"] for r in await bot.db.fetch("SELECT item FROM incident_checks")) == [0, 1, 10]
+
+
+async def test_a_long_p1_post_mortem_is_split_over_messages(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    await ask(fake_slack, bot, "/incident", "p1 Everything is down")
+    for n in range(60):
+        update = f"update {n:02d} " + ("we know more & more " * 100)[:1990]
+        await bot.slack.command("/incident", update, channel="C00000001")
+    await eventually(
+        lambda: bot.db.fetchval("SELECT count(*) = 60 FROM incident_events WHERE kind = 'update'"), within=30
+    )
+    fake_slack.clear()
+    await bot.slack.command("/incident", "postmortem", channel="C00000001")
+    posts = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "Post-mortem" in c["text"]])
+    await eventually(lambda: len(posts) >= 2 and posts[-1]["text"].endswith(f"(part {len(posts)} of {len(posts)})"))
+    assert not fake_slack.refused and all(len(p["blocks"]) <= 50 for p in posts)
+    everything = "\n".join(_flatten(p) for p in posts)
+    assert all(
+        f"update {n:02d}" not in everything and f"{n:02d} we know more &amp; more" in everything for n in range(60)
+    )
+
+
+async def test_a_deleted_announcement_is_posted_again_and_said_in_its_thread(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    await ask(fake_slack, bot, "/incident", "p3 Search is slow")
+    first = await eventually(lambda: bot.db.fetchval("SELECT announcement_ts FROM incidents"))
+    fake_slack.fail("chat.update", error="message_not_found")
+    await bot.slack.command("/incident", "stage triage", channel="C00000001")
+    again = await eventually(
+        lambda: bot.db.fetchval("SELECT announcement_ts FROM incidents WHERE announcement_ts <> $1", first)
+    )
+    note = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c.get("thread_ts") == again])
+    assert "could not be updated (`message_not_found`)" in note[0]["text"]
+    reposted = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "#zzik-incidents"]
+    assert "*Stage:* Triage" in _flatten(reposted[-2 if reposted[-1].get("thread_ts") else -1])
+    fake_slack.clear()
+    await bot.slack.command("/incident", "stage investigation", channel="C00000001")
+    updates = await eventually(lambda: fake_slack.calls_to("chat.update"))
+    assert any(u["ts"] == again for u in updates)  # the new one is the one kept up to date

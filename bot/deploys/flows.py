@@ -172,7 +172,9 @@ async def _may_tick(services: Services, deploy: Deploy, actor: str) -> None:
         await policy.require(services, rule, actor, what="tick a prod checklist")
 
 
-async def tick(services: Services, deploy_id: int, list_name: str, selected: set[str], actor: str) -> str | None:
+async def tick(
+    services: Services, deploy_id: int, list_name: str, selected: set[str], actor: str, part: slice = slice(None)
+) -> str | None:
     """Apply the checkbox selection (state, not toggles: a double click changes nothing)."""
     now = services.clock.now()
     before = await store.get(services.db, deploy_id)
@@ -187,7 +189,9 @@ async def tick(services: Services, deploy_id: int, list_name: str, selected: set
             await refresh(services, deploy)
             return "That checklist is closed: the deploy has moved on."
         items = {i.id for i in _items(services, deploy, list_name)}
-        current = {item for (lst, item) in await store.checks(conn, deploy_id) if lst == list_name}
+        shown = {i.id for i in _items(services, deploy, list_name)[part]}  # the part of a long list clicked
+        selected = selected & shown
+        current = {item for (lst, item) in await store.checks(conn, deploy_id) if lst == list_name and item in shown}
         for item in (selected & items) - current:
             await store.tick(conn, deploy_id, list_name, item, actor, now)
         for item in current - selected:

@@ -15,6 +15,7 @@ from bot.deploys import flows, parse
 from bot.deploys.ids import Action
 from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
+from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
 from bot.slack.text import escape
@@ -47,17 +48,18 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(request, parse.Help):
             await ctx.answer(usage("/deploy"))
             return
-        await ctx.ack()
         match request:
             case parse.Deploy():
+                await ctx.ack()  # a change: acked once claimed, answered through response_url
                 await ctx.answer(
                     await flows.request(services, ctx.user_id, request, f"command:{ctx.trigger_id}", ctx.request_id)
                 )
             case parse.Status():
-                await ctx.answer(await flows.status(services))
+                await ctx.answer_soon(flows.status(services))
             case parse.History(environment=env, limit=limit):
-                await ctx.answer(await flows.history(services, env, limit))
+                await ctx.answer_soon(flows.history(services, env, limit))
             case parse.Unlock(environment=env, reason=reason):
+                await ctx.ack()
                 await ctx.answer(await flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
 
     @command(app, services, "/rollback")
@@ -98,12 +100,12 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"))
     async def check(ctx: Ctx) -> None:
         await ctx.ack()
-        block = ctx.action.block_id  # deploy:<id>:<list>
+        block, part = checkbox_part(ctx.action.block_id)  # deploy:<id>:<list>[:partN] (long lists are split)
         parts = block.split(":")
         if len(parts) != 3 or not parts[1].isdigit():
             raise UsageError("That checklist does not belong to a deploy.", usage=False)
         selected = set(ctx.action.selected)
-        said = await flows.tick(services, int(parts[1]), parts[2], selected, ctx.user_id)
+        said = await flows.tick(services, int(parts[1]), parts[2], selected, ctx.user_id, part)
         if said:
             await ctx.answer(said)
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from bot.deploys.ids import Action
 from bot.deploys.store import Deploy
 from bot.opsconfig import CheckItem, OpsConfig
-from bot.slack.blocks import button, context, section, when
+from bot.slack.blocks import button, checkbox_groups, context, option_text, section, when
 from bot.slack.blocks import confirm_dialog as confirm
 from bot.slack.text import escape, mention, mrkdwn, plain, truncate
 
@@ -29,8 +29,8 @@ def checklist(
     deploy: Deploy, list_name: str, items: list[CheckItem], ticks: Ticks, zone: ZoneInfo, title: str
 ) -> Blocks:
     options, selected = [], []
-    for item in items[:10]:
-        option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": escape(item.text)}, "value": item.id}
+    for item in items:
+        option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": option_text(item.text)}, "value": item.id}
         if (list_name, item.id) in ticks:
             who, at = ticks[(list_name, item.id)]
             # "bot:<what>" is a tick the bot measured (the rollback check): it shows the figure.
@@ -38,13 +38,10 @@ def checklist(
             option["description"] = {"type": "mrkdwn", "text": f"{by} · {when(at, zone)}"}
             selected.append(option)
         options.append(option)
-    element: dict[str, Any] = {"type": "checkboxes", "action_id": f"{Action.CHECK}:{list_name}", "options": options}
-    if selected:
-        element["initial_options"] = selected
     done = sum(1 for i in items if (list_name, i.id) in ticks)
     return [
         section(f"*{title}* ({done}/{len(items)})"),
-        {"type": "actions", "block_id": f"deploy:{deploy.id}:{list_name}", "elements": [element]},
+        *checkbox_groups(f"deploy:{deploy.id}:{list_name}", f"{Action.CHECK}:{list_name}", options, selected),
     ]
 
 

@@ -167,12 +167,16 @@ async def succeeded(conn: Conn, environment: str, limit: int = 50) -> list[Deplo
 
 
 async def history(conn: Conn, environment: str | None, limit: int) -> list[Deploy]:
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM deploys WHERE $1::text IS NULL OR environment = $1
-            ORDER BY created_at DESC, id DESC LIMIT $2""",
-        environment,
-        limit,
-    )
+    # Two statements, not `$1 IS NULL OR environment = $1`: each walks its own index and stops at `limit`.
+    if environment is None:
+        rows = await conn.fetch(f"SELECT {_COLUMNS} FROM deploys ORDER BY created_at DESC, id DESC LIMIT $1", limit)
+    else:
+        rows = await conn.fetch(
+            f"""SELECT {_COLUMNS} FROM deploys WHERE environment = $1
+                ORDER BY created_at DESC, id DESC LIMIT $2""",
+            environment,
+            limit,
+        )
     return [Deploy.of(r) for r in rows]
 
 

@@ -21,6 +21,7 @@ from bot.oncall.paging import page
 from bot.opsconfig import SeverityLevel
 from bot.policy import Do, Subject
 from bot.services import Services
+from bot.slack.blocks import message_parts
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention, mrkdwn, plain, slug
 from bot.status import hooks as status
@@ -358,13 +359,66 @@ async def _refresh_announcement(services: Services, incident: Incident) -> list[
     text, blocks = messages.announcement(
         incident, level(services, incident.severity), zone(services), services.clock.now()
     )
+    return await _update_or_repost(
+        services,
+        incident,
+        "announcement",
+        (incident.announcement_channel or services.config.channels.incidents, incident.announcement_ts),
+        services.config.channels.incidents,
+        text,
+        blocks,
+    )
+
+
+# chat.update errors that mean the message is gone or frozen: a new one is posted in its place.
+GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}
+
+
+async def _update_or_repost(
+    services: Services,
+    incident: Incident,
+    what: str,
+    message: tuple[str, str],
+    repost_to: str,
+    text: str,
+    blocks: list[dict[str, Any]],
+) -> list[str]:
+    """Edit a message the bot keeps up to date; if Slack says it is gone, post it again, remember the new one
+    and say so in its thread. Returns what could not be done."""
+    channel, ts = message
     try:
-        await services.slack.chat_update(
-            channel=incident.announcement_channel, ts=incident.announcement_ts, text=text, blocks=blocks
-        )
+        await services.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        return []
     except SLACK_FAILURES as exc:
-        logger.warning("announcement not updated", incident=incident.ref, error=slack_error(exc))
-        return [f"announcement not updated: {slack_error(exc)}"]
+        error = slack_error(exc)
+        logger.warning(f"{what} not updated", incident=incident.ref, error=error)
+        if not isinstance(exc, SlackApiError) or error not in GONE:
+            return [f"{what} not updated: {error}"]
+    try:
+        response = await services.slack.chat_postMessage(channel=repost_to, text=text, blocks=blocks)
+    except SLACK_FAILURES as exc:
+        return [f"{what} not updated ({error}) and not posted again: {slack_error(exc)}"]
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        if what == "announcement":
+            await store.update(
+                conn, incident.id, announcement_channel=response["channel"], announcement_ts=response["ts"]
+            )
+        else:
+            await store.update(conn, incident.id, kickoff_ts=response["ts"])
+        await store.add_event(
+            conn, incident.id, now, None, "reposted", f"{what} could not be updated ({error}): posted again"
+        )
+    note = (
+        f":information_source: The earlier {what} of {incident.ref} could not be updated (`{error}`), "
+        "so this is a new one; it is kept up to date from now on."
+    )
+    followups = [services.slack.chat_postMessage(channel=response["channel"], thread_ts=response["ts"], text=note)]
+    if what == "kickoff":
+        followups.append(services.slack.pins_add(channel=response["channel"], timestamp=response["ts"]))
+    for result in await asyncio.gather(*followups, return_exceptions=True):
+        if isinstance(result, BaseException):
+            logger.warning(f"{what} reposted, follow-up failed", incident=incident.ref, error=slack_error(result))
     return []
 
 
@@ -417,6 +471,11 @@ def declared_answer(result: Declared, *, shortened: bool = False) -> tuple[str, 
 
 
 # -- running it ----------------------------------------------------------------------------------------------
+
+
+async def listing(services: Services) -> str:
+    """/incident list: the open incidents, most severe first."""
+    return messages.listing(await store.open_incidents(services.db), services.clock.now())
 
 
 async def in_channel(services: Services, channel_id: str | None) -> Incident:
@@ -772,7 +831,9 @@ async def join(services: Services, incident_id: int, actor: str) -> str:
     return f"You are in {messages.channel_ref(incident)}."
 
 
-async def tick_stage(services: Services, incident_id: int, stage: int, selected: set[int], actor: str) -> None:
+async def tick_stage(
+    services: Services, incident_id: int, stage: int, selected: set[int], actor: str, scope: set[int] | None = None
+) -> None:
     """Checkboxes report the whole selection: apply the difference, so a double click changes nothing."""
     stages = services.config.incidents.stages
     if not 0 <= stage < len(stages):
@@ -781,7 +842,9 @@ async def tick_stage(services: Services, incident_id: int, stage: int, selected:
     async with services.db.transaction() as conn:
         incident = await _locked(conn, incident_id)
         _must_be_open(incident)
-        current = {i for (s, i) in await store.checks(conn, incident_id) if s == stage}
+        current = {
+            i for (s, i) in await store.checks(conn, incident_id) if s == stage and (scope is None or i in scope)
+        }
         items = stages[stage].items
         for item in sorted(selected - current):
             if item < len(items) and await store.tick(conn, incident_id, stage, item, actor, now):
@@ -808,10 +871,19 @@ async def _refresh_kickoff(services: Services, incident: Incident) -> None:
     assert fresh is not None
     ticks = await store.checks(services.db, incident.id)
     text, blocks = messages.kickoff(fresh, level(services, fresh.severity), services.config, ticks, zone(services))
-    try:
-        await services.slack.chat_update(channel=fresh.channel_id, ts=fresh.kickoff_ts, text=text, blocks=blocks)
-    except SLACK_FAILURES as exc:
-        logger.warning("kickoff not updated", incident=fresh.ref, error=slack_error(exc))
+    await _update_or_repost(
+        services, fresh, "kickoff", (fresh.channel_id, fresh.kickoff_ts), fresh.channel_id, text, blocks
+    )
+
+
+async def post_postmortem(services: Services, incident: Incident) -> None:
+    """The draft in as many messages as Slack's 50 blocks need: a long P1's is split, never cut."""
+    parts = message_parts(await postmortem(services, incident))
+    for n, part in enumerate(parts, start=1):
+        suffix = f" (part {n} of {len(parts)})" if len(parts) > 1 else ""
+        await services.slack.chat_postMessage(
+            channel=incident.channel_id, text=f"Post-mortem draft of {incident.ref}{suffix}", blocks=part
+        )
 
 
 async def timeline(services: Services, incident: Incident) -> tuple[str, list[dict[str, Any]]]:

@@ -10,6 +10,7 @@ from bot.errors import UsageError
 from bot.incidents import flows, messages, parse, store
 from bot.incidents.ids import Action, Block, View
 from bot.services import Services
+from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
 from bot.slack.text import escape
@@ -49,8 +50,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 )
                 await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
             case parse.ListOpen():
-                await ctx.ack()
-                await ctx.answer(messages.listing(await store.open_incidents(services.db), services.clock.now()))
+                await ctx.answer_soon(flows.listing(services))
             case _:
                 await ctx.ack()
                 current = await flows.in_channel(services, ctx.channel_id)
@@ -75,10 +75,7 @@ def register(app: AsyncApp, services: Services) -> None:
             case parse.Timeline():
                 await ctx.answer(*await flows.timeline(services, current))
             case parse.Postmortem():
-                blocks = await flows.postmortem(services, current)
-                await services.slack.chat_postMessage(
-                    channel=current.channel_id, text=f"Post-mortem draft of {current.ref}", blocks=blocks
-                )
+                await flows.post_postmortem(services, current)
             case parse.Public(rest=rest):
                 await status.public(ctx, services, current, rest)
 
@@ -125,7 +122,9 @@ def register(app: AsyncApp, services: Services) -> None:
             raise UsageError("This checklist is not in an incident channel.", usage=False)
         stage = int(ctx.action.action_id.rsplit(":", 1)[1])
         selected = {int(v.split(":")[1]) for v in ctx.action.selected if re.fullmatch(r"\d+:\d+", v)}
-        await flows.tick_stage(services, incident.id, stage, selected, ctx.user_id)
+        _, part = checkbox_part(ctx.action.block_id)  # a long stage is split: this click reports only its part
+        scope = set(range(part.start, part.stop))
+        await flows.tick_stage(services, incident.id, stage, selected & scope, ctx.user_id, scope)
 
     @view(app, services, View.DECLARE)
     async def declare_submitted(ctx: Ctx) -> None:

@@ -11,7 +11,7 @@ from bot.incidents.ids import Action, Block, View
 from bot.incidents.store import Action as FollowUp
 from bot.incidents.store import Event, Incident, duration
 from bot.opsconfig import OpsConfig, SeverityLevel
-from bot.slack.blocks import button, context, pieces, section, when
+from bot.slack.blocks import button, checkbox_groups, context, option_text, pieces, section, when
 from bot.slack.text import escape, mention, mrkdwn, truncate
 
 Blocks = list[dict[str, Any]]
@@ -86,8 +86,8 @@ def kickoff(
     ]
     for s, stage in enumerate(config.incidents.stages):
         options, selected = [], []
-        for i, item in enumerate(stage.items[:10]):
-            option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": escape(item)}, "value": f"{s}:{i}"}
+        for i, item in enumerate(stage.items):
+            option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": option_text(item)}, "value": f"{s}:{i}"}
             if (s, i) in ticks:
                 who, at = ticks[(s, i)]
                 option["description"] = {"type": "mrkdwn", "text": f"{mention(who)} · {when(at, zone)}"}
@@ -96,10 +96,7 @@ def kickoff(
                 selected.append(option)
         marker = " ← now" if stage.name == incident.stage and incident.is_open else ""
         blocks.append(section(f"*{s + 1}. {escape(stage.name)}*{marker}"))
-        element: dict[str, Any] = {"type": "checkboxes", "action_id": f"{Action.CHECK}:{s}", "options": options}
-        if selected:
-            element["initial_options"] = selected
-        blocks.append({"type": "actions", "block_id": f"stage:{s}", "elements": [element]})
+        blocks += checkbox_groups(f"stage:{s}", f"{Action.CHECK}:{s}", options, selected)
     return f"{incident.ref} kickoff: {mrkdwn(incident.title)}", blocks
 
 
@@ -229,8 +226,8 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
     who_commands = "you" if config.incidents.default_commander == "reporter" else "the on-call primary"
     options = [
         {
-            "text": {"type": "plain_text", "text": f"{s.level} · {s.response}"[:75]},
-            "description": {"type": "plain_text", "text": s.definition[:75]},
+            "text": {"type": "plain_text", "text": truncate(f"{s.level} · {s.response}", 75)},
+            "description": {"type": "plain_text", "text": truncate(s.definition, 75)},
             "value": s.level,
         }
         for s in config.severities

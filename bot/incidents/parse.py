@@ -119,8 +119,8 @@ def _text(rest: str, what: str) -> str:
     rest = rest.strip()
     if not rest:
         raise UsageError(f"{what} is missing")
-    if len(rest) > MAX_TEXT:
-        raise UsageError(f"{what} is {len(rest)} characters; keep it to {MAX_TEXT}")
+    if length(rest) > MAX_TEXT:
+        raise UsageError(f"{what} is {length(rest)} characters; keep it to {MAX_TEXT}")
     return rest
 
 
@@ -158,8 +158,8 @@ def parse(text: str) -> Request:
         return Actions()
     if word == "resolve":
         summary = rest.strip() or None
-        if summary and len(summary) > MAX_TEXT:
-            raise UsageError(f"the summary is {len(summary)} characters; keep it to {MAX_TEXT}")
+        if summary and length(summary) > MAX_TEXT:
+            raise UsageError(f"the summary is {length(summary)} characters; keep it to {MAX_TEXT}")
         return Resolve(summary)
     if word == "timeline" and not rest.strip():
         return Timeline()

@@ -110,14 +110,14 @@ async def refresh(services: Services, post_id: int) -> None:
         logger.warning("maintenance checklist not updated", post=post_id, error=slack_error(exc))
 
 
-async def tick(services: Services, post_id: int, selected: set[int], actor: str) -> None:
+async def tick(services: Services, post_id: int, selected: set[int], actor: str, part: slice = slice(None)) -> None:
     now = services.clock.now()
     async with services.db.transaction() as conn:
         record = await store.get(conn, post_id, for_update=True)
         if record is None:
             raise UsageError("That checklist does not exist.", usage=False)
         items = await store.items(conn, post_id)
-        for item in items:
+        for item in items[part]:  # a long checklist is split: a click reports only the part clicked
             if item.item in selected and not item.done_by:
                 await store.mark(conn, post_id, item.item, actor, now)
             elif item.item not in selected and item.done_by:

@@ -7,6 +7,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.errors import UsageError
 from bot.maintenance import flows, messages
 from bot.services import Services
+from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
 
@@ -28,17 +29,16 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if words:
             raise UsageError(f"`{words[0]}` is not a /maintenance command")
-        await ctx.ack()
-        await ctx.answer(await flows.overview(services))
+        await ctx.answer_soon(flows.overview(services))
 
     @action(app, services, messages.CHECK)
     async def check(ctx: Ctx) -> None:
         await ctx.ack()
-        block = ctx.action.block_id
+        block, part = checkbox_part(ctx.action.block_id)  # maint:<id>[:partN] (long checklists are split)
         if not block.startswith("maint:") or not block[6:].isdigit():
             raise UsageError("That checklist does not exist.", usage=False)
         selected = {int(v) for v in ctx.action.selected if v.isdigit()}
-        await flows.tick(services, int(block[6:]), selected, ctx.user_id)
+        await flows.tick(services, int(block[6:]), selected, ctx.user_id, part)
 
     @action(app, services, messages.ASSIGN)
     async def assign(ctx: Ctx) -> None:

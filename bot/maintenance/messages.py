@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.maintenance.store import Item, Post
-from bot.slack.blocks import section, when
+from bot.slack.blocks import checkbox_groups, option_text, section, when
 from bot.slack.text import escape, mention
 
 CHECK, ASSIGN = "maintenance_check", "maintenance_assign"
@@ -32,17 +32,14 @@ def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> t
     options, selected = [], []
     for item in items:
         option: dict[str, Any] = {
-            "text": {"type": "mrkdwn", "text": escape(post.items[item.item])},
+            "text": {"type": "mrkdwn", "text": option_text(post.items[item.item])},
             "value": str(item.item),
         }
         if item.done_by and item.done_at:
             option["description"] = {"type": "mrkdwn", "text": f"{mention(item.done_by)} · {when(item.done_at, zone)}"}
             selected.append(option)
         options.append(option)
-    element: dict[str, Any] = {"type": "checkboxes", "action_id": CHECK, "options": options[:10]}
-    if selected:
-        element["initial_options"] = selected
-    blocks = [section(head), {"type": "actions", "block_id": f"maint:{post.id}", "elements": [element]}]
+    blocks = [section(head), *checkbox_groups(f"maint:{post.id}", CHECK, options, selected)]
     for item in items:
         if item.done_by:
             continue

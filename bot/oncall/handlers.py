@@ -19,21 +19,23 @@ def register(app: AsyncApp, services: Services) -> None:
         if isinstance(request, parse.Help):
             await ctx.answer(usage("/oncall"))
             return
-        await ctx.ack()
         match request:
             case parse.Now():
-                await ctx.answer("On call now", await flows.show_now(services, ctx.user_id))
+                await ctx.answer_soon(flows.show_now(services, ctx.user_id), "On call now")
             case parse.Next():
-                await ctx.answer("The next rotation", await flows.show_next(services, ctx.user_id))
+                await ctx.answer_soon(flows.show_next(services, ctx.user_id), "The next rotation")
             case parse.Schedule(weeks=weeks):
-                await ctx.answer("The on-call schedule", await flows.show_schedule(services, weeks))
+                await ctx.answer_soon(flows.show_schedule(services, weeks), "The on-call schedule")
             case parse.At(when=when, date_only=date_only):
-                await ctx.answer("On call then", await flows.show_at(services, ctx.user_id, when, date_only))
+                await ctx.answer_soon(flows.show_at(services, ctx.user_id, when, date_only), "On call then")
             case parse.OverrideList():
-                await ctx.answer(await flows.list_overrides(services))
+                await ctx.answer_soon(flows.list_overrides(services))
+            # A change is acked once claimed (no more work before the ack) and answered through response_url.
             case parse.OverrideCreate():
+                await ctx.ack()
                 await ctx.answer(await flows.create_override(services, ctx.user_id, request, ctx.request_id))
             case parse.OverrideCancel(override_id=override_id):
+                await ctx.ack()
                 await ctx.answer(await flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
 
     async def answer_request(ctx: Ctx, accept: bool) -> None:

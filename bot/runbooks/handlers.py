@@ -30,8 +30,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await ctx.answer(messages.listing(services.config.runbooks))
             return
         if text.lower() == "runs":
-            await ctx.ack()
-            await ctx.answer(await flows.in_progress(services))
+            await ctx.answer_soon(flows.in_progress(services))
             return
         chosen = flows.find(services, text)
         await ctx.ack()

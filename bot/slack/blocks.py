@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.slack.text import truncate
+from bot.slack.text import escape, truncate
 
 Blocks = list[dict[str, Any]]
 TEXT_LIMIT = 3000  # a section's or context element's text
@@ -58,6 +58,57 @@ def when(at: datetime, zone: ZoneInfo, *, year: bool = False) -> str:
 def clock_time(at: datetime, zone: ZoneInfo) -> str:
     local = at.astimezone(zone)
     return local.strftime("%H:%M ") + (local.tzname() or zone.key)
+
+
+OPTION_TEXT = 75  # an option's text
+
+
+def option_text(raw: str) -> str:
+    """Config text as an option's mrkdwn: escaped, and shortened with "…" past Slack's 75 characters
+    (`check-config` names such items, so the cut is never silent)."""
+    return escape(truncate(raw, OPTION_TEXT - 1)) if len(escape(raw)) > OPTION_TEXT else escape(raw)
+
+
+MESSAGE_BLOCKS = 50  # blocks in one message
+
+
+def message_parts(blocks: Blocks, most: int = MESSAGE_BLOCKS) -> list[Blocks]:
+    """Blocks for as many messages as Slack's limit needs (each at most `most`), in order, nothing dropped."""
+    return [blocks[i : i + most] for i in range(0, len(blocks), most)] or [[]]
+
+
+CHECKBOXES_MOST = 10  # options in one checkboxes element
+_PART = ":part"
+
+
+def checkbox_groups(
+    block_id: str, action_id: str, options: list[dict[str, Any]], selected: list[dict[str, Any]]
+) -> Blocks:
+    """A checklist of any length: Slack's checkboxes hold 10 options, so a longer list is split over several
+    actions blocks (block ids `<id>`, `<id>:part2`, …), never cut. `checkbox_part` tells a click's items apart."""
+    out: Blocks = []
+    for start in range(0, len(options), CHECKBOXES_MOST):
+        chunk = options[start : start + CHECKBOXES_MOST]
+        element: dict[str, Any] = {"type": "checkboxes", "action_id": action_id, "options": chunk}
+        initial = [o for o in selected if o in chunk]
+        if initial:
+            element["initial_options"] = initial
+        part = start // CHECKBOXES_MOST + 1
+        out.append(
+            {
+                "type": "actions",
+                "block_id": block_id if part == 1 else f"{block_id}{_PART}{part}",
+                "elements": [element],
+            }
+        )
+    return out
+
+
+def checkbox_part(block_id: str) -> tuple[str, slice]:
+    """`deploy:3:pre:part2` -> ("deploy:3:pre", the items that part shows): a click reports only its own part."""
+    base, _, part = block_id.partition(_PART)
+    number = int(part) if part.isdigit() and int(part) > 0 else 1
+    return base, slice((number - 1) * CHECKBOXES_MOST, number * CHECKBOXES_MOST)
 
 
 def pieces(text: str, limit: int = 2900) -> list[str]:

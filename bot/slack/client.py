@@ -1,10 +1,16 @@
-"""The Slack Web API client: base_url from SLACK_API_URL, retries, error metrics."""
+"""The Slack Web API client: base_url from SLACK_API_URL, retries, error metrics, one pooled HTTP session.
+
+slack_sdk opens (and closes) a new aiohttp session, so a new TCP connection, for every call unless it is given
+one. `SlackClient.open()` makes one keep-alive session that every Web API call and every response_url answer
+(`SlackClient.responder`) shares.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import aiohttp
 from aiohttp import ClientOSError, ServerConnectionError, ServerDisconnectedError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -15,6 +21,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient, WebhookResponse
 
 from bot import log
 from bot.metrics import Metrics
@@ -47,6 +54,20 @@ class SlackClient(AsyncWebClient):
         super().__init__(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
         self.metrics = metrics
 
+    async def open(self) -> None:
+        """The pooled keep-alive session; until it is open, slack_sdk uses a session per call."""
+        if self.session is None or self.session.closed:
+            connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_SECONDS)
+            self.session = aiohttp.ClientSession(connector=connector)
+
+    async def close(self) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.close()
+        self.session = None
+
+    def responder(self, response_url: str | None) -> Responder | None:
+        return Responder(self, response_url) if response_url else None
+
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:  # type: ignore[override]
         try:
             return await super().api_call(api_method, **kwargs)
@@ -61,6 +82,35 @@ class SlackClient(AsyncWebClient):
             self.metrics.slack_api_errors.labels(api_method, type(exc).__name__).inc()
             logger.warning("slack api unreachable", method=api_method, error=type(exc).__name__)
             raise
+
+
+POOL_SIZE = 64
+KEEPALIVE_SECONDS = 30.0
+
+
+class Responder:
+    """Answers through one response_url over the client's pooled session (Bolt's `respond` opens one per answer).
+
+    Called like Bolt's `respond`: `await respond(text=..., blocks=..., response_type=..., replace_original=...)`.
+    """
+
+    def __init__(self, client: SlackClient, response_url: str) -> None:
+        self.client = client
+        self.response_url = response_url
+
+    async def __call__(
+        self, text: str = "", blocks: list[dict[str, Any]] | None = None, **fields: Any
+    ) -> WebhookResponse:
+        message = {"text": text, **({"blocks": blocks} if blocks is not None else {})}
+        message.update({k: v for k, v in fields.items() if v is not None})
+        webhook = AsyncWebhookClient(
+            url=self.response_url,
+            timeout=self.client.timeout,
+            session=self.client.session,
+            # Only a connection that failed before Slack took the message is retried: never answer twice.
+            retry_handlers=retry_handlers()[:1],
+        )
+        return await webhook.send_dict(message)
 
 
 def slack_error(exc: BaseException) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.slack.text import escape
+
+HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,9 @@ class Command:
     description: str
     usage_hint: str
     usage: str
+    # First words (lowercase; "" for none) after which the command only reads and changes nothing: such a
+    # request needs no delivery claim, since answering it twice does no harm.
+    reads: frozenset[str] = field(default=frozenset())
 
 
 COMMANDS: dict[str, Command] = {
@@ -28,6 +33,7 @@ COMMANDS: dict[str, Command] = {
             "In an incident channel: `update <text>` · `severity p2` · `commander @user` · `stage <name>` · "
             "`action <text> [@owner]` · `actions` · `resolve [summary]` · `timeline` · `postmortem` · "
             "`public [investigating|identified|monitoring|resolved] <text>` (status page)",
+            reads=frozenset({"list", "timeline", "actions"}),
         ),
         Command(
             "/deploy",
@@ -35,18 +41,21 @@ COMMANDS: dict[str, Command] = {
             "staging|prod <version> | status | history [env] | help",
             '*`/deploy staging <version>`* · `/deploy prod <version> [--force "reason"]` · `/deploy status` · '
             "`/deploy history [env] [n]` · `/deploy unlock <env> <reason>`",
+            reads=frozenset({"status", "history"}),
         ),
         Command(
             "/rollback",
             "Roll an environment back to its last good version",
             "prod [reason] | help",
             "*`/rollback <env> [reason]`* shows the rollback criteria and the target version, then asks to confirm",
+            reads=frozenset(),
         ),
         Command(
             "/runbook",
             "List and run runbooks step by step",
             "[name] | runs | help",
             "*`/runbook`* lists runbooks · `/runbook <name>` starts one · `/runbook runs` shows runs in progress",
+            reads=frozenset({"", "list", "runs"}),
         ),
         Command(
             "/oncall",
@@ -57,6 +66,7 @@ COMMANDS: dict[str, Command] = {
             "`/oncall at <YYYY-MM-DD [HH:MM]>`\n"
             "`/oncall override @user <primary|secondary|manager> <from> <to>` (dates or `YYYY-MM-DD HH:MM`, "
             "team time zone) · `/oncall overrides` · `/oncall override cancel <id>`",
+            reads=frozenset({"", "next", "schedule", "at", "overrides"}),
         ),
         Command(
             "/maintenance",
@@ -64,6 +74,7 @@ COMMANDS: dict[str, Command] = {
             "[post daily|weekly|monthly] | help",
             "*`/maintenance`* the current checklists and what is open · "
             "`/maintenance post <daily|weekly|monthly>` posts one now",
+            reads=frozenset({""}),
         ),
         Command(
             "/slo",
@@ -71,6 +82,7 @@ COMMANDS: dict[str, Command] = {
             "[report [YYYY-MM]] | help",
             "*`/slo`* every SLO now from Prometheus: value over its window, target, error budget left, burn rate "
             "over 1 h and 6 h, status · `/slo report [YYYY-MM]` one month (default: the last one)",
+            reads=frozenset({"", "report"}),
         ),
     )
 }
@@ -80,3 +92,11 @@ def usage(name: str) -> str:
     """A command's usage as mrkdwn: its `<placeholders>` escaped, or Slack would read them as links."""
     command = COMMANDS.get(name)
     return escape(command.usage) if command else ""
+
+
+def only_reads(name: str, text: str) -> bool:
+    """True when `name text` only reads (help, lists, status): see `Command.reads`."""
+    command = COMMANDS.get(name)
+    words = text.split(maxsplit=1)
+    first = words[0].lower() if words else ""
+    return command is not None and (first in HELP_WORDS or first in command.reads)

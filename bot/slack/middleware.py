@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -27,7 +28,7 @@ from bot import audit, log
 from bot.errors import DatabaseUnavailable, Refused, UsageError
 from bot.services import Services
 from bot.slack import payloads
-from bot.slack.commands import usage
+from bot.slack.commands import only_reads, usage
 from bot.slack.text import from_slack
 
 logger = log.get("zzik.slack")
@@ -51,7 +52,12 @@ def classify(body: dict[str, Any]) -> tuple[str, str]:
 
 
 def delivery_key(body: dict[str, Any]) -> str | None:
-    """What makes one delivery of one user intent unique. A redelivery or retry carries the same key."""
+    """What makes one delivery of one user intent unique. A redelivery or retry carries the same key.
+
+    None for a command that only reads: it is answered without a claim (no database round trip before it).
+    """
+    if "command" in body and only_reads(str(body["command"]), str(body.get("text") or "")):
+        return None
     if body.get("type") == "event_callback" and body.get("event_id"):
         return f"event:{body['event_id']}"
     trigger = body.get("trigger_id")
@@ -93,6 +99,8 @@ def install(app: AsyncApp, services: Services) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id, kind=kind, name=name)
         req.context["request_id"] = request_id
+        if req.context.respond is not None:  # answer through the pooled session, not a connection per answer
+            req.context["respond"] = services.slack.responder(req.context.respond.response_url)
         started = time.perf_counter()
         key = delivery_key(body)
         if key is not None:
@@ -210,6 +218,26 @@ class Ctx:
         if await self._respond_checked(text=text, blocks=blocks, response_type="ephemeral"):
             return
         await self._fallback(text, blocks, public=False)
+
+    async def answer_soon(self, work: Awaitable[Any], text: str | None = None) -> None:
+        """Answer with what `work` gives (text, (text, blocks), or blocks under `text`): inside the ack when it is
+        ready within the ack budget, else ack at once and answer through response_url when it is.
+
+        The work is never cancelled; an error it raises within the budget is answered in the ack, later ones
+        through response_url, as any handler error is.
+        """
+        task = asyncio.ensure_future(work)
+        if not self.acked and self.kind == "command":
+            await asyncio.wait({task}, timeout=self.services.settings.zzik_ack_budget_seconds)
+        if not task.done():
+            await self.ack()
+        result = await task
+        if text is not None:
+            await self.answer(text, result)
+        elif isinstance(result, tuple):
+            await self.answer(*result)
+        else:
+            await self.answer(result)
 
     async def in_channel(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """A public answer in the channel the command was typed in (with the same fallbacks as `answer`)."""

@@ -1,7 +1,12 @@
-"""Slack users: emails to ids (users.lookupByEmail), time zones (users.info), cached per process."""
+"""Slack users: emails to ids (users.lookupByEmail), profiles (users.info), cached per process.
+
+A profile (time zone, name) is asked once per user and TTL: concurrent askers share one users.info call, and
+the `user_change` event Slack sends when someone edits their profile replaces the cached copy at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +26,7 @@ class Directory:
         self._ids: dict[str, str] = {}
         self._info: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._groups: dict[str, tuple[float, set[str]]] = {}
+        self._asking: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
 
     async def resolve(self, member: str) -> str | None:
         """A rotation member (user id or email) as a user id; None if Slack knows no such email."""
@@ -43,14 +49,39 @@ class Directory:
         cached = self._info.get(user)
         if cached and time.monotonic() - cached[0] < INFO_TTL:
             return cached[1]
+        asking = self._asking.get(user)
+        if asking is not None:
+            return await asyncio.shield(asking)
+        future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._asking[user] = future
         try:
-            data: dict[str, Any] | None = (await self.slack.users_info(user=user))["user"]
+            data = await self._ask(user)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting for it
+            raise
+        else:
+            future.set_result(data)
+            self._info[user] = (time.monotonic(), data)
+            return data
+        finally:
+            self._asking.pop(user, None)
+
+    async def _ask(self, user: str) -> dict[str, Any] | None:
+        try:
+            return (await self.slack.users_info(user=user))["user"]
         except SlackApiError as exc:
             if exc.response.get("error") not in ("user_not_found", "users_not_found"):
                 raise
-            data = None
-        self._info[user] = (time.monotonic(), data)
-        return data
+            return None
+
+    def changed(self, profile: dict[str, Any]) -> None:
+        """A user's profile as a `user_change` event carries it (the same shape users.info returns)."""
+        if profile.get("id"):
+            self._info[str(profile["id"])] = (time.monotonic(), profile)
 
     async def zone(self, user: str) -> ZoneInfo | None:
         info = await self.info(user)

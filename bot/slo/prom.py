@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,11 +36,16 @@ def with_window(query: str, window: timedelta) -> str:
 class Prometheus:
     url: str
     timeout: timedelta
+    # The bot's pooled aiohttp session (the Slack client's), when it is open; else one of this client's own.
+    shared: Callable[[], aiohttp.ClientSession | None] = lambda: None
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     def session(self) -> aiohttp.ClientSession:
+        shared = self.shared()
+        if shared is not None and not shared.closed:
+            return shared
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout.total_seconds()))
+            self._session = aiohttp.ClientSession()
         return self._session
 
     async def close(self) -> None:
@@ -53,7 +59,9 @@ class Prometheus:
         seconds = self.timeout.total_seconds()
         try:
             async with asyncio.timeout(seconds):
-                async with self.session().post(endpoint, data=params) as response:
+                async with self.session().post(
+                    endpoint, data=params, timeout=aiohttp.ClientTimeout(total=seconds)
+                ) as response:
                     try:
                         body = await response.json(content_type=None)
                     except ValueError:
