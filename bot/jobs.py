@@ -13,6 +13,8 @@ Domains declare their jobs in their own `jobs.py` with `runner.recurring(...)` a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import traceback
 from collections.abc import Awaitable, Callable
@@ -71,16 +73,22 @@ class JobRunner:
     replica_id: str
     on_finished: Callable[[str, str], None] = lambda job, outcome: None
     handlers: dict[str, Handler] = field(default_factory=dict)
+    leases: dict[str, timedelta] = field(default_factory=dict)  # jobs whose crashed runs resume sooner
     recurring_jobs: dict[str, Recurring] = field(default_factory=dict)
     scheduler: AsyncIOScheduler | None = None
 
     # -- declaring -------------------------------------------------------------------------------
 
-    def handler(self, name: str) -> Callable[[Handler], Handler]:
+    def handler(self, name: str, *, lease: timedelta | None = None) -> Callable[[Handler], Handler]:
+        """Declare a job. `lease`: how long a run may go without a heartbeat before another replica takes
+        it over (a running handler renews it; the default suits work that may wait on slow services)."""
+
         def decorator(fn: Handler) -> Handler:
             if name in self.handlers:
                 raise ValueError(f"job {name} declared twice")
             self.handlers[name] = fn
+            if lease is not None:
+                self.leases[name] = lease
             return fn
 
         return decorator
@@ -108,15 +116,59 @@ class JobRunner:
         """Add a run in the caller's transaction; False if (job, key) already exists."""
         if job not in self.handlers:
             raise ValueError(f"no handler declared for job {job}")
+        lease = self.leases.get(job)
         row = await conn.fetchval(
-            """INSERT INTO job_runs (job, run_key, due_at, payload) VALUES ($1, $2, $3, $4)
+            """INSERT INTO job_runs (job, run_key, due_at, payload, lease_seconds) VALUES ($1, $2, $3, $4, $5)
                ON CONFLICT (job, run_key) DO NOTHING RETURNING id""",
             job,
             key,
             due_at,
             json.dumps(payload or {}),
+            lease.total_seconds() if lease else None,
         )
         return row is not None
+
+    async def run_now(self, job: str, key: str) -> bool:
+        """Claim one pending run and run it here, now (after the transaction that scheduled it committed).
+        False if a ticker got to it first; it runs there. A crash mid-run leaves it to the lease."""
+        row = await self.db.fetchrow(
+            """UPDATE job_runs SET status = 'running', claimed_by = $3, claimed_at = $4, attempts = attempts + 1
+               WHERE job = $1 AND run_key = $2 AND status = 'pending'
+               RETURNING id, job, run_key, due_at, payload, attempts""",
+            job,
+            key,
+            self.replica_id,
+            self.clock.now(),
+        )
+        if row is None:
+            return False
+        run = JobRun(
+            row["id"],
+            row["job"],
+            row["run_key"],
+            row["due_at"],
+            json.loads(row["payload"]),
+            row["attempts"],
+            self.clock.now(),
+        )
+        await self._run(run)
+        return True
+
+    async def active(self, job: str, key_prefix: str) -> bool:
+        """A run of `job` with this key prefix is pending, or running under a live lease."""
+        return bool(
+            await self.db.fetchval(
+                """SELECT true FROM job_runs
+                   WHERE job = $1 AND starts_with(run_key, $2)
+                     AND (status = 'pending' OR (status = 'running' AND claimed_at >= $3::timestamptz
+                          - make_interval(secs => coalesce(lease_seconds, $4))))
+                   LIMIT 1""",
+                job,
+                key_prefix,
+                self.clock.now(),
+                LEASE.total_seconds(),
+            )
+        )
 
     async def cancel(self, conn: asyncpg.Connection, job: str, key: str) -> bool:
         status = await conn.execute(
@@ -196,14 +248,15 @@ class JobRunner:
                WHERE id IN (
                    SELECT id FROM job_runs
                    WHERE (status = 'pending' AND due_at <= $1)
-                      OR (status = 'running' AND claimed_at < $1 - $3::interval)
+                      OR (status = 'running'
+                          AND claimed_at < $1 - make_interval(secs => coalesce(lease_seconds, $3)))
                    ORDER BY due_at
                    LIMIT $4
                    FOR UPDATE SKIP LOCKED)
                RETURNING id, job, run_key, due_at, payload, attempts""",
             now,
             self.replica_id,
-            LEASE,
+            LEASE.total_seconds(),
             BATCH,
         )
         return [
@@ -214,6 +267,7 @@ class JobRunner:
     async def _run(self, run: JobRun) -> None:
         handler = self.handlers.get(run.job)
         bound = logger.bind(job=run.job, run_key=run.run_key, attempt=run.attempts)
+        heartbeat = asyncio.create_task(self._heartbeat(run)) if run.job in self.leases else None
         try:
             if handler is None:
                 raise LookupError(f"no handler declared for job {run.job}")
@@ -237,6 +291,9 @@ class JobRunner:
                 bound.warning("could not record job failure; the lease will expire and it runs again")
             self.on_finished(run.job, "failed" if final else "retry")
             return
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
         try:
             await self.db.execute(
                 "UPDATE job_runs SET status = 'done', finished_at = $2, last_error = NULL WHERE id = $1",
@@ -247,6 +304,19 @@ class JobRunner:
             bound.warning("job ran but could not be marked done")
         bound.info("job ran", late_seconds=int(run.lateness.total_seconds()))
         self.on_finished(run.job, "ok")
+
+    async def _heartbeat(self, run: JobRun) -> None:
+        """Renew a short lease while the handler runs, so only a dead replica's run is taken over."""
+        every = self.leases[run.job].total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(DatabaseUnavailable):
+                await self.db.execute(
+                    "UPDATE job_runs SET claimed_at = $2 WHERE id = $1 AND status = 'running' AND claimed_by = $3",
+                    run.id,
+                    self.clock.now(),
+                    self.replica_id,
+                )
 
     # -- the scheduler that drives the ticks -----------------------------------------------------
 

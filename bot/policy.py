@@ -30,6 +30,7 @@ class Role(StrEnum):
     REPLACED = "replaced"  # the engineer whose shift an override takes
     REQUESTER = "requester"  # who asked for it: a deploy's requester, who set an override
     HOLDER = "holder"  # the one an override puts on call
+    OWNER = "owner"  # an action item's owner
 
 
 class Do(StrEnum):
@@ -40,6 +41,7 @@ class Do(StrEnum):
     INCIDENT_HANDOVER_ANSWER = "incident.handover.answer"
     INCIDENT_RESOLVE = "incident.resolve"
     INCIDENT_PUBLISH = "incident.publish"
+    ACTION_DONE = "incident.action.done"
     PROD_DEPLOY = "deploy.prod.request"
     PROD_FORCE = "deploy.prod.force"
     PROD_CHECK = "deploy.prod.check"
@@ -66,6 +68,7 @@ POLICY: dict[Do, Rule] = {
     Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
     Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
     Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),
+    Do.ACTION_DONE: Rule((R.OWNER, R.COMMANDER, R.MANAGER), "close this action item"),
     Do.INCIDENT_PUBLISH: Rule((R.COMMANDER, R.ON_CALL, R.MANAGER), "publish about this incident on the status page"),
     Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod"),
     Do.PROD_FORCE: Rule((R.DEPLOYER,), "override the staging gate with --force"),
@@ -90,6 +93,7 @@ ROLE_WORDS: dict[Role, str] = {
     R.REPLACED: "the engineer replaced",
     R.REQUESTER: "who asked for it",
     R.HOLDER: "the one it puts on call",
+    R.OWNER: "its owner",
 }
 
 
@@ -100,6 +104,7 @@ class Subject:
     commander: str | None = None
     requester: str | None = None
     holder: str | None = None
+    owner: str | None = None
     replaced: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -108,18 +113,21 @@ async def deployers(services: Services) -> set[str] | None:
     configured = services.config.permissions.deployers
     if not configured:
         return None
-    found: set[str] = set()
-    for entry in configured:
-        found |= await services.users.group_members(entry) if entry.startswith("S") else {entry}
-    return found
+    return await _people(services, configured)
 
 
 async def managers(services: Services) -> set[str]:
     """Incident managers and the rotation's managers (emails resolved to user ids)."""
-    found = set(services.config.permissions.incident_managers)
-    for member in services.config.oncall.managers:
-        uid = await services.users.resolve(member)
-        if uid:
+    return await _people(services, [*services.config.permissions.incident_managers, *services.config.oncall.managers])
+
+
+async def _people(services: Services, entries: list[str]) -> set[str]:
+    """Config members as user ids: user groups expanded, emails looked up (one unknown to Slack: no one)."""
+    found: set[str] = set()
+    for entry in entries:
+        if entry.startswith("S") and "@" not in entry:
+            found |= await services.users.group_members(entry)
+        elif uid := await services.users.resolve(entry):
             found.add(uid)
     return found
 
@@ -148,6 +156,8 @@ async def _holders(services: Services, role: Role, subject: Subject) -> set[str]
             return {subject.requester} if subject.requester else set()
         case Role.HOLDER:
             return {subject.holder} if subject.holder else set()
+        case Role.OWNER:
+            return {subject.owner} if subject.owner else set()
         case Role.REPLACED:
             return set(subject.replaced)
 
@@ -166,7 +176,7 @@ async def who_may(services: Services, action: Do, subject: Subject = Subject()) 
     for role in POLICY[action].who:
         if role == Role.DEPLOYER:
             configured = services.config.permissions.deployers
-            names = [f"<!subteam^{d}>" if d.startswith("S") else mention(d) for d in configured]
+            names = [_name(d) for d in configured]
         else:
             names = [mention(u) for u in sorted(await _holders(services, role, subject) or set())]
         parts.append(f"{ROLE_WORDS[role]} ({', '.join(names) or 'nobody at the moment'})")
@@ -183,3 +193,10 @@ async def require(services: Services, action: Do, actor: str, subject: Subject =
 def table() -> list[tuple[str, str]]:
     """(action, who may) rows, as the README shows them."""
     return [(str(do), " or ".join(ROLE_WORDS[r] for r in rule.who)) for do, rule in POLICY.items()]
+
+
+def _name(entry: str) -> str:
+    """A configured member as Slack shows it: a group, a person, or (not yet looked up) the email itself."""
+    if "@" in entry:
+        return entry
+    return f"<!subteam^{entry}>" if entry.startswith("S") else mention(entry)

@@ -59,6 +59,7 @@ class FakeSlack:
         self.socket_replies: list[dict[str, Any]] = []  # what the bot acknowledged over them
         self.url = ""
         self.base = ""
+        self.latency = 0.0  # seconds every Web API call takes (a slow Slack)
 
     # -- set-up used by tests ---------------------------------------------------------------------
 
@@ -148,6 +149,8 @@ class FakeSlack:
         args = await self._read(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ") or args.pop("token", None)
         self.calls.append(Call(method, args, token, _peer(request)))
+        if self.latency:
+            await asyncio.sleep(self.latency)
         queue = self.failures.get(method)
         if queue:
             failure = queue.pop(0)
@@ -232,6 +235,10 @@ class FakeSlack:
         self.channels[channel["id"]] = channel
         return {"ok": True, "channel": channel}
 
+    def m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        channels = [{"id": c["id"], "name": c["name"]} for c in self.channels.values()]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def m_conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self.channels.get(str(args.get("channel")))
         if channel is None:
@@ -254,6 +261,12 @@ class FakeSlack:
 
     def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": f"V{next(self._ids):08d}", **(args.get("view") or {})}}
+
+    def m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        if str(args.get("user_id", ""))[:1] not in ("U", "W"):
+            return {"ok": False, "error": "invalid_arguments"}
+        # A user's Home tab is one view, republished in place.
+        return {"ok": True, "view": {"id": f"VHOME{args['user_id']}", **(args.get("view") or {})}}
 
     def m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": args.get("view_id"), **(args.get("view") or {})}}

@@ -3,6 +3,8 @@ always reach someone."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import yaml
 
 from bot import opsconfig
@@ -72,7 +74,9 @@ async def test_an_expired_response_url_falls_back_to_ephemeral_then_dm(
     ephemeral = await eventually(lambda: fake_slack.calls_to("chat.postEphemeral"))
     assert ephemeral[0]["user"] == "U0ALICE" and "INC-1" in str(ephemeral[0])
     row = await eventually(
-        lambda: bot.db.fetchrow("SELECT outcome, detail FROM audit_log WHERE action = '/incident' ORDER BY id DESC")
+        lambda: bot.db.fetchrow(
+            "SELECT outcome, detail FROM audit_log WHERE action = '/incident' AND detail->>'text' = 'list'"
+        )
     )
     assert row["outcome"] == "answer_fallback" and "expired_url" in row["detail"]
 
@@ -156,3 +160,65 @@ async def test_a_deleted_announcement_is_posted_again_and_said_in_its_thread(
     await bot.slack.command("/incident", "stage investigation", channel="C00000001")
     updates = await eventually(lambda: fake_slack.calls_to("chat.update"))
     assert any(u["ts"] == again for u in updates)  # the new one is the one kept up to date
+
+
+async def test_action_items_have_owners_due_dates_reminders_and_can_be_closed(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    await ask(fake_slack, bot, "/incident", "p3 Search is slow")
+    ch = "C00000001"
+    said = await ask(
+        fake_slack,
+        bot,
+        "/incident",
+        "action Add an index on orders & refunds <@U0BOB|bob> due 2026-12-01",
+        channel=ch,
+        ephemeral=False,
+    )
+    assert said == "Action item #1 added to INC-1, owner <@U0BOB>, due 2026-12-01."
+    await ask(fake_slack, bot, "/incident", "action Write the runbook", channel=ch, ephemeral=False)
+    refused = await ask(fake_slack, bot, "/incident", "action 2026-12-01 due someday", channel=ch)
+    assert "`someday` is not a date" in refused
+    row = await bot.db.fetchrow("SELECT text, owner, due_on::text FROM incident_actions WHERE id = 1")
+    assert tuple(row) == ("Add an index on orders &amp; refunds", "U0BOB", "2026-12-01")
+
+    # The listing has a Done button per open item.
+    before = len(fake_slack.calls_to("response_url"))
+    await bot.slack.command("/incident", "actions", channel=ch)
+    [listing] = await eventually(lambda: fake_slack.calls_to("response_url")[before:])
+    buttons = [b["accessory"] for b in listing["blocks"] if "accessory" in b]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("incident_action_done", "1"),
+        ("incident_action_done", "2"),
+    ]
+
+    # Due: the owner gets a DM at 09:00 in the team's zone, with a Done button.
+    clock.set(datetime(2026, 12, 1, 9, 0, 1, tzinfo=UTC))
+    await bot.tick()
+    dm = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0BOB"])
+    assert dm[0]["text"].startswith(
+        ":alarm_clock: Action item #1 of INC-1 is due today: Add an index on orders &amp; refunds"
+    )
+
+    # Only the owner, the commander or a manager closes it; a second close changes nothing.
+    before = len(fake_slack.calls_to("response_url"))
+    await bot.slack.action("incident_action_done", "1", user="U0CAROL", channel="D0CAROL")
+    [refusal] = await eventually(lambda: fake_slack.calls_to("response_url")[before:])
+    assert refusal["text"].startswith("Only its owner (<@U0BOB>) or the commander (<@U0ALICE>)")
+    before = len(fake_slack.calls_to("response_url"))
+    await bot.slack.action("incident_action_done", "1", user="U0BOB", channel="D0BOB")
+    [done] = await eventually(lambda: fake_slack.calls_to("response_url")[before:])
+    assert done["text"] == "Action item #1 of INC-1 is done: Add an index on orders &amp; refunds"
+    again = await ask(fake_slack, bot, "/incident", "action done #1", channel=ch, ephemeral=False)
+    assert again.startswith("Action item #1 was already done (<@U0BOB>,")
+    said = await ask(fake_slack, bot, "/incident", "action done 2", channel=ch, ephemeral=False)
+    assert said == "Action item #2 of INC-1 is done: Write the runbook"
+    assert await bot.db.fetchval("SELECT count(*) FROM incident_actions WHERE done_at IS NOT NULL") == 2
+
+    # The handoff summary lists only open items.
+    await ask(fake_slack, bot, "/incident", "action Follow up with the vendor", channel=ch, ephemeral=False)
+    lines = []
+    for section in bot.services.handoff_summary:
+        lines += await section(bot.services, clock.now() - timedelta(days=7), clock.now())
+    text = "\n".join(lines)
+    assert "*Open action items (1)*" in text and "Follow up with the vendor" in text and "index" not in text

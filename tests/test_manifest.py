@@ -25,6 +25,7 @@ SCOPES: dict[str, str | None] = {
     "conversations_invite": "channels:manage",
     "conversations_setTopic": "channels:manage",
     "conversations_join": "channels:join",
+    "conversations_list": "channels:read",
     "conversations_open": "im:write",
     "pins_add": "pins:write",
     "users_info": "users:read",
@@ -34,6 +35,7 @@ SCOPES: dict[str, str | None] = {
     "views_open": None,
     "views_update": None,
     "views_push": None,
+    "views_publish": None,
 }
 _METHOD = re.compile(r"^(auth|chat|conversations|pins|users|usergroups|views|reactions|bookmarks)_[A-Za-z_]+$")
 

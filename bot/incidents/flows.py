@@ -6,18 +6,19 @@ import asyncio
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import audit, log, policy
 from bot.errors import Refused, UsageError
 from bot.incidents import messages, parse, store
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
-from bot.oncall.paging import page
 from bot.opsconfig import SeverityLevel
 from bot.policy import Do, Subject
 from bot.services import Services
@@ -28,6 +29,10 @@ from bot.status import hooks as status
 
 logger = log.get("zzik.incidents")
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
+SETUP, PAGE_RETRY = "incidents.setup", "incidents.page_retry"
+SETUP_LEASE = timedelta(seconds=10)  # a set-up a dead replica left half done resumes this soon after
+PAGE_BACKOFF = [timedelta(seconds=s) for s in (15, 30, 60, 120, 300)]  # then the page is given up on
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's; after it, the reporter is answered by DM
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
 
 
@@ -46,8 +51,19 @@ def zone(services: Services):
 class Declared:
     incident: Incident
     created: bool
-    failures: list[str] = field(default_factory=list)
-    paged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Where the answer of a set-up goes: the request's response_url while Slack keeps it, else a DM."""
+
+    user: str
+    response_url: str | None = None
+    kind: str = "declare"  # or "retry"
+    shortened: bool = False  # the declared title was cut to fit (the full text is the description)
+
+    def payload(self) -> dict[str, Any]:
+        return {"user": self.user, "response_url": self.response_url, "kind": self.kind, "shortened": self.shortened}
 
 
 async def declare(
@@ -61,8 +77,11 @@ async def declare(
     description: str | None = None,
     origin_channel: str | None = None,
     request_id: str | None = None,
+    response_url: str | None = None,
+    shortened: bool = False,
 ) -> Declared:
-    """The incident row first (numbered INC-<n>), then the Slack set-up. A repeated key declares nothing."""
+    """The incident row and its set-up job in one transaction; then the set-up runs here at once (or, after a
+    crash, on whichever replica ticks next). A repeated key declares nothing."""
     now = services.clock.now()
     commander = commander or await default_commander(services, reporter, now)
     async with services.db.transaction() as conn:
@@ -89,6 +108,10 @@ async def declare(
             )
             await _schedule_escalations(services, conn, incident, now)
             await _schedule_nudge(services, conn, incident, now)
+            reply = Reply(reporter, response_url, "declare", shortened)
+            await services.jobs.schedule_once(
+                conn, SETUP, f"{incident.id}:1", now, {"incident_id": incident.id, "reply": reply.payload()}
+            )
             await status.incident_declared(services, conn, incident, now)
             await audit.record(
                 conn,
@@ -100,12 +123,9 @@ async def declare(
                 request_id=request_id,
                 detail={"incident": incident.ref, "severity": severity, "title": title},
             )
-    if not created:
-        return Declared(incident, False)
-    failures, paged = await setup(services, incident.id)
-    refreshed = await store.get(services.db, incident.id)
-    assert refreshed is not None
-    return Declared(refreshed, True, failures or [], paged)
+    if created:
+        await services.jobs.run_now(SETUP, f"{incident.id}:1")
+    return Declared(incident, created)
 
 
 async def default_commander(services: Services, reporter: str, at: datetime) -> str:
@@ -161,54 +181,250 @@ async def _schedule_nudge(services: Services, conn: Any, incident: Incident, sin
         )
 
 
-# -- the Slack set-up: each piece recorded as it lands, so Retry only does what is missing -------------
+# -- the Slack set-up: durable work, each piece recorded as it lands, so a rerun only does what is missing --
 
 
-async def setup(services: Services, incident_id: int) -> tuple[list[str] | None, list[str]]:
-    """The channel first (every later message links to it), then at once: paging, topic, invites, the pinned
-    kickoff and the announcement. Returns (failures, paged); failures is None when another set-up of this
-    incident is already running."""
-    now = services.clock.now()
-    if not await store.claim_setup(services.db, incident_id, now):
-        return None, []
+async def setup(services: Services, incident_id: int) -> list[str]:
+    """The channel first (every later message links to it), then the pages (recorded, then sent), then at
+    once: topic, invites, the pinned kickoff and the announcement (which says who was reached). Returns what
+    Slack refused. Runs as the job SETUP, so a crash anywhere resumes it on any replica."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        return ["the incident is gone"]
     failures: list[str] = []
-    paged: list[str] = []
-    try:
-        incident = await store.get(services.db, incident_id)
-        assert incident is not None
-        if not incident.channel_id:
-            channel_error = await _ensure_channel(services, incident)
-            if channel_error:
-                failures.append(channel_error)
-            incident = await store.get(services.db, incident_id)
-            assert incident is not None
-        steps = [_ensure_announcement(services, incident)]
-        if incident.channel_id:
-            members = [incident.reporter, incident.commander, *await _all_hands(services, incident)]
-            steps += [
-                _set_topic(services, incident),
-                _invite(services, incident, list(dict.fromkeys(members))),
-                _ensure_kickoff(services, incident),
-            ]
-        page_step = _page_declared(services, incident) if incident.paged_at is None else _noop()
-        page_result, *results = await asyncio.gather(page_step, *steps)
-        if page_result:
-            paged, page_failures = page_result
-            failures.extend(page_failures)
-        for result in results:
-            failures.extend(result)
+    if not incident.channel_id:
+        channel_error = await _ensure_channel(services, incident)
+        if channel_error:
+            failures.append(channel_error)
+        incident = await store.get(services.db, incident_id) or incident
+    if incident.paged_at is None:
+        await _record_declared_pages(services, incident)
+        incident = await store.get(services.db, incident_id) or incident
+    failures += await _deliver_pages(services, incident)
+    steps = [_ensure_announcement(services, incident)]
+    if incident.channel_id:
+        reached = [p.user_id for p in await store.pages(services.db, incident_id) if p.delivered_at]
+        members = [incident.reporter, incident.commander, *await _all_hands(services, incident), *reached]
+        steps += [
+            _set_topic(services, incident),
+            _invite(services, incident, list(dict.fromkeys(members))),
+            _ensure_kickoff(services, incident),
+        ]
+    for result in await asyncio.gather(*steps):
+        failures.extend(result)
+    async with services.db.transaction() as conn:
+        await store.release_setup(conn, incident_id, "; ".join(failures) or None)
         if failures:
             await store.add_event(
-                services.db,
+                conn,
                 incident_id,
                 services.clock.now(),
                 None,
                 "setup_failed",
                 "Slack set-up incomplete: " + "; ".join(failures),
             )
-    finally:
-        await store.release_setup(services.db, incident_id, "; ".join(failures) or None)
-    return failures, paged
+    return failures
+
+
+async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
+    """The SETUP job: set up what is missing, then answer the one who asked (the reporter once)."""
+    failures = await setup(services, incident_id)
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        return
+    pages = await store.pages(services.db, incident_id)
+    if reply.kind == "declare":
+        text, blocks = declared_answer(incident, pages, failures, shortened=reply.shortened)
+        if incident.reporter_answered_at is None:
+            await _reply(services, reply, incident.declared_at, text, blocks)
+            await store.mark_answered(services.db, incident_id, services.clock.now())
+        return
+    if failures:
+        text = f"{incident.ref}: Slack still refused: " + "; ".join(failures)
+    else:
+        text = f"{incident.ref} is fully set up: {messages.channel_ref(incident)}. {messages.paged_line(pages)}"
+    await _reply(services, reply, services.clock.now(), text.strip(), None)
+
+
+async def _reply(
+    services: Services, reply: Reply, asked_at: datetime, text: str, blocks: list[dict[str, Any]] | None
+) -> None:
+    """Answer by the response_url while Slack still takes it; else (or if it fails) by DM. A DM that fails
+    too raises, so the job is retried: the answer is never dropped silently."""
+    if reply.response_url and services.clock.now() - asked_at < RESPONSE_URL_LIFETIME:
+        try:
+            response = await AsyncWebhookClient(reply.response_url, timeout=5).send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+            if response.status_code == 200:
+                return
+            logger.warning("response_url refused the answer", status=response.status_code)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            logger.warning("response_url unreachable", error=type(exc).__name__)
+    await services.slack.chat_postMessage(channel=reply.user, text=text, blocks=blocks)
+
+
+async def retry_setup(services: Services, incident_id: int, actor: str, response_url: str | None) -> str | None:
+    """*Retry set-up*: one more SETUP run (it re-sends undelivered pages too). Its answer comes from the run;
+    a string here means none was started."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        raise UsageError("That incident does not exist.", usage=False)
+    if await services.jobs.active(SETUP, f"{incident_id}:"):
+        return f"The set-up of {incident.ref} is under way; give it a moment."
+    runs = await services.db.fetchval(
+        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", SETUP, f"{incident_id}:"
+    )
+    key = f"{incident_id}:{runs + 1}"
+    async with services.db.transaction() as conn:
+        reply = Reply(actor, response_url, "retry")
+        if not await services.jobs.schedule_once(
+            conn, SETUP, key, services.clock.now(), {"incident_id": incident_id, "reply": reply.payload()}
+        ):
+            return f"The set-up of {incident.ref} is under way; give it a moment."
+        await audit.record(
+            conn, kind="incident", action="retry_setup", outcome="ok", actor=actor, detail={"incident": incident.ref}
+        )
+    await services.jobs.run_now(SETUP, key)
+    return None
+
+
+def already_declared(incident: Incident) -> str:
+    return f"That declaration was already made: {incident.ref}, {messages.channel_ref(incident)}."
+
+
+def declared_answer(
+    incident: Incident, pages: list[store.Page], failures: list[str], *, shortened: bool = False
+) -> tuple[str, list[dict[str, Any]] | None]:
+    text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
+    if shortened:
+        text += (
+            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
+            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
+        )
+    if incident.commander != incident.reporter:
+        text += f" Commander: {mention(incident.commander)}."
+    paged = messages.paged_line(pages)
+    if paged:
+        text += " " + paged
+    if failures:
+        return text, messages.setup_failed(incident, failures)
+    return text, None
+
+
+# -- paging: every page recorded (who, why, attempts, delivered), undelivered ones retried by a job ------------
+
+
+def _roles(services: Services, severity: str) -> list[str]:
+    return ["primary", "secondary", "manager"] if level(services, severity).all_hands else ["primary"]
+
+
+async def _record_pages(
+    services: Services, conn: Any, incident: Incident, roles: list[str], reason_key: str, reason: str
+) -> None:
+    on_call = await who_is_on_call(services, services.clock.now())
+    people: list[tuple[str, str]] = []
+    for role in roles:
+        user = on_call.shift(role).user or f"nobody ({role})"
+        if user not in [u for u, _ in people]:
+            people.append((user, role))
+    await store.add_pages(conn, incident.id, reason_key, reason, people, services.clock.now())
+
+
+async def _record_declared_pages(services: Services, incident: Incident) -> None:
+    lvl = level(services, incident.severity)
+    reason = "All hands" if lvl.all_hands else f"{incident.severity} incident declared"
+    async with services.db.transaction() as conn:
+        current = await _locked(conn, incident.id)
+        if current.paged_at is not None:
+            return
+        await _record_pages(services, conn, incident, _roles(services, incident.severity), "declared", reason)
+        await store.update(conn, incident.id, paged_at=services.clock.now())
+
+
+async def _deliver_pages(services: Services, incident: Incident) -> list[str]:
+    """Send every undelivered page of the incident once; record each outcome; schedule a retry for what is
+    still undelivered. Returns the failures, in words."""
+    pending = [p for p in await store.pages(services.db, incident.id, undelivered=True) if p.reachable]
+    lvl = level(services, incident.severity)
+
+    async def send(p: store.Page) -> str | None:
+        try:
+            await services.slack.chat_postMessage(
+                channel=p.user_id, text=messages.page_text(incident, lvl, p.reason, services.config.channels.incidents)
+            )
+        except SLACK_FAILURES as exc:
+            return slack_error(exc)
+        return None
+
+    outcomes = await asyncio.gather(*(send(p) for p in pending))
+    now = services.clock.now()
+    delivered = []
+    async with services.db.transaction() as conn:
+        for p, error in zip(pending, outcomes, strict=True):
+            await store.page_tried(conn, p.id, error, now)
+            if error is None:
+                delivered.append(p)
+        if delivered:
+            await store.add_event(
+                conn,
+                incident.id,
+                now,
+                None,
+                "paged",
+                "paged " + ", ".join(f"@{p.user_id}" for p in delivered) + f" ({', '.join(p.role for p in delivered)})",
+            )
+        if len(delivered) < len(pending):
+            await _schedule_page_retry(services, conn, incident.id, now)
+    failures = []
+    for p in await store.pages(services.db, incident.id, undelivered=True):
+        who = mention(p.user_id) if p.reachable else p.user_id
+        failures.append(f"could not page {who}: {p.last_error or 'not tried yet'}")
+    return failures
+
+
+async def _schedule_page_retry(services: Services, conn: Any, incident_id: int, now: datetime) -> None:
+    tried = await conn.fetchval(
+        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", PAGE_RETRY, f"{incident_id}:"
+    )
+    if tried >= len(PAGE_BACKOFF):
+        return  # given up: the announcement and the reporter's answer say who was not reached
+    if await conn.fetchval(
+        "SELECT true FROM job_runs WHERE job = $1 AND starts_with(run_key, $2) AND status = 'pending'",
+        PAGE_RETRY,
+        f"{incident_id}:",
+    ):
+        return
+    await services.jobs.schedule_once(
+        conn, PAGE_RETRY, f"{incident_id}:{tried + 1}", now + PAGE_BACKOFF[tried], {"incident_id": incident_id}
+    )
+
+
+async def retry_pages(services: Services, incident_id: int) -> None:
+    """The PAGE_RETRY job: send what is still undelivered; a late delivery is told in the channel."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.is_open:
+        return
+    before = {p.id for p in await store.pages(services.db, incident_id, undelivered=True)}
+    await _deliver_pages(services, incident)
+    after = {p.id for p in await store.pages(services.db, incident_id, undelivered=True)}
+    if before != after:
+        reached = [p for p in await store.pages(services.db, incident_id) if p.id in before - after]
+        await _invite(services, incident, [p.user_id for p in reached])
+        await _refresh_announcement(services, incident)
+        if incident.channel_id:
+            names = ", ".join(mention(p.user_id) for p in reached)
+            await services.slack.chat_postMessage(channel=incident.channel_id, text=f":pager: Paged {names} (late).")
+
+
+async def page_now(services: Services, incident: Incident, roles: list[str], reason_key: str, reason: str) -> str:
+    """Record and send pages for a change (escalation): one set per change, whatever the retries."""
+    async with services.db.transaction() as conn:
+        await _record_pages(services, conn, incident, roles, reason_key, reason)
+    failures = await _deliver_pages(services, incident)
+    reached = [p.user_id for p in await store.pages(services.db, incident.id) if p.delivered_at]
+    await _invite(services, incident, reached)
+    return "; ".join(failures)
 
 
 async def _all_hands(services: Services, incident: Incident) -> list[str]:
@@ -216,10 +432,6 @@ async def _all_hands(services: Services, incident: Incident) -> list[str]:
     if not level(services, incident.severity).all_hands:
         return []
     return (await who_is_on_call(services, incident.declared_at)).chain()
-
-
-async def _noop() -> None:
-    return None
 
 
 def channel_names(prefix: str, number: int, title: str) -> list[str]:
@@ -235,24 +447,51 @@ def channel_names(prefix: str, number: int, title: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+async def _find_channel(services: Services, name: str) -> dict[str, Any] | None:
+    """A public channel by name (conversations.list, a few pages at most); None if not found or unknown."""
+    cursor = None
+    try:
+        for _ in range(10):
+            response = await services.slack.conversations_list(
+                types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
+            )
+            for channel in response.get("channels") or []:
+                if channel.get("name") == name:
+                    return {"id": channel["id"], "name": channel["name"]}
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+    except SLACK_FAILURES as exc:
+        logger.warning("channel lookup failed", name=name, error=slack_error(exc))
+    return None
+
+
 async def _ensure_channel(services: Services, incident: Incident) -> str | None:
     names = channel_names(services.config.incidents.channel_prefix, incident.number, incident.title)
     last_error = "unknown"
+    tried = incident.channel_name  # the name a set-up cut short by a crash was creating
     for name in names:
         for attempt in range(1, 6):
             candidate = name if attempt == 1 else f"{name}-{attempt}"
+            async with services.db.transaction() as conn:
+                await store.update(conn, incident.id, channel_name=candidate)  # before Slack creates it
             try:
                 response = await services.slack.conversations_create(name=candidate)
+                channel = response["channel"]
             except SlackApiError as exc:
                 last_error = slack_error(exc)
-                if last_error == "name_taken":
+                crashed = last_error == "name_taken" and candidate == tried
+                found = await _find_channel(services, candidate) if crashed else None
+                if found is not None:
+                    channel = found  # created just before a crash: this incident's own channel
+                elif last_error == "name_taken":
                     continue
-                if last_error.startswith("invalid_name"):
+                elif last_error.startswith("invalid_name"):
                     break  # try the next, plainer name
-                return f"channel not created: {last_error}"
+                else:
+                    return f"channel not created: {last_error}"
             except SLACK_FAILURES as exc:
                 return f"channel not created: {slack_error(exc)}"
-            channel = response["channel"]
             async with services.db.transaction() as conn:
                 await store.update(conn, incident.id, channel_id=channel["id"], channel_name=channel["name"])
                 await store.add_event(
@@ -262,37 +501,15 @@ async def _ensure_channel(services: Services, incident: Incident) -> str | None:
     return f"channel not created: {last_error}"
 
 
-async def _page_declared(services: Services, incident: Incident) -> tuple[list[str], list[str]]:
-    lvl = level(services, incident.severity)
-    roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
-    reason = "All hands" if lvl.all_hands else f"{incident.severity} incident declared"
-    result = await page(
-        services,
-        at=services.clock.now(),
-        roles=roles,
-        text=messages.page_text(incident, lvl, reason, services.config.channels.incidents),
-    )
-    failures = [f"could not page {mention(u)}: {why}" for u, why in result.failed.items()]
-    failures += [f"nobody reachable as {role}" for role in result.unreachable if lvl.all_hands]
-    async with services.db.transaction() as conn:
-        await store.update(conn, incident.id, paged_at=services.clock.now())
-        if result.paged:
-            await store.add_event(
-                conn,
-                incident.id,
-                services.clock.now(),
-                None,
-                "paged",
-                "paged " + ", ".join(f"@{u}" for u in result.paged) + f" ({', '.join(roles)})",
-            )
-    return result.paged, failures
-
-
 async def _ensure_announcement(services: Services, incident: Incident) -> list[str]:
     if incident.announcement_ts:
         return await _refresh_announcement(services, incident)
     text, blocks = messages.announcement(
-        incident, level(services, incident.severity), zone(services), services.clock.now()
+        incident,
+        level(services, incident.severity),
+        zone(services),
+        services.clock.now(),
+        await store.pages(services.db, incident.id),
     )
     try:
         response = await services.slack.chat_postMessage(
@@ -357,7 +574,11 @@ async def _refresh_announcement(services: Services, incident: Incident) -> list[
     if not incident.announcement_ts:
         return []
     text, blocks = messages.announcement(
-        incident, level(services, incident.severity), zone(services), services.clock.now()
+        incident,
+        level(services, incident.severity),
+        zone(services),
+        services.clock.now(),
+        await store.pages(services.db, incident.id),
     )
     return await _update_or_repost(
         services,
@@ -427,47 +648,6 @@ async def refresh(services: Services, incident: Incident, *, topic: bool = False
     if topic and incident.channel_id:
         steps.append(_set_topic(services, incident))
     await asyncio.gather(*steps)
-
-
-async def retry_setup(services: Services, incident_id: int, actor: str) -> str:
-    incident = await store.get(services.db, incident_id)
-    if incident is None:
-        raise UsageError("That incident does not exist.", usage=False)
-    failures, _ = await setup(services, incident_id)
-    if failures is None:
-        return f"The set-up of {incident.ref} is already being retried; give it a moment."
-    await audit.record(
-        services.db,
-        kind="incident",
-        action="retry_setup",
-        outcome="ok" if not failures else "error",
-        actor=actor,
-        detail={"incident": incident.ref, "failures": failures},
-    )
-    incident = await store.get(services.db, incident_id)
-    assert incident is not None
-    if failures:
-        return f"{incident.ref}: Slack still refused: " + "; ".join(failures)
-    return f"{incident.ref} is fully set up: {messages.channel_ref(incident)}."
-
-
-def declared_answer(result: Declared, *, shortened: bool = False) -> tuple[str, list[dict[str, Any]] | None]:
-    incident = result.incident
-    if not result.created:
-        return f"That declaration was already made: {incident.ref}, {messages.channel_ref(incident)}.", None
-    text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
-    if shortened:
-        text += (
-            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
-            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
-        )
-    if incident.commander != incident.reporter:
-        text += f" Commander: {mention(incident.commander)}."
-    if result.paged:
-        text += " Paged " + ", ".join(mention(u) for u in result.paged) + "."
-    if result.failures:
-        return text, messages.setup_failed(incident, result.failures)
-    return text, None
 
 
 # -- running it ----------------------------------------------------------------------------------------------
@@ -541,29 +721,22 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
             await _schedule_escalations(services, conn, incident, now)
         await _schedule_nudge(services, conn, incident, now)
         await status.incident_severity_changed(services, conn, incident, now)
+        reason_key = f"severity:{uuid.uuid4().hex[:12]}"
+        if escalation:
+            # Recorded with the change, so a crash before they are sent leaves them to the retry job.
+            await _record_pages(
+                services, conn, incident, _roles(services, severity), reason_key, f"Escalated to {severity}"
+            )
+            await _schedule_page_retry(services, conn, incident.id, now)
     answer = f"{incident.ref} is now {severity} (was {old})."
     if escalation:
-        lvl = level(services, severity)
-        roles = ["primary", "secondary", "manager"] if lvl.all_hands else ["primary"]
-        result = await page(
-            services,
-            at=now,
-            roles=roles,
-            text=messages.page_text(incident, lvl, f"Escalated to {severity}", services.config.channels.incidents),
-        )
-        await _invite(services, incident, result.paged)
-        if result.paged:
-            await store.add_event(
-                services.db,
-                incident.id,
-                now,
-                None,
-                "paged",
-                "paged " + ", ".join(f"@{u}" for u in result.paged) + f" (escalated to {severity})",
-            )
-            answer += " Paged " + ", ".join(mention(u) for u in result.paged) + "."
+        await _deliver_pages(services, incident)
+        prefix = f"{incident.id}:{reason_key}:"
+        mine = [p for p in await store.pages(services.db, incident.id) if p.page_key.startswith(prefix)]
+        await _invite(services, incident, [p.user_id for p in mine if p.delivered_at])
+        answer += " " + messages.paged_line(mine)
     await refresh(services, incident, topic=True)
-    return answer
+    return answer.strip()
 
 
 async def _locked(conn: Any, incident_id: int) -> Incident:
@@ -621,21 +794,6 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
         await store.add_event(conn, incident.id, now, actor, "stage", f"stage {escape(previous)} → {escape(stage)}")
     await asyncio.gather(refresh(services, incident, topic=True), _refresh_kickoff(services, incident))
     return f"{incident.ref} moved to *{stage}*."
-
-
-async def add_action(services: Services, incident: Incident, actor: str, text: str, owner: str | None) -> str:
-    now = services.clock.now()
-    async with services.db.transaction() as conn:
-        action = await store.add_action(conn, incident.id, text, owner, actor, now)
-        await store.add_event(
-            conn,
-            incident.id,
-            now,
-            actor,
-            "action",
-            f"action item #{action.id}: {text}" + (f" (owner @{owner})" if owner else ""),
-        )
-    return f"Action item #{action.id} added to {incident.ref}" + (f", owner {mention(owner)}." if owner else ".")
 
 
 async def may_resolve(services: Services, incident: Incident, actor: str) -> None:
@@ -902,33 +1060,27 @@ async def postmortem(services: Services, incident: Incident) -> list[dict[str, A
 # -- scheduled ---------------------------------------------------------------------------------------------------
 
 
-async def escalate(services: Services, incident_id: int, role: str, severity: str) -> bool:
+async def escalate(services: Services, incident_id: int, role: str, severity: str, run_key: str) -> bool:
     incident = await store.get(services.db, incident_id)
     if incident is None or not incident.is_open or incident.acknowledged_at or incident.severity != severity:
         return False
     now = services.clock.now()
-    lvl = level(services, severity)
     waited = store.duration(incident.declared_at, now)
-    result = await page(
-        services,
-        at=now,
-        roles=[role],
-        text=messages.page_text(
-            incident, lvl, f"Not acknowledged after {waited}; escalating to you", services.config.channels.incidents
-        ),
-    )
-    on_call = result.on_call.shift(role).user
-    if result.paged:
-        await _invite(services, incident, result.paged)
-    text = (
-        f"escalated to {role} @{on_call} (not acknowledged after {waited})"
-        if result.paged
-        else f"escalation to {role} failed: " + (", ".join(result.failed.values()) or "nobody on call")
-    )
+    reason = f"Not acknowledged after {waited}; escalating to you"
+    async with services.db.transaction() as conn:
+        await _record_pages(services, conn, incident, [role], f"escalate:{run_key}", reason)
+    await _deliver_pages(services, incident)
+    prefix = f"{incident_id}:escalate:{run_key}:"
+    [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(prefix)]
+    if mine.delivered_at:
+        await _invite(services, incident, [mine.user_id])
+        text = f"escalated to {role} @{mine.user_id} (not acknowledged after {waited})"
+    else:
+        text = f"escalation to {role} failed: {mine.last_error or 'nobody on call'} (retried)"
     await store.add_event(services.db, incident_id, now, None, "escalated", text)
     if incident.channel_id:
         await services.slack.chat_postMessage(channel=incident.channel_id, text=f":arrow_up: {escape(text)}")
-    return bool(result.paged)
+    return mine.delivered_at is not None
 
 
 async def nudge(services: Services, incident_id: int) -> bool:

@@ -7,7 +7,7 @@ import re
 from slack_bolt.async_app import AsyncApp
 
 from bot.errors import UsageError
-from bot.incidents import flows, messages, parse, store
+from bot.incidents import flows, followups, messages, parse, store
 from bot.incidents.ids import Action, Block, View
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
@@ -47,8 +47,11 @@ def register(app: AsyncApp, services: Services) -> None:
                     description=full_text,
                     origin_channel=ctx.channel_id,
                     request_id=ctx.request_id,
+                    response_url=ctx.body.get("response_url"),
+                    shortened=full_text is not None,
                 )
-                await ctx.answer(*flows.declared_answer(result, shortened=full_text is not None))
+                if not result.created:  # else the set-up answers, by response_url or DM
+                    await ctx.answer(flows.already_declared(result.incident))
             case parse.ListOpen():
                 await ctx.answer_soon(flows.listing(services))
             case _:
@@ -66,10 +69,12 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.in_channel(await flows.change_commander(services, current, ctx.user_id, user))
             case parse.Stage(name=name):
                 await ctx.in_channel(await flows.change_stage(services, current, ctx.user_id, name))
-            case parse.AddAction(text=text, owner=owner):
-                await ctx.in_channel(await flows.add_action(services, current, ctx.user_id, text, owner))
+            case parse.AddAction(text=text, owner=owner, due=due):
+                await ctx.in_channel(await followups.add(services, current, ctx.user_id, text, owner, due))
+            case parse.ActionDone(number=number):
+                await ctx.in_channel(await followups.close(services, ctx.user_id, number, current))
             case parse.Actions():
-                await ctx.answer(messages.actions(current, await store.actions(services.db, current.id)))
+                await ctx.answer(*messages.actions_blocks(current, await store.actions(services.db, current.id)))
             case parse.Resolve(summary=summary):
                 await ctx.in_channel(await flows.resolve(services, current, ctx.user_id, summary, ctx.request_id))
             case parse.Timeline():
@@ -78,6 +83,14 @@ def register(app: AsyncApp, services: Services) -> None:
                 await flows.post_postmortem(services, current)
             case parse.Public(rest=rest):
                 await status.public(ctx, services, current, rest)
+
+    @action(app, services, Action.ACTION_DONE)
+    async def action_done(ctx: Ctx) -> None:
+        await ctx.ack()
+        value = ctx.action.value or ""
+        if not value.isdigit():
+            raise UsageError("That button does not belong to an action item.", usage=False)
+        await ctx.answer(await followups.close(services, ctx.user_id, int(value)))
 
     @action(app, services, Action.ACKNOWLEDGE)
     async def acknowledge(ctx: Ctx) -> None:
@@ -112,7 +125,9 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, Action.RETRY_SETUP)
     async def retry(ctx: Ctx) -> None:
         await ctx.ack()
-        await ctx.answer(await flows.retry_setup(services, _incident_id(ctx), ctx.user_id))
+        said = await flows.retry_setup(services, _incident_id(ctx), ctx.user_id, ctx.body.get("response_url"))
+        if said:  # else the set-up run answers
+            await ctx.answer(said)
 
     @action(app, services, re.compile(rf"^{Action.CHECK}:\d+$"))
     async def check(ctx: Ctx) -> None:
@@ -159,4 +174,5 @@ def register(app: AsyncApp, services: Services) -> None:
             origin_channel=form.private_metadata or None,
             request_id=ctx.request_id,
         )
-        await ctx.answer(*flows.declared_answer(result))
+        if not result.created:
+            await ctx.answer(flows.already_declared(result.incident))

@@ -11,6 +11,7 @@ class Action(StrEnum):
     CHECK = "incident_check"  # + ":<stage index>"
     HAND_OVER = "incident_hand_over"  # the commander's answer to a request for command
     KEEP_COMMAND = "incident_keep_command"
+    ACTION_DONE = "incident_action_done"  # value: the action item's id
 
 
 class View(StrEnum):

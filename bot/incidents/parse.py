@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from bot.errors import UsageError
 from bot.slack.text import length, shorten, user_id
@@ -60,6 +61,12 @@ class Stage:
 class AddAction:
     text: str
     owner: str | None
+    due: date | None = None
+
+
+@dataclass(frozen=True)
+class ActionDone:
+    number: int
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,9 @@ class Public:
     rest: str  # parsed by the status domain
 
 
-InChannel = Update | Severity | Commander | Stage | AddAction | Actions | Resolve | Timeline | Postmortem | Public
+InChannel = (
+    Update | Severity | Commander | Stage | AddAction | ActionDone | Actions | Resolve | Timeline | Postmortem | Public
+)
 Request = OpenModal | Help | Declare | ListOpen | InChannel
 
 
@@ -124,6 +133,31 @@ def _text(rest: str, what: str) -> str:
     return rest
 
 
+def _action(rest: str) -> AddAction | ActionDone:
+    """`action done <n>`, or `action <text> [@owner] [due YYYY-MM-DD]` (owner and due date in either order)."""
+    tokens = rest.split()
+    if tokens and tokens[0].lower() == "done":
+        number = tokens[1].removeprefix("#") if len(tokens) == 2 else ""
+        if not number.isdigit():
+            raise UsageError(
+                "say which action item is done: `/incident action done 3` (`/incident actions` lists them)"
+            )
+        return ActionDone(int(number))
+    owner: str | None = None
+    due: date | None = None
+    for _ in range(2):
+        if len(tokens) >= 2 and tokens[-2].lower() == "due" and due is None:
+            try:
+                due = date.fromisoformat(tokens[-1])
+            except ValueError:
+                raise UsageError(f"`{tokens[-1]}` is not a date: write the due date as YYYY-MM-DD") from None
+            tokens = tokens[:-2]
+        elif tokens and owner is None and user_id(tokens[-1]):
+            owner = user_id(tokens[-1])
+            tokens = tokens[:-1]
+    return AddAction(_text(" ".join(tokens), "the action text"), owner, due)
+
+
 def parse(text: str) -> Request:
     text = text.strip()
     if not text:
@@ -150,10 +184,7 @@ def parse(text: str) -> Request:
     if word == "stage":
         return Stage(_text(rest, "the stage name"))
     if word == "action":
-        tokens = rest.split()
-        owner = user_id(tokens[-1]) if tokens else None
-        body = " ".join(tokens[:-1]) if owner else rest
-        return AddAction(_text(body, "the action text"), owner)
+        return _action(rest)
     if word == "actions" and not rest.strip():
         return Actions()
     if word == "resolve":

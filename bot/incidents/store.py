@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -40,6 +40,7 @@ class Incident:
     resolved_at: datetime | None
     resolved_by: str | None
     summary: str | None
+    reporter_answered_at: datetime | None = None
 
     @property
     def ref(self) -> str:
@@ -73,6 +74,9 @@ class Action:
     created_by: str
     created_at: datetime
     done_at: datetime | None
+    due_on: date | None = None
+    done_by: str | None = None
+    incident_id: int | None = None
 
 
 async def declare(
@@ -141,22 +145,9 @@ async def update(conn: asyncpg.Connection, incident_id: int, **values: Any) -> I
     return Incident.of(row)
 
 
-async def claim_setup(conn: Conn, incident_id: int, at: datetime) -> bool:
-    """One Slack setup (or retry) of an incident at a time, across clicks and replicas."""
-    row = await conn.fetchval(
-        """UPDATE incidents SET setup_claimed_at = $2
-           WHERE id = $1 AND (setup_claimed_at IS NULL OR setup_claimed_at < $2::timestamptz - interval '2 minutes')
-           RETURNING id""",
-        incident_id,
-        at,
-    )
-    return row is not None
-
-
 async def release_setup(conn: Conn, incident_id: int, error: str | None) -> None:
-    await conn.execute(
-        "UPDATE incidents SET setup_claimed_at = NULL, setup_error = $2 WHERE id = $1", incident_id, error
-    )
+    """What the last set-up left undone (None: nothing), for the Retry button and the audit."""
+    await conn.execute("UPDATE incidents SET setup_error = $2 WHERE id = $1", incident_id, error)
 
 
 async def add_event(
@@ -213,28 +204,58 @@ async def untick(conn: asyncpg.Connection, incident_id: int, stage: int, item: i
     return status.endswith(" 1")
 
 
+_ACTION_COLUMNS = "id, text, owner, created_by, created_at, done_at, due_on, done_by, incident_id"
+
+
 async def add_action(
-    conn: asyncpg.Connection, incident_id: int, text: str, owner: str | None, by: str, at: datetime
+    conn: asyncpg.Connection,
+    incident_id: int,
+    text: str,
+    owner: str | None,
+    by: str,
+    at: datetime,
+    due_on: date | None = None,
 ) -> Action:
     row = await conn.fetchrow(
-        """INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at)
-           VALUES ($1, $2, $3, $4, $5) RETURNING id, text, owner, created_by, created_at, done_at""",
+        f"""INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at, due_on)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_ACTION_COLUMNS}""",
         incident_id,
         text,
         owner,
         by,
         at,
+        due_on,
     )
     return Action(**dict(row))
 
 
 async def actions(conn: Conn, incident_id: int) -> list[Action]:
     rows = await conn.fetch(
-        """SELECT id, text, owner, created_by, created_at, done_at FROM incident_actions
-           WHERE incident_id = $1 ORDER BY id""",
-        incident_id,
+        f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE incident_id = $1 ORDER BY id", incident_id
     )
     return [Action(**dict(r)) for r in rows]
+
+
+async def action(conn: Conn, action_id: int, *, for_update: bool = False) -> Action | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
+        action_id,
+    )
+    return Action(**dict(row)) if row else None
+
+
+async def close_action(conn: Conn, action_id: int, by: str, at: datetime) -> Action:
+    row = await conn.fetchrow(
+        f"""UPDATE incident_actions SET done_at = $2, done_by = $3 WHERE id = $1 RETURNING {_ACTION_COLUMNS}""",
+        action_id,
+        at,
+        by,
+    )
+    return Action(**dict(row))
+
+
+async def set_reminded(conn: Conn, action_id: int, at: datetime) -> None:
+    await conn.execute("UPDATE incident_actions SET reminded_at = $2 WHERE id = $1", action_id, at)
 
 
 async def declared_between(conn: Conn, starts: datetime, ends: datetime) -> list[Incident]:
@@ -249,14 +270,12 @@ async def declared_between(conn: Conn, starts: datetime, ends: datetime) -> list
 
 async def open_actions(conn: Conn) -> list[tuple[str, Action]]:
     rows = await conn.fetch(
-        """SELECT i.number, a.id, a.text, a.owner, a.created_by, a.created_at, a.done_at
+        """SELECT i.number, a.id, a.text, a.owner, a.created_by, a.created_at, a.done_at, a.due_on, a.done_by,
+                  a.incident_id
            FROM incident_actions a JOIN incidents i ON i.id = a.incident_id
            WHERE a.done_at IS NULL ORDER BY a.id"""
     )
-    return [
-        (f"INC-{r['number']}", Action(r["id"], r["text"], r["owner"], r["created_by"], r["created_at"], r["done_at"]))
-        for r in rows
-    ]
+    return [(f"INC-{r['number']}", Action(**{k: v for k, v in dict(r).items() if k != "number"})) for r in rows]
 
 
 def duration(start: datetime, end: datetime) -> str:
@@ -330,3 +349,77 @@ async def answer_open_command_requests(conn: asyncpg.Connection, incident_id: in
         incident_id,
         at,
     )
+
+
+@dataclass(frozen=True)
+class Page:
+    id: int
+    page_key: str
+    user_id: str
+    role: str
+    reason: str
+    attempts: int
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @property
+    def reachable(self) -> bool:
+        """A Slack user the bot can DM (not an email Slack does not know, not nobody)."""
+        return self.user_id[:1] in "UW" and "@" not in self.user_id
+
+
+_PAGE_COLUMNS = "id, page_key, user_id, role, reason, attempts, last_error, delivered_at, created_at"
+
+
+async def add_pages(
+    conn: asyncpg.Connection,
+    incident_id: int,
+    reason_key: str,
+    reason: str,
+    people: list[tuple[str, str]],
+    at: datetime,
+) -> None:
+    """Record who is to be paged (user, role), once per person and reason, before anyone is paged."""
+    for user, role in people:
+        unreachable = None if user[:1] in "UW" and "@" not in user else "not a Slack user anyone can page"
+        await conn.execute(
+            """INSERT INTO incident_pages (incident_id, page_key, user_id, role, reason, last_error, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (page_key) DO NOTHING""",
+            incident_id,
+            f"{incident_id}:{reason_key}:{user}",
+            user,
+            role,
+            reason,
+            unreachable,
+            at,
+        )
+
+
+async def pages(conn: Conn, incident_id: int, *, undelivered: bool = False) -> list[Page]:
+    only = " AND delivered_at IS NULL" if undelivered else ""
+    rows = await conn.fetch(
+        f"SELECT {_PAGE_COLUMNS} FROM incident_pages WHERE incident_id = $1{only} ORDER BY id", incident_id
+    )
+    return [Page(**dict(r)) for r in rows]
+
+
+async def page_tried(conn: Conn, page_id: int, error: str | None, at: datetime) -> None:
+    await conn.execute(
+        """UPDATE incident_pages SET attempts = attempts + 1, last_error = $2,
+                  delivered_at = CASE WHEN $2::text IS NULL THEN $3::timestamptz END
+           WHERE id = $1 AND delivered_at IS NULL""",
+        page_id,
+        error,
+        at,
+    )
+
+
+async def mark_answered(conn: Conn, incident_id: int, at: datetime) -> bool:
+    """The reporter got the declaration's answer: once."""
+    status = await conn.execute(
+        "UPDATE incidents SET reporter_answered_at = $2 WHERE id = $1 AND reporter_answered_at IS NULL",
+        incident_id,
+        at,
+    )
+    return status.endswith(" 1")

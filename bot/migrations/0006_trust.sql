@@ -42,3 +42,9 @@ CREATE UNIQUE INDEX incident_command_requests_open ON incident_command_requests 
 ALTER TABLE deploys
     ADD COLUMN pipeline_accepted_at  timestamptz,
     ADD COLUMN outcome_unknown_at    timestamptz;
+
+-- Jobs that must resume quickly after a crash (an incident's set-up) renew a short lease while they run.
+ALTER TABLE job_runs ADD COLUMN lease_seconds double precision;
+
+-- The reporter has been given the declaration's answer (by response_url, or a DM when that is gone).
+ALTER TABLE incidents ADD COLUMN reporter_answered_at timestamptz;

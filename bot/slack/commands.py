@@ -31,7 +31,8 @@ COMMANDS: dict[str, Command] = {
             "`/incident p1 <title>` declares at once (p1–p4)\n"
             "`/incident list` open incidents\n"
             "In an incident channel: `update <text>` · `severity p2` · `commander @user` · `stage <name>` · "
-            "`action <text> [@owner]` · `actions` · `resolve [summary]` · `timeline` · `postmortem` · "
+            "`action <text> [@owner] [due YYYY-MM-DD]` · `action done <n>` · `actions` · `resolve [summary]` · "
+            "`timeline` · `postmortem` · "
             "`public [investigating|identified|monitoring|resolved] <text>` (status page)",
             reads=frozenset({"list", "timeline", "actions"}),
         ),

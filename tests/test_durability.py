@@ -1,0 +1,124 @@
+"""Nothing is lost: an incident's set-up and its pages are durable work that survives kill -9 and Slack outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import asyncpg
+import pytest
+import yaml
+
+from bot.clock import FrozenClock
+from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually
+from tests.fakeslack import FakeSlack, _flatten
+from tests.processes import scratch_database, serve
+from tests.slackreq import SlackRequests
+
+
+@pytest.fixture
+async def bot(make_bot: BotFactory) -> RunningBot:
+    return await make_bot(config_with(oncall=ROTA, permissions={"deployers": [], "incident_managers": ["U0DAVE"]}))
+
+
+async def test_failed_pages_are_recorded_told_and_retried(
+    bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    # Every page of a P1 fails (each DM: the first try and the client's two retries).
+    fake_slack.fail("chat.postMessage", status=500, times=9)
+    said = await ask(fake_slack, bot, "/incident", "p1 Database outage", user="U0CAROL")
+    assert "Paged" not in said.split("\n")[0]
+    assert (
+        "Could not reach <@U0ALICE> (HTTP 500 from Slack), <@U0BOB> (HTTP 500 from Slack), "
+        "<@U0MGR> (HTTP 500 from Slack)." in said
+    )
+    assert "could not page <@U0ALICE>: HTTP 500 from Slack" in said  # with the Retry button
+    pages = await bot.db.fetch("SELECT user_id, attempts, delivered_at FROM incident_pages ORDER BY id")
+    assert [(p["user_id"], p["attempts"], p["delivered_at"]) for p in pages] == [
+        ("U0ALICE", 1, None),
+        ("U0BOB", 1, None),
+        ("U0MGR", 1, None),
+    ]
+    posts = fake_slack.calls_to("chat.postMessage")
+    announcement = _flatten(next(c for c in posts if c["channel"] == "#zzik-incidents"))
+    assert "*Paging:* Could not reach <@U0ALICE> (HTTP 500 from Slack)" in announcement
+
+    # Retried by the job runner after its backoff, not before.
+    await bot.tick()
+    assert await bot.db.fetchval("SELECT max(attempts) FROM incident_pages") == 1
+    clock.advance(timedelta(seconds=15))
+    await bot.tick()
+    pages = await bot.db.fetch("SELECT attempts, delivered_at FROM incident_pages ORDER BY id")
+    assert [(p["attempts"], p["delivered_at"] is not None) for p in pages] == [(2, True)] * 3
+    assert any(
+        c["text"] == ":pager: Paged <@U0ALICE>, <@U0BOB>, <@U0MGR> (late)."
+        for c in fake_slack.calls_to("chat.postMessage")
+    )
+    updated = _flatten(fake_slack.calls_to("chat.update")[-1])
+    assert "*Paging:* Paged <@U0ALICE>, <@U0BOB>, <@U0MGR>." in updated
+
+    # Retry now answers from the records: everyone reached, nothing sent twice.
+    fake_slack.clear()
+    await bot.slack.action("incident_retry_setup", "1", user="U0CAROL")
+    answer = await eventually(lambda: fake_slack.calls_to("response_url"))
+    assert answer[0]["text"].startswith("INC-1 is fully set up: <#C00000001>. Paged <@U0ALICE>, <@U0BOB>, <@U0MGR>.")
+    assert [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"][0] == "U"] == []
+
+
+async def test_retry_resends_only_what_is_undelivered(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    fake_slack.fail("chat.postMessage", status=500, times=3)  # alice's page only (P2: the primary alone)
+    said = await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0CAROL")
+    assert "Could not reach <@U0ALICE> (HTTP 500 from Slack)." in said
+    fake_slack.clear()
+    await bot.slack.action("incident_retry_setup", "1", user="U0CAROL")
+    answer = await eventually(lambda: fake_slack.calls_to("response_url"))
+    assert answer[0]["text"].startswith("INC-1 is fully set up: <#C00000001>. Paged <@U0ALICE>.")
+    assert [c["channel"] for c in fake_slack.calls_to("chat.postMessage")] == ["U0ALICE"]
+    assert await bot.db.fetchval("SELECT attempts FROM incident_pages") == 2
+
+
+async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: FakeSlack, tmp_path) -> None:
+    config = tmp_path / "ops.yml"
+    config.write_text(yaml.safe_dump({"oncall": ROTA}))
+    env = {"ZZIK_JOB_TICK_SECONDS": "0.5", "ZZIK_CONFIG": str(config)}
+    fake_slack.latency = 0.3  # a slow Slack: the set-up is mid-way when the bot dies
+    async with scratch_database(pg_dsn) as dsn:
+        async with serve(dsn, fake_slack, tmp_path / "first.log", **env) as first:
+            requests = SlackRequests(f"http://127.0.0.1:{first.port}", SIGNING_SECRET, fake_slack.response_url())
+            reply = await requests.command("/incident", "p1 Database outage", user="U0CAROL")
+            assert reply.status == 200
+            await asyncio.sleep(0.3)  # the crash comes 0.3 s after the command, as in the report
+            first.proc.kill()
+            await first.proc.wait()
+        db = await asyncpg.connect(dsn)
+        try:
+            row = await db.fetchrow("SELECT channel_id, announcement_ts, kickoff_ts, paged_at FROM incidents")
+            assert row is not None and not (row["announcement_ts"] and row["kickoff_ts"])  # killed half-way
+            assert fake_slack.calls_to("response_url") == []
+            async with serve(dsn, fake_slack, tmp_path / "second.log", **env):
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+
+                async def set_up() -> bool:
+                    row = await db.fetchrow(
+                        """SELECT channel_id, announcement_ts, kickoff_ts, paged_at, reporter_answered_at
+                           FROM incidents"""
+                    )
+                    undelivered = await db.fetchval("SELECT count(*) FROM incident_pages WHERE delivered_at IS NULL")
+                    return all(row.values()) and undelivered == 0
+
+                await eventually(set_up, within=30)
+                assert loop.time() - started < 30
+            answers = fake_slack.calls_to("response_url")
+            assert len(answers) == 1 and answers[0]["text"].startswith("Declared *INC-1* (P1): <#C00000001>.")
+            assert "Paged <@U0ALICE>, <@U0BOB>, <@U0MGR>." in answers[0]["text"]
+            assert len([c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "#zzik-incidents"]) == 1
+            assert len(fake_slack.channels) == 1  # the channel the first process created is adopted
+            pages = await db.fetch("SELECT user_id, delivered_at FROM incident_pages ORDER BY id")
+            assert [p["user_id"] for p in pages] == ["U0ALICE", "U0BOB", "U0MGR"]
+            runs = await db.fetch("SELECT status, attempts FROM job_runs WHERE job = 'incidents.setup'")
+            assert [(r["status"], r["attempts"]) for r in runs] == [("done", 2)]
+            assert json.loads(await db.fetchval("SELECT payload FROM job_runs WHERE job = 'incidents.setup'"))
+        finally:
+            await db.close()
