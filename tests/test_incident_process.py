@@ -136,8 +136,13 @@ async def test_a_long_p1_post_mortem_is_split_over_messages(bot: RunningBot, fak
     )
     fake_slack.clear()
     await bot.slack.command("/incident", "postmortem", channel="C00000001")
-    posts = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "Post-mortem" in c["text"]])
-    await eventually(lambda: len(posts) >= 2 and posts[-1]["text"].endswith(f"(part {len(posts)} of {len(posts)})"))
+
+    def all_parts() -> list[dict]:  # read afresh on every poll: the parts arrive one after another
+        posts = [c for c in fake_slack.calls_to("chat.postMessage") if "Post-mortem" in c["text"]]
+        done = len(posts) >= 2 and posts[-1]["text"].endswith(f"(part {len(posts)} of {len(posts)})")
+        return posts if done else []
+
+    posts = await eventually(all_parts)
     assert not fake_slack.refused and all(len(p["blocks"]) <= 50 for p in posts)
     everything = "\n".join(_flatten(p) for p in posts)
     assert all(
