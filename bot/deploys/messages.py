@@ -33,7 +33,8 @@ def checklist(
         option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": option_text(item.text)}, "value": item.id}
         if (list_name, item.id) in ticks:
             who, at = ticks[(list_name, item.id)]
-            by = "the announcement" if who == "bot" else mention(who)
+            # "bot:<what>" is a tick the bot measured (the rollback check): it shows the figure.
+            by = "the announcement" if who == "bot" else escape(who[4:]) if who.startswith("bot:") else mention(who)
             option["description"] = {"type": "mrkdwn", "text": f"{by} · {when(at, zone)}"}
             selected.append(option)
         options.append(option)
@@ -112,7 +113,12 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
             deploy, "post", config.deploy.post_deploy_validation, ticks, zone, "Post-deployment validation"
         )
         if deploy.watch_until and not deploy.watch_result:
-            blocks.append(context(f":eyes: Watch window open until {when(deploy.watch_until, zone)}."))
+            blocks.append(
+                context(
+                    f":eyes: Watch window open until {when(deploy.watch_until, zone)}: alerts that start in it "
+                    "are linked to this deploy."
+                )
+            )
         elif deploy.watch_result:
             blocks.append(context(f"Watch window closed: {escape(deploy.watch_result)}"))
     text = f"{what} #{deploy.id} of {deploy.version} to {deploy.environment}: {deploy.status}"
@@ -182,10 +188,9 @@ def rollback_offer(
         radio["placeholder"] = {"type": "plain_text", "text": "Pick the reason"}
     if reason:
         radio["initial_option"] = options[-1]
-    elif preselect:
-        chosen = next((o for o in options if o["value"] == preselect), None)
-        if chosen is not None:
-            radio["initial_option"] = chosen
+    chosen = next((o for o in options if preselect and o["value"] == preselect), None)
+    if chosen:
+        radio["initial_option"] = chosen
     prompted = f"\n{escape(note)}" if note else ""
     since = when(current.finished_at, config.oncall.zone) if current.finished_at else "?"
     return [
@@ -214,13 +219,14 @@ def rollback_offer(
     ]
 
 
-def watch_reminder(deploy: Deploy, zone: ZoneInfo) -> tuple[str, Blocks]:
+def watch_reminder(deploy: Deploy, zone: ZoneInfo, measured: str | None = None) -> tuple[str, Blocks]:
     value = str(deploy.id)
     text = f"The watch of {deploy.ref} is over. Healthy?"
     return text, [
         section(
             f":eyes: *Watch window of {deploy.ref} is over* ({when(deploy.watch_until or deploy.created_at, zone)})."
-            "\nError rates, key metrics, feature flags and critical paths checked?"
+            + (f"\n{measured}" if measured else "")
+            + "\nError rates, key metrics, feature flags and critical paths checked?"
         ),
         {
             "type": "actions",
