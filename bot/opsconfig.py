@@ -446,14 +446,9 @@ class OpsConfig(Section):
         rules = [(a.alertname, tuple(sorted(a.labels.items()))) for a in self.alerts]
         if len(rules) != len(set(rules)):
             raise ValueError("alerts: two rows match the same alertname and labels")
-        names = {a.name for a in self.alerts} | {a.alertname for a in self.alerts}
         for a in self.alerts:
             if a.runbook is not None and a.runbook not in slugs:
                 raise ValueError(f"alerts: {a.name}: runbook {a.runbook!r} is not a runbook slug")
-        for r in self.runbooks:
-            unknown = [n for n in r.alerts if n not in names]
-            if unknown:
-                raise ValueError(f"runbooks: {r.slug}: alerts {unknown} are not rows of the alerts table")
         return self
 
     def severity(self, level: str) -> SeverityLevel:
@@ -468,6 +463,11 @@ class OpsConfig(Section):
             found.append("permissions.deployers is empty: anyone may deploy to prod and roll back")
         if not self.oncall.engineers:
             found.append("oncall.engineers is empty: nobody is on call and nobody is paged")
+        names = {a.name for a in self.alerts} | {a.alertname for a in self.alerts}
+        for r in self.runbooks:
+            unknown = [n for n in r.alerts if n not in names]
+            if unknown:
+                found.append(f"runbooks: {r.slug}: alerts {unknown} are not rows of the alerts table: never suggested")
         return found + self.slack_limits()
 
     def slack_limits(self) -> list[str]:
