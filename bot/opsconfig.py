@@ -459,6 +459,13 @@ class OpsConfig(Section):
             texts.append((f"severities[{s}].level + response", f"{sev.level} · {sev.response}"))
         encoded = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
         found = []
+        # The kickoff: intro, hint, recent changes (2), and per stage a title and one block per 10 items.
+        kickoff = 4 + sum(1 + -(-len(stage.items) // 10) for stage in self.incidents.stages)
+        if kickoff > 50:
+            found.append(
+                f"incidents.stages make a kickoff of {kickoff} blocks; Slack takes 50 in a message: "
+                "merge stages or shorten their checklists"
+            )
         for where, text in texts:
             size = len("".join(encoded.get(c, c) for c in text))
             if size > option:
