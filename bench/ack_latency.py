@@ -113,6 +113,7 @@ async def main() -> None:
     fake = FakeSlack()
     await fake.start()
     data_dir = tempfile.mkdtemp(prefix="zzik-bench-")
+    os.chmod(data_dir, 0o755)  # as root, the embedded PostgreSQL's own account must be able to enter it
     bot_port, floor_port = free_port(), free_port()
     env = {
         **os.environ,

@@ -1,17 +1,44 @@
-"""zzik-bot serve | migrate | check-config FILE"""
+"""zzik-bot serve | migrate | check-config FILE | backup FILE | restore FILE
+
+Every failure a person can fix ends the process with one line naming the setting, and exit status 2:
+settings, the ops config, DATABASE_URL's database/role/password, PORT, ZZIK_DATA_DIR, a token Slack refuses.
+An outage (database unreachable for 30 s) exits 1. SIGTERM and SIGINT stop the process cleanly from the
+first moment: the embedded PostgreSQL is never left running by a process that was asked to stop.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import signal
+import socket
 import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from bot import log, opsconfig
-from bot.errors import DatabaseUnavailable
+from bot.errors import DatabaseMisconfigured, DatabaseUnavailable
 from bot.settings import Settings, SettingsError, load_settings
+
+# auth.test errors that mean the bot token will never work.
+_TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+
+
+class Fatal(Exception):
+    """A problem a person must fix: one line, exit status 2 (or the given one)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Stopped(BaseException):
+    """SIGTERM/SIGINT before the event loop runs: unwinds the start-up, which holds nothing yet."""
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -19,14 +46,23 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _raise_stopped(signum: int, frame: Any) -> None:
+    raise _Stopped
+
+
 def _configure(settings: Settings) -> opsconfig.OpsConfig:
     config = opsconfig.load(settings.zzik_config)
     log.configure(
         settings.log_format,
         secrets=[
-            settings.slack_bot_token.get_secret_value(),
-            settings.slack_signing_secret.get_secret_value(),
-            *(s.get_secret_value() for s in (settings.slack_app_token, settings.zzik_webhook_secret) if s),
+            s.get_secret_value()
+            for s in (
+                settings.slack_bot_token,
+                settings.slack_signing_secret,
+                settings.slack_app_token,
+                settings.zzik_webhook_secret,
+            )
+            if s
         ],
     )
     for warning in config.warnings():
@@ -39,60 +75,233 @@ def _configure(settings: Settings) -> opsconfig.OpsConfig:
     return config
 
 
-async def _serve(settings: Settings, config: opsconfig.OpsConfig, socket_mode: bool) -> int:
+def _bind(settings: Settings) -> socket.socket:
+    """The HTTP socket, bound and listening before any work starts, so a taken port costs nothing."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise Fatal(f"HOST {settings.host} cannot be resolved: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise Fatal(f"PORT {settings.port} is already in use on {settings.host}") from None
+        raise Fatal(f"PORT {settings.port} on HOST {settings.host} cannot be used: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+class _Lifetime:
+    """Signals from the first moment of the event loop, and cancellation only where it is safe."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.fatal: str | None = None
+        self._main = asyncio.current_task()
+        self._cancellable = True
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+
+    def request_stop(self, fatal: str | None = None) -> None:
+        if self.stop.is_set():
+            return
+        self.fatal = fatal
+        self.stop.set()
+        if self._cancellable and self._main is not None:
+            self._main.cancel()
+
+    @contextlib.asynccontextmanager
+    async def uninterrupted(self) -> AsyncIterator[None]:
+        """Starting the embedded server is not cut in half (half-started, it would outlive us)."""
+        self._cancellable = False
+        try:
+            yield
+        finally:
+            self._cancellable = True
+        if self.stop.is_set():
+            raise asyncio.CancelledError
+
+    def waiting(self) -> None:
+        self._cancellable = False  # from here the stop event is awaited; nothing needs cancelling
+
+
+def _uncancel() -> None:
+    """A stop asked for by a signal was delivered as a cancellation; the clean-up that follows must run."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+@contextlib.asynccontextmanager
+async def _database_url(settings: Settings, life: _Lifetime) -> AsyncIterator[str]:
+    """DATABASE_URL, or the embedded server's URL while it runs (it is left, and stopped if last, after)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from bot.embedded import EmbeddedError, EmbeddedPostgres
+
+    try:
+        server = EmbeddedPostgres(settings.data_dir)
+    except EmbeddedError as exc:
+        raise Fatal(str(exc)) from None
+    try:
+        async with life.uninterrupted():
+            try:
+                url = await asyncio.to_thread(server.start)
+            except EmbeddedError as exc:
+                raise Fatal(str(exc)) from None
+        yield url
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _check_bot_token(settings: Settings) -> None:
+    """auth.test: a token Slack refuses stops the start; Slack out of reach is only a warning."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    assert settings.slack_bot_token is not None
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10
+    )
+    try:
+        await client.auth_test()
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        error = str(data.get("error") or f"HTTP {exc.response.status_code}")
+        if error in _TOKEN_REFUSED:
+            raise Fatal(f"SLACK_BOT_TOKEN was refused by Slack ({error}): copy the bot token again") from None
+        log.get("zzik").warning("could not check SLACK_BOT_TOKEN with auth.test; starting anyway", error=error)
+    except (OSError, TimeoutError) as exc:
+        log.get("zzik").warning(
+            "Slack could not be reached to check SLACK_BOT_TOKEN; starting anyway",
+            slack_api_url=settings.slack_api_url,
+            error=type(exc).__name__,
+        )
+
+
+async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.socket, socket_mode: bool) -> int:
     from bot.app import build
+    from bot.db import Database
+    from bot.migrate import MigrationError
+    from bot.slack.socketmode import SocketMode
 
     logger = log.get("zzik")
-    bot = build(settings, config)
+    life = _Lifetime()
+    runner: web.AppRunner | None = None
+    handler: SocketMode | None = None
+    bot = None
     try:
-        await bot.start()
+        await _check_bot_token(settings)
+        async with _database_url(settings, life) as url:
+            try:
+                bot = build(settings, config, db=Database(url))
+                await bot.start()
+                runner = web.AppRunner(bot.web, access_log=None)
+                await runner.setup()
+                await web.SockSite(runner, sock).start()
+                if socket_mode:
+                    assert settings.slack_app_token is not None
+                    handler = SocketMode(
+                        bot.bolt, settings.slack_app_token.get_secret_value(), on_fatal=life.request_stop
+                    )
+                    bot.services.socket_mode = handler
+                    await handler.connect_async()
+                logger.info(
+                    "serving",
+                    host=settings.host,
+                    port=settings.port,
+                    socket_mode=socket_mode,
+                    slack_api_url=settings.slack_api_url,
+                    replica=bot.services.replica_id,
+                )
+                life.waiting()
+                await life.stop.wait()
+            except asyncio.CancelledError:
+                if not life.stop.is_set():
+                    raise
+                _uncancel()
+            finally:
+                logger.info("stopping")
+                if handler is not None:
+                    await handler.close_async()
+                if runner is not None:
+                    await runner.cleanup()
+                if bot is not None:
+                    await bot.stop()
+    except asyncio.CancelledError:
+        if not life.stop.is_set():
+            raise
+        _uncancel()
+    except DatabaseMisconfigured as exc:
+        return _fail(str(exc))
     except DatabaseUnavailable as exc:
+        return _fail(f"DATABASE_URL: {exc}", 1)
+    except MigrationError as exc:
         return _fail(str(exc), 1)
-    runner = web.AppRunner(bot.web, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    logger.info(
-        "serving",
-        host=settings.host,
-        port=settings.port,
-        socket_mode=socket_mode,
-        slack_api_url=settings.slack_api_url,
-        replica=bot.services.replica_id,
-    )
-    socket_handler = None
-    if socket_mode:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        assert settings.slack_app_token is not None
-        socket_handler = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
-        await socket_handler.connect_async()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    logger.info("stopping")
-    if socket_handler is not None:
-        await socket_handler.close_async()
-    await runner.cleanup()
-    await bot.stop()
+    except Fatal as exc:
+        return _fail(str(exc), exc.code)
+    finally:
+        sock.close()
+    if life.fatal:
+        return _fail(life.fatal)
     return 0
 
 
 async def _migrate(settings: Settings) -> int:
-    from bot.app import database_for
-    from bot.migrate import migrate
+    from bot.db import Database
+    from bot.migrate import MigrationError, migrate
 
-    db = database_for(settings)
+    life = _Lifetime()
     try:
-        await db.open()
-        applied = await migrate(db)
+        async with _database_url(settings, life) as url:
+            db = Database(url, min_size=1, max_size=2)
+            try:
+                await db.open()
+                applied = await migrate(db)
+            finally:
+                await db.close()
+    except asyncio.CancelledError:
+        if not life.stop.is_set():
+            raise
+        _uncancel()
+        return _fail("stopped before the migrations were done (each one is applied whole or not at all)", 1)
+    except DatabaseMisconfigured as exc:
+        return _fail(str(exc))
     except DatabaseUnavailable as exc:
+        return _fail(f"DATABASE_URL: {exc}", 1)
+    except MigrationError as exc:
         return _fail(str(exc), 1)
-    finally:
-        await db.close()
+    except Fatal as exc:
+        return _fail(str(exc), exc.code)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
+    return 0
+
+
+async def _backup_or_restore(settings: Settings, what: str, file: Path) -> int:
+    from bot.backup import BackupError, backup, restore
+
+    life = _Lifetime()
+    try:
+        async with _database_url(settings, life) as url:
+            await asyncio.to_thread(backup if what == "backup" else restore, url, file)
+    except asyncio.CancelledError:
+        if not life.stop.is_set():
+            raise
+        _uncancel()
+        return _fail(f"stopped: the {what} was not finished", 1)
+    except BackupError as exc:
+        return _fail(str(exc), 1)
+    except Fatal as exc:
+        return _fail(str(exc), exc.code)
+    print(f"backed up to {file}" if what == "backup" else f"restored from {file}")
     return 0
 
 
@@ -110,19 +319,35 @@ def _check_config(path: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # From the first moment: a SIGTERM during start-up ends it cleanly instead of killing the process.
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _main(argv)
+    except _Stopped:
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="zzik-bot", description="ZZIK Ops Bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="serve Slack over HTTP (and Socket Mode with --socket-mode)")
     serve.add_argument("--socket-mode", action="store_true", help="also connect over Socket Mode (SLACK_APP_TOKEN)")
-    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("migrate", help="apply database migrations (needs no Slack secrets)")
     check = sub.add_parser("check-config", help="validate an ops config file")
     check.add_argument("file")
+    for name, what in (("backup", "write the bot's database to FILE"), ("restore", "replace it with FILE")):
+        sub.add_parser(name, help=f"{what} (pg_dump's custom format; embedded or DATABASE_URL)").add_argument("file")
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
         return _check_config(args.file)
     try:
         settings = load_settings()
+        if args.cmd == "serve":
+            settings.require_slack()
     except SettingsError as exc:
         return _fail(str(exc))
     if args.cmd == "serve" and args.socket_mode and settings.slack_app_token is None:
@@ -132,8 +357,22 @@ def main(argv: list[str] | None = None) -> int:
     except opsconfig.ConfigError as exc:
         return _fail("ZZIK_CONFIG is invalid:\n" + str(exc))
     if args.cmd == "migrate":
-        return asyncio.run(_migrate(settings))
-    return asyncio.run(_serve(settings, config, args.socket_mode))
+        return _run(lambda: _migrate(settings))
+    if args.cmd in ("backup", "restore"):
+        return _run(lambda: _backup_or_restore(settings, args.cmd, Path(args.file).absolute()))
+    try:
+        sock = _bind(settings)
+    except Fatal as exc:
+        return _fail(str(exc), exc.code)
+    return _run(lambda: _serve(settings, config, sock, args.socket_mode))
+
+
+def _run(command: Callable[[], Any]) -> int:
+    # The event loop installs its own signal handlers; until it does, and after, ours stay in place.
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    result = asyncio.run(command())
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the loop has closed; nothing is left to interrupt
+    return result
 
 
 if __name__ == "__main__":

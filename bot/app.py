@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import jobs, log, migrate
 from bot.clock import Clock
-from bot.db import Database, embedded_url
+from bot.db import Database
 from bot.jobs import JobRunner
 from bot.metrics import Metrics
 from bot.opsconfig import OpsConfig
@@ -33,7 +33,7 @@ logger = log.get("zzik.app")
 
 # Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
 # handlers.web_routes(web_app, services)), and jobs.register(runner, services) if it has scheduled work.
-DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks", "maintenance", "slo", "status"]
+DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks", "maintenance", "slo", "status", "home"]
 
 
 @dataclass
@@ -65,11 +65,6 @@ class _ClientGivenFilter(logging.Filter):
         return "token` will be unused" not in record.getMessage()
 
 
-def database_for(settings: Settings) -> Database:
-    url = settings.database_url or embedded_url(settings.data_dir)
-    return Database(url)
-
-
 def build(
     settings: Settings,
     config: OpsConfig,
@@ -79,7 +74,11 @@ def build(
     replica_id: str | None = None,
 ) -> BotApp:
     metrics = Metrics()
-    db = db or database_for(settings)
+    if db is None:
+        # Without DATABASE_URL the caller starts the embedded server first (bot.__main__) and passes it in.
+        if not settings.database_url:
+            raise ValueError("build() needs a database: DATABASE_URL or db=")
+        db = Database(settings.database_url)
     clock = clock or Clock()
     replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     runner = JobRunner(db=db, clock=clock, replica_id=replica_id, on_finished=metrics.job_finished)

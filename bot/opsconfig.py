@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -226,15 +227,41 @@ class Handoff(Section):
         return value.lower() if isinstance(value, str) else value
 
 
-SLACK_USER = r"^(?:[UW][A-Z0-9]{2,}|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _member(value: str) -> str:
+    """One syntax for a person everywhere in the config: a Slack user id or the email Slack knows them by."""
+    if _USER_ID.match(value) or _EMAIL.match(value):
+        return value
+    raise ValueError(f"{value!r} is not a Slack user id (like U0ALICE) or an email")
+
+
+def _member_or_group(value: str) -> str:
+    """A person (as in _member) or a Slack user group id, for the permission lists."""
+    if _GROUP_ID.match(value):
+        return value
+    try:
+        return _member(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a Slack user id (like U0ALICE), an email or a user group id (like S0DEPLOY)"
+        ) from None
+
+
+# Strict strings: a YAML number or date where a person is meant is an error, not a silent str().
+Member = Annotated[str, Field(strict=True), AfterValidator(_member)]
+MemberOrGroup = Annotated[str, Field(strict=True), AfterValidator(_member_or_group)]
 
 
 class Oncall(Section):
     timezone: str = "UTC"
     handoff: Handoff = Handoff()
     start: date = date(2026, 1, 5)
-    engineers: list[Annotated[str, Field(pattern=SLACK_USER)]] = []
-    managers: list[Annotated[str, Field(pattern=SLACK_USER)]] = []
+    engineers: list[Member] = []
+    managers: list[Member] = []
     remind_before: Duration = timedelta(minutes=30)
     usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
     roles: dict[str, str] = {}
@@ -255,8 +282,8 @@ class Oncall(Section):
 
 
 class Permissions(Section):
-    deployers: list[Annotated[str, Field(pattern=r"^[USW][A-Z0-9]{2,}$")]] = []
-    incident_managers: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]] = []
+    deployers: list[MemberOrGroup] = []
+    incident_managers: list[MemberOrGroup] = []
 
 
 class Component(Section):
@@ -390,11 +417,33 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+# What each pattern in this file asks for, in words (pydantic would print the regular expression).
+_PATTERN_WORDS = {
+    r"^[a-z0-9_]{1,40}$": "an id of 1 to 40 lowercase letters, digits or _",
+    r"^[a-z0-9_-]{1,20}$": "1 to 20 lowercase letters, digits, - or _",
+    r"^[a-z0-9][a-z0-9-]{0,39}$": "a slug: up to 40 lowercase letters, digits or -, not starting with -",
+    r"^S[A-Z0-9]{2,}$": "a Slack user group id (like S0ONCALL)",
+}
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "string_pattern_mismatch":
+        wanted = _PATTERN_WORDS.get(err.get("ctx", {}).get("pattern"), "in the expected form")
+        return f"{err['input']!r} is not {wanted}"
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 def load(path: Path | str | None = None) -> OpsConfig:
-    """The built-in config, with the sections of `path` (if given) in place of the defaults."""
+    """The built-in config, with the sections of `path` (if given) in place of the defaults.
+
+    Every problem is reported at once (unknown sections with the rest), each with its field and line.
+    """
     merged, _ = _load_yaml(DEFAULT_PATH.read_text(encoding="utf-8"), "default.yml")
     node = None
     source = "default.yml"
+    problems: list[str] = []
     if path is not None:
         source = str(path)
         try:
@@ -402,22 +451,21 @@ def load(path: Path | str | None = None) -> OpsConfig:
         except OSError as exc:
             raise ConfigError([f"{source}: cannot read: {exc.strerror}"]) from None
         override, node = _load_yaml(text, source)
-        unknown = sorted(set(override) - set(OpsConfig.model_fields))
-        if unknown:
-            lines = [_line_of(node, (key,)) for key in unknown]
-            raise ConfigError(
-                [f"{source}:{ln}: {key}: unknown section" for key, ln in zip(unknown, lines, strict=True)]
-            )
+        known = sorted(OpsConfig.model_fields)
+        for key in sorted(set(override) - set(known)):
+            problems.append(f"{source}:{_line_of(node, (key,))}: {key}: unknown section (sections: {', '.join(known)})")
+            del override[key]
         merged.update(override)
     try:
-        return OpsConfig.model_validate(merged)
+        config = OpsConfig.model_validate(merged)
     except ValidationError as exc:
         overridden = set(merged) if node is None else {k.value for k, _ in node.value}
-        problems = []
         for err in exc.errors():
             loc = err["loc"]
             field = ".".join(str(p) for p in loc) or "config"
             line = _line_of(node, loc) if node is not None and loc and loc[0] in overridden else None
             where = f"{source}:{line}" if line else source
-            problems.append(f"{where}: {field}: {err['msg']}")
-        raise ConfigError(problems) from None
+            problems.append(f"{where}: {field}: {_message(err)}")
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -113,18 +113,21 @@ async def deployers(services: Services) -> set[str] | None:
     configured = services.config.permissions.deployers
     if not configured:
         return None
-    found: set[str] = set()
-    for entry in configured:
-        found |= await services.users.group_members(entry) if entry.startswith("S") else {entry}
-    return found
+    return await _people(services, configured)
 
 
 async def managers(services: Services) -> set[str]:
     """Incident managers and the rotation's managers (emails resolved to user ids)."""
-    found = set(services.config.permissions.incident_managers)
-    for member in services.config.oncall.managers:
-        uid = await services.users.resolve(member)
-        if uid:
+    return await _people(services, [*services.config.permissions.incident_managers, *services.config.oncall.managers])
+
+
+async def _people(services: Services, entries: list[str]) -> set[str]:
+    """Config members as user ids: user groups expanded, emails looked up (one unknown to Slack: no one)."""
+    found: set[str] = set()
+    for entry in entries:
+        if entry.startswith("S") and "@" not in entry:
+            found |= await services.users.group_members(entry)
+        elif uid := await services.users.resolve(entry):
             found.add(uid)
     return found
 
@@ -173,7 +176,7 @@ async def who_may(services: Services, action: Do, subject: Subject = Subject()) 
     for role in POLICY[action].who:
         if role == Role.DEPLOYER:
             configured = services.config.permissions.deployers
-            names = [f"<!subteam^{d}>" if d.startswith("S") else mention(d) for d in configured]
+            names = [_name(d) for d in configured]
         else:
             names = [mention(u) for u in sorted(await _holders(services, role, subject) or set())]
         parts.append(f"{ROLE_WORDS[role]} ({', '.join(names) or 'nobody at the moment'})")
@@ -190,3 +193,10 @@ async def require(services: Services, action: Do, actor: str, subject: Subject =
 def table() -> list[tuple[str, str]]:
     """(action, who may) rows, as the README shows them."""
     return [(str(do), " or ".join(ROLE_WORDS[r] for r in rule.who)) for do, rule in POLICY.items()]
+
+
+def _name(entry: str) -> str:
+    """A configured member as Slack shows it: a group, a person, or (not yet looked up) the email itself."""
+    if "@" in entry:
+        return entry
+    return f"<!subteam^{entry}>" if entry.startswith("S") else mention(entry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.clock import Clock
 from bot.db import Database
@@ -31,6 +32,8 @@ class Services:
     handoff_summary: list[HandoffSection] = field(default_factory=list)
     # The slash commands the domains registered a listener for (the manifest test compares them).
     commands: set[str] = field(default_factory=set)
+    # The Socket Mode connection, when serving with --socket-mode (/healthz reports its state).
+    socket_mode: Any = None
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]

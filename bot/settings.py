@@ -1,19 +1,23 @@
-"""Process settings from the environment (PRODUCT.md §1)."""
+"""Process settings from the environment (PRODUCT.md §1). An empty variable counts as unset."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    # env_ignore_empty: `VAR=` (what compose writes for `${VAR:-}`) is the same as no VAR at all.
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", env_ignore_empty=True)
 
-    slack_bot_token: SecretStr
-    slack_signing_secret: SecretStr
+    # Only `serve` needs Slack's secrets (require_slack); `migrate` and `check-config` run without them.
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     database_url: str | None = None
@@ -21,7 +25,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535)
     zzik_config: Path | None = None
     log_format: Literal["json", "console"] | None = None
-    zzik_data_dir: Path = Path("~/.zzik-bot")
+    # Unset: ~/.zzik-bot, or /var/lib/zzik-bot for root (see data_dir).
+    zzik_data_dir: Path | None = None
     # Shared secret of the inbound webhooks (/hooks/*) and of the signed calls to the deploy pipeline.
     zzik_webhook_secret: SecretStr | None = None
     # How often each replica looks for due jobs.
@@ -41,25 +46,54 @@ class Settings(BaseSettings):
 
     @field_validator("slack_bot_token", "slack_signing_secret")
     @classmethod
-    def _not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        """Mistakes in the URL are configuration errors, said at once (never with the password)."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            got = f"{parts.scheme}://" if parts.scheme and "://" in value else "no postgresql:// prefix"
+            raise ValueError(f"must be a postgresql://user:password@host:port/database URL (got {got})")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError("has a port that is not a number from 1 to 65535")
         return value
 
     @property
     def data_dir(self) -> Path:
-        return self.zzik_data_dir.expanduser()
+        if self.zzik_data_dir is not None:
+            return self.zzik_data_dir.expanduser()
+        # root's home is private; the embedded server's own account could not reach a folder in it.
+        return Path("/var/lib/zzik-bot") if os.geteuid() == 0 else Path("~/.zzik-bot").expanduser()
+
+    def require_slack(self) -> None:
+        """`serve` answers Slack: both secrets must be set."""
+        missing = [n for n in ("slack_bot_token", "slack_signing_secret") if getattr(self, n) is None]
+        if missing:
+            raise SettingsError("; ".join(f"{n.upper()} is not set" for n in missing))
 
 
 class SettingsError(Exception):
-    """Settings could not be loaded; the message names the variable."""
+    """Settings could not be loaded; the message, one line, names each bad variable."""
 
 
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        reason = "is not set" if first["type"] == "missing" else first["msg"].lower()
-        raise SettingsError(f"{name} {reason}") from None
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            reason = "is not set" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name} {reason[:1].lower()}{reason[1:]}")
+        raise SettingsError("; ".join(problems)) from None

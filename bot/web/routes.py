@@ -9,7 +9,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 
-from bot import __version__
+from bot import __version__, migrate
+from bot.errors import DatabaseUnavailable
 from bot.metrics import CONTENT_TYPE
 from bot.services import Services
 
@@ -37,6 +38,8 @@ def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> 
             return web.json_response({"error": "body: not a Slack request Bolt can read"}, status=400)
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
+    expected = migrate.expected_version()
+
     async def healthz(request: web.Request) -> web.Response:
         # Within 1 s whatever the database does: a ping that has not answered by then counts as down.
         ping = asyncio.ensure_future(services.db.ping())
@@ -45,13 +48,29 @@ def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> 
             ping.add_done_callback(lambda t: t.cancelled() or t.exception())
         up = bool(done) and ping.result()
         services.metrics.database_up.set(1 if up else 0)
-        body = {
-            "status": "ok" if up else "degraded",
+        body: dict[str, object] = {
+            "status": "ok",
             "database": "up" if up else "unreachable",
             "version": __version__,
             "replica": services.replica_id,
         }
-        return web.json_response(body, status=200 if up else 503)
+        problems = [] if up else ["database unreachable"]
+        if up:
+            found = await _schema_version(services)
+            # Behind: commands would fail on missing tables. Ahead is fine: during a rolling upgrade the new
+            # release migrates first, and the old replicas keep serving until they are replaced.
+            body["schema"] = {"expected": expected, "found": found}
+            if found is None or found < expected:
+                problems.append(f"schema at {found or 'no version'}, this code needs {expected}: run zzik-bot migrate")
+        if services.socket_mode is not None:
+            socket = await services.socket_mode.state()
+            body["socket_mode"] = socket
+            if socket["state"] != "connected":
+                problems.append(f"Socket Mode {socket['state']}")
+        if problems:
+            body["status"] = "degraded"
+            body["problems"] = problems
+        return web.json_response(body, status=503 if problems else 200)
 
     async def metrics(request: web.Request) -> web.Response:
         response = web.Response(body=services.metrics.render())
@@ -61,3 +80,10 @@ def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> 
     web_app.router.add_post("/slack/events", slack_events)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
+
+
+async def _schema_version(services: Services) -> str | None:
+    try:
+        return await migrate.schema_version(services.db)
+    except DatabaseUnavailable:
+        return None

@@ -1,0 +1,1 @@
+"""The bot's Home tab: what the person opening it needs now, across every domain."""

@@ -1,0 +1,20 @@
+"""`app_home_opened`: the Home tab is built fresh each time it is opened."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.home import flows
+from bot.services import Services
+from bot.slack.middleware import Ctx, event
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    @event(app, services, "app_home_opened")
+    async def home_opened(ctx: Ctx) -> None:
+        await ctx.ack()
+        opened = ctx.body.get("event") or {}
+        if opened.get("tab", "home") != "home" or not ctx.user_id:
+            ctx.outcome = "ignored"
+            return
+        await flows.publish(services, ctx.user_id)
