@@ -91,6 +91,7 @@ COMMANDS: dict[str, Command] = {
             "[history [n]] | help",
             "*`/alerts`* what fires now by priority, with age and owner · `/alerts history [n]` the last n alerts "
             "(default 20, at most 100)",
+            reads=frozenset({"", "history"}),
         ),
     )
 }
