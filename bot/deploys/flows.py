@@ -17,6 +17,7 @@ from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention, mrkdwn
+from bot.slo import watch as slo_watch
 
 logger = log.get("zzik.deploys")
 EXPIRE, WATCH_END = "deploys.expire", "deploys.watch_end"
@@ -322,6 +323,7 @@ async def finish(
             await services.jobs.schedule_once(
                 conn, WATCH_END, str(deploy_id), deploy.watch_until, {"deploy_id": deploy_id}
             )
+        await slo_watch.deploy_finished(conn, services, deploy)
         await audit.record(
             conn,
             kind="deploy",
@@ -541,7 +543,7 @@ async def watch_ended(services: Services, deploy_id: int) -> bool:
     deploy = await store.get(services.db, deploy_id)
     if deploy is None or deploy.watch_result:
         return False
-    text, blocks = messages.watch_reminder(deploy, zone(services))
+    text, blocks = messages.watch_reminder(deploy, zone(services), await slo_watch.watch_summary(services, deploy))
     await services.slack.chat_postMessage(
         channel=deploy.channel or services.config.channels.deployments,
         thread_ts=deploy.message_ts,
