@@ -229,6 +229,8 @@ class Deploy(Section):
     environments: list[str] = ["staging", "prod"]
     webhook_url: str | None = None
     watch_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # A started deploy whose pipeline call has no recorded answer after this is announced as of unknown outcome.
+    pipeline_answer_within: Duration = timedelta(seconds=60)
     commands: dict[str, str]
     pre_deploy_checklist: list[CheckItem]
     staging_validation: list[CheckItem]

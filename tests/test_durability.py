@@ -12,6 +12,7 @@ import yaml
 
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually
+from tests.fakepipeline import FakePipeline
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
 from tests.slackreq import SlackRequests
@@ -122,3 +123,60 @@ async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: 
             assert json.loads(await db.fetchval("SELECT payload FROM job_runs WHERE job = 'incidents.setup'"))
         finally:
             await db.close()
+
+
+PRE = ["tests", "security_scan", "benchmarks", "migrations", "rollback_plan", "changelog", "team_notified"]
+
+
+async def test_kill_9_while_calling_the_pipeline_is_announced_and_markable(
+    pg_dsn: str, fake_slack: FakeSlack, tmp_path
+) -> None:
+    pipeline = FakePipeline("test-webhook-secret-77")
+    await pipeline.start()
+    pipeline.delay = 5  # the bot dies while waiting for CI's answer
+    config = tmp_path / "ops.yml"
+    deploy = config_with(oncall=ROTA).deploy.model_dump(mode="json")
+    deploy.update(webhook_url=pipeline.url, pipeline_answer_within="2s")
+    config.write_text(yaml.safe_dump({"oncall": ROTA, "deploy": deploy}))
+    env = {
+        "ZZIK_JOB_TICK_SECONDS": "0.5",
+        "ZZIK_CONFIG": str(config),
+        "ZZIK_WEBHOOK_SECRET": "test-webhook-secret-77",
+        "ZZIK_PUBLIC_URL": "http://bot.invalid",
+    }
+    try:
+        async with scratch_database(pg_dsn) as dsn:
+            db = await asyncpg.connect(dsn)
+            try:
+                async with serve(dsn, fake_slack, tmp_path / "first.log", **env) as first:
+                    slack = SlackRequests(f"http://127.0.0.1:{first.port}", SIGNING_SECRET, fake_slack.response_url())
+                    assert (await slack.command("/deploy", "staging v2.0.0", user="U0BOB")).status == 200
+                    await eventually(lambda: db.fetchval("SELECT message_ts FROM deploys WHERE id = 1"))
+                    await slack.checkboxes("deploy_check:pre", "deploy:1:pre", PRE, user="U0BOB", channel="C1")
+                    await eventually(lambda: db.fetchval("SELECT count(*) = 7 FROM deploy_checks"))
+                    assert (await slack.action("deploy_start", "1", user="U0BOB")).status == 200
+                    await eventually(lambda: pipeline.received)  # the call is out, unanswered
+                    first.proc.kill()
+                    await first.proc.wait()
+                row = await db.fetchrow("SELECT status, pipeline_accepted_at FROM deploys WHERE id = 1")
+                assert (row["status"], row["pipeline_accepted_at"]) == ("running", None)
+                fake_slack.clear()
+                async with serve(dsn, fake_slack, tmp_path / "second.log", **env) as second:
+                    told = await eventually(
+                        lambda: [t for t in fake_slack.texts() if "outcome unknown: check CI" in t], within=20
+                    )
+                    assert "staging stays locked until the pipeline reports back" in told[0]
+                    updated = _flatten(fake_slack.calls_to("chat.update")[-1])
+                    assert "Outcome unknown: check CI" in updated and "Mark deployed" in updated
+                    assert "Start deploy" not in updated
+                    # A late callback from CI is accepted, and the lock goes with it.
+                    status, body = await pipeline.report(f"http://127.0.0.1:{second.port}", 1, "succeeded")
+                    assert (status, body["status"]) == (200, "succeeded")
+                    active = await db.fetchval("SELECT count(*) FROM deploys WHERE status IN ('pending', 'running')")
+                    assert active == 0
+                    audit = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'outcome_unknown'")
+                    assert audit == 1
+            finally:
+                await db.close()
+    finally:
+        await pipeline.stop()

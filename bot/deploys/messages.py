@@ -81,6 +81,22 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
                 ],
             }
         )
+    elif deploy.status == "running" and deploy.outcome_unknown_at:
+        blocks.append(
+            section(
+                ":warning: *Outcome unknown: check CI.* The bot stopped while calling the pipeline. "
+                "Check the pipeline, then say how it went (a late report from the pipeline counts too):"
+            )
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    button("Mark deployed", Action.MARK_DEPLOYED, value, "primary"),
+                    button("Mark failed", Action.MARK_FAILED, value, "danger"),
+                ],
+            }
+        )
     elif deploy.status == "running" and not config.deploy.webhook_url:
         command = config.deploy.commands.get("rollback" if deploy.kind == "rollback" else deploy.environment, "")
         blocks.append(
