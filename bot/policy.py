@@ -40,6 +40,7 @@ class Do(StrEnum):
     INCIDENT_COMMANDER = "incident.commander"
     INCIDENT_HANDOVER_ANSWER = "incident.handover.answer"
     INCIDENT_RESOLVE = "incident.resolve"
+    INCIDENT_REOPEN = "incident.reopen"
     INCIDENT_PUBLISH = "incident.publish"
     ACTION_DONE = "incident.action.done"
     PROD_DEPLOY = "deploy.prod.request"
@@ -70,6 +71,7 @@ POLICY: dict[Do, Rule] = {
     Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
     Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
     Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),
+    Do.INCIDENT_REOPEN: Rule((R.COMMANDER, R.MANAGER), "reopen this incident"),
     Do.ACTION_DONE: Rule((R.OWNER, R.COMMANDER, R.MANAGER), "close this action item"),
     Do.INCIDENT_PUBLISH: Rule((R.COMMANDER, R.ON_CALL, R.MANAGER), "publish about this incident on the status page"),
     Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod"),

@@ -26,15 +26,12 @@ async def bot(make_bot: BotFactory) -> RunningBot:
 async def test_failed_pages_are_recorded_told_and_retried(
     bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
 ) -> None:
-    # Every page of a P1 fails (each DM: the first try and the client's two retries).
-    fake_slack.fail("chat.postMessage", status=500, times=9)
+    # Every page of a P1 fails (an error Slack's client does not retry, so the count is exact under load).
+    fake_slack.fail("chat.postMessage", error="fatal_error", times=3)
     said = await ask(fake_slack, bot, "/incident", "p1 Database outage", user="U0CAROL")
     assert "Paged" not in said.split("\n")[0]
-    assert (
-        "Could not reach <@U0ALICE> (HTTP 500 from Slack), <@U0BOB> (HTTP 500 from Slack), "
-        "<@U0MGR> (HTTP 500 from Slack)." in said
-    )
-    assert "could not page <@U0ALICE>: HTTP 500 from Slack" in said  # with the Retry button
+    assert "Could not reach <@U0ALICE> (fatal_error), <@U0BOB> (fatal_error), <@U0MGR> (fatal_error)." in said
+    assert "could not page <@U0ALICE>: fatal_error" in said  # with the Retry button
     pages = await bot.db.fetch("SELECT user_id, attempts, delivered_at FROM incident_pages ORDER BY id")
     assert [(p["user_id"], p["attempts"], p["delivered_at"]) for p in pages] == [
         ("U0ALICE", 1, None),
@@ -43,7 +40,7 @@ async def test_failed_pages_are_recorded_told_and_retried(
     ]
     posts = fake_slack.calls_to("chat.postMessage")
     announcement = _flatten(next(c for c in posts if c["channel"] == "#zzik-incidents"))
-    assert "*Paging:* Could not reach <@U0ALICE> (HTTP 500 from Slack)" in announcement
+    assert "*Paging:* Could not reach <@U0ALICE> (fatal_error)" in announcement
 
     # Retried by the job runner after its backoff, not before.
     await bot.tick()
@@ -68,9 +65,9 @@ async def test_failed_pages_are_recorded_told_and_retried(
 
 
 async def test_retry_resends_only_what_is_undelivered(bot: RunningBot, fake_slack: FakeSlack) -> None:
-    fake_slack.fail("chat.postMessage", status=500, times=3)  # alice's page only (P2: the primary alone)
+    fake_slack.fail("chat.postMessage", error="fatal_error")  # alice's page only (P2: the primary alone)
     said = await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0CAROL")
-    assert "Could not reach <@U0ALICE> (HTTP 500 from Slack)." in said
+    assert "Could not reach <@U0ALICE> (fatal_error)." in said
     fake_slack.clear()
     await bot.slack.action("incident_retry_setup", "1", user="U0CAROL")
     answer = await eventually(lambda: fake_slack.calls_to("response_url"))

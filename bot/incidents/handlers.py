@@ -85,6 +85,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 await flows.post_postmortem(services, current)
             case parse.Public(rest=rest):
                 await status.public(ctx, services, current, rest)
+            case parse.Reopen():
+                await ctx.in_channel(await flows.reopen(services, current, ctx.user_id, ctx.request_id))
 
     @action(app, services, Action.ACTION_DONE)
     async def action_done(ctx: Ctx) -> None:

@@ -32,7 +32,7 @@ COMMANDS: dict[str, Command] = {
             "`/incident list` open incidents\n"
             "In an incident channel: `update <text>` · `severity p2` · `commander @user` · `stage <name>` · "
             "`action <text> [@owner] [due YYYY-MM-DD]` · `action done <n>` · `actions` · `resolve [summary]` · "
-            "`timeline` · `postmortem` · "
+            "`timeline` · `postmortem` · `reopen` (commander or manager) · "
             "`public [investigating|identified|monitoring|resolved] <text>` (status page)",
             reads=frozenset({"list", "timeline", "actions"}),
         ),
