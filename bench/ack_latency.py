@@ -1,168 +1,147 @@
-"""Ack latency of the bot's /slack/events against a bare Bolt app that only acks (the floor).
+"""Ack latency and time to answer of the bot against a bare Bolt app that only acks (the floor), in one run.
 
-Starts a fake Slack Web API, the bot (`python -m bot serve`, its own process) and the floor app (its own
-process), sends N correctly signed slash commands at concurrency C to each over loopback, and prints
-p50/p95/p99 for both and the ratio. Database: DATABASE_URL if set, else the embedded PostgreSQL.
+Starts a fake Slack Web API (in this process), the bot (`python -m bot serve`) and the floor app (each its own
+process), then for each command:
 
-    python bench/ack_latency.py [-n 2000] [-c 20] [--command /incident] [--text list]
+- closed loop: N signed slash commands at concurrency C to each target over loopback;
+- open loop: commands sent at a fixed rate for S seconds whatever the answers (latency from the planned send
+  time, so a stall is not hidden by sending less);
 
-The default, `/incident list`, acks at once and then reads Postgres and answers through response_url (the
-fake Slack's); `--command /oncall --text help` answers inside the ack itself.
+and prints p50/p95/p99 of the ack, throughput, the time to the answer (the ack's body, or the response_url
+post arriving at the fake Slack), the share answered in the ack, and the bot/floor ratios.
+
+    python bench/ack_latency.py [-n 1500] [-c 20] [--rates 100,300] [--seconds 8] [--commands "/oncall,/incident list"]
+
+Database: DATABASE_URL if set (a database of its own: the bot migrates it), else the embedded PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlencode
 
 import aiohttp
-from slack_sdk.signature import SignatureVerifier
+from harness import Commands, Processes, answer_times, machine, pct, start
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.fakeslack import FakeSlack  # noqa: E402
-
-SECRET = "bench-signing-secret"
+Sent = tuple[float, bool, str, float]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"{url}: process exited with {proc.returncode}")
-            try:
-                async with session.get(url + "/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"{url} did not become healthy")
-
-
-async def load(url: str, n: int, c: int, command: str, text: str, tag: str, response_url: str) -> list[float]:
-    verifier = SignatureVerifier(SECRET)
-    latencies: list[float] = []
+async def closed_loop(
+    cmds: Commands, url: str, n: int, c: int, command: str, text: str, tag: str
+) -> tuple[list[Sent], float]:
+    sent: list[Sent] = []
     counter = iter(range(n))
-    errors = 0
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal errors
-        for i in counter:
-            body = urlencode(
-                {
-                    "command": command,
-                    "text": text,
-                    "user_id": "U0BENCH",
-                    "channel_id": "C0BENCH",
-                    "team_id": "T0BENCH",
-                    "trigger_id": f"{tag}.{i}.{time.time_ns()}",
-                    "response_url": response_url,
-                }
-            )
-            ts = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": ts,
-                "X-Slack-Signature": verifier.generate_signature(timestamp=ts, body=body),
-            }
-            started = time.perf_counter()
-            async with session.post(url + "/slack/events", data=body, headers=headers) as r:
-                await r.read()
-                if r.status != 200:
-                    errors += 1
-            latencies.append(time.perf_counter() - started)
+        for _ in counter:
+            sent.append(await cmds.send(session, url, command, text, tag))
 
+    started = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as session:
         await asyncio.gather(*(worker(session) for _ in range(c)))
-    if errors:
-        print(f"  {tag}: {errors} non-200 answers")
-    return latencies
+    return sent, n / (time.perf_counter() - started)
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+async def open_loop(
+    cmds: Commands, url: str, rate: float, seconds: float, command: str, text: str, tag: str
+) -> tuple[list[Sent], float]:
+    sent: list[Sent] = []
+    failed = 0
+
+    async def one(session: aiohttp.ClientSession, planned: float) -> None:
+        nonlocal failed
+        try:
+            _, in_ack, name, _ = await cmds.send(session, url, command, text, tag)
+        except (RuntimeError, aiohttp.ClientError):
+            failed += 1
+            return
+        # Latency from the planned send time: a client that fell behind still counts the wait.
+        sent.append((time.perf_counter() - planned, in_ack, name, planned))
+
+    total = int(rate * seconds)
+    tasks = []
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as session:
+        for i in range(total):
+            planned = started + i / rate
+            delay = planned - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(session, planned)))
+        await asyncio.gather(*tasks)
+    if failed:
+        print(f"  {tag}: {failed} requests failed")
+    return sent, len(sent) / (time.perf_counter() - started)
+
+
+def row(name: str, sent: list[Sent], rate: float, answers: list[float]) -> str:
+    acks = [s[0] for s in sent]
+    in_ack = sum(1 for s in sent if s[1]) / max(len(sent), 1) * 100
+    return (
+        f"{name:<10}{pct(acks, 50):>8.1f}{pct(acks, 95):>8.1f}{pct(acks, 99):>8.1f}{statistics.mean(acks) * 1000:>8.1f}"
+        f"{rate:>8.0f}{pct(answers, 50):>9.1f}{pct(answers, 95):>9.1f}{pct(answers, 99):>9.1f}{in_ack:>8.0f}%"
+        + ("" if len(answers) == len(sent) else f"  ({len(sent) - len(answers)} answers missing)")
+    )
+
+
+async def measure(run: Processes, cmds: Commands, args: argparse.Namespace, command: str, text: str) -> None:
+    targets = [("floor", run.floor_url), ("zzik-bot", run.bot_url)]
+    for _, url in targets:  # warm: connections, prepared statements, caches
+        await closed_loop(cmds, url, 100, args.c, command, text, "warm")
+    header = f"{'':<10}{'ack p50':>8}{'p95':>8}{'p99':>8}{'mean':>8}{'req/s':>8}"
+    header += f"{'answer50':>9}{'p95':>9}{'p99':>9}{'in ack':>9}"
+    print(f"\n`{command} {text}`".rstrip())
+    runs: list[tuple[str, object]] = [("closed", args.c)] + [("open", r) for r in args.rates]
+    for kind, value in runs:
+        if kind == "closed":
+            print(f"  closed loop, concurrency {value}, {args.n} commands each ({machine()})")
+        else:
+            print(f"  open loop, {value} req/s for {args.seconds:g} s ({machine()})")
+        print("  " + header)
+        results = {}
+        for name, url in targets:
+            if kind == "closed":
+                sent, rate = await closed_loop(cmds, url, args.n, int(value), command, text, name)
+            else:
+                sent, rate = await open_loop(cmds, url, float(value), args.seconds, command, text, name)
+            answers = await answer_times(run.fake, sent)
+            results[name] = (sent, rate, answers)
+            print("  " + row(name, sent, rate, answers))
+        (fs, fr, fa), (bs, br, ba) = results["floor"], results["zzik-bot"]
+        fl, bl = [s[0] for s in fs], [s[0] for s in bs]
+        print(
+            "  bot/floor: ack "
+            + "  ".join(f"p{p} {pct(bl, p) / pct(fl, p):.2f}x" for p in (50, 95, 99))
+            + f"  throughput {br / fr:.2f}x"
+            + f"  answer p95 {pct(ba, 95) / pct(fa, 95):.2f}x"
+        )
+        if kind == "open":
+            print(
+                f"  target p99 <= 1.5 x floor p99 + 5 ms = {1.5 * pct(fl, 99) + 5:.1f} ms: bot p99 {pct(bl, 99):.1f} ms"
+            )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("-n", type=int, default=2000)
-    parser.add_argument("-c", type=int, default=20)
-    parser.add_argument("--command", default="/incident")
-    parser.add_argument("--text", default="list")
+    parser.add_argument("-n", type=int, default=1500, help="commands per target in the closed loop")
+    parser.add_argument("-c", type=int, default=20, help="closed-loop concurrency")
+    parser.add_argument("--rates", default="100,300", help="open-loop rates, req/s")
+    parser.add_argument("--seconds", type=float, default=8.0, help="open-loop duration per rate and target")
+    parser.add_argument("--commands", default="/oncall,/incident list")
     args = parser.parse_args()
+    args.rates = [float(r) for r in args.rates.split(",") if r]
 
-    fake = FakeSlack()
-    await fake.start()
-    data_dir = tempfile.mkdtemp(prefix="zzik-bench-")
-    os.chmod(data_dir, 0o755)  # as root, the embedded PostgreSQL's own account must be able to enter it
-    bot_port, floor_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-bench-token",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.url,
-        "PORT": str(bot_port),
-        "HOST": "127.0.0.1",
-        "ZZIK_DATA_DIR": data_dir,
-        "LOG_FORMAT": "json",
-        "ZZIK_JOB_TICK_SECONDS": "60",
-    }
-    log = open(Path(data_dir) / "bot.log", "w")
-    bot = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stdout=log, stderr=log, cwd=ROOT)
-    floor = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "floor_app.py"), str(floor_port), SECRET, fake.url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    run = await start(floor=True)
     try:
-        bot_url, floor_url = f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{floor_port}"
-        await asyncio.gather(wait_healthy(bot_url, bot), wait_healthy(floor_url, floor))
-        # Warm both (connections, auth.test, prepared statements), then measure.
-        respond_to = fake.response_url("bench")
-        await load(floor_url, 100, args.c, args.command, args.text, "warm-floor", respond_to)
-        await load(bot_url, 100, args.c, args.command, args.text, "warm-bot", respond_to)
-        results = {}
-        for name, url in (("floor (bare Bolt ack)", floor_url), ("zzik-bot", bot_url)):
-            started = time.perf_counter()
-            lat = await load(url, args.n, args.c, args.command, args.text, name.split()[0], respond_to)
-            results[name] = (lat, args.n / (time.perf_counter() - started))
-        print(
-            f"{args.n} signed `{args.command} {args.text}` commands, concurrency {args.c}, "
-            f"{os.cpu_count()} CPUs, database: {'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded'}"
-        )
-        print(f"{'target':<24}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'req/s':>9}")
-        for name, (lat, rate) in results.items():
-            print(
-                f"{name:<24}{pct(lat, 50):>9.2f}{pct(lat, 95):>9.2f}{pct(lat, 99):>9.2f}"
-                f"{statistics.mean(lat) * 1000:>9.2f}{rate:>9.0f}"
-            )
-        (floor_lat, _), (bot_lat, _) = results.values()
-        print("ratio bot/floor: " + "  ".join(f"p{p} {pct(bot_lat, p) / pct(floor_lat, p):.2f}x" for p in (50, 95, 99)))
+        cmds = Commands(run.fake)
+        print(f"bot vs bare Bolt over loopback; {machine()}")
+        for spec in args.commands.split(","):
+            command, _, text = spec.strip().partition(" ")
+            await measure(run, cmds, args, command, text)
     finally:
-        for proc in (bot, floor):
-            proc.terminate()
-            proc.wait(timeout=30)
-        await fake.stop()
-        log.close()
+        await run.stop()
 
 
 if __name__ == "__main__":

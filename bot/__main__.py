@@ -167,10 +167,8 @@ async def _check_bot_token(settings: Settings) -> None:
     from slack_sdk.errors import SlackApiError
     from slack_sdk.web.async_client import AsyncWebClient
 
-    assert settings.slack_bot_token is not None
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10
-    )
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
     try:
         await client.auth_test()
     except SlackApiError as exc:
@@ -207,8 +205,7 @@ async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.s
                 runner = web.AppRunner(bot.web, access_log=None)
                 await runner.setup()
                 await web.SockSite(runner, sock).start()
-                if socket_mode:
-                    assert settings.slack_app_token is not None
+                if socket_mode and settings.slack_app_token is not None:  # checked in _main
                     handler = SocketMode(
                         bot.bolt, settings.slack_app_token.get_secret_value(), on_fatal=life.request_stop
                     )

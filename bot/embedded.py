@@ -145,16 +145,18 @@ class EmbeddedPostgres:
 
     def _check_reachable(self) -> None:
         """As root: the account must be able to enter every folder down to the data directory, unchanged."""
-        assert self._account is not None
+        account = self._account
+        if account is None:
+            return
         for folder in [*reversed(self.data_dir.resolve().parents), self.data_dir.resolve()]:
-            if not _may_enter(folder, self._account):
+            if not _may_enter(folder, account):
                 raise EmbeddedError(
                     f"ZZIK_DATA_DIR {self.data_dir}: the account {ACCOUNT}, which runs the embedded PostgreSQL "
                     f"as root, cannot enter {folder} (mode {stat.S_IMODE(folder.stat().st_mode):o}); choose a "
                     "ZZIK_DATA_DIR it can reach (the default as root is /var/lib/zzik-bot) or set DATABASE_URL"
                 )
         for folder in [*reversed(self.bin.parents), self.bin]:
-            if not _may_enter(folder, self._account):
+            if not _may_enter(folder, account):
                 raise EmbeddedError(
                     f"the account {ACCOUNT} cannot reach PostgreSQL's programs under {folder}; "
                     "install the bot where other users may read it, or set DATABASE_URL"

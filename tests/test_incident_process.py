@@ -3,15 +3,18 @@ always reach someone."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import yaml
 
 from bot import opsconfig
 from bot.__main__ import main
+from bot.incidents.ids import Shortcut
 from bot.slack.text import length
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
+from tests.test_manifest import MANIFEST
 
 
 def rota_config(**incidents: object) -> opsconfig.OpsConfig:
@@ -133,8 +136,13 @@ async def test_a_long_p1_post_mortem_is_split_over_messages(bot: RunningBot, fak
     )
     fake_slack.clear()
     await bot.slack.command("/incident", "postmortem", channel="C00000001")
-    posts = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "Post-mortem" in c["text"]])
-    await eventually(lambda: len(posts) >= 2 and posts[-1]["text"].endswith(f"(part {len(posts)} of {len(posts)})"))
+
+    def all_parts() -> list[dict]:  # read afresh on every poll: the parts arrive one after another
+        posts = [c for c in fake_slack.calls_to("chat.postMessage") if "Post-mortem" in c["text"]]
+        done = len(posts) >= 2 and posts[-1]["text"].endswith(f"(part {len(posts)} of {len(posts)})")
+        return posts if done else []
+
+    posts = await eventually(all_parts)
     assert not fake_slack.refused and all(len(p["blocks"]) <= 50 for p in posts)
     everything = "\n".join(_flatten(p) for p in posts)
     assert all(
@@ -147,6 +155,11 @@ async def test_a_deleted_announcement_is_posted_again_and_said_in_its_thread(
 ) -> None:
     await ask(fake_slack, bot, "/incident", "p3 Search is slow")
     first = await eventually(lambda: bot.db.fetchval("SELECT announcement_ts FROM incidents"))
+    await eventually(  # the set-up is over: the next edit of the announcement is the stage change's
+        lambda: bot.db.fetchval(
+            "SELECT bool_and(status NOT IN ('pending', 'running')) FROM job_runs WHERE job = 'incidents.setup'"
+        )
+    )
     fake_slack.fail("chat.update", error="message_not_found")
     await bot.slack.command("/incident", "stage triage", channel="C00000001")
     again = await eventually(
@@ -222,3 +235,97 @@ async def test_action_items_have_owners_due_dates_reminders_and_can_be_closed(
         lines += await section(bot.services, clock.now() - timedelta(days=7), clock.now())
     text = "\n".join(lines)
     assert "*Open action items (1)*" in text and "Follow up with the vendor" in text and "index" not in text
+
+
+PRE = ["tests", "security_scan", "benchmarks", "migrations", "rollback_plan", "changelog", "team_notified"]
+
+
+async def test_the_kickoff_shows_recent_prod_deploys_with_a_way_back(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    said = await ask(fake_slack, bot, "/deploy", 'prod v7.1 --force "hotfix for the login bug"', user="U0BOB")
+    assert "is announced" in said, said
+    await bot.slack.checkboxes("deploy_check:pre", "deploy:1:pre", PRE, user="U0BOB", channel="#zzik-deployments")
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) = 7 FROM deploy_checks"))
+    await bot.slack.action("deploy_start", "1", user="U0BOB")
+    await eventually(lambda: bot.db.fetchval("SELECT status = 'running' FROM deploys WHERE id = 1"))
+    await bot.slack.action("deploy_mark_deployed", "1", user="U0BOB")
+    await eventually(lambda: bot.db.fetchval("SELECT status = 'succeeded' FROM deploys WHERE id = 1"))
+    clock.advance(timedelta(hours=2))
+
+    await ask(fake_slack, bot, "/incident", "p2 Logins fail")
+    kickoff = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "kickoff" in c["text"]])
+    text = _flatten(kickoff[0])
+    assert "*Recent changes:* prod deploys in the 24 h before the declaration" in text
+    assert "`v7.1` by <@U0BOB>, finished" in text
+    [back] = [b for b in kickoff[0]["blocks"] if b.get("block_id") == "recent_changes"]
+    assert (back["elements"][0]["action_id"], back["elements"][0]["value"]) == ("rollback_offer", "prod")
+    before = len(fake_slack.calls_to("response_url"))
+    await bot.slack.action("rollback_offer", "prod", user="U0BOB", channel="C00000001")
+    [answer] = await eventually(lambda: fake_slack.calls_to("response_url")[before:])
+    assert "v7.1" in _flatten(answer)  # the rollback offer (or why there is nothing to go back to)
+
+    clock.advance(timedelta(days=2))
+    await ask(fake_slack, bot, "/incident", "p3 Later one")
+    later = await eventually(
+        lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "INC-2 kickoff" in c["text"]]
+    )
+    assert "*Recent changes:* prod deploys in the 24 h before the declaration\n_none_" in _flatten(later[0])
+
+
+async def test_declare_from_a_message_shortcut_prefills_the_form_and_links_the_message(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    shortcuts = {s["callback_id"] for s in MANIFEST["features"]["shortcuts"]}
+    assert shortcuts == {s.value for s in Shortcut}
+    message = {
+        "type": "message",
+        "user": "U0CAROL",
+        "ts": "1700000123.000100",
+        "text": "Checkout says &lt;error 500&gt; for <@U0BOB|bob> &amp; others\nsince 10:02, see <https://x.example/log|log>",
+    }
+    payload = {
+        "type": "message_action",
+        "callback_id": "incident_declare_from_message",
+        "trigger_id": "trig.shortcut.1",
+        "response_url": fake_slack.response_url("shortcut"),
+        "team": {"id": "T0ZZIK", "domain": "zzik"},
+        "channel": {"id": "C0SUPPORT", "name": "zzik-support"},
+        "user": {"id": "U0DAVE", "name": "dave"},
+        "message_ts": message["ts"],
+        "message": message,
+    }
+    assert (await bot.slack.interactive(payload)).status == 200
+    [opened] = await eventually(lambda: fake_slack.calls_to("views.open"))
+    view = opened["view"]
+    blocks = {b["block_id"]: b for b in view["blocks"]}
+    assert blocks["title"]["element"]["initial_value"] == "Checkout says <error 500> for bob & others"
+    assert blocks["description"]["element"]["initial_value"].endswith("since 10:02, see log")
+    link = "https://zzik.slack.com/archives/C0SUPPORT/p1700000123.000100"
+    assert json.loads(view["private_metadata"]) == {"origin": "C0SUPPORT", "source": link}
+
+    values = {
+        "title": {"value": {"type": "plain_text_input", "value": blocks["title"]["element"]["initial_value"]}},
+        "severity": {"value": {"type": "static_select", "selected_option": {"value": "P2"}}},
+        "description": {"value": {"type": "plain_text_input", "value": "from support"}},
+    }
+    reply = await bot.slack.view_submission(
+        "incident_declare", values, user="U0DAVE", private_metadata=view["private_metadata"]
+    )
+    assert reply.status == 200
+    row = await eventually(lambda: bot.db.fetchrow("SELECT * FROM incidents WHERE channel_id IS NOT NULL"))
+    assert (
+        row["title"] == "Checkout says &lt;error 500&gt; for bob &amp; others" and row["origin_channel"] == "C0SUPPORT"
+    )
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM incident_events WHERE kind = 'source'"))
+    said = await ask(fake_slack, bot, "/incident", "timeline", channel=row["channel_id"])
+    assert f"declared from <{link}|the reported message>" in said
+
+
+async def test_oncall_says_what_each_role_means_from_the_config(make_bot: BotFactory, fake_slack: FakeSlack) -> None:
+    oncall = {**ROTA, "roles": {"primary": "First responder & incident commander", "secondary": "Backup"}}
+    bot = await make_bot(config_with(oncall=oncall))
+    reply = await bot.slack.command("/oncall", "")
+    body = reply.json if reply.text else (await eventually(lambda: fake_slack.calls_to("response_url")))[0]
+    text = _flatten(body)
+    assert "What each role means: *Primary:* First responder &amp; incident commander · *Secondary:* Backup" in text

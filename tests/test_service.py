@@ -87,14 +87,15 @@ def cli(monkeypatch, capsys, *args: str, **env: str) -> tuple[int, list[str], fl
 def test_migrate_needs_no_slack_secrets_and_database_url_mistakes_are_one_line(
     pg_dsn: str, tmp_path, monkeypatch, capsys
 ) -> None:
-    dsn = url_with(pg_dsn, path="/zzik_migrate_" + uuid.uuid4().hex[:8])
+    name = "zzik_migrate_" + uuid.uuid4().hex[:8]
+    dsn = url_with(pg_dsn, path=f"/{name}")
     admin = admin_sql(pg_dsn)
-    admin(f'CREATE DATABASE "{dsn.rsplit("/", 1)[1].split("?")[0]}"')
+    admin(f'CREATE DATABASE "{name}"')
     try:
         code, lines, _ = cli(monkeypatch, capsys, "migrate", DATABASE_URL=dsn)
-        assert code == 0 and lines[-1].startswith("applied ") and "0001" in lines[-1]
+        assert code == 0 and lines[-1].startswith("applied ") and "0001" in lines[-1], lines
     finally:
-        admin(f'DROP DATABASE "{dsn.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
+        admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
     cases = {
         "mysql://root@127.0.0.1/zzik": "DATABASE_URL must be a postgresql://user:password@host:port/database URL "
@@ -239,6 +240,13 @@ async def test_socket_mode_health_and_a_revoked_app_token(pg_dsn: str, fake_slac
         async with serve(dsn, fake_slack, tmp_path / "up.log", "--socket-mode", SLACK_APP_TOKEN="xapp-1-A0-1-ok") as up:
             health = await get_json(up.port)
             assert health[0] == 200 and health[1]["socket_mode"] == {"state": "connected"}
+            # The token is revoked while the bot runs: Slack drops the socket and refuses a new one.
+            fake_slack.fail("apps.connections.open", error="token_revoked", times=5)
+            await fake_slack.sockets[-1].close()
+            assert await asyncio.wait_for(up.proc.wait(), 40) == 2
+        revoked = (tmp_path / "up.log").read_text()
+        assert "SLACK_APP_TOKEN was refused by Slack (token_revoked): create a new app-level token" in revoked
+        fake_slack.failures.clear()
 
         fake_slack.fail("apps.connections.open", error="token_revoked", times=5)
         code, lines, _ = await run_cli(

@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
+from tests.pgproxy import PgProxy
 
 INC = "C00000001"  # the first incident's channel in the fake Slack
 
@@ -304,3 +305,53 @@ async def test_status_routes_json_feed_etag_and_escaping(bot: RunningBot, fake_s
     assert feed.find("a:link[@rel='self']", ns).get("href") == "https://status.zzik.example/status/feed.atom"
     status, _, _ = await get(bot, "/status/feed.atom", {"If-None-Match": headers["ETag"]})
     assert status == 304
+
+
+async def test_nothing_is_public_until_published(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    await ask(fake_slack, bot, "/incident", "p1 Customer DB credentials leaked in logs", user="U0ALICE")
+    await run_jobs(bot)
+    for path in ("/status", "/status.json", "/status/feed.atom"):
+        status, _, body = await get(bot, path)
+        assert status == 200 and b"credentials" not in body and b"INC-1" not in body, path
+    data = json.loads((await get(bot, "/status.json"))[2])
+    assert data["incidents"] == [] and {c["status"] for c in data["components"]} == {"operational"}
+    # The stakeholders were told in plain words, without the internal title.
+    [declared] = [c["text"] for c in posts_to(fake_slack, "#zzik-support")]
+    assert "credentials" not in declared
+
+
+@pytest.fixture
+async def proxy(pg_dsn: str):
+    p = PgProxy(pg_dsn)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def test_page_says_so_when_the_database_is_down(make_bot: BotFactory, proxy: PgProxy) -> None:
+    bot = await make_bot(dsn=proxy.dsn)
+    assert (await get(bot, "/status"))[0] == 200
+    proxy.cut()
+    for path in ("/status", "/status.json", "/status/feed.atom"):
+        status, headers, body = await get(bot, path)
+        assert status == 503 and headers["Retry-After"] == "30" and b"unavailable" in body, path
+    proxy.restore()
+    await eventually(lambda: _ok(bot), within=10)
+
+
+async def _ok(bot: RunningBot) -> bool:
+    return (await get(bot, "/status"))[0] == 200
+
+
+async def test_escalated_to_p1_the_reminder_starts(bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock) -> None:
+    await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0ALICE")
+    clock.advance(timedelta(minutes=40))
+    await run_jobs(bot)
+    assert reminders(fake_slack) == []  # P2: no stakeholder reminder
+    await ask(fake_slack, bot, "/incident", "severity p1", user="U0ALICE", channel=INC, ephemeral=False)
+    clock.advance(timedelta(minutes=19))  # 59 min since declaring, no stakeholder update ever
+    await run_jobs(bot)
+    assert reminders(fake_slack) == []
+    clock.advance(timedelta(minutes=1))  # the next 30-minute mark since the declaration
+    await run_jobs(bot)
+    assert len(reminders(fake_slack)) == 1

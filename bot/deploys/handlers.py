@@ -72,6 +72,14 @@ def register(app: AsyncApp, services: Services) -> None:
         blocks = await flows.rollback_offer(services, ctx.user_id, request.environment, request.reason)
         await ctx.answer(f"Roll back {request.environment}?", blocks)
 
+    @action(app, services, Action.ROLLBACK_OFFER)
+    async def rollback_offered(ctx: Ctx) -> None:
+        await ctx.ack()
+        env = ctx.action.value or ""
+        if env not in environments:
+            raise UsageError("That rollback button names no environment; use `/rollback prod`.", usage=False)
+        await ctx.answer(f"Roll back {env}?", await flows.rollback_offer(services, ctx.user_id, env, None))
+
     @action(app, services, Action.START)
     async def start(ctx: Ctx) -> None:
         await ctx.ack()

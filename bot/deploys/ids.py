@@ -14,3 +14,4 @@ class Action(StrEnum):
     ROLL_BACK = "deploy_watch_rollback"
     ROLLBACK_CONFIRM = "rollback_confirm"
     ROLLBACK_REASON = "rollback_reason"
+    ROLLBACK_OFFER = "rollback_offer"  # value: the environment (the incident kickoff's "Roll back…" button)

@@ -166,6 +166,18 @@ async def succeeded(conn: Conn, environment: str, limit: int = 50) -> list[Deplo
     return [Deploy.of(r) for r in rows]
 
 
+async def finished_between(conn: Conn, environment: str, since: datetime, until: datetime) -> list[Deploy]:
+    """Deploys and rollbacks that finished on an environment in a window, newest first (at most 10)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM deploys WHERE environment = $1 AND status = 'succeeded'
+            AND finished_at >= $2 AND finished_at <= $3 ORDER BY finished_at DESC, id DESC LIMIT 10""",
+        environment,
+        since,
+        until,
+    )
+    return [Deploy.of(r) for r in rows]
+
+
 async def history(conn: Conn, environment: str | None, limit: int) -> list[Deploy]:
     # Two statements, not `$1 IS NULL OR environment = $1`: each walks its own index and stops at `limit`.
     if environment is None:

@@ -15,6 +15,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import audit, log, policy
+from bot.deploys import store as deploys
+from bot.deploys.store import Deploy
 from bot.errors import Refused, UsageError
 from bot.incidents import messages, parse, store
 from bot.incidents.store import Incident
@@ -546,12 +548,25 @@ async def _ensure_announcement(services: Services, incident: Incident) -> list[s
     return []
 
 
+async def _recent(services: Services, incident: Incident) -> list[Deploy]:
+    """Prod deploys of the 24 h before the declaration (the manual's "Check recent changes")."""
+    since = incident.declared_at - timedelta(hours=24)
+    return await deploys.finished_between(
+        services.db, messages.production(services.config), since, incident.declared_at
+    )
+
+
 async def _ensure_kickoff(services: Services, incident: Incident) -> list[str]:
     if incident.kickoff_ts:
         return []
     ticks = await store.checks(services.db, incident.id)
     text, blocks = messages.kickoff(
-        incident, level(services, incident.severity), services.config, ticks, zone(services)
+        incident,
+        level(services, incident.severity),
+        services.config,
+        ticks,
+        zone(services),
+        await _recent(services, incident),
     )
     try:
         response = await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks)
@@ -1059,7 +1074,9 @@ async def _refresh_kickoff(services: Services, incident: Incident) -> None:
     fresh = await store.get(services.db, incident.id)
     assert fresh is not None
     ticks = await store.checks(services.db, incident.id)
-    text, blocks = messages.kickoff(fresh, level(services, fresh.severity), services.config, ticks, zone(services))
+    text, blocks = messages.kickoff(
+        fresh, level(services, fresh.severity), services.config, ticks, zone(services), await _recent(services, fresh)
+    )
     await _update_or_repost(
         services, fresh, "kickoff", (fresh.channel_id, fresh.kickoff_ts), fresh.channel_id, text, blocks
     )

@@ -7,13 +7,13 @@ import re
 from slack_bolt.async_app import AsyncApp
 
 from bot.errors import UsageError
-from bot.incidents import flows, followups, messages, parse, store
-from bot.incidents.ids import Action, Block, View
+from bot.incidents import flows, followups, messages, parse, reports, store
+from bot.incidents.ids import Action, Block, Shortcut, View
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, action, command, view
-from bot.slack.text import escape
+from bot.slack.middleware import Ctx, action, command, shortcut, view
+from bot.slack.text import escape, length
 from bot.status import handlers as status
 
 
@@ -149,6 +149,7 @@ def register(app: AsyncApp, services: Services) -> None:
         severity = picked.value if picked else None
         description = escape(form.text(Block.DESCRIPTION))
         commander = form.state.input(Block.COMMANDER).selected_user
+        origin, source = reports.metadata(form.private_metadata)
         errors = {}
         try:
             title = parse.title(title)
@@ -156,7 +157,7 @@ def register(app: AsyncApp, services: Services) -> None:
             errors[Block.TITLE.value] = exc.message
         if severity not in ("P1", "P2", "P3", "P4"):
             errors[Block.SEVERITY.value] = "Pick a severity, P1 to P4."
-        if description and len(description) > parse.MAX_TEXT:
+        if description and length(description) > parse.MAX_TEXT:
             errors[Block.DESCRIPTION.value] = f"Keep the description to {parse.MAX_TEXT} characters."
         if errors:
             ctx.outcome = "usage_error"
@@ -171,8 +172,21 @@ def register(app: AsyncApp, services: Services) -> None:
             reporter=ctx.user_id,
             commander=commander,
             description=description or None,
-            origin_channel=form.private_metadata or None,
+            origin_channel=origin,
             request_id=ctx.request_id,
         )
+        if source and result.created:
+            await reports.link_source(services, result.incident, source, ctx.user_id)
         if not result.created:
             await ctx.answer(flows.already_declared(result.incident))
+
+    @shortcut(app, services, Shortcut.DECLARE_FROM_MESSAGE)
+    async def declare_from_message(ctx: Ctx) -> None:
+        await ctx.ack()
+        await reports.open_declare_form(
+            services,
+            trigger_id=ctx.trigger_id or "",
+            reporter=ctx.user_id,
+            channel=ctx.channel_id,
+            message=ctx.body.get("message") or {},
+        )

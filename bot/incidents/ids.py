@@ -18,6 +18,10 @@ class View(StrEnum):
     DECLARE = "incident_declare"
 
 
+class Shortcut(StrEnum):
+    DECLARE_FROM_MESSAGE = "incident_declare_from_message"  # a message shortcut (manifest.yml)
+
+
 class Block(StrEnum):
     TITLE = "title"
     SEVERITY = "severity"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.deploys.ids import Action as DeployAction
+from bot.deploys.store import Deploy
 from bot.incidents.ids import Action, Block, View
 from bot.incidents.store import Action as FollowUp
 from bot.incidents.store import Event, Incident, Page, duration
@@ -98,6 +101,7 @@ def kickoff(
     config: OpsConfig,
     ticks: dict[tuple[int, int], tuple[str, datetime]],
     zone: ZoneInfo,
+    recent: list[Deploy] | None = None,
 ) -> tuple[str, Blocks]:
     intro = [
         f":rotating_light: *{header(incident)}*",
@@ -112,6 +116,8 @@ def kickoff(
             "Tick items as they are done; each tick is recorded with who and when. `/incident help` lists the commands."
         ),
     ]
+    if recent is not None:
+        blocks += recent_changes(recent, config, zone)
     for s, stage in enumerate(config.incidents.stages):
         options, selected = [], []
         for i, item in enumerate(stage.items):
@@ -126,6 +132,35 @@ def kickoff(
         blocks.append(section(f"*{s + 1}. {escape(stage.name)}*{marker}"))
         blocks += checkbox_groups(f"stage:{s}", f"{Action.CHECK}:{s}", options, selected)
     return f"{incident.ref} kickoff: {mrkdwn(incident.title)}", blocks
+
+
+def production(config: OpsConfig) -> str:
+    environments = config.deploy.environments
+    return "prod" if "prod" in environments else environments[-1]
+
+
+def recent_changes(recent: list[Deploy], config: OpsConfig, zone: ZoneInfo) -> Blocks:
+    """Investigation's "Check recent changes": prod deploys of the 24 h before the declaration, and a way back."""
+    env = production(config)
+    lines = [
+        f"• {'rollback to ' if d.kind == 'rollback' else ''}`{escape(d.version)}` by {mention(d.requested_by)}, "
+        f"finished {when(d.finished_at, zone)}"
+        for d in recent
+        if d.finished_at
+    ]
+    text = f"*Recent changes:* {env} deploys in the 24 h before the declaration\n" + (
+        "\n".join(lines) if lines else "_none_"
+    )
+    blocks: Blocks = [section(text)]
+    if lines:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "recent_changes",
+                "elements": [button(f"Roll back {env}…", DeployAction.ROLLBACK_OFFER, env)],
+            }
+        )
+    return blocks
 
 
 def listing(incidents: list[Incident], now: datetime) -> str:
@@ -286,7 +321,16 @@ def resolved_checklist(incident: Incident, config: OpsConfig) -> Blocks:
     ]
 
 
-def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) -> dict[str, Any]:
+def declare_modal(
+    config: OpsConfig,
+    reporter: str,
+    origin_channel: str | None,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The Declare incident form; from a message shortcut, prefilled (plain text) and carrying the message's link."""
     who_commands = "you" if config.incidents.default_commander == "reporter" else "the on-call primary"
     options = [
         {
@@ -299,7 +343,9 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
     return {
         "type": "modal",
         "callback_id": View.DECLARE,
-        "private_metadata": origin_channel or "",
+        "private_metadata": json.dumps({"origin": origin_channel, "source": source})
+        if source
+        else (origin_channel or ""),
         "title": {"type": "plain_text", "text": "Declare incident"},
         "submit": {"type": "plain_text", "text": "Declare"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -313,6 +359,7 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
                     "action_id": "value",
                     "max_length": 150,
                     "placeholder": {"type": "plain_text", "text": "What is broken, in a few words"},
+                    **({"initial_value": title} if title else {}),
                 },
             },
             {
@@ -326,7 +373,13 @@ def declare_modal(config: OpsConfig, reporter: str, origin_channel: str | None) 
                 "block_id": Block.DESCRIPTION,
                 "optional": True,
                 "label": {"type": "plain_text", "text": "Description"},
-                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 2000},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "max_length": 2000,
+                    **({"initial_value": description} if description else {}),
+                },
             },
             {
                 "type": "input",

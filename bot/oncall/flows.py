@@ -37,7 +37,13 @@ async def show_now(services: Services, viewer: str) -> Blocks:
     now = services.clock.now()
     rot = rotation(services)
     current = await who_is_on_call(services, now)
-    blocks = messages.on_call(current, team_zone(services), await _viewer_zone(services, viewer), title="On call now")
+    blocks = messages.on_call(
+        current,
+        team_zone(services),
+        await _viewer_zone(services, viewer),
+        title="On call now",
+        roles=services.config.oncall.roles,
+    )
     if rot.week_index(now) < 0:
         blocks.insert(1, messages.section(messages.not_started(rot.starts_at, team_zone(services))))
     return blocks

@@ -45,9 +45,15 @@ def shift_line(shift: Shift, team: ZoneInfo, viewer: ZoneInfo | None) -> str:
     return line
 
 
-def on_call(now: OnCall, team: ZoneInfo, viewer: ZoneInfo | None, *, title: str) -> list[dict[str, Any]]:
+def on_call(
+    now: OnCall, team: ZoneInfo, viewer: ZoneInfo | None, *, title: str, roles: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     lines = "\n".join(shift_line(s, team, viewer) for s in now.shifts())
-    return [section(f"*{title}*\n{lines}"), context(f"Team time zone: {team.key}")]
+    blocks = [section(f"*{title}*\n{lines}")]
+    if roles:  # the manual's words for each role, from the config (oncall.roles)
+        meanings = [f"*{ROLE_TITLES.get(role, escape(role.title()))}:* {escape(text)}" for role, text in roles.items()]
+        blocks.append(context("What each role means: " + " · ".join(meanings)))
+    return [*blocks, context(f"Team time zone: {team.key}")]
 
 
 def not_started(starts_at: datetime, team: ZoneInfo) -> str:

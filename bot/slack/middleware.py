@@ -46,6 +46,8 @@ def classify(body: dict[str, Any]) -> tuple[str, str]:
         return "action", str(actions[0].get("action_id", "?"))
     if kind in ("view_submission", "view_closed"):
         return "view", str((body.get("view") or {}).get("callback_id", "?"))
+    if kind in ("message_action", "shortcut"):
+        return "shortcut", str(body.get("callback_id", "?"))
     if kind == "event_callback":
         return "event", str((body.get("event") or {}).get("type", "?"))
     return "other", str(kind or "?")
@@ -393,6 +395,16 @@ def action(app: AsyncApp, services: Services, action_id: str | re.Pattern[str], 
 def view(app: AsyncApp, services: Services, callback_id: str, *, usage_of: str | None = None):
     def decorator(fn: HandlerFn) -> HandlerFn:
         app.view(callback_id)(_wrap(services, fn, usage_of))
+        return fn
+
+    return decorator
+
+
+def shortcut(app: AsyncApp, services: Services, callback_id: str):
+    """A global or message shortcut (manifest.yml `shortcuts`)."""
+
+    def decorator(fn: HandlerFn) -> HandlerFn:
+        app.shortcut(callback_id)(_wrap(services, fn, None))
         return fn
 
     return decorator
