@@ -360,6 +360,8 @@ async def _record_declared_pages(services: Services, incident: Incident) -> None
 
 async def _page_pagerduty(services: Services, incident_id: int) -> list[str]:
     """PagerDuty first, beside the DMs; what it does not take now its SEND job retries (or tells, if refused)."""
+    if not pagerduty.configured(services):
+        return []
     try:
         refused = await pagerduty.flush(services, incident_id)
     except pagerduty.PagerDutyUnavailable as exc:

@@ -41,6 +41,10 @@ def routing_key(services: Services, severity: str) -> str | None:
     return setting.get_secret_value() if setting else None
 
 
+def configured(services: Services) -> bool:
+    return services.settings.zzik_pagerduty_routing_key is not None or bool(services.config.pagerduty.routing_keys)
+
+
 def channel_link(incident: Incident) -> str | None:
     return f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id else None
 
@@ -237,6 +241,8 @@ async def run_send(services: Services, run: JobRun) -> None:
 
 async def paging_state(services: Services, incident_id: int) -> str | None:
     """How the PagerDuty page stands, in words for the announcement; None when PagerDuty is not paged."""
+    if not configured(services):
+        return None
     triggers = [e for e in await store.events(services.db, incident_id) if e.action == "trigger"]
     if not triggers:
         return None
