@@ -1,4 +1,4 @@
-"""zzik-bot serve | migrate | check-config FILE | backup FILE | restore FILE
+"""zzik-bot serve | migrate | check-config FILE | rules [FILE] | backup FILE | restore FILE
 
 Every failure a person can fix ends the process with one line naming the setting, and exit status 2:
 settings, the ops config, DATABASE_URL's database/role/password, PORT, ZZIK_DATA_DIR, a token Slack refuses.
@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import socket
 import sys
@@ -315,6 +316,20 @@ def _check_config(path: str) -> int:
     return 0
 
 
+def _rules(path: str | None) -> int:
+    """The Prometheus rules file for the config (ZZIK_CONFIG, or the file given); no Slack or database needed."""
+    from bot.slo.rules import rules_file
+
+    try:
+        config = opsconfig.load(path or os.environ.get("ZZIK_CONFIG") or None)
+    except opsconfig.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    sys.stdout.write(rules_file(config))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     # From the first moment: a SIGTERM during start-up ends it cleanly instead of killing the process.
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -335,12 +350,16 @@ def _main(argv: list[str] | None) -> int:
     sub.add_parser("migrate", help="apply database migrations (needs no Slack secrets)")
     check = sub.add_parser("check-config", help="validate an ops config file")
     check.add_argument("file")
+    rules = sub.add_parser("rules", help="print the Prometheus rules file for the ops config")
+    rules.add_argument("config", nargs="?", help="an ops config file (default: ZZIK_CONFIG, else the built-in)")
     for name, what in (("backup", "write the bot's database to FILE"), ("restore", "replace it with FILE")):
         sub.add_parser(name, help=f"{what} (pg_dump's custom format; embedded or DATABASE_URL)").add_argument("file")
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
         return _check_config(args.file)
+    if args.cmd == "rules":
+        return _rules(args.config)
     try:
         settings = load_settings()
         if args.cmd == "serve":

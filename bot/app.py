@@ -27,6 +27,7 @@ from bot.slack import middleware
 from bot.slack.client import SlackClient
 from bot.slack.commands import COMMANDS
 from bot.slack.users import Directory
+from bot.slo.prom import Prometheus
 from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")
@@ -55,6 +56,7 @@ class BotApp:
     async def stop(self) -> None:
         self.services.jobs.stop()
         await self.services.slack.close()
+        await self.services.prometheus.close() if self.services.prometheus else None
         await self.services.db.close()
 
 
@@ -86,6 +88,8 @@ def build(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, metrics=metrics
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
+    if config.prometheus.url:
+        services.prometheus = Prometheus(config.prometheus.url, config.prometheus.timeout, lambda: slack.session)
 
     bolt_logger = logging.getLogger("zzik.bolt")
     bolt_logger.addFilter(_ClientGivenFilter())

@@ -29,11 +29,19 @@ async def record(
     the audit must never turn a done action into a reported failure."""
     query = """INSERT INTO audit_log (kind, action, outcome, actor, channel, detail, request_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7)"""
-    args = (kind, action, outcome, actor, channel, json.dumps(detail or {}, default=str), request_id)
+    # PostgreSQL refuses NUL in text and jsonb (`\u0000`): whatever a request carried, the row is written.
+    encoded = json.dumps(detail or {}, default=str).replace("\\u0000", "\\ufffd")
+    args = (*(_clean(a) for a in (kind, action, outcome, actor, channel)), encoded, request_id)
     if isinstance(db, Database):
         try:
             await db.execute(query, *args)
         except DatabaseUnavailable:
             logger.warning("audit row not written: database unavailable", action=action, outcome=outcome)
+        except Exception as exc:  # the audit must never cost the answer or the ack
+            logger.error("audit row not written", action=action, outcome=outcome, error=repr(exc))
     else:
         await db.execute(query, *args)
+
+
+def _clean(value: str | None) -> str | None:
+    return value.replace("\x00", "\ufffd")[:500] if isinstance(value, str) else value

@@ -97,6 +97,17 @@ class Objective(Section):
     p95: str | None = None
     p99: str | None = None
     measurement: str | None = None
+    # PromQL of the indicator over `$window` (a ratio 0..1 for a % target, seconds for a time target), compared
+    # with the first of target / p95 / p99. No query: the objective is shown as "not measured".
+    query: str | None = None
+    window: Duration = timedelta(days=30)
+
+    @field_validator("query")
+    @classmethod
+    def _has_window(cls, value: str | None) -> str | None:
+        if value is not None and "$window" not in value:
+            raise ValueError("the query must use $window for its range (e.g. rate(x[$window]))")
+        return value
 
 
 class SloGroup(Section):
@@ -121,6 +132,87 @@ class AlertRule(Section):
         return self
 
 
+class PrometheusAlert(Section):
+    """How one row of the manual's alert table reads in PromQL (`zzik-bot rules`)."""
+
+    expr: str
+    for_: Duration = Field(default=timedelta(0), alias="for")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+ERROR_RATIO = 'sum(rate(http_requests_total{code=~"5.."}[$window])) / sum(rate(http_requests_total[$window]))'
+LATENCY_P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[$window])))"
+
+
+def _rule(expr: str, for_: str) -> PrometheusAlert:
+    return PrometheusAlert(expr=expr, for_=parse_duration(for_))
+
+
+# The manual's alert table for the common exporters (node_exporter, postgres_exporter, blackbox_exporter) and
+# the http_requests_total / http_request_duration_seconds conventions, at a scrape interval of 15 s or less.
+ALERT_RULES = {
+    "ServiceDown": _rule("up == 0", "1m"),
+    "HighErrorRate": _rule(ERROR_RATIO.replace("$window", "1m") + " > 0.05", "5m"),
+    "SlowResponse": _rule(LATENCY_P95.replace("$window", "1m") + " > 3", "10m"),
+    "DatabaseConnectionPool": _rule("sum(pg_stat_activity_count) / max(pg_settings_max_connections) > 0.8", "5m"),
+    "DiskSpace": _rule(
+        'node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes{fstype!~"tmpfs|overlay"}'
+        " < 0.2",
+        "5m",
+    ),
+    "CertificateExpiry": _rule("(probe_ssl_earliest_cert_expiry - time()) / 86400 < 30", "10m"),
+}
+
+
+class Prometheus(Section):
+    """Where the manual's numbers are measured. No url: SLOs are "not measured", the deploy watch is manual."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    # Every question to Prometheus gives up after this, so /slo answers within Slack's 3 s.
+    timeout: Duration = timedelta(seconds=2)
+    # The request error ratio and the p95 latency over `$window` (deploy watch, rollback check).
+    error_ratio: str = ERROR_RATIO
+    latency_p95: str = LATENCY_P95
+    # The deploy watch: measured every `watch_every` during a prod watch window, the error ratio and p95 of the
+    # last `watch_window` (at most the time since the deploy) against the 30 minutes before it.
+    watch_every: Duration = timedelta(minutes=1)
+    watch_window: Duration = timedelta(minutes=5)
+    baseline: Duration = timedelta(minutes=30)
+    # The manual's rollback criteria in figures: rollback.criteria ids and their thresholds.
+    rollback_error_ratio: float = Field(default=0.10, gt=0, le=1)
+    rollback_error_criterion: str = "error_rate"
+    rollback_p95_degradation: float = Field(default=0.50, gt=0)
+    rollback_p95_criterion: str = "performance"
+    # Rollback verification: how long to keep checking that error rates returned to normal.
+    verify_for: Duration = timedelta(minutes=30)
+    # The manual's alert table in PromQL, by alertname; rows without an entry are not generated.
+    alert_rules: dict[str, PrometheusAlert] = Field(default_factory=lambda: dict(ALERT_RULES))
+    # Multiwindow, multi-burn-rate alerts (SRE workbook) for the ratio SLOs with a query.
+    burn_rate_alerts: bool = True
+
+    @field_validator("error_ratio", "latency_p95")
+    @classmethod
+    def _has_window(cls, value: str) -> str:
+        if "$window" not in value:
+            raise ValueError("the query must use $window for its range (e.g. rate(x[$window]))")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) < value <= timedelta(seconds=10):
+            raise ValueError("must be more than 0 and at most 10s")
+        return value
+
+    @field_validator("watch_every", "watch_window", "baseline")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+
 class CheckItem(Section):
     id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
     text: str
@@ -137,6 +229,8 @@ class Deploy(Section):
     environments: list[str] = ["staging", "prod"]
     webhook_url: str | None = None
     watch_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # A started deploy whose pipeline call has no recorded answer after this is announced as of unknown outcome.
+    pipeline_answer_within: Duration = timedelta(seconds=60)
     commands: dict[str, str]
     pre_deploy_checklist: list[CheckItem]
     staging_validation: list[CheckItem]
@@ -332,6 +426,7 @@ class OpsConfig(Section):
     runbooks: list[Runbook]
     maintenance: Maintenance
     backups: list[Backup] = []
+    prometheus: Prometheus = Prometheus()
     oncall: Oncall
     permissions: Permissions
     components: list[Component] = Field(default_factory=list, max_length=10)
@@ -383,6 +478,13 @@ class OpsConfig(Section):
             texts.append((f"severities[{s}].level + response", f"{sev.level} · {sev.response}"))
         encoded = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
         found = []
+        # The kickoff: intro, hint, recent changes (2), and per stage a title and one block per 10 items.
+        kickoff = 4 + sum(1 + -(-len(stage.items) // 10) for stage in self.incidents.stages)
+        if kickoff > 50:
+            found.append(
+                f"incidents.stages make a kickoff of {kickoff} blocks; Slack takes 50 in a message: "
+                "merge stages or shorten their checklists"
+            )
         for where, text in texts:
             size = len("".join(encoded.get(c, c) for c in text))
             if size > option:

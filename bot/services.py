@@ -15,6 +15,7 @@ from bot.opsconfig import OpsConfig
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.users import Directory
+from bot.slo.prom import Prometheus
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Services:
     commands: set[str] = field(default_factory=set)
     # The Socket Mode connection, when serving with --socket-mode (/healthz reports its state).
     socket_mode: Any = None
+    # Prometheus's HTTP API (config prometheus.url); None when no Prometheus is configured.
+    prometheus: Prometheus | None = None
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -17,6 +18,7 @@ class FakePipeline:
         self.received: list[dict[str, Any]] = []
         self.unsigned: int = 0
         self.answer_status = 202
+        self.delay = 0.0  # seconds before it answers a trigger (a slow CI)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -39,6 +41,8 @@ class FakePipeline:
             self.unsigned += 1
             return web.json_response({"error": "bad signature"}, status=401)
         self.received.append({**json.loads(body), "_idempotency_key": request.headers.get("Idempotency-Key")})
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return web.json_response({"queued": True}, status=self.answer_status)
 
     async def report(self, bot_url: str, deploy_id: int, status: str, **extra: Any) -> tuple[int, dict]:

@@ -32,6 +32,7 @@ class Failure:
     error: str | None = None  # ok: false with this error (HTTP 200)
     retry_after: int | None = None
     delay: float = 0.0  # seconds to sleep before answering (a timeout, if longer than the client's)
+    channel: str | None = None  # only calls to this channel fail (e.g. a DM to one user)
 
 
 @dataclass
@@ -152,8 +153,9 @@ class FakeSlack:
         if self.latency:
             await asyncio.sleep(self.latency)
         queue = self.failures.get(method)
-        if queue:
-            failure = queue.pop(0)
+        failure = next((f for f in queue or [] if f.channel in (None, args.get("channel"))), None)
+        if failure is not None and queue is not None:
+            queue.remove(failure)
             if failure.delay:
                 await asyncio.sleep(failure.delay)
             if failure.status != 200:

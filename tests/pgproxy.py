@@ -17,6 +17,7 @@ class PgProxy:
         self.user = url.username or "postgres"
         self.database = url.path.lstrip("/") or "postgres"
         self.up = True
+        self.black_hole = False  # packets silently lost: connections stay open, nothing ever answers
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.listen_port = 0
@@ -44,6 +45,11 @@ class PgProxy:
 
     def restore(self) -> None:
         self.up = True
+        self.black_hole = False
+
+    def lose_packets(self) -> None:
+        """The database vanishes without a word (a partition, not a refusal): every byte is dropped."""
+        self.black_hole = True
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.up:
@@ -62,6 +68,8 @@ class PgProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
                 while self.up and (data := await src.read(65536)):
+                    if self.black_hole:
+                        continue
                     dst.write(data)
                     await dst.drain()
             with contextlib.suppress(Exception):

@@ -12,6 +12,7 @@ import yaml
 
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually
+from tests.fakepipeline import FakePipeline
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
 from tests.slackreq import SlackRequests
@@ -25,15 +26,12 @@ async def bot(make_bot: BotFactory) -> RunningBot:
 async def test_failed_pages_are_recorded_told_and_retried(
     bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
 ) -> None:
-    # Every page of a P1 fails (each DM: the first try and the client's two retries).
-    fake_slack.fail("chat.postMessage", status=500, times=9)
+    # Every page of a P1 fails (an error Slack's client does not retry, so the count is exact under load).
+    fake_slack.fail("chat.postMessage", error="fatal_error", times=3)
     said = await ask(fake_slack, bot, "/incident", "p1 Database outage", user="U0CAROL")
     assert "Paged" not in said.split("\n")[0]
-    assert (
-        "Could not reach <@U0ALICE> (HTTP 500 from Slack), <@U0BOB> (HTTP 500 from Slack), "
-        "<@U0MGR> (HTTP 500 from Slack)." in said
-    )
-    assert "could not page <@U0ALICE>: HTTP 500 from Slack" in said  # with the Retry button
+    assert "Could not reach <@U0ALICE> (fatal_error), <@U0BOB> (fatal_error), <@U0MGR> (fatal_error)." in said
+    assert "could not page <@U0ALICE>: fatal_error" in said  # with the Retry button
     pages = await bot.db.fetch("SELECT user_id, attempts, delivered_at FROM incident_pages ORDER BY id")
     assert [(p["user_id"], p["attempts"], p["delivered_at"]) for p in pages] == [
         ("U0ALICE", 1, None),
@@ -42,7 +40,7 @@ async def test_failed_pages_are_recorded_told_and_retried(
     ]
     posts = fake_slack.calls_to("chat.postMessage")
     announcement = _flatten(next(c for c in posts if c["channel"] == "#zzik-incidents"))
-    assert "*Paging:* Could not reach <@U0ALICE> (HTTP 500 from Slack)" in announcement
+    assert "*Paging:* Could not reach <@U0ALICE> (fatal_error)" in announcement
 
     # Retried by the job runner after its backoff, not before.
     await bot.tick()
@@ -67,9 +65,9 @@ async def test_failed_pages_are_recorded_told_and_retried(
 
 
 async def test_retry_resends_only_what_is_undelivered(bot: RunningBot, fake_slack: FakeSlack) -> None:
-    fake_slack.fail("chat.postMessage", status=500, times=3)  # alice's page only (P2: the primary alone)
+    fake_slack.fail("chat.postMessage", error="fatal_error")  # alice's page only (P2: the primary alone)
     said = await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0CAROL")
-    assert "Could not reach <@U0ALICE> (HTTP 500 from Slack)." in said
+    assert "Could not reach <@U0ALICE> (fatal_error)." in said
     fake_slack.clear()
     await bot.slack.action("incident_retry_setup", "1", user="U0CAROL")
     answer = await eventually(lambda: fake_slack.calls_to("response_url"))
@@ -122,3 +120,60 @@ async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: 
             assert json.loads(await db.fetchval("SELECT payload FROM job_runs WHERE job = 'incidents.setup'"))
         finally:
             await db.close()
+
+
+PRE = ["tests", "security_scan", "benchmarks", "migrations", "rollback_plan", "changelog", "team_notified"]
+
+
+async def test_kill_9_while_calling_the_pipeline_is_announced_and_markable(
+    pg_dsn: str, fake_slack: FakeSlack, tmp_path
+) -> None:
+    pipeline = FakePipeline("test-webhook-secret-77")
+    await pipeline.start()
+    pipeline.delay = 5  # the bot dies while waiting for CI's answer
+    config = tmp_path / "ops.yml"
+    deploy = config_with(oncall=ROTA).deploy.model_dump(mode="json")
+    deploy.update(webhook_url=pipeline.url, pipeline_answer_within="2s")
+    config.write_text(yaml.safe_dump({"oncall": ROTA, "deploy": deploy}))
+    env = {
+        "ZZIK_JOB_TICK_SECONDS": "0.5",
+        "ZZIK_CONFIG": str(config),
+        "ZZIK_WEBHOOK_SECRET": "test-webhook-secret-77",
+        "ZZIK_PUBLIC_URL": "http://bot.invalid",
+    }
+    try:
+        async with scratch_database(pg_dsn) as dsn:
+            db = await asyncpg.connect(dsn)
+            try:
+                async with serve(dsn, fake_slack, tmp_path / "first.log", **env) as first:
+                    slack = SlackRequests(f"http://127.0.0.1:{first.port}", SIGNING_SECRET, fake_slack.response_url())
+                    assert (await slack.command("/deploy", "staging v2.0.0", user="U0BOB")).status == 200
+                    await eventually(lambda: db.fetchval("SELECT message_ts FROM deploys WHERE id = 1"))
+                    await slack.checkboxes("deploy_check:pre", "deploy:1:pre", PRE, user="U0BOB", channel="C1")
+                    await eventually(lambda: db.fetchval("SELECT count(*) = 7 FROM deploy_checks"))
+                    assert (await slack.action("deploy_start", "1", user="U0BOB")).status == 200
+                    await eventually(lambda: pipeline.received)  # the call is out, unanswered
+                    first.proc.kill()
+                    await first.proc.wait()
+                row = await db.fetchrow("SELECT status, pipeline_accepted_at FROM deploys WHERE id = 1")
+                assert (row["status"], row["pipeline_accepted_at"]) == ("running", None)
+                fake_slack.clear()
+                async with serve(dsn, fake_slack, tmp_path / "second.log", **env) as second:
+                    told = await eventually(
+                        lambda: [t for t in fake_slack.texts() if "outcome unknown: check CI" in t], within=20
+                    )
+                    assert "staging stays locked until the pipeline reports back" in told[0]
+                    updated = _flatten(fake_slack.calls_to("chat.update")[-1])
+                    assert "Outcome unknown: check CI" in updated and "Mark deployed" in updated
+                    assert "Start deploy" not in updated
+                    # A late callback from CI is accepted, and the lock goes with it.
+                    status, body = await pipeline.report(f"http://127.0.0.1:{second.port}", 1, "succeeded")
+                    assert (status, body["status"]) == (200, "succeeded")
+                    active = await db.fetchval("SELECT count(*) FROM deploys WHERE status IN ('pending', 'running')")
+                    assert active == 0
+                    audit = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'outcome_unknown'")
+                    assert audit == 1
+            finally:
+                await db.close()
+    finally:
+        await pipeline.stop()

@@ -50,7 +50,7 @@ async def test_slo_tables(bot: RunningBot) -> None:
     assert "*Data Quality Metrics*\n• Ingest Success Rate: *&gt;= 97%* _(Successfully processed events" in text
     assert "• Nearby Search: *p95 &lt;= 100ms · p99 &lt;= 200ms*" in text
     assert "• Database: *99.99%* _(Monthly uptime)_" in text
-    assert "does not receive them yet" in reply.json["blocks"][-1]["elements"][0]["text"]
+    assert "Not measured: no Prometheus is configured" in reply.json["blocks"][-1]["elements"][0]["text"]
     bad = await bot.slack.command("/slo", "breaches")
     assert bad.json["text"].startswith("`breaches` is not a /slo command")
 

@@ -4,16 +4,21 @@ always reach someone."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 import yaml
 
 from bot import opsconfig
 from bot.__main__ import main
+from bot.deploys import messages as deploy_messages
+from bot.deploys.store import Deploy
+from bot.incidents import messages as incident_messages
 from bot.incidents.ids import Shortcut
+from bot.incidents.store import Incident
 from bot.slack.text import length
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
+from tests.fakeslack import FakeSlack, _flatten, check_blocks
 from tests.test_manifest import MANIFEST
 
 
@@ -160,7 +165,7 @@ async def test_a_deleted_announcement_is_posted_again_and_said_in_its_thread(
             "SELECT bool_and(status NOT IN ('pending', 'running')) FROM job_runs WHERE job = 'incidents.setup'"
         )
     )
-    fake_slack.fail("chat.update", error="message_not_found")
+    fake_slack.fail("chat.update", error="message_not_found", channel="#zzik-incidents")  # not the kickoff's
     await bot.slack.command("/incident", "stage triage", channel="C00000001")
     again = await eventually(
         lambda: bot.db.fetchval("SELECT announcement_ts FROM incidents WHERE announcement_ts <> $1", first)
@@ -258,6 +263,8 @@ async def test_the_kickoff_shows_recent_prod_deploys_with_a_way_back(
     text = _flatten(kickoff[0])
     assert "*Recent changes:* prod deploys in the 24 h before the declaration" in text
     assert "`v7.1` by <@U0BOB>, finished" in text
+    announced = "\n".join(fake_slack.texts() + fake_slack.texts("chat.update"))
+    assert "Watch window open until" in announced and "linked to this deploy" not in announced
     [back] = [b for b in kickoff[0]["blocks"] if b.get("block_id") == "recent_changes"]
     assert (back["elements"][0]["action_id"], back["elements"][0]["value"]) == ("rollback_offer", "prod")
     before = len(fake_slack.calls_to("response_url"))
@@ -329,3 +336,77 @@ async def test_oncall_says_what_each_role_means_from_the_config(make_bot: BotFac
     body = reply.json if reply.text else (await eventually(lambda: fake_slack.calls_to("response_url")))[0]
     text = _flatten(body)
     assert "What each role means: *Primary:* First responder &amp; incident commander · *Secondary:* Backup" in text
+
+
+async def test_a_long_maintenance_checklist_fits_one_message_and_says_what_did_not(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    maintenance = opsconfig.load().maintenance.model_dump(mode="json")
+    maintenance["checklists"]["daily"]["items"] = [f"Task {n} & check" for n in range(1, 61)]
+    bot = await make_bot(config_with(maintenance=maintenance))
+    await bot.slack.command("/maintenance", "post daily")
+    posts = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c.get("blocks")])
+    blocks = posts[0]["blocks"]
+    assert len(blocks) <= 50 and not fake_slack.refused
+    boxes = [o for b in blocks if b["type"] == "actions" for e in b["elements"] for o in e.get("options", [])]
+    assert len(boxes) == 60  # every task can be ticked
+    assert "more open tasks (tick them above; no room for their buttons): " in _flatten(posts[0])
+    assert "Task 60 &amp; check" in _flatten(posts[0])
+
+
+def test_check_config_names_a_kickoff_slack_cannot_take() -> None:
+    incidents = opsconfig.load().incidents.model_dump(mode="json")
+    incidents["stages"] = [{"name": f"Stage {n}", "items": [f"Item {i}" for i in range(25)]} for n in range(12)]
+    config = config_with(incidents=incidents)
+    assert any("make a kickoff of 52 blocks" in w for w in config.warnings())
+
+
+async def test_a_form_declaration_whose_answer_fails_is_still_told_what_was_done(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    fake_slack.fail("chat.postMessage", error="channel_not_found", channel="U0ALICE")  # the reporter's DM
+    values = {
+        "title": {"value": {"type": "plain_text_input", "value": "Cart broken"}},
+        "severity": {"value": {"type": "static_select", "selected_option": {"value": "P3"}}},
+    }
+    assert (await bot.slack.view_submission("incident_declare", values)).status == 200
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) = 1 FROM incidents WHERE channel_id IS NOT NULL"))
+
+    async def told() -> list[dict]:
+        clock.advance(timedelta(minutes=1))
+        await bot.tick()
+        return [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"][1:]
+
+    dm = await eventually(told, within=15)
+    assert dm[0]["text"].startswith("Declared *INC-1* (P3)")
+    everything = "\n".join(fake_slack.texts())
+    assert "Something went wrong" not in everything
+
+
+def _deploy(**values: object) -> Deploy:
+    blank = {f.name: None for f in fields(Deploy)}
+    return Deploy(**{**blank, "environment": "prod", "kind": "deploy", "status": "succeeded", **values})
+
+
+def test_texts_name_the_configured_channel_and_zone_and_long_criteria_become_a_menu() -> None:
+    rollback = opsconfig.load().rollback.model_dump(mode="json")
+    rollback["criteria"] = [{"id": f"c{n}", "text": f"Criterion {n} & more"} for n in range(10)]
+    oncall = {**ROTA, "timezone": "Asia/Seoul"}
+    channels = {**opsconfig.load().channels.model_dump(mode="json"), "incidents": "#ops-incidents"}
+    config = config_with(rollback=rollback, oncall=oncall, channels=channels)
+    at = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    current = _deploy(id=2, version="v2", requested_by="U0BOB", finished_at=at, created_at=at)
+    target = _deploy(id=1, version="v1", requested_by="U0BOB", finished_at=at, created_at=at)
+    blocks = deploy_messages.rollback_offer("prod", current, target, config, "users see 500s")
+    assert not check_blocks(blocks, 50)
+    [menu] = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "rollback_reason"]
+    assert menu["type"] == "static_select" and len(menu["options"]) == 11  # 10 criteria and "Other"
+    text = _flatten({"blocks": blocks})
+    assert "UTC" not in text and "12:00 KST" in text
+
+    incident = Incident(
+        **{f.name: None for f in fields(Incident)}
+        | {"number": 1, "title": "DB down", "severity": "P1", "channel_id": "C1", "declared_at": at}
+    )
+    page = incident_messages.page_text(incident, config.severity("P1"), "All hands", config.channels.incidents)
+    assert "#ops-incidents" in page and "#zzik-incidents" not in page

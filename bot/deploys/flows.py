@@ -17,9 +17,10 @@ from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, mention, mrkdwn
+from bot.slo import watch as slo_watch
 
 logger = log.get("zzik.deploys")
-EXPIRE, WATCH_END = "deploys.expire", "deploys.watch_end"
+EXPIRE, WATCH_END, CHECK_TRIGGER = "deploys.expire", "deploys.watch_end", "deploys.check_trigger"
 PENDING_TIMEOUT = timedelta(hours=4)
 RUNNING_TIMEOUT = timedelta(minutes=60)
 BOT = "bot"  # who ticks "team notified": the announcement itself
@@ -265,6 +266,7 @@ async def start(services: Services, deploy_id: int, actor: str, *, anyway: bool 
         await services.jobs.schedule_once(
             conn, EXPIRE, f"{deploy_id}:running", now + RUNNING_TIMEOUT, {"deploy_id": deploy_id, "status": "running"}
         )
+        await _schedule_trigger_check(services, conn, deploy_id, now)
         await audit.record(
             conn,
             kind="deploy",
@@ -276,13 +278,28 @@ async def start(services: Services, deploy_id: int, actor: str, *, anyway: bool 
     return await _run_pipeline(services, started, "deploy"), None
 
 
+async def _schedule_trigger_check(services: Services, conn: Any, deploy_id: int, now: Any) -> None:
+    """With the deploy's start: if the bot dies while calling the pipeline, a job says so (any replica)."""
+    if services.config.deploy.webhook_url:
+        await services.jobs.schedule_once(
+            conn,
+            CHECK_TRIGGER,
+            str(deploy_id),
+            now + services.config.deploy.pipeline_answer_within,
+            {"deploy_id": deploy_id},
+        )
+
+
 async def _run_pipeline(services: Services, deploy: Deploy, action: str) -> str:
     if not services.config.deploy.webhook_url:
         await refresh(services, deploy)
         return f"{deploy.ref} started: run the command shown in the announcement, then mark how it went."
     error = await pipeline.trigger(services, deploy, action)
     if error is None:
-        await refresh(services, deploy)
+        async with services.db.transaction() as conn:
+            accepted = await store.transition(conn, deploy.id, ("running",), pipeline_accepted_at=services.clock.now())
+            await services.jobs.cancel(conn, CHECK_TRIGGER, str(deploy.id))
+        await refresh(services, accepted or deploy)
         return f"{deploy.ref} started: the pipeline was triggered."
     async with services.db.transaction() as conn:
         failed = await store.transition(
@@ -322,6 +339,7 @@ async def finish(
             await services.jobs.schedule_once(
                 conn, WATCH_END, str(deploy_id), deploy.watch_until, {"deploy_id": deploy_id}
             )
+        await slo_watch.deploy_finished(conn, services, deploy)
         await audit.record(
             conn,
             kind="deploy",
@@ -501,6 +519,7 @@ async def rollback(
         await services.jobs.schedule_once(
             conn, EXPIRE, f"{deploy.id}:running", now + RUNNING_TIMEOUT, {"deploy_id": deploy.id, "status": "running"}
         )
+        await _schedule_trigger_check(services, conn, deploy.id, now)
         if current.watch_until and not current.watch_result:
             await store.set_values(conn, current.id, watch_result=f"rolled back by @{actor}")
             await services.jobs.cancel(conn, WATCH_END, str(current.id))
@@ -541,7 +560,7 @@ async def watch_ended(services: Services, deploy_id: int) -> bool:
     deploy = await store.get(services.db, deploy_id)
     if deploy is None or deploy.watch_result:
         return False
-    text, blocks = messages.watch_reminder(deploy, zone(services))
+    text, blocks = messages.watch_reminder(deploy, zone(services), await slo_watch.watch_summary(services, deploy))
     await services.slack.chat_postMessage(
         channel=deploy.channel or services.config.channels.deployments,
         thread_ts=deploy.message_ts,
@@ -566,6 +585,30 @@ async def watch_healthy(services: Services, deploy_id: int, actor: str) -> str:
         )
     await refresh(services, deploy)
     return f"{deploy.ref} is marked healthy."
+
+
+async def check_trigger(services: Services, deploy_id: int) -> bool:
+    """A started deploy (or rollback) whose pipeline call never got a recorded answer: the bot died while
+    calling it. Say so where it was announced, offer the deployers Mark deployed / Mark failed; a late
+    callback from the pipeline is still accepted, and the lock stays only as long as that is said."""
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        deploy = await store.get(conn, deploy_id, for_update=True)
+        if deploy is None or deploy.status != "running" or deploy.pipeline_accepted_at or deploy.outcome_unknown_at:
+            return False
+        deploy = await store.set_values(conn, deploy_id, outcome_unknown_at=now)
+        await audit.record(
+            conn, kind="deploy", action="outcome_unknown", outcome="ok", actor="bot", detail={"deploy": deploy_id}
+        )
+    await refresh(services, deploy)
+    await _thread(
+        services,
+        deploy,
+        f":warning: {deploy.ref}: outcome unknown: check CI. The bot stopped while calling the pipeline, so it "
+        f"cannot tell whether the pipeline started. {deploy.environment} stays locked until the pipeline reports "
+        "back or a deployer marks it deployed or failed.",
+    )
+    return True
 
 
 async def expire(services: Services, deploy_id: int, status: str) -> bool:

@@ -18,15 +18,15 @@ from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
-from bot.slack.text import escape
+from bot.slack.text import escape, whole_number
 from bot.web.signing import verify
 
 
 def _deploy_id(ctx: Ctx) -> int:
-    value = ctx.action.value or ""
-    if not value.isdigit():
+    value = whole_number(ctx.action.value or "")
+    if value is None:
         raise UsageError("That button does not belong to a deploy.", usage=False)
-    return int(value)
+    return value
 
 
 class DeployCallback(BaseModel):

@@ -12,6 +12,10 @@ def register(runner: JobRunner, services: Services) -> None:
     async def watch_end(run: JobRun) -> None:
         await flows.watch_ended(services, run.payload["deploy_id"])
 
+    @runner.handler(flows.CHECK_TRIGGER)
+    async def check_trigger(run: JobRun) -> None:
+        await flows.check_trigger(services, run.payload["deploy_id"])
+
     @runner.handler(flows.EXPIRE)
     async def expire(run: JobRun) -> None:
         await flows.expire(services, run.payload["deploy_id"], run.payload["status"])

@@ -33,7 +33,8 @@ def checklist(
         option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": option_text(item.text)}, "value": item.id}
         if (list_name, item.id) in ticks:
             who, at = ticks[(list_name, item.id)]
-            by = "the announcement" if who == "bot" else mention(who)
+            # "bot:<what>" is a tick the bot measured (the rollback check): it shows the figure.
+            by = "the announcement" if who == "bot" else escape(who[4:]) if who.startswith("bot:") else mention(who)
             option["description"] = {"type": "mrkdwn", "text": f"{by} · {when(at, zone)}"}
             selected.append(option)
         options.append(option)
@@ -77,6 +78,22 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
                 "elements": [
                     button("Start deploy", Action.START, value, "primary"),
                     button("Cancel", Action.CANCEL, value),
+                ],
+            }
+        )
+    elif deploy.status == "running" and deploy.outcome_unknown_at:
+        blocks.append(
+            section(
+                ":warning: *Outcome unknown: check CI.* The bot stopped while calling the pipeline. "
+                "Check the pipeline, then say how it went (a late report from the pipeline counts too):"
+            )
+        )
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    button("Mark deployed", Action.MARK_DEPLOYED, value, "primary"),
+                    button("Mark failed", Action.MARK_FAILED, value, "danger"),
                 ],
             }
         )
@@ -155,7 +172,9 @@ def history(deploys: list[Deploy], zone: ZoneInfo) -> str:
     return "*Deploy history*\n" + "\n".join(lines)
 
 
-def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig, reason: str | None) -> Blocks:
+def rollback_offer(
+    env: str, current: Deploy, target: Deploy, config: OpsConfig, reason: str | None, preselect: str | None = None
+) -> Blocks:
     options = [
         {"text": {"type": "plain_text", "text": truncate(c.text, 75)}, "value": c.id} for c in config.rollback.criteria
     ]
@@ -172,6 +191,9 @@ def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig,
         radio["placeholder"] = {"type": "plain_text", "text": "Pick the reason"}
     if reason:
         radio["initial_option"] = options[-1]
+    chosen = next((o for o in options if preselect and o["value"] == preselect), None)
+    if chosen:
+        radio["initial_option"] = chosen
     since = when(current.finished_at, config.oncall.zone) if current.finished_at else "?"
     return [
         section(
@@ -199,13 +221,14 @@ def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig,
     ]
 
 
-def watch_reminder(deploy: Deploy, zone: ZoneInfo) -> tuple[str, Blocks]:
+def watch_reminder(deploy: Deploy, zone: ZoneInfo, measured: str | None = None) -> tuple[str, Blocks]:
     value = str(deploy.id)
     text = f"The watch of {deploy.ref} is over. Healthy?"
     return text, [
         section(
             f":eyes: *Watch window of {deploy.ref} is over* ({when(deploy.watch_until or deploy.created_at, zone)})."
-            "\nError rates, key metrics, feature flags and critical paths checked?"
+            + (f"\n{measured}" if measured else "")
+            + "\nError rates, key metrics, feature flags and critical paths checked?"
         ),
         {
             "type": "actions",

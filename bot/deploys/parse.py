@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.slack.text import whole_number
 
 VERSION = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
 ALIASES = {"production": "prod", "stg": "staging"}
@@ -73,7 +74,7 @@ def parse_deploy(text: str, environments: list[str]) -> Help | Deploy | Status |
         env, limit = None, 10
         for token in tokens[1:]:
             if token.isdigit():
-                limit = int(token)
+                limit = whole_number(token, MAX_HISTORY) or 0
                 if not 1 <= limit <= MAX_HISTORY:
                     raise UsageError(f"show 1 to {MAX_HISTORY} deploys")
             else:

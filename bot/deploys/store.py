@@ -36,6 +36,8 @@ class Deploy:
     watch_until: datetime | None
     watch_result: str | None
     created_at: datetime
+    pipeline_accepted_at: datetime | None = None  # the pipeline answered 2xx to the trigger
+    outcome_unknown_at: datetime | None = None  # told: the trigger's outcome is unknown (a crash mid-call)
 
     @property
     def ref(self) -> str:

@@ -13,15 +13,16 @@ from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, shortcut, view
-from bot.slack.text import escape, length
+from bot.slack.text import escape, length, whole_number
 from bot.status import handlers as status
 
 
 def _incident_id(ctx: Ctx) -> int:
     value = (ctx.action.value or ctx.action.block_id).removeprefix("incident:")
-    if not value.isdigit() or len(value) > 18:
+    incident_id = whole_number(value)
+    if incident_id is None:
         raise UsageError("That button does not belong to an incident.", usage=False)
-    return int(value)
+    return incident_id
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -87,10 +88,10 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, Action.ACTION_DONE)
     async def action_done(ctx: Ctx) -> None:
         await ctx.ack()
-        value = ctx.action.value or ""
-        if not value.isdigit():
+        item = whole_number(ctx.action.value or "")
+        if item is None:
             raise UsageError("That button does not belong to an action item.", usage=False)
-        await ctx.answer(await followups.close(services, ctx.user_id, int(value)))
+        await ctx.answer(await followups.close(services, ctx.user_id, item))
 
     @action(app, services, Action.ACKNOWLEDGE)
     async def acknowledge(ctx: Ctx) -> None:
@@ -104,10 +105,10 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def answer_request(ctx: Ctx, hand_over: bool) -> None:
         await ctx.ack()
-        value = ctx.action.value or ""
-        if not value.isdigit() or len(value) > 18:
+        request_id = whole_number(ctx.action.value or "")
+        if request_id is None:
             raise UsageError("That button does not belong to a request for command.", usage=False)
-        await ctx.answer(await flows.answer_command_request(services, int(value), ctx.user_id, hand_over))
+        await ctx.answer(await flows.answer_command_request(services, request_id, ctx.user_id, hand_over))
 
     @action(app, services, Action.HAND_OVER)
     async def hand_over(ctx: Ctx) -> None:
@@ -135,8 +136,8 @@ def register(app: AsyncApp, services: Services) -> None:
         incident = await store.by_channel(services.db, ctx.channel_id or "")
         if incident is None:
             raise UsageError("This checklist is not in an incident channel.", usage=False)
-        stage = int(ctx.action.action_id.rsplit(":", 1)[1])
-        selected = {int(v.split(":")[1]) for v in ctx.action.selected if re.fullmatch(r"\d+:\d+", v)}
+        stage = whole_number(ctx.action.action_id.rsplit(":", 1)[1], 1000) or 0
+        selected = {int(v.split(":")[1]) for v in ctx.action.selected if re.fullmatch(r"\d{1,4}:\d{1,4}", v, re.ASCII)}
         _, part = checkbox_part(ctx.action.block_id)  # a long stage is split: this click reports only its part
         scope = set(range(part.start, part.stop))
         await flows.tick_stage(services, incident.id, stage, selected & scope, ctx.user_id, scope)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.errors import UsageError
-from bot.slack.text import length, shorten, user_id
+from bot.slack.text import length, shorten, user_id, whole_number
 
 MAX_TITLE = 150
 MAX_TEXT = 2000
@@ -138,11 +138,12 @@ def _action(rest: str) -> AddAction | ActionDone:
     tokens = rest.split()
     if tokens and tokens[0].lower() == "done":
         number = tokens[1].removeprefix("#") if len(tokens) == 2 else ""
-        if not number.isdigit():
+        item = whole_number(number)
+        if item is None:
             raise UsageError(
                 "say which action item is done: `/incident action done 3` (`/incident actions` lists them)"
             )
-        return ActionDone(int(number))
+        return ActionDone(item)
     owner: str | None = None
     due: date | None = None
     for _ in range(2):

@@ -12,6 +12,7 @@ from bot.maintenance import messages, store
 from bot.opsconfig import WEEKDAYS, Deadline
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slo import flows as slo
 
 logger = log.get("zzik.maintenance")
 OVERDUE = "maintenance.overdue"
@@ -68,6 +69,7 @@ async def post(
         )
         if created:
             await services.jobs.schedule_once(conn, OVERDUE, str(record.id), record.deadline_at, {"post_id": record.id})
+            await slo.checklist_posted(conn, services, kind, record.id, list(checklist.items))
             await audit.record(
                 conn,
                 kind="maintenance",

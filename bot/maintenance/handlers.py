@@ -10,6 +10,7 @@ from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
+from bot.slack.text import whole_number
 
 KINDS = ("daily", "weekly", "monthly")
 
@@ -35,15 +36,15 @@ def register(app: AsyncApp, services: Services) -> None:
     async def check(ctx: Ctx) -> None:
         await ctx.ack()
         block, part = checkbox_part(ctx.action.block_id)  # maint:<id>[:partN] (long checklists are split)
-        if not block.startswith("maint:") or not block[6:].isdigit():
+        if not block.startswith("maint:") or whole_number(block[6:]) is None:
             raise UsageError("That checklist does not exist.", usage=False)
-        selected = {int(v) for v in ctx.action.selected if v.isdigit()}
+        selected = {n for v in ctx.action.selected if (n := whole_number(v, 10_000)) is not None}
         await flows.tick(services, int(block[6:]), selected, ctx.user_id, part)
 
     @action(app, services, messages.ASSIGN)
     async def assign(ctx: Ctx) -> None:
         await ctx.ack()
         post_id, _, item = (ctx.action.value or "").partition(":")
-        if not (post_id.isdigit() and item.isdigit()):
+        if whole_number(post_id) is None or whole_number(item, 10_000) is None:
             raise UsageError("That task is not on a checklist.", usage=False)
         await ctx.answer(await flows.assign(services, int(post_id), int(item), ctx.user_id))

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.maintenance.store import Item, Post
-from bot.slack.blocks import checkbox_groups, option_text, section, when
+from bot.slack.blocks import checkbox_groups, context, option_text, section, when
 from bot.slack.text import escape, mention
 
 CHECK, ASSIGN = "maintenance_check", "maintenance_assign"
@@ -40,9 +40,15 @@ def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> t
             selected.append(option)
         options.append(option)
     blocks = [section(head), *checkbox_groups(f"maint:{post.id}", CHECK, options, selected)]
-    for item in items:
-        if item.done_by:
-            continue
+    still_open = [item for item in items if not item.done_by]
+    room = 50 - len(blocks) - 1  # Slack's 50 blocks, one kept for saying what did not fit
+    if len(still_open) > room:
+        shown = ", ".join(escape(post.items[i.item]) for i in still_open[room:])
+        blocks.append(
+            context(f"{len(still_open) - room} more open tasks (tick them above; no room for their buttons): {shown}")
+        )
+        still_open = still_open[:room]
+    for item in still_open:
         who = f"assigned to {mention(item.assignee)}" if item.assignee else "_unassigned_"
         blocks.append(
             section(

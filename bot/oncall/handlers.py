@@ -10,6 +10,7 @@ from bot.oncall.ids import Action
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
+from bot.slack.text import whole_number
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -40,10 +41,10 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def answer_request(ctx: Ctx, accept: bool) -> None:
         await ctx.ack()
-        value = ctx.action.value or ""
-        if not value.isdigit() or len(value) > 18:
+        override_id = whole_number(ctx.action.value or "")
+        if override_id is None:
             raise UsageError("That button does not belong to an override request.", usage=False)
-        await ctx.answer(await flows.answer_override(services, int(value), ctx.user_id, accept, ctx.request_id))
+        await ctx.answer(await flows.answer_override(services, override_id, ctx.user_id, accept, ctx.request_id))
 
     @action(app, services, Action.OVERRIDE_ACCEPT)
     async def accept(ctx: Ctx) -> None:

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
 from bot.oncall.rotation import ROLES
-from bot.slack.text import user_id
+from bot.slack.text import user_id, whole_number
 
 MAX_WEEKS = 26
 MAX_OVERRIDE = timedelta(weeks=26)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2})$")
-_TIME = re.compile(r"^\d{1,2}:\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2})$", re.ASCII)
+_TIME = re.compile(r"^\d{1,2}:\d{2}$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,12 @@ def _date(token: str) -> date:
     if not _DATE.match(token):
         raise UsageError(f"`{token}` is not a date: use YYYY-MM-DD (e.g. 2026-12-01)")
     try:
-        return date.fromisoformat(token)
+        day = date.fromisoformat(token)
     except ValueError:
         raise UsageError(f"`{token}` is not a date on the calendar") from None
+    if not 2000 <= day.year <= 2100:
+        raise UsageError(f"`{token}` is too far from today: use a date between 2000 and 2100")
+    return day
 
 
 def _time(token: str) -> time:
@@ -115,9 +118,10 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
     if head == "schedule":
         if not rest:
             return Schedule(4)
-        if len(rest) > 1 or not rest[0].isdigit() or not 1 <= int(rest[0]) <= MAX_WEEKS:
+        weeks = whole_number(rest[0], MAX_WEEKS) if len(rest) == 1 else None
+        if weeks is None or weeks < 1:
             raise UsageError(f"weeks must be a number from 1 to {MAX_WEEKS}")
-        return Schedule(int(rest[0]))
+        return Schedule(weeks)
     if head == "at":
         when, date_only = take_when(rest, zone, now, default_time=time(12, 0))
         if rest:
@@ -132,9 +136,10 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
 
 def _override(rest: list[str], zone: ZoneInfo, now: datetime) -> Request:
     if rest and rest[0].lower() == "cancel":
-        if len(rest) != 2 or not rest[1].lstrip("#").isdigit():
+        override_id = whole_number(rest[1].lstrip("#")) if len(rest) == 2 else None
+        if override_id is None:
             raise UsageError("use `/oncall override cancel &lt;id&gt;` with the id `/oncall overrides` shows")
-        return OverrideCancel(int(rest[1].lstrip("#")))
+        return OverrideCancel(override_id)
     if len(rest) < 4:
         raise UsageError("an override needs a person, a role, a start and an end")
     who = user_id(rest[0])

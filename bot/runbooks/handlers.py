@@ -9,14 +9,15 @@ from bot.runbooks import flows, messages, store
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command, view
-from bot.slack.text import escape
+from bot.slack.text import escape, whole_number
 
 
 def _run_step(value: str) -> tuple[int, int]:
     run, _, step = value.partition(":")
-    if not (run.isdigit() and step.isdigit()):
+    run_id, step_no = whole_number(run), whole_number(step, 10_000)
+    if run_id is None or step_no is None:
         raise UsageError("That button does not belong to a runbook run.", usage=False)
-    return int(run), int(step)
+    return run_id, step_no
 
 
 def register(app: AsyncApp, services: Services) -> None:

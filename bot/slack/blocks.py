@@ -107,7 +107,7 @@ def checkbox_groups(
 def checkbox_part(block_id: str) -> tuple[str, slice]:
     """`deploy:3:pre:part2` -> ("deploy:3:pre", the items that part shows): a click reports only its own part."""
     base, _, part = block_id.partition(_PART)
-    number = int(part) if part.isdigit() and int(part) > 0 else 1
+    number = int(part) if part.isascii() and part.isdigit() and 0 < len(part) < 4 and int(part) > 0 else 1
     return base, slice((number - 1) * CHECKBOXES_MOST, number * CHECKBOXES_MOST)
 
 

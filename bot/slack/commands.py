@@ -79,9 +79,10 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "/slo",
-            "The SLO tables and what is breaching",
-            "[help]",
-            "*`/slo`* the SLO tables (what is breaching needs the alert webhooks, not in this version)",
+            "SLOs with live values, error budgets and burn rates",
+            "[report [YYYY-MM]] | help",
+            "*`/slo`* every SLO now from Prometheus: value over its window, target, error budget left, burn rate "
+            "over 1 h and 6 h, status · `/slo report [YYYY-MM]` one month (default: the last one)",
             reads=frozenset({"", "report"}),
         ),
     )

@@ -34,6 +34,45 @@ from bot.slack.text import from_slack
 logger = log.get("zzik.slack")
 
 UNAVAILABLE = "The database is unavailable right now, so nothing was done. Try again in a minute."
+INCOMPLETE = "That click reached the bot incomplete, so nothing was done. Try again, or use the slash command."
+# How long the delivery claim may take: the ack must reach Slack within 3 s whatever the database does
+# (a black-holed database would otherwise hold the claim for the pool's timeouts).
+CLAIM_BUDGET = 1.0
+
+
+def scrub(value: Any) -> Any:
+    """NUL characters out of every string of a request: PostgreSQL text and jsonb refuse them, and no user means one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        for key in list(value):
+            value[key] = scrub(value[key])
+        return value
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            value[i] = scrub(item)
+        return value
+    return value
+
+
+async def bounded_claim(db: Any, key: str) -> bool:
+    """`claim` within CLAIM_BUDGET; DatabaseUnavailable past it. The query is left to finish or fail on its own
+    (cancelling a query on an unreachable server can itself hang)."""
+    task = asyncio.ensure_future(claim(db, key))
+    done, _ = await asyncio.wait({task}, timeout=CLAIM_BUDGET)
+    if not done:
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise DatabaseUnavailable(f"delivery claim took over {CLAIM_BUDGET} s")
+    return task.result()
+
+
+def _incomplete_action(body: dict[str, Any]) -> bool:
+    if body.get("type") != "block_actions":
+        return False
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        return True
+    return not isinstance(actions[0].get("action_id"), str) or not isinstance(body.get("user"), dict)
 
 
 def classify(body: dict[str, Any]) -> tuple[str, str]:
@@ -95,7 +134,7 @@ def _channel(body: dict[str, Any]) -> str | None:
 def install(app: AsyncApp, services: Services) -> None:
     @app.middleware
     async def request_context(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]):
-        body = req.body or {}
+        body = scrub(req.body or {})
         kind, name = classify(body)
         request_id = uuid.uuid4().hex[:16]
         structlog.contextvars.clear_contextvars()
@@ -104,10 +143,12 @@ def install(app: AsyncApp, services: Services) -> None:
         if req.context.respond is not None:  # answer through the pooled session, not a connection per answer
             req.context["respond"] = services.slack.responder(req.context.respond.response_url)
         started = time.perf_counter()
+        if _incomplete_action(body):
+            return await _incomplete(req, services, body, request_id)
         key = delivery_key(body)
         if key is not None:
             try:
-                fresh = await claim(services.db, key)
+                fresh = await bounded_claim(services.db, key)
             except DatabaseUnavailable:
                 services.metrics.requests.labels(kind, name, "unavailable").inc()
                 return await _unavailable(req, kind)
@@ -138,6 +179,27 @@ def install(app: AsyncApp, services: Services) -> None:
             return _ephemeral_response(UNAVAILABLE)
         log.get("zzik.slack").error("unhandled error", error=repr(error))
         return None
+
+
+async def _incomplete(req: AsyncBoltRequest, services: Services, body: dict[str, Any], request_id: str) -> BoltResponse:
+    """A click whose payload lacks what every click carries: acked, answered, audited, nothing done."""
+    services.metrics.requests.labels("action", "?", "usage_error").inc()
+    respond = req.context.respond
+    if respond is not None:
+        try:
+            await respond(text=INCOMPLETE, response_type="ephemeral", replace_original=False)
+        except Exception as exc:
+            logger.warning("could not answer an incomplete click", error=repr(exc))
+    await audit.record(
+        services.db,
+        kind="action",
+        action="?",
+        outcome="usage_error",
+        actor=_actor(body) if isinstance(body.get("user"), dict) else None,
+        request_id=request_id,
+        detail={"why": "block_actions without an action_id or user"},
+    )
+    return BoltResponse(status=200, body="")
 
 
 async def _unavailable(req: AsyncBoltRequest, kind: str) -> BoltResponse:

@@ -157,3 +157,15 @@ def truncate(text: str, limit: int) -> str:
         out.append(unit)
         seen += len(unit)
     return "".join(out) + "…"
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def whole_number(token: str, most: int = BIGINT_MAX) -> int | None:
+    """An ASCII whole number from 0 to `most` (a PostgreSQL bigint by default); None for anything else:
+    `²`, `١٢`, 5,000 digits and ids past bigint are not numbers a user or a button means."""
+    if not token or len(token) > 19 or not token.isascii() or not token.isdigit():
+        return None
+    value = int(token)
+    return value if value <= most else None

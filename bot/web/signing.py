@@ -28,7 +28,7 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str | None, now: flo
     if auth.startswith("Bearer "):
         return hmac.compare_digest(auth.removeprefix("Bearer ").strip().encode(), secret.encode())
     timestamp, given = headers.get("X-Zzik-Timestamp", ""), headers.get("X-Zzik-Signature", "")
-    if not timestamp.isdigit() or not given:
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 16) or not given:
         return False
     if abs((now if now is not None else time.time()) - int(timestamp)) > MAX_SKEW:
         return False
