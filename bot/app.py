@@ -34,7 +34,7 @@ logger = log.get("zzik.app")
 
 # Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
 # handlers.web_routes(web_app, services)), and jobs.register(runner, services) if it has scheduled work.
-DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks", "maintenance", "slo", "status", "home"]
+DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks", "maintenance", "slo", "status", "home", "alerts"]
 
 
 @dataclass

@@ -123,6 +123,10 @@ class AlertRule(Section):
     # The `alertname` label Prometheus/Grafana alerts carry for this row of the manual's table. Routing matches
     # it, and `zzik-bot rules` emits it. Default: the name in CamelCase ("High Error Rate" -> HighErrorRate).
     alertname: str = ""
+    # Further labels an alert must carry for this row to match (e.g. {service: api}); none by default.
+    labels: dict[str, str] = {}
+    # The runbook (slug) an alert of this row suggests, besides the runbooks whose `alerts` name this row.
+    runbook: str | None = None
 
     @model_validator(mode="after")
     def _default_alertname(self) -> AlertRule:
@@ -130,6 +134,19 @@ class AlertRule(Section):
             camel = "".join(word[:1].upper() + word[1:] for word in re.split(r"[^0-9A-Za-z]+", self.name) if word)
             object.__setattr__(self, "alertname", camel)
         return self
+
+
+class Alerting(Section):
+    """How alerts are handled beyond the manual's table."""
+
+    # Priorities that declare an incident at once when such an alert fires (others offer *Declare incident*).
+    auto_declare: list[Severity] = []
+    # More new alerts than this in one group within `storm_window` become one digest message for the group.
+    digest_after: int = Field(default=5, ge=1, le=1000)
+    storm_window: Duration = timedelta(minutes=2)
+    # This many episodes of one alert within `flap_window` and it is labelled flapping.
+    flap_episodes: int = Field(default=3, ge=2, le=100)
+    flap_window: Duration = timedelta(hours=1)
 
 
 class PrometheusAlert(Section):
@@ -420,6 +437,7 @@ class OpsConfig(Section):
     severities: list[SeverityLevel]
     slos: list[SloGroup]
     alerts: list[AlertRule]
+    alerting: Alerting = Alerting()
     deploy: Deploy
     rollback: Rollback
     incidents: Incidents
@@ -444,6 +462,12 @@ class OpsConfig(Section):
         ids = [c.id for c in self.components]
         if len(ids) != len(set(ids)):
             raise ValueError("component ids must be unique")
+        rules = [(a.alertname, tuple(sorted(a.labels.items()))) for a in self.alerts]
+        if len(rules) != len(set(rules)):
+            raise ValueError("alerts: two rows match the same alertname and labels")
+        for a in self.alerts:
+            if a.runbook is not None and a.runbook not in slugs:
+                raise ValueError(f"alerts: {a.name}: runbook {a.runbook!r} is not a runbook slug")
         return self
 
     def severity(self, level: str) -> SeverityLevel:
@@ -458,6 +482,11 @@ class OpsConfig(Section):
             found.append("permissions.deployers is empty: anyone may deploy to prod and roll back")
         if not self.oncall.engineers:
             found.append("oncall.engineers is empty: nobody is on call and nobody is paged")
+        names = {a.name for a in self.alerts} | {a.alertname for a in self.alerts}
+        for r in self.runbooks:
+            unknown = [n for n in r.alerts if n not in names]
+            if unknown:
+                found.append(f"runbooks: {r.slug}: alerts {unknown} are not rows of the alerts table: never suggested")
         return found + self.slack_limits()
 
     def slack_limits(self) -> list[str]:

@@ -40,6 +40,7 @@ class Do(StrEnum):
     INCIDENT_COMMANDER = "incident.commander"
     INCIDENT_HANDOVER_ANSWER = "incident.handover.answer"
     INCIDENT_RESOLVE = "incident.resolve"
+    INCIDENT_REOPEN = "incident.reopen"
     INCIDENT_PUBLISH = "incident.publish"
     ACTION_DONE = "incident.action.done"
     PROD_DEPLOY = "deploy.prod.request"
@@ -52,6 +53,8 @@ class Do(StrEnum):
     ROLLBACK_MARK = "deploy.rollback.mark"
     DEPLOY_CANCEL = "deploy.cancel"
     DEPLOY_UNLOCK = "deploy.unlock"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    ALERT_SILENCE = "alert.silence"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ POLICY: dict[Do, Rule] = {
     Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
     Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
     Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),
+    Do.INCIDENT_REOPEN: Rule((R.COMMANDER, R.MANAGER), "reopen this incident"),
     Do.ACTION_DONE: Rule((R.OWNER, R.COMMANDER, R.MANAGER), "close this action item"),
     Do.INCIDENT_PUBLISH: Rule((R.COMMANDER, R.ON_CALL, R.MANAGER), "publish about this incident on the status page"),
     Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod"),
@@ -80,6 +84,9 @@ POLICY: dict[Do, Rule] = {
     Do.ROLLBACK_MARK: Rule((R.DEPLOYER, R.ON_CALL_PRIMARY), "mark a rollback done or failed"),
     Do.DEPLOY_CANCEL: Rule((R.REQUESTER, R.DEPLOYER), "cancel this deploy"),
     Do.DEPLOY_UNLOCK: Rule((R.DEPLOYER,), "unlock an environment"),
+    # Whoever sees an alert first may own it or quiet it for a while; both are recorded and shown on it.
+    Do.ALERT_ACKNOWLEDGE: Rule((R.ANYONE,), "acknowledge an alert"),
+    Do.ALERT_SILENCE: Rule((R.ANYONE,), "silence or unsilence an alert"),
 }
 
 # What the README's table says for each role (kept beside the table it explains).

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     zzik_ack_budget_seconds: float = Field(default=1.0, ge=0, le=2.0)
     # The base URL Slack and the pipeline reach this bot at (callback URLs are built from it).
     zzik_public_url: str | None = None
+    # Alertmanager's address (e.g. http://alertmanager:9093): Silence/Unsilence on alerts use its API v2.
+    zzik_alertmanager_url: str | None = None
+    # Slack takes about one message per second per channel; alert messages keep to this pace.
+    zzik_alert_pace_seconds: float = Field(default=1.0, ge=0)
     # PagerDuty Events API v2 integration key; unset: paging is Slack DMs only.
     zzik_pagerduty_routing_key: SecretStr | None = None
     zzik_pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"

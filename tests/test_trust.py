@@ -202,12 +202,22 @@ async def test_prod_is_for_deployers_and_a_resolved_incident_is_read_only(
     said = await ask(fake_slack, bot, "/incident", "timeline", user="U0BOB", channel="C00000001")
     assert "declared P3: Slow page" in said
 
+    # Reopening is the commander's or a manager's; then it can be worked on again.
+    refused = await ask(fake_slack, bot, "/incident", "reopen", user="U0EVE", channel="C00000001")
+    assert refused.startswith("Only the commander (") and refused.endswith("may reopen INC-1.")
+    said = await ask(fake_slack, bot, "/incident", "reopen", user="U0MGR", channel="C00000001", ephemeral=False)
+    assert said.startswith("INC-1 is reopened, back at *Triage*")
+    assert await bot.db.fetchval("SELECT status FROM incidents") == "open"
+    await bot.slack.checkboxes("incident_check:1", "stage:1", ["1:0"], user="U0BOB", channel="C00000001")
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) = 1 FROM incident_checks"))
+
     rows = await refusals(bot)
     assert [r["action"] for r in rows] == [
         "deploy_check:pre",
         "deploy_start",
         "deploy_watch_healthy",
         "incident_check:1",
+        "/incident",
         "/incident",
     ]
 

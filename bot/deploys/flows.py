@@ -459,10 +459,20 @@ async def rollback_target(services: Services, environment: str) -> tuple[Deploy,
     return current, target
 
 
-async def rollback_offer(services: Services, actor: str, environment: str, reason: str | None) -> list[dict]:
+async def rollback_offer(
+    services: Services,
+    actor: str,
+    environment: str,
+    reason: str | None,
+    *,
+    preselect: str | None = None,
+    note: str | None = None,
+) -> list[dict]:
     await policy.require(services, Do.ROLLBACK, actor, what=f"roll back {environment}")
     current, target = await rollback_target(services, environment)
-    return messages.rollback_offer(environment, current, target, services.config, reason)
+    return messages.rollback_offer(
+        environment, current, target, services.config, reason, preselect=preselect, note=note
+    )
 
 
 def rollback_reason(services: Services, choice: str | None, other: str) -> str:

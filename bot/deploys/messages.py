@@ -129,7 +129,12 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
             deploy, "post", config.deploy.post_deploy_validation, ticks, zone, "Post-deployment validation"
         )
         if deploy.watch_until and not deploy.watch_result:
-            blocks.append(context(f":eyes: Watch window open until {when(deploy.watch_until, zone)}."))
+            blocks.append(
+                context(
+                    f":eyes: Watch window open until {when(deploy.watch_until, zone)}: alerts that start in it "
+                    "are linked to this deploy."
+                )
+            )
         elif deploy.watch_result:
             blocks.append(context(f"Watch window closed: {escape(deploy.watch_result)}"))
     text = f"{what} #{deploy.id} of {deploy.version} to {deploy.environment}: {deploy.status}"
@@ -173,8 +178,16 @@ def history(deploys: list[Deploy], zone: ZoneInfo) -> str:
 
 
 def rollback_offer(
-    env: str, current: Deploy, target: Deploy, config: OpsConfig, reason: str | None, preselect: str | None = None
+    env: str,
+    current: Deploy,
+    target: Deploy,
+    config: OpsConfig,
+    reason: str | None,
+    *,
+    preselect: str | None = None,
+    note: str | None = None,
 ) -> Blocks:
+    """The rollback question; `preselect` a criterion id and `note` (raw text) what prompted it, e.g. an alert."""
     options = [
         {"text": {"type": "plain_text", "text": truncate(c.text, 75)}, "value": c.id} for c in config.rollback.criteria
     ]
@@ -194,12 +207,13 @@ def rollback_offer(
     chosen = next((o for o in options if preselect and o["value"] == preselect), None)
     if chosen:
         radio["initial_option"] = chosen
+    prompted = f"\n{escape(note)}" if note else ""
     since = when(current.finished_at, config.oncall.zone) if current.finished_at else "?"
     return [
         section(
             f"*Roll back {env}?* It runs `{escape(current.version)}` (since "
             f"{since}); the last good version before it is "
-            f"`{escape(target.version)}`.\nFirst: {identify}.\n*Roll back when* (pick the reason):"
+            f"`{escape(target.version)}`.{prompted}\nFirst: {identify}.\n*Roll back when* (pick the reason):"
         ),
         {"type": "actions", "block_id": "rollback_reason", "elements": [radio]},
         {

@@ -202,6 +202,18 @@ async def open_watches(conn: Conn, now: datetime) -> list[Deploy]:
     return [Deploy.of(r) for r in rows]
 
 
+async def watching(conn: Conn, at: datetime) -> Deploy | None:
+    """The deploy whose post-deployment watch window contains `at` (it had finished by then); the latest."""
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM deploys
+            WHERE kind = 'deploy' AND status = 'succeeded' AND watch_until IS NOT NULL
+              AND finished_at <= $1 AND watch_until >= $1
+            ORDER BY finished_at DESC LIMIT 1""",
+        at,
+    )
+    return Deploy.of(row) if row else None
+
+
 async def checks(conn: Conn, deploy_id: int) -> dict[tuple[str, str], tuple[str, datetime]]:
     rows = await conn.fetch(
         "SELECT list, item, ticked_by, ticked_at FROM deploy_checks WHERE deploy_id = $1", deploy_id

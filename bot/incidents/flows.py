@@ -711,7 +711,7 @@ def _must_be_open(incident: Incident) -> None:
     if not incident.is_open:
         raise Refused(
             f"{incident.ref} is resolved, so it is read-only: `timeline`, `postmortem` and action items still "
-            "work. Declare a new incident if it is back."
+            "work. If it is back, its commander or a manager can `reopen` it."
         )
 
 
@@ -844,6 +844,42 @@ async def may_resolve(services: Services, incident: Incident, actor: str) -> Non
     await policy.require(
         services, Do.INCIDENT_RESOLVE, actor, Subject(commander=incident.commander), what=f"resolve {incident.ref}"
     )
+
+
+async def reopen(services: Services, incident: Incident, actor: str, request_id: str) -> str:
+    """A resolved incident back to work (its commander or a manager): open again at triage, reminders resumed."""
+    await policy.require(
+        services, Do.INCIDENT_REOPEN, actor, Subject(commander=incident.commander), what=f"reopen {incident.ref}"
+    )
+    now = services.clock.now()
+    stages = services.config.incidents.stages
+    async with services.db.transaction() as conn:
+        incident = await _locked(conn, incident.id)
+        if incident.is_open:
+            raise UsageError(f"{incident.ref} is open; there is nothing to reopen.", usage=False)
+        incident = await store.update(
+            conn,
+            incident.id,
+            status="open",
+            resolved_at=None,
+            resolved_by=None,
+            stage=stages[min(1, len(stages) - 1)].name,
+            last_update_at=now,
+        )
+        await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
+        await _schedule_nudge(services, conn, incident, now)
+        await audit.record(
+            conn,
+            kind="incident",
+            action="reopen",
+            outcome="ok",
+            actor=actor,
+            channel=incident.channel_id,
+            request_id=request_id,
+            detail={"incident": incident.ref},
+        )
+    await asyncio.gather(refresh(services, incident, topic=True), _refresh_kickoff(services, incident))
+    return f"{incident.ref} is reopened, back at *{incident.stage}*; {mention(incident.commander)} has command."
 
 
 async def resolve(services: Services, incident: Incident, actor: str, summary: str | None, request_id: str) -> str:

@@ -6,6 +6,7 @@ import re
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.alerts import flows as alert_flows
 from bot.errors import UsageError
 from bot.incidents import flows, followups, messages, parse, reports, store
 from bot.incidents.ids import Action, Block, Shortcut, View
@@ -84,6 +85,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 await flows.post_postmortem(services, current)
             case parse.Public(rest=rest):
                 await status.public(ctx, services, current, rest)
+            case parse.Reopen():
+                await ctx.in_channel(await flows.reopen(services, current, ctx.user_id, ctx.request_id))
 
     @action(app, services, Action.ACTION_DONE)
     async def action_done(ctx: Ctx) -> None:
@@ -178,6 +181,9 @@ def register(app: AsyncApp, services: Services) -> None:
         )
         if source and result.created:
             await reports.link_source(services, result.incident, source, ctx.user_id)
+        alert_id = alert_flows.declared_for(form.private_metadata)
+        if alert_id is not None:
+            await alert_flows.link_incident(services, alert_id, result.incident.id, ctx.user_id)
         if not result.created:
             await ctx.answer(flows.already_declared(result.incident))
 

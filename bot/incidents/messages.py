@@ -329,8 +329,11 @@ def declare_modal(
     title: str | None = None,
     description: str | None = None,
     source: str | None = None,
+    severity: str | None = None,
+    alert: int | None = None,
 ) -> dict[str, Any]:
-    """The Declare incident form; from a message shortcut, prefilled (plain text) and carrying the message's link."""
+    """The Declare incident form; from a message shortcut or an alert, prefilled (plain text) and carrying the
+    message's link (and the alert it was opened for)."""
     who_commands = "you" if config.incidents.default_commander == "reporter" else "the on-call primary"
     options = [
         {
@@ -340,11 +343,14 @@ def declare_modal(
         }
         for s in config.severities
     ]
+    chosen = next((o for o in options if severity and o["value"] == severity), None)
     return {
         "type": "modal",
         "callback_id": View.DECLARE,
-        "private_metadata": json.dumps({"origin": origin_channel, "source": source})
-        if source
+        "private_metadata": json.dumps(
+            {"origin": origin_channel, "source": source, **({"alert": alert} if alert is not None else {})}
+        )
+        if source or alert is not None
         else (origin_channel or ""),
         "title": {"type": "plain_text", "text": "Declare incident"},
         "submit": {"type": "plain_text", "text": "Declare"},
@@ -366,7 +372,12 @@ def declare_modal(
                 "type": "input",
                 "block_id": Block.SEVERITY,
                 "label": {"type": "plain_text", "text": "Severity"},
-                "element": {"type": "static_select", "action_id": "value", "options": options},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": options,
+                    **({"initial_option": chosen} if chosen else {}),
+                },
             },
             {
                 "type": "input",

@@ -94,8 +94,24 @@ class Public:
     rest: str  # parsed by the status domain
 
 
+@dataclass(frozen=True)
+class Reopen:
+    pass
+
+
 InChannel = (
-    Update | Severity | Commander | Stage | AddAction | ActionDone | Actions | Resolve | Timeline | Postmortem | Public
+    Update
+    | Severity
+    | Commander
+    | Stage
+    | AddAction
+    | ActionDone
+    | Actions
+    | Resolve
+    | Timeline
+    | Postmortem
+    | Public
+    | Reopen
 )
 Request = OpenModal | Help | Declare | ListOpen | InChannel
 
@@ -199,6 +215,8 @@ def parse(text: str) -> Request:
         return Postmortem()
     if word == "public":
         return Public(rest)
+    if word == "reopen" and not rest.strip():
+        return Reopen()
     raise UsageError(
         f"`{head}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
     )

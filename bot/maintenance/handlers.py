@@ -29,7 +29,7 @@ def register(app: AsyncApp, services: Services) -> None:
             await ctx.answer(await flows.post_now(services, words[1], ctx.user_id))
             return
         if words:
-            raise UsageError(f"`{words[0]}` is not a /maintenance command")
+            raise UsageError(f"`{ctx.text.split()[0]}` is not a /maintenance command")  # as typed, not lowercased
         await ctx.answer_soon(flows.overview(services))
 
     @action(app, services, messages.CHECK)

@@ -32,7 +32,7 @@ COMMANDS: dict[str, Command] = {
             "`/incident list` open incidents\n"
             "In an incident channel: `update <text>` · `severity p2` · `commander @user` · `stage <name>` · "
             "`action <text> [@owner] [due YYYY-MM-DD]` · `action done <n>` · `actions` · `resolve [summary]` · "
-            "`timeline` · `postmortem` · "
+            "`timeline` · `postmortem` · `reopen` (commander or manager) · "
             "`public [investigating|identified|monitoring|resolved] <text>` (status page)",
             reads=frozenset({"list", "timeline", "actions"}),
         ),
@@ -84,6 +84,14 @@ COMMANDS: dict[str, Command] = {
             "*`/slo`* every SLO now from Prometheus: value over its window, target, error budget left, burn rate "
             "over 1 h and 6 h, status · `/slo report [YYYY-MM]` one month (default: the last one)",
             reads=frozenset({"", "report"}),
+        ),
+        Command(
+            "/alerts",
+            "What fires now, by priority",
+            "[history [n]] | help",
+            "*`/alerts`* what fires now by priority, with age and owner · `/alerts history [n]` the last n alerts "
+            "(default 20, at most 100)",
+            reads=frozenset({"", "history"}),
         ),
     )
 }

@@ -1,0 +1,23 @@
+"""Block Kit action ids and job names of the alerts domain (grep for them here)."""
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "alert_acknowledge"  # value: <alert id> or d<digest id>
+    DECLARE = "alert_declare"
+    RUNBOOK = "alert_runbook"  # + ":<slug>" (unique in the block); value: <alert id>:<runbook slug>
+    ROLL_BACK = "alert_roll_back"
+    SILENCE = "alert_silence"  # + ":<hours>h"; value: <alert id>:<hours>
+    UNSILENCE = "alert_unsilence"
+
+
+class Job(StrEnum):
+    PROCESS = "alerts.process"  # one delivery
+    SEND = "alerts.send"  # what is due to be posted or edited in one channel
+    PAGE = "alerts.page"  # a P1 alert DMs the on-call primary
+    ESCALATE = "alerts.escalate"  # not acknowledged within the response time
+    DEPLOY_NOTE = "alerts.deploy_note"  # the deploy thread hears of an alert in its watch window
+    DECLARE = "alerts.declare"  # config auto-declares an incident for this priority
+    INCIDENT_NOTE = "alerts.incident_note"  # the incident channel hears the alert resolved
+    SWEEP = "alerts.sweep"  # every few seconds: what a crashed replica left half-done is picked up
