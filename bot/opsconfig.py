@@ -416,6 +416,22 @@ class Stakeholders(Section):
     status_page_title: str = Field(default="ZZIK LIVE status", min_length=1, max_length=100)
 
 
+class PagerDuty(Section):
+    """Paging through PagerDuty (Events API v2), beside the Slack DM, when a routing key is set."""
+
+    # Declaring an incident of these severities triggers a PagerDuty incident.
+    severities: list[Severity] = ["P1", "P2"]
+    severity_map: dict[Severity, Literal["critical", "error", "warning", "info"]] = {
+        "P1": "critical",
+        "P2": "error",
+        "P3": "warning",
+        "P4": "info",
+    }
+    # Per-severity integration keys overriding ZZIK_PAGERDUTY_ROUTING_KEY (e.g. P1 to a louder service).
+    routing_keys: dict[Severity, str] = {}
+    source: str = Field(default="zzik-ops-bot", min_length=1, max_length=255)
+
+
 class OpsConfig(Section):
     channels: Channels
     severities: list[SeverityLevel]
@@ -433,6 +449,7 @@ class OpsConfig(Section):
     permissions: Permissions
     components: list[Component] = Field(default_factory=list, max_length=10)
     stakeholders: Stakeholders = Stakeholders()
+    pagerduty: PagerDuty = PagerDuty()
 
     @model_validator(mode="after")
     def _consistent(self) -> OpsConfig:

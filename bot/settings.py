@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     zzik_alertmanager_url: str | None = None
     # Slack takes about one message per second per channel; alert messages keep to this pace.
     zzik_alert_pace_seconds: float = Field(default=1.0, ge=0)
+    # PagerDuty Events API v2 integration key; unset: paging is Slack DMs only.
+    zzik_pagerduty_routing_key: SecretStr | None = None
+    zzik_pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+    @field_validator("zzik_pagerduty_events_url")
+    @classmethod
+    def _events_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

@@ -22,6 +22,7 @@ from bot.incidents import messages, parse, store
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.opsconfig import SeverityLevel
+from bot.pagerduty import flows as pagerduty
 from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.blocks import message_parts
@@ -115,6 +116,7 @@ async def declare(
                 conn, SETUP, f"{incident.id}:1", now, {"incident_id": incident.id, "reply": reply.payload()}
             )
             await status.incident_declared(services, conn, incident, now)
+            await pagerduty.incident_declared(services, conn, incident, now)
             await audit.record(
                 conn,
                 kind="incident",
@@ -202,6 +204,7 @@ async def setup(services: Services, incident_id: int) -> list[str]:
     if incident.paged_at is None:
         await _record_declared_pages(services, incident)
         incident = await store.get(services.db, incident_id) or incident
+    failures += await _page_pagerduty(services, incident_id)
     failures += await _deliver_pages(services, incident)
     steps = [_ensure_announcement(services, incident)]
     if incident.channel_id:
@@ -236,7 +239,13 @@ async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
         return
     pages = await store.pages(services.db, incident_id)
     if reply.kind == "declare":
-        text, blocks = declared_answer(incident, pages, failures, shortened=reply.shortened)
+        text, blocks = declared_answer(
+            incident,
+            pages,
+            failures,
+            shortened=reply.shortened,
+            pagerduty=await pagerduty.paging_state(services, incident_id),
+        )
         if incident.reporter_answered_at is None:
             await _reply(services, reply, incident.declared_at, text, blocks)
             await store.mark_answered(services.db, incident_id, services.clock.now())
@@ -296,7 +305,12 @@ def already_declared(incident: Incident) -> str:
 
 
 def declared_answer(
-    incident: Incident, pages: list[store.Page], failures: list[str], *, shortened: bool = False
+    incident: Incident,
+    pages: list[store.Page],
+    failures: list[str],
+    *,
+    shortened: bool = False,
+    pagerduty: str | None = None,
 ) -> tuple[str, list[dict[str, Any]] | None]:
     text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
     if shortened:
@@ -306,7 +320,7 @@ def declared_answer(
         )
     if incident.commander != incident.reporter:
         text += f" Commander: {mention(incident.commander)}."
-    paged = messages.paged_line(pages)
+    paged = messages.paged_line(pages, pagerduty)
     if paged:
         text += " " + paged
     if failures:
@@ -342,6 +356,17 @@ async def _record_declared_pages(services: Services, incident: Incident) -> None
             return
         await _record_pages(services, conn, incident, _roles(services, incident.severity), "declared", reason)
         await store.update(conn, incident.id, paged_at=services.clock.now())
+
+
+async def _page_pagerduty(services: Services, incident_id: int) -> list[str]:
+    """PagerDuty first, beside the DMs; what it does not take now its SEND job retries (or tells, if refused)."""
+    if not pagerduty.configured(services):
+        return []
+    try:
+        refused = await pagerduty.flush(services, incident_id)
+    except pagerduty.PagerDutyUnavailable as exc:
+        return [f"PagerDuty not reached yet ({exc}); retrying"]
+    return [f"PagerDuty refused the {e.action}" for e in refused]
 
 
 async def _deliver_pages(services: Services, incident: Incident) -> list[str]:
@@ -512,6 +537,7 @@ async def _ensure_announcement(services: Services, incident: Incident) -> list[s
         zone(services),
         services.clock.now(),
         await store.pages(services.db, incident.id),
+        await pagerduty.paging_state(services, incident.id),
     )
     try:
         response = await services.slack.chat_postMessage(
@@ -594,6 +620,7 @@ async def _refresh_announcement(services: Services, incident: Incident) -> list[
         zone(services),
         services.clock.now(),
         await store.pages(services.db, incident.id),
+        await pagerduty.paging_state(services, incident.id),
     )
     return await _update_or_repost(
         services,
@@ -736,6 +763,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
             await _schedule_escalations(services, conn, incident, now)
         await _schedule_nudge(services, conn, incident, now)
         await status.incident_severity_changed(services, conn, incident, now)
+        pd_run = await pagerduty.incident_severity_changed(services, conn, incident, now)
         reason_key = f"severity:{uuid.uuid4().hex[:12]}"
         if escalation:
             # Recorded with the change, so a crash before they are sent leaves them to the retry job.
@@ -743,6 +771,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
                 services, conn, incident, _roles(services, severity), reason_key, f"Escalated to {severity}"
             )
             await _schedule_page_retry(services, conn, incident.id, now)
+    await pagerduty.send_now(services, pd_run)
     answer = f"{incident.ref} is now {severity} (was {old})."
     if escalation:
         await _deliver_pages(services, incident)
@@ -887,6 +916,7 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident.id}:")
         await services.jobs.cancel_prefix(conn, NUDGE, f"{incident.id}:")
         await status.incident_resolved(services, conn, incident, actor, now)
+        pd_run = await pagerduty.incident_resolved(services, conn, incident, now)
         await audit.record(
             conn,
             kind="incident",
@@ -897,6 +927,7 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
             request_id=request_id,
             detail={"incident": incident.ref, "ttr": ttr, "tta": tta},
         )
+    await pagerduty.send_now(services, pd_run)
     results = await asyncio.gather(
         services.slack.chat_postMessage(
             channel=incident.channel_id,
@@ -933,6 +964,8 @@ async def acknowledge(services: Services, incident_id: int, actor: str) -> str:
             f"acknowledged after {store.duration(incident.declared_at, now)}",
         )
         await services.jobs.cancel_prefix(conn, ESCALATE, f"{incident_id}:")
+        pd_run = await pagerduty.incident_acknowledged(services, conn, incident, now)
+    await pagerduty.send_now(services, pd_run)
     await refresh(services, incident)
     return f"You acknowledged {incident.ref}."
 

@@ -35,8 +35,9 @@ def topic(incident: Incident) -> str:
     return truncate(f"{incident.severity} · {status} · commander {mention(incident.commander)} · {title}", 250)
 
 
-def paged_line(pages: list[Page]) -> str:
-    """`Paged <@A>, <@B>. Could not reach <@C> (HTTP 500 from Slack).` ('' when nobody was to be paged)."""
+def paged_line(pages: list[Page], pagerduty: str | None = None) -> str:
+    """`Paged <@A>, <@B>. Could not reach <@C> (HTTP 500 from Slack).` ('' when nobody was to be paged). With
+    PagerDuty paged too, both paths: `Paged in PagerDuty · DM'd <@A>.`"""
     reached = [mention(p.user_id) for p in pages if p.delivered_at]
     missed = [
         f"{mention(p.user_id) if p.reachable else escape(p.user_id)} ({escape(p.last_error or 'not tried yet')})"
@@ -45,14 +46,21 @@ def paged_line(pages: list[Page]) -> str:
     ]
     parts = []
     if reached:
-        parts.append("Paged " + ", ".join(dict.fromkeys(reached)) + ".")
+        parts.append(("DM'd " if pagerduty else "Paged ") + ", ".join(dict.fromkeys(reached)) + ".")
     if missed:
         parts.append("Could not reach " + ", ".join(dict.fromkeys(missed)) + ".")
+    if pagerduty:
+        return f"{pagerduty} · " + " ".join(parts) if parts else f"{pagerduty}."
     return " ".join(parts)
 
 
 def announcement(
-    incident: Incident, level: SeverityLevel, zone: ZoneInfo, now: datetime, pages: list[Page] | None = None
+    incident: Incident,
+    level: SeverityLevel,
+    zone: ZoneInfo,
+    now: datetime,
+    pages: list[Page] | None = None,
+    pagerduty: str | None = None,
 ) -> tuple[str, Blocks]:
     status = "Resolved" if not incident.is_open else "Open"
     ack = (
@@ -67,8 +75,8 @@ def announcement(
         f"*Channel:* {channel_ref(incident)} · *Acknowledged:* {ack}",
         f"*Declared:* {when(incident.declared_at, zone)} by {mention(incident.reporter)}",
     ]
-    if pages:
-        lines.append(f"*Paging:* {paged_line(pages)}")
+    if pages or pagerduty:
+        lines.append(f"*Paging:* {paged_line(pages or [], pagerduty)}")
     if not incident.is_open and incident.resolved_at:
         lines.append(
             f"*Resolved:* {when(incident.resolved_at, zone)} after "

@@ -1,0 +1,256 @@
+"""PagerDuty as the pager beside the Slack DM (Events API v2).
+
+Each change of an incident that PagerDuty must hear (declared, severity changed, acknowledged, resolved) is one
+row in `pagerduty_events`, written in the change's own transaction with a SEND job. The job sends every unsent
+event of the incident in order, under a per-incident lock, so each goes out once whatever the replicas and
+retries; PagerDuty deduplicates on `dedup_key` (the incident's ref) besides. A 429 or 5xx is retried with the
+job runner's backoff; a 400 is recorded and told in the incident channel, never sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from bot import log
+from bot.incidents import store as incidents
+from bot.incidents.store import Incident
+from bot.jobs import MAX_ATTEMPTS, JobRun
+from bot.pagerduty import store
+from bot.services import Services
+from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.text import escape
+
+logger = log.get("zzik.pagerduty")
+SEND = "pagerduty.send"
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+class PagerDutyUnavailable(Exception):
+    """PagerDuty did not take an event (rate limit, 5xx, network): the job tries again later."""
+
+
+def routing_key(services: Services, severity: str) -> str | None:
+    key = services.config.pagerduty.routing_keys.get(severity)  # type: ignore[call-overload]
+    if key:
+        return key
+    setting = services.settings.zzik_pagerduty_routing_key
+    return setting.get_secret_value() if setting else None
+
+
+def configured(services: Services) -> bool:
+    return services.settings.zzik_pagerduty_routing_key is not None or bool(services.config.pagerduty.routing_keys)
+
+
+def channel_link(incident: Incident) -> str | None:
+    return f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id else None
+
+
+# -- what incidents tell us, inside their transactions; each returns the SEND run to start after the commit --------
+
+
+async def incident_declared(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
+    if incident.severity not in services.config.pagerduty.severities:
+        return None
+    return await _trigger(services, conn, incident, f"{incident.id}:trigger:declared", now)
+
+
+async def incident_severity_changed(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
+    """Re-trigger with the new severity: when PagerDuty already has the incident, or the new one pages."""
+    triggered = await _triggered(conn, incident.id)
+    if not triggered and incident.severity not in services.config.pagerduty.severities:
+        return None
+    changes = sum(1 for e in await store.events(conn, incident.id) if e.action == "trigger")
+    return await _trigger(services, conn, incident, f"{incident.id}:trigger:severity:{changes}", now)
+
+
+async def incident_acknowledged(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
+    return await _follow_up(services, conn, incident, "acknowledge", now)
+
+
+async def incident_resolved(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
+    return await _follow_up(services, conn, incident, "resolve", now)
+
+
+async def send_now(services: Services, run_key: str | None) -> None:
+    """After the commit: send at once here (a ticker elsewhere may get there first; it sends then)."""
+    if run_key is not None:
+        await services.jobs.run_now(SEND, run_key)
+
+
+async def _triggered(conn: Any, incident_id: int) -> bool:
+    return any(e.action == "trigger" for e in await store.events(conn, incident_id))
+
+
+async def _trigger(services: Services, conn: Any, incident: Incident, event_key: str, now: datetime) -> str | None:
+    if routing_key(services, incident.severity) is None:
+        return None
+    custom: dict[str, Any] = {"incident": incident.ref, "severity": incident.severity}
+    body = {
+        "event_action": "trigger",
+        "dedup_key": incident.ref,
+        "payload": {
+            "summary": f"{incident.ref} {incident.severity}: {incident.title}"[:1024],
+            "source": services.config.pagerduty.source,
+            "severity": services.config.pagerduty.severity_map.get(incident.severity, "error"),  # type: ignore[call-overload]
+            "timestamp": now.isoformat(),
+            "component": "incident",
+            "custom_details": custom,
+        },
+        "client": "ZZIK Ops Bot",
+    }
+    return await _record(services, conn, incident, event_key, "trigger", body, now)
+
+
+async def _follow_up(services: Services, conn: Any, incident: Incident, action: str, now: datetime) -> str | None:
+    """Acknowledge/resolve only what the bot triggered (PagerDuty ignores an unknown dedup_key anyway)."""
+    if not await _triggered(conn, incident.id):
+        return None
+    body = {"event_action": action, "dedup_key": incident.ref}
+    return await _record(services, conn, incident, f"{incident.id}:{action}", action, body, now)
+
+
+async def _record(
+    services: Services, conn: Any, incident: Incident, event_key: str, action: str, body: dict[str, Any], now: datetime
+) -> str | None:
+    event_id = await store.add(conn, incident.id, event_key, action, incident.severity, body, now)
+    if event_id is None:
+        return None
+    run_key = f"{incident.id}:{event_id}"
+    await services.jobs.schedule_once(conn, SEND, run_key, now, {"incident_id": incident.id})
+    return run_key
+
+
+# -- sending --------------------------------------------------------------------------------------------------------
+
+
+def _as_sent(event: store.Event, incident: Incident | None) -> dict[str, Any]:
+    """A trigger says who commands and where, as things stand when it is sent (the channel comes after the
+    declaration)."""
+    body = dict(event.body)
+    if event.action != "trigger" or incident is None:
+        return body
+    payload = dict(body["payload"])
+    payload["custom_details"] = {**payload.get("custom_details", {}), "commander": incident.commander}
+    link = channel_link(incident)
+    if link:
+        payload["custom_details"]["channel"] = link
+        body["links"] = [{"href": link, "text": f"Slack channel #{incident.channel_name or incident.channel_id}"}]
+    body["payload"] = payload
+    return body
+
+
+async def flush(services: Services, incident_id: int) -> list[store.Event]:
+    """Send the incident's unsent events in order; stop at the first PagerDuty did not take. Returns the events
+    PagerDuty refused (400) in this pass. Raises PagerDutyUnavailable when one is left to retry."""
+    refused: list[store.Event] = []
+    unavailable: str | None = None
+    async with services.db.transaction() as conn, aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        await store.lock_incident(conn, incident_id)
+        incident = await incidents.get(conn, incident_id)
+        for event in await store.events(conn, incident_id):
+            if event.settled:
+                continue
+            key = routing_key(services, event.severity)
+            if key is None:
+                await store.rejected(conn, event.id, "no routing key configured", services.clock.now())
+                refused.append(event)
+                continue
+            status, answer = await _post(services, http, {"routing_key": key, **_as_sent(event, incident)})
+            if status == 202:
+                await store.sent(conn, event.id, services.clock.now())
+                logger.info("pagerduty event sent", action=event.action, dedup_key=event.body["dedup_key"])
+            elif status == 400:
+                await store.rejected(conn, event.id, answer, services.clock.now())
+                refused.append(event)
+                logger.warning("pagerduty refused an event", action=event.action, error=answer)
+            else:
+                await store.failed(conn, event.id, answer)
+                unavailable = answer
+                break
+    for event in refused:
+        await _tell_refused(services, incident_id, event)
+    if unavailable is not None:
+        raise PagerDutyUnavailable(unavailable)
+    return refused
+
+
+async def _post(services: Services, http: aiohttp.ClientSession, event: dict[str, Any]) -> tuple[int, str]:
+    """PagerDuty's answer as (status, words); a network failure is (0, why)."""
+    try:
+        async with http.post(services.settings.zzik_pagerduty_events_url, json=event) as response:
+            text = await response.text()
+            if response.status == 202:
+                return 202, ""
+            if response.status == 400:
+                try:
+                    data = json.loads(text)
+                    errors = "; ".join(str(e) for e in data.get("errors") or []) or data.get("message") or text
+                except (ValueError, AttributeError):
+                    errors = text
+                return 400, f"HTTP 400: {errors}"[:500]
+            return response.status, f"HTTP {response.status} from PagerDuty"
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return 0, f"PagerDuty unreachable ({type(exc).__name__})"
+
+
+async def _tell_refused(services: Services, incident_id: int, event: store.Event) -> None:
+    incident = await incidents.get(services.db, incident_id)
+    if incident is None:
+        return
+    error = next((e.last_error for e in await store.events(services.db, incident_id) if e.id == event.id), None)
+    text = f":warning: PagerDuty refused the {event.action} of {incident.ref}: {escape(error or 'no reason given')}."
+    if event.action == "trigger":
+        text += " Nobody was paged through PagerDuty; page by phone if the Slack DMs go unanswered."
+    await _post_to_incident(services, incident, text)
+
+
+async def _post_to_incident(services: Services, incident: Incident, text: str) -> None:
+    channel = incident.channel_id or services.config.channels.incidents
+    async with services.db.transaction() as conn:
+        await incidents.add_event(conn, incident.id, services.clock.now(), None, "pagerduty", text)
+    try:
+        await services.slack.chat_postMessage(channel=channel, text=text)
+    except SLACK_FAILURES as exc:
+        logger.error("could not tell the channel about PagerDuty", error=slack_error(exc))
+
+
+async def run_send(services: Services, run: JobRun) -> None:
+    """The SEND job. Its last failed attempt is told in the incident channel before it is given up on."""
+    incident_id = run.payload["incident_id"]
+    try:
+        await flush(services, incident_id)
+    except PagerDutyUnavailable as exc:
+        if run.attempts >= MAX_ATTEMPTS:
+            incident = await incidents.get(services.db, incident_id)
+            if incident is not None:
+                await _post_to_incident(
+                    services,
+                    incident,
+                    f":warning: PagerDuty could not be reached for {incident.ref} after {run.attempts} tries "
+                    f"({escape(str(exc))}); page by phone if the Slack DMs go unanswered.",
+                )
+        raise
+
+
+# -- what the announcement says ---------------------------------------------------------------------------------------
+
+
+async def paging_state(services: Services, incident_id: int) -> str | None:
+    """How the PagerDuty page stands, in words for the announcement; None when PagerDuty is not paged."""
+    if not configured(services):
+        return None
+    triggers = [e for e in await store.events(services.db, incident_id) if e.action == "trigger"]
+    if not triggers:
+        return None
+    if any(e.sent_at for e in triggers):
+        return "Paged in PagerDuty"
+    last = triggers[-1]
+    if last.rejected_at:
+        return f"PagerDuty refused the page ({escape(last.last_error or '?')})"
+    if last.last_error:
+        return f"PagerDuty not reached yet ({escape(last.last_error)}), retrying"
+    return "PagerDuty page queued"
