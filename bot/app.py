@@ -54,7 +54,7 @@ class BotApp:
             self.services.jobs.start(self.services.settings.zzik_job_tick_seconds)
 
     async def stop(self) -> None:
-        self.services.jobs.stop()
+        await self.services.jobs.stop()
         await self.services.slack.close()
         await self.services.prometheus.close() if self.services.prometheus else None
         await self.services.db.close()

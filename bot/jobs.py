@@ -76,6 +76,7 @@ class JobRunner:
     leases: dict[str, timedelta] = field(default_factory=dict)  # jobs whose crashed runs resume sooner
     recurring_jobs: dict[str, Recurring] = field(default_factory=dict)
     scheduler: AsyncIOScheduler | None = None
+    _ticking: asyncio.Task | None = None
 
     # -- declaring -------------------------------------------------------------------------------
 
@@ -323,7 +324,7 @@ class JobRunner:
     def start(self, every_seconds: float) -> None:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduler.add_job(
-            self.tick,
+            self._scheduled_tick,
             "interval",
             seconds=every_seconds,
             id="zzik-tick",
@@ -333,10 +334,27 @@ class JobRunner:
         )
         self.scheduler.start()
 
-    def stop(self) -> None:
+    async def _scheduled_tick(self) -> None:
+        self._ticking = asyncio.current_task()
+        try:
+            await self.tick()
+        except asyncio.CancelledError:
+            # Shutdown cut the pass short: claimed runs keep their lease and any replica resumes them.
+            logger.info("job tick interrupted by shutdown")
+        finally:
+            self._ticking = None
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop ticking; let a pass in flight finish (up to the grace period) before the pool closes."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
+        ticking = self._ticking
+        if ticking is not None and not ticking.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(ticking), grace_seconds)
+            except TimeoutError:
+                ticking.cancel()
 
 
 def cron_next(expr: str, zone: Any) -> Callable[[datetime], datetime]:
