@@ -353,7 +353,10 @@ async def test_slack_failure_is_reported_and_retry_finishes_the_job(bot: Running
     row = (await incidents(bot))[0]
     assert row["channel_id"] and row["kickoff_ts"] and row["setup_error"] is None
     assert len(posts_to(fake_slack, "#zzik-incidents")) == 1  # the announcement was not posted twice
-    assert len([c for c in fake_slack.calls_to("conversations.create") if c.get("name")]) == 4
+    # One channel, however many create calls it took: three refused, then one that landed (on a loaded machine a
+    # timed-out call is retried by the client and answered name_taken, and the set-up reuses what it created).
+    assert len([c for c in fake_slack.calls_to("conversations.create") if c.get("name")]) >= 4
+    assert [c["name"] for c in fake_slack.channels.values() if c["name"].startswith("inc-")] == ["inc-1-queue-backlog"]
     assert len(posts_to(fake_slack, "U0ALICE")) == 1  # nor the page sent twice
 
 
