@@ -437,12 +437,10 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
     user, why = await _dm_role(services, "primary", text)
     if why:
         logger.error("P1 alert page not delivered", alert=alert_id, digest=digest_id, error=why)
-    await audit.record(
+    await _audit(
         services.db,
-        kind="alert",
-        action="page",
+        "page",
         outcome="ok" if user else "error",
-        actor="bot",
         detail={"alert": alert_id, "digest": digest_id, "paged": user, "error": why},
     )
     return user is not None
@@ -473,12 +471,10 @@ async def escalate(services: Services, alert_id: int | None, digest_id: int | No
         if user
         else f":warning: Not acknowledged after {waited}; the {role} could not be paged: {why}"
     )
-    await audit.record(
+    await _audit(
         services.db,
-        kind="alert",
-        action="escalate",
+        "escalate",
         outcome="ok" if user else "error",
-        actor="bot",
         detail={"alert": alert_id, "digest": digest_id, "role": role, "paged": user, "error": why},
     )
     if thread[0] and thread[1]:
@@ -514,11 +510,9 @@ async def acknowledge(services: Services, value: str, actor: str, request_id: st
             return f"{escape(alert.alertname)} has already resolved."
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
-        await audit.record(
+        await _audit(
             conn,
-            kind="alert",
-            action="acknowledge",
-            outcome="ok",
+            "acknowledge",
             actor=actor,
             request_id=request_id,
             detail={"alert": alert.id, "alertname": alert.alertname},
@@ -541,14 +535,8 @@ async def _acknowledge_digest(services: Services, digest_id: int, actor: str, re
             await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert_id}:")
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"d{digest_id}:")
         await store.touch_digest(conn, digest_id, now, acknowledged_at=now, acknowledged_by=actor)
-        await audit.record(
-            conn,
-            kind="alert",
-            action="acknowledge",
-            outcome="ok",
-            actor=actor,
-            request_id=request_id,
-            detail={"digest": digest_id, "alerts": len(acked)},
+        await _audit(
+            conn, "acknowledge", actor=actor, request_id=request_id, detail={"digest": digest_id, "alerts": len(acked)}
         )
     await _changed(services, digest.channel, f"ackd:{digest_id}")
     return f"You acknowledged the {len(acked)} alerts of this storm."
@@ -720,10 +708,9 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
             base, alert.labels, starts, ends, actor, f"Silenced from Slack for {hours} h (alert #{alert.id})"
         )
     except silences.SilenceError as exc:
-        await audit.record(
+        await _audit(
             services.db,
-            kind="alert",
-            action="silence",
+            "silence",
             outcome="error",
             actor=actor,
             request_id=request_id,
@@ -734,11 +721,9 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
         alert = await store.change(
             conn, alert.id, services.clock.now(), silence_id=silence_id, silenced_until=ends, silenced_by=actor
         )
-        await audit.record(
+        await _audit(
             conn,
-            kind="alert",
-            action="silence",
-            outcome="ok",
+            "silence",
             actor=actor,
             request_id=request_id,
             detail={"alert": alert.id, "silence": silence_id, "hours": hours},
@@ -761,17 +746,24 @@ async def unsilence(services: Services, alert_id: int, actor: str, request_id: s
         raise Refused(f"Silence not expired: {escape(str(exc))}") from None
     async with services.db.transaction() as conn:
         await store.change(conn, alert.id, services.clock.now(), silence_id=None, silenced_until=None, silenced_by=None)
-        await audit.record(
+        await _audit(
             conn,
-            kind="alert",
-            action="unsilence",
-            outcome="ok",
+            "unsilence",
             actor=actor,
             request_id=request_id,
             detail={"alert": alert.id, "silence": alert.silence_id},
         )
     await _changed(services, alert.channel, f"unsilence:{alert.silence_id}")
     return f"Silence `{alert.silence_id}` expired: {escape(alert.alertname)} notifies again."
+
+
+async def _audit(
+    db: Any, action: str, *, outcome: str = "ok", actor: str = "bot", request_id: str | None = None, detail: dict
+) -> None:
+    """One audit row of the alerts domain (kind `alert`)."""
+    await audit.record(
+        db, kind="alert", action=action, outcome=outcome, actor=actor, request_id=request_id, detail=detail
+    )
 
 
 # -- /alerts -------------------------------------------------------------------------------------------------
