@@ -430,6 +430,8 @@ class PagerDuty(Section):
     # Per-severity integration keys overriding ZZIK_PAGERDUTY_ROUTING_KEY (e.g. P1 to a louder service).
     routing_keys: dict[Severity, str] = {}
     source: str = Field(default="zzik-ops-bot", min_length=1, max_length=255)
+    # PagerDuty user id -> Slack user (id or email): who acknowledged or resolved in PagerDuty, in Slack's terms.
+    users: dict[str, Member] = {}
 
 
 class OpsConfig(Section):

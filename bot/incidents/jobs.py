@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.incidents import flows, followups
 from bot.jobs import JobRun, JobRunner
-from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 
 
@@ -32,7 +31,3 @@ def register(runner: JobRunner, services: Services) -> None:
     @runner.handler(flows.NUDGE)
     async def nudge(run: JobRun) -> None:
         await flows.nudge(services, run.payload["incident_id"])
-
-    @runner.handler(pagerduty.SEND)
-    async def pagerduty_send(run: JobRun) -> None:
-        await pagerduty.run_send(services, run)

@@ -66,6 +66,8 @@ def announcement(
     ack = (
         f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
         if incident.acknowledged_at and incident.acknowledged_by
+        else f"in PagerDuty at {when(incident.acknowledged_at, zone)}"
+        if incident.acknowledged_at
         else "_not yet_"
     )
     lines = [

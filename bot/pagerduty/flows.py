@@ -9,8 +9,11 @@ job runner's backoff; a 400 is recorded and told in the incident channel, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from datetime import datetime
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -27,6 +30,8 @@ from bot.slack.text import escape
 logger = log.get("zzik.pagerduty")
 SEND = "pagerduty.send"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
+_from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 
 class PagerDutyUnavailable(Exception):
@@ -43,6 +48,16 @@ def routing_key(services: Services, severity: str) -> str | None:
 
 def configured(services: Services) -> bool:
     return services.settings.zzik_pagerduty_routing_key is not None or bool(services.config.pagerduty.routing_keys)
+
+
+@contextlib.contextmanager
+def told_by_pagerduty() -> Iterator[None]:
+    """While the bot applies a change PagerDuty told it (a webhook), that change is not sent back to PagerDuty."""
+    token = _from_pagerduty.set(True)
+    try:
+        yield
+    finally:
+        _from_pagerduty.reset(token)
 
 
 def channel_link(incident: Incident) -> str | None:
@@ -106,8 +121,9 @@ async def _trigger(services: Services, conn: Any, incident: Incident, event_key:
 
 
 async def _follow_up(services: Services, conn: Any, incident: Incident, action: str, now: datetime) -> str | None:
-    """Acknowledge/resolve only what the bot triggered (PagerDuty ignores an unknown dedup_key anyway)."""
-    if not await _triggered(conn, incident.id):
+    """Acknowledge/resolve only what the bot triggered (PagerDuty ignores an unknown dedup_key anyway), and not
+    what PagerDuty itself told the bot."""
+    if _from_pagerduty.get() or not await _triggered(conn, incident.id):
         return None
     body = {"event_action": action, "dedup_key": incident.ref}
     return await _record(services, conn, incident, f"{incident.id}:{action}", action, body, now)
