@@ -112,6 +112,8 @@ def kickoff(
     ]
     if incident.description:
         intro.append(f"*Description:* {mrkdwn(incident.description)}")
+    if level.level == "P1":
+        intro.append("*Emergency contacts:* `/oncall contacts` (for the rotation and the incident managers)")
     blocks: Blocks = [
         section("\n".join(intro)),
         context(

@@ -49,6 +49,12 @@ async def show_now(services: Services, viewer: str) -> Blocks:
     return blocks
 
 
+async def show_contacts(services: Services, viewer: str) -> str:
+    """The kit's emergency contact list: for the rotation and the incident managers only."""
+    await policy.require(services, Do.ONCALL_CONTACTS, viewer)
+    return messages.contacts(services.config.oncall.contacts)
+
+
 async def show_next(services: Services, viewer: str) -> Blocks:
     handoff = rotation(services).next_handoff(services.clock.now())
     incoming = await who_is_on_call(services, handoff)

@@ -31,6 +31,8 @@ def register(app: AsyncApp, services: Services) -> None:
                 await ctx.answer_soon(flows.show_at(services, ctx.user_id, when, date_only), "On call then")
             case parse.OverrideList():
                 await ctx.answer_soon(flows.list_overrides(services))
+            case parse.Contacts():
+                await ctx.answer_soon(flows.show_contacts(services, ctx.user_id))
             # A change is acked once claimed (no more work before the ack) and answered through response_url.
             case parse.OverrideCreate():
                 await ctx.ack()

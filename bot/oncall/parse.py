@@ -62,7 +62,12 @@ class OverrideCancel:
     override_id: int
 
 
-Request = Now | Help | Next | Schedule | At | OverrideCreate | OverrideList | OverrideCancel
+@dataclass(frozen=True)
+class Contacts:
+    pass
+
+
+Request = Now | Help | Next | Schedule | At | OverrideCreate | OverrideList | OverrideCancel | Contacts
 
 
 def _date(token: str) -> date:
@@ -129,6 +134,10 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
         return At(when, date_only)
     if head == "overrides" and not rest:
         return OverrideList()
+    if head == "contacts":
+        if rest:
+            raise UsageError("`contacts` takes nothing after it")
+        return Contacts()
     if head == "override":
         return _override(rest, zone, now)
     raise UsageError(f"`{tokens[0]}` is not an /oncall command")
