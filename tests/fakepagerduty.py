@@ -68,6 +68,8 @@ class FakePagerDuty:
         self.arrived += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)  # the sender died waiting: as if the event never got here
         if self._failures:
             status = self._failures.pop(0)
             self.answers.append(status)
@@ -194,9 +196,12 @@ class FakePagerDuty:
             "v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in (secrets or self.secrets)
         )
 
-    async def deliver(self, body: dict[str, Any] | bytes, *, signature: str | None = None) -> int:
-        """POST one webhook to the bot as PagerDuty does; the bot's status."""
-        if self.webhook_url is None:
+    async def deliver(
+        self, body: dict[str, Any] | bytes, *, signature: str | None = None, url: str | None = None
+    ) -> int:
+        """POST one webhook to the bot as PagerDuty does (to `url`: another replica); the bot's status."""
+        url = url or self.webhook_url
+        if url is None:
             return 0
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         headers = {
@@ -204,7 +209,7 @@ class FakePagerDuty:
             "User-Agent": "PagerDuty-Webhook/V3.0",
             "X-PagerDuty-Signature": signature if signature is not None else self.sign(raw),
         }
-        async with aiohttp.ClientSession() as http, http.post(self.webhook_url, data=raw, headers=headers) as answer:
+        async with aiohttp.ClientSession() as http, http.post(url, data=raw, headers=headers) as answer:
             status = answer.status
         self.deliveries.append((json.loads(raw) if not isinstance(body, dict) else body, status))
         return status

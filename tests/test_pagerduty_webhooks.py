@@ -3,16 +3,22 @@ whichever side changed it, once, whatever PagerDuty redelivers or reorders."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import asyncpg
 import pytest
+import yaml
 
-from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
+from bot.clock import FrozenClock
+from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakepagerduty import FakePagerDuty, user
 from tests.fakeslack import FakeSlack, _flatten
+from tests.processes import scratch_database, serve
+from tests.slackreq import SlackRequests
 
 KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEY001"
 SECRET = "pd-webhook-secret-new-4c1e"
@@ -248,3 +254,91 @@ async def test_without_the_secret_the_route_refuses(
     raw = b'{"event": {}}'
     status, answer = await post(bot, raw, pagerduty.sign(raw, [SECRET]))
     assert status == 401 and "ZZIK_PAGERDUTY_WEBHOOK_SECRET" in answer["error"]
+
+
+async def test_two_replicas_and_a_flaky_pagerduty_agree_once(
+    bot: RunningBot, make_bot: BotFactory, pagerduty: FakePagerDuty, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    other = await make_bot(
+        config(),
+        zzik_pagerduty_routing_key=KEY,
+        zzik_pagerduty_events_url=pagerduty.url,
+        zzik_pagerduty_webhook_secret=SECRET,
+        replica_id="r2",
+    )
+    # Slack retries the command and the retry reaches the other replica.
+    await asyncio.gather(
+        bot.slack.command("/incident", "p1 Checkout is down", trigger_id="trig.1"),
+        other.slack.command(
+            "/incident", "p1 Checkout is down", trigger_id="trig.1", headers={"X-Slack-Retry-Num": "1"}
+        ),
+    )
+    await eventually(lambda: outcomes(bot, "incident.triggered"))
+    assert pagerduty.actions("INC-1") == ["trigger"]
+
+    # Acknowledged in Slack on the other replica while PagerDuty rate-limits, then fails: retried until taken.
+    pagerduty.fail(429)
+    pagerduty.fail(500)
+    await other.slack.action("incident_acknowledge", "1", user="U0BOB", channel="C00000001")
+    await eventually(lambda: pagerduty.answers[-1] == 429)
+    for _ in range(3):
+        clock.advance(timedelta(minutes=5))
+        await asyncio.gather(bot.tick(), other.tick())
+    await eventually(lambda: pagerduty.incidents["INC-1"]["status"] == "acknowledged")
+    assert pagerduty.actions("INC-1") == ["trigger", "acknowledge"]
+    await eventually(lambda: outcomes(bot, "incident.acknowledged"))
+    assert await outcomes(bot, "incident.acknowledged") == ["already"]  # the echo
+
+    # PagerDuty delivers the commander's resolve to both replicas at once (a retry behind a load balancer).
+    pagerduty.incidents["INC-1"]["status"] = "resolved"
+    body = pagerduty.event("INC-1", "incident.resolved", agent=ALICE_PD)
+    statuses = await asyncio.gather(
+        pagerduty.deliver(body), pagerduty.deliver(body, url=f"{other.url}/hooks/pagerduty")
+    )
+    assert statuses == [200, 200]
+    await eventually(lambda: outcomes(bot, "incident.resolved"))
+    await asyncio.gather(bot.tick(), other.tick())
+    assert await outcomes(bot, "incident.resolved") == ["resolved"]
+    assert await bot.db.fetchval("SELECT count(*) FROM incident_events WHERE kind = 'resolved'") == 1
+    assert len([t for t in channel_posts(fake_slack) if "INC-1 resolved" in t]) <= 1
+    assert pagerduty.actions("INC-1") == ["trigger", "acknowledge"]
+    assert len(pagerduty.incidents) == 1
+
+
+async def test_kill_9_during_a_pagerduty_send_sends_it_once_after_restart(
+    pg_dsn: str, fake_slack: FakeSlack, pagerduty: FakePagerDuty, tmp_path
+) -> None:
+    config_file = tmp_path / "ops.yml"
+    config_file.write_text(yaml.safe_dump({"oncall": ROTA}))
+    env = {
+        "ZZIK_JOB_TICK_SECONDS": "0.5",
+        "ZZIK_CONFIG": str(config_file),
+        "ZZIK_PAGERDUTY_ROUTING_KEY": KEY,
+        "ZZIK_PAGERDUTY_EVENTS_URL": pagerduty.url,
+        "ZZIK_PAGERDUTY_WEBHOOK_SECRET": SECRET,
+    }
+    pagerduty.delay = 5  # PagerDuty is slow: the bot dies while its trigger is in flight
+    async with scratch_database(pg_dsn) as dsn:
+        db = await asyncpg.connect(dsn)
+        try:
+            async with serve(dsn, fake_slack, tmp_path / "first.log", **env) as first:
+                slack = SlackRequests(f"http://127.0.0.1:{first.port}", SIGNING_SECRET, fake_slack.response_url())
+                assert (await slack.command("/incident", "p1 Database outage", user="U0CAROL")).status == 200
+                await eventually(lambda: pagerduty.arrived >= 1)
+                first.proc.kill()
+                await first.proc.wait()
+            assert await db.fetchval("SELECT sent_at FROM pagerduty_events") is None
+            pagerduty.delay = 0
+            async with serve(dsn, fake_slack, tmp_path / "second.log", **env) as second:
+                await eventually(lambda: db.fetchval("SELECT sent_at IS NOT NULL FROM pagerduty_events"), within=45)
+                pagerduty.subscribe(f"http://127.0.0.1:{second.port}/hooks/pagerduty", [SECRET])
+                # Acknowledged in PagerDuty afterwards: the restarted bot agrees.
+                await pagerduty.acknowledge_in_pagerduty("INC-1", BOB_PD)
+                await eventually(lambda: db.fetchval("SELECT acknowledged_at IS NOT NULL FROM incidents"), within=20)
+                pending = "SELECT count(*) FROM job_runs WHERE job LIKE 'pagerduty.%' AND status <> 'done'"
+                await eventually(lambda: db.fetchval(f"SELECT ({pending}) = 0"), within=20)
+            assert pagerduty.actions("INC-1") == ["trigger"]  # once, though a first one was in flight
+            assert len(pagerduty.incidents) == 1
+            assert await db.fetchval("SELECT count(*) FROM pagerduty_events") == 1
+        finally:
+            await db.close()
