@@ -119,6 +119,7 @@ def test_settings(pg_dsn: str, fake: FakeSlack, **overrides: Any) -> Settings:
         "database_url": pg_dsn,
         "zzik_webhook_secret": "test-webhook-secret-77",
         "zzik_public_url": "http://bot.invalid",
+        "zzik_slack_retry_backoff_seconds": 0.01,  # retries as in production, without waiting real seconds
     }
     values.update(overrides)
     return Settings(**values)
