@@ -14,9 +14,10 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -46,6 +47,12 @@ ROTA = {
     "usergroup": "S0ONCALL",
     "kit": ["Laptop with VPN access"],
 }
+
+
+def rota_now() -> dict[str, Any]:
+    """ROTA with its week 0 holding now, on the wall clock: for a bot in a subprocess, which has no frozen clock."""
+    handoff = datetime.now(ZoneInfo(ROTA["timezone"])) - timedelta(hours=10)  # Monday 10:00 is the handoff
+    return {**ROTA, "start": handoff.date().isoformat()}
 
 
 @pytest.fixture(scope="session")
