@@ -14,16 +14,13 @@ from bot.oncall.lookup import OnCall, rotation, who_is_on_call
 from bot.oncall.parse import OverrideCreate
 from bot.policy import Do
 from bot.services import Services
+from bot.services import zone as team_zone
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import mention
 
 logger = log.get("zzik.oncall")
 TICK = timedelta(microseconds=1)
 Blocks = list[dict[str, Any]]
-
-
-def team_zone(services: Services):
-    return services.config.oncall.zone
 
 
 async def _viewer_zone(services: Services, user: str):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from bot import log
-from bot.errors import Refused, UsageError
+from bot.errors import UserError
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
 from bot.incidents.store import Incident
@@ -136,7 +136,7 @@ async def _resolved(services: Services, incident: Incident, event: Event) -> tup
                 await incident_flows.resolve(
                     services, incident, actor, messages.resolved_summary(event), f"pagerduty:{event.id}"
                 )
-        except (Refused, UsageError):
+        except UserError:
             return "already", []  # resolved in Slack meanwhile
         return "resolved", []
     rule = f"only {await who_may(services, Do.INCIDENT_RESOLVE, subject)} may resolve it."

@@ -3,16 +3,16 @@ webhook delivery."""
 
 from __future__ import annotations
 
-from bot.jobs import JobRun, JobRunner
+from bot.jobs import JobRunner, call
 from bot.pagerduty import flows, inbound
 from bot.services import Services
 
 
 def register(runner: JobRunner, services: Services) -> None:
-    @runner.handler(flows.SEND, lease=flows.SEND_LEASE)
-    async def send(run: JobRun) -> None:
-        await flows.run_send(services, run)
-
-    @runner.handler(inbound.WEBHOOK)
-    async def webhook(run: JobRun) -> None:
-        await inbound.process(services, run.payload["event_id"])
+    runner.declare(
+        services,
+        {
+            flows.SEND: call(flows.run_send, lambda run: run, lease=flows.SEND_LEASE),
+            inbound.WEBHOOK: call(inbound.process, "event_id"),
+        },
+    )

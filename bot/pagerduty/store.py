@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.db import Conn
+from bot.db import Conn, columns, from_row, json_value
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,10 @@ class Event:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Event:
-        values = dict(row)
-        values["body"] = json.loads(values["body"])
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
+        return from_row(cls, row, body=json_value)
 
 
-_COLUMNS = "id, incident_id, event_key, action, severity, body, attempts, last_error, sent_at, rejected_at"
+_COLUMNS = columns(Event)
 
 
 async def add(
@@ -107,9 +105,7 @@ class Delivery:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Delivery:
-        values = dict(row)
-        values["body"] = json.loads(values["body"])
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
+        return from_row(cls, row, body=json_value)
 
 
 @dataclass(frozen=True)
@@ -142,8 +138,7 @@ async def add_delivery(
 async def claim_delivery(conn: asyncpg.Connection, event_id: str) -> Delivery | None:
     """The delivery, locked, unless it was processed already."""
     row = await conn.fetchrow(
-        """SELECT event_id, event_type, occurred_at, body, incident_id, outcome, processed_at
-           FROM pagerduty_webhooks WHERE event_id = $1 AND processed_at IS NULL FOR UPDATE""",
+        f"SELECT {columns(Delivery)} FROM pagerduty_webhooks WHERE event_id = $1 AND processed_at IS NULL FOR UPDATE",
         event_id,
     )
     return Delivery.of(row) if row else None
@@ -160,10 +155,7 @@ async def delivery_done(conn: Conn, event_id: str, incident_id: int | None, outc
 
 
 async def deliveries(conn: Conn) -> list[Delivery]:
-    rows = await conn.fetch(
-        """SELECT event_id, event_type, occurred_at, body, incident_id, outcome, processed_at
-           FROM pagerduty_webhooks ORDER BY received_at, event_id"""
-    )
+    rows = await conn.fetch(f"SELECT {columns(Delivery)} FROM pagerduty_webhooks ORDER BY received_at, event_id")
     return [Delivery.of(r) for r in rows]
 
 
@@ -180,11 +172,11 @@ async def triggered_incident(conn: Conn, numbers: list[int]) -> int | None:
 
 async def mirror(conn: Conn, incident_id: int, *, for_update: bool = False) -> Mirror | None:
     row = await conn.fetchrow(
-        "SELECT incident_id, pd_incident_id, html_url, status, status_at FROM pagerduty_incidents "
-        "WHERE incident_id = $1" + (" FOR UPDATE" if for_update else ""),
+        f"SELECT {columns(Mirror)} FROM pagerduty_incidents WHERE incident_id = $1"
+        + (" FOR UPDATE" if for_update else ""),
         incident_id,
     )
-    return Mirror(**dict(row)) if row else None
+    return from_row(Mirror, row) if row else None
 
 
 async def set_mirror(
