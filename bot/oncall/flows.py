@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import audit, log, policy
-from bot.errors import Refused, UsageError
+from bot.errors import AlreadyDone, Invalid, NotFound, Refused, UsageError
 from bot.oncall import messages, store
 from bot.oncall.lookup import OnCall, rotation, who_is_on_call
 from bot.oncall.parse import OverrideCreate
@@ -110,51 +110,22 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
         raise UsageError(f"`{req.user}` is not a user in this workspace")
     starts = max(req.starts, now).astimezone(UTC)
     ends = req.ends.astimezone(UTC)
-    replaced = await _replaced(services, req.role, starts, ends)
-    subject = policy.Subject(replaced=frozenset(replaced))
-    approver = None
-    if not await policy.allows(services, Do.OVERRIDE_SET, actor, subject):
-        if actor != req.user:
-            await policy.require(
-                services, Do.OVERRIDE_SET, actor, subject, what="set this override, or ask for the shift yourself"
-            )
-        people = sorted(u for u in replaced if u[:1] in "UW" and "@" not in u)
-        if len(people) != 1:
-            holders = ", ".join(mention(u) for u in sorted(replaced)) or "nobody"
-            raise Refused(
-                f"That time is the {req.role} shift of {holders}: ask for one person's shift at a time, or ask "
-                f"{await policy.who_may(services, Do.OVERRIDE_SET, subject)} to set it."
-            )
-        approver = people[0]
+    approver = await _approver(services, actor, req, await _replaced(services, req.role, starts, ends))
     before = await who_is_on_call(services, now)
     async with services.db.transaction() as conn:
         await store.lock_role(conn, req.role)
         clash = await store.first_overlap(conn, req.role, starts, ends)
         if clash is not None:
-            raise UsageError(
+            raise Invalid(
                 f"That overlaps override {messages.override_line(clash, zone)}. "
-                f"Cancel it first (`/oncall override cancel {clash.id}`) or pick other times.",
-                usage=False,
+                f"Cancel it first (`/oncall override cancel {clash.id}`) or pick other times."
             )
         override = await store.insert(conn, req.role, req.user, starts, ends, actor, approver=approver)
         if approver is None:
             await _schedule_edges(services, conn, override, now)
-        await audit.record(
-            conn,
-            kind="oncall",
-            action="override.request" if approver else "override.create",
-            outcome="ok",
-            actor=actor,
-            detail={
-                "override_id": override.id,
-                "role": req.role,
-                "user": req.user,
-                "starts_at": starts,
-                "ends_at": ends,
-                "approver": approver,
-            },
-            request_id=request_id,
-        )
+        detail = {"role": req.role, "user": req.user, "starts_at": starts, "ends_at": ends, "approver": approver}
+        action = "override.request" if approver else "override.create"
+        await _audit(conn, action, actor, override.id, request_id, **detail)
     note = " (it starts now: the start you gave has passed)" if req.starts < now else ""
     if approver is not None:
         return await _ask_approver(services, override, note)
@@ -163,6 +134,37 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
     if not after.same_people(before):
         told = await _announce_told(services, after, f"Override #{override.id} set by {mention(actor)}.")
     return f"Override set: {messages.override_line(override, zone)}{note}.{told}"
+
+
+async def _approver(services: Services, actor: str, req: OverrideCreate, replaced: set[str]) -> str | None:
+    """None when the actor may set the override; else the one person whose shift it takes, who must accept."""
+    subject = policy.Subject(replaced=frozenset(replaced))
+    if await policy.allows(services, Do.OVERRIDE_SET, actor, subject):
+        return None
+    if actor != req.user:
+        await policy.require(
+            services, Do.OVERRIDE_SET, actor, subject, what="set this override, or ask for the shift yourself"
+        )
+    people = sorted(u for u in replaced if u[:1] in "UW" and "@" not in u)
+    if len(people) != 1:
+        holders = ", ".join(mention(u) for u in sorted(replaced)) or "nobody"
+        raise Refused(
+            f"That time is the {req.role} shift of {holders}: ask for one person's shift at a time, or ask "
+            f"{await policy.who_may(services, Do.OVERRIDE_SET, subject)} to set it."
+        )
+    return people[0]
+
+
+async def _audit(conn: Any, action: str, actor: str, override_id: int, request_id: str, **detail: Any) -> None:
+    await audit.record(
+        conn,
+        kind="oncall",
+        action=action,
+        outcome="ok",
+        actor=actor,
+        detail={"override_id": override_id, **detail},
+        request_id=request_id,
+    )
 
 
 async def _schedule_edges(services: Services, conn: Any, override: store.Override, now: datetime) -> None:
@@ -208,7 +210,7 @@ async def answer_override(services: Services, override_id: int, actor: str, acce
     zone = team_zone(services)
     override = await store.get(services.db, override_id)
     if override is None:
-        raise UsageError("That override request does not exist.", usage=False)
+        raise NotFound("That override request does not exist.")
     subject = policy.Subject(replaced=frozenset({override.approver} if override.approver else set()))
     await policy.require(services, Do.OVERRIDE_ANSWER, actor, subject)
     before = await who_is_on_call(services, now)
@@ -216,12 +218,10 @@ async def answer_override(services: Services, override_id: int, actor: str, acce
         await store.lock_role(conn, override.role)
         if accept:
             if override.ends_at <= now:
-                raise UsageError(f"Override #{override_id} asked for a time that is over.", usage=False)
+                raise Invalid(f"Override #{override_id} asked for a time that is over.")
             clash = await store.first_overlap(conn, override.role, max(override.starts_at, now), override.ends_at)
             if clash is not None and clash.id != override_id:
-                raise UsageError(
-                    f"That request overlaps override {messages.override_line(clash, zone)}, set since.", usage=False
-                )
+                raise Invalid(f"That request overlaps override {messages.override_line(clash, zone)}, set since.")
         decided = await store.decide(conn, override_id, "accepted" if accept else "declined", actor, now)
         if decided is None:
             current = await store.get(conn, override_id)
@@ -229,15 +229,8 @@ async def answer_override(services: Services, override_id: int, actor: str, acce
             return f"Override #{override_id} was already answered ({state})."
         if accept:
             await _schedule_edges(services, conn, decided, now)
-        await audit.record(
-            conn,
-            kind="oncall",
-            action="override.accept" if accept else "override.decline",
-            outcome="ok",
-            actor=actor,
-            detail={"override_id": override_id, "requested_by": override.created_by},
-            request_id=request_id,
-        )
+        action = "override.accept" if accept else "override.decline"
+        await _audit(conn, action, actor, override_id, request_id, requested_by=override.created_by)
     verdict = "accepted" if accept else "declined"
     line = messages.override_line(decided, zone)
     try:
@@ -259,29 +252,21 @@ async def cancel_override(services: Services, actor: str, override_id: int, requ
     now = services.clock.now()
     override = await store.get(services.db, override_id)
     if override is None:
-        raise UsageError(f"There is no override #{override_id}; `/oncall overrides` lists them.", usage=False)
+        raise NotFound(f"There is no override #{override_id}; `/oncall overrides` lists them.")
     if override.cancelled_at is not None or override.status == "declined":
-        raise UsageError(f"Override #{override_id} was already cancelled.", usage=False)
+        raise AlreadyDone(f"Override #{override_id} was already cancelled.")
     if override.ends_at <= now:
-        raise UsageError(f"Override #{override_id} is already over.", usage=False)
+        raise AlreadyDone(f"Override #{override_id} is already over.")
     replaced = await _replaced(services, override.role, max(override.starts_at, now), override.ends_at)
     subject = policy.Subject(requester=override.created_by, holder=override.user_id, replaced=frozenset(replaced))
     await policy.require(services, Do.OVERRIDE_CANCEL, actor, subject)
     before = await who_is_on_call(services, now)
     async with services.db.transaction() as conn:
         if not await store.cancel(conn, override_id, actor, now):
-            raise UsageError(f"Override #{override_id} was already cancelled.", usage=False)
+            raise AlreadyDone(f"Override #{override_id} was already cancelled.")
         for edge in ("begin", "end"):
             await services.jobs.cancel(conn, "oncall.override_changes", f"{override_id}:{edge}")
-        await audit.record(
-            conn,
-            kind="oncall",
-            action="override.cancel",
-            outcome="ok",
-            actor=actor,
-            detail={"override_id": override_id},
-            request_id=request_id,
-        )
+        await _audit(conn, "override.cancel", actor, override_id, request_id)
     after = await who_is_on_call(services, now)
     note = ""
     if not after.same_people(before):
