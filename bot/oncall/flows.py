@@ -10,6 +10,7 @@ from typing import Any
 from bot import audit, log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, Refused, UsageError
 from bot.oncall import messages, store
+from bot.oncall.ids import Job
 from bot.oncall.lookup import OnCall, rotation, who_is_on_call
 from bot.oncall.parse import OverrideCreate
 from bot.policy import Do
@@ -168,21 +169,11 @@ async def _audit(conn: Any, action: str, actor: str, override_id: int, request_i
 
 
 async def _schedule_edges(services: Services, conn: Any, override: store.Override, now: datetime) -> None:
-    if override.starts_at > now:
-        await services.jobs.schedule_once(
-            conn,
-            "oncall.override_changes",
-            f"{override.id}:begin",
-            override.starts_at,
-            {"override_id": override.id, "edge": "begins"},
-        )
-    await services.jobs.schedule_once(
-        conn,
-        "oncall.override_changes",
-        f"{override.id}:end",
-        override.ends_at,
-        {"override_id": override.id, "edge": "ends"},
-    )
+    """The jobs that announce the override's start (unless it has started) and its end."""
+    edges = [("begin", "begins", override.starts_at)] if override.starts_at > now else []
+    for key, edge, at in [*edges, ("end", "ends", override.ends_at)]:
+        payload = {"override_id": override.id, "edge": edge}
+        await services.jobs.schedule_once(conn, Job.OVERRIDE_CHANGES, f"{override.id}:{key}", at, payload)
 
 
 async def _ask_approver(services: Services, override: store.Override, note: str) -> str:
@@ -265,7 +256,7 @@ async def cancel_override(services: Services, actor: str, override_id: int, requ
         if not await store.cancel(conn, override_id, actor, now):
             raise AlreadyDone(f"Override #{override_id} was already cancelled.")
         for edge in ("begin", "end"):
-            await services.jobs.cancel(conn, "oncall.override_changes", f"{override_id}:{edge}")
+            await services.jobs.cancel(conn, Job.OVERRIDE_CHANGES, f"{override_id}:{edge}")
         await _audit(conn, "override.cancel", actor, override_id, request_id)
     after = await who_is_on_call(services, now)
     note = ""
