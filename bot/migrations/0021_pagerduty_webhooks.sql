@@ -1,5 +1,11 @@
 -- PagerDuty v3 webhooks: every delivery once (by PagerDuty's event id), and what PagerDuty last said of each
--- incident the bot paged, so a late or repeated delivery changes nothing.
+-- incident the bot paged, so a late or repeated delivery changes nothing. And P1 alerts that no incident is
+-- declared for page through PagerDuty too: an event belongs to an incident or to an alert.
+
+ALTER TABLE pagerduty_events ALTER COLUMN incident_id DROP NOT NULL;
+ALTER TABLE pagerduty_events ADD COLUMN alert_id bigint REFERENCES alerts (id);
+ALTER TABLE pagerduty_events ADD CONSTRAINT pagerduty_events_owner CHECK ((incident_id IS NULL) <> (alert_id IS NULL));
+CREATE INDEX pagerduty_events_alert ON pagerduty_events (alert_id, id) WHERE alert_id IS NOT NULL;
 
 CREATE TABLE pagerduty_webhooks (
     event_id        text PRIMARY KEY,        -- PagerDuty's event.id: a redelivery finds its row

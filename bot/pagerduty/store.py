@@ -15,7 +15,7 @@ from bot.db import Conn, columns, from_row, json_value
 @dataclass(frozen=True)
 class Event:
     id: int
-    incident_id: int
+    incident_id: int | None
     event_key: str
     action: str
     severity: str
@@ -24,6 +24,7 @@ class Event:
     last_error: str | None
     sent_at: datetime | None
     rejected_at: datetime | None
+    alert_id: int | None = None
 
     @property
     def settled(self) -> bool:
@@ -38,13 +39,22 @@ _COLUMNS = columns(Event)
 
 
 async def add(
-    conn: Conn, incident_id: int, event_key: str, action: str, severity: str, body: dict[str, Any], at: datetime
+    conn: Conn,
+    incident_id: int | None,
+    event_key: str,
+    action: str,
+    severity: str,
+    body: dict[str, Any],
+    at: datetime,
+    *,
+    alert_id: int | None = None,
 ) -> int | None:
-    """The event's id, or None when this change was already recorded."""
+    """The event's id, or None when this change was already recorded. It is an incident's, or an alert's."""
     return await conn.fetchval(
-        """INSERT INTO pagerduty_events (incident_id, event_key, action, severity, body, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_key) DO NOTHING RETURNING id""",
+        """INSERT INTO pagerduty_events (incident_id, alert_id, event_key, action, severity, body, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_key) DO NOTHING RETURNING id""",
         incident_id,
+        alert_id,
         event_key,
         action,
         severity,
@@ -61,9 +71,18 @@ async def events(conn: Conn, incident_id: int) -> list[Event]:
     return [Event.of(r) for r in rows]
 
 
+async def alert_events(conn: Conn, alert_id: int) -> list[Event]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM pagerduty_events WHERE alert_id = $1 ORDER BY id", alert_id)
+    return [Event.of(r) for r in rows]
+
+
 async def lock_incident(conn: asyncpg.Connection, incident_id: int) -> None:
     """One sender per incident at a time (replicas and retries alike), so events go out once and in order."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('pagerduty'), $1::int)", incident_id)
+
+
+async def lock_alert(conn: asyncpg.Connection, alert_id: int) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('pagerduty.alert'), $1::int)", alert_id)
 
 
 async def sent(conn: Conn, event_id: int, at: datetime) -> None:
