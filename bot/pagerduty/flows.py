@@ -60,6 +60,11 @@ def told_by_pagerduty() -> Iterator[None]:
         _from_pagerduty.reset(token)
 
 
+def echoing() -> bool:
+    """True while the bot applies what PagerDuty told it."""
+    return _from_pagerduty.get()
+
+
 def channel_link(incident: Incident) -> str | None:
     return f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id else None
 
