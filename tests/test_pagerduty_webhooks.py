@@ -388,3 +388,21 @@ async def test_two_serve_processes_page_once_and_agree(
         assert await db.fetchval("SELECT count(*) FROM incidents") == 1
         assert pagerduty.actions("INC-1") == ["trigger"]  # once across both, and the resolve not echoed back
         assert await db.fetchval("SELECT resolved_by FROM incidents") == "U0ALICE"
+
+
+async def test_old_processed_deliveries_are_pruned_daily(bot: RunningBot, clock: FrozenClock) -> None:
+    rows = [("OLD-DONE", 40, True), ("NEW-DONE", 2, True), ("OLD-PENDING", 40, False)]
+    for event_id, days, done in rows:
+        at = clock.now() - timedelta(days=days)
+        await bot.db.execute(
+            """INSERT INTO pagerduty_webhooks (event_id, event_type, occurred_at, body, received_at, processed_at)
+               VALUES ($1, 'incident.acknowledged', $2, '{}', $2, $3)""",
+            event_id,
+            at,
+            at if done else None,
+        )
+    await bot.tick()  # schedules the daily run
+    clock.advance(timedelta(days=1))
+    await bot.tick()
+    left = await bot.db.fetch("SELECT event_id FROM pagerduty_webhooks ORDER BY event_id")
+    assert [r["event_id"] for r in left] == ["NEW-DONE", "OLD-PENDING"]
