@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from bot.deploys.ids import Action as DeployAction
 from bot.deploys.store import Deploy
 from bot.incidents import ids
-from bot.incidents.enums import Status
+from bot.incidents.enums import Severity, Status
 from bot.incidents.ids import Action
 from bot.incidents.outcomes import (
     Acknowledged,
@@ -84,6 +84,8 @@ def announcement(
     ack = (
         f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
         if incident.acknowledged_at and incident.acknowledged_by
+        else f"in PagerDuty at {when(incident.acknowledged_at, zone)}"
+        if incident.acknowledged_at
         else "_not yet_"
     )
     lines = [
@@ -128,6 +130,8 @@ def kickoff(
     ]
     if incident.description:
         intro.append(f"*Description:* {mrkdwn(incident.description)}")
+    if level.level == Severity.P1:
+        intro.append("*Emergency contacts:* `/oncall contacts` (for the rotation and the incident managers)")
     blocks: Blocks = [
         section("\n".join(intro)),
         context(
@@ -275,10 +279,8 @@ def answer(outcome: Outcome, zone: ZoneInfo) -> str:
             ttr, tta = times_to_resolve(incident)
             return f"{ref} resolved after {ttr} (time to acknowledge: {tta})."
         case Acknowledged(incident=incident, already=True):
-            return (
-                f"{ref} was already acknowledged by {mention(incident.acknowledged_by or '?')} "
-                f"at {when(incident.acknowledged_at, zone)}."
-            )
+            by = mention(incident.acknowledged_by) if incident.acknowledged_by else "someone in PagerDuty"
+            return f"{ref} was already acknowledged by {by} at {when(incident.acknowledged_at, zone)}."
         case Acknowledged():
             return f"You acknowledged {ref}."
         case Joined(incident=incident, failures=failures):
