@@ -408,3 +408,10 @@ async def test_old_processed_deliveries_are_pruned_daily(bot: RunningBot, clock:
     await bot.tick()
     left = await bot.db.fetch("SELECT event_id FROM pagerduty_webhooks ORDER BY event_id")
     assert [r["event_id"] for r in left] == ["NEW-DONE", "OLD-PENDING"]
+
+
+async def test_an_oversized_webhook_is_refused_unread(bot: RunningBot, pagerduty: FakePagerDuty) -> None:
+    raw = b'{"event": {"id": "' + b"x" * (1024**2 + 10) + b'"}}'
+    status, answer = await post(bot, raw, pagerduty.sign(raw, [SECRET]))
+    assert (status, answer["error"]) == (413, "body: larger than 1 MiB")
+    assert await bot.db.fetchval("SELECT count(*) FROM pagerduty_webhooks") == 0
