@@ -15,7 +15,7 @@ from datetime import timedelta
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot import jobs, log, migrate
+from bot import audit, jobs, log, migrate
 from bot.clock import Clock
 from bot.db import Database
 from bot.jobs import JobRunner
@@ -57,6 +57,8 @@ class BotApp:
         await self.services.jobs.stop()
         await self.services.slack.close()
         await self.services.prometheus.close() if self.services.prometheus else None
+        if self.services.audit_writer is not None:
+            await self.services.audit_writer.close()
         await self.services.db.close()
 
 
@@ -91,6 +93,7 @@ def build(
         retry_backoff=settings.zzik_slack_retry_backoff_seconds,
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
+    services.audit_writer = audit.Writer(db)
     if config.prometheus.url:
         services.prometheus = Prometheus(config.prometheus.url, config.prometheus.timeout, lambda: slack.session)
 
