@@ -102,7 +102,9 @@ def build(
     bolt = AsyncApp(
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        process_before_response=False,
+        # The listener wrapper (bot.slack.middleware) returns once acked and lets the handler go on in its own
+        # task, so Bolt sends the ack at once instead of polling for it every 10 ms.
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
         logger=bolt_logger,
     )

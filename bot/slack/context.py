@@ -47,6 +47,8 @@ class Ctx:
     acked: bool = False
     outcome: str = "ok"
     audit_detail: dict[str, Any] = field(default_factory=dict)
+    # Set once the ack has gone to Bolt: the listener returns then, and Bolt sends it to Slack.
+    acked_signal: asyncio.Future[None] | None = None
 
     @property
     def user_id(self) -> str:
@@ -81,7 +83,11 @@ class Ctx:
     async def ack(self, **kwargs: Any) -> None:
         if not self.acked:
             self.acked = True
-            await self._ack(**kwargs)
+            try:
+                await self._ack(**kwargs)
+            finally:
+                if self.acked_signal is not None and not self.acked_signal.done():
+                    self.acked_signal.set_result(None)
 
     async def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url,
