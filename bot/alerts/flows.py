@@ -24,7 +24,7 @@ from bot.deploys import flows as deploy_flows
 from bot.deploys import store as deploys
 from bot.errors import Refused, UsageError
 from bot.incidents import flows as incident_flows
-from bot.incidents import messages as incident_messages
+from bot.incidents import forms as incident_forms
 from bot.incidents import store as incidents
 from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import alert_pages as pd_alerts
@@ -558,7 +558,7 @@ async def declare_form(services: Services, alert_id: int, reporter: str, channel
     if alert.message_channel and alert.message_ts:
         link = f"https://slack.com/archives/{alert.message_channel}/p{alert.message_ts.replace('.', '')}"
     prefill = messages.declare_prefill(alert, link)
-    return incident_messages.declare_modal(
+    return incident_forms.declare_modal(
         services.config,
         reporter,
         channel,
@@ -571,7 +571,7 @@ async def declare_form(services: Services, alert_id: int, reporter: str, channel
 
 
 def declared_for(private_metadata: str) -> int | None:
-    """The alert a Declare incident form was opened for, if any (see incidents.messages.declare_modal)."""
+    """The alert a Declare incident form was opened for, if any (see incidents.forms.declare_modal)."""
     if not private_metadata.startswith("{"):
         return None
     try:
