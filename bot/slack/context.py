@@ -120,6 +120,23 @@ class Ctx:
         else:
             await self.answer(result)
 
+    async def answer_change(self, work: Awaitable[Any]) -> None:
+        """A command that changes something (claimed before its handler ran): a refusal or bad input the work
+        raises within the ack budget is answered in the ack itself; its answer (text, or (text, blocks)) goes
+        through response_url as ever, after an empty ack as soon as the work is done or the budget is spent.
+
+        The work is never cancelled; an error it raises later is answered through response_url."""
+        task = asyncio.ensure_future(work)
+        if not self.acked and self.kind == "command":
+            await asyncio.wait({task}, timeout=self.services.settings.zzik_ack_budget_seconds)
+        if not (task.done() and not task.cancelled() and task.exception() is not None):
+            await self.ack()
+        result = await task  # an error raised within the budget reaches the wrapper before the ack: in the ack
+        if isinstance(result, tuple):
+            await self.answer(*result)
+        elif result:
+            await self.answer(result)
+
     async def in_channel(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """A public answer in the channel the command was typed in (with the same fallbacks as `answer`)."""
         if not self.acked and self.kind == "command":
