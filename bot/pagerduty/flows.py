@@ -31,6 +31,7 @@ logger = log.get("zzik.pagerduty")
 SEND = "pagerduty.send"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
+SETUP_GRACE = timedelta(seconds=15)  # how long the set-up has to send a declaration's trigger itself
 _from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 
@@ -73,9 +74,11 @@ def channel_link(incident: Incident) -> str | None:
 
 
 async def incident_declared(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
+    """The declaration's trigger. The set-up sends it as soon as the channel exists (so it links to it); the SEND
+    run is the safety net, due a little later, for a set-up that dies or stalls."""
     if incident.severity not in services.config.pagerduty.severities:
         return None
-    return await _trigger(services, conn, incident, f"{incident.id}:trigger:declared", now)
+    return await _trigger(services, conn, incident, f"{incident.id}:trigger:declared", now, due=now + SETUP_GRACE)
 
 
 async def incident_severity_changed(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
@@ -105,7 +108,9 @@ async def _triggered(conn: Any, incident_id: int) -> bool:
     return any(e.action == "trigger" for e in await store.events(conn, incident_id))
 
 
-async def _trigger(services: Services, conn: Any, incident: Incident, event_key: str, now: datetime) -> str | None:
+async def _trigger(
+    services: Services, conn: Any, incident: Incident, event_key: str, now: datetime, *, due: datetime | None = None
+) -> str | None:
     if routing_key(services, incident.severity) is None:
         return None
     custom: dict[str, Any] = {"incident": incident.ref, "severity": incident.severity}
@@ -122,7 +127,7 @@ async def _trigger(services: Services, conn: Any, incident: Incident, event_key:
         },
         "client": "ZZIK Ops Bot",
     }
-    return await _record(services, conn, incident, event_key, "trigger", body, now)
+    return await _record(services, conn, incident, event_key, "trigger", body, now, due=due)
 
 
 async def _follow_up(services: Services, conn: Any, incident: Incident, action: str, now: datetime) -> str | None:
@@ -135,13 +140,21 @@ async def _follow_up(services: Services, conn: Any, incident: Incident, action: 
 
 
 async def _record(
-    services: Services, conn: Any, incident: Incident, event_key: str, action: str, body: dict[str, Any], now: datetime
+    services: Services,
+    conn: Any,
+    incident: Incident,
+    event_key: str,
+    action: str,
+    body: dict[str, Any],
+    now: datetime,
+    *,
+    due: datetime | None = None,
 ) -> str | None:
     event_id = await store.add(conn, incident.id, event_key, action, incident.severity, body, now)
     if event_id is None:
         return None
     run_key = f"{incident.id}:{event_id}"
-    await services.jobs.schedule_once(conn, SEND, run_key, now, {"incident_id": incident.id})
+    await services.jobs.schedule_once(conn, SEND, run_key, due or now, {"incident_id": incident.id})
     return run_key
 
 
