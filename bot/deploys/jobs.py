@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from bot.deploys import flows
+from bot.deploys import scheduled
+from bot.deploys.ids import Job
 from bot.jobs import JobRun, JobRunner
 from bot.services import Services
 
 
 def register(runner: JobRunner, services: Services) -> None:
-    @runner.handler(flows.WATCH_END)
+    @runner.handler(Job.WATCH_END)
     async def watch_end(run: JobRun) -> None:
-        await flows.watch_ended(services, run.payload["deploy_id"])
+        await scheduled.watch_ended(services, run.payload["deploy_id"])
 
-    @runner.handler(flows.CHECK_TRIGGER)
+    @runner.handler(Job.CHECK_TRIGGER)
     async def check_trigger(run: JobRun) -> None:
-        await flows.check_trigger(services, run.payload["deploy_id"])
+        await scheduled.check_trigger(services, run.payload["deploy_id"])
 
-    @runner.handler(flows.EXPIRE)
+    @runner.handler(Job.EXPIRE)
     async def expire(run: JobRun) -> None:
-        await flows.expire(services, run.payload["deploy_id"], run.payload["status"])
+        await scheduled.expire(services, run.payload["deploy_id"], run.payload["status"])

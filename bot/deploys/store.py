@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from bot.db import Database
+from bot.deploys.ids import ACTIVE, Kind, Status
 
 Conn = asyncpg.Connection | Database
 
@@ -18,8 +19,8 @@ class Deploy:
     id: int
     environment: str
     version: str
-    kind: str
-    status: str
+    kind: Kind
+    status: Status
     requested_by: str
     forced_reason: str | None
     rollback_of: int | None
@@ -41,16 +42,17 @@ class Deploy:
 
     @property
     def ref(self) -> str:
-        what = "Rollback" if self.kind == "rollback" else "Deploy"
+        what = "Rollback" if self.kind == Kind.ROLLBACK else "Deploy"
         return f"{what} #{self.id} of {self.version} to {self.environment}"
 
     @property
     def active(self) -> bool:
-        return self.status in ("pending", "running")
+        return self.status in ACTIVE
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Deploy:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        values = {f.name: row[f.name] for f in fields(cls)}
+        return cls(**values | {"kind": Kind(row["kind"]), "status": Status(row["status"])})
 
 
 _COLUMNS = ", ".join(f.name for f in fields(Deploy))
@@ -70,8 +72,8 @@ async def create(
     requested_by: str,
     request_key: str,
     at: datetime,
-    kind: str = "deploy",
-    status: str = "pending",
+    kind: Kind = Kind.DEPLOY,
+    status: Status = Status.PENDING,
     forced_reason: str | None = None,
     rollback_of: int | None = None,
     reason: str | None = None,
@@ -108,7 +110,8 @@ async def create(
         if existing is not None:
             return Deploy.of(existing), False
         holder = await active(conn, environment)
-        assert holder is not None
+        if holder is None:  # the winner already finished: no holder to name, the violation stands
+            raise
         raise Locked(holder) from None
     return Deploy.of(row), True
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from bot import audit, log
+from bot.deploys import announce
 from bot.deploys import messages as deploy_messages
 from bot.deploys import store as deploys
 from bot.deploys.store import Deploy
@@ -181,14 +182,14 @@ async def watch_tick(services: Services, run: JobRun) -> None:
 
 
 async def _breach_message(services: Services, deploy: Deploy, f: Figures, met: list[tuple[str, str]]):
-    from bot.deploys import flows as deploy_flows  # deploys calls into this module; import at use
+    from bot.deploys import rollback  # deploys calls into this module; import at use
 
     criteria = {c.id: c.text for c in services.config.rollback.criteria}
     named = "; ".join(f"*{escape(criteria.get(cid, cid))}*: {why}" for cid, why in met)
     text = f":rotating_light: {deploy.ref} meets the manual's rollback criteria: {named}"
     header = deploy_messages.section(f"{text}\nLast {_span(f.span)}: {f.line()}.")
     try:
-        current, target = await deploy_flows.rollback_target(services, deploy.environment)
+        current, target = await rollback.target(services, deploy.environment)
     except Exception:  # nothing to roll back to: say so rather than offer a button that cannot work
         return text, [header, deploy_messages.context("No earlier good version is known to roll back to.")]
     if current.id != deploy.id:
@@ -248,11 +249,9 @@ async def rollback_check(services: Services, run: JobRun) -> None:
                 detail={"deploy": rollback.id, "error_ratio": f.errors, "before": f.before_errors},
             )
     if ticked:
-        from bot.deploys import flows as deploy_flows
-
         current = await deploys.get(services.db, rollback.id)
         if current is not None:
-            await deploy_flows.refresh(services, current)
+            await announce.refresh(services, current)
 
 
 def normal_limit(before: float | None) -> float:
