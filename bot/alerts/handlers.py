@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import log
 from bot.alerts import flows, payloads
-from bot.alerts.ids import Action
+from bot.alerts.ids import Action, Source
 from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
 from bot.slack.commands import usage
@@ -170,5 +170,5 @@ def web_routes(web_app: web.Application, services: Services) -> None:
 
         return handle
 
-    web_app.router.add_post("/hooks/alertmanager", receiver("alertmanager", payloads.AlertmanagerWebhook))
-    web_app.router.add_post("/hooks/grafana", receiver("grafana", payloads.GrafanaWebhook))
+    web_app.router.add_post("/hooks/alertmanager", receiver(Source.ALERTMANAGER, payloads.AlertmanagerWebhook))
+    web_app.router.add_post("/hooks/grafana", receiver(Source.GRAFANA, payloads.GrafanaWebhook))

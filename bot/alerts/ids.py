@@ -1,4 +1,4 @@
-"""Block Kit action ids and job names of the alerts domain (grep for them here)."""
+"""Names of the alerts domain, each built and parsed here: action ids, job names, states, button values."""
 
 from enum import StrEnum
 
@@ -21,3 +21,27 @@ class Job(StrEnum):
     DECLARE = "alerts.declare"  # config auto-declares an incident for this priority
     INCIDENT_NOTE = "alerts.incident_note"  # the incident channel hears the alert resolved
     SWEEP = "alerts.sweep"  # every few seconds: what a crashed replica left half-done is picked up
+
+
+class Status(StrEnum):
+    """alerts.status (the CHECK constraint in 0010_alerts.sql)."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Source(StrEnum):
+    """alert_deliveries.source (the CHECK constraint in 0010_alerts.sql): the webhook it came through."""
+
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
+
+
+class Message(StrEnum):
+    """What a due Slack message stands for: one alert's own message, or a storm's digest."""
+
+    ALERT = "alert"
+    DIGEST = "digest"
+
+
+PAGED_AT_ONCE = "P1"  # the priority that DMs the on-call primary at once

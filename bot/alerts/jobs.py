@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.alerts import flows
+from bot.alerts import processing, scheduled, sending
 from bot.alerts.ids import Job
 from bot.jobs import JobRun, JobRunner
 from bot.services import Services
@@ -12,42 +12,43 @@ from bot.services import Services
 
 def every_sweep(after: datetime) -> datetime:
     """The next multiple of SWEEP_EVERY (UTC) strictly after `after`, so every replica computes the same run."""
-    step = flows.SWEEP_EVERY.total_seconds()
+    step = sending.SWEEP_EVERY.total_seconds()
     epoch = after.astimezone(UTC).timestamp()
     return datetime.fromtimestamp((epoch // step + 1) * step, UTC)
 
 
 def register(runner: JobRunner, services: Services) -> None:
-    @runner.recurring(Job.SWEEP, spec=f"every {int(flows.SWEEP_EVERY.total_seconds())}s", next_due=every_sweep)
+    @runner.recurring(Job.SWEEP, spec=f"every {int(sending.SWEEP_EVERY.total_seconds())}s", next_due=every_sweep)
     async def sweep(run: JobRun) -> None:
-        await flows.sweep(services)
+        await sending.sweep(services)
 
     @runner.handler(Job.PROCESS)
     async def process(run: JobRun) -> None:
-        for channel in await flows.process(services, run.payload["delivery_id"]):
+        for channel in await processing.process(services, run.payload["delivery_id"]):
             # Post at once what the pace allows; the rest is a scheduled send run (committed with the episodes).
-            await flows.send(services, channel, budget=0)
+            await sending.send(services, channel, budget=0)
 
     @runner.handler(Job.SEND)
     async def send(run: JobRun) -> None:
-        await flows.send(services, run.payload["channel"])
+        await sending.send(services, run.payload["channel"])
 
     @runner.handler(Job.PAGE)
     async def page(run: JobRun) -> None:
-        await flows.page_primary(services, run.payload.get("alert_id"), run.payload.get("digest_id"))
+        await scheduled.page_primary(services, run.payload.get("alert_id"), run.payload.get("digest_id"))
 
     @runner.handler(Job.ESCALATE)
     async def escalate(run: JobRun) -> None:
-        await flows.escalate(services, run.payload.get("alert_id"), run.payload.get("digest_id"), run.payload["role"])
+        alert, digest = run.payload.get("alert_id"), run.payload.get("digest_id")
+        await scheduled.escalate(services, alert, digest, run.payload["role"])
 
     @runner.handler(Job.DEPLOY_NOTE)
     async def deploy_note(run: JobRun) -> None:
-        await flows.deploy_thread(services, run.payload["alert_id"])
+        await scheduled.deploy_thread(services, run.payload["alert_id"])
 
     @runner.handler(Job.DECLARE)
     async def declare(run: JobRun) -> None:
-        await flows.auto_declare(services, run.payload["alert_id"])
+        await scheduled.auto_declare(services, run.payload["alert_id"])
 
     @runner.handler(Job.INCIDENT_NOTE)
     async def incident_note(run: JobRun) -> None:
-        await flows.incident_note(services, run.payload["alert_id"])
+        await scheduled.incident_note(services, run.payload["alert_id"])

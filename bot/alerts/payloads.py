@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.alerts.ids import Source, Status
+
 MAX_ALERTS = 5000
-Status = Literal["firing", "resolved"]
 
 
 class _Model(BaseModel):
@@ -125,7 +126,7 @@ def from_alertmanager(hook: AlertmanagerWebhook) -> list[Incoming]:
             labels=dict(a.labels),
             annotations=dict(a.annotations),
             starts_at=_aware(a.startsAt),
-            ends_at=_ends(a.endsAt) if a.status == "resolved" else None,
+            ends_at=_ends(a.endsAt) if a.status == Status.RESOLVED else None,
             generator_url=a.generatorURL or None,
             values_text=None,
             group_key=key,
@@ -150,7 +151,7 @@ def from_grafana(hook: GrafanaWebhook) -> list[Incoming]:
             labels=dict(a.labels),
             annotations=dict(a.annotations),
             starts_at=_aware(a.startsAt),
-            ends_at=_ends(a.endsAt) if a.status == "resolved" else None,
+            ends_at=_ends(a.endsAt) if a.status == Status.RESOLVED else None,
             generator_url=a.generatorURL or a.panelURL or a.dashboardURL or None,
             values_text=_values(a),
             group_key=key,
@@ -162,6 +163,6 @@ def from_grafana(hook: GrafanaWebhook) -> list[Incoming]:
 
 def parse(source: str, body: Any) -> list[Incoming]:
     """A stored delivery's body as alerts (it was validated when received)."""
-    if source == "grafana":
+    if source == Source.GRAFANA:
         return from_grafana(GrafanaWebhook.model_validate(body))
     return from_alertmanager(AlertmanagerWebhook.model_validate(body))

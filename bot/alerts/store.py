@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.alerts.ids import Message, Status
 from bot.db import Database
 
 Conn = asyncpg.Connection | Database
@@ -60,7 +61,7 @@ class Alert:
 
     @property
     def firing(self) -> bool:
-        return self.status == "firing"
+        return self.status == Status.FIRING
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Alert:
@@ -319,7 +320,7 @@ async def set_retry(conn: Conn, channel: str, retry_at: datetime) -> None:
     await conn.execute("UPDATE alert_channels SET retry_at = $2 WHERE channel = $1", channel, retry_at)
 
 
-async def next_unsent(conn: Conn, channel: str) -> tuple[str, int, int] | None:
+async def next_unsent(conn: Conn, channel: str) -> tuple[Message, int, int] | None:
     """('alert'|'digest', id, version) of the oldest message due in a channel."""
     row = await conn.fetchrow(
         """SELECT kind, id, version FROM (
@@ -331,14 +332,14 @@ async def next_unsent(conn: Conn, channel: str) -> tuple[str, int, int] | None:
            ) due ORDER BY dirty_at, id LIMIT 1""",
         channel,
     )
-    return (row["kind"], row["id"], row["version"]) if row else None
+    return (Message(row["kind"]), row["id"], row["version"]) if row else None
 
 
 async def sent(
     conn: Conn, kind: str, item_id: int, version: int, where: tuple[str, str] | None, error: str | None = None
 ) -> None:
     """Record what Slack took (or, with `error`, refused for good): this version is no longer due."""
-    table = "alerts" if kind == "alert" else "alert_digests"
+    table = "alerts" if kind == Message.ALERT else "alert_digests"
     channel, ts = where or (None, None)
     await conn.execute(
         f"""UPDATE {table} SET sent_version = GREATEST(sent_version, $2), message_ts = COALESCE(message_ts, $3),
