@@ -85,7 +85,10 @@ def build(
     replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     runner = JobRunner(db=db, clock=clock, replica_id=replica_id, on_finished=metrics.job_finished)
     slack = SlackClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, metrics=metrics
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        metrics=metrics,
+        retry_backoff=settings.zzik_slack_retry_backoff_seconds,
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
     if config.prometheus.url:

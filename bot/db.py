@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -133,3 +135,33 @@ class Database:
             return await asyncio.wait_for(self.fetchval("SELECT 1"), timeout=2) == 1
         except (DatabaseUnavailable, *OUTAGE_ERRORS):
             return False
+
+
+# What a store function takes: a connection (inside the caller's transaction) or the pool.
+Conn = asyncpg.Connection | Database
+
+T = TypeVar("T")
+
+
+def json_value(value: Any) -> Any:
+    """A json/jsonb column's value (asyncpg hands them over as text)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def from_row(cls: type[T], row: Mapping[str, Any], **convert: Callable[[Any], Any]) -> T:
+    """A dataclass from a record: each field from the column of its name, through `convert[name]` when given
+    (`json_value` for json columns, `list` for arrays). A field with a default may be missing from the row."""
+    values: dict[str, Any] = {}
+    present = set(row.keys())
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in present:
+            value = row[f.name]
+            values[f.name] = convert[f.name](value) if f.name in convert and value is not None else value
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise KeyError(f"{cls.__name__}.{f.name}: no column {f.name!r} in the row")
+    return cls(**values)
+
+
+def columns(cls: type, prefix: str = "") -> str:
+    """The dataclass's fields as a SELECT list (`prefix` e.g. "i." qualifies each column)."""
+    return ", ".join(prefix + f.name for f in dataclasses.fields(cls))

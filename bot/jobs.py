@@ -8,7 +8,8 @@ Every replica runs an APScheduler AsyncIOScheduler whose only job is a short `ti
 A replica that dies mid-run leaves its row `running`; after LEASE another replica takes it over, so a
 handler must be safe to run again (domains use their own unique keys for what they post).
 
-Domains declare their jobs in their own `jobs.py` with `runner.recurring(...)` and `runner.handler(...)`.
+Domains declare their jobs in their own `jobs.py`: a table of one-call jobs for `runner.declare(services, {...})`
+(`call(flows.f, "payload_key", ...)`), and `runner.recurring(...)` / `runner.handler(...)` for the rest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +57,45 @@ class JobRun:
 
 
 Handler = Callable[[JobRun], Awaitable[None]]
+# What a `Call` passes its flow after `services`: a payload key ("name?" when the payload may lack it: None
+# then), or a function of the run (`the_run`, `due_at`).
+Arg = str | Callable[[JobRun], Any]
+
+
+def the_run(run: JobRun) -> JobRun:
+    return run
+
+
+def due_at(run: JobRun) -> datetime:
+    return run.due_at
+
+
+@dataclass(frozen=True)
+class Call:
+    """A job whose run is one flow call: `await flow(services, *args)`, each arg taken from the run."""
+
+    flow: Callable[..., Awaitable[Any]]
+    args: tuple[Arg, ...] = ()
+    lease: timedelta | None = None
+
+    def bind(self, services: Any) -> Handler:
+        async def handler(run: JobRun) -> None:
+            await self.flow(services, *(_arg(run, arg) for arg in self.args))
+
+        handler.__name__ = getattr(self.flow, "__name__", "handler")
+        return handler
+
+
+def call(flow: Callable[..., Awaitable[Any]], *args: Arg, lease: timedelta | None = None) -> Call:
+    return Call(flow, args, lease)
+
+
+def _arg(run: JobRun, arg: Arg) -> Any:
+    if callable(arg):
+        return arg(run)
+    if arg.endswith("?"):
+        return run.payload.get(arg[:-1])
+    return run.payload[arg]
 
 
 @dataclass
@@ -93,6 +133,11 @@ class JobRunner:
             return fn
 
         return decorator
+
+    def declare(self, services: Any, jobs: Mapping[str, Call]) -> None:
+        """Declare a domain's one-call jobs from its table: job name -> `call(flow, *args)`."""
+        for name, job in jobs.items():
+            self.handler(name, lease=job.lease)(job.bind(services))
 
     def recurring(
         self, name: str, *, spec: str, next_due: Callable[[datetime], datetime]
@@ -365,7 +410,8 @@ def cron_next(expr: str, zone: Any) -> Callable[[datetime], datetime]:
 
     def next_due(after: datetime) -> datetime:
         fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
-        assert fire is not None
+        if fire is None:  # a crontab expression always fires again; this would be APScheduler's bug
+            raise ValueError(f"the schedule {expr!r} never fires after {after.isoformat()}")
         return fire
 
     return next_due

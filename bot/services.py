@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.db import Database
@@ -37,6 +38,11 @@ class Services:
     socket_mode: Any = None
     # Prometheus's HTTP API (config prometheus.url); None when no Prometheus is configured.
     prometheus: Prometheus | None = None
+
+
+def zone(services: Services) -> ZoneInfo:
+    """The team's time zone (config oncall.timezone): every wall-clock time the bot shows or schedules."""
+    return services.config.oncall.zone
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     zzik_public_url: str | None = None
     # Alertmanager's address (e.g. http://alertmanager:9093): Silence/Unsilence on alerts use its API v2.
     zzik_alertmanager_url: str | None = None
+    # The Slack client's retry backoff factor: the n-th retry after a failed connection or a 5xx waits about
+    # this * 2**n seconds (slack_sdk's exponential backoff with jitter).
+    zzik_slack_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=10)
     # Slack takes about one message per second per channel; alert messages keep to this pace.
     zzik_alert_pace_seconds: float = Field(default=1.0, ge=0)
     # PagerDuty Events API v2 integration key; unset: paging is Slack DMs only.

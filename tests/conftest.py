@@ -14,9 +14,10 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -46,6 +47,12 @@ ROTA = {
     "usergroup": "S0ONCALL",
     "kit": ["Laptop with VPN access"],
 }
+
+
+def rota_now() -> dict[str, Any]:
+    """ROTA with its week 0 holding now, on the wall clock: for a bot in a subprocess, which has no frozen clock."""
+    handoff = datetime.now(ZoneInfo(ROTA["timezone"])) - timedelta(hours=10)  # Monday 10:00 is the handoff
+    return {**ROTA, "start": handoff.date().isoformat()}
 
 
 @pytest.fixture(scope="session")
@@ -119,6 +126,7 @@ def test_settings(pg_dsn: str, fake: FakeSlack, **overrides: Any) -> Settings:
         "database_url": pg_dsn,
         "zzik_webhook_secret": "test-webhook-secret-77",
         "zzik_public_url": "http://bot.invalid",
+        "zzik_slack_retry_backoff_seconds": 0.01,  # retries as in production, without waiting real seconds
     }
     values.update(overrides)
     return Settings(**values)

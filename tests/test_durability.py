@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bot.clock import FrozenClock
-from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually, rota_now
 from tests.fakepipeline import FakePipeline
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
@@ -78,7 +78,7 @@ async def test_retry_resends_only_what_is_undelivered(bot: RunningBot, fake_slac
 
 async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: FakeSlack, tmp_path) -> None:
     config = tmp_path / "ops.yml"
-    config.write_text(yaml.safe_dump({"oncall": ROTA}))
+    config.write_text(yaml.safe_dump({"oncall": rota_now()}))
     env = {"ZZIK_JOB_TICK_SECONDS": "0.5", "ZZIK_CONFIG": str(config)}
     fake_slack.latency = 0.3  # a slow Slack: the set-up is mid-way when the bot dies
     async with scratch_database(pg_dsn) as dsn:
@@ -134,7 +134,7 @@ async def test_kill_9_while_calling_the_pipeline_is_announced_and_markable(
     config = tmp_path / "ops.yml"
     deploy = config_with(oncall=ROTA).deploy.model_dump(mode="json")
     deploy.update(webhook_url=pipeline.url, pipeline_answer_within="2s")
-    config.write_text(yaml.safe_dump({"oncall": ROTA, "deploy": deploy}))
+    config.write_text(yaml.safe_dump({"oncall": rota_now(), "deploy": deploy}))
     env = {
         "ZZIK_JOB_TICK_SECONDS": "0.5",
         "ZZIK_CONFIG": str(config),

@@ -12,7 +12,7 @@ from tests.fakeslack import FakeSlack
 
 @pytest.fixture
 def client(fake_slack: FakeSlack) -> SlackClient:
-    return SlackClient(token="xoxb-1-test", base_url=fake_slack.url, metrics=Metrics(), timeout=1)
+    return SlackClient(token="xoxb-1-test", base_url=fake_slack.url, metrics=Metrics(), timeout=1, retry_backoff=0.01)
 
 
 async def test_base_url_and_token(client: SlackClient, fake_slack: FakeSlack) -> None:

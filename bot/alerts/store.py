@@ -10,9 +10,7 @@ from typing import Any
 import asyncpg
 
 from bot.alerts.ids import Message, Status
-from bot.db import Database
-
-Conn = asyncpg.Connection | Database
+from bot.db import Conn
 
 
 @dataclass(frozen=True)

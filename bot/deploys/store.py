@@ -8,10 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from bot.db import Database
+from bot.db import Conn
 from bot.deploys.ids import ACTIVE, Kind, Status
-
-Conn = asyncpg.Connection | Database
 
 
 @dataclass(frozen=True)

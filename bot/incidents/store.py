@@ -9,9 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.db import Database
-
-Conn = asyncpg.Connection | Database
+from bot.db import Conn
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.db import Database
-
-Conn = asyncpg.Connection | Database
+from bot.db import Conn
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ one. `SlackClient.open()` makes one keep-alive session that every Web API call a
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
@@ -29,6 +31,11 @@ from bot.metrics import Metrics
 logger = log.get("zzik.slack")
 
 
+# The backoff factor of the retries (settings ZZIK_SLACK_RETRY_BACKOFF_SECONDS): the n-th retry of a failed
+# connection or a 5xx waits about factor * 2**n seconds; a 429 waits Retry-After plus up to 2 * factor.
+RETRY_BACKOFF = 0.5
+
+
 class _AnyServerErrorRetryHandler(AsyncServerErrorRetryHandler):
     """slack_sdk's handler retries 500 and 503 only; a 502 or 504 from Slack's edge is as transient."""
 
@@ -36,23 +43,47 @@ class _AnyServerErrorRetryHandler(AsyncServerErrorRetryHandler):
         return response is not None and 500 <= response.status_code <= 599
 
 
-def retry_handlers() -> list[Any]:
+class _RateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler, with its jitter (a fixed second there) scaled by the backoff factor."""
+
+    def __init__(self, *, max_retry_count: int, backoff: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.backoff = backoff
+
+    async def prepare_for_next_attempt_async(
+        self, *, state: RetryState, request: Any, response: Any = None, error: Any = None
+    ) -> None:
+        if response is None:
+            raise error
+        state.next_attempt_requested = True
+        retry_after = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), None)
+        wait = int(retry_after[0]) if retry_after else 1
+        await asyncio.sleep(wait + random.random() * 2 * self.backoff)
+        state.increment_current_attempt()
+
+
+def retry_handlers(backoff: float = RETRY_BACKOFF) -> list[Any]:
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff)
     return [
         AsyncConnectionErrorRetryHandler(
             max_retry_count=2,
+            interval_calculator=interval,
             error_types=[ServerConnectionError, ServerDisconnectedError, ClientOSError, asyncio.TimeoutError],
         ),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        _AnyServerErrorRetryHandler(max_retry_count=2),
+        _RateLimitRetryHandler(max_retry_count=3, backoff=backoff),
+        _AnyServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
     ]
 
 
 class SlackClient(AsyncWebClient):
     """AsyncWebClient that counts what still failed after slack_sdk's retry handlers."""
 
-    def __init__(self, *, token: str, base_url: str, metrics: Metrics, timeout: int = 10) -> None:
-        super().__init__(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
+    def __init__(
+        self, *, token: str, base_url: str, metrics: Metrics, timeout: int = 10, retry_backoff: float = RETRY_BACKOFF
+    ) -> None:
+        super().__init__(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers(retry_backoff))
         self.metrics = metrics
+        self.retry_backoff = retry_backoff
 
     async def open(self) -> None:
         """The pooled keep-alive session; until it is open, slack_sdk uses a session per call."""
@@ -108,7 +139,7 @@ class Responder:
             timeout=self.client.timeout,
             session=self.client.session,
             # Only a connection that failed before Slack took the message is retried: never answer twice.
-            retry_handlers=retry_handlers()[:1],
+            retry_handlers=retry_handlers(self.client.retry_backoff)[:1],
         )
         return await webhook.send_dict(message)
 

@@ -3,9 +3,9 @@
 - `install()`: a global Bolt middleware (after Bolt's signature check) that binds a request id into
   structlog's contextvars, handles each Slack delivery once (event_id / trigger_id claimed in Postgres),
   and times the ack.
-- `command()`, `action()`, `view()`: how domains register listeners. The wrapper turns UsageError,
-  Refused and DatabaseUnavailable into one ephemeral answer, anything else into an apology with the
-  request id, and writes the audit row and the metrics for every request, whatever its outcome.
+- `command()`, `action()`, `view()`: how domains register listeners. The wrapper answers the errors a user
+  can cause and DatabaseUnavailable once, ephemerally, as the table in bot/errors.py says, anything else with
+  an apology with the request id, and writes the audit row and the metrics for every request, whatever its outcome.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import audit, log
-from bot.errors import DatabaseUnavailable, Refused, UsageError
+from bot.errors import UNAVAILABLE, DatabaseUnavailable, Refused, answer_for, answer_text
 from bot.services import Services
 from bot.slack import payloads
 from bot.slack.commands import only_reads, usage
@@ -33,7 +33,6 @@ from bot.slack.text import from_slack
 
 logger = log.get("zzik.slack")
 
-UNAVAILABLE = "The database is unavailable right now, so nothing was done. Try again in a minute."
 INCOMPLETE = "That click reached the bot incomplete, so nothing was done. Try again, or use the slash command."
 # How long the delivery claim may take: the ack must reach Slack within 3 s whatever the database does
 # (a black-holed database would otherwise hold the claim for the pool's timeouts).
@@ -173,10 +172,9 @@ def install(app: AsyncApp, services: Services) -> None:
     @app.error
     async def unhandled(error: Exception, body: dict[str, Any], logger: Any) -> BoltResponse | None:
         # Reached only for errors outside the listener wrapper (Bolt's own middleware, a bad payload).
-        if isinstance(error, UsageError):
-            return _ephemeral_response(error.message)
-        if isinstance(error, DatabaseUnavailable):
-            return _ephemeral_response(UNAVAILABLE)
+        answer = answer_for(error)
+        if answer is not None:
+            return _ephemeral_response(answer_text(error, answer, None))
         log.get("zzik.slack").error("unhandled error", error=repr(error))
         return None
 
@@ -381,25 +379,21 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
         try:
             await handler(ctx)
             await ctx.ack()
-        except UsageError as exc:
-            ctx.outcome = "refused" if isinstance(exc, Refused) else "usage_error"
-            if isinstance(exc, Refused) and exc.rule:
-                ctx.audit_detail["rule"] = exc.rule
-            text = exc.message
-            if exc.show_usage and usage_of and usage(usage_of):
-                text += "\n\n" + usage(usage_of)
-            await _safe_answer(ctx, text)
-        except DatabaseUnavailable:
-            ctx.outcome = "unavailable"
-            await _safe_answer(ctx, UNAVAILABLE)
         except Exception as exc:
-            ctx.outcome = "error"
-            logger.exception("handler failed", error=repr(exc))
-            await _safe_answer(
-                ctx,
-                f"Something went wrong and it may not have been done (request `{ctx.request_id}`). "
-                "Check before trying again; the team can find the details in the bot's log.",
-            )
+            answer = answer_for(exc)
+            if answer is None:  # a bug
+                ctx.outcome = "error"
+                logger.exception("handler failed", error=repr(exc))
+                text = (
+                    f"Something went wrong and it may not have been done (request `{ctx.request_id}`). "
+                    "Check before trying again; the team can find the details in the bot's log."
+                )
+            else:  # an error a user can cause, or an outage: answered as the table says
+                ctx.outcome = answer.outcome
+                if isinstance(exc, Refused) and exc.rule:
+                    ctx.audit_detail["rule"] = exc.rule
+                text = answer_text(exc, answer, usage(usage_of) if usage_of else None)
+            await _safe_answer(ctx, text)
         finally:
             logger.info(
                 "handled",

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import audit, log, policy
-from bot.errors import UsageError
+from bot.errors import Invalid, NotFound
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.policy import Do, Subject
-from bot.services import Services
+from bot.services import Services, zone
 from bot.status import messages, store, uptime
 from bot.status import page as statuspage
 from bot.status.hooks import STAKEHOLDERS, schedule_reminder
@@ -26,10 +26,6 @@ from bot.status.store import Published, Update
 logger = log.get("zzik.status")
 RECENT = timedelta(days=14)
 FEED_ENTRIES = 50
-
-
-def zone(services: Services):
-    return services.config.oncall.zone
 
 
 def base_url(services: Services) -> str:
@@ -73,7 +69,7 @@ async def public_command(
         status = request.status or Public.INVESTIGATING.value
         view = messages.publish_modal(incident, services.config, request.text, status, incident.channel_id)
         if len(view["private_metadata"]) > 3000:
-            raise UsageError("That update is too long for the form; shorten it.", usage=False)
+            raise Invalid("That update is too long for the form; shorten it.")
         await services.slack.views_open(trigger_id=trigger_id, view=view)
         return Outcome(opened_form=True)
     status = request.status or current.status
@@ -145,10 +141,10 @@ async def publish_from_form(
         data = json.loads(metadata)
         incident_id, body = int(data["incident"]), str(data["body"])
     except (ValueError, KeyError, TypeError):
-        raise UsageError("That form does not belong to an incident any more.", usage=False) from None
+        raise NotFound("That form does not belong to an incident any more.") from None
     incident = await incidents.get(services.db, incident_id)
     if incident is None:
-        raise UsageError("That incident does not exist.", usage=False)
+        raise NotFound("That incident does not exist.")
     await may_publish(services, incident, actor)
     notice = await publish(
         services, incident, actor, key=key, status=status, body=body, title=title, components=components

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.errors import UsageError
+from bot.errors import Invalid
 from bot.slack.text import escape
 from bot.status.ids import Public
 
@@ -29,7 +29,7 @@ def parse(rest: str) -> PublicUpdate:
     if head.lower() in {s.value for s in Public}:
         status, rest = head.lower(), tail.strip()
     if not rest:
-        raise UsageError("the public update text is missing.\n" + escape(USAGE), usage=False)
+        raise Invalid("the public update text is missing.\n" + escape(USAGE))
     if len(rest) > MAX_TEXT:
-        raise UsageError(f"the public update is {len(rest)} characters; keep it to {MAX_TEXT}.", usage=False)
+        raise Invalid(f"the public update is {len(rest)} characters; keep it to {MAX_TEXT}.")
     return PublicUpdate(status, rest)

@@ -7,9 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.db import Database
-
-Conn = asyncpg.Connection | Database
+from bot.db import Conn, from_row
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ _PUBLISHED = """SELECT s.incident_id, i.number, i.severity, s.public_title, s.st
 
 
 def _published(row: asyncpg.Record) -> Published:
-    return Published(**{**dict(row), "components": list(row["components"])})
+    return from_row(Published, row, components=list)
 
 
 async def published(conn: Conn, incident_id: int, *, for_update: bool = False) -> Published | None:
@@ -108,7 +106,7 @@ async def publish(
         title,
         components,
     )
-    return Update(**dict(row))
+    return from_row(Update, row)
 
 
 async def updates(conn: Conn, incident_ids: list[int]) -> list[Update]:
@@ -117,14 +115,14 @@ async def updates(conn: Conn, incident_ids: list[int]) -> list[Update]:
            WHERE incident_id = ANY($1::bigint[]) ORDER BY at DESC, id DESC""",
         incident_ids,
     )
-    return [Update(**dict(r)) for r in rows]
+    return [from_row(Update, r) for r in rows]
 
 
 async def update(conn: Conn, update_id: int) -> Update | None:
     row = await conn.fetchrow(
         "SELECT id, incident_id, at, status, body, author FROM status_updates WHERE id = $1", update_id
     )
-    return Update(**dict(row)) if row else None
+    return from_row(Update, row) if row else None
 
 
 async def recent_updates(conn: Conn, limit: int) -> list[Update]:
@@ -132,7 +130,7 @@ async def recent_updates(conn: Conn, limit: int) -> list[Update]:
         """SELECT id, incident_id, at, status, body, author FROM status_updates ORDER BY at DESC, id DESC LIMIT $1""",
         limit,
     )
-    return [Update(**dict(r)) for r in rows]
+    return [from_row(Update, r) for r in rows]
 
 
 async def for_page(conn: Conn, since: datetime) -> list[Published]:
