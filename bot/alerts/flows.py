@@ -10,20 +10,19 @@ from typing import Any
 
 from bot import audit, log, policy
 from bot.alerts import messages, rules, silences, store
-from bot.alerts.ids import Job, Source
+from bot.alerts.ids import Acknowledged, Job, Source
 from bot.alerts.sending import changed, wall, zone
 from bot.alerts.store import Alert
 from bot.deploys import rollback as deploy_rollback
 from bot.deploys import store as deploys
-from bot.errors import Refused, UsageError
+from bot.errors import AlreadyDone, Invalid, NotFound, Refused
 from bot.incidents import messages as incident_messages
 from bot.incidents import store as incidents
 from bot.runbooks import flows as runbook_flows
 from bot.services import Services
-from bot.slack.blocks import when
-from bot.slack.text import escape, mention
 
 logger = log.get("zzik.alerts")
+SILENCE_HOURS = (1, 4)
 
 
 async def receive(services: Services, source: str, body: str, group_key: str | None, count: int) -> int:
@@ -39,23 +38,23 @@ async def receive(services: Services, source: str, body: str, group_key: str | N
 async def _alert(services: Services, alert_id: int) -> Alert:
     alert = await store.get(services.db, alert_id)
     if alert is None:
-        raise UsageError("That alert does not exist.", usage=False)
+        raise NotFound(messages.NO_ALERT)
     return alert
 
 
-async def acknowledge(services: Services, value: str, actor: str, request_id: str) -> str:
+async def acknowledge(services: Services, target: Acknowledged, actor: str, request_id: str) -> str:
     await policy.require(services, policy.Do.ALERT_ACKNOWLEDGE, actor)
     now = services.clock.now()
-    if value.startswith("d"):
-        return await _acknowledge_digest(services, int(value[1:]), actor, request_id)
+    if target.digest is not None:
+        return await _acknowledge_digest(services, target.digest, actor, request_id)
     async with services.db.transaction() as conn:
-        alert = await store.get(conn, int(value), for_update=True)
+        alert = await store.get(conn, target.alert or 0, for_update=True)
         if alert is None:
-            raise UsageError("That alert does not exist.", usage=False)
+            raise NotFound(messages.NO_ALERT)
         if alert.acknowledged_at:
-            return f"Already acknowledged by {mention(alert.acknowledged_by or '?')}."
+            return messages.already_acknowledged(alert.acknowledged_by)
         if not alert.firing:
-            return f"{escape(alert.alertname)} has already resolved."
+            return messages.already_resolved(alert)
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
         await record(
@@ -66,8 +65,7 @@ async def acknowledge(services: Services, value: str, actor: str, request_id: st
             detail={"alert": alert.id, "alertname": alert.alertname},
         )
     await changed(services, alert.channel, f"ack:{alert.id}")
-    after = messages.duration(now - alert.starts_at)
-    return f"You acknowledged {escape(alert.alertname)} ({alert.priority}) after {after}."
+    return messages.acknowledged(alert, now)
 
 
 async def _acknowledge_digest(services: Services, digest_id: int, actor: str, request_id: str) -> str:
@@ -75,9 +73,9 @@ async def _acknowledge_digest(services: Services, digest_id: int, actor: str, re
     async with services.db.transaction() as conn:
         digest = await store.digest(conn, digest_id, for_update=True)
         if digest is None:
-            raise UsageError("That alert storm does not exist.", usage=False)
+            raise NotFound(messages.NO_STORM)
         if digest.acknowledged_at:
-            return f"Already acknowledged by {mention(digest.acknowledged_by or '?')}."
+            return messages.already_acknowledged(digest.acknowledged_by)
         acked = await store.acknowledge_digest_alerts(conn, digest_id, now, actor)
         for alert_id in acked:
             await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert_id}:")
@@ -87,17 +85,15 @@ async def _acknowledge_digest(services: Services, digest_id: int, actor: str, re
             conn, "acknowledge", actor=actor, request_id=request_id, detail={"digest": digest_id, "alerts": len(acked)}
         )
     await changed(services, digest.channel, f"ackd:{digest_id}")
-    return f"You acknowledged the {len(acked)} alerts of this storm."
+    return messages.storm_acknowledged(len(acked))
 
 
 async def declare_form(services: Services, alert_id: int, reporter: str, channel: str | None) -> dict[str, Any]:
     alert = await _alert(services, alert_id)
     if alert.incident_id:
         incident = await incidents.get(services.db, alert.incident_id)
-        raise UsageError(f"This alert is already part of {incident.ref if incident else 'an incident'}.", usage=False)
-    link = None
-    if alert.message_channel and alert.message_ts:
-        link = f"https://slack.com/archives/{alert.message_channel}/p{alert.message_ts.replace('.', '')}"
+        raise AlreadyDone(messages.already_in_incident(incident.ref if incident else None))
+    link = messages.permalink(alert)
     prefill = messages.declare_prefill(alert, link)
     return incident_messages.declare_modal(
         services.config,
@@ -136,68 +132,59 @@ async def link_incident(services: Services, alert_id: int, incident_id: int, act
             now,
             actor,
             "alert",
-            f"alert {alert.priority} {alert.alertname}: {alert.summary} (firing since "
-            f"{alert.starts_at:%d %b %H:%M} UTC" + (", resolved" if not alert.firing else "") + ")",
+            messages.timeline_entry(alert),
         )
     await changed(services, alert.channel, f"inc:{alert_id}:{incident_id}")
 
 
-async def start_runbook(services: Services, value: str, actor: str) -> str:
-    alert_part, _, slug = value.partition(":")
-    if not alert_part.isdigit() or not slug:
-        raise UsageError("That button does not belong to an alert.", usage=False)
-    alert = await _alert(services, int(alert_part))
+async def start_runbook(services: Services, alert_id: int, slug: str, actor: str) -> str:
+    alert = await _alert(services, alert_id)
     runbook = next((r for r in services.config.runbooks if r.slug == slug), None)
     if runbook is None:
-        raise UsageError(f"There is no runbook `{escape(slug)}` any more.", usage=False)
+        raise NotFound(messages.no_runbook(slug))
     channel = alert.message_channel or alert.channel
     if alert.incident_id:
         incident = await incidents.get(services.db, alert.incident_id)
         if incident and incident.channel_id:
             channel = incident.channel_id
     said = await runbook_flows.start(services, actor, channel, runbook, f"alert:{alert.id}:{slug}")
-    return said or f"{escape(runbook.name)} started."
+    return said or messages.runbook_started(runbook.name)
 
 
 async def rollback_offer(services: Services, alert_id: int, actor: str) -> list[dict[str, Any]]:
     alert = await _alert(services, alert_id)
     deploy = await deploys.get(services.db, alert.deploy_id) if alert.deploy_id else None
     if deploy is None:
-        raise UsageError("This alert did not start in a deploy's watch window.", usage=False)
-    shown = [f"{alert.alertname}: {alert.summary}"]
-    if alert.values_text:
-        shown.append(f"values {alert.values_text}")
-    elif alert.annotations.get("description"):
-        shown.append(alert.annotations["description"])
+        raise NotFound(messages.NOT_IN_WATCH)
     return await deploy_rollback.offer(
         services,
         actor,
         deploy.environment,
         None,
         preselect=rules.rollback_criterion(services.config, alert.labels),
-        note="Alert " + " · ".join(shown),
+        note=messages.rollback_note(alert),
     )
 
 
 async def silence(services: Services, alert_id: int, hours: int, actor: str, request_id: str) -> str:
     base = services.settings.zzik_alertmanager_url
     if not base:
-        raise UsageError("Silences need ZZIK_ALERTMANAGER_URL to be set on the bot.", usage=False)
-    if hours not in (1, 4):
-        raise UsageError("Silence for 1 or 4 hours.", usage=False)
+        raise Invalid(messages.NO_ALERTMANAGER)
+    if hours not in SILENCE_HOURS:
+        raise Invalid(messages.SILENCE_HOURS)
     await policy.require(services, policy.Do.ALERT_SILENCE, actor)
     alert = await _alert(services, alert_id)
     if alert.source != Source.ALERTMANAGER:
-        raise UsageError("Only Alertmanager's alerts can be silenced from here.", usage=False)
+        raise Invalid(messages.NOT_SILENCEABLE)
     if not alert.firing:
-        return f"{escape(alert.alertname)} has already resolved."
+        return messages.already_resolved(alert)
     if alert.silence_id and alert.silenced_until and alert.silenced_until > wall():
-        return f"Already silenced until {when(alert.silenced_until, zone(services))}."
+        return messages.already_silenced(alert.silenced_until, zone(services))
     starts = wall()
     ends = starts + timedelta(hours=hours)
     try:
         silence_id = await silences.create(
-            base, alert.labels, starts, ends, actor, f"Silenced from Slack for {hours} h (alert #{alert.id})"
+            base, alert.labels, starts, ends, actor, messages.silence_comment(alert, hours)
         )
     except silences.SilenceError as exc:
         await record(
@@ -208,7 +195,7 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
             request_id=request_id,
             detail={"alert": alert.id, "error": str(exc)},
         )
-        raise Refused(f"Not silenced: {escape(str(exc))}") from None
+        raise Refused(messages.not_silenced(str(exc))) from None
     async with services.db.transaction() as conn:
         alert = await store.change(
             conn, alert.id, services.clock.now(), silence_id=silence_id, silenced_until=ends, silenced_by=actor
@@ -221,21 +208,21 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
             detail={"alert": alert.id, "silence": silence_id, "hours": hours},
         )
     await changed(services, alert.channel, f"silence:{silence_id}")
-    return f"Silenced {escape(alert.alertname)} for {hours} h (silence `{silence_id}`)."
+    return messages.silenced(alert, hours, silence_id)
 
 
 async def unsilence(services: Services, alert_id: int, actor: str, request_id: str) -> str:
     base = services.settings.zzik_alertmanager_url
     if not base:
-        raise UsageError("Silences need ZZIK_ALERTMANAGER_URL to be set on the bot.", usage=False)
+        raise Invalid(messages.NO_ALERTMANAGER)
     await policy.require(services, policy.Do.ALERT_SILENCE, actor)
     alert = await _alert(services, alert_id)
     if not alert.silence_id:
-        return f"{escape(alert.alertname)} is not silenced."
+        return messages.not_silenced_now(alert)
     try:
         await silences.expire(base, alert.silence_id)
     except silences.SilenceError as exc:
-        raise Refused(f"Silence not expired: {escape(str(exc))}") from None
+        raise Refused(messages.not_expired(str(exc))) from None
     async with services.db.transaction() as conn:
         await store.change(conn, alert.id, services.clock.now(), silence_id=None, silenced_until=None, silenced_by=None)
         await record(
@@ -246,7 +233,7 @@ async def unsilence(services: Services, alert_id: int, actor: str, request_id: s
             detail={"alert": alert.id, "silence": alert.silence_id},
         )
     await changed(services, alert.channel, f"unsilence:{alert.silence_id}")
-    return f"Silence `{alert.silence_id}` expired: {escape(alert.alertname)} notifies again."
+    return messages.unsilenced(alert, alert.silence_id)
 
 
 async def record(

@@ -13,12 +13,13 @@ from bot.alerts.ids import Job, Status
 from bot.alerts.store import Alert
 from bot.deploys import store as deploys
 from bot.oncall.lookup import who_is_on_call
+from bot.opsconfig import Severity
 from bot.services import Services
 
 
 def escalation_plan(priority: str, response_time: timedelta) -> list[tuple[str, timedelta]]:
     """Who is paged, and when, while nobody acknowledges: a P1 has DMed the primary already."""
-    roles = ["secondary", "manager"] if priority == "P1" else ["primary", "secondary", "manager"]
+    roles = ["secondary", "manager"] if priority == Severity.P1 else ["primary", "secondary", "manager"]
     return [(role, response_time * step) for step, role in enumerate(roles, start=1)]
 
 
@@ -153,7 +154,7 @@ async def _storms(
 async def _follow_ups(services: Services, conn: Any, alert: Alert, now: datetime) -> None:
     """The durable work a new episode implies: pages, escalations, the deploy's thread, an auto-declared incident."""
     jobs = services.jobs
-    if alert.priority == "P1":
+    if alert.priority == Severity.P1:
         await jobs.schedule_once(conn, Job.PAGE, str(alert.id), now, {"alert_id": alert.id})
     for step, (role, after) in enumerate(escalation_plan(alert.priority, alert.response_time), start=1):
         await jobs.schedule_once(
@@ -167,7 +168,7 @@ async def _follow_ups(services: Services, conn: Any, alert: Alert, now: datetime
 
 async def _digest_follow_ups(services: Services, conn: Any, digest_id: int, group: list[Alert], now: datetime) -> None:
     top = min(group, key=lambda a: (a.priority, a.response_time))
-    if top.priority == "P1":
+    if top.priority == Severity.P1:
         await services.jobs.schedule_once(conn, Job.PAGE, f"d{digest_id}", now, {"digest_id": digest_id})
     for step, (role, after) in enumerate(escalation_plan(top.priority, top.response_time), start=1):
         await services.jobs.schedule_once(

@@ -13,7 +13,7 @@ from bot.incidents import store as incidents
 from bot.oncall.lookup import who_is_on_call
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import escape, mention
+from bot.slack.text import escape
 
 logger = log.get("zzik.alerts")
 
@@ -23,7 +23,7 @@ async def _dm_role(services: Services, role: str, text: str) -> tuple[str | None
     pages is retried by the runner (with backoff) rather than counted as done."""
     user = (await who_is_on_call(services, services.clock.now())).shift(role).user
     if not user or "@" in user:
-        return None, f"nobody reachable is on call as {role}"
+        return None, messages.nobody_on_call(role)
     await services.slack.chat_postMessage(channel=user, text=text)
     return user, None
 
@@ -35,7 +35,7 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         firing = [a for a in alerts if a.firing]
         if not firing:
             return False
-        text = messages.page_text(firing[0], f"Part of an alert storm: {len(firing)} alerts firing in its group")
+        text = messages.page_text(firing[0], messages.storm_reason(len(firing)))
     else:
         alert = await store.get(services.db, alert_id or 0)
         if alert is None or not alert.firing or alert.acknowledged_at:
@@ -71,13 +71,9 @@ async def escalate(services: Services, alert_id: int | None, digest_id: int | No
         subject, since = alert, alert.created_at
         thread = (alert.message_channel, alert.message_ts)
     waited = messages.duration(now - since)
-    text = messages.page_text(subject, f"Not acknowledged after {waited}; escalating to you ({role})")
+    text = messages.page_text(subject, messages.escalation_reason(waited, role))
     user, why = await _dm_role(services, role, text)
-    note = (
-        f":arrow_up: Not acknowledged after {waited}: escalated to the {role} {mention(user)}."
-        if user
-        else f":warning: Not acknowledged after {waited}; the {role} could not be paged: {why}"
-    )
+    note = messages.escalation_note(waited, role, user, why)
     await record(
         services.db,
         "escalate",
@@ -123,13 +119,12 @@ async def incident_note(services: Services, alert_id: int) -> None:
     if incident is None:
         return
     lasted = messages.duration((alert.ends_at or services.clock.now()) - alert.starts_at)
-    text = f"alert {alert.alertname} resolved after {lasted}"
+    text = messages.resolved_entry(alert, lasted)
     await incidents.add_event(services.db, incident.id, services.clock.now(), None, "alert", text)
     if incident.channel_id:
         await services.slack.chat_postMessage(
             channel=incident.channel_id,
-            text=f":white_check_mark: Alert *{escape(alert.alertname)}* ({escape(alert.summary)}) "
-            f"resolved after {lasted}.",
+            text=messages.resolved_note(alert, lasted),
         )
 
 
