@@ -11,7 +11,7 @@ from typing import Any
 from bot import audit, log, policy
 from bot.alerts import messages, rules, silences, store
 from bot.alerts.ids import Acknowledged, Job, Source
-from bot.alerts.sending import changed, wall, zone
+from bot.alerts.sending import changed, wall
 from bot.alerts.store import Alert
 from bot.deploys import rollback as deploy_rollback
 from bot.deploys import store as deploys
@@ -19,7 +19,7 @@ from bot.errors import AlreadyDone, Invalid, NotFound, Refused
 from bot.incidents import messages as incident_messages
 from bot.incidents import store as incidents
 from bot.runbooks import flows as runbook_flows
-from bot.services import Services
+from bot.services import Services, zone
 
 logger = log.get("zzik.alerts")
 SILENCE_HOURS = (1, 4)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
 
@@ -18,7 +17,7 @@ from bot.alerts.processing import process
 from bot.alerts.store import Alert
 from bot.deploys import store as deploys
 from bot.incidents import store as incidents
-from bot.services import Services
+from bot.services import Services, zone
 from bot.slack.client import SLACK_FAILURES, slack_error
 
 logger = log.get("zzik.alerts")
@@ -26,10 +25,6 @@ SEND_BUDGET = 8.0  # seconds one sender run may spend waiting for the pace befor
 MAX_BACKOFF = timedelta(minutes=5)
 SWEEP_EVERY = timedelta(seconds=10)
 SWEEP_GRACE = timedelta(seconds=30)  # a delivery older than this and unprocessed: its run's replica died
-
-
-def zone(services: Services) -> ZoneInfo:
-    return services.config.oncall.zone
 
 
 def wall() -> datetime:
@@ -208,6 +203,13 @@ async def changed(services: Services, channel: str, key: str) -> None:
             conn, Job.SEND, f"{channel}:{key}", services.clock.now(), {"channel": channel}
         )
     await send(services, channel, budget=0)
+
+
+async def process_and_send(services: Services, delivery_id: int) -> None:
+    """A delivery's job: process it, then post at once what the pace allows; the rest is a scheduled send run
+    (committed with the episodes)."""
+    for channel in await process(services, delivery_id):
+        await send(services, channel, budget=0)
 
 
 async def sweep(services: Services) -> int:

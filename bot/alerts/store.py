@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from bot.alerts.ids import Message, Status
-from bot.db import Conn
+from bot.alerts.ids import Message, Source, Status
+from bot.db import Conn, columns, from_row, json_value
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,6 @@ class Alert:
     def firing(self) -> bool:
         return self.status == Status.FIRING
 
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Alert:
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["labels"] = json.loads(values["labels"])
-        values["annotations"] = json.loads(values["annotations"])
-        return cls(**values)
-
 
 @dataclass(frozen=True)
 class Digest:
@@ -84,15 +77,17 @@ class Digest:
     version: int
     sent_version: int
 
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Digest:
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["group_labels"] = json.loads(values["group_labels"])
-        return cls(**values)
+
+_ALERT = columns(Alert)
+_DIGEST = columns(Digest)
 
 
-_ALERT = ", ".join(f.name for f in fields(Alert))
-_DIGEST = ", ".join(f.name for f in fields(Digest))
+def _alert(row: asyncpg.Record) -> Alert:
+    return from_row(Alert, row, labels=json_value, annotations=json_value, status=Status, source=Source)
+
+
+def _digest(row: asyncpg.Record) -> Digest:
+    return from_row(Digest, row, group_labels=json_value)
 
 
 # -- deliveries ---------------------------------------------------------------------------------------------
@@ -132,7 +127,7 @@ async def episode(conn: Conn, source: str, fingerprint: str, starts_at: datetime
         fingerprint,
         starts_at,
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 async def previous_episode(conn: Conn, source: str, fingerprint: str, before: datetime) -> Alert | None:
@@ -143,7 +138,7 @@ async def previous_episode(conn: Conn, source: str, fingerprint: str, before: da
         fingerprint,
         before,
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 async def episodes_since(conn: Conn, source: str, fingerprint: str, since: datetime) -> int:
@@ -167,7 +162,7 @@ async def insert(conn: Conn, **values: Any) -> Alert | None:
             ON CONFLICT (source, fingerprint, starts_at) DO NOTHING RETURNING {_ALERT}""",
         *values.values(),
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 _UPDATABLE = {
@@ -199,29 +194,29 @@ async def change(conn: Conn, alert_id: int, at: datetime, **values: Any) -> Aler
         at,
         *values.values(),
     )
-    return Alert.of(row)
+    return _alert(row)
 
 
 async def get(conn: Conn, alert_id: int, *, for_update: bool = False) -> Alert | None:
     row = await conn.fetchrow(
         f"SELECT {_ALERT} FROM alerts WHERE id = $1" + (" FOR UPDATE" if for_update else ""), alert_id
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 async def firing(conn: Conn) -> list[Alert]:
     rows = await conn.fetch(f"SELECT {_ALERT} FROM alerts WHERE status = 'firing' ORDER BY priority, starts_at")
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 async def recent(conn: Conn, limit: int) -> list[Alert]:
     rows = await conn.fetch(f"SELECT {_ALERT} FROM alerts ORDER BY created_at DESC, id DESC LIMIT $1", limit)
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 async def for_incident(conn: Conn, incident_id: int) -> list[Alert]:
     rows = await conn.fetch(f"SELECT {_ALERT} FROM alerts WHERE incident_id = $1 ORDER BY id", incident_id)
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 # -- digests ------------------------------------------------------------------------------------------------
@@ -245,28 +240,28 @@ async def open_digest(conn: Conn, group_key: str, group_labels: dict[str, str], 
     row = await conn.fetchrow(
         f"SELECT {_DIGEST} FROM alert_digests WHERE group_key = $1 AND closed_at IS NULL FOR UPDATE", group_key
     )
-    return Digest.of(row)
+    return _digest(row)
 
 
 async def current_digest(conn: Conn, group_key: str) -> Digest | None:
     row = await conn.fetchrow(
         f"SELECT {_DIGEST} FROM alert_digests WHERE group_key = $1 AND closed_at IS NULL", group_key
     )
-    return Digest.of(row) if row else None
+    return _digest(row) if row else None
 
 
 async def digest(conn: Conn, digest_id: int, *, for_update: bool = False) -> Digest | None:
     row = await conn.fetchrow(
         f"SELECT {_DIGEST} FROM alert_digests WHERE id = $1" + (" FOR UPDATE" if for_update else ""), digest_id
     )
-    return Digest.of(row) if row else None
+    return _digest(row) if row else None
 
 
 async def digest_alerts(conn: Conn, digest_id: int) -> list[Alert]:
     rows = await conn.fetch(
         f"SELECT {_ALERT} FROM alerts WHERE digest_id = $1 ORDER BY status, priority, starts_at, id", digest_id
     )
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 async def touch_digest(conn: Conn, digest_id: int, at: datetime, **values: Any) -> None:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from zoneinfo import ZoneInfo
 
 from bot import log
 from bot.deploys import messages, store
 from bot.deploys.store import Deploy
 from bot.incidents import store as incidents
-from bot.services import Services
+from bot.services import Services, zone
 from bot.slack.client import SLACK_FAILURES, slack_error
 
 logger = log.get("zzik.deploys")
-
-
-def zone(services: Services) -> ZoneInfo:
-    return services.config.oncall.zone
 
 
 async def refresh(services: Services, deploy: Deploy) -> str | None:

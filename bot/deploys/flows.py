@@ -8,7 +8,7 @@ from typing import Any
 
 from bot import audit, policy
 from bot.deploys import answers, messages, parse, pipeline, store
-from bot.deploys.announce import refresh, tell_incidents, thread, zone
+from bot.deploys.announce import refresh, tell_incidents, thread
 from bot.deploys.ids import (
     BOT,
     PROD,
@@ -25,7 +25,7 @@ from bot.deploys.store import Deploy, Locked
 from bot.errors import Refused, UsageError
 from bot.opsconfig import CheckItem
 from bot.policy import Do, Subject
-from bot.services import Services
+from bot.services import Services, zone
 from bot.slo import watch as slo_watch
 
 PENDING_TIMEOUT = timedelta(hours=4)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from bot import audit
 from bot.deploys import answers, messages, store
-from bot.deploys.announce import refresh, thread, zone
+from bot.deploys.announce import refresh, thread
 from bot.deploys.ids import BOT, Status
-from bot.services import Services
+from bot.services import Services, zone
 from bot.slo import watch as slo_watch
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from bot.db import Conn
+from bot.db import Conn, columns, from_row
 from bot.deploys.ids import ACTIVE, Kind, Status
 
 
@@ -47,13 +47,12 @@ class Deploy:
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Deploy:
-        values = {f.name: row[f.name] for f in fields(cls)}
-        return cls(**values | {"kind": Kind(row["kind"]), "status": Status(row["status"])})
+
+_COLUMNS = columns(Deploy)
 
 
-_COLUMNS = ", ".join(f.name for f in fields(Deploy))
+def _deploy(row: asyncpg.Record) -> Deploy:
+    return from_row(Deploy, row, kind=Kind, status=Status)
 
 
 class Locked(Exception):
@@ -79,7 +78,7 @@ async def create(
     """(deploy, created). Raises Locked naming the holder when the environment has an active one."""
     existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE request_key = $1", request_key)
     if existing is not None:
-        return Deploy.of(existing), False
+        return _deploy(existing), False
     holder = await active(conn, environment)
     if holder is not None:
         raise Locked(holder)
@@ -106,25 +105,25 @@ async def create(
         # A racing request got there first: either the same key, or another deploy took the lock.
         existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE request_key = $1", request_key)
         if existing is not None:
-            return Deploy.of(existing), False
+            return _deploy(existing), False
         holder = await active(conn, environment)
         if holder is None:  # the winner already finished: no holder to name, the violation stands
             raise
         raise Locked(holder) from None
-    return Deploy.of(row), True
+    return _deploy(row), True
 
 
 async def get(conn: Conn, deploy_id: int, *, for_update: bool = False) -> Deploy | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE id = $1{lock}", deploy_id)
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def active(conn: Conn, environment: str) -> Deploy | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM deploys WHERE environment = $1 AND status IN ('pending', 'running')", environment
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def transition(conn: Conn, deploy_id: int, from_status: tuple[str, ...], **values: Any) -> Deploy | None:
@@ -137,7 +136,7 @@ async def transition(conn: Conn, deploy_id: int, from_status: tuple[str, ...], *
         list(from_status),
         *(values[n] for n in names),
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def set_values(conn: Conn, deploy_id: int, **values: Any) -> Deploy:
@@ -146,7 +145,7 @@ async def set_values(conn: Conn, deploy_id: int, **values: Any) -> Deploy:
     row = await conn.fetchrow(
         f"UPDATE deploys SET {assignments} WHERE id = $1 RETURNING {_COLUMNS}", deploy_id, *(values[n] for n in names)
     )
-    return Deploy.of(row)
+    return _deploy(row)
 
 
 async def validated_on_staging(conn: Conn, version: str) -> Deploy | None:
@@ -155,7 +154,7 @@ async def validated_on_staging(conn: Conn, version: str) -> Deploy | None:
             AND validated_at IS NOT NULL ORDER BY validated_at DESC LIMIT 1""",
         version,
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def succeeded(conn: Conn, environment: str, limit: int = 50) -> list[Deploy]:
@@ -166,7 +165,7 @@ async def succeeded(conn: Conn, environment: str, limit: int = 50) -> list[Deplo
         environment,
         limit,
     )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def finished_between(conn: Conn, environment: str, since: datetime, until: datetime) -> list[Deploy]:
@@ -178,7 +177,7 @@ async def finished_between(conn: Conn, environment: str, since: datetime, until:
         since,
         until,
     )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def history(conn: Conn, environment: str | None, limit: int) -> list[Deploy]:
@@ -192,7 +191,7 @@ async def history(conn: Conn, environment: str | None, limit: int) -> list[Deplo
             environment,
             limit,
         )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def open_watches(conn: Conn, now: datetime) -> list[Deploy]:
@@ -200,7 +199,7 @@ async def open_watches(conn: Conn, now: datetime) -> list[Deploy]:
         f"""SELECT {_COLUMNS} FROM deploys WHERE watch_until > $1 AND watch_result IS NULL ORDER BY watch_until""",
         now,
     )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def watching(conn: Conn, at: datetime) -> Deploy | None:
@@ -212,7 +211,7 @@ async def watching(conn: Conn, at: datetime) -> Deploy | None:
             ORDER BY finished_at DESC LIMIT 1""",
         at,
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def checks(conn: Conn, deploy_id: int) -> dict[tuple[str, str], tuple[str, datetime]]:
