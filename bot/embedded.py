@@ -56,8 +56,10 @@ def bin_dir() -> Path:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, options: dict[str, str] | None = None) -> None:
+        """`options`: server settings (`-c name=value`) for a server this process starts."""
         self.data_dir = data_dir.expanduser().absolute()
+        self.options = dict(options or {})
         self.pgdata = self.data_dir / "pgdata"
         self.bin = bin_dir()
         self._users: int | None = None  # the fd holding users.lock shared while this process uses the server
@@ -231,6 +233,7 @@ class EmbeddedPostgres:
 
     def _start_server(self, socket_dir: Path) -> None:
         options = f"-c listen_addresses='' -k {shlex.quote(str(socket_dir))} -c unix_socket_permissions=0700"
+        options += "".join(f" -c {shlex.quote(f'{name}={value}')}" for name, value in self.options.items())
         self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.pgdata / "server.log"), "-o", options)
         pid = self._running_pid()
         logger.info("embedded PostgreSQL started", pid=pid, pgdata=str(self.pgdata), major=PG_MAJOR)

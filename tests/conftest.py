@@ -1,15 +1,18 @@
 """The test harness: a real PostgreSQL, a fake Slack over real HTTP, the bot's real HTTP server.
 
-PostgreSQL: TEST_DATABASE_URL, else DATABASE_URL, else an embedded server started once per session.
-Each test gets its own schema (search_path), migrated from scratch, dropped afterwards.
+PostgreSQL: TEST_DATABASE_URL, else DATABASE_URL, else an embedded server started once per run (by the
+controller when pytest-xdist runs workers: they share it). The migrations run once per session into a template
+schema; each test gets its own schema (search_path) cloned from it, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,11 +26,11 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from bot import opsconfig
+from bot import migrate, opsconfig
 from bot.app import BotApp, build
 from bot.clock import FrozenClock
 from bot.db import Database
-from bot.embedded import EmbeddedPostgres
+from bot.embedded import EmbeddedPostgres, bin_dir
 from bot.settings import Settings
 from tests import slackreq
 from tests.fakeslack import FakeSlack, _flatten, message_placeholders
@@ -55,15 +58,20 @@ def rota_now() -> dict[str, Any]:
     return {**ROTA, "start": handoff.date().isoformat()}
 
 
-@pytest.fixture(scope="session")
-def pg_dsn() -> Iterator[str]:
-    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if url:
-        yield url
-        return
+# The embedded server's URL, when this run started one; xdist workers inherit it from the controller.
+EMBEDDED_DSN = "ZZIK_TEST_EMBEDDED_DSN"
+
+
+def _configured_dsn() -> str | None:
+    return os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or os.environ.get(EMBEDDED_DSN)
+
+
+@contextlib.contextmanager
+def _embedded_postgres() -> Iterator[str]:
     data_dir = Path(tempfile.mkdtemp(prefix="zzik-test-pg-"))
     os.chmod(data_dir, 0o755)  # as root, the server's own account must be able to enter it
-    server = EmbeddedPostgres(data_dir)
+    # Several workers share the server, each with a few bots and serve processes: room for their pools.
+    server = EmbeddedPostgres(data_dir, options={"max_connections": "400", "fsync": "off"})
     try:
         yield server.start()
     finally:
@@ -71,11 +79,72 @@ def pg_dsn() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, the controller starts the one embedded server before the workers exist."""
+    is_controller = not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None)
+    if is_controller and not _configured_dsn():
+        stack = contextlib.ExitStack()
+        os.environ[EMBEDDED_DSN] = stack.enter_context(_embedded_postgres())
+        config.add_cleanup(stack.close)
+        config.add_cleanup(lambda: os.environ.pop(EMBEDDED_DSN, None))
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    url = _configured_dsn()
+    if url:
+        yield url
+        return
+    with _embedded_postgres() as url:  # a run without workers starts it when a test first needs it
+        yield url
+
+
+@pytest.fixture(scope="session")
+def schema_template(pg_dsn: str) -> str:
+    """The SQL that makes a migrated schema named TEMPLATE: the real migrations, run once into a scratch
+    schema, dumped (tables, indexes, constraints, sequences and the schema_migrations rows)."""
+    name = f"zzik_template_{uuid.uuid4().hex[:12]}"
+
+    async def migrated() -> None:
+        conn = await asyncpg.connect(pg_dsn)
+        await conn.execute(f'CREATE SCHEMA "{name}"')
+        await conn.close()
+        db = Database(pg_dsn, schema=name, min_size=1, max_size=1)
+        try:
+            await migrate.migrate(db)
+        finally:
+            await db.close()
+
+    async def dropped() -> None:
+        conn = await asyncpg.connect(pg_dsn)
+        await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+        await conn.close()
+
+    asyncio.run(migrated())
+    try:
+        dump = subprocess.run(
+            [str(bin_dir() / "pg_dump"), "--no-owner", "--no-privileges", "--inserts", f"--schema={name}", pg_dsn],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        asyncio.run(dropped())
+    # Only the schema's own statements: not psql's meta-commands, nor the session settings of the dump's
+    # header (a newer pg_dump sets ones an older server does not know).
+    kept = [line for line in dump.splitlines() if not line.startswith(("\\", "SET ", "SELECT pg_catalog.set_config("))]
+    return "\n".join(kept).replace(name, TEMPLATE)
+
+
+TEMPLATE = "zzik_template_schema"
+
+
 @pytest.fixture
-async def schema(pg_dsn: str) -> AsyncIterator[str]:
+async def schema(pg_dsn: str, schema_template: str) -> AsyncIterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(pg_dsn)
-    await conn.execute(f'CREATE SCHEMA "{name}"')
+    async with conn.transaction():
+        await conn.execute(schema_template.replace(TEMPLATE, name))
     await conn.close()
     yield name
     conn = await asyncpg.connect(pg_dsn)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -18,14 +17,9 @@ import asyncpg
 
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.fakeslack import FakeSlack
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+
+from tests.ports import free_port
 
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -30,12 +31,6 @@ def binary(name: str) -> str:
             pytest.fail(f"{name} is not installed (.ci/run installs Debian's prometheus package)")
         pytest.skip(f"{name} is not installed (apt-get install prometheus)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
-from bot.incidents.flows import channel_names
+from bot.incidents.setup import channel_names
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
 

@@ -48,6 +48,21 @@ async def live_prometheus(exporter: Exporter) -> AsyncIterator[PrometheusServer]
     server.stop()
 
 
+@pytest.fixture
+def failing_slowly() -> Exporter:
+    """An exporter whose every scrape, from the first, says 1% of requests fail and each takes 0.2 s."""
+    return Exporter(error_ratio=0.01, latency=0.2)
+
+
+@pytest.fixture
+async def failing_prometheus(failing_slowly: Exporter) -> AsyncIterator[PrometheusServer]:
+    await failing_slowly.start()
+    server = await start_prometheus({"web": failing_slowly.url, "api": f"127.0.0.1:{free_port()}"})
+    yield server
+    server.stop()
+    await failing_slowly.stop()
+
+
 async def scraped(prom: PrometheusServer, times: int = 3) -> None:
     async def enough() -> bool:
         return bool(await prom.query(f'count_over_time(up{{job="web"}}[1m]) >= {times}'))
@@ -66,14 +81,14 @@ async def slo(bot: RunningBot, text: str = "") -> tuple[float, dict]:
 
 
 async def test_slo_shows_live_values_budgets_and_burn_rates(
-    make_bot: BotFactory, exporter: Exporter, live_prometheus: PrometheusServer, clock: FrozenClock
+    make_bot: BotFactory, failing_slowly: Exporter, failing_prometheus: PrometheusServer, clock: FrozenClock
 ) -> None:
-    exporter.error_ratio = 0.01  # 1% of requests fail: over the 0.3% target
-    exporter.latency = 0.2
+    # 1% of requests fail (over the 0.3% target), each takes 0.2 s: so from the first scrape, whenever it comes.
+    exporter = failing_slowly
     clock.set(datetime.now(UTC))
-    await scraped(live_prometheus)
+    await scraped(failing_prometheus)
     clock.set(datetime.now(UTC))
-    bot = await make_bot(slo_config(live_prometheus.url))
+    bot = await make_bot(slo_config(failing_prometheus.url))
     _, answer = await slo(bot)
     assert answer["response_type"] == "ephemeral"
     text = _flatten(answer)

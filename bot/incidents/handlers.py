@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.alerts import flows as alert_flows
 from bot.errors import UsageError
-from bot.incidents import flows, followups, messages, parse, reports, store
+from bot.incidents import commander, flows, followups, messages, parse, reports, setup, store
 from bot.incidents.ids import Action, Block, Shortcut, View
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
@@ -68,7 +68,7 @@ def register(app: AsyncApp, services: Services) -> None:
             case parse.Severity(severity=severity):
                 await ctx.in_channel(await flows.change_severity(services, current, ctx.user_id, severity))
             case parse.Commander(user=user):
-                await ctx.in_channel(await flows.change_commander(services, current, ctx.user_id, user))
+                await ctx.in_channel(await commander.change_commander(services, current, ctx.user_id, user))
             case parse.Stage(name=name):
                 await ctx.in_channel(await flows.change_stage(services, current, ctx.user_id, name))
             case parse.AddAction(text=text, owner=owner, due=due):
@@ -104,14 +104,14 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, Action.TAKE_COMMAND)
     async def take_command(ctx: Ctx) -> None:
         await ctx.ack()
-        await ctx.answer(await flows.take_command(services, _incident_id(ctx), ctx.user_id))
+        await ctx.answer(await commander.take_command(services, _incident_id(ctx), ctx.user_id))
 
     async def answer_request(ctx: Ctx, hand_over: bool) -> None:
         await ctx.ack()
         request_id = whole_number(ctx.action.value or "")
         if request_id is None:
             raise UsageError("That button does not belong to a request for command.", usage=False)
-        await ctx.answer(await flows.answer_command_request(services, request_id, ctx.user_id, hand_over))
+        await ctx.answer(await commander.answer_command_request(services, request_id, ctx.user_id, hand_over))
 
     @action(app, services, Action.HAND_OVER)
     async def hand_over(ctx: Ctx) -> None:
@@ -129,7 +129,7 @@ def register(app: AsyncApp, services: Services) -> None:
     @action(app, services, Action.RETRY_SETUP)
     async def retry(ctx: Ctx) -> None:
         await ctx.ack()
-        said = await flows.retry_setup(services, _incident_id(ctx), ctx.user_id, ctx.body.get("response_url"))
+        said = await setup.retry_setup(services, _incident_id(ctx), ctx.user_id, ctx.body.get("response_url"))
         if said:  # else the set-up run answers
             await ctx.answer(said)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import audit, log, policy
 from bot.errors import Invalid, NotFound
-from bot.incidents import flows as incident_flows
+from bot.incidents import channel as incident_channel
 from bot.incidents import store as incidents
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
@@ -128,7 +128,7 @@ async def publish(
             channel=incident.channel_id,
             detail={"incident": incident.ref, "status": status, "update": update.id},
         )
-    await incident_flows._refresh_kickoff(services, incident)
+    await incident_channel.refresh_kickoff(services, incident)
     return messages.published_notice(
         incident, published, update, component_names(services, published.components), page_url(services)
     )

@@ -1,0 +1,161 @@
+"""Incidents' timed work: escalation when nobody acknowledges, nudges for status updates, late pages, and the
+incidents' part of the week in review."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from bot.incidents import channel, messages, paging, store
+from bot.incidents.store import Incident
+from bot.services import Services
+from bot.slack.text import escape, mention, mrkdwn
+
+ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
+
+
+def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
+    """The next Monday-to-Friday 10:00 in the team's zone strictly after `after`."""
+    local = after.astimezone(services.config.oncall.zone)
+    day = local.date()
+    while True:
+        candidate = datetime.combine(day, at, tzinfo=services.config.oncall.zone)
+        if candidate > local and candidate.weekday() < 5:
+            return candidate
+        day += timedelta(days=1)
+
+
+def escalation_times(services: Services, severity: str, since: datetime) -> list[tuple[str, datetime]]:
+    """When the next people in the chain are paged if nobody acknowledges: secondary, then manager."""
+    within = services.config.severity(severity).ack_within
+    if within == "next_business_day":
+        first = _business_day_at(since, services)
+        return [("secondary", first), ("manager", _business_day_at(first, services))]
+    assert isinstance(within, timedelta)
+    return [("secondary", since + within), ("manager", since + 2 * within)]
+
+
+async def schedule_escalations(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
+    """One chain for the incident's current severity. Each chain has keys of its own: a chain cancelled by a
+    severity change (p1 -> p2 -> p1) must never block the new one."""
+    chain = uuid.uuid4().hex[:12]
+    for step, (role, due) in enumerate(escalation_times(services, incident.severity, since), start=1):
+        await services.jobs.schedule_once(
+            conn,
+            ESCALATE,
+            f"{incident.id}:{incident.severity}:{chain}:{step}",
+            due,
+            {"incident_id": incident.id, "role": role, "severity": incident.severity},
+        )
+
+
+async def schedule_nudge(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
+    every = services.config.severity(incident.severity).update_every
+    if every is not None:
+        due = since + every
+        await services.jobs.schedule_once(
+            conn, NUDGE, f"{incident.id}:{due.isoformat()}", due, {"incident_id": incident.id}
+        )
+
+
+async def escalate(services: Services, incident_id: int, role: str, severity: str, run_key: str) -> bool:
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.is_open or incident.acknowledged_at or incident.severity != severity:
+        return False
+    now = services.clock.now()
+    waited = store.duration(incident.declared_at, now)
+    reason = f"Not acknowledged after {waited}; escalating to you"
+    async with services.db.transaction() as conn:
+        await paging.record_pages(services, conn, incident, [role], f"escalate:{run_key}", reason)
+    await paging.deliver(services, incident)
+    prefix = f"{incident_id}:escalate:{run_key}:"
+    [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(prefix)]
+    if mine.delivered_at:
+        await channel.invite(services, incident, [mine.user_id])
+        text = f"escalated to {role} @{mine.user_id} (not acknowledged after {waited})"
+    else:
+        text = f"escalation to {role} failed: {mine.last_error or 'nobody on call'} (retried)"
+    await store.add_event(services.db, incident_id, now, None, "escalated", text)
+    if incident.channel_id:
+        await services.slack.chat_postMessage(channel=incident.channel_id, text=f":arrow_up: {escape(text)}")
+    return mine.delivered_at is not None
+
+
+async def nudge(services: Services, incident_id: int) -> bool:
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.is_open:
+        return False
+    every = services.config.severity(incident.severity).update_every
+    if every is None:
+        return False
+    now = services.clock.now()
+    if now - incident.last_update_at < every:
+        due = incident.last_update_at + every  # an update came in: wait a full interval from it
+        async with services.db.transaction() as conn:
+            await services.jobs.schedule_once(
+                conn, NUDGE, f"{incident_id}:{due.isoformat()}", due, {"incident_id": incident_id}
+            )
+        return False
+    if incident.channel_id:
+        await services.slack.chat_postMessage(
+            channel=incident.channel_id, text=messages.nudge(incident, incident.last_update_at, now)
+        )
+    due = now + every
+    async with services.db.transaction() as conn:
+        await store.add_event(conn, incident_id, now, None, "nudge", "reminded the commander to post an update")
+        await services.jobs.schedule_once(
+            conn, NUDGE, f"{incident_id}:{due.isoformat()}", due, {"incident_id": incident_id}
+        )
+    return True
+
+
+async def retry_pages(services: Services, incident_id: int) -> None:
+    """The PAGE_RETRY job: send what is still undelivered; a late delivery is told in the channel."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.is_open:
+        return
+    before = {p.id for p in await store.pages(services.db, incident_id, undelivered=True)}
+    await paging.deliver(services, incident)
+    after = {p.id for p in await store.pages(services.db, incident_id, undelivered=True)}
+    if before != after:
+        reached = [p for p in await store.pages(services.db, incident_id) if p.id in before - after]
+        await channel.invite(services, incident, [p.user_id for p in reached])
+        await channel.refresh_announcement(services, incident)
+        if incident.channel_id:
+            names = ", ".join(mention(p.user_id) for p in reached)
+            await services.slack.chat_postMessage(channel=incident.channel_id, text=f":pager: Paged {names} (late).")
+
+
+async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
+    """The incidents' lines of the on-call handoff summary."""
+    lines: list[str] = []
+    week = await store.declared_between(services.db, starts, ends)
+    declared = [i for i in week if starts <= i.declared_at < ends]
+    resolved = [i for i in week if i.resolved_at and starts <= i.resolved_at < ends]
+    if declared:
+        lines.append(f"*Incidents declared ({len(declared)})*")
+        lines += [
+            f"{i.ref} {i.severity} {mrkdwn(i.title)}"
+            + (f" · resolved in {store.duration(i.declared_at, i.resolved_at)}" if i.resolved_at else " · open")
+            for i in declared
+        ]
+    if resolved:
+        lines.append(f"*Incidents resolved ({len(resolved)})*")
+        lines += [
+            f"{i.ref} {i.severity} {mrkdwn(i.title)} · {store.duration(i.declared_at, i.resolved_at)}"
+            for i in resolved
+            if i.resolved_at
+        ]
+    still_open = await store.open_incidents(services.db)
+    if still_open:
+        lines.append(f"*Still open ({len(still_open)})*")
+        lines += [f"{i.ref} {i.severity} {mrkdwn(i.title)} · commander {mention(i.commander)}" for i in still_open]
+    open_actions = await store.open_actions(services.db)
+    if open_actions:
+        lines.append(f"*Open action items ({len(open_actions)})*")
+        lines += [
+            f"{ref} #{a.id} {mrkdwn(a.text)} · {mention(a.owner) if a.owner else '_unassigned_'}"
+            for ref, a in open_actions
+        ]
+    return lines

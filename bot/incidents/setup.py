@@ -1,0 +1,296 @@
+"""The Slack set-up of a declared incident: durable work, each piece recorded as it lands, so a rerun (after a
+crash, or *Retry set-up*) only does what is missing. Runs as the job SETUP."""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import audit, log
+from bot.errors import UsageError
+from bot.incidents import channel, messages, paging, parse, store
+from bot.incidents.store import Incident
+from bot.pagerduty import flows as pagerduty
+from bot.services import Services
+from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.text import mention, mrkdwn, plain, slug
+
+logger = log.get("zzik.incidents")
+SETUP = "incidents.setup"
+SETUP_LEASE = timedelta(seconds=10)  # a set-up a dead replica left half done resumes this soon after
+
+
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's; after it, the reporter is answered by DM
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Where the answer of a set-up goes: the request's response_url while Slack keeps it, else a DM."""
+
+    user: str
+    response_url: str | None = None
+    kind: str = "declare"  # or "retry"
+    shortened: bool = False  # the declared title was cut to fit (the full text is the description)
+
+    def payload(self) -> dict[str, Any]:
+        return {"user": self.user, "response_url": self.response_url, "kind": self.kind, "shortened": self.shortened}
+
+
+async def setup(services: Services, incident_id: int) -> list[str]:
+    """The channel first (every later message links to it), then the pages (recorded, then sent), then at
+    once: topic, invites, the pinned kickoff and the announcement (which says who was reached). Returns what
+    Slack refused. Runs as the job SETUP, so a crash anywhere resumes it on any replica."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        return ["the incident is gone"]
+    failures: list[str] = []
+    if not incident.channel_id:
+        channel_error = await _ensure_channel(services, incident)
+        if channel_error:
+            failures.append(channel_error)
+        incident = await store.get(services.db, incident_id) or incident
+    if incident.paged_at is None:
+        await paging.record_declared(services, incident)
+        incident = await store.get(services.db, incident_id) or incident
+    failures += await paging.page_pagerduty(services, incident_id)
+    failures += await paging.deliver(services, incident)
+    steps = [_ensure_announcement(services, incident)]
+    if incident.channel_id:
+        reached = [p.user_id for p in await store.pages(services.db, incident_id) if p.delivered_at]
+        members = [incident.reporter, incident.commander, *await paging.all_hands(services, incident), *reached]
+        steps += [
+            channel.set_topic(services, incident),
+            channel.invite(services, incident, list(dict.fromkeys(members))),
+            _ensure_kickoff(services, incident),
+        ]
+    for result in await asyncio.gather(*steps):
+        failures.extend(result)
+    async with services.db.transaction() as conn:
+        await store.release_setup(conn, incident_id, "; ".join(failures) or None)
+        if failures:
+            await store.add_event(
+                conn,
+                incident_id,
+                services.clock.now(),
+                None,
+                "setup_failed",
+                "Slack set-up incomplete: " + "; ".join(failures),
+            )
+    return failures
+
+
+async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
+    """The SETUP job: set up what is missing, then answer the one who asked (the reporter once)."""
+    failures = await setup(services, incident_id)
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        return
+    pages = await store.pages(services.db, incident_id)
+    if reply.kind == "declare":
+        text, blocks = declared_answer(
+            incident,
+            pages,
+            failures,
+            shortened=reply.shortened,
+            pagerduty=await pagerduty.paging_state(services, incident_id),
+        )
+        if incident.reporter_answered_at is None:
+            await _reply(services, reply, incident.declared_at, text, blocks)
+            await store.mark_answered(services.db, incident_id, services.clock.now())
+        return
+    if failures:
+        text = f"{incident.ref}: Slack still refused: " + "; ".join(failures)
+    else:
+        text = f"{incident.ref} is fully set up: {messages.channel_ref(incident)}. {messages.paged_line(pages)}"
+    await _reply(services, reply, services.clock.now(), text.strip(), None)
+
+
+async def _reply(
+    services: Services, reply: Reply, asked_at: datetime, text: str, blocks: list[dict[str, Any]] | None
+) -> None:
+    """Answer by the response_url while Slack still takes it; else (or if it fails) by DM. A DM that fails
+    too raises, so the job is retried: the answer is never dropped silently."""
+    if reply.response_url and services.clock.now() - asked_at < RESPONSE_URL_LIFETIME:
+        try:
+            response = await AsyncWebhookClient(reply.response_url, timeout=5).send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+            if response.status_code == 200:
+                return
+            logger.warning("response_url refused the answer", status=response.status_code)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            logger.warning("response_url unreachable", error=type(exc).__name__)
+    await services.slack.chat_postMessage(channel=reply.user, text=text, blocks=blocks)
+
+
+async def retry_setup(services: Services, incident_id: int, actor: str, response_url: str | None) -> str | None:
+    """*Retry set-up*: one more SETUP run (it re-sends undelivered pages too). Its answer comes from the run;
+    a string here means none was started."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        raise UsageError("That incident does not exist.", usage=False)
+    if await services.jobs.active(SETUP, f"{incident_id}:"):
+        return f"The set-up of {incident.ref} is under way; give it a moment."
+    runs = await services.db.fetchval(
+        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", SETUP, f"{incident_id}:"
+    )
+    key = f"{incident_id}:{runs + 1}"
+    async with services.db.transaction() as conn:
+        reply = Reply(actor, response_url, "retry")
+        if not await services.jobs.schedule_once(
+            conn, SETUP, key, services.clock.now(), {"incident_id": incident_id, "reply": reply.payload()}
+        ):
+            return f"The set-up of {incident.ref} is under way; give it a moment."
+        await audit.record(
+            conn, kind="incident", action="retry_setup", outcome="ok", actor=actor, detail={"incident": incident.ref}
+        )
+    await services.jobs.run_now(SETUP, key)
+    return None
+
+
+def declared_answer(
+    incident: Incident,
+    pages: list[store.Page],
+    failures: list[str],
+    *,
+    shortened: bool = False,
+    pagerduty: str | None = None,
+) -> tuple[str, list[dict[str, Any]] | None]:
+    text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
+    if shortened:
+        text += (
+            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
+            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
+        )
+    if incident.commander != incident.reporter:
+        text += f" Commander: {mention(incident.commander)}."
+    paged = messages.paged_line(pages, pagerduty)
+    if paged:
+        text += " " + paged
+    if failures:
+        return text, messages.setup_failed(incident, failures)
+    return text, None
+
+
+def channel_names(prefix: str, number: int, title: str) -> list[str]:
+    """Names to try, best first: `inc-<n>-<slug>` (Slack's rules, at most 80), an ASCII slug, `inc-<n>`."""
+    base = f"{prefix}-{number}"
+    room = 80 - len(base) - 1 - 3  # "-<slug>" and room for a "-NN" suffix on name_taken
+    names = []
+    title = plain(title)
+    for text in (title, unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()):
+        s = slug(text, room)
+        names.append(f"{base}-{s}" if s else base)
+    names.append(base)
+    return list(dict.fromkeys(names))
+
+
+async def _find_channel(services: Services, name: str) -> dict[str, Any] | None:
+    """A public channel by name (conversations.list, a few pages at most); None if not found or unknown."""
+    cursor = None
+    try:
+        for _ in range(10):
+            response = await services.slack.conversations_list(
+                types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
+            )
+            for channel in response.get("channels") or []:
+                if channel.get("name") == name:
+                    return {"id": channel["id"], "name": channel["name"]}
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+    except SLACK_FAILURES as exc:
+        logger.warning("channel lookup failed", name=name, error=slack_error(exc))
+    return None
+
+
+async def _ensure_channel(services: Services, incident: Incident) -> str | None:
+    names = channel_names(services.config.incidents.channel_prefix, incident.number, incident.title)
+    last_error = "unknown"
+    tried = incident.channel_name  # the name a set-up cut short by a crash was creating
+    for name in names:
+        for attempt in range(1, 6):
+            candidate = name if attempt == 1 else f"{name}-{attempt}"
+            async with services.db.transaction() as conn:
+                await store.update(conn, incident.id, channel_name=candidate)  # before Slack creates it
+            try:
+                response = await services.slack.conversations_create(name=candidate)
+                created = response["channel"]
+            except SlackApiError as exc:
+                last_error = slack_error(exc)
+                crashed = last_error == "name_taken" and candidate == tried
+                found = await _find_channel(services, candidate) if crashed else None
+                if found is not None:
+                    created = found  # created just before a crash: this incident's own channel
+                elif last_error == "name_taken":
+                    continue
+                elif last_error.startswith("invalid_name"):
+                    break  # try the next, plainer name
+                else:
+                    return f"channel not created: {last_error}"
+            except SLACK_FAILURES as exc:
+                return f"channel not created: {slack_error(exc)}"
+            async with services.db.transaction() as conn:
+                await store.update(conn, incident.id, channel_id=created["id"], channel_name=created["name"])
+                await store.add_event(
+                    conn, incident.id, services.clock.now(), None, "channel", f"channel #{created['name']} created"
+                )
+            return None
+    return f"channel not created: {last_error}"
+
+
+async def _ensure_announcement(services: Services, incident: Incident) -> list[str]:
+    if incident.announcement_ts:
+        return await channel.refresh_announcement(services, incident)
+    text, blocks = messages.announcement(
+        incident,
+        services.config.severity(incident.severity),
+        services.config.oncall.zone,
+        services.clock.now(),
+        await store.pages(services.db, incident.id),
+        await pagerduty.paging_state(services, incident.id),
+    )
+    try:
+        response = await services.slack.chat_postMessage(
+            channel=services.config.channels.incidents, text=text, blocks=blocks, unfurl_links=False
+        )
+    except SLACK_FAILURES as exc:
+        return [f"announcement in {services.config.channels.incidents} not posted: {slack_error(exc)}"]
+    async with services.db.transaction() as conn:
+        await store.update(conn, incident.id, announcement_channel=response["channel"], announcement_ts=response["ts"])
+    return []
+
+
+async def _ensure_kickoff(services: Services, incident: Incident) -> list[str]:
+    if incident.kickoff_ts:
+        return []
+    ticks = await store.checks(services.db, incident.id)
+    text, blocks = messages.kickoff(
+        incident,
+        services.config.severity(incident.severity),
+        services.config,
+        ticks,
+        services.config.oncall.zone,
+        await channel.recent_deploys(services, incident),
+    )
+    try:
+        response = await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks)
+    except SLACK_FAILURES as exc:
+        return [f"kickoff message not posted: {slack_error(exc)}"]
+    async with services.db.transaction() as conn:
+        await store.update(conn, incident.id, kickoff_ts=response["ts"])
+    try:
+        await services.slack.pins_add(channel=incident.channel_id, timestamp=response["ts"])
+    except SlackApiError as exc:
+        if slack_error(exc) != "already_pinned":
+            return [f"kickoff message not pinned: {slack_error(exc)}"]
+    except SLACK_FAILURES as exc:
+        return [f"kickoff message not pinned: {slack_error(exc)}"]
+    return []
