@@ -36,10 +36,6 @@ def already_requested(deploy: Deploy) -> str:
     return f"That request was already made: {deploy.ref}."
 
 
-def announcement_failed(error: str) -> str:
-    return f"announcement failed: {error}"
-
-
 def not_announced(deploy: Deploy, channel: str, error: str) -> str:
     return (
         f"{deploy.ref} could not be announced in {channel} ({error}), so it "
@@ -67,16 +63,8 @@ def triggered(deploy: Deploy) -> str:
     return f"{deploy.ref} started: the pipeline was triggered."
 
 
-def not_started_detail(error: str) -> str:
-    return f"not started: {error}"
-
-
 def not_started(deploy: Deploy, error: str) -> str:
     return f"{deploy.ref} could not start: {error}. Nothing is deploying and {deploy.environment} is unlocked."
-
-
-def marked_by(actor: str) -> str:
-    return f"marked by @{actor}"
 
 
 def marked(deploy: Deploy | None, status: str, outcome: str) -> str:
@@ -86,10 +74,6 @@ def marked(deploy: Deploy | None, status: str, outcome: str) -> str:
     if outcome != "changed" or deploy is None:
         return f"{deploy.ref if deploy else 'That deploy'} is not running ({deploy.status if deploy else '?'})."
     return f"{deploy.ref} marked {status}."
-
-
-def cancelled_by(actor: str) -> str:
-    return f"cancelled by @{actor}"
 
 
 def not_cancellable(deploy: Deploy) -> str:
@@ -104,24 +88,12 @@ def not_locked(environment: str) -> str:
     return f"{environment} is not locked."
 
 
-def unlocked_by(actor: str) -> str:
-    return f"unlocked by @{actor}"
-
-
-def unlock_detail(reason: str) -> str:
-    return f"unlocked: {reason}"
-
-
 def unlocked(environment: str, holder: Deploy, reason: str) -> str:
     return f"{environment} unlocked: {holder.ref} cancelled ({mrkdwn(reason)})."
 
 
 def watch_closed(deploy: Deploy) -> str:
     return f"The watch of {deploy.ref} is already closed: {deploy.watch_result}."
-
-
-def healthy_by(actor: str) -> str:
-    return f"healthy (@{actor})"
 
 
 def marked_healthy(deploy: Deploy) -> str:
@@ -142,12 +114,26 @@ def expiry_reason(status: str) -> str:
     return "no result from the pipeline within 60 min: check it, then deploy again"
 
 
-def expired_detail(why: str) -> str:
-    return f"expired: {why}"
-
-
 def expired(deploy: Deploy, why: str) -> str:
     return f":hourglass: {deploy.ref} expired: {why}. {deploy.environment} is unlocked."
+
+
+# -- what the announcement records: who ended a deploy, and why ----------------------------------------------
+
+
+def by(what: str, actor: str) -> str:
+    """`cancelled by @U1`: who ended it, as the announcement shows (finished_by)."""
+    return f"{what} by @{actor}"
+
+
+def healthy(actor: str) -> str:
+    """A watch window closed as healthy (watch_result)."""
+    return f"healthy (@{actor})"
+
+
+def detail(what: str, why: str) -> str:
+    """`expired: <why>`: what happened to it, as the announcement shows (detail)."""
+    return f"{what}: {why}"
 
 
 # -- rollback answers --------------------------------------------------------------------------------------------
@@ -200,10 +186,6 @@ def rollback_locked(environment: str, holder: Deploy) -> str:
 
 def rollback_under_way(deploy: Deploy) -> str:
     return f"{deploy.ref} is already under way ({deploy.status})."
-
-
-def rolled_back_by(actor: str) -> str:
-    return f"rolled back by @{actor}"
 
 
 def rolling_back(actor: str, environment: str, current: Deploy, target: Deploy, reason: str) -> str:

@@ -106,7 +106,7 @@ async def _announce(services: Services, deploy: Deploy) -> str:
             status=Status.CANCELLED,
             finished_by=BOT,
             finished_at=services.clock.now(),
-            detail=answers.announcement_failed(refused),
+            detail=answers.detail("announcement failed", refused),
         )
         await services.jobs.cancel_prefix(conn, Job.EXPIRE, expire_prefix(deploy.id))
     return answers.not_announced(deploy, channel, refused)
@@ -243,7 +243,7 @@ async def run_pipeline(services: Services, deploy: Deploy, action: Kind) -> str:
             status=Status.FAILED,
             finished_at=services.clock.now(),
             finished_by=BOT,
-            detail=answers.not_started_detail(error),
+            detail=answers.detail("not started", error),
         )
         await services.jobs.cancel(conn, Job.EXPIRE, expire_key(deploy.id, Status.RUNNING))
     await refresh(services, failed or deploy)
@@ -285,7 +285,7 @@ async def mark(services: Services, deploy_id: int, status: Status, actor: str) -
     deploy = await _existing(services, deploy_id)
     rule = Do.ROLLBACK_MARK if deploy.kind == Kind.ROLLBACK else Do.PROD_MARK
     await policy.require(services, rule, actor, Subject(environment=deploy.environment))
-    finished, outcome = await finish(services, deploy_id, status, answers.marked_by(actor))
+    finished, outcome = await finish(services, deploy_id, status, answers.by("marked", actor))
     return answers.marked(finished, status, outcome)
 
 
@@ -299,7 +299,7 @@ async def cancel(services: Services, deploy_id: int, actor: str) -> str:
             (Status.PENDING,),
             status=Status.CANCELLED,
             finished_at=services.clock.now(),
-            finished_by=answers.cancelled_by(actor),
+            finished_by=answers.by("cancelled", actor),
         )
         if cancelled is None:
             return answers.not_cancellable(deploy)
@@ -321,8 +321,8 @@ async def unlock(services: Services, actor: str, environment: str, reason: str, 
             (Status.PENDING, Status.RUNNING),
             status=Status.CANCELLED,
             finished_at=services.clock.now(),
-            finished_by=answers.unlocked_by(actor),
-            detail=answers.unlock_detail(reason),
+            finished_by=answers.by("unlocked", actor),
+            detail=answers.detail("unlocked", reason),
         )
         await services.jobs.cancel_prefix(conn, Job.EXPIRE, expire_prefix(holder.id))
         detail = {"deploy": holder.id, "env": environment, "reason": reason}
@@ -340,7 +340,7 @@ async def watch_healthy(services: Services, deploy_id: int, actor: str) -> str:
             raise UsageError(answers.NO_WATCH, usage=False)
         if deploy.watch_result:
             return answers.watch_closed(deploy)
-        deploy = await store.set_values(conn, deploy_id, watch_result=answers.healthy_by(actor))
+        deploy = await store.set_values(conn, deploy_id, watch_result=answers.healthy(actor))
         await _audit(conn, "watch.healthy", actor, {"deploy": deploy_id})
     await refresh(services, deploy)
     return answers.marked_healthy(deploy)

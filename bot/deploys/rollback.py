@@ -99,7 +99,7 @@ async def rollback(
             return answers.rollback_under_way(deploy)
         await schedule_running(services, conn, deploy.id, now)
         if current.watch_until and not current.watch_result:
-            await store.set_values(conn, current.id, watch_result=answers.rolled_back_by(actor))
+            await store.set_values(conn, current.id, watch_result=answers.by("rolled back", actor))
             await services.jobs.cancel(conn, Job.WATCH_END, str(current.id))
         await audit.record(
             conn,

@@ -61,7 +61,7 @@ async def expire(services: Services, deploy_id: int, status: str) -> bool:
             status=Status.CANCELLED if status == Status.PENDING else Status.FAILED,
             finished_at=now,
             finished_by=BOT,
-            detail=answers.expired_detail(why),
+            detail=answers.detail("expired", why),
         )
         if expired is None:
             return False
