@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts.ids import Acknowledged, Action, alert_value
 from bot.alerts.store import Alert, Digest
 from bot.opsconfig import Runbook, Severity
-from bot.slack.blocks import Blocks, button, clock_time, confirm_dialog, context, section, when
+from bot.slack.blocks import Blocks, button, clock_time, confirm_dialog, context, pieces, section, when
 from bot.slack.text import escape, mention, truncate
 
 ICON = {
@@ -196,7 +196,7 @@ def digest_message(digest: Digest, alerts: list[Alert], now: datetime, zone: Zon
         )
     if len(firing) > len(shown):
         lines.append(f"…and {len(firing) - len(shown)} more firing (`/alerts` lists them all)")
-    blocks: Blocks = [section(line) for line in _chunks(lines)]
+    blocks: Blocks = [section(piece) for piece in pieces("\n".join(lines))[:45]]
     notes = [f"Since {when(digest.opened_at, zone)} · one message for the whole group, edited as it grows"]
     primary = next((a.primary_user for a in firing if a.primary_user and a.priority in LOUD), None)
     if firing and primary and not digest.acknowledged_at:
@@ -216,20 +216,6 @@ def digest_message(digest: Digest, alerts: list[Alert], now: datetime, zone: Zon
         )
     text = f"Alert storm: {len(firing)} firing, {resolved} resolved" if firing else "Alert storm over"
     return text, blocks
-
-
-def _chunks(lines: list[str]) -> list[str]:
-    out, chunk = [], ""
-    for line in lines:
-        candidate = f"{chunk}\n{line}" if chunk else line
-        if len(candidate) > 2900:
-            out.append(chunk)
-            chunk = line
-        else:
-            chunk = candidate
-    if chunk:
-        out.append(chunk)
-    return out[:45]
 
 
 def page_text(alert: Alert, reason: str) -> str:

@@ -23,13 +23,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class AmAlert(_Model):
+class _Alert(_Model):
+    """What both senders' alerts carry."""
+
     status: Status
     labels: dict[str, str] = Field(min_length=1)
     annotations: dict[str, str] = {}
     startsAt: datetime
     endsAt: datetime | None = None
     generatorURL: str = ""
+
+
+class AmAlert(_Alert):
     fingerprint: str = Field(min_length=1, max_length=200)
 
 
@@ -46,13 +51,7 @@ class AlertmanagerWebhook(_Model):
     alerts: list[AmAlert] = Field(min_length=1, max_length=MAX_ALERTS)
 
 
-class GrafanaAlert(_Model):
-    status: Status
-    labels: dict[str, str] = Field(min_length=1)
-    annotations: dict[str, str] = {}
-    startsAt: datetime
-    endsAt: datetime | None = None
-    generatorURL: str = ""
+class GrafanaAlert(_Alert):
     fingerprint: str = ""
     silenceURL: str = ""
     dashboardURL: str = ""

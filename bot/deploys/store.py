@@ -222,14 +222,11 @@ async def checks(conn: Conn, deploy_id: int) -> dict[tuple[str, str], tuple[str,
 
 
 async def tick(conn: Conn, deploy_id: int, list_name: str, item: str, by: str, at: datetime) -> bool:
+    tick = (deploy_id, list_name, item, by, at)
     status = await conn.execute(
         """INSERT INTO deploy_checks (deploy_id, list, item, ticked_by, ticked_at) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT DO NOTHING""",
-        deploy_id,
-        list_name,
-        item,
-        by,
-        at,
+        *tick,
     )
     return status.endswith(" 1")
 

@@ -9,7 +9,7 @@ from bot import audit, log
 from bot.errors import NotFound, UsageError
 from bot.jobs import cron_next
 from bot.maintenance import messages, store
-from bot.maintenance.ids import Job, Task
+from bot.maintenance.ids import Job
 from bot.opsconfig import WEEKDAYS, Deadline
 from bot.services import Services, zone
 from bot.slack.client import SLACK_FAILURES, slack_error
@@ -124,14 +124,14 @@ async def tick(services: Services, post_id: int, selected: set[int], actor: str,
     await refresh(services, post_id)
 
 
-async def assign(services: Services, task: Task, actor: str) -> str:
-    record = await store.get(services.db, task.post)
-    if record is None or not 0 <= task.item < len(record.items):
+async def assign(services: Services, post_id: int, item: int, actor: str) -> str:
+    record = await store.get(services.db, post_id)
+    if record is None or not 0 <= item < len(record.items):
         raise NotFound("That task is not on a checklist.")
-    if not await store.assign(services.db, task.post, task.item, actor):
-        return messages.already_yours(record.items[task.item])
-    await refresh(services, task.post)
-    return messages.assigned(record.items[task.item])
+    if not await store.assign(services.db, post_id, item, actor):
+        return messages.already_yours(record.items[item])
+    await refresh(services, post_id)
+    return messages.assigned(record.items[item])
 
 
 async def overdue(services: Services, post_id: int) -> bool:

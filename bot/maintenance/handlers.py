@@ -6,7 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.errors import UsageError
 from bot.maintenance import flows
-from bot.maintenance.ids import KINDS, Action, Task, parse_checklist_block
+from bot.maintenance.ids import KINDS, Action, parse_checklist_block, parse_task
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
@@ -42,7 +42,7 @@ async def check(ctx: Ctx) -> None:
 
 async def assign(ctx: Ctx) -> None:
     await ctx.ack()
-    await ctx.answer(await flows.assign(ctx.services, Task.parse(ctx.action.value), ctx.user_id))
+    await ctx.answer(await flows.assign(ctx.services, *parse_task(ctx.action.value), ctx.user_id))
 
 
 def register(app: AsyncApp, services: Services) -> None:

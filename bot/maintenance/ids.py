@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.errors import NotFound
@@ -36,20 +35,15 @@ def parse_checklist_block(block_id: str) -> int:
     return int(block_id[6:])
 
 
-@dataclass(frozen=True)
-class Task:
-    """One task of one posted checklist: an Assign button's value."""
+def task_value(post_id: int, item: int) -> str:
+    """An Assign button's value: `<post id>:<item index>`."""
+    return f"{post_id}:{item}"
 
-    post: int
-    item: int
 
-    def value(self) -> str:
-        return f"{self.post}:{self.item}"
-
-    @classmethod
-    def parse(cls, value: str | None) -> Task:
-        post, _, item = (value or "").partition(":")
-        post_id, index = whole_number(post), whole_number(item, 10_000)
-        if post_id is None or index is None:
-            raise NotFound("That task is not on a checklist.")
-        return cls(post_id, index)
+def parse_task(value: str | None) -> tuple[int, int]:
+    """`<post id>:<item index>` -> (post id, item index)."""
+    post, _, item = (value or "").partition(":")
+    post_id, index = whole_number(post), whole_number(item, 10_000)
+    if post_id is None or index is None:
+        raise NotFound("That task is not on a checklist.")
+    return post_id, index

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.maintenance.ids import Action, Task, checklist_block
+from bot.maintenance.ids import Action, checklist_block, task_value
 from bot.maintenance.store import Item, Post
 from bot.slack.blocks import checkbox_groups, context, option_text, section, when
 from bot.slack.text import escape, mention
@@ -57,7 +57,7 @@ def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> t
                     "type": "button",
                     "text": {"type": "plain_text", "text": "Assign to me"},
                     "action_id": Action.ASSIGN,
-                    "value": Task(post.id, item.item).value(),
+                    "value": task_value(post.id, item.item),
                 },
             )
         )

@@ -10,15 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.opsconfig.values import (
-    WEEKDAYS,
-    Duration,
-    Member,
-    MemberOrGroup,
-    Severity,
-    TimeOfDay,
-    parse_duration,
-)
+from bot.opsconfig import values
+from bot.opsconfig.values import WEEKDAYS, Duration, Member, MemberOrGroup, Severity, TimeOfDay
 
 
 class Section(BaseModel):
@@ -115,7 +108,7 @@ LATENCY_P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_
 
 
 def _rule(expr: str, for_: str) -> PrometheusAlert:
-    return PrometheusAlert(expr=expr, for_=parse_duration(for_))
+    return PrometheusAlert(expr=expr, for_=values.parse_duration(for_))
 
 
 # The manual's alert table for the common exporters (node_exporter, postgres_exporter, blackbox_exporter) and

@@ -9,7 +9,7 @@ import pytest
 
 from bot.errors import NotFound
 from bot.maintenance import messages
-from bot.maintenance.ids import Action, Task, parse_checklist_block
+from bot.maintenance.ids import Action, parse_checklist_block, parse_task
 from bot.maintenance.store import Item, Post
 
 ZONE = ZoneInfo("UTC")
@@ -44,7 +44,7 @@ def test_the_checklist_shows_what_is_done_and_who_has_what() -> None:
     assert checkboxes[0]["block_id"].startswith("maint:4") and checkboxes[0]["elements"][0]["action_id"] == Action.CHECK
     assert [o["value"] for o in checkboxes[0]["elements"][0]["initial_options"]] == ["0"]
     assign = blocks[-1]["accessory"]
-    assert assign["action_id"] == Action.ASSIGN and Task.parse(assign["value"]) == Task(4, 1)
+    assert assign["action_id"] == Action.ASSIGN and parse_task(assign["value"]) == (4, 1)
     assert "Rotate &lt;logs&gt; · assigned to <@U0CAROL>" in blocks[-1]["text"]["text"]
 
 
@@ -67,9 +67,9 @@ def test_answers_and_the_weeks_missed_lines() -> None:
 
 def test_ids_are_parsed_in_one_place() -> None:
     assert parse_checklist_block("maint:12") == 12
-    assert Task.parse("3:0") == Task(3, 0)
+    assert parse_task("3:0") == (3, 0)
     for bad in ("maint:x", "deploy:1", ""):
         with pytest.raises(NotFound):
             parse_checklist_block(bad)
     with pytest.raises(NotFound):
-        Task.parse("3")
+        parse_task("3")
