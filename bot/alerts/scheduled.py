@@ -12,7 +12,7 @@ from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
 from bot.oncall.lookup import who_is_on_call
 from bot.services import Services
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.failures import attempt
 from bot.slack.text import escape
 
 logger = log.get("zzik.alerts")
@@ -80,11 +80,11 @@ async def escalate(services: Services, alert_id: int | None, digest_id: int | No
         outcome="ok" if user else "error",
         detail={"alert": alert_id, "digest": digest_id, "role": role, "paged": user, "error": why},
     )
-    if thread[0] and thread[1]:
-        try:
-            await services.slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=note)
-        except SLACK_FAILURES as exc:  # the page went out; only the note in the thread is missing
-            logger.warning("escalation note not posted", alert=alert_id, digest=digest_id, error=slack_error(exc))
+    if thread[0] and thread[1]:  # the page went out; a failure only leaves the note in the thread missing
+        await attempt(
+            "escalation note not posted",
+            services.slack.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=note),
+        )
     return user is not None
 
 

@@ -18,7 +18,7 @@ from bot.alerts.store import Alert
 from bot.deploys import store as deploys
 from bot.incidents import store as incidents
 from bot.services import Services, zone
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.failures import SLACK_FAILURES, TRANSIENT, code, slack_error
 
 logger = log.get("zzik.alerts")
 SEND_BUDGET = 8.0  # seconds one sender run may spend waiting for the pace before it hands over to a later run
@@ -88,8 +88,7 @@ def _retry_after(exc: BaseException) -> float | None:
             return float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)) or 1)
         if status >= 500:
             return 10.0
-        error = slack_error(exc)
-        if error in ("ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"):
+        if code(exc) in TRANSIENT:
             return 10.0
         return None
     return 10.0  # timeouts and connection errors

@@ -9,7 +9,7 @@ from bot.deploys import messages, store
 from bot.deploys.store import Deploy
 from bot.incidents import store as incidents
 from bot.services import Services, zone
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.failures import SLACK_FAILURES, attempt, failure, update_in_place
 
 logger = log.get("zzik.deploys")
 
@@ -18,27 +18,27 @@ async def refresh(services: Services, deploy: Deploy) -> str | None:
     """Post or edit the announcement; the reason if Slack refused (the state is saved either way)."""
     ticks = await store.checks(services.db, deploy.id)
     text, blocks = messages.announcement(deploy, services.config, ticks, zone(services))
+    if deploy.message_ts and deploy.channel:
+        failed = await update_in_place(
+            services.slack, "deploy announcement", deploy.channel, deploy.message_ts, text, blocks
+        )
+        return failed.reason if failed else None
     try:
-        if deploy.message_ts:
-            await services.slack.chat_update(channel=deploy.channel, ts=deploy.message_ts, text=text, blocks=blocks)
-        else:
-            response = await services.slack.chat_postMessage(
-                channel=services.config.channels.deployments, text=text, blocks=blocks
-            )
-            await store.set_values(services.db, deploy.id, channel=response["channel"], message_ts=response["ts"])
+        response = await services.slack.chat_postMessage(
+            channel=services.config.channels.deployments, text=text, blocks=blocks
+        )
     except SLACK_FAILURES as exc:
-        logger.warning("deploy announcement not posted", deploy=deploy.id, error=slack_error(exc))
-        return slack_error(exc)
+        failed = failure("deploy announcement not posted", exc)
+        logger.warning(failed.what, deploy=deploy.id, error=failed.reason)
+        return failed.reason
+    await store.set_values(services.db, deploy.id, channel=response["channel"], message_ts=response["ts"])
     return None
 
 
 async def thread(services: Services, deploy: Deploy, text: str) -> None:
-    try:
-        await services.slack.chat_postMessage(
-            channel=deploy.channel or services.config.channels.deployments, thread_ts=deploy.message_ts, text=text
-        )
-    except SLACK_FAILURES as exc:
-        logger.warning("deploy thread message not posted", deploy=deploy.id, error=slack_error(exc))
+    channel = deploy.channel or services.config.channels.deployments
+    post = services.slack.chat_postMessage(channel=channel, thread_ts=deploy.message_ts, text=text)
+    await attempt("deploy thread message not posted", post)
 
 
 async def tell_incidents(services: Services, text: str) -> None:

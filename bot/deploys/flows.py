@@ -26,6 +26,7 @@ from bot.errors import Refused, UsageError
 from bot.opsconfig import CheckItem
 from bot.policy import Do, Subject
 from bot.services import Services, zone
+from bot.slack.blocks import selection_change
 from bot.slo import watch as slo_watch
 
 PENDING_TIMEOUT = timedelta(hours=4)
@@ -158,13 +159,13 @@ async def tick(
             await refresh(services, deploy)
             return answers.CHECKLIST_CLOSED
         items = {i.id for i in _items(services, list_name)}
-        shown = {i.id for i in _items(services, list_name)[part]}  # the part of a long list clicked
-        selected = selected & shown
-        current = {item for (lst, item) in await store.checks(conn, deploy_id) if lst == list_name and item in shown}
-        for item in (selected & items) - current:
+        shown = [i.id for i in _items(services, list_name)[part]]  # the part of a long list clicked
+        current = [item for (lst, item) in await store.checks(conn, deploy_id) if lst == list_name]
+        change = selection_change(selected & items, current, shown)
+        for item in change.tick:
             await store.tick(conn, deploy_id, list_name, item, actor, now)
-        for item in current - selected:
-            if item != TEAM_NOTIFIED:
+        for item in change.untick:
+            if item != TEAM_NOTIFIED:  # the announcement ticked it: nobody unticks that
                 await store.untick(conn, deploy_id, list_name, item)
         done = {item for (lst, item) in await store.checks(conn, deploy_id) if lst == list_name}
         if list_name == Checklist.STAGING and done >= items and deploy.validated_at is None:

@@ -12,7 +12,8 @@ from bot.maintenance import messages, store
 from bot.maintenance.ids import Job
 from bot.opsconfig import WEEKDAYS, Deadline
 from bot.services import Services, zone
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.blocks import selection_change
+from bot.slack.failures import SLACK_FAILURES, failure, update_in_place
 from bot.slo import flows as slo
 
 logger = log.get("zzik.maintenance")
@@ -89,7 +90,7 @@ async def post_now(services: Services, kind: str, actor: str) -> str:
     try:
         record = await post(services, kind, services.clock.now(), posted_by=actor)
     except SLACK_FAILURES as exc:
-        return messages.not_posted(kind, slack_error(exc))
+        return messages.not_posted(kind, failure("maintenance checklist not posted", exc).reason)
     return messages.posted(kind, channel(services), record, zone(services))
 
 
@@ -99,10 +100,9 @@ async def refresh(services: Services, post_id: int) -> None:
         return
     items = await store.items(services.db, post_id)
     text, blocks = messages.checklist(record, items, zone(services), services.clock.now())
-    try:
-        await services.slack.chat_update(channel=record.channel, ts=record.ts, text=text, blocks=blocks)
-    except SLACK_FAILURES as exc:
-        logger.warning("maintenance checklist not updated", post=post_id, error=slack_error(exc))
+    await update_in_place(
+        services.slack, "maintenance checklist", record.channel or channel(services), record.ts, text, blocks
+    )
 
 
 async def tick(services: Services, post_id: int, selected: set[int], actor: str, part: slice = slice(None)) -> None:
@@ -112,11 +112,12 @@ async def tick(services: Services, post_id: int, selected: set[int], actor: str,
         if record is None:
             raise NotFound("That checklist does not exist.")
         items = await store.items(conn, post_id)
-        for item in items[part]:  # a long checklist is split: a click reports only the part clicked
-            if item.item in selected and not item.done_by:
-                await store.mark(conn, post_id, item.item, actor, now)
-            elif item.item not in selected and item.done_by:
-                await store.mark(conn, post_id, item.item, None, None)
+        done = [i.item for i in items if i.done_by]
+        change = selection_change(selected, done, [i.item for i in items[part]])  # a click reports its part only
+        for item in change.tick:
+            await store.mark(conn, post_id, item, actor, now)
+        for item in change.untick:
+            await store.mark(conn, post_id, item, None, None)
         items = await store.items(conn, post_id)
         complete = all(i.done_by for i in items)
         if complete != (record.completed_at is not None):

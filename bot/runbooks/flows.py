@@ -13,7 +13,7 @@ from bot.opsconfig import Runbook
 from bot.runbooks import messages, store
 from bot.runbooks.ids import RunStep, StepStatus
 from bot.services import Services, zone
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.failures import SLACK_FAILURES, SlackErrorCode, code, failure, update_in_place
 
 logger = log.get("zzik.runbooks")
 
@@ -36,7 +36,7 @@ async def _post(services: Services, channel: str, text: str, blocks: list) -> di
     try:
         return (await services.slack.chat_postMessage(channel=channel, text=text, blocks=blocks)).data  # type: ignore[return-value]
     except SlackApiError as exc:
-        if slack_error(exc) != "not_in_channel":
+        if code(exc) != SlackErrorCode.NOT_IN_CHANNEL:
             raise
     await services.slack.conversations_join(channel=channel)  # a public channel the bot was not in yet
     return (await services.slack.chat_postMessage(channel=channel, text=text, blocks=blocks)).data  # type: ignore[return-value]
@@ -78,7 +78,7 @@ async def start(services: Services, actor: str, channel: str | None, runbook: Ru
             response = await _post(services, channel, messages.message_text(runbook.name), blocks)
             placed.append({"ts": response["ts"], "first": first, "last": last})
     except SLACK_FAILURES as exc:
-        raise Invalid(messages.not_posted(run.id, slack_error(exc))) from None
+        raise Invalid(messages.not_posted(run.id, failure("runbook not posted", exc).reason)) from None
     finally:
         await store.set_messages(services.db, run.id, placed)
     return ""
@@ -116,12 +116,8 @@ async def refresh(services: Services, run: store.Run, index: int) -> None:
         messages.pages(run, recorded, zone(services), incident.ref if incident else None), run.messages, strict=False
     ):
         if first <= index <= last or first == 0:  # the step's page, and the first page's progress line
-            try:
-                await services.slack.chat_update(
-                    channel=run.channel, ts=placed["ts"], text=messages.message_text(run.name), blocks=blocks
-                )
-            except SLACK_FAILURES as exc:
-                logger.warning("runbook message not updated", run=run_id, error=slack_error(exc))
+            text = messages.message_text(run.name)
+            await update_in_place(services.slack, "runbook message", run.channel, placed["ts"], text, blocks)
 
 
 async def in_progress(services: Services) -> str:
