@@ -18,6 +18,8 @@ from bot.deploys import store as deploys
 from bot.errors import AlreadyDone, Invalid, NotFound, Refused
 from bot.incidents import messages as incident_messages
 from bot.incidents import store as incidents
+from bot.pagerduty import alert_pages as pd_alerts
+from bot.pagerduty import flows as pagerduty
 from bot.runbooks import flows as runbook_flows
 from bot.services import Services, zone
 
@@ -57,6 +59,7 @@ async def acknowledge(services: Services, target: Acknowledged, actor: str, requ
             return messages.already_resolved(alert)
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
+        pd_run = await pd_alerts.acknowledged(services, conn, alert, now)
         await record(
             conn,
             "acknowledge",
@@ -64,6 +67,7 @@ async def acknowledge(services: Services, target: Acknowledged, actor: str, requ
             request_id=request_id,
             detail={"alert": alert.id, "alertname": alert.alertname},
         )
+    await pagerduty.send_now(services, pd_run)
     await changed(services, alert.channel, f"ack:{alert.id}")
     return messages.acknowledged(alert, now)
 

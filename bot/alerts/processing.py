@@ -14,6 +14,7 @@ from bot.alerts.store import Alert
 from bot.deploys import store as deploys
 from bot.oncall.lookup import who_is_on_call
 from bot.opsconfig import Severity
+from bot.pagerduty import alert_pages as pd_alerts
 from bot.services import Services
 
 
@@ -118,6 +119,7 @@ async def _new_episode(
 async def _resolved(services: Services, conn: Any, alert: Alert, ends_at: datetime, now: datetime) -> None:
     await store.change(conn, alert.id, now, status=Status.RESOLVED, ends_at=ends_at, resolved_seen_at=now)
     await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
+    await pd_alerts.resolved(services, conn, alert, now)
     if alert.incident_id:
         await services.jobs.schedule_once(conn, Job.INCIDENT_NOTE, str(alert.id), now, {"alert_id": alert.id})
 

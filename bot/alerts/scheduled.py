@@ -11,6 +11,7 @@ from bot.deploys import store as deploys
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
 from bot.oncall.lookup import who_is_on_call
+from bot.pagerduty import alert_pages as pd_alerts
 from bot.services import Services
 from bot.slack.failures import attempt
 from bot.slack.text import escape
@@ -36,11 +37,13 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         if not firing:
             return False
         text = messages.page_text(firing[0], messages.storm_reason(len(firing)))
+        await pd_alerts.paged(services, firing[0])
     else:
         alert = await store.get(services.db, alert_id or 0)
         if alert is None or not alert.firing or alert.acknowledged_at:
             return False
         text = messages.page_text(alert, "You are the on-call primary")
+        await pd_alerts.paged(services, alert)
     user, why = await _dm_role(services, "primary", text)
     if why:
         logger.error("P1 alert page not delivered", alert=alert_id, digest=digest_id, error=why)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.oncall.contacts import MAX_CONTACTS, EmergencyContact
 from bot.opsconfig import values
 from bot.opsconfig.values import WEEKDAYS, Duration, Member, MemberOrGroup, Severity, TimeOfDay
 
@@ -293,6 +294,7 @@ class Oncall(Section):
     usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
     roles: dict[str, str] = {}
     kit: list[str] = []
+    contacts: list[EmergencyContact] = Field(default=[], max_length=MAX_CONTACTS)  # the kit's emergency contacts
 
     @field_validator("timezone")
     @classmethod
@@ -346,3 +348,5 @@ class PagerDuty(Section):
     # Per-severity integration keys overriding ZZIK_PAGERDUTY_ROUTING_KEY (e.g. P1 to a louder service).
     routing_keys: dict[Severity, str] = {}
     source: str = Field(default="zzik-ops-bot", min_length=1, max_length=255)
+    # PagerDuty user id -> Slack user (id or email): who acknowledged or resolved in PagerDuty, in Slack's terms.
+    users: dict[str, Member] = {}
