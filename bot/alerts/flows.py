@@ -56,7 +56,7 @@ async def acknowledge(services: Services, target: Acknowledged, actor: str, requ
         if alert.acknowledged_at:
             return messages.already_acknowledged(alert.acknowledged_by)
         if not alert.firing:
-            return messages.already_resolved(alert)
+            return messages.say(messages.ALREADY_RESOLVED, alert)
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
         pd_run = await pd_alerts.acknowledged(services, conn, alert, now)
@@ -89,14 +89,14 @@ async def _acknowledge_digest(services: Services, digest_id: int, actor: str, re
             conn, "acknowledge", actor=actor, request_id=request_id, detail={"digest": digest_id, "alerts": len(acked)}
         )
     await changed(services, digest.channel, f"ackd:{digest_id}")
-    return messages.storm_acknowledged(len(acked))
+    return messages.say(messages.STORM_ACKNOWLEDGED, count=len(acked))
 
 
 async def declare_form(services: Services, alert_id: int, reporter: str, channel: str | None) -> dict[str, Any]:
     alert = await _alert(services, alert_id)
     if alert.incident_id:
         incident = await incidents.get(services.db, alert.incident_id)
-        raise AlreadyDone(messages.already_in_incident(incident.ref if incident else None))
+        raise AlreadyDone(messages.say(messages.ALREADY_IN_INCIDENT, ref=incident.ref if incident else "an incident"))
     link = messages.permalink(alert)
     prefill = messages.declare_prefill(alert, link)
     return incident_messages.declare_modal(
@@ -145,14 +145,14 @@ async def start_runbook(services: Services, alert_id: int, slug: str, actor: str
     alert = await _alert(services, alert_id)
     runbook = next((r for r in services.config.runbooks if r.slug == slug), None)
     if runbook is None:
-        raise NotFound(messages.no_runbook(slug))
+        raise NotFound(messages.say(messages.NO_RUNBOOK, slug=slug))
     channel = alert.message_channel or alert.channel
     if alert.incident_id:
         incident = await incidents.get(services.db, alert.incident_id)
         if incident and incident.channel_id:
             channel = incident.channel_id
     said = await runbook_flows.start(services, actor, channel, runbook, f"alert:{alert.id}:{slug}")
-    return said or messages.runbook_started(runbook.name)
+    return said or messages.say(messages.RUNBOOK_STARTED, name=runbook.name)
 
 
 async def rollback_offer(services: Services, alert_id: int, actor: str) -> list[dict[str, Any]]:
@@ -181,14 +181,14 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
     if alert.source != Source.ALERTMANAGER:
         raise Invalid(messages.NOT_SILENCEABLE)
     if not alert.firing:
-        return messages.already_resolved(alert)
+        return messages.say(messages.ALREADY_RESOLVED, alert)
     if alert.silence_id and alert.silenced_until and alert.silenced_until > wall():
         return messages.already_silenced(alert.silenced_until, zone(services))
     starts = wall()
     ends = starts + timedelta(hours=hours)
     try:
         silence_id = await silences.create(
-            base, alert.labels, starts, ends, actor, messages.silence_comment(alert, hours)
+            base, alert.labels, starts, ends, actor, messages.say(messages.SILENCE_COMMENT, alert, hours=hours)
         )
     except silences.SilenceError as exc:
         await record(
@@ -199,7 +199,7 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
             request_id=request_id,
             detail={"alert": alert.id, "error": str(exc)},
         )
-        raise Refused(messages.not_silenced(str(exc))) from None
+        raise Refused(messages.say(messages.NOT_SILENCED, error=exc)) from None
     async with services.db.transaction() as conn:
         alert = await store.change(
             conn, alert.id, services.clock.now(), silence_id=silence_id, silenced_until=ends, silenced_by=actor
@@ -212,7 +212,7 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
             detail={"alert": alert.id, "silence": silence_id, "hours": hours},
         )
     await changed(services, alert.channel, f"silence:{silence_id}")
-    return messages.silenced(alert, hours, silence_id)
+    return messages.say(messages.SILENCED, alert, hours=hours, silence=silence_id)
 
 
 async def unsilence(services: Services, alert_id: int, actor: str, request_id: str) -> str:
@@ -222,11 +222,11 @@ async def unsilence(services: Services, alert_id: int, actor: str, request_id: s
     await policy.require(services, policy.Do.ALERT_SILENCE, actor)
     alert = await _alert(services, alert_id)
     if not alert.silence_id:
-        return messages.not_silenced_now(alert)
+        return messages.say(messages.NOT_SILENCED_NOW, alert)
     try:
         await silences.expire(base, alert.silence_id)
     except silences.SilenceError as exc:
-        raise Refused(messages.not_expired(str(exc))) from None
+        raise Refused(messages.say(messages.NOT_EXPIRED, error=exc)) from None
     async with services.db.transaction() as conn:
         await store.change(conn, alert.id, services.clock.now(), silence_id=None, silenced_until=None, silenced_by=None)
         await record(
@@ -237,7 +237,7 @@ async def unsilence(services: Services, alert_id: int, actor: str, request_id: s
             detail={"alert": alert.id, "silence": alert.silence_id},
         )
     await changed(services, alert.channel, f"unsilence:{alert.silence_id}")
-    return messages.unsilenced(alert, alert.silence_id)
+    return messages.say(messages.UNSILENCED, alert, silence=alert.silence_id)
 
 
 async def record(

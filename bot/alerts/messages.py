@@ -291,25 +291,44 @@ NO_ALERTMANAGER = "Silences need ZZIK_ALERTMANAGER_URL to be set on the bot."
 SILENCE_HOURS = "Silence for 1 or 4 hours."
 NOT_SILENCEABLE = "Only Alertmanager's alerts can be silenced from here."
 
+# Answers and notes with blanks, filled by say(): {alertname} (escaped), {summary} (escaped), {priority}, {id} of
+# the alert, the rest named (raw text is escaped by say(); numbers and ids are safe).
+ALREADY_RESOLVED = "{alertname} has already resolved."
+STORM_ACKNOWLEDGED = "You acknowledged the {count} alerts of this storm."
+ALREADY_IN_INCIDENT = "This alert is already part of {ref}."
+NO_RUNBOOK = "There is no runbook `{slug}` any more."
+RUNBOOK_STARTED = "{name} started."
+SILENCE_COMMENT = "Silenced from Slack for {hours} h (alert #{id})"
+NOT_SILENCED = "Not silenced: {error}"
+SILENCED = "Silenced {alertname} for {hours} h (silence `{silence}`)."
+NOT_SILENCED_NOW = "{alertname} is not silenced."
+NOT_EXPIRED = "Silence not expired: {error}"
+UNSILENCED = "Silence `{silence}` expired: {alertname} notifies again."
+NOBODY_ON_CALL = "nobody reachable is on call as {role}"
+STORM_REASON = "Part of an alert storm: {count} alerts firing in its group"
+ESCALATION_REASON = "Not acknowledged after {waited}; escalating to you ({role})"
+RESOLVED_NOTE = ":white_check_mark: Alert *{alertname}* ({summary}) resolved after {lasted}."
+
+
+def say(template: str, alert: Alert | None = None, **blanks: object) -> str:
+    """An answer from its template; every blank is escaped once (alert and webhook text is raw)."""
+    known: dict[str, object] = {}
+    if alert is not None:
+        known = {"alertname": alert.alertname, "summary": alert.summary, "priority": alert.priority, "id": alert.id}
+    return template.format(**{k: escape(str(v)) for k, v in (known | blanks).items()})
+
+
+def resolved_entry(alert: Alert, lasted: str) -> str:
+    """The incident timeline's line when an alert of the incident resolved (timeline text is plain)."""
+    return f"alert {alert.alertname} resolved after {lasted}"
+
 
 def already_acknowledged(by: str | None) -> str:
     return f"Already acknowledged by {mention(by or '?')}."
 
 
-def already_resolved(alert: Alert) -> str:
-    return f"{escape(alert.alertname)} has already resolved."
-
-
 def acknowledged(alert: Alert, now: datetime) -> str:
     return f"You acknowledged {escape(alert.alertname)} ({alert.priority}) after {duration(now - alert.starts_at)}."
-
-
-def storm_acknowledged(count: int) -> str:
-    return f"You acknowledged the {count} alerts of this storm."
-
-
-def already_in_incident(ref: str | None) -> str:
-    return f"This alert is already part of {ref or 'an incident'}."
 
 
 def permalink(alert: Alert) -> str | None:
@@ -327,14 +346,6 @@ def timeline_entry(alert: Alert) -> str:
     )
 
 
-def no_runbook(slug: str) -> str:
-    return f"There is no runbook `{escape(slug)}` any more."
-
-
-def runbook_started(name: str) -> str:
-    return f"{escape(name)} started."
-
-
 def rollback_note(alert: Alert) -> str:
     """What prompted a rollback offer from an alert (raw text: the offer escapes it)."""
     shown = [f"{alert.alertname}: {alert.summary}"]
@@ -349,43 +360,7 @@ def already_silenced(until: datetime, zone: ZoneInfo) -> str:
     return f"Already silenced until {when(until, zone)}."
 
 
-def silence_comment(alert: Alert, hours: int) -> str:
-    return f"Silenced from Slack for {hours} h (alert #{alert.id})"
-
-
-def not_silenced(error: str) -> str:
-    return f"Not silenced: {escape(error)}"
-
-
-def silenced(alert: Alert, hours: int, silence_id: str) -> str:
-    return f"Silenced {escape(alert.alertname)} for {hours} h (silence `{silence_id}`)."
-
-
-def not_silenced_now(alert: Alert) -> str:
-    return f"{escape(alert.alertname)} is not silenced."
-
-
-def not_expired(error: str) -> str:
-    return f"Silence not expired: {escape(error)}"
-
-
-def unsilenced(alert: Alert, silence_id: str | None) -> str:
-    return f"Silence `{silence_id}` expired: {escape(alert.alertname)} notifies again."
-
-
 # -- pages, escalations and incident notes -----------------------------------------------------------------------
-
-
-def nobody_on_call(role: str) -> str:
-    return f"nobody reachable is on call as {role}"
-
-
-def storm_reason(firing: int) -> str:
-    return f"Part of an alert storm: {firing} alerts firing in its group"
-
-
-def escalation_reason(waited: str, role: str) -> str:
-    return f"Not acknowledged after {waited}; escalating to you ({role})"
 
 
 def escalation_note(waited: str, role: str, user: str | None, why: str | None) -> str:
@@ -393,12 +368,3 @@ def escalation_note(waited: str, role: str, user: str | None, why: str | None) -
     if user:
         return f":arrow_up: Not acknowledged after {waited}: escalated to the {role} {mention(user)}."
     return f":warning: Not acknowledged after {waited}; the {role} could not be paged: {why}"
-
-
-def resolved_entry(alert: Alert, lasted: str) -> str:
-    """The incident timeline's line when an alert of the incident resolved (timeline text is plain)."""
-    return f"alert {alert.alertname} resolved after {lasted}"
-
-
-def resolved_note(alert: Alert, lasted: str) -> str:
-    return f":white_check_mark: Alert *{escape(alert.alertname)}* ({escape(alert.summary)}) resolved after {lasted}."

@@ -24,7 +24,7 @@ async def _dm_role(services: Services, role: str, text: str) -> tuple[str | None
     pages is retried by the runner (with backoff) rather than counted as done."""
     user = (await who_is_on_call(services, services.clock.now())).shift(role).user
     if not user or "@" in user:
-        return None, messages.nobody_on_call(role)
+        return None, messages.say(messages.NOBODY_ON_CALL, role=role)
     await services.slack.chat_postMessage(channel=user, text=text)
     return user, None
 
@@ -36,7 +36,7 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         firing = [a for a in alerts if a.firing]
         if not firing:
             return False
-        text = messages.page_text(firing[0], messages.storm_reason(len(firing)))
+        text = messages.page_text(firing[0], messages.say(messages.STORM_REASON, count=len(firing)))
         await pd_alerts.paged(services, firing[0])
     else:
         alert = await store.get(services.db, alert_id or 0)
@@ -74,7 +74,7 @@ async def escalate(services: Services, alert_id: int | None, digest_id: int | No
         subject, since = alert, alert.created_at
         thread = (alert.message_channel, alert.message_ts)
     waited = messages.duration(now - since)
-    text = messages.page_text(subject, messages.escalation_reason(waited, role))
+    text = messages.page_text(subject, messages.say(messages.ESCALATION_REASON, waited=waited, role=role))
     user, why = await _dm_role(services, role, text)
     note = messages.escalation_note(waited, role, user, why)
     await record(
@@ -127,7 +127,7 @@ async def incident_note(services: Services, alert_id: int) -> None:
     if incident.channel_id:
         await services.slack.chat_postMessage(
             channel=incident.channel_id,
-            text=messages.resolved_note(alert, lasted),
+            text=messages.say(messages.RESOLVED_NOTE, alert, lasted=lasted),
         )
 
 

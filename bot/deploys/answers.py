@@ -15,6 +15,57 @@ CHECKLIST_CLOSED = "That checklist is closed: the deploy has moved on."
 NO_WATCH = "That deploy has no watch window."
 PICK_REASON = "Pick the reason for the rollback first (one of the manual's criteria)."
 
+# Answers with blanks, filled by say(): {ref}, {status}, {environment}, {watch_result} of the deploy, the rest named.
+ALREADY_REQUESTED = "That request was already made: {ref}."
+ANNOUNCED = "{ref} is announced in {channel}: tick the pre-deployment checklist, then *Start deploy*."
+NOT_ANNOUNCED = (
+    "{ref} could not be announced in {channel} ({error}), so it is cancelled and {environment} stays unlocked. "
+    "Try again in a minute."
+)
+RUN_BY_HAND = "{ref} started: run the command shown in the announcement, then mark how it went."
+TRIGGERED = "{ref} started: the pipeline was triggered."
+NOT_STARTED = "{ref} could not start: {error}. Nothing is deploying and {environment} is unlocked."
+NOT_CANCELLABLE = "{ref} can no longer be cancelled ({status})."
+CANCELLED = "{ref} cancelled; {environment} is unlocked."
+NOT_LOCKED = "{environment} is not locked."
+WATCH_CLOSED = "The watch of {ref} is already closed: {watch_result}."
+MARKED_HEALTHY = "{ref} is marked healthy."
+OUTCOME_UNKNOWN = (
+    ":warning: {ref}: outcome unknown: check CI. The bot stopped while calling the pipeline, so it cannot tell "
+    "whether the pipeline started. {environment} stays locked until the pipeline reports back or a deployer "
+    "marks it deployed or failed."
+)
+EXPIRED = ":hourglass: {ref} expired: {why}. {environment} is unlocked."
+NOTHING_DEPLOYED = "Nothing has been deployed to {environment} through the bot, so there is nothing to roll back to."
+ROLL_BACK_WHAT = "roll back {environment}"  # completes "Only … may <what>."
+ROLL_BACK_QUESTION = "Roll back {environment}?"
+WATCH_ROLLBACK_REASON = "Post-deployment watch of {ref}"
+ROLLBACK_UNDER_WAY = "{ref} is already under way ({status})."
+ROLLBACK_FINISHED = ":rewind: {ref} {status}."
+NO_GOOD_VERSION = (
+    "{environment} runs `{version}` and no earlier good version is known: there is nothing to roll back to."
+)
+ENVIRONMENT_CHANGED = (
+    "{environment} changed since this was offered (it now runs `{version}`); run `/rollback {environment}` again."
+)
+ROLLBACK_LOCKED = (
+    "{environment} is locked by {ref} ({status}); release it with `/deploy unlock {environment} &lt;reason&gt;` first."
+)
+# What the announcement records: who ended a deploy (finished_by), what became of it (detail), a healthy watch.
+BY = "{what} by @{actor}"
+DETAIL = "{what}: {why}"
+HEALTHY = "healthy (@{actor})"
+
+
+def say(template: str, deploy: Deploy | None = None, **blanks: str) -> str:
+    """An answer from its template. The deploy's blanks are safe mrkdwn (its version escaped); the named `blanks`
+    must already be mrkdwn (a Slack error code, a channel, a reason the user typed)."""
+    known = {}
+    if deploy is not None:
+        known = {"ref": deploy.ref, "status": deploy.status, "environment": deploy.environment}
+        known |= {"version": escape(deploy.version), "watch_result": deploy.watch_result or ""}
+    return template.format(**(known | blanks))
+
 
 def not_validated(version: str) -> str:
     return (
@@ -32,39 +83,12 @@ def locked(environment: str, holder: Deploy, zone: ZoneInfo) -> str:
     )
 
 
-def already_requested(deploy: Deploy) -> str:
-    return f"That request was already made: {deploy.ref}."
-
-
-def not_announced(deploy: Deploy, channel: str, error: str) -> str:
-    return (
-        f"{deploy.ref} could not be announced in {channel} ({error}), so it "
-        f"is cancelled and {deploy.environment} stays unlocked. Try again in a minute."
-    )
-
-
-def announced(deploy: Deploy, channel: str) -> str:
-    return f"{deploy.ref} is announced in {channel}: tick the pre-deployment checklist, then *Start deploy*."
-
-
 def validated(version: str, actor: str) -> str:
     return f":white_check_mark: `{escape(version)}` is validated on staging by {mention(actor)}; it may go to prod."
 
 
 def already_started(deploy: Deploy, status: str | None = None) -> str:
     return f"{deploy.ref} was already started" + (f" ({status})." if status else ".")
-
-
-def run_by_hand(deploy: Deploy) -> str:
-    return f"{deploy.ref} started: run the command shown in the announcement, then mark how it went."
-
-
-def triggered(deploy: Deploy) -> str:
-    return f"{deploy.ref} started: the pipeline was triggered."
-
-
-def not_started(deploy: Deploy, error: str) -> str:
-    return f"{deploy.ref} could not start: {error}. Nothing is deploying and {deploy.environment} is unlocked."
 
 
 def marked(deploy: Deploy | None, status: str, outcome: str) -> str:
@@ -76,36 +100,8 @@ def marked(deploy: Deploy | None, status: str, outcome: str) -> str:
     return f"{deploy.ref} marked {status}."
 
 
-def not_cancellable(deploy: Deploy) -> str:
-    return f"{deploy.ref} can no longer be cancelled ({deploy.status})."
-
-
-def cancelled(deploy: Deploy) -> str:
-    return f"{deploy.ref} cancelled; {deploy.environment} is unlocked."
-
-
-def not_locked(environment: str) -> str:
-    return f"{environment} is not locked."
-
-
 def unlocked(environment: str, holder: Deploy, reason: str) -> str:
     return f"{environment} unlocked: {holder.ref} cancelled ({mrkdwn(reason)})."
-
-
-def watch_closed(deploy: Deploy) -> str:
-    return f"The watch of {deploy.ref} is already closed: {deploy.watch_result}."
-
-
-def marked_healthy(deploy: Deploy) -> str:
-    return f"{deploy.ref} is marked healthy."
-
-
-def outcome_unknown(deploy: Deploy) -> str:
-    return (
-        f":warning: {deploy.ref}: outcome unknown: check CI. The bot stopped while calling the pipeline, so it "
-        f"cannot tell whether the pipeline started. {deploy.environment} stays locked until the pipeline reports "
-        "back or a deployer marks it deployed or failed."
-    )
 
 
 def expiry_reason(status: str) -> str:
@@ -114,49 +110,7 @@ def expiry_reason(status: str) -> str:
     return "no result from the pipeline within 60 min: check it, then deploy again"
 
 
-def expired(deploy: Deploy, why: str) -> str:
-    return f":hourglass: {deploy.ref} expired: {why}. {deploy.environment} is unlocked."
-
-
-# -- what the announcement records: who ended a deploy, and why ----------------------------------------------
-
-
-def by(what: str, actor: str) -> str:
-    """`cancelled by @U1`: who ended it, as the announcement shows (finished_by)."""
-    return f"{what} by @{actor}"
-
-
-def healthy(actor: str) -> str:
-    """A watch window closed as healthy (watch_result)."""
-    return f"healthy (@{actor})"
-
-
-def detail(what: str, why: str) -> str:
-    """`expired: <why>`: what happened to it, as the announcement shows (detail)."""
-    return f"{what}: {why}"
-
-
 # -- rollback answers --------------------------------------------------------------------------------------------
-
-
-def nothing_deployed(environment: str) -> str:
-    return f"Nothing has been deployed to {environment} through the bot, so there is nothing to roll back to."
-
-
-def no_good_version(environment: str, current: Deploy) -> str:
-    return (
-        f"{environment} runs `{escape(current.version)}` and no earlier good version is known: "
-        "there is nothing to roll back to."
-    )
-
-
-def rollback_what(environment: str) -> str:
-    """Completes "Only … may <what>." for a rollback."""
-    return f"roll back {environment}"
-
-
-def rollback_question(environment: str) -> str:
-    return f"Roll back {environment}?"
 
 
 def rollback_reason(criterion: str | None, other: str) -> str:
@@ -166,34 +120,8 @@ def rollback_reason(criterion: str | None, other: str) -> str:
     return mrkdwn(other)
 
 
-def watch_rollback_reason(deploy: Deploy) -> str:
-    return f"Post-deployment watch of {deploy.ref}"
-
-
-def environment_changed(environment: str, current: Deploy) -> str:
-    return (
-        f"{environment} changed since this was offered (it now runs `{escape(current.version)}`); "
-        f"run `/rollback {environment}` again."
-    )
-
-
-def rollback_locked(environment: str, holder: Deploy) -> str:
-    return (
-        f"{environment} is locked by {holder.ref} ({holder.status}); release it with "
-        f"`/deploy unlock {environment} &lt;reason&gt;` first."
-    )
-
-
-def rollback_under_way(deploy: Deploy) -> str:
-    return f"{deploy.ref} is already under way ({deploy.status})."
-
-
 def rolling_back(actor: str, environment: str, current: Deploy, target: Deploy, reason: str) -> str:
     return (
         f":rewind: {mention(actor)} is rolling {environment} back from "
         f"`{escape(current.version)}` to `{escape(target.version)}`: {mrkdwn(reason)}"
     )
-
-
-def rollback_finished(deploy: Deploy) -> str:
-    return f":rewind: {deploy.ref} {deploy.status}."

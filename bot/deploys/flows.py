@@ -78,7 +78,7 @@ async def request(services: Services, actor: str, req: parse.Deploy, key: str, r
         except Locked as exc:
             raise Refused(answers.locked(req.environment, exc.holder, zone(services))) from None
         if not created:
-            return answers.already_requested(deploy)
+            return answers.say(answers.ALREADY_REQUESTED, deploy)
         if any(i.id == TEAM_NOTIFIED for i in services.config.deploy.pre_deploy_checklist):
             await store.tick(conn, deploy.id, Checklist.PRE, TEAM_NOTIFIED, BOT, now)
         await services.jobs.schedule_once(
@@ -97,7 +97,7 @@ async def _announce(services: Services, deploy: Deploy) -> str:
     channel = services.config.channels.deployments
     refused = await refresh(services, deploy)
     if not refused:
-        return answers.announced(deploy, channel)
+        return answers.say(answers.ANNOUNCED, deploy, channel=channel)
     # Nobody can tick a checklist nobody sees: release the lock rather than hold it for hours.
     async with services.db.transaction() as conn:
         await store.transition(
@@ -107,10 +107,10 @@ async def _announce(services: Services, deploy: Deploy) -> str:
             status=Status.CANCELLED,
             finished_by=BOT,
             finished_at=services.clock.now(),
-            detail=answers.detail("announcement failed", refused),
+            detail=answers.say(answers.DETAIL, what="announcement failed", why=refused),
         )
         await services.jobs.cancel_prefix(conn, Job.EXPIRE, expire_prefix(deploy.id))
-    return answers.not_announced(deploy, channel, refused)
+    return answers.say(answers.NOT_ANNOUNCED, deploy, channel=channel, error=refused)
 
 
 def _items(services: Services, list_name: Checklist) -> list[CheckItem]:
@@ -226,7 +226,7 @@ async def run_pipeline(services: Services, deploy: Deploy, action: Kind) -> str:
     url = services.config.deploy.webhook_url
     if not url:
         await refresh(services, deploy)
-        return answers.run_by_hand(deploy)
+        return answers.say(answers.RUN_BY_HAND, deploy)
     error = await pipeline.trigger(services, url, deploy, action)
     if error is None:
         async with services.db.transaction() as conn:
@@ -235,7 +235,7 @@ async def run_pipeline(services: Services, deploy: Deploy, action: Kind) -> str:
             )
             await services.jobs.cancel(conn, Job.CHECK_TRIGGER, str(deploy.id))
         await refresh(services, accepted or deploy)
-        return answers.triggered(deploy)
+        return answers.say(answers.TRIGGERED, deploy)
     async with services.db.transaction() as conn:
         failed = await store.transition(
             conn,
@@ -244,11 +244,11 @@ async def run_pipeline(services: Services, deploy: Deploy, action: Kind) -> str:
             status=Status.FAILED,
             finished_at=services.clock.now(),
             finished_by=BOT,
-            detail=answers.detail("not started", error),
+            detail=answers.say(answers.DETAIL, what="not started", why=error),
         )
         await services.jobs.cancel(conn, Job.EXPIRE, expire_key(deploy.id, Status.RUNNING))
     await refresh(services, failed or deploy)
-    return answers.not_started(deploy, error)
+    return answers.say(answers.NOT_STARTED, deploy, error=error)
 
 
 async def finish(
@@ -278,7 +278,7 @@ async def finish(
         await _audit(conn, f"finished.{status}", by, {"deploy": deploy_id, "url": url, "detail": detail})
     await refresh(services, deploy)
     if deploy.kind == Kind.ROLLBACK:
-        await tell_incidents(services, answers.rollback_finished(deploy))
+        await tell_incidents(services, answers.say(answers.ROLLBACK_FINISHED, deploy))
     return deploy, "changed"
 
 
@@ -286,7 +286,7 @@ async def mark(services: Services, deploy_id: int, status: Status, actor: str) -
     deploy = await _existing(services, deploy_id)
     rule = Do.ROLLBACK_MARK if deploy.kind == Kind.ROLLBACK else Do.PROD_MARK
     await policy.require(services, rule, actor, Subject(environment=deploy.environment))
-    finished, outcome = await finish(services, deploy_id, status, answers.by("marked", actor))
+    finished, outcome = await finish(services, deploy_id, status, answers.say(answers.BY, what="marked", actor=actor))
     return answers.marked(finished, status, outcome)
 
 
@@ -300,14 +300,14 @@ async def cancel(services: Services, deploy_id: int, actor: str) -> str:
             (Status.PENDING,),
             status=Status.CANCELLED,
             finished_at=services.clock.now(),
-            finished_by=answers.by("cancelled", actor),
+            finished_by=answers.say(answers.BY, what="cancelled", actor=actor),
         )
         if cancelled is None:
-            return answers.not_cancellable(deploy)
+            return answers.say(answers.NOT_CANCELLABLE, deploy)
         await services.jobs.cancel_prefix(conn, Job.EXPIRE, expire_prefix(deploy_id))
         await _audit(conn, "cancel", actor, {"deploy": deploy_id})
     await refresh(services, cancelled)
-    return answers.cancelled(deploy)
+    return answers.say(answers.CANCELLED, deploy)
 
 
 async def unlock(services: Services, actor: str, environment: str, reason: str, request_id: str) -> str:
@@ -315,15 +315,15 @@ async def unlock(services: Services, actor: str, environment: str, reason: str, 
     async with services.db.transaction() as conn:
         holder = await store.active(conn, environment)
         if holder is None:
-            raise UsageError(answers.not_locked(environment), usage=False)
+            raise UsageError(answers.say(answers.NOT_LOCKED, environment=environment), usage=False)
         released = await store.transition(
             conn,
             holder.id,
             (Status.PENDING, Status.RUNNING),
             status=Status.CANCELLED,
             finished_at=services.clock.now(),
-            finished_by=answers.by("unlocked", actor),
-            detail=answers.detail("unlocked", reason),
+            finished_by=answers.say(answers.BY, what="unlocked", actor=actor),
+            detail=answers.say(answers.DETAIL, what="unlocked", why=reason),
         )
         await services.jobs.cancel_prefix(conn, Job.EXPIRE, expire_prefix(holder.id))
         detail = {"deploy": holder.id, "env": environment, "reason": reason}
@@ -340,11 +340,11 @@ async def watch_healthy(services: Services, deploy_id: int, actor: str) -> str:
         if deploy is None or deploy.watch_until is None:
             raise UsageError(answers.NO_WATCH, usage=False)
         if deploy.watch_result:
-            return answers.watch_closed(deploy)
-        deploy = await store.set_values(conn, deploy_id, watch_result=answers.healthy(actor))
+            return answers.say(answers.WATCH_CLOSED, deploy)
+        deploy = await store.set_values(conn, deploy_id, watch_result=answers.say(answers.HEALTHY, actor=actor))
         await _audit(conn, "watch.healthy", actor, {"deploy": deploy_id})
     await refresh(services, deploy)
-    return answers.marked_healthy(deploy)
+    return answers.say(answers.MARKED_HEALTHY, deploy)
 
 
 async def status(services: Services) -> str:

@@ -60,7 +60,7 @@ async def rollback_command(ctx: Ctx) -> None:
         return
     await ctx.ack()
     blocks = await rollback.offer(ctx.services, ctx.user_id, request.environment, request.reason)
-    await ctx.answer(answers.rollback_question(request.environment), blocks)
+    await ctx.answer(answers.say(answers.ROLL_BACK_QUESTION, environment=request.environment), blocks)
 
 
 async def rollback_offered(ctx: Ctx) -> None:
@@ -68,7 +68,10 @@ async def rollback_offered(ctx: Ctx) -> None:
     env = ctx.action.value or ""
     if env not in ctx.services.config.deploy.environments:
         raise UsageError("That rollback button names no environment; use `/rollback prod`.", usage=False)
-    await ctx.answer(answers.rollback_question(env), await rollback.offer(ctx.services, ctx.user_id, env, None))
+    await ctx.answer(
+        answers.say(answers.ROLL_BACK_QUESTION, environment=env),
+        await rollback.offer(ctx.services, ctx.user_id, env, None),
+    )
 
 
 async def start(ctx: Ctx) -> None:

@@ -19,13 +19,13 @@ async def target(services: Services, environment: str) -> tuple[Deploy, Deploy]:
     """(what runs now, the last good version before it): a version rolled back from is not good."""
     ran = await store.succeeded(services.db, environment)
     if not ran:
-        raise UsageError(answers.nothing_deployed(environment), usage=False)
+        raise UsageError(answers.say(answers.NOTHING_DEPLOYED, environment=environment), usage=False)
     current = ran[0]
     rolled_back = {d.rollback_of for d in ran if d.rollback_of}
     bad_versions = {d.version for d in ran if d.id in rolled_back} | {current.version}
     good = next((d for d in ran[1:] if d.version not in bad_versions), None)
     if good is None:
-        raise UsageError(answers.no_good_version(environment, current), usage=False)
+        raise UsageError(answers.say(answers.NO_GOOD_VERSION, current), usage=False)
     return current, good
 
 
@@ -38,7 +38,9 @@ async def offer(
     preselect: str | None = None,
     note: str | None = None,
 ) -> list[dict]:
-    await policy.require(services, Do.ROLLBACK, actor, what=answers.rollback_what(environment))
+    await policy.require(
+        services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
+    )
     current, good = await target(services, environment)
     return messages.rollback_offer(environment, current, good, services.config, reason, preselect=preselect, note=note)
 
@@ -57,7 +59,9 @@ async def confirmed(
     services: Services, actor: str, environment: str, current_id: int, choice: str | None, other: str, request_id: str
 ) -> str:
     """The confirmed rollback offer: who may first, then the reason picked."""
-    await policy.require(services, Do.ROLLBACK, actor, what=answers.rollback_what(environment))
+    await policy.require(
+        services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
+    )
     reason = reason_of(services, choice, other)
     return await rollback(services, actor, environment, current_id, reason, request_id)
 
@@ -67,17 +71,19 @@ async def from_watch(services: Services, actor: str, deploy_id: int, request_id:
     deploy = await store.get(services.db, deploy_id)
     if deploy is None:
         raise UsageError(answers.NO_DEPLOY, usage=False)
-    reason = answers.watch_rollback_reason(deploy)
+    reason = answers.say(answers.WATCH_ROLLBACK_REASON, deploy)
     return await rollback(services, actor, deploy.environment, deploy.id, reason, request_id)
 
 
 async def rollback(
     services: Services, actor: str, environment: str, current_id: int, reason: str, request_id: str
 ) -> str:
-    await policy.require(services, Do.ROLLBACK, actor, what=answers.rollback_what(environment))
+    await policy.require(
+        services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
+    )
     current, good = await target(services, environment)
     if current.id != current_id:
-        raise UsageError(answers.environment_changed(environment, current), usage=False)
+        raise UsageError(answers.say(answers.ENVIRONMENT_CHANGED, current), usage=False)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         try:
@@ -94,12 +100,14 @@ async def rollback(
                 reason=reason,
             )
         except Locked as exc:
-            raise Refused(answers.rollback_locked(environment, exc.holder)) from None
+            raise Refused(answers.say(answers.ROLLBACK_LOCKED, exc.holder)) from None
         if not created:
-            return answers.rollback_under_way(deploy)
+            return answers.say(answers.ROLLBACK_UNDER_WAY, deploy)
         await schedule_running(services, conn, deploy.id, now)
         if current.watch_until and not current.watch_result:
-            await store.set_values(conn, current.id, watch_result=answers.by("rolled back", actor))
+            await store.set_values(
+                conn, current.id, watch_result=answers.say(answers.BY, what="rolled back", actor=actor)
+            )
             await services.jobs.cancel(conn, Job.WATCH_END, str(current.id))
         await audit.record(
             conn,

@@ -45,7 +45,7 @@ async def check_trigger(services: Services, deploy_id: int) -> bool:
             conn, kind="deploy", action="outcome_unknown", outcome="ok", actor=BOT, detail={"deploy": deploy_id}
         )
     await refresh(services, deploy)
-    await thread(services, deploy, answers.outcome_unknown(deploy))
+    await thread(services, deploy, answers.say(answers.OUTCOME_UNKNOWN, deploy))
     return True
 
 
@@ -61,7 +61,7 @@ async def expire(services: Services, deploy_id: int, status: str) -> bool:
             status=Status.CANCELLED if status == Status.PENDING else Status.FAILED,
             finished_at=now,
             finished_by=BOT,
-            detail=answers.detail("expired", why),
+            detail=answers.say(answers.DETAIL, what="expired", why=why),
         )
         if expired is None:
             return False
@@ -74,5 +74,5 @@ async def expire(services: Services, deploy_id: int, status: str) -> bool:
             detail={"deploy": deploy_id, "was": status},
         )
     await refresh(services, expired)
-    await thread(services, expired, answers.expired(expired, why))
+    await thread(services, expired, answers.say(answers.EXPIRED, expired, why=why))
     return True

@@ -11,6 +11,7 @@ from bot import audit, log
 from bot.deploys import announce
 from bot.deploys import messages as deploy_messages
 from bot.deploys import store as deploys
+from bot.deploys.ids import Checklist, Kind, Status
 from bot.deploys.store import Deploy
 from bot.jobs import JobRun
 from bot.services import Services
@@ -95,13 +96,13 @@ def criteria_met(services: Services, f: Figures) -> list[tuple[str, str]]:
 
 async def deploy_finished(conn: asyncpg.Connection, services: Services, deploy: Deploy) -> None:
     """In the transaction that records a deploy's success: start measuring its watch or its rollback."""
-    if services.prometheus is None or deploy.status != "succeeded" or deploy.finished_at is None:
+    if services.prometheus is None or deploy.status != Status.SUCCEEDED or deploy.finished_at is None:
         return
     every = services.config.prometheus.watch_every
     payload = {"deploy_id": deploy.id, "n": 1}
-    if deploy.kind == "deploy" and deploy.watch_until:
+    if deploy.kind == Kind.DEPLOY and deploy.watch_until:
         await services.jobs.schedule_once(conn, WATCH_TICK, f"{deploy.id}:1", deploy.finished_at + every, payload)
-    elif deploy.kind == "rollback" and any(i.id == VERIFY_ITEM for i in services.config.rollback.verify):
+    elif deploy.kind == Kind.ROLLBACK and any(i.id == VERIFY_ITEM for i in services.config.rollback.verify):
         await services.jobs.schedule_once(conn, ROLLBACK_CHECK, f"{deploy.id}:1", deploy.finished_at + every, payload)
 
 
@@ -209,9 +210,9 @@ def _span(span: timedelta) -> str:
 async def rollback_check(services: Services, run: JobRun) -> None:
     """After a rollback: tick "error rates returned to normal" with the figure once Prometheus shows it."""
     rollback = await deploys.get(services.db, int(run.payload["deploy_id"]))
-    if rollback is None or rollback.status != "succeeded" or rollback.finished_at is None:
+    if rollback is None or rollback.status != Status.SUCCEEDED or rollback.finished_at is None:
         return
-    if ("verify", VERIFY_ITEM) in await deploys.checks(services.db, rollback.id):
+    if (Checklist.VERIFY, VERIFY_ITEM) in await deploys.checks(services.db, rollback.id):
         return
     bad = await deploys.get(services.db, rollback.rollback_of) if rollback.rollback_of else None
     now = services.clock.now()
@@ -238,7 +239,7 @@ async def rollback_check(services: Services, run: JobRun) -> None:
         return
     figure = f"bot:Prometheus: error rate {show(f.errors, '%')} (before the deploy: {show(f.before_errors, '%')})"
     async with services.db.transaction() as conn:
-        ticked = await deploys.tick(conn, rollback.id, "verify", VERIFY_ITEM, figure[:200], now)
+        ticked = await deploys.tick(conn, rollback.id, Checklist.VERIFY, VERIFY_ITEM, figure[:200], now)
         if ticked:
             await audit.record(
                 conn,

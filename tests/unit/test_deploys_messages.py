@@ -118,7 +118,9 @@ def test_answers() -> None:
     assert answers.marked(d, "succeeded", "replayed") == "Deploy #7 of v1.4.2 to prod was already marked succeeded."
     assert answers.marked(d, "succeeded", "changed") == "Deploy #7 of v1.4.2 to prod marked succeeded."
     assert answers.marked(None, "failed", "missing") == "That deploy is not running (?)."
-    assert answers.by("cancelled", "U0BOB") == "cancelled by @U0BOB"
+    assert answers.say(answers.BY, what="cancelled", actor="U0BOB") == "cancelled by @U0BOB"
     assert answers.expiry_reason(Status.PENDING).startswith("the checklist was not completed")
     assert answers.not_validated("v<2>").startswith("`v&lt;2&gt;` is not validated on staging")
-    assert "stays unlocked" in answers.not_announced(d, "#zzik-deployments", "channel_not_found")
+    assert "stays unlocked" in answers.say(
+        answers.NOT_ANNOUNCED, d, channel="#zzik-deployments", error="channel_not_found"
+    )
