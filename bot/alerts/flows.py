@@ -60,13 +60,8 @@ async def acknowledge(services: Services, target: Acknowledged, actor: str, requ
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
         pd_run = await pd_alerts.acknowledged(services, conn, alert, now)
-        await record(
-            conn,
-            "acknowledge",
-            actor=actor,
-            request_id=request_id,
-            detail={"alert": alert.id, "alertname": alert.alertname},
-        )
+        detail = {"alert": alert.id, "alertname": alert.alertname}
+        await record(conn, "acknowledge", actor=actor, request_id=request_id, detail=detail)
     await pagerduty.send_now(services, pd_run)
     await changed(services, alert.channel, f"ack:{alert.id}")
     return messages.acknowledged(alert, now)
@@ -191,26 +186,15 @@ async def silence(services: Services, alert_id: int, hours: int, actor: str, req
             base, alert.labels, starts, ends, actor, messages.say(messages.SILENCE_COMMENT, alert, hours=hours)
         )
     except silences.SilenceError as exc:
-        await record(
-            services.db,
-            "silence",
-            outcome="error",
-            actor=actor,
-            request_id=request_id,
-            detail={"alert": alert.id, "error": str(exc)},
-        )
+        detail = {"alert": alert.id, "error": str(exc)}
+        await record(services.db, "silence", outcome="error", actor=actor, request_id=request_id, detail=detail)
         raise Refused(messages.say(messages.NOT_SILENCED, error=exc)) from None
     async with services.db.transaction() as conn:
         alert = await store.change(
             conn, alert.id, services.clock.now(), silence_id=silence_id, silenced_until=ends, silenced_by=actor
         )
-        await record(
-            conn,
-            "silence",
-            actor=actor,
-            request_id=request_id,
-            detail={"alert": alert.id, "silence": silence_id, "hours": hours},
-        )
+        detail = {"alert": alert.id, "silence": silence_id, "hours": hours}
+        await record(conn, "silence", actor=actor, request_id=request_id, detail=detail)
     await changed(services, alert.channel, f"silence:{silence_id}")
     return messages.say(messages.SILENCED, alert, hours=hours, silence=silence_id)
 
@@ -229,13 +213,8 @@ async def unsilence(services: Services, alert_id: int, actor: str, request_id: s
         raise Refused(messages.say(messages.NOT_EXPIRED, error=exc)) from None
     async with services.db.transaction() as conn:
         await store.change(conn, alert.id, services.clock.now(), silence_id=None, silenced_until=None, silenced_by=None)
-        await record(
-            conn,
-            "unsilence",
-            actor=actor,
-            request_id=request_id,
-            detail={"alert": alert.id, "silence": alert.silence_id},
-        )
+        detail = {"alert": alert.id, "silence": alert.silence_id}
+        await record(conn, "unsilence", actor=actor, request_id=request_id, detail=detail)
     await changed(services, alert.channel, f"unsilence:{alert.silence_id}")
     return messages.say(messages.UNSILENCED, alert, silence=alert.silence_id)
 
