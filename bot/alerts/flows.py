@@ -16,7 +16,7 @@ from bot.alerts.store import Alert
 from bot.deploys import rollback as deploy_rollback
 from bot.deploys import store as deploys
 from bot.errors import AlreadyDone, Invalid, NotFound, Refused
-from bot.incidents import messages as incident_messages
+from bot.incidents import forms as incident_forms
 from bot.incidents import store as incidents
 from bot.pagerduty import alert_pages as pd_alerts
 from bot.pagerduty import flows as pagerduty
@@ -94,7 +94,7 @@ async def declare_form(services: Services, alert_id: int, reporter: str, channel
         raise AlreadyDone(messages.say(messages.ALREADY_IN_INCIDENT, ref=incident.ref if incident else "an incident"))
     link = messages.permalink(alert)
     prefill = messages.declare_prefill(alert, link)
-    return incident_messages.declare_modal(
+    return incident_forms.declare_modal(
         services.config,
         reporter,
         channel,
@@ -107,7 +107,7 @@ async def declare_form(services: Services, alert_id: int, reporter: str, channel
 
 
 def declared_for(private_metadata: str) -> int | None:
-    """The alert a Declare incident form was opened for, if any (see incidents.messages.declare_modal)."""
+    """The alert a Declare incident form was opened for, if any (see incidents.forms.declare_modal)."""
     if not private_metadata.startswith("{"):
         return None
     try:

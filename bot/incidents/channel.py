@@ -81,7 +81,8 @@ async def refresh_kickoff(services: Services, incident: Incident) -> None:
     if not incident.kickoff_ts or not incident.channel_id:
         return
     fresh = await store.get(services.db, incident.id)
-    assert fresh is not None
+    if fresh is None:
+        return
     ticks = await store.checks(services.db, incident.id)
     text, blocks = messages.kickoff(
         fresh,

@@ -14,13 +14,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import audit, log
-from bot.errors import UsageError
-from bot.incidents import channel, messages, paging, parse, store
+from bot.errors import NotFound
+from bot.incidents import channel, messages, paging, store
+from bot.incidents.outcomes import SetupUnderWay
 from bot.incidents.store import Incident
 from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import mention, mrkdwn, plain, slug
+from bot.slack.text import plain, slug
 
 logger = log.get("zzik.incidents")
 SETUP = "incidents.setup"
@@ -94,7 +95,7 @@ async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
         return
     pages = await store.pages(services.db, incident_id)
     if reply.kind == "declare":
-        text, blocks = declared_answer(
+        text, blocks = messages.declared(
             incident,
             pages,
             failures,
@@ -105,11 +106,7 @@ async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
             await _reply(services, reply, incident.declared_at, text, blocks)
             await store.mark_answered(services.db, incident_id, services.clock.now())
         return
-    if failures:
-        text = f"{incident.ref}: Slack still refused: " + "; ".join(failures)
-    else:
-        text = f"{incident.ref} is fully set up: {messages.channel_ref(incident)}. {messages.paged_line(pages)}"
-    await _reply(services, reply, services.clock.now(), text.strip(), None)
+    await _reply(services, reply, services.clock.now(), messages.set_up_again(incident, pages, failures), None)
 
 
 async def _reply(
@@ -130,14 +127,16 @@ async def _reply(
     await services.slack.chat_postMessage(channel=reply.user, text=text, blocks=blocks)
 
 
-async def retry_setup(services: Services, incident_id: int, actor: str, response_url: str | None) -> str | None:
+async def retry_setup(
+    services: Services, incident_id: int, actor: str, response_url: str | None
+) -> SetupUnderWay | None:
     """*Retry set-up*: one more SETUP run (it re-sends undelivered pages too). Its answer comes from the run;
-    a string here means none was started."""
+    SetupUnderWay here means none was started."""
     incident = await store.get(services.db, incident_id)
     if incident is None:
-        raise UsageError("That incident does not exist.", usage=False)
+        raise NotFound(messages.NO_INCIDENT)
     if await services.jobs.active(SETUP, f"{incident_id}:"):
-        return f"The set-up of {incident.ref} is under way; give it a moment."
+        return SetupUnderWay(incident)
     runs = await services.db.fetchval(
         "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", SETUP, f"{incident_id}:"
     )
@@ -147,36 +146,12 @@ async def retry_setup(services: Services, incident_id: int, actor: str, response
         if not await services.jobs.schedule_once(
             conn, SETUP, key, services.clock.now(), {"incident_id": incident_id, "reply": reply.payload()}
         ):
-            return f"The set-up of {incident.ref} is under way; give it a moment."
+            return SetupUnderWay(incident)
         await audit.record(
             conn, kind="incident", action="retry_setup", outcome="ok", actor=actor, detail={"incident": incident.ref}
         )
     await services.jobs.run_now(SETUP, key)
     return None
-
-
-def declared_answer(
-    incident: Incident,
-    pages: list[store.Page],
-    failures: list[str],
-    *,
-    shortened: bool = False,
-    pagerduty: str | None = None,
-) -> tuple[str, list[dict[str, Any]] | None]:
-    text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
-    if shortened:
-        text += (
-            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
-            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
-        )
-    if incident.commander != incident.reporter:
-        text += f" Commander: {mention(incident.commander)}."
-    paged = messages.paged_line(pages, pagerduty)
-    if paged:
-        text += " " + paged
-    if failures:
-        return text, messages.setup_failed(incident, failures)
-    return text, None
 
 
 def channel_names(prefix: str, number: int, title: str) -> list[str]:
