@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from bot.deploys.ids import Status
+from bot.deploys.ids import Finished, Status
 from bot.deploys.store import Deploy
 from bot.slack.blocks import when
 from bot.slack.text import escape, mention, mrkdwn
@@ -91,11 +91,11 @@ def already_started(deploy: Deploy, status: str | None = None) -> str:
     return f"{deploy.ref} was already started" + (f" ({status})." if status else ".")
 
 
-def marked(deploy: Deploy | None, status: str, outcome: str) -> str:
+def marked(deploy: Deploy | None, status: str, outcome: Finished) -> str:
     """The answer to Mark deployed / Mark failed, from finish()'s outcome."""
-    if outcome == "replayed":
+    if outcome == Finished.REPLAYED:
         return f"{deploy.ref} was already marked {status}." if deploy else ""
-    if outcome != "changed" or deploy is None:
+    if outcome != Finished.CHANGED or deploy is None:
         return f"{deploy.ref if deploy else 'That deploy'} is not running ({deploy.status if deploy else '?'})."
     return f"{deploy.ref} marked {status}."
 

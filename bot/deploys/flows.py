@@ -15,6 +15,7 @@ from bot.deploys.ids import (
     STAGING,
     TEAM_NOTIFIED,
     Checklist,
+    Finished,
     Job,
     Kind,
     Status,
@@ -253,21 +254,21 @@ async def run_pipeline(services: Services, deploy: Deploy, action: Kind) -> str:
 
 async def finish(
     services: Services, deploy_id: int, status: Status, by: str, url: str | None = None, detail: str | None = None
-) -> tuple[Deploy | None, str]:
-    """Record the pipeline's (or a human's) word. Returns (deploy, outcome): changed | replayed | conflict."""
+) -> tuple[Deploy | None, Finished]:
+    """Record the pipeline's (or a human's) word. Returns (deploy, what it did)."""
     now = services.clock.now()
     async with services.db.transaction() as conn:
         deploy = await store.get(conn, deploy_id, for_update=True)
         if deploy is None:
-            return None, "missing"
+            return None, Finished.MISSING
         if deploy.status == status:
-            return deploy, "replayed"
+            return deploy, Finished.REPLAYED
         values: dict[str, Any] = {"status": status, "finished_at": now, "finished_by": by, "url": url, "detail": detail}
         if status == Status.SUCCEEDED and deploy.kind == Kind.DEPLOY and deploy.environment != STAGING:
             values["watch_until"] = now + timedelta(minutes=services.config.deploy.watch_minutes)
         finished = await store.transition(conn, deploy_id, (Status.RUNNING,), **values)
         if finished is None:  # not running (the row is locked, so no one else changed it in between)
-            return deploy, "conflict"
+            return deploy, Finished.CONFLICT
         deploy = finished
         await services.jobs.cancel(conn, Job.EXPIRE, expire_key(deploy_id, Status.RUNNING))
         if deploy.watch_until:
@@ -279,7 +280,7 @@ async def finish(
     await refresh(services, deploy)
     if deploy.kind == Kind.ROLLBACK:
         await tell_incidents(services, answers.say(answers.ROLLBACK_FINISHED, deploy))
-    return deploy, "changed"
+    return deploy, Finished.CHANGED
 
 
 async def mark(services: Services, deploy_id: int, status: Status, actor: str) -> str:

@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import audit
 from bot.deploys import answers, flows, parse, rollback
-from bot.deploys.ids import Action, RollbackOffer, Status, deploy_id, parse_checklist_block
+from bot.deploys.ids import Action, Finished, RollbackOffer, Status, deploy_id, parse_checklist_block
 from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
@@ -193,10 +193,10 @@ def web_routes(web_app: web.Application, services: Services) -> None:
         services.metrics.requests.labels("webhook", "hooks/deploy", outcome).inc()
         if deploy is None:
             return web.json_response({"error": f"deploy_id: no deploy {callback.deploy_id}"}, status=404)
-        if outcome == "conflict":
+        if outcome == Finished.CONFLICT:
             return web.json_response({"error": f"deploy {deploy.id} is {deploy.status}, not running"}, status=409)
         return web.json_response(
-            {"ok": True, "deploy_id": deploy.id, "status": deploy.status, "replayed": outcome == "replayed"}
+            {"ok": True, "deploy_id": deploy.id, "status": deploy.status, "replayed": outcome == Finished.REPLAYED}
         )
 
     web_app.router.add_post("/hooks/deploy", deploy_callback)

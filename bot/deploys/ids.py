@@ -59,6 +59,15 @@ class Checklist(StrEnum):
     VERIFY = "verify"
 
 
+class Finished(StrEnum):
+    """What a finish report (the pipeline's callback, a Mark button) did; also the webhook's audit outcome."""
+
+    CHANGED = "changed"
+    REPLAYED = "replayed"  # the deploy already had that result
+    CONFLICT = "conflict"  # the deploy is not running
+    MISSING = "missing"  # no such deploy
+
+
 PROD = "prod"  # the environment the gates guard
 STAGING = "staging"  # the environment that validates a version for prod
 BOT = "bot"  # who ticks "team notified" (the announcement itself) and who expires what nobody finished
