@@ -8,7 +8,7 @@ from typing import Any
 
 from bot import policy
 from bot.errors import AlreadyDone, Invalid, NotFound
-from bot.incidents import channel, guards, messages, records, store
+from bot.incidents import channel, guards, messages, records, refusals, store
 from bot.incidents.enums import CommandAnswer
 from bot.incidents.outcomes import AlreadyCommander, CommandAnswered, CommandAsked, CommanderChanged, CommandSettled
 from bot.incidents.store import CommandRequest, Incident
@@ -24,7 +24,7 @@ async def take_command(services: Services, incident_id: int, actor: str) -> Take
     over or keeps it (recorded either way)."""
     incident = await store.get(services.db, incident_id)
     if incident is None:
-        raise NotFound(messages.NO_INCIDENT)
+        raise NotFound(refusals.NO_INCIDENT)
     if incident.commander == actor:
         return AlreadyCommander(incident)
     guards.must_be_open(incident)
@@ -59,10 +59,10 @@ async def answer_command_request(
     """The commander (or a manager) answers a request for command: Hand over or Keep."""
     request = await store.command_request(services.db, request_id)
     if request is None:
-        raise NotFound(messages.NO_COMMAND_REQUEST)
+        raise NotFound(refusals.NO_COMMAND_REQUEST)
     incident = await store.get(services.db, request.incident_id)
     if incident is None:
-        raise NotFound(messages.NO_INCIDENT)
+        raise NotFound(refusals.NO_INCIDENT)
     await policy.require(services, Do.INCIDENT_HANDOVER_ANSWER, actor, Subject(commander=incident.commander))
     now = services.clock.now()
     answer = CommandAnswer.HANDED_OVER if hand_over else CommandAnswer.KEPT
@@ -108,7 +108,7 @@ async def change_commander(services: Services, incident: Incident, actor: str, c
     guards.must_be_open(incident)
     await policy.require(services, Do.INCIDENT_COMMANDER, actor, Subject(commander=incident.commander))
     if await services.users.info(commander) is None:
-        raise Invalid(messages.not_a_user(commander))
+        raise Invalid(refusals.not_a_user(commander))
     return CommanderChanged(await _hand_over(services, incident.id, actor, commander, ""))
 
 
@@ -118,7 +118,7 @@ async def _hand_over(services: Services, incident_id: int, actor: str, commander
         incident = await guards.locked(conn, incident_id)
         guards.must_be_open(incident)
         if commander == incident.commander:
-            raise AlreadyDone(messages.already_commands(incident, commander))
+            raise AlreadyDone(refusals.already_commands(incident, commander))
         previous = incident.commander
         incident = await store.update(conn, incident.id, commander=commander)
         await store.add_event(

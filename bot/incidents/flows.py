@@ -10,9 +10,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from bot import audit, log, policy
+from bot import log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, UsageError
-from bot.incidents import channel, guards, messages, paging, records, scheduled, setup, store
+from bot.incidents import channel, guards, messages, paging, records, refusals, scheduled, setup, store
 from bot.incidents.enums import Severity, Status
 from bot.incidents.outcomes import Acknowledged, Declared, Joined, Reopened, Resolved, SeverityChanged, StageChanged
 from bot.incidents.store import Incident
@@ -20,7 +20,7 @@ from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import flows as pagerduty
 from bot.policy import Do, Subject
 from bot.services import Services, zone
-from bot.slack.blocks import message_parts
+from bot.slack.blocks import message_parts, selection_change
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.status import hooks as status
 
@@ -78,15 +78,15 @@ async def _declared(services: Services, conn: Any, incident: Incident, reply: se
     )
     await status.incident_declared(services, conn, incident, now)
     await pagerduty.incident_declared(services, conn, incident, now)
-    await audit.record(
+    await guards.audit(
         conn,
-        kind="incident",
-        action="declare",
-        outcome="ok",
-        actor=incident.reporter,
+        "declare",
+        incident.reporter,
+        incident,
         channel=incident.origin_channel,
         request_id=request_id,
-        detail={"incident": incident.ref, "severity": incident.severity, "title": incident.title},
+        severity=incident.severity,
+        title=incident.title,
     )
 
 
@@ -107,7 +107,7 @@ async def listing(services: Services) -> str:
 async def in_channel(services: Services, channel_id: str | None) -> Incident:
     incident = await store.by_channel(services.db, channel_id) if channel_id else None
     if incident is None:
-        raise UsageError(messages.NOT_IN_INCIDENT_CHANNEL)
+        raise UsageError(refusals.NOT_IN_INCIDENT_CHANNEL)
     return incident
 
 
@@ -148,7 +148,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         incident = await guards.locked(conn, incident.id)
         guards.must_be_open(incident)
         if severity == incident.severity:
-            raise AlreadyDone(messages.already_severity(incident))
+            raise AlreadyDone(refusals.already_severity(incident))
         escalation = severity.worse_than(incident.severity)
         old = incident.severity
         incident = await store.update(conn, incident.id, severity=severity)
@@ -197,14 +197,14 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
     wanted = _stage_key(name)
     matches = [s for s in stages if _stage_key(s) == wanted] or [s for s in stages if _stage_key(s).startswith(wanted)]
     if len(matches) != 1:
-        raise Invalid(messages.not_a_stage(name, stages))
+        raise Invalid(refusals.not_a_stage(name, stages))
     stage = matches[0]
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident.id)
         guards.must_be_open(incident)
         if stage == incident.stage:
-            raise AlreadyDone(messages.already_stage(incident))
+            raise AlreadyDone(refusals.already_stage(incident))
         previous = incident.stage
         incident = await store.update(conn, incident.id, stage=stage)
         await store.add_event(conn, incident.id, now, actor, "stage", records.stage_entry(previous, stage))
@@ -228,7 +228,7 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident.id)
         if incident.is_open:
-            raise AlreadyDone(messages.still_open(incident))
+            raise AlreadyDone(refusals.still_open(incident))
         incident = await store.update(
             conn,
             incident.id,
@@ -240,16 +240,7 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
         )
         await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
         await scheduled.schedule_nudge(services, conn, incident, now)
-        await audit.record(
-            conn,
-            kind="incident",
-            action="reopen",
-            outcome="ok",
-            actor=actor,
-            channel=incident.channel_id,
-            request_id=request_id,
-            detail={"incident": incident.ref},
-        )
+        await guards.audit(conn, "reopen", actor, incident, channel=incident.channel_id, request_id=request_id)
     await asyncio.gather(channel.refresh(services, incident, topic=True), channel.refresh_kickoff(services, incident))
     return Reopened(incident)
 
@@ -275,16 +266,8 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         await services.jobs.cancel_prefix(conn, scheduled.NUDGE, f"{incident.id}:")
         await status.incident_resolved(services, conn, incident, actor, now)
         pd_run = await pagerduty.incident_resolved(services, conn, incident, now)
-        await audit.record(
-            conn,
-            kind="incident",
-            action="resolve",
-            outcome="ok",
-            actor=actor,
-            channel=incident.channel_id,
-            request_id=request_id,
-            detail={"incident": incident.ref, "ttr": ttr, "tta": tta},
-        )
+        where = incident.channel_id
+        await guards.audit(conn, "resolve", actor, incident, channel=where, request_id=request_id, ttr=ttr, tta=tta)
     await pagerduty.send_now(services, pd_run)
     results = await asyncio.gather(
         services.slack.chat_postMessage(
@@ -320,7 +303,7 @@ async def acknowledge(services: Services, incident_id: int, actor: str) -> Ackno
 async def join(services: Services, incident_id: int, actor: str) -> Joined:
     incident = await store.get(services.db, incident_id)
     if incident is None or not incident.channel_id:
-        raise NotFound(messages.NO_CHANNEL_YET)
+        raise NotFound(refusals.NO_CHANNEL_YET)
     return Joined(incident, await channel.invite(services, incident, [actor]))
 
 
@@ -330,20 +313,19 @@ async def tick_stage(
     """Checkboxes report the whole selection: apply the difference, so a double click changes nothing."""
     stages = services.config.incidents.stages
     if not 0 <= stage < len(stages):
-        raise NotFound(messages.NO_CHECKLIST)
+        raise NotFound(refusals.NO_CHECKLIST)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident_id)
         guards.must_be_open(incident)
-        current = {
-            i for (s, i) in await store.checks(conn, incident_id) if s == stage and (scope is None or i in scope)
-        }
+        current = [i for (s, i) in await store.checks(conn, incident_id) if s == stage]
+        change = selection_change(selected, current, scope)
         name, items = stages[stage].name, stages[stage].items
-        for item in sorted(selected - current):
+        for item in change.tick:
             if item < len(items) and await store.tick(conn, incident_id, stage, item, actor, now):
                 entry = records.check_entry(name, items[item], ticked=True)
                 await store.add_event(conn, incident_id, now, actor, "check", entry)
-        for item in sorted(current - selected):
+        for item in change.untick:
             if await store.untick(conn, incident_id, stage, item):
                 entry = records.check_entry(name, items[item], ticked=False)
                 await store.add_event(conn, incident_id, now, actor, "check", entry)

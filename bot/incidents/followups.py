@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from bot import audit, policy
+from bot import policy
 from bot.errors import Invalid, NotFound
-from bot.incidents import messages, records, store
+from bot.incidents import guards, records, refusals, store
 from bot.incidents.outcomes import ActionAdded, ActionClosed
 from bot.incidents.store import Incident
 from bot.services import Services, zone
@@ -25,9 +25,9 @@ async def add(
 ) -> ActionAdded:
     now = services.clock.now()
     if due is not None and due < now.astimezone(zone(services)).date():
-        raise Invalid(messages.past_due(due))
+        raise Invalid(refusals.past_due(due))
     if owner is not None and await services.users.info(owner) is None:
-        raise Invalid(messages.not_a_user(owner))
+        raise Invalid(refusals.not_a_user(owner))
     async with services.db.transaction() as conn:
         item = await store.add_action(conn, incident.id, text, owner, actor, now, due)
         await store.add_event(conn, incident.id, now, actor, "action", records.action_entry(item))
@@ -42,10 +42,10 @@ async def close(services: Services, actor: str, action_id: int, incident: Incide
     """Close an item (its owner, the commander or a manager). In an incident channel it must be that incident's."""
     item = await store.action(services.db, action_id)
     if item is None or (incident is not None and item.incident_id != incident.id):
-        raise NotFound(messages.no_action_item(action_id, incident))
+        raise NotFound(refusals.no_action_item(action_id, incident))
     owner_of = await store.get(services.db, item.incident_id or 0)
     if owner_of is None:
-        raise NotFound(messages.no_action_item(action_id, listed=False))
+        raise NotFound(refusals.no_action_item(action_id, listed=False))
     await policy.require(
         services, policy.Do.ACTION_DONE, actor, policy.Subject(commander=owner_of.commander, owner=item.owner)
     )
@@ -53,21 +53,13 @@ async def close(services: Services, actor: str, action_id: int, incident: Incide
     async with services.db.transaction() as conn:
         item = await store.action(conn, action_id, for_update=True)
         if item is None:
-            raise NotFound(messages.no_action_item(action_id, listed=False))
+            raise NotFound(refusals.no_action_item(action_id, listed=False))
         if item.done_at is not None:
             return ActionClosed(owner_of, item, already=True)
         item = await store.close_action(conn, action_id, actor, now)
         await store.add_event(conn, owner_of.id, now, actor, "action_done", records.action_done_entry(item))
         await services.jobs.cancel(conn, ACTION_DUE, str(item.id))
-        await audit.record(
-            conn,
-            kind="incident",
-            action="action.done",
-            outcome="ok",
-            actor=actor,
-            channel=owner_of.channel_id,
-            detail={"incident": owner_of.ref, "action": item.id},
-        )
+        await guards.audit(conn, "action.done", actor, owner_of, channel=owner_of.channel_id, action=item.id)
     return ActionClosed(owner_of, item)
 
 

@@ -7,7 +7,20 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.alerts import flows as alert_flows
 from bot.errors import NotFound, UsageError
-from bot.incidents import commander, flows, followups, forms, ids, messages, parse, records, reports, setup, store
+from bot.incidents import (
+    commander,
+    flows,
+    followups,
+    forms,
+    ids,
+    messages,
+    parse,
+    records,
+    refusals,
+    reports,
+    setup,
+    store,
+)
 from bot.incidents.enums import Severity
 from bot.incidents.ids import Action, Block, Shortcut, View
 from bot.incidents.outcomes import Outcome
@@ -34,14 +47,14 @@ def _said(ctx: Ctx, outcome: Outcome) -> str:
 def _incident_id(ctx: Ctx) -> int:
     incident_id = ids.incident_of(ctx.action.value or ctx.action.block_id)
     if incident_id is None:
-        raise NotFound("That button does not belong to an incident.")
+        raise NotFound(refusals.stale_button("an incident"))
     return incident_id
 
 
 def _number(ctx: Ctx, what: str) -> int:
     number = whole_number(ctx.action.value or "")
     if number is None:
-        raise NotFound(f"That button does not belong to {what}.")
+        raise NotFound(refusals.stale_button(what))
     return number
 
 
@@ -165,7 +178,7 @@ async def check(ctx: Ctx) -> None:
     await ctx.ack()
     incident = await store.by_channel(ctx.services.db, ctx.channel_id or "")
     if incident is None:
-        raise NotFound("This checklist is not in an incident channel.")
+        raise NotFound(refusals.NOT_AN_INCIDENT_CHECKLIST)
     stage = ids.stage_of(ctx.action.action_id)
     _, part = checkbox_part(ctx.action.block_id)  # a long stage is split: this click reports only its part
     scope = set(range(part.start, part.stop))

@@ -3,7 +3,7 @@ the answers to what the stories return (`answer`). All user text is escaped."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -227,6 +227,14 @@ def setup_failed(incident: Incident, failures: list[str]) -> Blocks:
     ]
 
 
+def reposted(incident: Incident, what: str, error: str) -> str:
+    """In the thread of a kept message posted again because Slack lost the old one."""
+    return (
+        f":information_source: The earlier {what} of {incident.ref} could not be updated (`{error}`), "
+        "so this is a new one; it is kept up to date from now on."
+    )
+
+
 def resolved_text(incident: Incident) -> str:
     return f"{incident.ref} resolved"
 
@@ -396,52 +404,3 @@ def escalation_post(entry: str) -> str:
 
 def paged_late(users: list[str]) -> str:
     return f":pager: Paged {', '.join(mention(u) for u in users)} (late)."
-
-
-# -- refusals: the words of the errors the stories raise ------------------------------------------------------
-
-NO_INCIDENT = "That incident does not exist."
-NO_CHANNEL_YET = "That incident has no channel yet; its reporter can retry the set-up."
-NO_CHECKLIST = "That checklist is not part of this incident any more."
-NO_COMMAND_REQUEST = "That request for command does not exist."
-NOT_IN_INCIDENT_CHANNEL = "Run this in an incident's channel (`/incident list` shows the open ones)."
-
-
-def read_only(incident: Incident) -> str:
-    return (
-        f"{incident.ref} is resolved, so it is read-only: `timeline`, `postmortem` and action items still "
-        "work. If it is back, its commander or a manager can `reopen` it."
-    )
-
-
-def already_severity(incident: Incident) -> str:
-    return f"{incident.ref} is already {incident.severity}."
-
-
-def already_stage(incident: Incident) -> str:
-    return f"{incident.ref} is already at {incident.stage}."
-
-
-def not_a_stage(name: str, stages: list[str]) -> str:
-    return f"`{mrkdwn(name)}` is not a stage; the stages are: {', '.join(stages)}."
-
-
-def still_open(incident: Incident) -> str:
-    return f"{incident.ref} is open; there is nothing to reopen."
-
-
-def not_a_user(user: str) -> str:
-    return f"`{escape(user)}` is not a user in this workspace."
-
-
-def already_commands(incident: Incident, commander: str) -> str:
-    return f"{mention(commander)} is already the commander of {incident.ref}."
-
-
-def past_due(due: date) -> str:
-    return f"{due.isoformat()} is in the past: give a due date from today on."
-
-
-def no_action_item(number: int, of: Incident | None = None, *, listed: bool = True) -> str:
-    where = f" of {of.ref}" if of else ""
-    return f"There is no action item #{number}{where}" + ("; `/incident actions` lists them." if listed else ".")

@@ -9,17 +9,17 @@ from typing import Any
 
 from bot.incidents import channel, messages, paging, records, store
 from bot.incidents.store import Incident
-from bot.services import Services
+from bot.services import Services, zone
 
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
 
 
 def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
     """The next Monday-to-Friday 10:00 in the team's zone strictly after `after`."""
-    local = after.astimezone(services.config.oncall.zone)
+    local = after.astimezone(zone(services))
     day = local.date()
     while True:
-        candidate = datetime.combine(day, at, tzinfo=services.config.oncall.zone)
+        candidate = datetime.combine(day, at, tzinfo=zone(services))
         if candidate > local and candidate.weekday() < 5:
             return candidate
         day += timedelta(days=1)

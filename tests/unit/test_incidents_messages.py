@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import opsconfig
-from bot.incidents import forms, messages, records
+from bot.incidents import forms, messages, records, refusals
 from bot.incidents.enums import Severity, Status
 from bot.incidents.outcomes import (
     Acknowledged,
@@ -87,6 +87,8 @@ def test_acknowledging_twice_says_who_did_it_first_in_the_team_zone() -> None:
     assert messages.answer(Acknowledged(acked), ZONE) == "You acknowledged INC-12."
     again = messages.answer(Acknowledged(acked, already=True), ZONE)
     assert again.startswith("INC-12 was already acknowledged by <@U0ALICE> at ") and "10:00" in again
+    in_pagerduty = replace(acked, acknowledged_by=None)  # acknowledged in PagerDuty by someone Slack does not know
+    assert "already acknowledged by someone in PagerDuty at " in messages.answer(Acknowledged(in_pagerduty, True), ZONE)
 
 
 def test_the_other_answers() -> None:
@@ -164,17 +166,17 @@ def test_the_reporters_answer() -> None:
 
 def test_refusals_name_the_incident() -> None:
     current = incident(status=Status.RESOLVED)
-    assert messages.read_only(current).startswith("INC-12 is resolved, so it is read-only")
-    assert messages.already_severity(current) == "INC-12 is already P2."
+    assert refusals.read_only(current).startswith("INC-12 is resolved, so it is read-only")
+    assert refusals.already_severity(current) == "INC-12 is already P2."
     assert (
-        messages.not_a_stage("<!here>", ["Triage", "Fix"])
+        refusals.not_a_stage("<!here>", ["Triage", "Fix"])
         == "`@here` is not a stage; the stages are: Triage, Fix."  # a broadcast is neutralised
     )
-    assert messages.no_action_item(4) == "There is no action item #4; `/incident actions` lists them."
+    assert refusals.no_action_item(4) == "There is no action item #4; `/incident actions` lists them."
     assert (
-        messages.no_action_item(4, current) == "There is no action item #4 of INC-12; `/incident actions` lists them."
+        refusals.no_action_item(4, current) == "There is no action item #4 of INC-12; `/incident actions` lists them."
     )
-    assert messages.no_action_item(4, listed=False) == "There is no action item #4."
+    assert refusals.no_action_item(4, listed=False) == "There is no action item #4."
 
 
 def test_timeline_entries_are_recorded_raw() -> None:
