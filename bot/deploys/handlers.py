@@ -41,16 +41,15 @@ async def deploy(ctx: Ctx) -> None:
         case parse.Help():
             await ctx.answer(usage("/deploy"))
         case parse.Deploy():
-            await ctx.ack()  # a change: acked once claimed, answered through response_url
+            # a change: a refusal ready within the ack budget is answered in the ack, else through response_url
             key = f"command:{ctx.trigger_id}"
-            await ctx.answer(await flows.request(services, ctx.user_id, request, key, ctx.request_id))
+            await ctx.answer_change(flows.request(services, ctx.user_id, request, key, ctx.request_id))
         case parse.Status():
             await ctx.answer_soon(flows.status(services))
         case parse.History(environment=env, limit=limit):
             await ctx.answer_soon(flows.history(services, env, limit))
         case parse.Unlock(environment=env, reason=reason):
-            await ctx.ack()
-            await ctx.answer(await flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
+            await ctx.answer_change(flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
 
 
 async def rollback_command(ctx: Ctx) -> None:

@@ -91,6 +91,7 @@ async def record_step(
     run = await step_run(services, step)
     now = services.clock.now()
     async with services.db.transaction() as conn:
+        await store.lock(conn, run_id)  # steps recorded at once: the last one to commit sees them all and finishes
         if not await store.record(conn, run_id, index, status, reason, actor, now):
             recorded = (await store.steps(conn, run_id))[index]
             return messages.already_recorded(index, recorded)
