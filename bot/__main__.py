@@ -187,53 +187,13 @@ async def _check_bot_token(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.socket, socket_mode: bool) -> int:
-    from bot.app import build
-    from bot.db import Database
     from bot.migrate import MigrationError
-    from bot.slack.socketmode import SocketMode
 
-    logger = log.get("zzik")
     life = _Lifetime()
-    runner: web.AppRunner | None = None
-    handler: SocketMode | None = None
-    bot = None
     try:
         await _check_bot_token(settings)
         async with _database_url(settings, life) as url:
-            try:
-                bot = build(settings, config, db=Database(url))
-                await bot.start()
-                runner = web.AppRunner(bot.web, access_log=None)
-                await runner.setup()
-                await web.SockSite(runner, sock).start()
-                if socket_mode and settings.slack_app_token is not None:  # checked in _main
-                    handler = SocketMode(
-                        bot.bolt, settings.slack_app_token.get_secret_value(), on_fatal=life.request_stop
-                    )
-                    bot.services.socket_mode = handler
-                    await handler.connect_async()
-                logger.info(
-                    "serving",
-                    host=settings.host,
-                    port=settings.port,
-                    socket_mode=socket_mode,
-                    slack_api_url=settings.slack_api_url,
-                    replica=bot.services.replica_id,
-                )
-                life.waiting()
-                await life.stop.wait()
-            except asyncio.CancelledError:
-                if not life.stop.is_set():
-                    raise
-                _uncancel()
-            finally:
-                logger.info("stopping")
-                if handler is not None:
-                    await handler.close_async()
-                if runner is not None:
-                    await runner.cleanup()
-                if bot is not None:
-                    await bot.stop()
+            await _serve_until_stopped(settings, config, url, sock, socket_mode, life)
     except asyncio.CancelledError:
         if not life.stop.is_set():
             raise
@@ -251,6 +211,52 @@ async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.s
     if life.fatal:
         return _fail(life.fatal)
     return 0
+
+
+async def _serve_until_stopped(
+    settings: Settings, config: opsconfig.OpsConfig, url: str, sock: socket.socket, socket_mode: bool, life: _Lifetime
+) -> None:
+    """Start the bot on `sock` (and Socket Mode), serve until asked to stop, then stop what was started."""
+    from bot.app import build
+    from bot.db import Database
+    from bot.slack.socketmode import SocketMode
+
+    logger = log.get("zzik")
+    runner: web.AppRunner | None = None
+    handler: SocketMode | None = None
+    bot = None
+    try:
+        bot = build(settings, config, db=Database(url))
+        await bot.start()
+        runner = web.AppRunner(bot.web, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        if socket_mode and settings.slack_app_token is not None:  # checked in _main
+            handler = SocketMode(bot.bolt, settings.slack_app_token.get_secret_value(), on_fatal=life.request_stop)
+            bot.services.socket_mode = handler
+            await handler.connect_async()
+        logger.info(
+            "serving",
+            host=settings.host,
+            port=settings.port,
+            socket_mode=socket_mode,
+            slack_api_url=settings.slack_api_url,
+            replica=bot.services.replica_id,
+        )
+        life.waiting()
+        await life.stop.wait()
+    except asyncio.CancelledError:
+        if not life.stop.is_set():
+            raise
+        _uncancel()
+    finally:
+        logger.info("stopping")
+        if handler is not None:
+            await handler.close_async()
+        if runner is not None:
+            await runner.cleanup()
+        if bot is not None:
+            await bot.stop()
 
 
 async def _migrate(settings: Settings) -> int:

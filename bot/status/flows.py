@@ -19,7 +19,7 @@ from bot.services import Services, zone
 from bot.status import messages, store, uptime
 from bot.status import page as statuspage
 from bot.status.hooks import STAKEHOLDERS, schedule_reminder
-from bot.status.ids import Public
+from bot.status.ids import Public, Told
 from bot.status.parse import PublicUpdate
 from bot.status.store import Published, Update
 
@@ -106,7 +106,8 @@ async def publish(
         if update is None:
             return None
         published = await store.published(conn, incident.id)
-        assert published is not None
+        if published is None:  # store.publish wrote it above, in this transaction
+            raise LookupError(f"incident {incident.id}: no status page record right after publishing")
         await incidents.add_event(
             conn, incident.id, now, actor, "public", f"published on the status page ({status}): {body}"
         )
@@ -117,7 +118,7 @@ async def publish(
                 STAKEHOLDERS,
                 f"{incident.id}:update:{update.id}",
                 now,
-                {"incident_id": incident.id, "what": "update", "update_id": update.id},
+                {"incident_id": incident.id, "what": Told.UPDATE, "update_id": update.id},
             )
         await audit.record(
             conn,
@@ -176,9 +177,9 @@ async def post_to_stakeholders(services: Services, incident_id: int, what: str, 
         return False
     published = await store.published(services.db, incident_id)
     url = page_url(services) if base_url(services) else ""
-    if what == "declared":
+    if what == Told.DECLARED:
         text = messages.stakeholders_declared(incident, services.config, zone(services), url)
-    elif what == "resolved":
+    elif what == Told.RESOLVED:
         text = messages.stakeholders_resolved(incident, published, services.config, url)
     else:
         update = await store.update(services.db, update_id or 0)

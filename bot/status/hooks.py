@@ -11,6 +11,7 @@ from bot.incidents.store import Incident
 from bot.services import Services
 from bot.status import store
 from bot.status import text as slacktext
+from bot.status.ids import Public, Told
 
 STAKEHOLDERS, REMIND = "status.stakeholders", "status.remind"
 
@@ -21,7 +22,7 @@ STAKEHOLDERS, REMIND = "status.stakeholders", "status.remind"
 async def incident_declared(services: Services, conn: Any, incident: Incident, now: datetime) -> None:
     if incident.severity in services.config.stakeholders.severities:
         await services.jobs.schedule_once(
-            conn, STAKEHOLDERS, f"{incident.id}:declared", now, {"incident_id": incident.id, "what": "declared"}
+            conn, STAKEHOLDERS, f"{incident.id}:declared", now, {"incident_id": incident.id, "what": Told.DECLARED}
         )
     await schedule_reminder(services, conn, incident, incident.declared_at, now)
 
@@ -41,14 +42,14 @@ async def incident_resolved(services: Services, conn: Any, incident: Incident, a
             incident_id=incident.id,
             key=f"resolve:{incident.id}",
             at=now,
-            status="resolved",
+            status=Public.RESOLVED,
             body=body,
             author=actor,
         )
         await incidents.add_event(conn, incident.id, now, actor, "public", "published on the status page (resolved)")
     if incident.severity in services.config.stakeholders.severities:
         await services.jobs.schedule_once(
-            conn, STAKEHOLDERS, f"{incident.id}:resolved", now, {"incident_id": incident.id, "what": "resolved"}
+            conn, STAKEHOLDERS, f"{incident.id}:resolved", now, {"incident_id": incident.id, "what": Told.RESOLVED}
         )
     await services.jobs.cancel_prefix(conn, REMIND, f"{incident.id}:")
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from bot.db import Conn, from_row
+from bot.status.ids import Public
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Published:
 
     @property
     def is_resolved(self) -> bool:
-        return self.status == "resolved"
+        return self.status == Public.RESOLVED
 
 
 @dataclass(frozen=True)
