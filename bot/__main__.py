@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import log, opsconfig
-from bot.errors import DatabaseMisconfigured, DatabaseUnavailable
+from bot.errors import DatabaseMisconfigured, DatabaseUnavailable, MigrationError
 from bot.settings import Settings, SettingsError, load_settings
 
 # auth.test errors that mean the bot token will never work.
@@ -45,6 +45,18 @@ class _Stopped(BaseException):
 def _fail(message: str, code: int = 2) -> int:
     print(f"zzik-bot: {message}", file=sys.stderr)
     return code
+
+
+# What stops `serve` or `migrate` before it is under way, each said in one line with its exit status.
+_STARTUP_ERRORS = (DatabaseMisconfigured, DatabaseUnavailable, MigrationError, Fatal)
+
+
+def _fail_startup(exc: Exception) -> int:
+    if isinstance(exc, DatabaseMisconfigured):
+        return _fail(str(exc))  # the URL is wrong: 2, like every setting a person must fix
+    if isinstance(exc, DatabaseUnavailable):
+        return _fail(f"DATABASE_URL: {exc}", 1)
+    return _fail(str(exc), exc.code if isinstance(exc, Fatal) else 1)
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
@@ -187,8 +199,6 @@ async def _check_bot_token(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.socket, socket_mode: bool) -> int:
-    from bot.migrate import MigrationError
-
     life = _Lifetime()
     try:
         await _check_bot_token(settings)
@@ -198,14 +208,8 @@ async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.s
         if not life.stop.is_set():
             raise
         _uncancel()
-    except DatabaseMisconfigured as exc:
-        return _fail(str(exc))
-    except DatabaseUnavailable as exc:
-        return _fail(f"DATABASE_URL: {exc}", 1)
-    except MigrationError as exc:
-        return _fail(str(exc), 1)
-    except Fatal as exc:
-        return _fail(str(exc), exc.code)
+    except _STARTUP_ERRORS as exc:
+        return _fail_startup(exc)
     finally:
         sock.close()
     if life.fatal:
@@ -261,7 +265,7 @@ async def _serve_until_stopped(
 
 async def _migrate(settings: Settings) -> int:
     from bot.db import Database
-    from bot.migrate import MigrationError, migrate
+    from bot.migrate import migrate
 
     life = _Lifetime()
     try:
@@ -277,14 +281,8 @@ async def _migrate(settings: Settings) -> int:
             raise
         _uncancel()
         return _fail("stopped before the migrations were done (each one is applied whole or not at all)", 1)
-    except DatabaseMisconfigured as exc:
-        return _fail(str(exc))
-    except DatabaseUnavailable as exc:
-        return _fail(f"DATABASE_URL: {exc}", 1)
-    except MigrationError as exc:
-        return _fail(str(exc), 1)
-    except Fatal as exc:
-        return _fail(str(exc), exc.code)
+    except _STARTUP_ERRORS as exc:
+        return _fail_startup(exc)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
     return 0
 

@@ -12,6 +12,7 @@ from bot.services import Services
 from bot.status import store
 from bot.status import text as slacktext
 from bot.status.ids import Public, Told
+from bot.status.store import Draft
 
 STAKEHOLDERS, REMIND = "status.stakeholders", "status.remind"
 
@@ -37,15 +38,7 @@ async def incident_resolved(services: Services, conn: Any, incident: Incident, a
     published = await store.published(conn, incident.id, for_update=True)
     if published is not None and not published.is_resolved:
         body = slacktext.from_plain("This incident has been resolved.")
-        await store.publish(
-            conn,
-            incident_id=incident.id,
-            key=f"resolve:{incident.id}",
-            at=now,
-            status=Public.RESOLVED,
-            body=body,
-            author=actor,
-        )
+        await store.publish(conn, incident.id, now, actor, Draft(f"resolve:{incident.id}", Public.RESOLVED, body))
         await incidents.add_event(conn, incident.id, now, actor, "public", "published on the status page (resolved)")
     if incident.severity in services.config.stakeholders.severities:
         await services.jobs.schedule_once(
