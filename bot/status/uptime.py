@@ -104,6 +104,6 @@ def bar(component: str, incidents: list[Published], now: datetime, zone: ZoneInf
     return Bar(days, max(0.0, uptime))
 
 
-def component_status(component: str, incidents: list[Published]) -> str:
+def component_status(component: str, incidents: list[Published]) -> Impact:
     """Now: the worst impact among the incidents affecting it that are not resolved publicly."""
     return worst([impact(i) for i in incidents if component in i.components and not i.is_resolved])
