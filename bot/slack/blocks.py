@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.slack.text import escape, truncate
 
 Blocks = list[dict[str, Any]]
+T = TypeVar("T", int, str)
 TEXT_LIMIT = 3000  # a section's or context element's text
 
 
@@ -109,6 +112,24 @@ def checkbox_part(block_id: str) -> tuple[str, slice]:
     base, _, part = block_id.partition(_PART)
     number = int(part) if part.isascii() and part.isdigit() and 0 < len(part) < 4 and int(part) > 0 else 1
     return base, slice((number - 1) * CHECKBOXES_MOST, number * CHECKBOXES_MOST)
+
+
+@dataclass(frozen=True)
+class Change(Generic[T]):
+    """What a checkbox click changes: the items to tick and the items to untick, each in order."""
+
+    tick: list[T]
+    untick: list[T]
+
+
+def selection_change(selected: Iterable[T], current: Iterable[T], shown: Iterable[T] | None = None) -> Change[T]:
+    """Checkboxes report the whole selection, not a toggle: what to tick and untick so the stored state matches it
+    (so a double click changes nothing). Only the `shown` items are touched when given (the part of a long list
+    that was clicked, the items still on the list); the rest are left as they are."""
+    scope = None if shown is None else set(shown)
+    want = set(selected) if scope is None else set(selected) & scope
+    have = set(current) if scope is None else set(current) & scope
+    return Change(tick=sorted(want - have), untick=sorted(have - want))  # type: ignore[type-var]
 
 
 def pieces(text: str, limit: int = 2900) -> list[str]:

@@ -27,8 +27,11 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient, WebhookResponse
 
 from bot import log
 from bot.metrics import Metrics
+from bot.slack.failures import SLACK_FAILURES, slack_error
 
 logger = log.get("zzik.slack")
+
+__all__ = ["SLACK_FAILURES", "Responder", "SlackClient", "retry_handlers", "slack_error"]
 
 
 # The backoff factor of the retries (settings ZZIK_SLACK_RETRY_BACKOFF_SECONDS): the n-th retry of a failed
@@ -142,23 +145,3 @@ class Responder:
             retry_handlers=retry_handlers(self.client.retry_backoff)[:1],
         )
         return await webhook.send_dict(message)
-
-
-def slack_error(exc: BaseException) -> str:
-    """A short, human reason for a failed Slack call."""
-    if isinstance(exc, SlackApiError):
-        data = exc.response.data if isinstance(exc.response.data, dict) else {}
-        if exc.response.status_code >= 400:
-            return f"HTTP {exc.response.status_code} from Slack"
-        return str(data.get("error") or "unknown error")
-    if isinstance(exc, TimeoutError):
-        return "Slack did not answer in time"
-    return f"Slack could not be reached ({type(exc).__name__})"
-
-
-SLACK_FAILURES: tuple[type[BaseException], ...] = (
-    SlackApiError,
-    TimeoutError,
-    OSError,
-    ServerDisconnectedError,
-)

@@ -14,10 +14,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
+from bot.slack.failures import TOKEN_REFUSED, SlackErrorCode
+
 # apps.connections.open errors that mean the token will never work.
-FATAL_ERRORS = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type"}
-)
+FATAL_ERRORS = TOKEN_REFUSED | {SlackErrorCode.NOT_ALLOWED_TOKEN_TYPE}
 
 
 class _Client(SocketModeClient):

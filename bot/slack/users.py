@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.client import SlackClient
+from bot.slack.failures import SlackErrorCode, code
 from bot.slack.text import user_id as parse_user_id
 
 INFO_TTL = 3600.0
@@ -38,7 +39,7 @@ class Directory:
             try:
                 response = await self.slack.users_lookupByEmail(email=key)
             except SlackApiError as exc:
-                if exc.response.get("error") == "users_not_found":
+                if code(exc) == SlackErrorCode.USERS_NOT_FOUND:
                     return None
                 raise
             self._ids[key] = response["user"]["id"]
@@ -74,7 +75,7 @@ class Directory:
         try:
             return (await self.slack.users_info(user=user))["user"]
         except SlackApiError as exc:
-            if exc.response.get("error") not in ("user_not_found", "users_not_found"):
+            if code(exc) not in (SlackErrorCode.USER_NOT_FOUND, SlackErrorCode.USERS_NOT_FOUND):
                 raise
             return None
 

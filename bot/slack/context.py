@@ -1,0 +1,181 @@
+"""One Slack request as a domain handler sees it (`Ctx`), and how it answers the person who asked.
+
+An answer goes in the ack when it is ready in time (`answer`, `answer_soon`, `in_channel`), else through
+response_url over the pooled session, else (an expired or spent response_url, blocks refused) as an ephemeral
+message in the channel or a DM. The answer that reached nobody is counted and audited, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import log
+from bot.services import Services
+from bot.slack import payloads
+from bot.slack.text import from_slack
+
+logger = log.get("zzik.slack")
+
+
+def actor_of(body: dict[str, Any]) -> str | None:
+    return body.get("user_id") or (body.get("user") or {}).get("id") or (body.get("event") or {}).get("user")
+
+
+def channel_of(body: dict[str, Any]) -> str | None:
+    return (
+        body.get("channel_id")
+        or (body.get("channel") or {}).get("id")
+        or (body.get("container") or {}).get("channel_id")
+        or (body.get("event") or {}).get("channel")
+    )
+
+
+@dataclass
+class Ctx:
+    """One Slack request as a domain handler sees it."""
+
+    services: Services
+    body: dict[str, Any]
+    kind: str
+    name: str
+    request_id: str
+    _ack: Any
+    _respond: Any
+    acked: bool = False
+    outcome: str = "ok"
+    audit_detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        return str(actor_of(self.body) or "")
+
+    @property
+    def channel_id(self) -> str | None:
+        return channel_of(self.body)
+
+    @property
+    def text(self) -> str:
+        """A command's text as safe mrkdwn: Slack sends it encoded (mentions and links kept, broadcasts defused)."""
+        return from_slack(str(self.body.get("text") or "").strip())
+
+    @property
+    def trigger_id(self) -> str | None:
+        return self.body.get("trigger_id")
+
+    @property
+    def action(self) -> payloads.BlockAction:
+        return payloads.block_action(self.body)
+
+    @property
+    def state(self) -> payloads.State:
+        """The interactive elements of the message a button was clicked in (radio buttons beside it)."""
+        return payloads.message_state(self.body)
+
+    @property
+    def view(self) -> payloads.View:
+        return payloads.view(self.body)
+
+    async def ack(self, **kwargs: Any) -> None:
+        if not self.acked:
+            self.acked = True
+            await self._ack(**kwargs)
+
+    async def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url,
+        else (an expired or spent response_url, blocks refused) an ephemeral message or a DM. Never raises."""
+        if not self.acked and self.kind == "command":
+            await self.ack(text=text, blocks=blocks, response_type="ephemeral")
+            return
+        await self.ack()
+        if await self._respond_checked(text=text, blocks=blocks, response_type="ephemeral"):
+            return
+        await self._fallback(text, blocks, public=False)
+
+    async def answer_soon(self, work: Awaitable[Any], text: str | None = None) -> None:
+        """Answer with what `work` gives (text, (text, blocks), or blocks under `text`): inside the ack when it is
+        ready within the ack budget, else ack at once and answer through response_url when it is.
+
+        The work is never cancelled; an error it raises within the budget is answered in the ack, later ones
+        through response_url, as any handler error is.
+        """
+        task = asyncio.ensure_future(work)
+        if not self.acked and self.kind == "command":
+            await asyncio.wait({task}, timeout=self.services.settings.zzik_ack_budget_seconds)
+        if not task.done():
+            await self.ack()
+        result = await task
+        if text is not None:
+            await self.answer(text, result)
+        elif isinstance(result, tuple):
+            await self.answer(*result)
+        else:
+            await self.answer(result)
+
+    async def in_channel(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """A public answer in the channel the command was typed in (with the same fallbacks as `answer`)."""
+        if not self.acked and self.kind == "command":
+            await self.ack(text=text, blocks=blocks, response_type="in_channel")
+            return
+        await self.ack()
+        if await self._respond_checked(text=text, blocks=blocks, response_type="in_channel"):
+            return
+        await self._fallback(text, blocks, public=True)
+
+    async def _respond_checked(self, **message: Any) -> bool:
+        """Answer through response_url and read Slack's verdict (Bolt's respond() returns it, never raises it)."""
+        if self._respond is None or not self.body.get("response_url"):
+            return False
+        try:
+            response = await self._respond(replace_original=False, **message)
+        except Exception as exc:
+            why = repr(exc)
+        else:
+            if response.status_code == 200:
+                return True
+            why = f"HTTP {response.status_code} {str(response.body)[:200]}"
+        logger.warning("response_url answer refused", why=why)
+        self.audit_detail["response_url"] = why
+        return False
+
+    async def _fallback(self, text: str, blocks: list[dict[str, Any]] | None, *, public: bool) -> None:
+        """Where response_url cannot carry the answer: ephemeral (or public) in the channel, else a DM in text."""
+        slack = self.services.slack
+        tries: list[tuple[str, Any]] = []
+        if self.channel_id and self.user_id:
+            if public:
+                tries.append(
+                    ("channel", lambda b: slack.chat_postMessage(channel=self.channel_id, text=text, blocks=b))
+                )
+            else:
+                tries.append(
+                    (
+                        "ephemeral",
+                        lambda b: slack.chat_postEphemeral(
+                            channel=self.channel_id, user=self.user_id, text=text, blocks=b
+                        ),
+                    )
+                )
+        if self.user_id:
+            tries.append(("dm", lambda b: slack.chat_postMessage(channel=self.user_id, text=text, blocks=b)))
+        via_response_url = "response_url" in self.audit_detail
+        for route, send in tries:
+            for with_blocks in [blocks, None] if blocks else [None]:
+                try:
+                    await send(with_blocks)
+                except Exception as exc:
+                    logger.warning("answer not delivered", route=route, error=repr(exc))
+                    continue
+                if via_response_url:
+                    self._answer_outcome("answer_fallback", route)
+                return
+        self._answer_outcome("answer_lost", "none")
+        logger.error("the answer reached nobody", text=text[:200])
+
+    def _answer_outcome(self, outcome: str, route: str) -> None:
+        self.services.metrics.answer_fallbacks.labels(self.kind, self.name, route).inc()
+        self.audit_detail["answered_via"] = route
+        if self.outcome == "ok":
+            self.outcome = outcome
