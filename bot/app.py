@@ -34,7 +34,18 @@ logger = log.get("zzik.app")
 
 # Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
 # handlers.web_routes(web_app, services)), and jobs.register(runner, services) if it has scheduled work.
-DOMAINS: list[str] = ["oncall", "incidents", "deploys", "runbooks", "maintenance", "slo", "status", "home", "alerts"]
+DOMAINS: list[str] = [
+    "oncall",
+    "incidents",
+    "deploys",
+    "runbooks",
+    "maintenance",
+    "slo",
+    "status",
+    "home",
+    "alerts",
+    "pagerduty",
+]
 
 
 @dataclass

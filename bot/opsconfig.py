@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.oncall.contacts import MAX_CONTACTS, EmergencyContact
+
 DEFAULT_PATH = Path(__file__).with_name("default.yml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _ISO_DURATION = TypeAdapter(timedelta)
@@ -377,6 +379,7 @@ class Oncall(Section):
     usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
     roles: dict[str, str] = {}
     kit: list[str] = []
+    contacts: list[EmergencyContact] = Field(default=[], max_length=MAX_CONTACTS)  # the kit's emergency contacts
 
     @field_validator("timezone")
     @classmethod
@@ -430,6 +433,8 @@ class PagerDuty(Section):
     # Per-severity integration keys overriding ZZIK_PAGERDUTY_ROUTING_KEY (e.g. P1 to a louder service).
     routing_keys: dict[Severity, str] = {}
     source: str = Field(default="zzik-ops-bot", min_length=1, max_length=255)
+    # PagerDuty user id -> Slack user (id or email): who acknowledged or resolved in PagerDuty, in Slack's terms.
+    users: dict[str, Member] = {}
 
 
 class OpsConfig(Section):

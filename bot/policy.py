@@ -26,6 +26,7 @@ class Role(StrEnum):
     MANAGER = "manager"  # permissions.incident_managers and the rotation's managers
     ON_CALL_PRIMARY = "on_call_primary"  # the rotation's primary now, with accepted overrides applied
     ON_CALL = "on_call"  # whoever is on call now (primary, secondary or manager), overrides applied
+    ROTATION = "rotation"  # every member of the rotation (oncall.engineers and oncall.managers), on call now or not
     COMMANDER = "commander"  # the incident's current commander
     REPLACED = "replaced"  # the engineer whose shift an override takes
     REQUESTER = "requester"  # who asked for it: a deploy's requester, who set an override
@@ -37,6 +38,7 @@ class Do(StrEnum):
     OVERRIDE_SET = "oncall.override.set"
     OVERRIDE_ANSWER = "oncall.override.answer"
     OVERRIDE_CANCEL = "oncall.override.cancel"
+    ONCALL_CONTACTS = "oncall.contacts"
     INCIDENT_COMMANDER = "incident.commander"
     INCIDENT_HANDOVER_ANSWER = "incident.handover.answer"
     INCIDENT_RESOLVE = "incident.resolve"
@@ -68,6 +70,7 @@ POLICY: dict[Do, Rule] = {
     Do.OVERRIDE_SET: Rule((R.MANAGER, R.REPLACED), "set this override"),
     Do.OVERRIDE_ANSWER: Rule((R.REPLACED, R.MANAGER), "accept or decline this override request"),
     Do.OVERRIDE_CANCEL: Rule((R.HOLDER, R.REQUESTER, R.REPLACED, R.MANAGER), "cancel this override"),
+    Do.ONCALL_CONTACTS: Rule((R.ROTATION, R.MANAGER), "see the emergency contact list"),
     Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
     Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
     Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),
@@ -96,6 +99,7 @@ ROLE_WORDS: dict[Role, str] = {
     R.MANAGER: "a manager",
     R.ON_CALL_PRIMARY: "the on-call primary",
     R.ON_CALL: "whoever is on call",
+    R.ROTATION: "a member of the rotation",
     R.COMMANDER: "the commander",
     R.REPLACED: "the engineer replaced",
     R.REQUESTER: "who asked for it",
@@ -157,6 +161,8 @@ async def _holders(services: Services, role: Role, subject: Subject) -> set[str]
             return {primary} if primary else set()
         case Role.ON_CALL:
             return set((await who_is_on_call(services, services.clock.now())).chain())
+        case Role.ROTATION:
+            return await _people(services, [*services.config.oncall.engineers, *services.config.oncall.managers])
         case Role.COMMANDER:
             return {subject.commander} if subject.commander else set()
         case Role.REQUESTER:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # PagerDuty Events API v2 integration key; unset: paging is Slack DMs only.
     zzik_pagerduty_routing_key: SecretStr | None = None
     zzik_pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # The v3 webhook subscription's signing secret (POST /hooks/pagerduty); unset: the route answers 401.
+    zzik_pagerduty_webhook_secret: SecretStr | None = None
 
     @field_validator("zzik_pagerduty_events_url")
     @classmethod

@@ -2,13 +2,24 @@
 202 {"status": "success", "message": "Event processed", "dedup_key": ...} for a valid event, 400
 {"status": "invalid event", "message": "Event object is invalid", "errors": [...]} for a bad one, and the
 dedup_key semantics (a trigger on an open incident adds to it, acknowledge/resolve of an unknown key do nothing).
-`fail(status, times)` answers the next calls with 429 (rate limit) or 5xx."""
+`fail(status, times)` answers the next calls with 429 (rate limit) or 5xx.
+
+It also sends PagerDuty's v3 webhooks to the bot (`subscribe(url, secrets)`), signed as PagerDuty signs them
+(`X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the body>`, one per secret, comma-separated): for what happens in
+PagerDuty (`acknowledge_in_pagerduty`, `resolve_in_pagerduty`, `escalate`) and, as PagerDuty does, for the state
+changes the bot's own events cause (the echo the bot must ignore)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 ACTIONS = {"trigger", "acknowledge", "resolve"}
@@ -24,6 +35,13 @@ class FakePagerDuty:
         self._failures: list[int] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.webhook_url: str | None = None
+        self.secrets: list[str] = []
+        self.deliveries: list[tuple[dict[str, Any], int]] = []  # (webhook body, the bot's status), in order
+        self._sending: set[asyncio.Task] = set()
+        self._numbers = 0
+        self.delay = 0.0  # seconds each /v2/enqueue waits before answering (a slow PagerDuty)
+        self.arrived = 0  # calls that reached /v2/enqueue, answered or not
 
     def fail(self, status: int, times: int = 1) -> None:
         self._failures += [status] * times
@@ -38,6 +56,8 @@ class FakePagerDuty:
         self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v2/enqueue"  # type: ignore[union-attr]
 
     async def stop(self) -> None:
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -45,6 +65,11 @@ class FakePagerDuty:
         return [e["event_action"] for e in self.received if e.get("dedup_key") == dedup_key]
 
     async def _enqueue(self, request: web.Request) -> web.Response:
+        self.arrived += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=499)  # the sender died waiting: as if the event never got here
         if self._failures:
             status = self._failures.pop(0)
             self.answers.append(status)
@@ -71,11 +96,17 @@ class FakePagerDuty:
         action = event["event_action"]
         if action == "trigger":
             if current is None or current["status"] == "resolved":
-                self.incidents[key] = current = {"status": "triggered", "events": 0}
+                self._numbers += 1
+                self.incidents[key] = current = {"status": "triggered", "events": 0, "number": self._numbers}
+                current.update(severity=event["payload"]["severity"], summary=event["payload"]["summary"])
+                self._echo(key, "incident.triggered")
             current.update(severity=event["payload"]["severity"], summary=event["payload"]["summary"])
             current["events"] += 1
         elif current is not None and current["status"] != "resolved":
-            current["status"] = "acknowledged" if action == "acknowledge" else "resolved"
+            status = "acknowledged" if action == "acknowledge" else "resolved"
+            if current["status"] != status:
+                current["status"] = status
+                self._echo(key, f"incident.{status}")
         return web.json_response({"status": "success", "message": "Event processed", "dedup_key": key}, status=202)
 
     def _invalid(self, errors: list[str]) -> web.Response:
@@ -114,3 +145,103 @@ class FakePagerDuty:
                 if not isinstance(link, dict) or not isinstance(link.get("href"), str):
                     errors.append("'links' entries need an href")
         return errors
+
+    # -- webhooks v3 out to the bot -------------------------------------------------------------------------------
+
+    def subscribe(self, url: str, secrets: list[str]) -> None:
+        self.webhook_url, self.secrets = url, secrets
+
+    def event(
+        self,
+        key: str,
+        event_type: str,
+        *,
+        agent: dict[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+        assignees: list[str] = (),  # type: ignore[assignment]
+    ) -> dict[str, Any]:
+        """A v3 webhook body for the PagerDuty incident of `key`, shaped as PagerDuty documents it."""
+        incident = self.incidents[key]
+        pd_id = f"Q{incident['number']:06d}"
+        return {
+            "event": {
+                "id": uuid.uuid4().hex.upper()[:26],
+                "event_type": event_type,
+                "resource_type": "incident",
+                "occurred_at": (occurred_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+                "agent": agent,
+                "client": None,
+                "data": {
+                    "id": pd_id,
+                    "type": "incident",
+                    "self": f"https://api.pagerduty.com/incidents/{pd_id}",
+                    "html_url": f"https://zzik.pagerduty.com/incidents/{pd_id}",
+                    "number": incident["number"],
+                    "status": incident["status"],
+                    "incident_key": key,
+                    "created_at": "2026-11-25T03:00:00Z",
+                    "title": incident["summary"],
+                    "service": {"id": "PSVC001", "type": "service_reference", "summary": "ZZIK LIVE"},
+                    "assignees": [
+                        {"id": f"PU{i}", "type": "user_reference", "summary": name} for i, name in enumerate(assignees)
+                    ],
+                    "urgency": "high",
+                    "resolve_reason": None,
+                },
+            }
+        }
+
+    def sign(self, body: bytes, secrets: list[str] | None = None) -> str:
+        return ",".join(
+            "v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in (secrets or self.secrets)
+        )
+
+    async def deliver(
+        self, body: dict[str, Any] | bytes, *, signature: str | None = None, url: str | None = None
+    ) -> int:
+        """POST one webhook to the bot as PagerDuty does (to `url`: another replica); the bot's status."""
+        url = url or self.webhook_url
+        if url is None:
+            return 0
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "PagerDuty-Webhook/V3.0",
+            "X-PagerDuty-Signature": signature if signature is not None else self.sign(raw),
+        }
+        async with aiohttp.ClientSession() as http, http.post(url, data=raw, headers=headers) as answer:
+            status = answer.status
+        self.deliveries.append((json.loads(raw) if not isinstance(body, dict) else body, status))
+        return status
+
+    async def acknowledge_in_pagerduty(self, key: str, agent: dict[str, Any]) -> dict[str, Any]:
+        self.incidents[key]["status"] = "acknowledged"
+        body = self.event(key, "incident.acknowledged", agent=agent)
+        await self.deliver(body)
+        return body
+
+    async def resolve_in_pagerduty(self, key: str, agent: dict[str, Any]) -> dict[str, Any]:
+        self.incidents[key]["status"] = "resolved"
+        body = self.event(key, "incident.resolved", agent=agent)
+        await self.deliver(body)
+        return body
+
+    def _echo(self, key: str, event_type: str) -> None:
+        """What PagerDuty does after taking an event: tell its subscribers, the service as the agent."""
+        if self.webhook_url is None:
+            return
+        agent = {"id": "PSVC001", "type": "service_reference", "summary": "ZZIK LIVE"}
+        task = asyncio.get_running_loop().create_task(self.deliver(self.event(key, event_type, agent=agent)))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+
+def user(pd_id: str, name: str) -> dict[str, Any]:
+    """A PagerDuty user reference, as an event's agent."""
+    return {
+        "id": pd_id,
+        "type": "user_reference",
+        "summary": name,
+        "self": f"https://api.pagerduty.com/users/{pd_id}",
+        "html_url": f"https://zzik.pagerduty.com/users/{pd_id}",
+    }

@@ -94,13 +94,13 @@ NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", parse.Now()),
-        ("next", parse.Next()),
+        ("", parse.Show.NOW),
+        ("next", parse.Show.NEXT),
         ("schedule", parse.Schedule(4)),
         ("schedule 26", parse.Schedule(26)),
-        ("overrides", parse.OverrideList()),
+        ("overrides", parse.Show.OVERRIDES),
         ("override cancel 12", parse.OverrideCancel(12)),
-        ("help", parse.Help()),
+        ("help", parse.Show.HELP),
     ],
 )
 def test_parse_simple(text: str, expected: object) -> None:

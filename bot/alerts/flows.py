@@ -27,6 +27,8 @@ from bot.incidents import flows as incident_flows
 from bot.incidents import messages as incident_messages
 from bot.incidents import store as incidents
 from bot.oncall.lookup import who_is_on_call
+from bot.pagerduty import alert_pages as pd_alerts
+from bot.pagerduty import flows as pagerduty
 from bot.runbooks import flows as runbook_flows
 from bot.services import Services
 from bot.slack.blocks import when
@@ -166,6 +168,7 @@ async def _new_episode(
 async def _resolved(services: Services, conn: Any, alert: Alert, ends_at: datetime, now: datetime) -> None:
     await store.change(conn, alert.id, now, status="resolved", ends_at=ends_at, resolved_seen_at=now)
     await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
+    await pd_alerts.resolved(services, conn, alert, now)
     if alert.incident_id:
         await services.jobs.schedule_once(conn, Job.INCIDENT_NOTE, str(alert.id), now, {"alert_id": alert.id})
 
@@ -429,11 +432,13 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         if not firing:
             return False
         text = messages.page_text(firing[0], f"Part of an alert storm: {len(firing)} alerts firing in its group")
+        await pd_alerts.paged(services, firing[0])
     else:
         alert = await store.get(services.db, alert_id or 0)
         if alert is None or not alert.firing or alert.acknowledged_at:
             return False
         text = messages.page_text(alert, "You are the on-call primary")
+        await pd_alerts.paged(services, alert)
     user, why = await _dm_role(services, "primary", text)
     if why:
         logger.error("P1 alert page not delivered", alert=alert_id, digest=digest_id, error=why)
@@ -510,6 +515,7 @@ async def acknowledge(services: Services, value: str, actor: str, request_id: st
             return f"{escape(alert.alertname)} has already resolved."
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
+        pd_run = await pd_alerts.acknowledged(services, conn, alert, now)
         await _audit(
             conn,
             "acknowledge",
@@ -517,6 +523,7 @@ async def acknowledge(services: Services, value: str, actor: str, request_id: st
             request_id=request_id,
             detail={"alert": alert.id, "alertname": alert.alertname},
         )
+    await pagerduty.send_now(services, pd_run)
     await _changed(services, alert.channel, f"ack:{alert.id}")
     after = messages.duration(now - alert.starts_at)
     return f"You acknowledged {escape(alert.alertname)} ({alert.priority}) after {after}."

@@ -324,7 +324,8 @@ async def acknowledge(services: Services, incident_id: int, actor: str) -> str:
             raise UsageError("That incident does not exist.", usage=False)
         if incident.acknowledged_at is not None:
             return (
-                f"{incident.ref} was already acknowledged by {mention(incident.acknowledged_by or '?')} "
+                f"{incident.ref} was already acknowledged by "
+                f"{mention(incident.acknowledged_by) if incident.acknowledged_by else 'someone in PagerDuty'} "
                 f"at {messages.when(incident.acknowledged_at, services.config.oncall.zone)}."
             )
         guards.must_be_open(incident)

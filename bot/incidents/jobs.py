@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.incidents import followups, paging, scheduled, setup
 from bot.jobs import JobRun, JobRunner
-from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 
 
@@ -32,7 +31,3 @@ def register(runner: JobRunner, services: Services) -> None:
     @runner.handler(scheduled.NUDGE)
     async def nudge(run: JobRun) -> None:
         await scheduled.nudge(services, run.payload["incident_id"])
-
-    @runner.handler(pagerduty.SEND)
-    async def pagerduty_send(run: JobRun) -> None:
-        await pagerduty.run_send(services, run)

@@ -66,6 +66,8 @@ def announcement(
     ack = (
         f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
         if incident.acknowledged_at and incident.acknowledged_by
+        else f"in PagerDuty at {when(incident.acknowledged_at, zone)}"
+        if incident.acknowledged_at
         else "_not yet_"
     )
     lines = [
@@ -110,6 +112,8 @@ def kickoff(
     ]
     if incident.description:
         intro.append(f"*Description:* {mrkdwn(incident.description)}")
+    if level.level == "P1":
+        intro.append("*Emergency contacts:* `/oncall contacts` (for the rotation and the incident managers)")
     blocks: Blocks = [
         section("\n".join(intro)),
         context(

@@ -8,22 +8,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import audit, log, policy
-from bot.errors import Refused, UsageError
+from bot.errors import AlreadyDone, Invalid, NotFound, Refused, UsageError
 from bot.oncall import messages, store
+from bot.oncall.ids import Job
 from bot.oncall.lookup import OnCall, rotation, who_is_on_call
 from bot.oncall.parse import OverrideCreate
 from bot.policy import Do
 from bot.services import Services
+from bot.services import zone as team_zone
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import mention
 
 logger = log.get("zzik.oncall")
 TICK = timedelta(microseconds=1)
 Blocks = list[dict[str, Any]]
-
-
-def team_zone(services: Services):
-    return services.config.oncall.zone
 
 
 async def _viewer_zone(services: Services, user: str):
@@ -47,6 +45,12 @@ async def show_now(services: Services, viewer: str) -> Blocks:
     if rot.week_index(now) < 0:
         blocks.insert(1, messages.section(messages.not_started(rot.starts_at, team_zone(services))))
     return blocks
+
+
+async def show_contacts(services: Services, viewer: str) -> str:
+    """The kit's emergency contact list: for the rotation and the incident managers only."""
+    await policy.require(services, Do.ONCALL_CONTACTS, viewer)
+    return messages.contacts(services.config.oncall.contacts)
 
 
 async def show_next(services: Services, viewer: str) -> Blocks:
@@ -107,51 +111,22 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
         raise UsageError(f"`{req.user}` is not a user in this workspace")
     starts = max(req.starts, now).astimezone(UTC)
     ends = req.ends.astimezone(UTC)
-    replaced = await _replaced(services, req.role, starts, ends)
-    subject = policy.Subject(replaced=frozenset(replaced))
-    approver = None
-    if not await policy.allows(services, Do.OVERRIDE_SET, actor, subject):
-        if actor != req.user:
-            await policy.require(
-                services, Do.OVERRIDE_SET, actor, subject, what="set this override, or ask for the shift yourself"
-            )
-        people = sorted(u for u in replaced if u[:1] in "UW" and "@" not in u)
-        if len(people) != 1:
-            holders = ", ".join(mention(u) for u in sorted(replaced)) or "nobody"
-            raise Refused(
-                f"That time is the {req.role} shift of {holders}: ask for one person's shift at a time, or ask "
-                f"{await policy.who_may(services, Do.OVERRIDE_SET, subject)} to set it."
-            )
-        approver = people[0]
+    approver = await _approver(services, actor, req, await _replaced(services, req.role, starts, ends))
     before = await who_is_on_call(services, now)
     async with services.db.transaction() as conn:
         await store.lock_role(conn, req.role)
         clash = await store.first_overlap(conn, req.role, starts, ends)
         if clash is not None:
-            raise UsageError(
+            raise Invalid(
                 f"That overlaps override {messages.override_line(clash, zone)}. "
-                f"Cancel it first (`/oncall override cancel {clash.id}`) or pick other times.",
-                usage=False,
+                f"Cancel it first (`/oncall override cancel {clash.id}`) or pick other times."
             )
         override = await store.insert(conn, req.role, req.user, starts, ends, actor, approver=approver)
         if approver is None:
             await _schedule_edges(services, conn, override, now)
-        await audit.record(
-            conn,
-            kind="oncall",
-            action="override.request" if approver else "override.create",
-            outcome="ok",
-            actor=actor,
-            detail={
-                "override_id": override.id,
-                "role": req.role,
-                "user": req.user,
-                "starts_at": starts,
-                "ends_at": ends,
-                "approver": approver,
-            },
-            request_id=request_id,
-        )
+        detail = {"role": req.role, "user": req.user, "starts_at": starts, "ends_at": ends, "approver": approver}
+        action = "override.request" if approver else "override.create"
+        await _audit(conn, action, actor, override.id, request_id, **detail)
     note = " (it starts now: the start you gave has passed)" if req.starts < now else ""
     if approver is not None:
         return await _ask_approver(services, override, note)
@@ -162,22 +137,43 @@ async def create_override(services: Services, actor: str, req: OverrideCreate, r
     return f"Override set: {messages.override_line(override, zone)}{note}.{told}"
 
 
-async def _schedule_edges(services: Services, conn: Any, override: store.Override, now: datetime) -> None:
-    if override.starts_at > now:
-        await services.jobs.schedule_once(
-            conn,
-            "oncall.override_changes",
-            f"{override.id}:begin",
-            override.starts_at,
-            {"override_id": override.id, "edge": "begins"},
+async def _approver(services: Services, actor: str, req: OverrideCreate, replaced: set[str]) -> str | None:
+    """None when the actor may set the override; else the one person whose shift it takes, who must accept."""
+    subject = policy.Subject(replaced=frozenset(replaced))
+    if await policy.allows(services, Do.OVERRIDE_SET, actor, subject):
+        return None
+    if actor != req.user:
+        await policy.require(
+            services, Do.OVERRIDE_SET, actor, subject, what="set this override, or ask for the shift yourself"
         )
-    await services.jobs.schedule_once(
+    people = sorted(u for u in replaced if u[:1] in "UW" and "@" not in u)
+    if len(people) != 1:
+        holders = ", ".join(mention(u) for u in sorted(replaced)) or "nobody"
+        raise Refused(
+            f"That time is the {req.role} shift of {holders}: ask for one person's shift at a time, or ask "
+            f"{await policy.who_may(services, Do.OVERRIDE_SET, subject)} to set it."
+        )
+    return people[0]
+
+
+async def _audit(conn: Any, action: str, actor: str, override_id: int, request_id: str, **detail: Any) -> None:
+    await audit.record(
         conn,
-        "oncall.override_changes",
-        f"{override.id}:end",
-        override.ends_at,
-        {"override_id": override.id, "edge": "ends"},
+        kind="oncall",
+        action=action,
+        outcome="ok",
+        actor=actor,
+        detail={"override_id": override_id, **detail},
+        request_id=request_id,
     )
+
+
+async def _schedule_edges(services: Services, conn: Any, override: store.Override, now: datetime) -> None:
+    """The jobs that announce the override's start (unless it has started) and its end."""
+    edges = [("begin", "begins", override.starts_at)] if override.starts_at > now else []
+    for key, edge, at in [*edges, ("end", "ends", override.ends_at)]:
+        payload = {"override_id": override.id, "edge": edge}
+        await services.jobs.schedule_once(conn, Job.OVERRIDE_CHANGES, f"{override.id}:{key}", at, payload)
 
 
 async def _ask_approver(services: Services, override: store.Override, note: str) -> str:
@@ -205,7 +201,7 @@ async def answer_override(services: Services, override_id: int, actor: str, acce
     zone = team_zone(services)
     override = await store.get(services.db, override_id)
     if override is None:
-        raise UsageError("That override request does not exist.", usage=False)
+        raise NotFound("That override request does not exist.")
     subject = policy.Subject(replaced=frozenset({override.approver} if override.approver else set()))
     await policy.require(services, Do.OVERRIDE_ANSWER, actor, subject)
     before = await who_is_on_call(services, now)
@@ -213,12 +209,10 @@ async def answer_override(services: Services, override_id: int, actor: str, acce
         await store.lock_role(conn, override.role)
         if accept:
             if override.ends_at <= now:
-                raise UsageError(f"Override #{override_id} asked for a time that is over.", usage=False)
+                raise Invalid(f"Override #{override_id} asked for a time that is over.")
             clash = await store.first_overlap(conn, override.role, max(override.starts_at, now), override.ends_at)
             if clash is not None and clash.id != override_id:
-                raise UsageError(
-                    f"That request overlaps override {messages.override_line(clash, zone)}, set since.", usage=False
-                )
+                raise Invalid(f"That request overlaps override {messages.override_line(clash, zone)}, set since.")
         decided = await store.decide(conn, override_id, "accepted" if accept else "declined", actor, now)
         if decided is None:
             current = await store.get(conn, override_id)
@@ -226,15 +220,8 @@ async def answer_override(services: Services, override_id: int, actor: str, acce
             return f"Override #{override_id} was already answered ({state})."
         if accept:
             await _schedule_edges(services, conn, decided, now)
-        await audit.record(
-            conn,
-            kind="oncall",
-            action="override.accept" if accept else "override.decline",
-            outcome="ok",
-            actor=actor,
-            detail={"override_id": override_id, "requested_by": override.created_by},
-            request_id=request_id,
-        )
+        action = "override.accept" if accept else "override.decline"
+        await _audit(conn, action, actor, override_id, request_id, requested_by=override.created_by)
     verdict = "accepted" if accept else "declined"
     line = messages.override_line(decided, zone)
     try:
@@ -256,29 +243,21 @@ async def cancel_override(services: Services, actor: str, override_id: int, requ
     now = services.clock.now()
     override = await store.get(services.db, override_id)
     if override is None:
-        raise UsageError(f"There is no override #{override_id}; `/oncall overrides` lists them.", usage=False)
+        raise NotFound(f"There is no override #{override_id}; `/oncall overrides` lists them.")
     if override.cancelled_at is not None or override.status == "declined":
-        raise UsageError(f"Override #{override_id} was already cancelled.", usage=False)
+        raise AlreadyDone(f"Override #{override_id} was already cancelled.")
     if override.ends_at <= now:
-        raise UsageError(f"Override #{override_id} is already over.", usage=False)
+        raise AlreadyDone(f"Override #{override_id} is already over.")
     replaced = await _replaced(services, override.role, max(override.starts_at, now), override.ends_at)
     subject = policy.Subject(requester=override.created_by, holder=override.user_id, replaced=frozenset(replaced))
     await policy.require(services, Do.OVERRIDE_CANCEL, actor, subject)
     before = await who_is_on_call(services, now)
     async with services.db.transaction() as conn:
         if not await store.cancel(conn, override_id, actor, now):
-            raise UsageError(f"Override #{override_id} was already cancelled.", usage=False)
+            raise AlreadyDone(f"Override #{override_id} was already cancelled.")
         for edge in ("begin", "end"):
-            await services.jobs.cancel(conn, "oncall.override_changes", f"{override_id}:{edge}")
-        await audit.record(
-            conn,
-            kind="oncall",
-            action="override.cancel",
-            outcome="ok",
-            actor=actor,
-            detail={"override_id": override_id},
-            request_id=request_id,
-        )
+            await services.jobs.cancel(conn, Job.OVERRIDE_CHANGES, f"{override_id}:{edge}")
+        await _audit(conn, "override.cancel", actor, override_id, request_id)
     after = await who_is_on_call(services, now)
     note = ""
     if not after.same_people(before):

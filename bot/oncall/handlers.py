@@ -1,10 +1,12 @@
-"""/oncall: parse, ack, call one flow."""
+"""/oncall and the override buttons: parse, ack, call one flow. register() is the routing table."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from slack_bolt.async_app import AsyncApp
 
-from bot.errors import UsageError
+from bot.errors import NotFound
 from bot.oncall import flows, parse
 from bot.oncall.ids import Action
 from bot.services import Services
@@ -13,43 +15,42 @@ from bot.slack.middleware import Ctx, action, command
 from bot.slack.text import whole_number
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    @command(app, services, "/oncall")
-    async def oncall(ctx: Ctx) -> None:
-        request = parse.parse(ctx.text, services.config.oncall.zone, services.clock.now())
-        if isinstance(request, parse.Help):
+async def oncall(services: Services, ctx: Ctx) -> None:
+    request = parse.parse(ctx.text, services.config.oncall.zone, services.clock.now())
+    match request:
+        case parse.Show.HELP:
             await ctx.answer(usage("/oncall"))
-            return
-        match request:
-            case parse.Now():
-                await ctx.answer_soon(flows.show_now(services, ctx.user_id), "On call now")
-            case parse.Next():
-                await ctx.answer_soon(flows.show_next(services, ctx.user_id), "The next rotation")
-            case parse.Schedule(weeks=weeks):
-                await ctx.answer_soon(flows.show_schedule(services, weeks), "The on-call schedule")
-            case parse.At(when=when, date_only=date_only):
-                await ctx.answer_soon(flows.show_at(services, ctx.user_id, when, date_only), "On call then")
-            case parse.OverrideList():
-                await ctx.answer_soon(flows.list_overrides(services))
-            # A change is acked once claimed (no more work before the ack) and answered through response_url.
-            case parse.OverrideCreate():
-                await ctx.ack()
-                await ctx.answer(await flows.create_override(services, ctx.user_id, request, ctx.request_id))
-            case parse.OverrideCancel(override_id=override_id):
-                await ctx.ack()
-                await ctx.answer(await flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
+        case parse.Show.NOW:
+            await ctx.answer_soon(flows.show_now(services, ctx.user_id), "On call now")
+        case parse.Show.NEXT:
+            await ctx.answer_soon(flows.show_next(services, ctx.user_id), "The next rotation")
+        case parse.Schedule(weeks=weeks):
+            await ctx.answer_soon(flows.show_schedule(services, weeks), "The on-call schedule")
+        case parse.At(when=when, date_only=date_only):
+            await ctx.answer_soon(flows.show_at(services, ctx.user_id, when, date_only), "On call then")
+        case parse.Show.OVERRIDES:
+            await ctx.answer_soon(flows.list_overrides(services))
+        case parse.Show.CONTACTS:
+            await ctx.answer_soon(flows.show_contacts(services, ctx.user_id))
+        # A change is acked once claimed (no more work before the ack) and answered through response_url.
+        case parse.OverrideCreate():
+            await ctx.ack()
+            await ctx.answer(await flows.create_override(services, ctx.user_id, request, ctx.request_id))
+        case parse.OverrideCancel(override_id=override_id):
+            await ctx.ack()
+            await ctx.answer(await flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
 
-    async def answer_request(ctx: Ctx, accept: bool) -> None:
-        await ctx.ack()
-        override_id = whole_number(ctx.action.value or "")
-        if override_id is None:
-            raise UsageError("That button does not belong to an override request.", usage=False)
-        await ctx.answer(await flows.answer_override(services, override_id, ctx.user_id, accept, ctx.request_id))
 
-    @action(app, services, Action.OVERRIDE_ACCEPT)
-    async def accept(ctx: Ctx) -> None:
-        await answer_request(ctx, True)
+async def answer_request(services: Services, accept: bool, ctx: Ctx) -> None:
+    """*Accept* / *Decline* on a request for someone's shift."""
+    await ctx.ack()
+    override_id = whole_number(ctx.action.value or "")
+    if override_id is None:
+        raise NotFound("That button does not belong to an override request.")
+    await ctx.answer(await flows.answer_override(services, override_id, ctx.user_id, accept, ctx.request_id))
 
-    @action(app, services, Action.OVERRIDE_DECLINE)
-    async def decline(ctx: Ctx) -> None:
-        await answer_request(ctx, False)
+
+def register(app: AsyncApp, services: Services) -> None:
+    command(app, services, "/oncall")(partial(oncall, services))
+    action(app, services, Action.OVERRIDE_ACCEPT)(partial(answer_request, services, True))
+    action(app, services, Action.OVERRIDE_DECLINE)(partial(answer_request, services, False))

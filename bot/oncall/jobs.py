@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.jobs import JobRun, JobRunner
 from bot.oncall import flows
+from bot.oncall.ids import Job
 from bot.oncall.lookup import rotation
 from bot.services import Services
 
@@ -18,7 +19,7 @@ def register(runner: JobRunner, services: Services) -> None:
     services.handoff_summary.append(flows.week_in_review)
 
     @runner.recurring(
-        "oncall.handoff_reminder",
+        Job.HANDOFF_REMINDER,
         spec=f"{spec} -{before}",
         next_due=lambda after: rot.next_handoff(after + before) - before,
     )
@@ -28,20 +29,18 @@ def register(runner: JobRunner, services: Services) -> None:
             return  # the bot was down through the handoff: the handoff announcement says it all
         await flows.handoff_reminder(services, handoff_at)
 
-    @runner.recurring("oncall.handoff", spec=spec, next_due=rot.next_handoff)
+    @runner.recurring(Job.HANDOFF, spec=spec, next_due=rot.next_handoff)
     async def handoff(run: JobRun) -> None:
         await flows.handoff(services, run.due_at, run.lateness if run.is_late() else None)
 
     day = timedelta(days=1)
 
-    @runner.recurring(
-        "oncall.incoming_dm", spec=f"{spec} -1d", next_due=lambda after: rot.next_handoff(after + day) - day
-    )
+    @runner.recurring(Job.INCOMING_DM, spec=f"{spec} -1d", next_due=lambda after: rot.next_handoff(after + day) - day)
     async def incoming_dm(run: JobRun) -> None:
         handoff_at = run.due_at + day
         if run.now < handoff_at:
             await flows.incoming_dms(services, handoff_at)
 
-    @runner.handler("oncall.override_changes")
+    @runner.handler(Job.OVERRIDE_CHANGES)
     async def override_changes(run: JobRun) -> None:
         await flows.override_changed(services, run.payload["override_id"], run.payload["edge"], run.due_at)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.oncall.contacts import EmergencyContact
 from bot.oncall.ids import Action
 from bot.oncall.lookup import OnCall, Shift
 from bot.oncall.rotation import Week
@@ -136,3 +137,23 @@ def override_request(o: Override, team: ZoneInfo) -> tuple[str, list[dict[str, A
         ],
     }
     return text, [section(text), context("It counts only once you accept it."), buttons]
+
+
+def contacts(people: list[EmergencyContact]) -> str:
+    """The emergency contact list (config text: raw, escaped once); phones and emails as links."""
+    if not people:
+        return (
+            "*Emergency contacts*\nNone are configured yet: add them under `oncall.contacts` in the ops config "
+            "(name, role, phone, email)."
+        )
+    lines = []
+    for c in people:
+        ways = []
+        if c.phone:
+            ways.append(f"<tel:{c.dial}|{escape(c.phone)}>")
+        if c.email:
+            ways.append(f"<mailto:{escape(c.email)}|{escape(c.email)}>")
+        lines.append(f"• *{escape(c.name)}*, {escape(c.role)}: " + " · ".join(ways))
+    return "*Emergency contacts* (the on-call kit; for the rotation and the incident managers only)\n" + "\n".join(
+        lines
+    )

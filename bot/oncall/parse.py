@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
@@ -18,19 +19,14 @@ _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2})$", re.ASCII)
 _TIME = re.compile(r"^\d{1,2}:\d{2}$", re.ASCII)
 
 
-@dataclass(frozen=True)
-class Now:
-    pass
+class Show(StrEnum):
+    """The requests that are one word: what to show."""
 
-
-@dataclass(frozen=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True)
-class Next:
-    pass
+    NOW = "now"
+    HELP = "help"
+    NEXT = "next"
+    OVERRIDES = "overrides"
+    CONTACTS = "contacts"
 
 
 @dataclass(frozen=True)
@@ -53,16 +49,11 @@ class OverrideCreate:
 
 
 @dataclass(frozen=True)
-class OverrideList:
-    pass
-
-
-@dataclass(frozen=True)
 class OverrideCancel:
     override_id: int
 
 
-Request = Now | Help | Next | Schedule | At | OverrideCreate | OverrideList | OverrideCancel
+Request = Show | Schedule | At | OverrideCreate | OverrideCancel
 
 
 def _date(token: str) -> date:
@@ -107,14 +98,12 @@ def take_when(tokens: list[str], zone: ZoneInfo, now: datetime, *, default_time:
 def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
     tokens = text.split()
     if not tokens:
-        return Now()
+        return Show.NOW
     head, rest = tokens[0].lower(), tokens[1:]
     if head in ("help", "-h", "--help", "?"):
-        return Help()
-    if head == "now" and not rest:
-        return Now()
-    if head == "next" and not rest:
-        return Next()
+        return Show.HELP
+    if head in ("now", "next", "overrides") and not rest:
+        return Show(head)
     if head == "schedule":
         if not rest:
             return Schedule(4)
@@ -127,8 +116,10 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
         if rest:
             raise UsageError(f"unexpected `{' '.join(rest)}` after the date")
         return At(when, date_only)
-    if head == "overrides" and not rest:
-        return OverrideList()
+    if head == "contacts":
+        if rest:
+            raise UsageError("`contacts` takes nothing after it")
+        return Show.CONTACTS
     if head == "override":
         return _override(rest, zone, now)
     raise UsageError(f"`{tokens[0]}` is not an /oncall command")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.db import Database
+from bot.db import Conn, columns, from_row
 
 
 @dataclass(frozen=True)
@@ -24,23 +24,13 @@ class Override:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Override:
-        return cls(
-            row["id"],
-            row["role"],
-            row["user_id"],
-            row["starts_at"],
-            row["ends_at"],
-            row["created_by"],
-            row["cancelled_at"],
-            row["status"],
-            row["approver"],
-        )
+        return from_row(cls, row)
 
     def active_at(self, at: datetime) -> bool:
         return self.status == "accepted" and self.cancelled_at is None and self.starts_at <= at < self.ends_at
 
 
-_COLUMNS = "id, role, user_id, starts_at, ends_at, created_by, cancelled_at, status, approver"
+_COLUMNS = columns(Override)
 
 
 async def lock_role(conn: asyncpg.Connection, role: str) -> None:
@@ -98,7 +88,7 @@ async def decide(conn: asyncpg.Connection, override_id: int, status: str, by: st
     return Override.of(row) if row else None
 
 
-async def get(conn: asyncpg.Connection | Database, override_id: int) -> Override | None:
+async def get(conn: Conn, override_id: int) -> Override | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM oncall_overrides WHERE id = $1", override_id)
     return Override.of(row) if row else None
 
@@ -113,7 +103,7 @@ async def cancel(conn: asyncpg.Connection, override_id: int, by: str, at: dateti
     return status.endswith(" 1")
 
 
-async def overlapping(db: Database, starts: datetime, ends: datetime) -> list[Override]:
+async def overlapping(db: Conn, starts: datetime, ends: datetime) -> list[Override]:
     """Live accepted overrides that touch [starts, ends), any role, in start order."""
     rows = await db.fetch(
         f"""SELECT {_COLUMNS} FROM oncall_overrides

@@ -9,8 +9,11 @@ job runner's backoff; a 400 is recorded and told in the incident channel, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from datetime import datetime
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -27,6 +30,8 @@ from bot.slack.text import escape
 logger = log.get("zzik.pagerduty")
 SEND = "pagerduty.send"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
+SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
+_from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 
 class PagerDutyUnavailable(Exception):
@@ -43,6 +48,16 @@ def routing_key(services: Services, severity: str) -> str | None:
 
 def configured(services: Services) -> bool:
     return services.settings.zzik_pagerduty_routing_key is not None or bool(services.config.pagerduty.routing_keys)
+
+
+@contextlib.contextmanager
+def told_by_pagerduty() -> Iterator[None]:
+    """While the bot applies a change PagerDuty told it (a webhook), that change is not sent back to PagerDuty."""
+    token = _from_pagerduty.set(True)
+    try:
+        yield
+    finally:
+        _from_pagerduty.reset(token)
 
 
 def channel_link(incident: Incident) -> str | None:
@@ -106,8 +121,9 @@ async def _trigger(services: Services, conn: Any, incident: Incident, event_key:
 
 
 async def _follow_up(services: Services, conn: Any, incident: Incident, action: str, now: datetime) -> str | None:
-    """Acknowledge/resolve only what the bot triggered (PagerDuty ignores an unknown dedup_key anyway)."""
-    if not await _triggered(conn, incident.id):
+    """Acknowledge/resolve only what the bot triggered (PagerDuty ignores an unknown dedup_key anyway), and not
+    what PagerDuty itself told the bot."""
+    if _from_pagerduty.get() or not await _triggered(conn, incident.id):
         return None
     body = {"event_action": action, "dedup_key": incident.ref}
     return await _record(services, conn, incident, f"{incident.id}:{action}", action, body, now)
@@ -146,36 +162,56 @@ def _as_sent(event: store.Event, incident: Incident | None) -> dict[str, Any]:
 async def flush(services: Services, incident_id: int) -> list[store.Event]:
     """Send the incident's unsent events in order; stop at the first PagerDuty did not take. Returns the events
     PagerDuty refused (400) in this pass. Raises PagerDutyUnavailable when one is left to retry."""
-    refused: list[store.Event] = []
-    unavailable: str | None = None
     async with services.db.transaction() as conn, aiohttp.ClientSession(timeout=TIMEOUT) as http:
         await store.lock_incident(conn, incident_id)
         incident = await incidents.get(conn, incident_id)
-        for event in await store.events(conn, incident_id):
-            if event.settled:
-                continue
-            key = routing_key(services, event.severity)
-            if key is None:
-                await store.rejected(conn, event.id, "no routing key configured", services.clock.now())
-                refused.append(event)
-                continue
-            status, answer = await _post(services, http, {"routing_key": key, **_as_sent(event, incident)})
-            if status == 202:
-                await store.sent(conn, event.id, services.clock.now())
-                logger.info("pagerduty event sent", action=event.action, dedup_key=event.body["dedup_key"])
-            elif status == 400:
-                await store.rejected(conn, event.id, answer, services.clock.now())
-                refused.append(event)
-                logger.warning("pagerduty refused an event", action=event.action, error=answer)
-            else:
-                await store.failed(conn, event.id, answer)
-                unavailable = answer
-                break
+        refused, unavailable = await _send_pending(
+            services, conn, http, await store.events(conn, incident_id), incident
+        )
     for event in refused:
         await _tell_refused(services, incident_id, event)
     if unavailable is not None:
         raise PagerDutyUnavailable(unavailable)
     return refused
+
+
+async def flush_alert(services: Services, alert_id: int) -> list[store.Event]:
+    """flush() for the events of a P1 alert paged without an incident (refusals are logged, not posted)."""
+    async with services.db.transaction() as conn, aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        await store.lock_alert(conn, alert_id)
+        refused, unavailable = await _send_pending(services, conn, http, await store.alert_events(conn, alert_id))
+    if unavailable is not None:
+        raise PagerDutyUnavailable(unavailable)
+    return refused
+
+
+async def _send_pending(
+    services: Services,
+    conn: Any,
+    http: aiohttp.ClientSession,
+    events: list[store.Event],
+    incident: Incident | None = None,
+) -> tuple[list[store.Event], str | None]:
+    """Send the unsent events in order, under the caller's lock: (refused, why the first not taken was not)."""
+    refused: list[store.Event] = []
+    for event in (e for e in events if not e.settled):
+        key = routing_key(services, event.severity)
+        if key is None:
+            await store.rejected(conn, event.id, "no routing key configured", services.clock.now())
+            refused.append(event)
+            continue
+        status, answer = await _post(services, http, {"routing_key": key, **_as_sent(event, incident)})
+        if status == 202:
+            await store.sent(conn, event.id, services.clock.now())
+            logger.info("pagerduty event sent", action=event.action, dedup_key=event.body["dedup_key"])
+        elif status == 400:
+            await store.rejected(conn, event.id, answer, services.clock.now())
+            refused.append(event)
+            logger.warning("pagerduty refused an event", action=event.action, error=answer)
+        else:
+            await store.failed(conn, event.id, answer)
+            return refused, answer
+    return refused, None
 
 
 async def _post(services: Services, http: aiohttp.ClientSession, event: dict[str, Any]) -> tuple[int, str]:
@@ -220,6 +256,9 @@ async def _post_to_incident(services: Services, incident: Incident, text: str) -
 
 async def run_send(services: Services, run: JobRun) -> None:
     """The SEND job. Its last failed attempt is told in the incident channel before it is given up on."""
+    if "alert_id" in run.payload:
+        await flush_alert(services, run.payload["alert_id"])
+        return
     incident_id = run.payload["incident_id"]
     try:
         await flush(services, incident_id)

@@ -9,13 +9,13 @@ from typing import Any
 
 import asyncpg
 
-from bot.db import Conn
+from bot.db import Conn, columns, from_row, json_value
 
 
 @dataclass(frozen=True)
 class Event:
     id: int
-    incident_id: int
+    incident_id: int | None
     event_key: str
     action: str
     severity: str
@@ -24,6 +24,7 @@ class Event:
     last_error: str | None
     sent_at: datetime | None
     rejected_at: datetime | None
+    alert_id: int | None = None
 
     @property
     def settled(self) -> bool:
@@ -31,22 +32,29 @@ class Event:
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Event:
-        values = dict(row)
-        values["body"] = json.loads(values["body"])
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
+        return from_row(cls, row, body=json_value)
 
 
-_COLUMNS = "id, incident_id, event_key, action, severity, body, attempts, last_error, sent_at, rejected_at"
+_COLUMNS = columns(Event)
 
 
 async def add(
-    conn: Conn, incident_id: int, event_key: str, action: str, severity: str, body: dict[str, Any], at: datetime
+    conn: Conn,
+    incident_id: int | None,
+    event_key: str,
+    action: str,
+    severity: str,
+    body: dict[str, Any],
+    at: datetime,
+    *,
+    alert_id: int | None = None,
 ) -> int | None:
-    """The event's id, or None when this change was already recorded."""
+    """The event's id, or None when this change was already recorded. It is an incident's, or an alert's."""
     return await conn.fetchval(
-        """INSERT INTO pagerduty_events (incident_id, event_key, action, severity, body, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_key) DO NOTHING RETURNING id""",
+        """INSERT INTO pagerduty_events (incident_id, alert_id, event_key, action, severity, body, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_key) DO NOTHING RETURNING id""",
         incident_id,
+        alert_id,
         event_key,
         action,
         severity,
@@ -63,9 +71,18 @@ async def events(conn: Conn, incident_id: int) -> list[Event]:
     return [Event.of(r) for r in rows]
 
 
+async def alert_events(conn: Conn, alert_id: int) -> list[Event]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM pagerduty_events WHERE alert_id = $1 ORDER BY id", alert_id)
+    return [Event.of(r) for r in rows]
+
+
 async def lock_incident(conn: asyncpg.Connection, incident_id: int) -> None:
     """One sender per incident at a time (replicas and retries alike), so events go out once and in order."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('pagerduty'), $1::int)", incident_id)
+
+
+async def lock_alert(conn: asyncpg.Connection, alert_id: int) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('pagerduty.alert'), $1::int)", alert_id)
 
 
 async def sent(conn: Conn, event_id: int, at: datetime) -> None:
@@ -89,4 +106,109 @@ async def rejected(conn: Conn, event_id: int, error: str, at: datetime) -> None:
 async def failed(conn: Conn, event_id: int, error: str) -> None:
     await conn.execute(
         "UPDATE pagerduty_events SET attempts = attempts + 1, last_error = $2 WHERE id = $1", event_id, error
+    )
+
+
+# -- webhooks in ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    body: dict[str, Any]
+    incident_id: int | None
+    outcome: str | None
+    processed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> Delivery:
+        return from_row(cls, row, body=json_value)
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """What PagerDuty last told of the incident it holds for one of ours."""
+
+    incident_id: int
+    pd_incident_id: str
+    html_url: str | None
+    status: str
+    status_at: datetime
+
+
+async def add_delivery(
+    conn: Conn, event_id: str, event_type: str, occurred_at: datetime, body: dict[str, Any], at: datetime
+) -> bool:
+    """False when this event was already received (a redelivery)."""
+    row = await conn.fetchval(
+        """INSERT INTO pagerduty_webhooks (event_id, event_type, occurred_at, body, received_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
+        event_id,
+        event_type,
+        occurred_at,
+        json.dumps(body),
+        at,
+    )
+    return row is not None
+
+
+async def claim_delivery(conn: asyncpg.Connection, event_id: str) -> Delivery | None:
+    """The delivery, locked, unless it was processed already."""
+    row = await conn.fetchrow(
+        f"SELECT {columns(Delivery)} FROM pagerduty_webhooks WHERE event_id = $1 AND processed_at IS NULL FOR UPDATE",
+        event_id,
+    )
+    return Delivery.of(row) if row else None
+
+
+async def delivery_done(conn: Conn, event_id: str, incident_id: int | None, outcome: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE pagerduty_webhooks SET incident_id = $2, outcome = $3, processed_at = $4 WHERE event_id = $1",
+        event_id,
+        incident_id,
+        outcome,
+        at,
+    )
+
+
+async def deliveries(conn: Conn) -> list[Delivery]:
+    rows = await conn.fetch(f"SELECT {columns(Delivery)} FROM pagerduty_webhooks ORDER BY received_at, event_id")
+    return [Delivery.of(r) for r in rows]
+
+
+async def triggered_incident(conn: Conn, numbers: list[int]) -> int | None:
+    """The first of the bot's incidents numbered in `numbers` that the bot triggered in PagerDuty."""
+    return await conn.fetchval(
+        """SELECT i.id FROM incidents i JOIN unnest($1::int[]) WITH ORDINALITY AS n (number, rank)
+               ON i.number = n.number
+           WHERE EXISTS (SELECT 1 FROM pagerduty_events e WHERE e.incident_id = i.id AND e.action = 'trigger')
+           ORDER BY n.rank LIMIT 1""",
+        numbers,
+    )
+
+
+async def mirror(conn: Conn, incident_id: int, *, for_update: bool = False) -> Mirror | None:
+    row = await conn.fetchrow(
+        f"SELECT {columns(Mirror)} FROM pagerduty_incidents WHERE incident_id = $1"
+        + (" FOR UPDATE" if for_update else ""),
+        incident_id,
+    )
+    return from_row(Mirror, row) if row else None
+
+
+async def set_mirror(
+    conn: Conn, incident_id: int, pd_incident_id: str, html_url: str | None, status: str, at: datetime
+) -> None:
+    await conn.execute(
+        """INSERT INTO pagerduty_incidents (incident_id, pd_incident_id, html_url, status, status_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (incident_id) DO UPDATE SET pd_incident_id = $2,
+               html_url = COALESCE($3, pagerduty_incidents.html_url), status = $4, status_at = $5""",
+        incident_id,
+        pd_incident_id,
+        html_url,
+        status,
+        at,
     )

@@ -61,13 +61,14 @@ COMMANDS: dict[str, Command] = {
         Command(
             "/oncall",
             "Who is on call, the schedule, overrides",
-            "[next | schedule [weeks] | at <when> | override … | overrides | help]",
+            "[next | schedule [weeks] | at <when> | override … | overrides | contacts | help]",
             "*`/oncall`* who is on call now\n"
             "`/oncall next` the next rotation · `/oncall schedule [weeks]` (default 4, at most 26) · "
             "`/oncall at <YYYY-MM-DD [HH:MM]>`\n"
             "`/oncall override @user <primary|secondary|manager> <from> <to>` (dates or `YYYY-MM-DD HH:MM`, "
-            "team time zone) · `/oncall overrides` · `/oncall override cancel <id>`",
-            reads=frozenset({"", "next", "schedule", "at", "overrides"}),
+            "team time zone) · `/oncall overrides` · `/oncall override cancel <id>` · "
+            "`/oncall contacts` the emergency contact list (the rotation and incident managers)",
+            reads=frozenset({"", "next", "schedule", "at", "overrides", "contacts"}),
         ),
         Command(
             "/maintenance",
