@@ -11,11 +11,13 @@ import pytest
 from bot.clock import FrozenClock
 from tests.alertmanager import now
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
-from tests.fakepagerduty import FakePagerDuty
+from tests.fakepagerduty import FakePagerDuty, user
 from tests.fakeslack import FakeSlack
 from tests.test_alerts import AUTH, grafana, post
 
 KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEY001"
+SECRET = "pd-webhook-secret-new-4c1e"
+ESCALATIONS = "SELECT count(*) FROM job_runs WHERE job = 'alerts.escalate' AND status = 'pending'"
 
 
 @pytest.fixture
@@ -27,12 +29,29 @@ async def pagerduty() -> AsyncIterator[FakePagerDuty]:
 
 
 async def make(make_bot: BotFactory, pagerduty: FakePagerDuty, **alerting: object) -> RunningBot:
-    return await make_bot(
-        config_with(oncall=ROTA, alerting=alerting) if alerting else config_with(oncall=ROTA),
+    sections: dict = {"oncall": ROTA, "pagerduty": {"users": {"PALICE1": "U0ALICE"}}}
+    bot = await make_bot(
+        config_with(**sections, alerting=alerting) if alerting else config_with(**sections),
         zzik_alert_pace_seconds=0.02,
         zzik_pagerduty_routing_key=KEY,
         zzik_pagerduty_events_url=pagerduty.url,
+        zzik_pagerduty_webhook_secret=SECRET,
     )
+    pagerduty.subscribe(f"{bot.url}/hooks/pagerduty", [SECRET])
+    return bot
+
+
+async def outcomes(bot: RunningBot) -> list[str]:
+    rows = await bot.db.fetch(
+        "SELECT outcome FROM pagerduty_webhooks WHERE event_type = 'incident.acknowledged' AND processed_at IS NOT NULL"
+    )
+    return [r["outcome"] for r in rows]
+
+
+async def fire(bot: RunningBot, pagerduty: FakePagerDuty) -> None:
+    assert (await post(bot.url + "/hooks/grafana", grafana("firing", now(), name="ServiceDown"), AUTH))[0] == 200
+    await eventually(lambda: pagerduty.actions("ALERT-1") == ["trigger"])
+    await eventually(lambda: bot.db.fetchval("SELECT message_ts IS NOT NULL FROM alerts"))
 
 
 async def test_a_p1_alert_pages_pagerduty_once_and_follows_it(
@@ -55,6 +74,7 @@ async def test_a_p1_alert_pages_pagerduty_once_and_follows_it(
 
     await bot.slack.action("alert_acknowledge", "1", user="U0BOB", channel="C0ALERTS")
     await eventually(lambda: pagerduty.incidents["ALERT-1"]["status"] == "acknowledged")
+    assert await eventually(lambda: outcomes(bot)) == ["already"]  # PagerDuty's echo changes nothing
     resolved = grafana("resolved", started, ends=started + timedelta(minutes=4), name="ServiceDown")
     assert (await post(bot.url + "/hooks/grafana", resolved, AUTH))[0] == 200
     await eventually(lambda: bot.db.fetchval("SELECT count(*) = 3 FROM pagerduty_events"))
@@ -90,3 +110,33 @@ async def test_an_auto_declared_alert_pages_through_its_incident_only(
     )
     await bot.tick()
     assert [e["dedup_key"] for e in pagerduty.received] == ["INC-1"]
+
+
+async def test_acknowledged_in_pagerduty_by_a_known_user_acknowledges_the_alert(
+    make_bot: BotFactory, pagerduty: FakePagerDuty, fake_slack: FakeSlack
+) -> None:
+    bot = await make(make_bot, pagerduty)
+    await fire(bot, pagerduty)
+    assert await bot.db.fetchval(ESCALATIONS) > 0
+    await pagerduty.acknowledge_in_pagerduty("ALERT-1", user("PALICE1", "Alice Example"))
+    assert await eventually(lambda: outcomes(bot)) == ["alert:acknowledged"]
+    row = await bot.db.fetchrow("SELECT acknowledged_by, acknowledged_at FROM alerts")
+    assert row["acknowledged_by"] == "U0ALICE" and row["acknowledged_at"] is not None
+    assert await bot.db.fetchval(ESCALATIONS) == 0
+    await bot.tick()
+    assert pagerduty.actions("ALERT-1") == ["trigger"]  # not echoed back
+
+
+async def test_acknowledged_in_pagerduty_by_someone_unknown_is_told_in_the_thread(
+    make_bot: BotFactory, pagerduty: FakePagerDuty, fake_slack: FakeSlack
+) -> None:
+    bot = await make(make_bot, pagerduty)
+    await fire(bot, pagerduty)
+    await pagerduty.acknowledge_in_pagerduty("ALERT-1", user("PBOB001", "Bob <Builder>"))
+    assert await eventually(lambda: outcomes(bot)) == ["alert:told"]
+    ts = await bot.db.fetchval("SELECT message_ts FROM alerts")
+    [note] = [c["text"] for c in fake_slack.calls_to("chat.postMessage") if c.get("thread_ts") == ts]
+    assert note.startswith(
+        ":pager: Acknowledged in <https://zzik.pagerduty.com/incidents/Q000001|PagerDuty #1> by Bob &lt;Builder&gt;."
+    )
+    assert await bot.db.fetchval("SELECT acknowledged_at FROM alerts") is None

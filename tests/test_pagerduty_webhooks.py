@@ -4,6 +4,7 @@ whichever side changed it, once, whatever PagerDuty redelivers or reorders."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from bot.clock import FrozenClock
-from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually, rota_now
 from tests.fakepagerduty import FakePagerDuty, user
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
@@ -89,6 +90,8 @@ async def test_acknowledged_in_pagerduty_acknowledges_in_slack_once(
     await eventually(lambda: outcomes(bot, "incident.acknowledged"))
     assert await outcomes(bot, "incident.acknowledged") == ["acknowledged"]
     assert await bot.db.fetchval(escalations) == 0  # escalation stops: somebody answered
+    audited = await bot.db.fetchrow("SELECT actor, outcome FROM audit_log WHERE action = 'incident.acknowledged'")
+    assert (audited["actor"], audited["outcome"]) == ("pagerduty:PBOB001", "acknowledged")
     events = await timeline(bot)
     assert (None, "pagerduty", "acknowledged in PagerDuty by Bob &lt;Builder&gt;") in events
     assert next(e for e in events if e[1] == "acknowledged")[0] is None  # not a Slack user the bot knows
@@ -309,7 +312,7 @@ async def test_kill_9_during_a_pagerduty_send_sends_it_once_after_restart(
     pg_dsn: str, fake_slack: FakeSlack, pagerduty: FakePagerDuty, tmp_path
 ) -> None:
     config_file = tmp_path / "ops.yml"
-    config_file.write_text(yaml.safe_dump({"oncall": ROTA}))
+    config_file.write_text(yaml.safe_dump({"oncall": rota_now()}))
     env = {
         "ZZIK_JOB_TICK_SECONDS": "0.5",
         "ZZIK_CONFIG": str(config_file),
@@ -342,3 +345,66 @@ async def test_kill_9_during_a_pagerduty_send_sends_it_once_after_restart(
             assert await db.fetchval("SELECT count(*) FROM pagerduty_events") == 1
         finally:
             await db.close()
+
+
+async def test_two_serve_processes_page_once_and_agree(
+    pg_dsn: str, fake_slack: FakeSlack, pagerduty: FakePagerDuty, tmp_path
+) -> None:
+    config_file = tmp_path / "ops.yml"
+    config_file.write_text(yaml.safe_dump({"oncall": rota_now(), "pagerduty": {"users": {"PALICE1": "U0ALICE"}}}))
+    env = {
+        "ZZIK_JOB_TICK_SECONDS": "0.2",
+        "ZZIK_CONFIG": str(config_file),
+        "ZZIK_PAGERDUTY_ROUTING_KEY": KEY,
+        "ZZIK_PAGERDUTY_EVENTS_URL": pagerduty.url,
+        "ZZIK_PAGERDUTY_WEBHOOK_SECRET": SECRET,
+    }
+    async with scratch_database(pg_dsn) as dsn, contextlib.AsyncExitStack() as stack:
+        first, second = [
+            await stack.enter_async_context(serve(dsn, fake_slack, tmp_path / f"serve{n}.log", **env)) for n in range(2)
+        ]
+        db = await asyncpg.connect(dsn)
+        stack.push_async_callback(db.close)
+        slack = [
+            SlackRequests(f"http://127.0.0.1:{r.port}", SIGNING_SECRET, fake_slack.response_url())
+            for r in (first, second)
+        ]
+        pagerduty.subscribe(f"http://127.0.0.1:{second.port}/hooks/pagerduty", [SECRET])
+        # The command reaches one process, Slack's retry the other, at once.
+        replies = await asyncio.gather(
+            slack[0].command("/incident", "p1 Checkout is down", trigger_id="trig.9"),
+            slack[1].command(
+                "/incident", "p1 Checkout is down", trigger_id="trig.9", headers={"X-Slack-Retry-Num": "1"}
+            ),
+        )
+        assert [r.status for r in replies] == [200, 200]
+        await eventually(lambda: db.fetchval("SELECT sent_at IS NOT NULL FROM pagerduty_events"), within=30)
+        await eventually(
+            lambda: db.fetchval("SELECT count(*) = 1 FROM pagerduty_webhooks WHERE processed_at IS NOT NULL")
+        )
+        # The commander resolves from her phone; the webhook reaches the second process.
+        await pagerduty.resolve_in_pagerduty("INC-1", ALICE_PD)
+        await eventually(lambda: db.fetchval("SELECT status = 'resolved' FROM incidents"), within=30)
+        pending = "SELECT count(*) FROM job_runs WHERE job LIKE 'pagerduty.%' AND status <> 'done'"
+        await eventually(lambda: db.fetchval(f"SELECT ({pending}) = 0"), within=30)
+        assert await db.fetchval("SELECT count(*) FROM incidents") == 1
+        assert pagerduty.actions("INC-1") == ["trigger"]  # once across both, and the resolve not echoed back
+        assert await db.fetchval("SELECT resolved_by FROM incidents") == "U0ALICE"
+
+
+async def test_old_processed_deliveries_are_pruned_daily(bot: RunningBot, clock: FrozenClock) -> None:
+    rows = [("OLD-DONE", 40, True), ("NEW-DONE", 2, True), ("OLD-PENDING", 40, False)]
+    for event_id, days, done in rows:
+        at = clock.now() - timedelta(days=days)
+        await bot.db.execute(
+            """INSERT INTO pagerduty_webhooks (event_id, event_type, occurred_at, body, received_at, processed_at)
+               VALUES ($1, 'incident.acknowledged', $2, '{}', $2, $3)""",
+            event_id,
+            at,
+            at if done else None,
+        )
+    await bot.tick()  # schedules the daily run
+    clock.advance(timedelta(days=1))
+    await bot.tick()
+    left = await bot.db.fetch("SELECT event_id FROM pagerduty_webhooks ORDER BY event_id")
+    assert [r["event_id"] for r in left] == ["NEW-DONE", "OLD-PENDING"]

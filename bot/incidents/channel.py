@@ -7,43 +7,44 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 from bot import log
 from bot.deploys import store as deploys
 from bot.deploys.store import Deploy
 from bot.incidents import messages, store
 from bot.incidents.store import Incident
 from bot.pagerduty import flows as pagerduty
-from bot.services import Services
+from bot.services import Services, zone
 from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.failures import Failure, SlackErrorCode, attempt, update_in_place
 from bot.slack.text import mention
 
 logger = log.get("zzik.incidents")
+Message = tuple[str, list[dict[str, Any]]]
+INVITED_ALREADY = {SlackErrorCode.ALREADY_IN_CHANNEL, SlackErrorCode.CANT_INVITE_SELF}
+
+
+def said(failures: list[Failure | None]) -> list[str]:
+    """The failures among Slack calls' outcomes, as sentences."""
+    return [str(f) for f in failures if f is not None]
 
 
 async def set_topic(services: Services, incident: Incident) -> list[str]:
-    try:
-        await services.slack.conversations_setTopic(channel=incident.channel_id, topic=messages.topic(incident))
-    except SLACK_FAILURES as exc:
-        return [f"channel topic not set: {slack_error(exc)}"]
-    return []
+    topic = messages.topic(incident)
+    return said(
+        [
+            await attempt(
+                "channel topic not set", services.slack.conversations_setTopic(channel=incident.channel_id, topic=topic)
+            )
+        ]
+    )
 
 
 async def invite(services: Services, incident: Incident, users: list[str]) -> list[str]:
-    async def one(user: str) -> str | None:
-        try:
-            await services.slack.conversations_invite(channel=incident.channel_id, users=user)
-        except SlackApiError as exc:
-            if slack_error(exc) in ("already_in_channel", "cant_invite_self"):
-                return None
-            return f"{mention(user)} not invited: {slack_error(exc)}"
-        except SLACK_FAILURES as exc:
-            return f"{mention(user)} not invited: {slack_error(exc)}"
-        return None
+    async def one(user: str) -> Failure | None:
+        call = services.slack.conversations_invite(channel=incident.channel_id, users=user)
+        return await attempt(f"{mention(user)} not invited", call, harmless=INVITED_ALREADY)
 
-    results = await asyncio.gather(*(one(u) for u in users if u and u[:1] in "UW" and "@" not in u))
-    return [r for r in results if r]
+    return said(await asyncio.gather(*(one(u) for u in users if u and u[:1] in "UW" and "@" not in u)))
 
 
 async def recent_deploys(services: Services, incident: Incident) -> list[Deploy]:
@@ -54,26 +55,34 @@ async def recent_deploys(services: Services, incident: Incident) -> list[Deploy]
     )
 
 
-async def refresh_announcement(services: Services, incident: Incident) -> list[str]:
-    """Edit the #zzik-incidents announcement in place (and the channel topic) after any change."""
-    if not incident.announcement_ts:
-        return []
-    text, blocks = messages.announcement(
+async def announcement(services: Services, incident: Incident) -> Message:
+    """The announcement in #zzik-incidents as it stands now (who was paged, PagerDuty's part)."""
+    return messages.announcement(
         incident,
         services.config.severity(incident.severity),
-        services.config.oncall.zone,
+        zone(services),
         services.clock.now(),
         await store.pages(services.db, incident.id),
         await pagerduty.paging_state(services, incident.id),
     )
+
+
+async def kickoff(services: Services, incident: Incident) -> Message:
+    """The pinned kickoff as it stands now: the checklist with its ticks, recent changes."""
+    ticks = await store.checks(services.db, incident.id)
+    level = services.config.severity(incident.severity)
+    recent = await recent_deploys(services, incident)
+    return messages.kickoff(incident, level, services.config, ticks, zone(services), recent)
+
+
+async def refresh_announcement(services: Services, incident: Incident) -> list[str]:
+    """Edit the #zzik-incidents announcement in place (and the channel topic) after any change."""
+    if not incident.announcement_ts:
+        return []
+    where = (incident.announcement_channel or services.config.channels.incidents, incident.announcement_ts)
+    message = await announcement(services, incident)
     return await _update_or_repost(
-        services,
-        incident,
-        "announcement",
-        (incident.announcement_channel or services.config.channels.incidents, incident.announcement_ts),
-        services.config.channels.incidents,
-        text,
-        blocks,
+        services, incident, "announcement", where, services.config.channels.incidents, message
     )
 
 
@@ -81,50 +90,27 @@ async def refresh_kickoff(services: Services, incident: Incident) -> None:
     if not incident.kickoff_ts or not incident.channel_id:
         return
     fresh = await store.get(services.db, incident.id)
-    assert fresh is not None
-    ticks = await store.checks(services.db, incident.id)
-    text, blocks = messages.kickoff(
-        fresh,
-        services.config.severity(fresh.severity),
-        services.config,
-        ticks,
-        services.config.oncall.zone,
-        await recent_deploys(services, fresh),
-    )
-    await _update_or_repost(
-        services, fresh, "kickoff", (fresh.channel_id, fresh.kickoff_ts), fresh.channel_id, text, blocks
-    )
-
-
-# chat.update errors that mean the message is gone or frozen: a new one is posted in its place.
-GONE = {"message_not_found", "cant_update_message", "edit_window_closed"}
+    if fresh is None or not fresh.kickoff_ts or not fresh.channel_id:
+        return
+    message = await kickoff(services, fresh)
+    await _update_or_repost(services, fresh, "kickoff", (fresh.channel_id, fresh.kickoff_ts), fresh.channel_id, message)
 
 
 async def _update_or_repost(
-    services: Services,
-    incident: Incident,
-    what: str,
-    message: tuple[str, str],
-    repost_to: str,
-    text: str,
-    blocks: list[dict[str, Any]],
+    services: Services, incident: Incident, what: str, where: tuple[str, str], repost_to: str, message: Message
 ) -> list[str]:
     """Edit a message the bot keeps up to date; if Slack says it is gone, post it again, remember the new one
     and say so in its thread. Returns what could not be done."""
-    channel, ts = message
-    try:
-        await services.slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    text, blocks = message
+    failed = await update_in_place(services.slack, what, *where, text, blocks)
+    if failed is None:
         return []
-    except SLACK_FAILURES as exc:
-        error = slack_error(exc)
-        logger.warning(f"{what} not updated", incident=incident.ref, error=error)
-        if not isinstance(exc, SlackApiError) or error not in GONE:
-            return [f"{what} not updated: {error}"]
+    if not failed.gone:
+        return [str(failed)]
     try:
         response = await services.slack.chat_postMessage(channel=repost_to, text=text, blocks=blocks)
     except SLACK_FAILURES as exc:
-        return [f"{what} not updated ({error}) and not posted again: {slack_error(exc)}"]
-    now = services.clock.now()
+        return [f"{what} not updated ({failed.reason}) and not posted again: {slack_error(exc)}"]
     async with services.db.transaction() as conn:
         if what == "announcement":
             await store.update(
@@ -132,13 +118,9 @@ async def _update_or_repost(
             )
         else:
             await store.update(conn, incident.id, kickoff_ts=response["ts"])
-        await store.add_event(
-            conn, incident.id, now, None, "reposted", f"{what} could not be updated ({error}): posted again"
-        )
-    note = (
-        f":information_source: The earlier {what} of {incident.ref} could not be updated (`{error}`), "
-        "so this is a new one; it is kept up to date from now on."
-    )
+        entry = f"{what} could not be updated ({failed.reason}): posted again"
+        await store.add_event(conn, incident.id, services.clock.now(), None, "reposted", entry)
+    note = messages.reposted(incident, what, failed.reason)
     followups = [services.slack.chat_postMessage(channel=response["channel"], thread_ts=response["ts"], text=note)]
     if what == "kickoff":
         followups.append(services.slack.pins_add(channel=response["channel"], timestamp=response["ts"]))

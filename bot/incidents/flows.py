@@ -1,36 +1,30 @@
 """Incident stories, each told top to bottom: check, write to Postgres in one transaction, then talk to Slack.
-The Slack set-up is in setup.py, paging in paging.py, timed work in scheduled.py, command in command.py."""
+Each returns a value (outcomes.py) that messages.answer puts into words. The Slack set-up is in setup.py, paging
+in paging.py, timed work in scheduled.py, command of an incident in commander.py."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot import audit, log, policy
-from bot.errors import UsageError
-from bot.incidents import channel, guards, messages, paging, scheduled, setup, store
+from bot import log, policy
+from bot.errors import AlreadyDone, Invalid, NotFound, UsageError
+from bot.incidents import channel, guards, messages, paging, records, refusals, scheduled, setup, store
+from bot.incidents.enums import Severity, Status
+from bot.incidents.outcomes import Acknowledged, Declared, Joined, Reopened, Resolved, SeverityChanged, StageChanged
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import flows as pagerduty
 from bot.policy import Do, Subject
-from bot.services import Services
-from bot.slack.blocks import message_parts
+from bot.services import Services, zone
+from bot.slack.blocks import message_parts, selection_change
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import escape, mention, mrkdwn
 from bot.status import hooks as status
 
 logger = log.get("zzik.incidents")
-SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
-
-
-@dataclass
-class Declared:
-    incident: Incident
-    created: bool
 
 
 async def declare(
@@ -38,7 +32,7 @@ async def declare(
     *,
     key: str,
     title: str,
-    severity: str,
+    severity: Severity,
     reporter: str,
     commander: str | None = None,
     description: str | None = None,
@@ -65,35 +59,35 @@ async def declare(
             at=now,
         )
         if created:
-            await store.add_event(
-                conn,
-                incident.id,
-                now,
-                reporter,
-                "declared",
-                f"declared {severity}: {title}" + (f" (commander {commander})" if commander != reporter else ""),
-            )
-            await scheduled.schedule_escalations(services, conn, incident, now)
-            await scheduled.schedule_nudge(services, conn, incident, now)
             reply = setup.Reply(reporter, response_url, "declare", shortened)
-            await services.jobs.schedule_once(
-                conn, setup.SETUP, f"{incident.id}:1", now, {"incident_id": incident.id, "reply": reply.payload()}
-            )
-            await status.incident_declared(services, conn, incident, now)
-            await pagerduty.incident_declared(services, conn, incident, now)
-            await audit.record(
-                conn,
-                kind="incident",
-                action="declare",
-                outcome="ok",
-                actor=reporter,
-                channel=origin_channel,
-                request_id=request_id,
-                detail={"incident": incident.ref, "severity": severity, "title": title},
-            )
+            await _declared(services, conn, incident, reply, request_id)
     if created:
         await services.jobs.run_now(setup.SETUP, f"{incident.id}:1")
     return Declared(incident, created)
+
+
+async def _declared(services: Services, conn: Any, incident: Incident, reply: setup.Reply, request_id: str | None):
+    """What a new incident brings along in its transaction: the timeline, timers, the set-up job, the status
+    page, PagerDuty and the audit."""
+    now = incident.declared_at
+    await store.add_event(conn, incident.id, now, incident.reporter, "declared", records.declared_entry(incident))
+    await scheduled.schedule_escalations(services, conn, incident, now)
+    await scheduled.schedule_nudge(services, conn, incident, now)
+    await services.jobs.schedule_once(
+        conn, setup.SETUP, f"{incident.id}:1", now, {"incident_id": incident.id, "reply": reply.payload()}
+    )
+    await status.incident_declared(services, conn, incident, now)
+    await pagerduty.incident_declared(services, conn, incident, now)
+    await guards.audit(
+        conn,
+        "declare",
+        incident.reporter,
+        incident,
+        channel=incident.origin_channel,
+        request_id=request_id,
+        severity=incident.severity,
+        title=incident.title,
+    )
 
 
 async def default_commander(services: Services, reporter: str, at: datetime) -> str:
@@ -105,10 +99,6 @@ async def default_commander(services: Services, reporter: str, at: datetime) -> 
     return resolved or reporter
 
 
-def already_declared(incident: Incident) -> str:
-    return f"That declaration was already made: {incident.ref}, {messages.channel_ref(incident)}."
-
-
 async def listing(services: Services) -> str:
     """/incident list: the open incidents, most severe first."""
     return messages.listing(await store.open_incidents(services.db), services.clock.now())
@@ -117,7 +107,7 @@ async def listing(services: Services) -> str:
 async def in_channel(services: Services, channel_id: str | None) -> Incident:
     incident = await store.by_channel(services.db, channel_id) if channel_id else None
     if incident is None:
-        raise UsageError("Run this in an incident's channel (`/incident list` shows the open ones).")
+        raise UsageError(refusals.NOT_IN_INCIDENT_CHANNEL)
     return incident
 
 
@@ -127,7 +117,7 @@ async def post_update(services: Services, incident: Incident, actor: str, text: 
     async with services.db.transaction() as conn:
         incident = await store.update(conn, incident.id, last_update_at=now)
         await store.add_event(conn, incident.id, now, actor, "update", text)
-    message = f":mega: *{incident.ref} update* from {mention(actor)}: {mrkdwn(text)}"
+    message = messages.update(incident, actor, text)
     posts = [services.slack.chat_postMessage(channel=incident.channel_id, text=message)]
     if incident.announcement_ts:
         posts.append(
@@ -151,18 +141,18 @@ def _raise_unexpected(results: list[Any]) -> None:
             logger.warning("slack call failed after the change was recorded", error=slack_error(result))
 
 
-async def change_severity(services: Services, incident: Incident, actor: str, severity: str) -> str:
+async def change_severity(services: Services, incident: Incident, actor: str, severity: Severity) -> SeverityChanged:
     now = services.clock.now()
     async with services.db.transaction() as conn:
         # The row lock serializes changes: of simultaneous identical changes one happens, the rest are told.
         incident = await guards.locked(conn, incident.id)
         guards.must_be_open(incident)
         if severity == incident.severity:
-            raise UsageError(f"{incident.ref} is already {severity}.", usage=False)
-        escalation = SEVERITY_RANK[severity] < SEVERITY_RANK[incident.severity]
+            raise AlreadyDone(refusals.already_severity(incident))
+        escalation = severity.worse_than(incident.severity)
         old = incident.severity
         incident = await store.update(conn, incident.id, severity=severity)
-        await store.add_event(conn, incident.id, now, actor, "severity", f"severity {old} → {severity}")
+        await store.add_event(conn, incident.id, now, actor, "severity", records.severity_entry(old, severity))
         await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, f"{incident.id}:")
         await services.jobs.cancel_prefix(conn, scheduled.NUDGE, f"{incident.id}:")
         if incident.acknowledged_at is None:
@@ -174,44 +164,52 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         if escalation:
             # Recorded with the change, so a crash before they are sent leaves them to the retry job.
             await paging.record_pages(
-                services, conn, incident, paging.paged_roles(services, severity), reason_key, f"Escalated to {severity}"
+                services,
+                conn,
+                incident,
+                paging.paged_roles(services, severity),
+                reason_key,
+                messages.escalated_to(severity),
             )
             await paging.schedule_retry(services, conn, incident.id, now)
     await pagerduty.send_now(services, pd_run)
-    answer = f"{incident.ref} is now {severity} (was {old})."
-    if escalation:
-        await paging.deliver(services, incident)
-        prefix = f"{incident.id}:{reason_key}:"
-        mine = [p for p in await store.pages(services.db, incident.id) if p.page_key.startswith(prefix)]
-        await channel.invite(services, incident, [p.user_id for p in mine if p.delivered_at])
-        answer += " " + messages.paged_line(mine)
+    paged = await _page_escalation(services, incident, reason_key) if escalation else None
     await channel.refresh(services, incident, topic=True)
-    return answer.strip()
+    return SeverityChanged(incident, old, paged)
+
+
+async def _page_escalation(services: Services, incident: Incident, reason_key: str) -> list[store.Page]:
+    """Send the pages a severity escalation recorded; who was reached joins the channel. Returns those pages."""
+    await paging.deliver(services, incident)
+    prefix = f"{incident.id}:{reason_key}:"
+    mine = [p for p in await store.pages(services.db, incident.id) if p.page_key.startswith(prefix)]
+    await channel.invite(services, incident, [p.user_id for p in mine if p.delivered_at])
+    return mine
 
 
 def _stage_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-async def change_stage(services: Services, incident: Incident, actor: str, name: str) -> str:
+async def change_stage(services: Services, incident: Incident, actor: str, name: str) -> StageChanged:
     guards.must_be_open(incident)
     stages = [s.name for s in services.config.incidents.stages]
     wanted = _stage_key(name)
     matches = [s for s in stages if _stage_key(s) == wanted] or [s for s in stages if _stage_key(s).startswith(wanted)]
     if len(matches) != 1:
-        raise UsageError(f"`{mrkdwn(name)}` is not a stage; the stages are: {', '.join(stages)}.", usage=False)
+        raise Invalid(refusals.not_a_stage(name, stages))
     stage = matches[0]
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident.id)
         guards.must_be_open(incident)
         if stage == incident.stage:
-            raise UsageError(f"{incident.ref} is already at {stage}.", usage=False)
+            raise AlreadyDone(refusals.already_stage(incident))
         previous = incident.stage
         incident = await store.update(conn, incident.id, stage=stage)
-        await store.add_event(conn, incident.id, now, actor, "stage", f"stage {escape(previous)} → {escape(stage)}")
+        await store.add_event(conn, incident.id, now, actor, "stage", records.stage_entry(previous, stage))
     await asyncio.gather(channel.refresh(services, incident, topic=True), channel.refresh_kickoff(services, incident))
-    return f"{incident.ref} moved to *{stage}*."
+    return StageChanged(incident)
 
 
 async def may_resolve(services: Services, incident: Incident, actor: str) -> None:
@@ -220,7 +218,7 @@ async def may_resolve(services: Services, incident: Incident, actor: str) -> Non
     )
 
 
-async def reopen(services: Services, incident: Incident, actor: str, request_id: str) -> str:
+async def reopen(services: Services, incident: Incident, actor: str, request_id: str) -> Reopened:
     """A resolved incident back to work (its commander or a manager): open again at triage, reminders resumed."""
     await policy.require(
         services, Do.INCIDENT_REOPEN, actor, Subject(commander=incident.commander), what=f"reopen {incident.ref}"
@@ -230,11 +228,11 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident.id)
         if incident.is_open:
-            raise UsageError(f"{incident.ref} is open; there is nothing to reopen.", usage=False)
+            raise AlreadyDone(refusals.still_open(incident))
         incident = await store.update(
             conn,
             incident.id,
-            status="open",
+            status=Status.OPEN,
             resolved_at=None,
             resolved_by=None,
             stage=stages[min(1, len(stages) - 1)].name,
@@ -242,70 +240,39 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
         )
         await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
         await scheduled.schedule_nudge(services, conn, incident, now)
-        await audit.record(
-            conn,
-            kind="incident",
-            action="reopen",
-            outcome="ok",
-            actor=actor,
-            channel=incident.channel_id,
-            request_id=request_id,
-            detail={"incident": incident.ref},
-        )
+        await guards.audit(conn, "reopen", actor, incident, channel=incident.channel_id, request_id=request_id)
     await asyncio.gather(channel.refresh(services, incident, topic=True), channel.refresh_kickoff(services, incident))
-    return f"{incident.ref} is reopened, back at *{incident.stage}*; {mention(incident.commander)} has command."
+    return Reopened(incident)
 
 
-async def resolve(services: Services, incident: Incident, actor: str, summary: str | None, request_id: str) -> str:
+async def resolve(services: Services, incident: Incident, actor: str, summary: str | None, request_id: str) -> Resolved:
     guards.must_be_open(incident)
     await may_resolve(services, incident, actor)
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        current = await store.get(conn, incident.id, for_update=True)
-        assert current is not None
-        guards.must_be_open(current)
+        guards.must_be_open(await guards.locked(conn, incident.id))
         incident = await store.update(
             conn,
             incident.id,
-            status="resolved",
+            status=Status.RESOLVED,
             resolved_at=now,
             resolved_by=actor,
             summary=summary,
             stage=services.config.incidents.stages[-1].name,
         )
-        tta = (
-            store.duration(incident.declared_at, incident.acknowledged_at)
-            if incident.acknowledged_at
-            else "never acknowledged"
-        )
-        ttr = store.duration(incident.declared_at, now)
-        await store.add_event(
-            conn,
-            incident.id,
-            now,
-            actor,
-            "resolved",
-            f"resolved after {ttr} (time to acknowledge: {tta})" + (f": {summary}" if summary else ""),
-        )
+        ttr, tta = messages.times_to_resolve(incident)
+        await store.add_event(conn, incident.id, now, actor, "resolved", records.resolved_entry(incident, ttr, tta))
         await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, f"{incident.id}:")
         await services.jobs.cancel_prefix(conn, scheduled.NUDGE, f"{incident.id}:")
         await status.incident_resolved(services, conn, incident, actor, now)
         pd_run = await pagerduty.incident_resolved(services, conn, incident, now)
-        await audit.record(
-            conn,
-            kind="incident",
-            action="resolve",
-            outcome="ok",
-            actor=actor,
-            channel=incident.channel_id,
-            request_id=request_id,
-            detail={"incident": incident.ref, "ttr": ttr, "tta": tta},
-        )
+        where = incident.channel_id
+        await guards.audit(conn, "resolve", actor, incident, channel=where, request_id=request_id, ttr=ttr, tta=tta)
     await pagerduty.send_now(services, pd_run)
     results = await asyncio.gather(
         services.slack.chat_postMessage(
             channel=incident.channel_id,
-            text=f"{incident.ref} resolved",
+            text=messages.resolved_text(incident),
             blocks=messages.resolved_checklist(incident, services.config),
         ),
         channel.refresh(services, incident, topic=True),
@@ -313,46 +280,31 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         return_exceptions=True,
     )
     _raise_unexpected(list(results))
-    return f"{incident.ref} resolved after {ttr} (time to acknowledge: {tta})."
+    return Resolved(incident)
 
 
-async def acknowledge(services: Services, incident_id: int, actor: str) -> str:
+async def acknowledge(services: Services, incident_id: int, actor: str) -> Acknowledged:
+    """The Acknowledge button (and, through PagerDuty, an acknowledgement there): escalation stops."""
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        incident = await store.get(conn, incident_id, for_update=True)
-        if incident is None:
-            raise UsageError("That incident does not exist.", usage=False)
+        incident = await guards.locked(conn, incident_id)
         if incident.acknowledged_at is not None:
-            return (
-                f"{incident.ref} was already acknowledged by "
-                f"{mention(incident.acknowledged_by) if incident.acknowledged_by else 'someone in PagerDuty'} "
-                f"at {messages.when(incident.acknowledged_at, services.config.oncall.zone)}."
-            )
+            return Acknowledged(incident, already=True)
         guards.must_be_open(incident)
         incident = await store.update(conn, incident_id, acknowledged_at=now, acknowledged_by=actor)
-        await store.add_event(
-            conn,
-            incident_id,
-            now,
-            actor,
-            "acknowledged",
-            f"acknowledged after {store.duration(incident.declared_at, now)}",
-        )
+        await store.add_event(conn, incident_id, now, actor, "acknowledged", records.acknowledged_entry(incident, now))
         await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, f"{incident_id}:")
         pd_run = await pagerduty.incident_acknowledged(services, conn, incident, now)
     await pagerduty.send_now(services, pd_run)
     await channel.refresh(services, incident)
-    return f"You acknowledged {incident.ref}."
+    return Acknowledged(incident)
 
 
-async def join(services: Services, incident_id: int, actor: str) -> str:
+async def join(services: Services, incident_id: int, actor: str) -> Joined:
     incident = await store.get(services.db, incident_id)
     if incident is None or not incident.channel_id:
-        raise UsageError("That incident has no channel yet; its reporter can retry the set-up.", usage=False)
-    failures = await channel.invite(services, incident, [actor])
-    if failures:
-        return failures[0]
-    return f"You are in {messages.channel_ref(incident)}."
+        raise NotFound(refusals.NO_CHANNEL_YET)
+    return Joined(incident, await channel.invite(services, incident, [actor]))
 
 
 async def tick_stage(
@@ -361,30 +313,22 @@ async def tick_stage(
     """Checkboxes report the whole selection: apply the difference, so a double click changes nothing."""
     stages = services.config.incidents.stages
     if not 0 <= stage < len(stages):
-        raise UsageError("That checklist is not part of this incident any more.", usage=False)
+        raise NotFound(refusals.NO_CHECKLIST)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident_id)
         guards.must_be_open(incident)
-        current = {
-            i for (s, i) in await store.checks(conn, incident_id) if s == stage and (scope is None or i in scope)
-        }
-        items = stages[stage].items
-        for item in sorted(selected - current):
+        current = [i for (s, i) in await store.checks(conn, incident_id) if s == stage]
+        change = selection_change(selected, current, scope)
+        name, items = stages[stage].name, stages[stage].items
+        for item in change.tick:
             if item < len(items) and await store.tick(conn, incident_id, stage, item, actor, now):
-                await store.add_event(
-                    conn, incident_id, now, actor, "check", f"✓ {escape(stages[stage].name)}: {escape(items[item])}"
-                )
-        for item in sorted(current - selected):
+                entry = records.check_entry(name, items[item], ticked=True)
+                await store.add_event(conn, incident_id, now, actor, "check", entry)
+        for item in change.untick:
             if await store.untick(conn, incident_id, stage, item):
-                await store.add_event(
-                    conn,
-                    incident_id,
-                    now,
-                    actor,
-                    "check",
-                    f"unticked {escape(stages[stage].name)}: {escape(items[item])}",
-                )
+                entry = records.check_entry(name, items[item], ticked=False)
+                await store.add_event(conn, incident_id, now, actor, "check", entry)
     await channel.refresh_kickoff(services, incident)
 
 
@@ -392,25 +336,23 @@ async def post_postmortem(services: Services, incident: Incident) -> None:
     """The draft in as many messages as Slack's 50 blocks need: a long P1's is split, never cut."""
     parts = message_parts(await postmortem(services, incident))
     for n, part in enumerate(parts, start=1):
-        suffix = f" (part {n} of {len(parts)})" if len(parts) > 1 else ""
-        await services.slack.chat_postMessage(
-            channel=incident.channel_id, text=f"Post-mortem draft of {incident.ref}{suffix}", blocks=part
-        )
+        text = messages.postmortem_part(incident, n, len(parts))
+        await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=part)
 
 
 async def timeline(services: Services, incident: Incident) -> tuple[str, list[dict[str, Any]]]:
-    return messages.timeline(incident, await store.events(services.db, incident.id), services.config.oncall.zone)
+    return records.timeline(incident, await store.events(services.db, incident.id), zone(services))
 
 
 async def postmortem(services: Services, incident: Incident) -> list[dict[str, Any]]:
     events = await store.events(services.db, incident.id)
     items = await store.actions(services.db, incident.id)
-    text = messages.postmortem(
+    text = records.postmortem(
         services.config.incidents.postmortem_template,
         incident,
         events,
         items,
-        services.config.oncall.zone,
+        zone(services),
         services.clock.now(),
     )
-    return messages.split_text(text)
+    return records.split_text(text)

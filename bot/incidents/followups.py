@@ -5,55 +5,47 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from bot import audit, policy
-from bot.errors import UsageError
-from bot.incidents import messages, store
+from bot import policy
+from bot.errors import Invalid, NotFound
+from bot.incidents import guards, records, refusals, store
+from bot.incidents.outcomes import ActionAdded, ActionClosed
 from bot.incidents.store import Incident
-from bot.services import Services
-from bot.slack.blocks import when
-from bot.slack.text import mention, mrkdwn
+from bot.services import Services, zone
 
 ACTION_DUE = "incidents.action_due"
 REMIND_AT = time(9, 0)  # the owner hears about a due item at 09:00 in the team's time zone
 
 
 def due_at(services: Services, due: date) -> datetime:
-    return datetime.combine(due, REMIND_AT, tzinfo=services.config.oncall.zone)
+    return datetime.combine(due, REMIND_AT, tzinfo=zone(services))
 
 
 async def add(
     services: Services, incident: Incident, actor: str, text: str, owner: str | None, due: date | None
-) -> str:
+) -> ActionAdded:
     now = services.clock.now()
-    if due is not None and due < now.astimezone(services.config.oncall.zone).date():
-        raise UsageError(f"{due.isoformat()} is in the past: give a due date from today on.", usage=False)
+    if due is not None and due < now.astimezone(zone(services)).date():
+        raise Invalid(refusals.past_due(due))
     if owner is not None and await services.users.info(owner) is None:
-        raise UsageError(f"`{owner}` is not a user in this workspace.", usage=False)
+        raise Invalid(refusals.not_a_user(owner))
     async with services.db.transaction() as conn:
         item = await store.add_action(conn, incident.id, text, owner, actor, now, due)
-        said = f"action item #{item.id}: {text}" + (f" (owner @{owner})" if owner else "")
-        await store.add_event(
-            conn, incident.id, now, actor, "action", said + (f", due {due.isoformat()}" if due else "")
-        )
+        await store.add_event(conn, incident.id, now, actor, "action", records.action_entry(item))
         if due is not None and owner is not None:
             await services.jobs.schedule_once(
                 conn, ACTION_DUE, str(item.id), max(due_at(services, due), now), {"action_id": item.id}
             )
-    answer = f"Action item #{item.id} added to {incident.ref}" + (f", owner {mention(owner)}" if owner else "")
-    if due is not None:
-        answer += f", due {due.isoformat()}" + ("" if owner else " (name an owner to have them reminded)")
-    return answer + "."
+    return ActionAdded(incident, item, due)
 
 
-async def close(services: Services, actor: str, action_id: int, incident: Incident | None = None) -> str:
+async def close(services: Services, actor: str, action_id: int, incident: Incident | None = None) -> ActionClosed:
     """Close an item (its owner, the commander or a manager). In an incident channel it must be that incident's."""
     item = await store.action(services.db, action_id)
     if item is None or (incident is not None and item.incident_id != incident.id):
-        where = f" of {incident.ref}" if incident else ""
-        raise UsageError(f"There is no action item #{action_id}{where}; `/incident actions` lists them.", usage=False)
+        raise NotFound(refusals.no_action_item(action_id, incident))
     owner_of = await store.get(services.db, item.incident_id or 0)
     if owner_of is None:
-        raise UsageError(f"There is no action item #{action_id}.", usage=False)
+        raise NotFound(refusals.no_action_item(action_id, listed=False))
     await policy.require(
         services, policy.Do.ACTION_DONE, actor, policy.Subject(commander=owner_of.commander, owner=item.owner)
     )
@@ -61,25 +53,14 @@ async def close(services: Services, actor: str, action_id: int, incident: Incide
     async with services.db.transaction() as conn:
         item = await store.action(conn, action_id, for_update=True)
         if item is None:
-            raise UsageError(f"There is no action item #{action_id}.", usage=False)
+            raise NotFound(refusals.no_action_item(action_id, listed=False))
         if item.done_at is not None:
-            return (
-                f"Action item #{item.id} was already done ({mention(item.done_by or '?')}, "
-                f"{when(item.done_at, services.config.oncall.zone)})."
-            )
+            return ActionClosed(owner_of, item, already=True)
         item = await store.close_action(conn, action_id, actor, now)
-        await store.add_event(conn, owner_of.id, now, actor, "action_done", f"action item #{item.id} done: {item.text}")
+        await store.add_event(conn, owner_of.id, now, actor, "action_done", records.action_done_entry(item))
         await services.jobs.cancel(conn, ACTION_DUE, str(item.id))
-        await audit.record(
-            conn,
-            kind="incident",
-            action="action.done",
-            outcome="ok",
-            actor=actor,
-            channel=owner_of.channel_id,
-            detail={"incident": owner_of.ref, "action": item.id},
-        )
-    return f"Action item #{item.id} of {owner_of.ref} is done: {mrkdwn(item.text)}"
+        await guards.audit(conn, "action.done", actor, owner_of, channel=owner_of.channel_id, action=item.id)
+    return ActionClosed(owner_of, item)
 
 
 async def remind(services: Services, action_id: int) -> bool:
@@ -90,7 +71,7 @@ async def remind(services: Services, action_id: int) -> bool:
     incident = await store.get(services.db, item.incident_id or 0)
     if incident is None:
         return False
-    text, blocks = messages.action_due(incident, item)
+    text, blocks = records.action_due(incident, item)
     await services.slack.chat_postMessage(channel=item.owner, text=text, blocks=blocks)
     await store.set_reminded(services.db, action_id, services.clock.now())
     return True

@@ -1,6 +1,9 @@
-"""Block Kit action and view ids of the incidents domain (grep for them here)."""
+"""Block Kit action and view ids of the incidents domain, and the values its buttons carry (grep for them here)."""
 
+import re
 from enum import StrEnum
+
+from bot.slack.text import whole_number
 
 
 class Action(StrEnum):
@@ -27,3 +30,46 @@ class Block(StrEnum):
     SEVERITY = "severity"
     DESCRIPTION = "description"
     COMMANDER = "commander"
+
+
+# -- the values and ids the incident's messages carry: built and read back here, nowhere else -----------------
+
+CHECK_ACTION = re.compile(rf"^{Action.CHECK}:\d+$")  # one action id per stage of the kickoff checklist
+_CHECK_VALUE = re.compile(r"\d{1,4}:\d{1,4}", re.ASCII)
+
+
+def incident_block(incident_id: int) -> str:
+    """The block id of an announcement's buttons (their value is the bare id)."""
+    return f"incident:{incident_id}"
+
+
+def incident_of(value: str) -> int | None:
+    """The incident id a button carries (its value, or its block's id); None if it carries none."""
+    return whole_number(value.removeprefix("incident:"))
+
+
+def check_action(stage: int) -> str:
+    return f"{Action.CHECK}:{stage}"
+
+
+def stage_of(action_id: str) -> int:
+    """The stage a checklist's action id names (0 if it names none)."""
+    return whole_number(action_id.rsplit(":", 1)[1], 1000) or 0
+
+
+def stage_block(stage: int) -> str:
+    """The block id prefix of a stage's checkboxes (bot.slack.blocks numbers the parts of a long stage)."""
+    return f"stage:{stage}"
+
+
+def check_value(stage: int, item: int) -> str:
+    return f"{stage}:{item}"
+
+
+def items_of(values: list[str]) -> set[int]:
+    """The checklist items a checkbox selection names (values of another shape are ignored)."""
+    return {int(v.split(":")[1]) for v in values if _CHECK_VALUE.fullmatch(v)}
+
+
+def command_request_block(request_id: int) -> str:
+    return f"command_request:{request_id}"

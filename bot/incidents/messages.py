@@ -1,24 +1,42 @@
-"""Block Kit for incidents, from plain values (no I/O). All user text is escaped."""
+"""Incidents in words and Block Kit, from plain values (no I/O): the messages the bot keeps up to date and
+the answers to what the stories return (`answer`). All user text is escaped."""
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.deploys.ids import Action as DeployAction
 from bot.deploys.store import Deploy
-from bot.incidents.ids import Action, Block, View
-from bot.incidents.store import Action as FollowUp
-from bot.incidents.store import Event, Incident, Page, duration
+from bot.incidents import ids
+from bot.incidents.enums import Severity, Status
+from bot.incidents.ids import Action
+from bot.incidents.outcomes import (
+    Acknowledged,
+    ActionAdded,
+    ActionClosed,
+    AlreadyCommander,
+    CommandAnswered,
+    CommandAsked,
+    CommanderChanged,
+    CommandSettled,
+    Joined,
+    Outcome,
+    Reopened,
+    Resolved,
+    SetupUnderWay,
+    SeverityChanged,
+    StageChanged,
+)
+from bot.incidents.parse import MAX_TITLE
+from bot.incidents.store import Incident, Page, duration
 from bot.opsconfig import OpsConfig, SeverityLevel
-from bot.slack.blocks import button, checkbox_groups, context, option_text, pieces, section, when
+from bot.slack.blocks import button, checkbox_groups, context, option_text, section, when
 from bot.slack.text import escape, mention, mrkdwn, truncate
 
 Blocks = list[dict[str, Any]]
-STATUS_EMOJI = {"open": ":red_circle:", "resolved": ":large_green_circle:"}
+STATUS_EMOJI = {Status.OPEN: ":red_circle:", Status.RESOLVED: ":large_green_circle:"}
 
 
 def header(incident: Incident) -> str:
@@ -92,7 +110,7 @@ def announcement(
         if incident.acknowledged_at is None:
             buttons.append(button("Acknowledge", Action.ACKNOWLEDGE, value, style="primary"))
         buttons.append(button("Take command", Action.TAKE_COMMAND, value))
-        blocks.append({"type": "actions", "block_id": f"incident:{incident.id}", "elements": buttons})
+        blocks.append({"type": "actions", "block_id": ids.incident_block(incident.id), "elements": buttons})
     text = f"{incident.ref} {incident.severity} {status.lower()}: {mrkdwn(incident.title)}"
     return text, blocks
 
@@ -112,7 +130,7 @@ def kickoff(
     ]
     if incident.description:
         intro.append(f"*Description:* {mrkdwn(incident.description)}")
-    if level.level == "P1":
+    if level.level == Severity.P1:
         intro.append("*Emergency contacts:* `/oncall contacts` (for the rotation and the incident managers)")
     blocks: Blocks = [
         section("\n".join(intro)),
@@ -125,7 +143,10 @@ def kickoff(
     for s, stage in enumerate(config.incidents.stages):
         options, selected = [], []
         for i, item in enumerate(stage.items):
-            option: dict[str, Any] = {"text": {"type": "mrkdwn", "text": option_text(item)}, "value": f"{s}:{i}"}
+            option: dict[str, Any] = {
+                "text": {"type": "mrkdwn", "text": option_text(item)},
+                "value": ids.check_value(s, i),
+            }
             if (s, i) in ticks:
                 who, at = ticks[(s, i)]
                 option["description"] = {"type": "mrkdwn", "text": f"{mention(who)} · {when(at, zone)}"}
@@ -134,7 +155,7 @@ def kickoff(
                 selected.append(option)
         marker = " ← now" if stage.name == incident.stage and incident.is_open else ""
         blocks.append(section(f"*{s + 1}. {escape(stage.name)}*{marker}"))
-        blocks += checkbox_groups(f"stage:{s}", f"{Action.CHECK}:{s}", options, selected)
+        blocks += checkbox_groups(ids.stage_block(s), ids.check_action(s), options, selected)
     return f"{incident.ref} kickoff: {mrkdwn(incident.title)}", blocks
 
 
@@ -178,114 +199,6 @@ def listing(incidents: list[Incident], now: datetime) -> str:
     return f"*Open incidents ({len(incidents)})*\n" + "\n".join(lines)
 
 
-_PEOPLE_KINDS = {"commander", "paged", "escalated"}  # bot-written texts naming users, no user text in them
-_AT_USER = re.compile(r"@([UW][A-Z0-9]{2,})\b")
-
-
-def event_text(event: Event) -> str:
-    text = mrkdwn(event.text)
-    return _AT_USER.sub(r"<@\1>", text) if event.kind in _PEOPLE_KINDS else text
-
-
-def timeline_lines(events: list[Event], zone: ZoneInfo) -> list[str]:
-    return [f"• {when(e.at, zone)} · {mention(e.actor) if e.actor else 'bot'} · {event_text(e)}" for e in events]
-
-
-def timeline(incident: Incident, events: list[Event], zone: ZoneInfo) -> tuple[str, Blocks]:
-    lines = timeline_lines(events, zone)
-    blocks: Blocks = [section(f"*Timeline of {header(incident)}*")]
-    chunk: list[str] = []
-    for line in lines:  # sections hold 3000 characters: split, never cut
-        if sum(len(x) + 1 for x in chunk) + len(line) > 2900:
-            blocks.append(section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(section("\n".join(chunk)))
-    if len(blocks) > 50:
-        blocks = [*blocks[:49], context(f"{len(lines)} entries; the post-mortem draft has all of them.")]
-    return f"Timeline of {incident.ref}", blocks
-
-
-def action_line(a: FollowUp) -> str:
-    return (
-        f"• #{a.id} {mrkdwn(a.text)} · owner {mention(a.owner) if a.owner else '_unassigned_'}"
-        + (f" · due {a.due_on.isoformat()}" if a.due_on else "")
-        + (f" · done by {mention(a.done_by)}" if a.done_at and a.done_by else " · done" if a.done_at else "")
-    )
-
-
-def action_lines(actions: list[FollowUp]) -> list[str]:
-    return [action_line(a) for a in actions]
-
-
-def actions_blocks(incident: Incident, items: list[FollowUp]) -> tuple[str, Blocks]:
-    """The action items, each open one with a *Done* button (a message holds 50 blocks: the rest are listed)."""
-    text = actions(incident, items)
-    if not items:
-        return text, [section(text)]
-    blocks: Blocks = [section(f"*Action items of {incident.ref}*")]
-    rest: list[str] = []
-    for item in items:
-        if item.done_at is None and len(blocks) < 48:
-            blocks.append(section(action_line(item), button("Done", Action.ACTION_DONE, str(item.id))))
-        else:
-            rest.append(action_line(item))
-    blocks += [section(p) for p in pieces("\n".join(rest))] if rest else []
-    if len(blocks) > 50:
-        blocks = [
-            *blocks[:49],
-            context("More items than one message holds: `/incident action done &lt;n&gt;` closes any."),
-        ]
-    return text, blocks
-
-
-def action_due(incident: Incident, item: FollowUp) -> tuple[str, Blocks]:
-    text = (
-        f":alarm_clock: Action item #{item.id} of {incident.ref} is due today: {mrkdwn(item.text)}"
-        f" ({mrkdwn(incident.title)}, {channel_ref(incident)})"
-    )
-    return text, [section(text, button("Done", Action.ACTION_DONE, str(item.id), style="primary"))]
-
-
-def actions(incident: Incident, items: list[FollowUp]) -> str:
-    if not items:
-        return (
-            f"{incident.ref} has no action items yet. "
-            "Add one with `/incident action &lt;text&gt; [@owner] [due YYYY-MM-DD]`."
-        )
-    return f"*Action items of {incident.ref}*\n" + "\n".join(action_lines(items))
-
-
-def postmortem(
-    template: str, incident: Incident, events: list[Event], items: list[FollowUp], zone: ZoneInfo, now: datetime
-) -> str:
-    end = incident.resolved_at or now
-    values = {
-        "number": incident.ref,
-        "title": mrkdwn(incident.title),
-        "summary": mrkdwn(incident.summary or incident.description or "_to be written_"),
-        "severity": incident.severity,
-        "duration": duration(incident.declared_at, end) + ("" if incident.resolved_at else " (still open)"),
-        "timeline": "\n".join(timeline_lines(events, zone)) or "_no entries_",
-        "action_items": "\n".join(action_lines(items)) or "_none yet_",
-        "commander": mention(incident.commander),
-        "declared": when(incident.declared_at, zone),
-        "resolved": when(incident.resolved_at, zone) if incident.resolved_at else "_not yet_",
-    }
-    return template.format_map(_Missing(values))
-
-
-class _Missing(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def split_text(text: str) -> Blocks:
-    """A long text as sections, split on lines: nothing is dropped."""
-    return [section(p) for p in pieces(text)]
-
-
 def page_text(incident: Incident, level: SeverityLevel, reason: str, incidents_channel: str | None = None) -> str:
     where = f"in {escape(incidents_channel)} " if incidents_channel else ""
     return (
@@ -314,6 +227,23 @@ def setup_failed(incident: Incident, failures: list[str]) -> Blocks:
     ]
 
 
+def reposted(incident: Incident, what: str, error: str) -> str:
+    """In the thread of a kept message posted again because Slack lost the old one."""
+    return (
+        f":information_source: The earlier {what} of {incident.ref} could not be updated (`{error}`), "
+        "so this is a new one; it is kept up to date from now on."
+    )
+
+
+def resolved_text(incident: Incident) -> str:
+    return f"{incident.ref} resolved"
+
+
+def escalated_to(severity: str) -> str:
+    """The reason given in the pages a severity escalation sends."""
+    return f"Escalated to {severity}"
+
+
 def resolved_checklist(incident: Incident, config: OpsConfig) -> Blocks:
     stage = config.incidents.stages[-1]
     items = "\n".join(f"• {escape(i)}" for i in stage.items)
@@ -325,97 +255,152 @@ def resolved_checklist(incident: Incident, config: OpsConfig) -> Blocks:
     ]
 
 
-def declare_modal(
-    config: OpsConfig,
-    reporter: str,
-    origin_channel: str | None,
-    *,
-    title: str | None = None,
-    description: str | None = None,
-    source: str | None = None,
-    severity: str | None = None,
-    alert: int | None = None,
-) -> dict[str, Any]:
-    """The Declare incident form; from a message shortcut or an alert, prefilled (plain text) and carrying the
-    message's link (and the alert it was opened for)."""
-    who_commands = "you" if config.incidents.default_commander == "reporter" else "the on-call primary"
-    options = [
-        {
-            "text": {"type": "plain_text", "text": truncate(f"{s.level} · {s.response}", 75)},
-            "description": {"type": "plain_text", "text": truncate(s.definition, 75)},
-            "value": s.level,
-        }
-        for s in config.severities
-    ]
-    chosen = next((o for o in options if severity and o["value"] == severity), None)
-    return {
-        "type": "modal",
-        "callback_id": View.DECLARE,
-        "private_metadata": json.dumps(
-            {"origin": origin_channel, "source": source, **({"alert": alert} if alert is not None else {})}
-        )
-        if source or alert is not None
-        else (origin_channel or ""),
-        "title": {"type": "plain_text", "text": "Declare incident"},
-        "submit": {"type": "plain_text", "text": "Declare"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": Block.TITLE,
-                "label": {"type": "plain_text", "text": "Title"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "max_length": 150,
-                    "placeholder": {"type": "plain_text", "text": "What is broken, in a few words"},
-                    **({"initial_value": title} if title else {}),
-                },
-            },
-            {
-                "type": "input",
-                "block_id": Block.SEVERITY,
-                "label": {"type": "plain_text", "text": "Severity"},
-                "element": {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": options,
-                    **({"initial_option": chosen} if chosen else {}),
-                },
-            },
-            {
-                "type": "input",
-                "block_id": Block.DESCRIPTION,
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Description"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 2000,
-                    **({"initial_value": description} if description else {}),
-                },
-            },
-            {
-                "type": "input",
-                "block_id": Block.COMMANDER,
-                "optional": True,
-                "label": {"type": "plain_text", "text": f"Commander ({who_commands}, if left empty)"},
-                "element": {"type": "users_select", "action_id": "value"},
-            },
-        ],
-    }
-
-
 def command_request(incident: Incident, requested_by: str, request_id: int) -> tuple[str, Blocks]:
     """The DM to the commander when someone else clicks Take command."""
     text = f"{mention(requested_by)} asks to take command of *{header(incident)}* ({channel_ref(incident)})."
     buttons = {
         "type": "actions",
-        "block_id": f"command_request:{request_id}",
+        "block_id": ids.command_request_block(request_id),
         "elements": [
             button("Hand over", Action.HAND_OVER, str(request_id), style="primary"),
             button("Keep command", Action.KEEP_COMMAND, str(request_id)),
         ],
     }
     return text, [section(text), buttons]
+
+
+# -- answers: what the stories return, in words ---------------------------------------------------------------
+
+
+def answer(outcome: Outcome, zone: ZoneInfo) -> str:
+    """The answer to the person who asked (or the channel), for what a story returned."""
+    ref = outcome.incident.ref
+    match outcome:
+        case SeverityChanged(incident=incident, was=was, paged=paged):
+            said = f"{ref} is now {incident.severity} (was {was})."
+            return (said + " " + paged_line(paged)).strip() if paged is not None else said
+        case StageChanged(incident=incident):
+            return f"{ref} moved to *{incident.stage}*."
+        case Reopened(incident=incident):
+            return f"{ref} is reopened, back at *{incident.stage}*; {mention(incident.commander)} has command."
+        case Resolved(incident=incident):
+            ttr, tta = times_to_resolve(incident)
+            return f"{ref} resolved after {ttr} (time to acknowledge: {tta})."
+        case Acknowledged(incident=incident, already=True):
+            by = mention(incident.acknowledged_by) if incident.acknowledged_by else "someone in PagerDuty"
+            return f"{ref} was already acknowledged by {by} at {when(incident.acknowledged_at, zone)}."
+        case Acknowledged():
+            return f"You acknowledged {ref}."
+        case Joined(incident=incident, failures=failures):
+            return failures[0] if failures else f"You are in {channel_ref(incident)}."
+        case CommanderChanged(incident=incident):
+            return f"{mention(incident.commander)} is now the commander of {ref}."
+        case AlreadyCommander():
+            return f"You are already the commander of {ref}."
+        case CommandAsked() as asked:
+            return command_asked(asked)
+        case CommandAnswered() as answered:
+            return command_answered(answered)
+        case CommandSettled():
+            return f"That request for command of {ref} is already settled."
+        case SetupUnderWay():
+            return f"The set-up of {ref} is under way; give it a moment."
+        case ActionAdded(item=item, due=due):
+            said = f"Action item #{item.id} added to {ref}" + (f", owner {mention(item.owner)}" if item.owner else "")
+            if due is not None:
+                said += f", due {due.isoformat()}" + ("" if item.owner else " (name an owner to have them reminded)")
+            return said + "."
+        case ActionClosed(item=item, already=True):
+            done_by = mention(item.done_by or "?")
+            return f"Action item #{item.id} was already done ({done_by}, {when(item.done_at, zone)})."
+        case ActionClosed(item=item):
+            return f"Action item #{item.id} of {ref} is done: {mrkdwn(item.text)}"
+
+
+def command_asked(asked: CommandAsked) -> str:
+    incident = asked.incident
+    if asked.already:
+        return f"You already asked {mention(asked.commander)} for command of {incident.ref}; waiting for the answer."
+    if asked.error:
+        return (
+            f"Only {asked.who_may} may hand over command, and the request could not be sent to "
+            f"{mention(asked.commander)} ({asked.error}): ask them in {channel_ref(incident)}."
+        )
+    return (
+        f"Only {asked.who_may} may hand over command, so {mention(asked.commander)} is asked to hand it over to "
+        "you; you will get a DM with the answer."
+    )
+
+
+def command_verdict(answered: CommandAnswered, by: str) -> str:
+    """The DM to the one who asked for command."""
+    return f"{mention(by)} {_verdict(answered)} {answered.incident.ref}."
+
+
+def _verdict(answered: CommandAnswered) -> str:
+    return "handed command of" if answered.handed_over else "kept command of"
+
+
+def command_answered(answered: CommandAnswered) -> str:
+    ref, asker = answered.incident.ref, mention(answered.requested_by)
+    if answered.told_error:
+        return f"You {_verdict(answered)} {ref}; {asker} could not be told ({answered.told_error})."
+    return f"You {_verdict(answered)} {ref}" + (f" to {asker}." if answered.handed_over else ".")
+
+
+def times_to_resolve(incident: Incident) -> tuple[str, str]:
+    """(time to resolve, time to acknowledge) of a resolved incident, in words."""
+    ack = incident.acknowledged_at
+    tta = duration(incident.declared_at, ack) if ack else "never acknowledged"
+    return duration(incident.declared_at, incident.resolved_at or incident.declared_at), tta
+
+
+def already_declared(incident: Incident) -> str:
+    return f"That declaration was already made: {incident.ref}, {channel_ref(incident)}."
+
+
+def declared(
+    incident: Incident, pages: list[Page], failures: list[str], *, shortened: bool, pagerduty: str | None
+) -> tuple[str, Blocks | None]:
+    """The reporter's answer once the set-up ran: where the incident is, who commands, who was paged."""
+    text = f"Declared *{incident.ref}* ({incident.severity}): {channel_ref(incident)}."
+    if shortened:
+        text += (
+            f" The title was longer than {MAX_TITLE} characters, so it is shortened to "
+            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
+        )
+    if incident.commander != incident.reporter:
+        text += f" Commander: {mention(incident.commander)}."
+    paged = paged_line(pages, pagerduty)
+    if paged:
+        text += " " + paged
+    return text, setup_failed(incident, failures) if failures else None
+
+
+def set_up_again(incident: Incident, pages: list[Page], failures: list[str]) -> str:
+    """The answer to *Retry set-up*, once the run is done."""
+    if failures:
+        return (f"{incident.ref}: Slack still refused: " + "; ".join(failures)).strip()
+    return f"{incident.ref} is fully set up: {channel_ref(incident)}. {paged_line(pages)}".strip()
+
+
+def update(incident: Incident, actor: str, text: str) -> str:
+    """A status update, posted in the channel and broadcast in the announcement's thread."""
+    return f":mega: *{incident.ref} update* from {mention(actor)}: {mrkdwn(text)}"
+
+
+def postmortem_part(incident: Incident, n: int, of: int) -> str:
+    return f"Post-mortem draft of {incident.ref}" + (f" (part {n} of {of})" if of > 1 else "")
+
+
+def not_acknowledged(waited: str) -> str:
+    """The reason given in an escalation page."""
+    return f"Not acknowledged after {waited}; escalating to you"
+
+
+def escalation_post(entry: str) -> str:
+    return f":arrow_up: {escape(entry)}"
+
+
+def paged_late(users: list[str]) -> str:
+    return f":pager: Paged {', '.join(mention(u) for u in users)} (late)."

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bot.errors import UsageError
+from bot.incidents.enums import Severity
 from bot.slack.text import length, shorten, user_id, whole_number
 
 MAX_TITLE = 150
@@ -27,7 +28,7 @@ class Help:
 
 @dataclass(frozen=True)
 class Declare:
-    severity: str
+    severity: Severity
     title: str
     full_text: str | None = None  # an over-long title in full: it becomes the description
 
@@ -43,8 +44,8 @@ class Update:
 
 
 @dataclass(frozen=True)
-class Severity:
-    severity: str
+class ChangeSeverity:
+    severity: Severity
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class ActionDone:
 
 
 @dataclass(frozen=True)
-class Actions:
+class ListActions:
     pass
 
 
@@ -101,12 +102,12 @@ class Reopen:
 
 InChannel = (
     Update
-    | Severity
+    | ChangeSeverity
     | Commander
     | Stage
     | AddAction
     | ActionDone
-    | Actions
+    | ListActions
     | Resolve
     | Timeline
     | Postmortem
@@ -116,11 +117,11 @@ InChannel = (
 Request = OpenModal | Help | Declare | ListOpen | InChannel
 
 
-def severity(token: str) -> str:
+def severity(token: str) -> Severity:
     match = _SEVERITY.match(token.strip())
     if not match:
         raise UsageError(f"`{token}` is not a severity: use p1, p2, p3 or p4")
-    return f"P{match[1]}"
+    return Severity(f"P{match[1]}")
 
 
 def title(text: str) -> str:
@@ -192,7 +193,7 @@ def parse(text: str) -> Request:
     if word == "update":
         return Update(_text(rest, "the update text"))
     if word == "severity":
-        return Severity(severity(rest.strip() or "?"))
+        return ChangeSeverity(severity(rest.strip() or "?"))
     if word == "commander":
         who = user_id(rest)
         if who is None:
@@ -203,7 +204,7 @@ def parse(text: str) -> Request:
     if word == "action":
         return _action(rest)
     if word == "actions" and not rest.strip():
-        return Actions()
+        return ListActions()
     if word == "resolve":
         summary = rest.strip() or None
         if summary and length(summary) > MAX_TEXT:

@@ -3,11 +3,10 @@ incident's timeline links the message."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bot import log
-from bot.incidents import messages, parse, store
+from bot.incidents import forms, parse, store
 from bot.incidents.store import Incident
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
@@ -30,7 +29,7 @@ async def open_declare_form(
         except SLACK_FAILURES as exc:  # the form still opens: the link is a nicety, the report is not
             logger.warning("no permalink for the reported message", error=slack_error(exc))
     description = text if len(text) <= parse.MAX_TEXT else text[: parse.MAX_TEXT - 1] + "…"
-    view = messages.declare_modal(
+    view = forms.declare_modal(
         services.config,
         reporter,
         channel,
@@ -39,17 +38,6 @@ async def open_declare_form(
         source=link or (f"{channel}:{message.get('ts')}" if channel else None),
     )
     await services.slack.views_open(trigger_id=trigger_id, view=view)
-
-
-def metadata(private_metadata: str) -> tuple[str | None, str | None]:
-    """(origin channel, the reported message's link) from the form's private_metadata."""
-    if private_metadata.startswith("{"):
-        try:
-            data = json.loads(private_metadata)
-        except ValueError:
-            return None, None
-        return data.get("origin") or None, data.get("source") or None
-    return private_metadata or None, None
 
 
 async def link_source(services: Services, incident: Incident, source: str, actor: str) -> None:

@@ -7,20 +7,19 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from bot.incidents import channel, messages, paging, store
+from bot.incidents import channel, messages, paging, records, store
 from bot.incidents.store import Incident
-from bot.services import Services
-from bot.slack.text import escape, mention, mrkdwn
+from bot.services import Services, zone
 
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
 
 
 def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
     """The next Monday-to-Friday 10:00 in the team's zone strictly after `after`."""
-    local = after.astimezone(services.config.oncall.zone)
+    local = after.astimezone(zone(services))
     day = local.date()
     while True:
-        candidate = datetime.combine(day, at, tzinfo=services.config.oncall.zone)
+        candidate = datetime.combine(day, at, tzinfo=zone(services))
         if candidate > local and candidate.weekday() < 5:
             return candidate
         day += timedelta(days=1)
@@ -29,11 +28,10 @@ def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)
 def escalation_times(services: Services, severity: str, since: datetime) -> list[tuple[str, datetime]]:
     """When the next people in the chain are paged if nobody acknowledges: secondary, then manager."""
     within = services.config.severity(severity).ack_within
-    if within == "next_business_day":
-        first = _business_day_at(since, services)
-        return [("secondary", first), ("manager", _business_day_at(first, services))]
-    assert isinstance(within, timedelta)
-    return [("secondary", since + within), ("manager", since + 2 * within)]
+    if isinstance(within, timedelta):
+        return [("secondary", since + within), ("manager", since + 2 * within)]
+    first = _business_day_at(since, services)  # "next_business_day", the only other value config allows
+    return [("secondary", first), ("manager", _business_day_at(first, services))]
 
 
 async def schedule_escalations(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
@@ -65,7 +63,7 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
         return False
     now = services.clock.now()
     waited = store.duration(incident.declared_at, now)
-    reason = f"Not acknowledged after {waited}; escalating to you"
+    reason = messages.not_acknowledged(waited)
     async with services.db.transaction() as conn:
         await paging.record_pages(services, conn, incident, [role], f"escalate:{run_key}", reason)
     await paging.deliver(services, incident)
@@ -73,12 +71,10 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
     [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(prefix)]
     if mine.delivered_at:
         await channel.invite(services, incident, [mine.user_id])
-        text = f"escalated to {role} @{mine.user_id} (not acknowledged after {waited})"
-    else:
-        text = f"escalation to {role} failed: {mine.last_error or 'nobody on call'} (retried)"
+    text = records.escalated_entry(role, mine.user_id if mine.delivered_at else None, waited, mine.last_error)
     await store.add_event(services.db, incident_id, now, None, "escalated", text)
     if incident.channel_id:
-        await services.slack.chat_postMessage(channel=incident.channel_id, text=f":arrow_up: {escape(text)}")
+        await services.slack.chat_postMessage(channel=incident.channel_id, text=messages.escalation_post(text))
     return mine.delivered_at is not None
 
 
@@ -123,39 +119,16 @@ async def retry_pages(services: Services, incident_id: int) -> None:
         await channel.invite(services, incident, [p.user_id for p in reached])
         await channel.refresh_announcement(services, incident)
         if incident.channel_id:
-            names = ", ".join(mention(p.user_id) for p in reached)
-            await services.slack.chat_postMessage(channel=incident.channel_id, text=f":pager: Paged {names} (late).")
+            text = messages.paged_late([p.user_id for p in reached])
+            await services.slack.chat_postMessage(channel=incident.channel_id, text=text)
 
 
 async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
     """The incidents' lines of the on-call handoff summary."""
-    lines: list[str] = []
     week = await store.declared_between(services.db, starts, ends)
-    declared = [i for i in week if starts <= i.declared_at < ends]
-    resolved = [i for i in week if i.resolved_at and starts <= i.resolved_at < ends]
-    if declared:
-        lines.append(f"*Incidents declared ({len(declared)})*")
-        lines += [
-            f"{i.ref} {i.severity} {mrkdwn(i.title)}"
-            + (f" · resolved in {store.duration(i.declared_at, i.resolved_at)}" if i.resolved_at else " · open")
-            for i in declared
-        ]
-    if resolved:
-        lines.append(f"*Incidents resolved ({len(resolved)})*")
-        lines += [
-            f"{i.ref} {i.severity} {mrkdwn(i.title)} · {store.duration(i.declared_at, i.resolved_at)}"
-            for i in resolved
-            if i.resolved_at
-        ]
-    still_open = await store.open_incidents(services.db)
-    if still_open:
-        lines.append(f"*Still open ({len(still_open)})*")
-        lines += [f"{i.ref} {i.severity} {mrkdwn(i.title)} · commander {mention(i.commander)}" for i in still_open]
-    open_actions = await store.open_actions(services.db)
-    if open_actions:
-        lines.append(f"*Open action items ({len(open_actions)})*")
-        lines += [
-            f"{ref} #{a.id} {mrkdwn(a.text)} · {mention(a.owner) if a.owner else '_unassigned_'}"
-            for ref, a in open_actions
-        ]
-    return lines
+    return records.week_in_review(
+        declared=[i for i in week if starts <= i.declared_at < ends],
+        resolved=[i for i in week if i.resolved_at and starts <= i.resolved_at < ends],
+        still_open=await store.open_incidents(services.db),
+        open_actions=await store.open_actions(services.db),
+    )

@@ -10,17 +10,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import audit, log
-from bot.errors import UsageError
-from bot.incidents import channel, messages, paging, parse, store
+from bot import log
+from bot.errors import NotFound
+from bot.incidents import channel, guards, messages, paging, refusals, store
+from bot.incidents.outcomes import SetupUnderWay
 from bot.incidents.store import Incident
 from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import mention, mrkdwn, plain, slug
+from bot.slack.failures import Failure, SlackErrorCode, attempt, failure
+from bot.slack.text import plain, slug
 
 logger = log.get("zzik.incidents")
 SETUP = "incidents.setup"
@@ -86,15 +87,17 @@ async def setup(services: Services, incident_id: int) -> list[str]:
     return failures
 
 
-async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
-    """The SETUP job: set up what is missing, then answer the one who asked (the reporter once)."""
+async def run_setup(services: Services, incident_id: int, payload: dict[str, Any]) -> None:
+    """The SETUP job: set up what is missing, then answer the one who asked (the reporter once). `payload` is
+    the job's Reply."""
+    reply = Reply(**payload)
     failures = await setup(services, incident_id)
     incident = await store.get(services.db, incident_id)
     if incident is None:
         return
     pages = await store.pages(services.db, incident_id)
     if reply.kind == "declare":
-        text, blocks = declared_answer(
+        text, blocks = messages.declared(
             incident,
             pages,
             failures,
@@ -105,11 +108,7 @@ async def run_setup(services: Services, incident_id: int, reply: Reply) -> None:
             await _reply(services, reply, incident.declared_at, text, blocks)
             await store.mark_answered(services.db, incident_id, services.clock.now())
         return
-    if failures:
-        text = f"{incident.ref}: Slack still refused: " + "; ".join(failures)
-    else:
-        text = f"{incident.ref} is fully set up: {messages.channel_ref(incident)}. {messages.paged_line(pages)}"
-    await _reply(services, reply, services.clock.now(), text.strip(), None)
+    await _reply(services, reply, services.clock.now(), messages.set_up_again(incident, pages, failures), None)
 
 
 async def _reply(
@@ -130,14 +129,16 @@ async def _reply(
     await services.slack.chat_postMessage(channel=reply.user, text=text, blocks=blocks)
 
 
-async def retry_setup(services: Services, incident_id: int, actor: str, response_url: str | None) -> str | None:
+async def retry_setup(
+    services: Services, incident_id: int, actor: str, response_url: str | None
+) -> SetupUnderWay | None:
     """*Retry set-up*: one more SETUP run (it re-sends undelivered pages too). Its answer comes from the run;
-    a string here means none was started."""
+    SetupUnderWay here means none was started."""
     incident = await store.get(services.db, incident_id)
     if incident is None:
-        raise UsageError("That incident does not exist.", usage=False)
+        raise NotFound(refusals.NO_INCIDENT)
     if await services.jobs.active(SETUP, f"{incident_id}:"):
-        return f"The set-up of {incident.ref} is under way; give it a moment."
+        return SetupUnderWay(incident)
     runs = await services.db.fetchval(
         "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", SETUP, f"{incident_id}:"
     )
@@ -147,36 +148,10 @@ async def retry_setup(services: Services, incident_id: int, actor: str, response
         if not await services.jobs.schedule_once(
             conn, SETUP, key, services.clock.now(), {"incident_id": incident_id, "reply": reply.payload()}
         ):
-            return f"The set-up of {incident.ref} is under way; give it a moment."
-        await audit.record(
-            conn, kind="incident", action="retry_setup", outcome="ok", actor=actor, detail={"incident": incident.ref}
-        )
+            return SetupUnderWay(incident)
+        await guards.audit(conn, "retry_setup", actor, incident)
     await services.jobs.run_now(SETUP, key)
     return None
-
-
-def declared_answer(
-    incident: Incident,
-    pages: list[store.Page],
-    failures: list[str],
-    *,
-    shortened: bool = False,
-    pagerduty: str | None = None,
-) -> tuple[str, list[dict[str, Any]] | None]:
-    text = f"Declared *{incident.ref}* ({incident.severity}): {messages.channel_ref(incident)}."
-    if shortened:
-        text += (
-            f" The title was longer than {parse.MAX_TITLE} characters, so it is shortened to "
-            f"“{mrkdwn(incident.title)}” and your full text is the incident's description."
-        )
-    if incident.commander != incident.reporter:
-        text += f" Commander: {mention(incident.commander)}."
-    paged = messages.paged_line(pages, pagerduty)
-    if paged:
-        text += " " + paged
-    if failures:
-        return text, messages.setup_failed(incident, failures)
-    return text, None
 
 
 def channel_names(prefix: str, number: int, title: str) -> list[str]:
@@ -213,56 +188,51 @@ async def _find_channel(services: Services, name: str) -> dict[str, Any] | None:
 
 async def _ensure_channel(services: Services, incident: Incident) -> str | None:
     names = channel_names(services.config.incidents.channel_prefix, incident.number, incident.title)
-    last_error = "unknown"
+    last: Failure | None = None
     tried = incident.channel_name  # the name a set-up cut short by a crash was creating
     for name in names:
-        for attempt in range(1, 6):
-            candidate = name if attempt == 1 else f"{name}-{attempt}"
+        for n in range(1, 6):
+            candidate = name if n == 1 else f"{name}-{n}"
             async with services.db.transaction() as conn:
                 await store.update(conn, incident.id, channel_name=candidate)  # before Slack creates it
             try:
                 response = await services.slack.conversations_create(name=candidate)
                 created = response["channel"]
-            except SlackApiError as exc:
-                last_error = slack_error(exc)
-                crashed = last_error == "name_taken" and candidate == tried
+            except SLACK_FAILURES as exc:
+                failed = failure("channel not created", exc)
+                crashed = failed.code == SlackErrorCode.NAME_TAKEN and candidate == tried
                 found = await _find_channel(services, candidate) if crashed else None
                 if found is not None:
                     created = found  # created just before a crash: this incident's own channel
-                elif last_error == "name_taken":
+                elif failed.code == SlackErrorCode.NAME_TAKEN:
+                    last = failed
                     continue
-                elif last_error.startswith("invalid_name"):
+                elif failed.code == SlackErrorCode.INVALID_NAME:
+                    last = failed
                     break  # try the next, plainer name
                 else:
-                    return f"channel not created: {last_error}"
-            except SLACK_FAILURES as exc:
-                return f"channel not created: {slack_error(exc)}"
-            async with services.db.transaction() as conn:
-                await store.update(conn, incident.id, channel_id=created["id"], channel_name=created["name"])
-                await store.add_event(
-                    conn, incident.id, services.clock.now(), None, "channel", f"channel #{created['name']} created"
-                )
+                    return str(failed)
+            await _record_channel(services, incident, created)
             return None
-    return f"channel not created: {last_error}"
+    return str(last) if last else "channel not created: unknown"
+
+
+async def _record_channel(services: Services, incident: Incident, created: dict[str, Any]) -> None:
+    async with services.db.transaction() as conn:
+        await store.update(conn, incident.id, channel_id=created["id"], channel_name=created["name"])
+        entry = f"channel #{created['name']} created"
+        await store.add_event(conn, incident.id, services.clock.now(), None, "channel", entry)
 
 
 async def _ensure_announcement(services: Services, incident: Incident) -> list[str]:
     if incident.announcement_ts:
         return await channel.refresh_announcement(services, incident)
-    text, blocks = messages.announcement(
-        incident,
-        services.config.severity(incident.severity),
-        services.config.oncall.zone,
-        services.clock.now(),
-        await store.pages(services.db, incident.id),
-        await pagerduty.paging_state(services, incident.id),
-    )
+    text, blocks = await channel.announcement(services, incident)
+    where = services.config.channels.incidents
     try:
-        response = await services.slack.chat_postMessage(
-            channel=services.config.channels.incidents, text=text, blocks=blocks, unfurl_links=False
-        )
+        response = await services.slack.chat_postMessage(channel=where, text=text, blocks=blocks, unfurl_links=False)
     except SLACK_FAILURES as exc:
-        return [f"announcement in {services.config.channels.incidents} not posted: {slack_error(exc)}"]
+        return [str(failure(f"announcement in {where} not posted", exc))]
     async with services.db.transaction() as conn:
         await store.update(conn, incident.id, announcement_channel=response["channel"], announcement_ts=response["ts"])
     return []
@@ -271,26 +241,12 @@ async def _ensure_announcement(services: Services, incident: Incident) -> list[s
 async def _ensure_kickoff(services: Services, incident: Incident) -> list[str]:
     if incident.kickoff_ts:
         return []
-    ticks = await store.checks(services.db, incident.id)
-    text, blocks = messages.kickoff(
-        incident,
-        services.config.severity(incident.severity),
-        services.config,
-        ticks,
-        services.config.oncall.zone,
-        await channel.recent_deploys(services, incident),
-    )
+    text, blocks = await channel.kickoff(services, incident)
     try:
         response = await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks)
     except SLACK_FAILURES as exc:
-        return [f"kickoff message not posted: {slack_error(exc)}"]
+        return [str(failure("kickoff message not posted", exc))]
     async with services.db.transaction() as conn:
         await store.update(conn, incident.id, kickoff_ts=response["ts"])
-    try:
-        await services.slack.pins_add(channel=incident.channel_id, timestamp=response["ts"])
-    except SlackApiError as exc:
-        if slack_error(exc) != "already_pinned":
-            return [f"kickoff message not pinned: {slack_error(exc)}"]
-    except SLACK_FAILURES as exc:
-        return [f"kickoff message not pinned: {slack_error(exc)}"]
-    return []
+    pin = services.slack.pins_add(channel=incident.channel_id, timestamp=response["ts"])
+    return channel.said([await attempt("kickoff message not pinned", pin, harmless={SlackErrorCode.ALREADY_PINNED})])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from bot.db import Conn
+from bot.db import Conn, columns, from_row
+from bot.incidents.enums import CommandAnswer, Severity, Status
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,8 @@ class Incident:
     number: int
     title: str
     description: str | None
-    severity: str
-    status: str
+    severity: Severity
+    status: Status
     stage: str
     commander: str
     reporter: str
@@ -46,14 +47,14 @@ class Incident:
 
     @property
     def is_open(self) -> bool:
-        return self.status == "open"
+        return self.status == Status.OPEN
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Incident:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return from_row(cls, row, severity=Severity, status=Status)
 
 
-_COLUMNS = ", ".join(f.name for f in fields(Incident))
+_COLUMNS = columns(Incident)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Event:
 
 
 @dataclass(frozen=True)
-class Action:
+class ActionItem:
     id: int
     text: str
     owner: str | None
@@ -83,7 +84,7 @@ async def declare(
     key: str,
     title: str,
     description: str | None,
-    severity: str,
+    severity: Severity,
     stage: str,
     commander: str,
     reporter: str,
@@ -124,12 +125,14 @@ async def by_channel(conn: Conn, channel_id: str) -> Incident | None:
 
 
 async def open_incidents(conn: Conn) -> list[Incident]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM incidents WHERE status = 'open' ORDER BY severity, declared_at")
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM incidents WHERE status = $1 ORDER BY severity, declared_at", Status.OPEN
+    )
     return [Incident.of(r) for r in rows]
 
 
 async def update(conn: asyncpg.Connection, incident_id: int, **values: Any) -> Incident:
-    allowed = {f.name for f in fields(Incident)} - {"id", "number"}
+    allowed = set(_COLUMNS.split(", ")) - {"id", "number"}
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"not incident columns: {unknown}")
@@ -213,7 +216,7 @@ async def add_action(
     by: str,
     at: datetime,
     due_on: date | None = None,
-) -> Action:
+) -> ActionItem:
     row = await conn.fetchrow(
         f"""INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at, due_on)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_ACTION_COLUMNS}""",
@@ -224,32 +227,32 @@ async def add_action(
         at,
         due_on,
     )
-    return Action(**dict(row))
+    return from_row(ActionItem, row)
 
 
-async def actions(conn: Conn, incident_id: int) -> list[Action]:
+async def actions(conn: Conn, incident_id: int) -> list[ActionItem]:
     rows = await conn.fetch(
         f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE incident_id = $1 ORDER BY id", incident_id
     )
-    return [Action(**dict(r)) for r in rows]
+    return [from_row(ActionItem, r) for r in rows]
 
 
-async def action(conn: Conn, action_id: int, *, for_update: bool = False) -> Action | None:
+async def action(conn: Conn, action_id: int, *, for_update: bool = False) -> ActionItem | None:
     row = await conn.fetchrow(
         f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE id = $1" + (" FOR UPDATE" if for_update else ""),
         action_id,
     )
-    return Action(**dict(row)) if row else None
+    return from_row(ActionItem, row) if row else None
 
 
-async def close_action(conn: Conn, action_id: int, by: str, at: datetime) -> Action:
+async def close_action(conn: Conn, action_id: int, by: str, at: datetime) -> ActionItem:
     row = await conn.fetchrow(
         f"""UPDATE incident_actions SET done_at = $2, done_by = $3 WHERE id = $1 RETURNING {_ACTION_COLUMNS}""",
         action_id,
         at,
         by,
     )
-    return Action(**dict(row))
+    return from_row(ActionItem, row)
 
 
 async def set_reminded(conn: Conn, action_id: int, at: datetime) -> None:
@@ -266,14 +269,14 @@ async def declared_between(conn: Conn, starts: datetime, ends: datetime) -> list
     return [Incident.of(r) for r in rows]
 
 
-async def open_actions(conn: Conn) -> list[tuple[str, Action]]:
+async def open_actions(conn: Conn) -> list[tuple[str, ActionItem]]:
     rows = await conn.fetch(
         """SELECT i.number, a.id, a.text, a.owner, a.created_by, a.created_at, a.done_at, a.due_on, a.done_by,
                   a.incident_id
            FROM incident_actions a JOIN incidents i ON i.id = a.incident_id
            WHERE a.done_at IS NULL ORDER BY a.id"""
     )
-    return [(f"INC-{r['number']}", Action(**{k: v for k, v in dict(r).items() if k != "number"})) for r in rows]
+    return [(f"INC-{r['number']}", from_row(ActionItem, r)) for r in rows]
 
 
 def duration(start: datetime, end: datetime) -> str:
@@ -292,7 +295,7 @@ class CommandRequest:
     incident_id: int
     requested_by: str
     commander: str
-    answer: str | None
+    answer: CommandAnswer | None
 
 
 async def ask_command(
@@ -309,14 +312,14 @@ async def ask_command(
         commander,
     )
     if row is not None:
-        return CommandRequest(**dict(row)), True
+        return from_row(CommandRequest, row, answer=CommandAnswer), True
     row = await conn.fetchrow(
         """SELECT id, incident_id, requested_by, commander, answer FROM incident_command_requests
            WHERE incident_id = $1 AND requested_by = $2 AND answer IS NULL""",
         incident_id,
         requested_by,
     )
-    return CommandRequest(**dict(row)), False
+    return from_row(CommandRequest, row, answer=CommandAnswer), False
 
 
 async def command_request(conn: Conn, request_id: int) -> CommandRequest | None:
@@ -324,10 +327,12 @@ async def command_request(conn: Conn, request_id: int) -> CommandRequest | None:
         "SELECT id, incident_id, requested_by, commander, answer FROM incident_command_requests WHERE id = $1",
         request_id,
     )
-    return CommandRequest(**dict(row)) if row else None
+    return from_row(CommandRequest, row, answer=CommandAnswer) if row else None
 
 
-async def answer_command(conn: asyncpg.Connection, request_id: int, answer: str, by: str, at: datetime) -> bool:
+async def answer_command(
+    conn: asyncpg.Connection, request_id: int, answer: CommandAnswer, by: str, at: datetime
+) -> bool:
     status = await conn.execute(
         """UPDATE incident_command_requests SET answer = $2, answered_by = $3, answered_at = $4
            WHERE id = $1 AND answer IS NULL""",
@@ -342,10 +347,11 @@ async def answer_command(conn: asyncpg.Connection, request_id: int, answer: str,
 async def answer_open_command_requests(conn: asyncpg.Connection, incident_id: int, at: datetime) -> None:
     """Command changed hands: the requests still waiting are moot."""
     await conn.execute(
-        """UPDATE incident_command_requests SET answer = 'moot', answered_at = $2
+        """UPDATE incident_command_requests SET answer = $3, answered_at = $2
            WHERE incident_id = $1 AND answer IS NULL""",
         incident_id,
         at,
+        CommandAnswer.MOOT,
     )
 
 
@@ -399,7 +405,7 @@ async def pages(conn: Conn, incident_id: int, *, undelivered: bool = False) -> l
     rows = await conn.fetch(
         f"SELECT {_PAGE_COLUMNS} FROM incident_pages WHERE incident_id = $1{only} ORDER BY id", incident_id
     )
-    return [Page(**dict(r)) for r in rows]
+    return [from_row(Page, r) for r in rows]
 
 
 async def page_tried(conn: Conn, page_id: int, error: str | None, at: datetime) -> None:

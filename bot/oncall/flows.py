@@ -16,7 +16,8 @@ from bot.oncall.parse import OverrideCreate
 from bot.policy import Do
 from bot.services import Services
 from bot.services import zone as team_zone
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.client import SLACK_FAILURES
+from bot.slack.failures import attempt
 from bot.slack.text import mention
 
 logger = log.get("zzik.oncall")
@@ -180,13 +181,14 @@ async def _ask_approver(services: Services, override: store.Override, note: str)
     zone = team_zone(services)
     approver = override.approver or ""
     text, blocks = messages.override_request(override, zone)
-    try:
-        await services.slack.chat_postMessage(channel=approver, text=text, blocks=blocks)
-    except SLACK_FAILURES as exc:
+    failed = await attempt(
+        "override request not sent", services.slack.chat_postMessage(channel=approver, text=text, blocks=blocks)
+    )
+    if failed is not None:
         async with services.db.transaction() as conn:
             await store.cancel(conn, override.id, "bot", services.clock.now())
         return (
-            f"Your request could not be sent to {mention(approver)} ({slack_error(exc)}), so it is withdrawn; "
+            f"Your request could not be sent to {mention(approver)} ({failed.reason}), so it is withdrawn; "
             "ask them directly or try again in a minute."
         )
     return (
@@ -224,13 +226,15 @@ async def answer_override(services: Services, override_id: int, actor: str, acce
         await _audit(conn, action, actor, override_id, request_id, requested_by=override.created_by)
     verdict = "accepted" if accept else "declined"
     line = messages.override_line(decided, zone)
-    try:
-        await services.slack.chat_postMessage(
+    failed = await attempt(
+        "override answer not sent",
+        services.slack.chat_postMessage(
             channel=override.created_by, text=f"{mention(actor)} {verdict} your override request: {line}."
-        )
-        told_requester = ""
-    except SLACK_FAILURES as exc:
-        told_requester = f" {mention(override.created_by)} could not be told ({slack_error(exc)}); tell them."
+        ),
+    )
+    told_requester = (
+        f" {mention(override.created_by)} could not be told ({failed.reason}); tell them." if failed else ""
+    )
     told = ""
     if accept:
         after = await who_is_on_call(services, now)
@@ -278,11 +282,10 @@ async def announce(services: Services, now_on: OnCall, reason: str) -> None:
 async def _announce_told(services: Services, now_on: OnCall, reason: str) -> str:
     """Announce after a change the user made; a Slack failure becomes a note in their answer, not an error
     (the change is saved)."""
-    try:
-        await announce(services, now_on, reason)
-    except SLACK_FAILURES as exc:
-        return f" The announcement in {services.config.channels.incidents} failed ({slack_error(exc)}); tell the team."
-    return ""
+    failed = await attempt("on-call announcement not posted", announce(services, now_on, reason))
+    if failed is None:
+        return ""
+    return f" The announcement in {services.config.channels.incidents} failed ({failed.reason}); tell the team."
 
 
 async def sync_usergroup(services: Services, now_on: OnCall) -> None:
@@ -290,11 +293,10 @@ async def sync_usergroup(services: Services, now_on: OnCall) -> None:
     users = [u for u in now_on.chain() if u[:1] in "UW" and "@" not in u]
     if not group or not users:
         return
-    try:
-        await services.slack.usergroups_users_update(usergroup=group, users=users)
-    except SLACK_FAILURES as exc:
-        # The announcement stands; the group catches up at the next change.
-        logger.warning("on-call user group not updated", usergroup=group, error=slack_error(exc))
+    # The announcement stands; the group catches up at the next change.
+    await attempt(
+        "on-call user group not updated", services.slack.usergroups_users_update(usergroup=group, users=users)
+    )
 
 
 async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.alerts.store import Alert
 from bot.pagerduty import store
-from bot.pagerduty.flows import SEND, configured, routing_key, send_now
+from bot.pagerduty.flows import SEND, configured, echoing, routing_key, send_now
 from bot.services import Services
 
 
@@ -70,7 +70,7 @@ async def resolved(services: Services, conn: Any, alert: Alert, now: datetime) -
 
 
 async def _follow_up(services: Services, conn: Any, alert: Alert, action: str, now: datetime) -> str | None:
-    if not any(e.action == "trigger" for e in await store.alert_events(conn, alert.id)):
+    if echoing() or not any(e.action == "trigger" for e in await store.alert_events(conn, alert.id)):
         return None
     return await _record(services, conn, alert, action, {"event_action": action, "dedup_key": dedup_key(alert)}, now)
 

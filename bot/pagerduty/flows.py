@@ -24,7 +24,7 @@ from bot.incidents.store import Incident
 from bot.jobs import MAX_ATTEMPTS, JobRun
 from bot.pagerduty import store
 from bot.services import Services
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.slack.failures import attempt
 from bot.slack.text import escape
 
 logger = log.get("zzik.pagerduty")
@@ -58,6 +58,11 @@ def told_by_pagerduty() -> Iterator[None]:
         yield
     finally:
         _from_pagerduty.reset(token)
+
+
+def echoing() -> bool:
+    """True while the bot applies what PagerDuty told it."""
+    return _from_pagerduty.get()
 
 
 def channel_link(incident: Incident) -> str | None:
@@ -248,10 +253,9 @@ async def _post_to_incident(services: Services, incident: Incident, text: str) -
     channel = incident.channel_id or services.config.channels.incidents
     async with services.db.transaction() as conn:
         await incidents.add_event(conn, incident.id, services.clock.now(), None, "pagerduty", text)
-    try:
-        await services.slack.chat_postMessage(channel=channel, text=text)
-    except SLACK_FAILURES as exc:
-        logger.error("could not tell the channel about PagerDuty", error=slack_error(exc))
+    await attempt(
+        "PagerDuty note not posted in the incident channel", services.slack.chat_postMessage(channel=channel, text=text)
+    )
 
 
 async def run_send(services: Services, run: JobRun) -> None:

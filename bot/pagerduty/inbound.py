@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 
-from bot import log
+from bot import audit, log
+from bot.alerts import flows as alert_flows
+from bot.alerts import store as alerts
+from bot.alerts.ids import Acknowledged
 from bot.errors import UserError
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
@@ -27,6 +30,7 @@ from bot.services import Services
 logger = log.get("zzik.pagerduty")
 WEBHOOK = "pagerduty.webhook"
 _REF = re.compile(r"^\s*INC-(\d{1,9})(?!\d)", re.ASCII)
+_ALERT = re.compile(r"^ALERT-(\d{1,18})$", re.ASCII)  # alert_pages.dedup_key
 
 
 def numbers(event: Event) -> list[int]:
@@ -62,7 +66,7 @@ async def process(services: Services, event_id: str) -> str | None:
         incident_id = await store.triggered_incident(conn, numbers(event))
         fresh = incident_id is not None and await _note_status(conn, incident_id, event)
     if incident_id is None:
-        outcome, notes = "unmatched", []
+        outcome, notes = await _alert_told(services, event), []
     elif not fresh:
         outcome, notes = "stale", []
     else:
@@ -72,6 +76,14 @@ async def process(services: Services, event_id: str) -> str | None:
         for text in notes:
             await incidents.add_event(conn, incident_id or 0, now, None, "pagerduty", text)
         await store.delivery_done(conn, event_id, incident_id, outcome, now)
+        await audit.record(
+            conn,
+            kind="pagerduty",
+            action=event.event_type,
+            outcome=outcome,
+            actor=f"pagerduty:{event.agent.id}" if event.agent and event.agent.id else "pagerduty",
+            detail={"event": event_id, "incident": incident_id, "pagerduty_incident": event.data.id},
+        )
     logger.info("pagerduty webhook applied", event_type=event.event_type, event_id=event_id, outcome=outcome)
     return outcome
 
@@ -148,3 +160,26 @@ async def _post(services: Services, incident: Incident, text: str) -> None:
     """A failure raises: the job is retried with backoff."""
     channel = incident.channel_id or services.config.channels.incidents
     await services.slack.chat_postMessage(channel=channel, text=text)
+
+
+async def _alert_told(services: Services, event: Event) -> str:
+    """An event about a P1 alert the bot paged (dedup key `ALERT-<id>`): acknowledged in PagerDuty by someone the
+    bot knows in Slack acknowledges the alert there (its escalation stops); by anyone else it is said in the
+    alert's thread. Anything else about an alert is only recorded."""
+    match = _ALERT.match(event.data.incident_key or "")
+    alert = await alerts.get(services.db, int(match[1])) if match else None
+    if alert is None or not await store.alert_events(services.db, alert.id):
+        return "unmatched"
+    if event.event_type != EventType.ACKNOWLEDGED:
+        return "alert:recorded"
+    if alert.acknowledged_at or not alert.firing:
+        return "already"  # acknowledged in Slack first (PagerDuty echoes it), or over
+    actor = await _slack_user(services, event)
+    if actor is not None:
+        with told_by_pagerduty():
+            await alert_flows.acknowledge(services, Acknowledged(alert=alert.id), actor, f"pagerduty:{event.id}")
+        return "alert:acknowledged"
+    if alert.message_channel and alert.message_ts:
+        text = messages.alert_acknowledged(event)
+        await services.slack.chat_postMessage(channel=alert.message_channel, thread_ts=alert.message_ts, text=text)
+    return "alert:told"

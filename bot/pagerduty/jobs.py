@@ -3,9 +3,14 @@ webhook delivery."""
 
 from __future__ import annotations
 
-from bot.jobs import JobRunner, call
-from bot.pagerduty import flows, inbound
+from datetime import timedelta
+
+from bot.jobs import JobRun, JobRunner, call, cron_next
+from bot.pagerduty import flows, inbound, store
 from bot.services import Services
+
+PRUNE = "pagerduty.prune_webhooks"
+KEEP_WEBHOOKS = timedelta(days=30)  # PagerDuty retries a delivery for 48 h: a month of event ids is plenty
 
 
 def register(runner: JobRunner, services: Services) -> None:
@@ -16,3 +21,7 @@ def register(runner: JobRunner, services: Services) -> None:
             inbound.WEBHOOK: call(inbound.process, "event_id"),
         },
     )
+
+    @runner.recurring(PRUNE, spec="daily 03:23 UTC", next_due=cron_next("23 3 * * *", "UTC"))
+    async def prune(run: JobRun) -> None:
+        await store.prune_deliveries(services.db, run.now - KEEP_WEBHOOKS)

@@ -58,3 +58,11 @@ def note(event: Event) -> str:
     """The timeline entry of a posted escalation or reassignment."""
     verb = "escalated" if event.event_type.endswith("escalated") else "reassigned"
     return f"{verb} in PagerDuty to {_assignees(event)}"
+
+
+def alert_acknowledged(event: Event) -> str:
+    """In the thread of a paged alert acknowledged in PagerDuty by someone `pagerduty.users` does not map."""
+    return (
+        f":pager: Acknowledged in {_where(event)} by {who(event.agent)}. The escalation here goes on until someone "
+        "acknowledges in Slack (map PagerDuty users to Slack in `pagerduty.users` to make it one step)."
+    )

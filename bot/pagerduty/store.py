@@ -212,3 +212,8 @@ async def set_mirror(
         status,
         at,
     )
+
+
+async def prune_deliveries(conn: Conn, before: datetime) -> None:
+    """Forget processed deliveries received before `before` (their event ids: redeliveries stop within 48 h)."""
+    await conn.execute("DELETE FROM pagerduty_webhooks WHERE processed_at IS NOT NULL AND received_at < $1", before)
