@@ -90,6 +90,8 @@ async def test_acknowledged_in_pagerduty_acknowledges_in_slack_once(
     await eventually(lambda: outcomes(bot, "incident.acknowledged"))
     assert await outcomes(bot, "incident.acknowledged") == ["acknowledged"]
     assert await bot.db.fetchval(escalations) == 0  # escalation stops: somebody answered
+    audited = await bot.db.fetchrow("SELECT actor, outcome FROM audit_log WHERE action = 'incident.acknowledged'")
+    assert (audited["actor"], audited["outcome"]) == ("pagerduty:PBOB001", "acknowledged")
     events = await timeline(bot)
     assert (None, "pagerduty", "acknowledged in PagerDuty by Bob &lt;Builder&gt;") in events
     assert next(e for e in events if e[1] == "acknowledged")[0] is None  # not a Slack user the bot knows

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from bot import log
+from bot import audit, log
 from bot.alerts import flows as alert_flows
 from bot.alerts import store as alerts
 from bot.errors import UserError
@@ -75,6 +75,14 @@ async def process(services: Services, event_id: str) -> str | None:
         for text in notes:
             await incidents.add_event(conn, incident_id or 0, now, None, "pagerduty", text)
         await store.delivery_done(conn, event_id, incident_id, outcome, now)
+        await audit.record(
+            conn,
+            kind="pagerduty",
+            action=event.event_type,
+            outcome=outcome,
+            actor=f"pagerduty:{event.agent.id}" if event.agent and event.agent.id else "pagerduty",
+            detail={"event": event_id, "incident": incident_id, "pagerduty_incident": event.data.id},
+        )
     logger.info("pagerduty webhook applied", event_type=event.event_type, event_id=event_id, outcome=outcome)
     return outcome
 
