@@ -1,5 +1,11 @@
 """The floor for bench/ack_latency.py: a bare Bolt app on aiohttp that only acks every slash command (with a
-one-word answer in the ack, so the time to answer has a floor too)."""
+one-word answer in the ack, so the time to answer has a floor too).
+
+    python bench/floor_app.py PORT SECRET API_URL [--no-poll]
+
+By default Bolt as it comes: the listener runs in a task and Bolt polls every 10 ms for its ack. `--no-poll`
+sets process_before_response, so the ack goes out as soon as the listener returns (as the bot does): the stricter
+floor, bound by CPU rather than by the poll."""
 
 from __future__ import annotations
 
@@ -14,7 +20,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 def main() -> None:
     port, secret, api_url = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    bolt = AsyncApp(client=AsyncWebClient(token="xoxb-floor", base_url=api_url), signing_secret=secret)
+    bolt = AsyncApp(
+        client=AsyncWebClient(token="xoxb-floor", base_url=api_url),
+        signing_secret=secret,
+        process_before_response="--no-poll" in sys.argv[4:],
+    )
 
     @bolt.command(re.compile(r"^/.*"))
     async def only_ack(ack) -> None:

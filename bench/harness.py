@@ -102,6 +102,7 @@ class Processes:
     floor_url: str | None
     procs: list[subprocess.Popen] = field(default_factory=list)
     data_dir: str = ""
+    strict_floor_url: str | None = None  # bare Bolt with process_before_response: no 10 ms ack poll
 
     @property
     def bot_pid(self) -> int:
@@ -142,20 +143,22 @@ async def start(*, floor: bool = True, api_delay: float = 0.0, env: dict[str, st
     }
     log = open(Path(data_dir) / "bot.log", "w")
     procs = [subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=bot_env, stdout=log, stderr=log, cwd=ROOT)]
-    floor_url = None
+    floor_urls: list[str | None] = [None, None]
     if floor:
-        floor_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "bench" / "floor_app.py"), str(floor_port), SECRET, fake.url],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        for i, extra in enumerate([[], ["--no-poll"]]):
+            floor_port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(ROOT / "bench" / "floor_app.py"), str(floor_port), SECRET, fake.url, *extra],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
-        )
-        floor_url = f"http://127.0.0.1:{floor_port}"
-    running = Processes(fake, f"http://127.0.0.1:{bot_port}", floor_url, procs, data_dir)
+            floor_urls[i] = f"http://127.0.0.1:{floor_port}"
+    running = Processes(fake, f"http://127.0.0.1:{bot_port}", floor_urls[0], procs, data_dir, floor_urls[1])
+    urls = [running.bot_url, *(u for u in floor_urls if u)]
     try:
-        await asyncio.gather(*(wait_healthy(u, p) for u, p in zip([running.bot_url, floor_url], procs, strict=False)))
+        await asyncio.gather(*(wait_healthy(u, p) for u, p in zip(urls, procs, strict=True)))
     except BaseException:
         await running.stop()
         raise

@@ -15,7 +15,7 @@ from datetime import timedelta
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot import jobs, log, migrate
+from bot import audit, jobs, log, migrate
 from bot.clock import Clock
 from bot.db import Database
 from bot.jobs import JobRunner
@@ -68,6 +68,8 @@ class BotApp:
         await self.services.jobs.stop()
         await self.services.slack.close()
         await self.services.prometheus.close() if self.services.prometheus else None
+        if self.services.audit_writer is not None:
+            await self.services.audit_writer.close()
         await self.services.db.close()
 
 
@@ -102,6 +104,7 @@ def build(
         retry_backoff=settings.zzik_slack_retry_backoff_seconds,
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
+    services.audit_writer = audit.Writer(db)
     if config.prometheus.url:
         services.prometheus = Prometheus(config.prometheus.url, config.prometheus.timeout, lambda: slack.session)
 
@@ -110,7 +113,9 @@ def build(
     bolt = AsyncApp(
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        process_before_response=False,
+        # The listener wrapper (bot.slack.middleware) returns once acked and lets the handler go on in its own
+        # task, so Bolt sends the ack at once instead of polling for it every 10 ms.
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
         logger=bolt_logger,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -45,3 +47,67 @@ async def record(
 
 def _clean(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd")[:500] if isinstance(value, str) else value
+
+
+class Writer:
+    """The audit rows of Slack requests, written in the background, many to a statement when they come fast.
+
+    `add()` never waits: a row goes to PostgreSQL at once when no write is in flight; rows that arrive while one
+    is become the next write, one INSERT and one commit for all of them (group commit). So an idle bot writes
+    each row as soon as it has it, and a busy one spends one round trip and one WAL flush per batch, not per
+    request. `close()` writes what is left. An outage loses the rows it covers, logged, as `record()` does."""
+
+    MOST = 500  # rows in one statement
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._rows: list[tuple[Any, ...]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    def add(
+        self,
+        *,
+        kind: str,
+        action: str,
+        outcome: str,
+        actor: str | None = None,
+        channel: str | None = None,
+        detail: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        encoded = json.dumps(detail or {}, default=str).replace("\\u0000", "\\ufffd")
+        cleaned = (_clean(kind), _clean(action), _clean(outcome), _clean(actor), _clean(channel))
+        self._rows.append((datetime.now(UTC), *cleaned, encoded, request_id))
+        if self._writing is None:
+            self._writing = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        try:
+            while self._rows:
+                rows, self._rows = self._rows[: self.MOST], self._rows[self.MOST :]
+                await self._insert(rows)
+        finally:
+            self._writing = None
+
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        columns = list(zip(*rows, strict=True))
+        try:
+            await self.db.execute(
+                """INSERT INTO audit_log (at, kind, action, outcome, actor, channel, detail, request_id)
+                   SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                        $6::text[], $7::jsonb[], $8::text[])""",
+                *columns,
+            )
+        except DatabaseUnavailable:
+            logger.warning("audit rows not written: database unavailable", rows=len(rows))
+        except Exception as exc:  # the audit must never cost an answer; a row PostgreSQL refuses must not cost others
+            if len(rows) == 1:
+                logger.error("audit row not written", action=rows[0][2], outcome=rows[0][3], error=repr(exc))
+                return
+            for row in rows:
+                await self._insert([row])
+
+    async def close(self) -> None:
+        """Write every row added so far."""
+        while self._writing is not None:
+            await asyncio.shield(self._writing)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.audit import Writer
 from bot.clock import Clock
 from bot.db import Database
 from bot.jobs import JobRunner
@@ -38,6 +39,8 @@ class Services:
     socket_mode: Any = None
     # Prometheus's HTTP API (config prometheus.url); None when no Prometheus is configured.
     prometheus: Prometheus | None = None
+    # The audit rows of Slack requests, written in the background (group commit); None: each row at once.
+    audit_writer: Writer | None = None
 
 
 def zone(services: Services) -> ZoneInfo:

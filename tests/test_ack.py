@@ -9,6 +9,7 @@ import time
 import aiohttp
 import pytest
 
+from bot.audit import Writer
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
 from tests.fakeslack import FakeSlack
 from tests.pgproxy import PgProxy
@@ -126,3 +127,27 @@ async def test_malformed_requests_are_401_or_400_never_500(bot: RunningBot) -> N
             headers = {"X-Zzik-Timestamp": timestamp, "X-Zzik-Signature": "v0=abc", "Content-Type": "application/json"}
             async with session.post(bot.url + "/hooks/deploy", data=b"{}", headers=headers) as r:
                 assert r.status == 401, (timestamp, r.status)
+
+
+async def test_audit_rows_written_together_are_all_kept_in_order(bot: RunningBot) -> None:
+    """The request audit writer: rows that arrive while a write is in flight go in one statement, none is lost,
+    ids follow the order they were added in, and a row PostgreSQL refuses costs only itself."""
+    writer = Writer(bot.db)
+    for i in range(1200):  # more than one statement holds
+        writer.add(kind="command", action="/bench", outcome="ok", actor=f"U{i}", detail={"n": i})
+    writer.add(kind="command", action="/bench", outcome="ok", detail={"bad": "\ud800"})  # jsonb refuses it
+    writer.add(kind="command", action="/bench", outcome="ok", actor="Ulast", detail={"n": 1200})
+    await writer.close()
+    rows = await bot.db.fetch("SELECT actor, detail FROM audit_log WHERE action = '/bench' ORDER BY id")
+    assert [r["actor"] for r in rows] == [f"U{i}" for i in range(1200)] + ["Ulast"]
+    assert [json.loads(r["detail"])["n"] for r in rows] == list(range(1201))
+
+
+async def test_a_commands_audit_row_follows_its_answer(bot: RunningBot) -> None:
+    """Answered in the ack; its audit row, written in the background, follows."""
+    reply = await bot.slack.command("/incident", "list", user="U0BOB")
+    assert reply.status == 200 and reply.json["response_type"] == "ephemeral"
+    row = await eventually(
+        lambda: bot.db.fetchrow("SELECT actor, outcome, detail FROM audit_log WHERE action = '/incident'")
+    )
+    assert (row["actor"], row["outcome"], json.loads(row["detail"])["text"]) == ("U0BOB", "ok", "list")

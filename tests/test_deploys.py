@@ -50,11 +50,15 @@ async def deploys(bot: RunningBot) -> list[dict]:
 
 
 async def check(bot: RunningBot, deploy_id: int, list_name: str, values: list[str], user: str = "U0BOB") -> None:
+    """Tick a checklist and wait until the click is handled (its audit row is written last)."""
+    action = f"deploy_check:{list_name}"
+    count = "SELECT count(*) FROM audit_log WHERE action = $1"
+    before = await bot.db.fetchval(count, action)
     reply = await bot.slack.checkboxes(
-        f"deploy_check:{list_name}", f"deploy:{deploy_id}:{list_name}", values, user=user, channel="#zzik-deployments"
+        action, f"deploy:{deploy_id}:{list_name}", values, user=user, channel="#zzik-deployments"
     )
     assert reply.status == 200
-    await asyncio.sleep(0.1)
+    await eventually(lambda: bot.db.fetchval(f"{count} HAVING count(*) > $2", action, before))
 
 
 async def click(bot: RunningBot, fake: FakeSlack, action_id: str, value: str, user: str = "U0BOB", **kw) -> str:

@@ -100,3 +100,20 @@ async def test_a_command_that_changes_state_is_still_claimed_once(oncall_bot: Ru
     reply = await oncall_bot.slack.command("/incident", "p3 Disk filling on db-2")
     assert reply.status == 200
     assert await claims(oncall_bot) == 1
+
+
+async def test_a_refused_change_is_answered_in_the_ack(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
+    # Claimed (a change), refused within the ack budget: the refusal is the ack's body, nothing is changed.
+    refused = await oncall_bot.slack.command("/deploy", "prod v2", user="U0EVE")
+    assert refused.json["response_type"] == "ephemeral" and "is not validated on staging" in refused.json["text"]
+    unlock = await oncall_bot.slack.command("/deploy", "unlock prod stuck", user="U0EVE")
+    assert unlock.json["response_type"] == "ephemeral" and unlock.json["text"] == "prod is not locked."
+    cancel = await oncall_bot.slack.command("/oncall", "override cancel 99", user="U0EVE")
+    assert cancel.json["text"] == "There is no override #99; `/oncall overrides` lists them."
+    assert fake_slack.calls_to("response_url") == []
+    assert await oncall_bot.db.fetchval("SELECT count(*) FROM deploys") == 0
+    # A change that goes through is acked empty and answered through response_url, as before.
+    done = await oncall_bot.slack.command("/deploy", "staging v2", user="U0DAVE")
+    assert done.status == 200 and not done.text
+    calls = await eventually(lambda: fake_slack.calls_to("response_url"))
+    assert "staging" in _flatten(calls[0])

@@ -127,7 +127,10 @@ async def test_home_only_for_the_home_tab_and_once_per_delivery(bot: RunningBot,
         retry_num=1,
     )
     assert len(fake_slack.calls_to("views.publish")) == 1
-    outcomes = [
-        r["outcome"] for r in await bot.db.fetch("SELECT outcome FROM audit_log WHERE action = 'app_home_opened'")
-    ]
-    assert sorted(outcomes) == ["duplicate", "ignored", "ok"]
+
+    # Each delivery's audit row is written after its ack: wait for all three.
+    async def outcomes() -> list[str]:
+        rows = await bot.db.fetch("SELECT outcome FROM audit_log WHERE action = 'app_home_opened'")
+        return sorted(r["outcome"] for r in rows) if len(rows) >= 3 else []
+
+    assert await eventually(outcomes) == ["duplicate", "ignored", "ok"]

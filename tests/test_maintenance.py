@@ -32,11 +32,14 @@ async def tick_all(pair: tuple[RunningBot, RunningBot]) -> None:
 
 
 async def check(bot: RunningBot, post_id: int, values: list[int], user: str = "U0BOB") -> None:
+    """Tick a checklist and wait until the click is handled (its audit row is written last)."""
+    count = "SELECT count(*) FROM audit_log WHERE action = 'maintenance_check'"
+    before = await bot.db.fetchval(count)
     reply = await bot.slack.checkboxes(
         "maintenance_check", f"maint:{post_id}", [str(v) for v in values], user=user, channel="#zzik-dev"
     )
     assert reply.status == 200
-    await asyncio.sleep(0.1)
+    await eventually(lambda: bot.db.fetchval(f"{count} HAVING count(*) > $1", before))
 
 
 async def test_daily_weekly_monthly_post_on_time_once(

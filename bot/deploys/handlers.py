@@ -50,17 +50,16 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         match request:
             case parse.Deploy():
-                await ctx.ack()  # a change: acked once claimed, answered through response_url
-                await ctx.answer(
-                    await flows.request(services, ctx.user_id, request, f"command:{ctx.trigger_id}", ctx.request_id)
+                # a change: a refusal ready within the ack budget is answered in the ack, else through response_url
+                await ctx.answer_change(
+                    flows.request(services, ctx.user_id, request, f"command:{ctx.trigger_id}", ctx.request_id)
                 )
             case parse.Status():
                 await ctx.answer_soon(flows.status(services))
             case parse.History(environment=env, limit=limit):
                 await ctx.answer_soon(flows.history(services, env, limit))
             case parse.Unlock(environment=env, reason=reason):
-                await ctx.ack()
-                await ctx.answer(await flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
+                await ctx.answer_change(flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
 
     @command(app, services, "/rollback")
     async def rollback(ctx: Ctx) -> None:

@@ -32,13 +32,11 @@ async def oncall(services: Services, ctx: Ctx) -> None:
             await ctx.answer_soon(flows.list_overrides(services))
         case parse.Show.CONTACTS:
             await ctx.answer_soon(flows.show_contacts(services, ctx.user_id))
-        # A change is acked once claimed (no more work before the ack) and answered through response_url.
+        # A change is answered through response_url; a refusal ready within the ack budget, in the ack.
         case parse.OverrideCreate():
-            await ctx.ack()
-            await ctx.answer(await flows.create_override(services, ctx.user_id, request, ctx.request_id))
+            await ctx.answer_change(flows.create_override(services, ctx.user_id, request, ctx.request_id))
         case parse.OverrideCancel(override_id=override_id):
-            await ctx.ack()
-            await ctx.answer(await flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
+            await ctx.answer_change(flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
 
 
 async def answer_request(services: Services, accept: bool, ctx: Ctx) -> None:

@@ -105,6 +105,7 @@ async def record_step(
         raise UsageError("That step is not part of a runbook run.", usage=False)
     now = services.clock.now()
     async with services.db.transaction() as conn:
+        await store.lock(conn, run_id)  # steps recorded at once: the last one to commit sees them all and finishes
         if not await store.record(conn, run_id, index, status, reason, actor, now):
             recorded = (await store.steps(conn, run_id))[index]
             return f"Step {index + 1} was already {recorded.status} by <@{recorded.by_user}>."

@@ -91,6 +91,11 @@ async def set_messages(conn: Conn, run_id: int, messages: list[dict[str, Any]]) 
     await conn.execute("UPDATE runbook_runs SET messages = $2 WHERE id = $1", run_id, json.dumps(messages))
 
 
+async def lock(conn: Conn, run_id: int) -> None:
+    """Hold the run's row until the transaction ends: steps recorded at once take turns."""
+    await conn.execute("SELECT 1 FROM runbook_runs WHERE id = $1 FOR UPDATE", run_id)
+
+
 async def record(conn: Conn, run_id: int, step: int, status: str, reason: str | None, by: str, at: datetime) -> bool:
     result = await conn.execute(
         """INSERT INTO runbook_steps (run_id, step, status, reason, by_user, at) VALUES ($1, $2, $3, $4, $5, $6)

@@ -47,6 +47,8 @@ class Ctx:
     acked: bool = False
     outcome: str = "ok"
     audit_detail: dict[str, Any] = field(default_factory=dict)
+    # Set once the ack has gone to Bolt: the listener returns then, and Bolt sends it to Slack.
+    acked_signal: asyncio.Future[None] | None = None
 
     @property
     def user_id(self) -> str:
@@ -81,7 +83,11 @@ class Ctx:
     async def ack(self, **kwargs: Any) -> None:
         if not self.acked:
             self.acked = True
-            await self._ack(**kwargs)
+            try:
+                await self._ack(**kwargs)
+            finally:
+                if self.acked_signal is not None and not self.acked_signal.done():
+                    self.acked_signal.set_result(None)
 
     async def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url,
@@ -112,6 +118,23 @@ class Ctx:
         elif isinstance(result, tuple):
             await self.answer(*result)
         else:
+            await self.answer(result)
+
+    async def answer_change(self, work: Awaitable[Any]) -> None:
+        """A command that changes something (claimed before its handler ran): a refusal or bad input the work
+        raises within the ack budget is answered in the ack itself; its answer (text, or (text, blocks)) goes
+        through response_url as ever, after an empty ack as soon as the work is done or the budget is spent.
+
+        The work is never cancelled; an error it raises later is answered through response_url."""
+        task = asyncio.ensure_future(work)
+        if not self.acked and self.kind == "command":
+            await asyncio.wait({task}, timeout=self.services.settings.zzik_ack_budget_seconds)
+        if not (task.done() and not task.cancelled() and task.exception() is not None):
+            await self.ack()
+        result = await task  # an error raised within the budget reaches the wrapper before the ack: in the ack
+        if isinstance(result, tuple):
+            await self.answer(*result)
+        elif result:
             await self.answer(result)
 
     async def in_channel(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:

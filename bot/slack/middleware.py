@@ -150,9 +150,8 @@ def install(app: AsyncApp, services: Services) -> None:
                     detail={"key": key},
                 )
                 return BoltResponse(status=200, body="")
-        response = await next()
-        services.metrics.latency.labels(kind, name).observe(time.perf_counter() - started)
-        return response
+        req.context["started"] = started  # the listener observes the ack's latency (Bolt's next() returns at once)
+        return await next()
 
     @app.error
     async def unhandled(error: Exception, body: dict[str, Any], logger: Any) -> BoltResponse | None:
@@ -208,56 +207,89 @@ def _ephemeral_response(text: str) -> BoltResponse:
 HandlerFn = Callable[[Ctx], Awaitable[None]]
 
 
+# Slack gives up on an ack after 3 s: past this, the wrapper acks (empty) whatever the handler is doing.
+ACK_DEADLINE = 2.5
+_running: set[asyncio.Task[None]] = set()  # handlers that go on after their ack (kept from the GC)
+
+
 def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Callable[..., Awaitable[None]]:
+    """The listener Bolt calls. Bolt runs it to completion before it sends the HTTP answer
+    (process_before_response), so it returns as soon as the handler has acked: the ack goes out at once,
+    not at Bolt's next 10 ms poll, and the handler goes on in its own task."""
+
     async def listener(ack: Any, body: dict[str, Any], context: Any, respond: Any = None) -> None:
         kind, name = classify(body)
         ctx = Ctx(services, body, kind, name, context.get("request_id", "-"), ack, respond)
-        started = time.perf_counter()
+        ctx.acked_signal = acked = asyncio.get_running_loop().create_future()
+        if kind == "event":
+            await ctx.ack()  # Slack only needs the event received: the work may take its time
+        task = asyncio.ensure_future(_handle(services, handler, usage_of, ctx))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        task.add_done_callback(lambda _: acked.done() or acked.set_result(None))
         try:
-            await handler(ctx)
+            async with asyncio.timeout(ACK_DEADLINE):
+                await asyncio.shield(acked)
+        except TimeoutError:
+            logger.warning("handler did not ack in time: acked without an answer", seconds=ACK_DEADLINE)
             await ctx.ack()
-        except Exception as exc:
-            answer = answer_for(exc)
-            if answer is None:  # a bug
-                ctx.outcome = "error"
-                logger.exception("handler failed", error=repr(exc))
-                text = (
-                    f"Something went wrong and it may not have been done (request `{ctx.request_id}`). "
-                    "Check before trying again; the team can find the details in the bot's log."
-                )
-            else:  # an error a user can cause, or an outage: answered as the table says
-                ctx.outcome = answer.outcome
-                if isinstance(exc, Refused) and exc.rule:
-                    ctx.audit_detail["rule"] = exc.rule
-                text = answer_text(exc, answer, usage(usage_of) if usage_of else None)
-            await _safe_answer(ctx, text)
-        finally:
-            logger.info(
-                "handled",
-                outcome=ctx.outcome,
-                user=ctx.user_id or None,
-                channel=ctx.channel_id,
-                ms=round((time.perf_counter() - started) * 1000),
-            )
-            services.metrics.requests.labels(kind, name, ctx.outcome).inc()
-            detail = dict(ctx.audit_detail)
-            if kind == "command":
-                detail.setdefault("text", ctx.text[:500])
-            elif kind == "action":
-                detail.setdefault("value", (ctx.action.value or ",".join(ctx.action.selected))[:500])
-            await audit.record(
-                services.db,
-                kind=kind,
-                action=name,
-                outcome=ctx.outcome,
-                actor=ctx.user_id or None,
-                channel=ctx.channel_id,
-                detail=detail,
-                request_id=ctx.request_id,
-            )
+        started = context.get("started")
+        if started is not None:
+            services.metrics.latency.labels(kind, name).observe(time.perf_counter() - started)
 
     listener.__name__ = getattr(handler, "__name__", "listener")
     return listener
+
+
+async def _handle(services: Services, handler: HandlerFn, usage_of: str | None, ctx: Ctx) -> None:
+    """One request's handler: its errors answered as the error table says, then its log line, metrics and audit."""
+    started = time.perf_counter()
+    try:
+        await handler(ctx)
+        await ctx.ack()
+    except Exception as exc:
+        answer = answer_for(exc)
+        if answer is None:  # a bug
+            ctx.outcome = "error"
+            logger.exception("handler failed", error=repr(exc))
+            text = (
+                f"Something went wrong and it may not have been done (request `{ctx.request_id}`). "
+                "Check before trying again; the team can find the details in the bot's log."
+            )
+        else:  # an error a user can cause, or an outage: answered as the table says
+            ctx.outcome = answer.outcome
+            if isinstance(exc, Refused) and exc.rule:
+                ctx.audit_detail["rule"] = exc.rule
+            text = answer_text(exc, answer, usage(usage_of) if usage_of else None)
+        await _safe_answer(ctx, text)
+    finally:
+        await _handled(services, ctx, started)
+
+
+async def _handled(services: Services, ctx: Ctx, started: float) -> None:
+    logger.info(
+        "handled",
+        outcome=ctx.outcome,
+        user=ctx.user_id or None,
+        channel=ctx.channel_id,
+        ms=round((time.perf_counter() - started) * 1000),
+    )
+    services.metrics.requests.labels(ctx.kind, ctx.name, ctx.outcome).inc()
+    detail = dict(ctx.audit_detail)
+    if ctx.kind == "command":
+        detail.setdefault("text", ctx.text[:500])
+    elif ctx.kind == "action":
+        detail.setdefault("value", (ctx.action.value or ",".join(ctx.action.selected))[:500])
+    await _audit(
+        services,
+        kind=ctx.kind,
+        action=ctx.name,
+        outcome=ctx.outcome,
+        actor=ctx.user_id or None,
+        channel=ctx.channel_id,
+        detail=detail,
+        request_id=ctx.request_id,
+    )
 
 
 async def _safe_answer(ctx: Ctx, text: str) -> None:
@@ -265,6 +297,14 @@ async def _safe_answer(ctx: Ctx, text: str) -> None:
         await ctx.answer(text)
     except Exception as exc:  # the answer itself failed (Slack down): the log is all that is left
         logger.error("could not answer the user", error=repr(exc))
+
+
+async def _audit(services: Services, **row: Any) -> None:
+    """The request's audit row: to the background writer when there is one (no round trip on the request)."""
+    if services.audit_writer is not None:
+        services.audit_writer.add(**row)
+    else:
+        await audit.record(services.db, **row)
 
 
 def command(app: AsyncApp, services: Services, name: str | re.Pattern[str]) -> Callable[[HandlerFn], HandlerFn]:
