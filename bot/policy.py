@@ -63,9 +63,11 @@ class Do(StrEnum):
 class Rule:
     who: tuple[Role, ...]
     what: str  # completes "Only … may <what>."
+    prod_only: bool = False  # other environments (the subject's) let anyone
 
 
 R = Role
+PROD = "prod"
 POLICY: dict[Do, Rule] = {
     Do.OVERRIDE_SET: Rule((R.MANAGER, R.REPLACED), "set this override"),
     Do.OVERRIDE_ANSWER: Rule((R.REPLACED, R.MANAGER), "accept or decline this override request"),
@@ -77,12 +79,12 @@ POLICY: dict[Do, Rule] = {
     Do.INCIDENT_REOPEN: Rule((R.COMMANDER, R.MANAGER), "reopen this incident"),
     Do.ACTION_DONE: Rule((R.OWNER, R.COMMANDER, R.MANAGER), "close this action item"),
     Do.INCIDENT_PUBLISH: Rule((R.COMMANDER, R.ON_CALL, R.MANAGER), "publish about this incident on the status page"),
-    Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod"),
-    Do.PROD_FORCE: Rule((R.DEPLOYER,), "override the staging gate with --force"),
-    Do.PROD_CHECK: Rule((R.DEPLOYER,), "tick a prod checklist"),
-    Do.PROD_START: Rule((R.DEPLOYER,), "start a prod deploy"),
-    Do.PROD_HEALTHY: Rule((R.DEPLOYER,), "end a prod watch as healthy"),
-    Do.PROD_MARK: Rule((R.DEPLOYER,), "mark a prod deploy deployed or failed"),
+    Do.PROD_DEPLOY: Rule((R.DEPLOYER,), "deploy to prod", prod_only=True),
+    Do.PROD_FORCE: Rule((R.DEPLOYER,), "override the staging gate with --force", prod_only=True),
+    Do.PROD_CHECK: Rule((R.DEPLOYER,), "tick a prod checklist", prod_only=True),
+    Do.PROD_START: Rule((R.DEPLOYER,), "start a prod deploy", prod_only=True),
+    Do.PROD_HEALTHY: Rule((R.DEPLOYER,), "end a prod watch as healthy", prod_only=True),
+    Do.PROD_MARK: Rule((R.DEPLOYER,), "mark a prod deploy deployed or failed", prod_only=True),
     Do.ROLLBACK: Rule((R.DEPLOYER, R.ON_CALL_PRIMARY), "roll back"),
     Do.ROLLBACK_MARK: Rule((R.DEPLOYER, R.ON_CALL_PRIMARY), "mark a rollback done or failed"),
     Do.DEPLOY_CANCEL: Rule((R.REQUESTER, R.DEPLOYER), "cancel this deploy"),
@@ -117,6 +119,7 @@ class Subject:
     holder: str | None = None
     owner: str | None = None
     replaced: frozenset[str] = field(default_factory=frozenset)
+    environment: str | None = None  # a deploy's: the prod-only rules guard prod alone
 
 
 async def deployers(services: Services) -> set[str] | None:
@@ -176,6 +179,8 @@ async def _holders(services: Services, role: Role, subject: Subject) -> set[str]
 
 
 async def allows(services: Services, action: Do, actor: str, subject: Subject = Subject()) -> bool:
+    if POLICY[action].prod_only and subject.environment not in (None, PROD):
+        return True
     for role in POLICY[action].who:
         holders = await _holders(services, role, subject)
         if holders is None or actor in holders:
@@ -201,6 +206,14 @@ async def require(services: Services, action: Do, actor: str, subject: Subject =
     if await allows(services, action, actor, subject):
         return
     raise Refused(f"Only {await who_may(services, action, subject)} may {what or POLICY[action].what}.", rule=action)
+
+
+def checklist_rule(environment: str, rollback: bool) -> Do | None:
+    """Who may tick a deploy's checklist: in prod the deployers (a rollback's verify list also the on-call
+    primary, as for the rollback itself); elsewhere anyone (None)."""
+    if environment != PROD:
+        return None
+    return Do.ROLLBACK if rollback else Do.PROD_CHECK
 
 
 def table() -> list[tuple[str, str]]:

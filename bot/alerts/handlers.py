@@ -10,89 +10,80 @@ from pydantic import BaseModel, ValidationError
 from slack_bolt.async_app import AsyncApp
 
 from bot import log
-from bot.alerts import flows, payloads
-from bot.alerts.ids import Action
-from bot.errors import DatabaseUnavailable, UsageError
+from bot.alerts import flows, parse, payloads
+from bot.alerts.ids import Acknowledged, Action, Source, alert_id, runbook_of, silence_of
+from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
+from bot.slack.middleware import HandlerFn as Handler
 from bot.web.signing import verify
 
 logger = log.get("zzik.alerts")
 MAX_BODY = 1024**2  # the web app's client_max_size: larger deliveries get 413
-HISTORY_DEFAULT, HISTORY_MAX = 20, 100
 
 
-def _alert_id(ctx: Ctx) -> int:
-    value = (ctx.action.value or "").split(":")[0]
-    if not value.isdigit():
-        raise UsageError("That button does not belong to an alert.", usage=False)
-    return int(value)
+async def alerts(ctx: Ctx) -> None:
+    match parse.parse_alerts(ctx.text):
+        case parse.Help():
+            await ctx.answer(usage("/alerts"))
+        case parse.FiringNow():
+            await ctx.ack()
+            await ctx.answer(await flows.firing_now(ctx.services))
+        case parse.History(limit=limit):
+            await ctx.ack()
+            await ctx.answer(await flows.history(ctx.services, limit))
 
 
-def parse_alerts(text: str) -> tuple[str, int]:
-    """`/alerts` -> ("now", 0); `/alerts history [n]` -> ("history", n); help -> ("help", 0)."""
-    words = text.lower().split()
-    if not words:
-        return "now", 0
-    if words[0] in ("help", "-h", "--help", "?"):
-        return "help", 0
-    if words[0] == "history" and len(words) <= 2:
-        if len(words) == 1:
-            return "history", HISTORY_DEFAULT
-        if words[1].isdigit() and 1 <= int(words[1]) <= HISTORY_MAX:
-            return "history", int(words[1])
-        raise UsageError(f"`history` takes a number from 1 to {HISTORY_MAX}.")
-    raise UsageError("`/alerts` takes nothing, `history [n]` or `help`.")
+async def acknowledge(ctx: Ctx) -> None:
+    await ctx.ack()
+    target = Acknowledged.parse(ctx.action.value)
+    await ctx.answer(await flows.acknowledge(ctx.services, target, ctx.user_id, ctx.request_id))
+
+
+async def declare(ctx: Ctx) -> None:
+    await ctx.ack()
+    form = await flows.declare_form(ctx.services, alert_id(ctx.action.value), ctx.user_id, ctx.channel_id)
+    await ctx.services.slack.views_open(trigger_id=ctx.trigger_id, view=form)
+
+
+async def runbook(ctx: Ctx) -> None:
+    await ctx.ack()
+    alert, slug = runbook_of(ctx.action.value)
+    await ctx.answer(await flows.start_runbook(ctx.services, alert, slug, ctx.user_id))
+
+
+async def roll_back(ctx: Ctx) -> None:
+    await ctx.ack()
+    blocks = await flows.rollback_offer(ctx.services, alert_id(ctx.action.value), ctx.user_id)
+    await ctx.answer("Roll back?", blocks)
+
+
+async def silence(ctx: Ctx) -> None:
+    await ctx.ack()
+    alert, hours = silence_of(ctx.action.value)
+    await ctx.answer(await flows.silence(ctx.services, alert, hours, ctx.user_id, ctx.request_id))
+
+
+async def unsilence(ctx: Ctx) -> None:
+    await ctx.ack()
+    await ctx.answer(await flows.unsilence(ctx.services, alert_id(ctx.action.value), ctx.user_id, ctx.request_id))
+
+
+ACTIONS: list[tuple[str | re.Pattern[str], Handler]] = [
+    (Action.ACKNOWLEDGE, acknowledge),
+    (Action.DECLARE, declare),
+    (re.compile(rf"^{Action.RUNBOOK}(:.*)?$"), runbook),
+    (Action.ROLL_BACK, roll_back),
+    (re.compile(rf"^{Action.SILENCE}(:\d+h)?$"), silence),
+    (Action.UNSILENCE, unsilence),
+]
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    @command(app, services, "/alerts")
-    async def alerts(ctx: Ctx) -> None:
-        what, n = parse_alerts(ctx.text)
-        if what == "help":
-            await ctx.answer(usage("/alerts"))
-            return
-        await ctx.ack()
-        await ctx.answer(await (flows.firing_now(services) if what == "now" else flows.history(services, n)))
-
-    @action(app, services, Action.ACKNOWLEDGE)
-    async def acknowledge(ctx: Ctx) -> None:
-        await ctx.ack()
-        value = ctx.action.value or ""
-        if not (value.isdigit() or (value.startswith("d") and value[1:].isdigit())):
-            raise UsageError("That button does not belong to an alert.", usage=False)
-        await ctx.answer(await flows.acknowledge(services, value, ctx.user_id, ctx.request_id))
-
-    @action(app, services, Action.DECLARE)
-    async def declare(ctx: Ctx) -> None:
-        await ctx.ack()
-        form = await flows.declare_form(services, _alert_id(ctx), ctx.user_id, ctx.channel_id)
-        await services.slack.views_open(trigger_id=ctx.trigger_id, view=form)
-
-    @action(app, services, re.compile(rf"^{Action.RUNBOOK}(:.*)?$"))
-    async def runbook(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(await flows.start_runbook(services, ctx.action.value or "", ctx.user_id))
-
-    @action(app, services, Action.ROLL_BACK)
-    async def roll_back(ctx: Ctx) -> None:
-        await ctx.ack()
-        blocks = await flows.rollback_offer(services, _alert_id(ctx), ctx.user_id)
-        await ctx.answer("Roll back?", blocks)
-
-    @action(app, services, re.compile(rf"^{Action.SILENCE}(:\d+h)?$"))
-    async def silence(ctx: Ctx) -> None:
-        await ctx.ack()
-        _, _, hours = (ctx.action.value or "").partition(":")
-        if not hours.isdigit():
-            raise UsageError("That button does not belong to an alert.", usage=False)
-        await ctx.answer(await flows.silence(services, _alert_id(ctx), int(hours), ctx.user_id, ctx.request_id))
-
-    @action(app, services, Action.UNSILENCE)
-    async def unsilence(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(await flows.unsilence(services, _alert_id(ctx), ctx.user_id, ctx.request_id))
+    command(app, services, "/alerts")(alerts)
+    for action_id, handler in ACTIONS:
+        action(app, services, action_id)(handler)
 
 
 class _Kick:
@@ -170,5 +161,5 @@ def web_routes(web_app: web.Application, services: Services) -> None:
 
         return handle
 
-    web_app.router.add_post("/hooks/alertmanager", receiver("alertmanager", payloads.AlertmanagerWebhook))
-    web_app.router.add_post("/hooks/grafana", receiver("grafana", payloads.GrafanaWebhook))
+    web_app.router.add_post("/hooks/alertmanager", receiver(Source.ALERTMANAGER, payloads.AlertmanagerWebhook))
+    web_app.router.add_post("/hooks/grafana", receiver(Source.GRAFANA, payloads.GrafanaWebhook))

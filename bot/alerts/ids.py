@@ -1,6 +1,11 @@
-"""Block Kit action ids and job names of the alerts domain (grep for them here)."""
+"""Names of the alerts domain, each built and parsed here: action ids, job names, states, button values."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
 from enum import StrEnum
+
+from bot.errors import NotFound
 
 
 class Action(StrEnum):
@@ -21,3 +26,78 @@ class Job(StrEnum):
     DECLARE = "alerts.declare"  # config auto-declares an incident for this priority
     INCIDENT_NOTE = "alerts.incident_note"  # the incident channel hears the alert resolved
     SWEEP = "alerts.sweep"  # every few seconds: what a crashed replica left half-done is picked up
+
+
+class Status(StrEnum):
+    """alerts.status (the CHECK constraint in 0010_alerts.sql)."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Source(StrEnum):
+    """alert_deliveries.source (the CHECK constraint in 0010_alerts.sql): the webhook it came through."""
+
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
+
+
+class Message(StrEnum):
+    """What a due Slack message stands for: one alert's own message, or a storm's digest."""
+
+    ALERT = "alert"
+    DIGEST = "digest"
+
+
+# -- button values: built and parsed here ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """What an Acknowledge button stands for: one alert (`<id>`) or a storm's digest (`d<id>`)."""
+
+    alert: int | None = None
+    digest: int | None = None
+
+    def value(self) -> str:
+        return f"d{self.digest}" if self.digest is not None else str(self.alert)
+
+    @classmethod
+    def parse(cls, value: str | None) -> Acknowledged:
+        value = value or ""
+        if value.isdigit():
+            return cls(alert=int(value))
+        if value.startswith("d") and value[1:].isdigit():
+            return cls(digest=int(value[1:]))
+        raise NotFound(NOT_AN_ALERT)
+
+
+NOT_AN_ALERT = "That button does not belong to an alert."
+
+
+def alert_value(alert_id: int, extra: str | int | None = None) -> str:
+    """`<alert id>` or `<alert id>:<extra>` (a runbook's slug, a silence's hours)."""
+    return str(alert_id) if extra is None else f"{alert_id}:{extra}"
+
+
+def alert_id(value: str | None) -> int:
+    head = (value or "").split(":")[0]
+    if not head.isdigit():
+        raise NotFound(NOT_AN_ALERT)
+    return int(head)
+
+
+def runbook_of(value: str | None) -> tuple[int, str]:
+    """`<alert id>:<runbook slug>` -> (alert id, slug)."""
+    head, _, slug = (value or "").partition(":")
+    if not head.isdigit() or not slug:
+        raise NotFound(NOT_AN_ALERT)
+    return int(head), slug
+
+
+def silence_of(value: str | None) -> tuple[int, int]:
+    """`<alert id>:<hours>` -> (alert id, hours)."""
+    _, _, hours = (value or "").partition(":")
+    if not hours.isdigit():
+        raise NotFound(NOT_AN_ALERT)
+    return alert_id(value), int(hours)

@@ -4,50 +4,33 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.alerts import flows
+from bot.alerts import scheduled, sending
 from bot.alerts.ids import Job
-from bot.jobs import JobRun, JobRunner
+from bot.jobs import JobRun, JobRunner, call
 from bot.services import Services
 
 
 def every_sweep(after: datetime) -> datetime:
     """The next multiple of SWEEP_EVERY (UTC) strictly after `after`, so every replica computes the same run."""
-    step = flows.SWEEP_EVERY.total_seconds()
+    step = sending.SWEEP_EVERY.total_seconds()
     epoch = after.astimezone(UTC).timestamp()
     return datetime.fromtimestamp((epoch // step + 1) * step, UTC)
 
 
 def register(runner: JobRunner, services: Services) -> None:
-    @runner.recurring(Job.SWEEP, spec=f"every {int(flows.SWEEP_EVERY.total_seconds())}s", next_due=every_sweep)
+    @runner.recurring(Job.SWEEP, spec=f"every {int(sending.SWEEP_EVERY.total_seconds())}s", next_due=every_sweep)
     async def sweep(run: JobRun) -> None:
-        await flows.sweep(services)
+        await sending.sweep(services)
 
-    @runner.handler(Job.PROCESS)
-    async def process(run: JobRun) -> None:
-        for channel in await flows.process(services, run.payload["delivery_id"]):
-            # Post at once what the pace allows; the rest is a scheduled send run (committed with the episodes).
-            await flows.send(services, channel, budget=0)
-
-    @runner.handler(Job.SEND)
-    async def send(run: JobRun) -> None:
-        await flows.send(services, run.payload["channel"])
-
-    @runner.handler(Job.PAGE)
-    async def page(run: JobRun) -> None:
-        await flows.page_primary(services, run.payload.get("alert_id"), run.payload.get("digest_id"))
-
-    @runner.handler(Job.ESCALATE)
-    async def escalate(run: JobRun) -> None:
-        await flows.escalate(services, run.payload.get("alert_id"), run.payload.get("digest_id"), run.payload["role"])
-
-    @runner.handler(Job.DEPLOY_NOTE)
-    async def deploy_note(run: JobRun) -> None:
-        await flows.deploy_thread(services, run.payload["alert_id"])
-
-    @runner.handler(Job.DECLARE)
-    async def declare(run: JobRun) -> None:
-        await flows.auto_declare(services, run.payload["alert_id"])
-
-    @runner.handler(Job.INCIDENT_NOTE)
-    async def incident_note(run: JobRun) -> None:
-        await flows.incident_note(services, run.payload["alert_id"])
+    runner.declare(
+        services,
+        {
+            Job.PROCESS: call(sending.process_and_send, "delivery_id"),
+            Job.SEND: call(sending.send, "channel"),
+            Job.PAGE: call(scheduled.page_primary, "alert_id?", "digest_id?"),
+            Job.ESCALATE: call(scheduled.escalate, "alert_id?", "digest_id?", "role"),
+            Job.DEPLOY_NOTE: call(scheduled.deploy_thread, "alert_id"),
+            Job.DECLARE: call(scheduled.auto_declare, "alert_id"),
+            Job.INCIDENT_NOTE: call(scheduled.incident_note, "alert_id"),
+        },
+    )

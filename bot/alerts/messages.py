@@ -6,13 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.alerts.ids import Action
+from bot.alerts.ids import Acknowledged, Action, alert_value
 from bot.alerts.store import Alert, Digest
-from bot.opsconfig import Runbook
-from bot.slack.blocks import Blocks, button, clock_time, confirm_dialog, context, section, when
+from bot.opsconfig import Runbook, Severity
+from bot.slack.blocks import Blocks, button, clock_time, confirm_dialog, context, pieces, section, when
 from bot.slack.text import escape, mention, truncate
 
-ICON = {"P1": ":red_circle:", "P2": ":large_orange_circle:", "P3": ":large_yellow_circle:", "P4": ":white_circle:"}
+ICON = {
+    Severity.P1: ":red_circle:",
+    Severity.P2: ":large_orange_circle:",
+    Severity.P3: ":large_yellow_circle:",
+    Severity.P4: ":white_circle:",
+}
+LOUD = (Severity.P1, Severity.P2)  # priorities whose message names the on-call primary
 DIGEST_LINES = 30
 SHOWN_LABELS = 8
 
@@ -62,7 +68,12 @@ def headline(alert: Alert) -> str:
     return f"{alert.priority} {alert.alertname}: {alert.summary}"
 
 
-def alert_message(alert: Alert, ctx: Context) -> tuple[str, Blocks]:
+def _loud(alert: Alert) -> bool:
+    """A firing P1/P2 nobody acknowledged names the on-call primary (the message and its notification)."""
+    return alert.firing and alert.priority in LOUD and bool(alert.primary_user) and not alert.acknowledged_at
+
+
+def _body(alert: Alert, ctx: Context) -> str:
     firing = alert.firing
     icon = ICON.get(alert.priority, ":bell:") if firing else ":white_check_mark:"
     state = (
@@ -83,10 +94,13 @@ def alert_message(alert: Alert, ctx: Context) -> tuple[str, Blocks]:
     labels = _labels(alert)
     if labels:
         lines.append(labels)
-    blocks: Blocks = [section("\n".join(lines))]
+    return "\n".join(lines)
+
+
+def _notes(alert: Alert, ctx: Context) -> list[str]:
     notes: list[str] = []
-    if firing and alert.priority in ("P1", "P2") and alert.primary_user and not alert.acknowledged_at:
-        notes.append(f":pager: {mention(alert.primary_user)} (on-call primary)")
+    if _loud(alert):
+        notes.append(f":pager: {mention(alert.primary_user or '?')} (on-call primary)")
     if ctx.deploy:
         d = ctx.deploy
         notes.append(
@@ -101,11 +115,10 @@ def alert_message(alert: Alert, ctx: Context) -> tuple[str, Blocks]:
             f":eyes: Acknowledged by {mention(alert.acknowledged_by or '?')} after "
             f"{duration(alert.acknowledged_at - alert.starts_at)}"
         )
-    if alert.silence_id and alert.silenced_until:
-        if firing and alert.silenced_until > ctx.now:
-            notes.append(
-                f":mute: Silenced until {when(alert.silenced_until, ctx.zone)} by {mention(alert.silenced_by or '?')}"
-            )
+    if alert.firing and alert.silence_id and alert.silenced_until and alert.silenced_until > ctx.now:
+        notes.append(
+            f":mute: Silenced until {when(alert.silenced_until, ctx.zone)} by {mention(alert.silenced_by or '?')}"
+        )
     if ctx.incident_ref:
         notes.append(f":rotating_light: Incident {escape(ctx.incident_ref)}")
     if ctx.runbooks:
@@ -114,15 +127,21 @@ def alert_message(alert: Alert, ctx: Context) -> tuple[str, Blocks]:
         notes.append(f":notebook: <{_url(alert.runbook_url)}|Runbook link>")
     if alert.generator_url:
         notes.append(f"<{_url(alert.generator_url)}|Source>")
+    return notes
+
+
+def alert_message(alert: Alert, ctx: Context) -> tuple[str, Blocks]:
+    blocks: Blocks = [section(_body(alert, ctx))]
+    notes = _notes(alert, ctx)
     if notes:
         blocks.append(context("\n".join(notes)))
-    if firing:
+    if alert.firing:
         buttons = _buttons(alert, ctx)
         if buttons:
             blocks.append({"type": "actions", "block_id": f"alert:{alert.id}", "elements": buttons[:25]})
-    text = escape(truncate(("" if firing else "Resolved: ") + headline(alert), 2900))
-    if firing and alert.priority in ("P1", "P2") and alert.primary_user and not alert.acknowledged_at:
-        text += f" {mention(alert.primary_user)}"
+    text = escape(truncate(("" if alert.firing else "Resolved: ") + headline(alert), 2900))
+    if _loud(alert):
+        text += f" {mention(alert.primary_user or '?')}"
     return text, blocks
 
 
@@ -139,15 +158,14 @@ def _buttons(alert: Alert, ctx: Context) -> list[dict]:
     if not ctx.incident_ref:
         out.append(button("Declare incident", Action.DECLARE, value))
     for r in ctx.runbooks[:3]:
-        out.append(button(f"Start runbook: {r.name}", f"{Action.RUNBOOK}:{r.slug}", f"{alert.id}:{r.slug}"))
+        out.append(button(f"Start runbook: {r.name}", f"{Action.RUNBOOK}:{r.slug}", alert_value(alert.id, r.slug)))
     if ctx.deploy:
         out.append(button("Roll back", Action.ROLL_BACK, value, "danger"))
     if ctx.can_silence:
         if alert.silence_id:
             out.append(button("Unsilence", Action.UNSILENCE, value))
         else:
-            out.append(button("Silence 1h", f"{Action.SILENCE}:1h", f"{alert.id}:1"))
-            out.append(button("Silence 4h", f"{Action.SILENCE}:4h", f"{alert.id}:4"))
+            out += [button(f"Silence {h}h", f"{Action.SILENCE}:{h}h", alert_value(alert.id, h)) for h in (1, 4)]
     return out
 
 
@@ -178,9 +196,9 @@ def digest_message(digest: Digest, alerts: list[Alert], now: datetime, zone: Zon
         )
     if len(firing) > len(shown):
         lines.append(f"…and {len(firing) - len(shown)} more firing (`/alerts` lists them all)")
-    blocks: Blocks = [section(line) for line in _chunks(lines)]
+    blocks: Blocks = [section(piece) for piece in pieces("\n".join(lines))[:45]]
     notes = [f"Since {when(digest.opened_at, zone)} · one message for the whole group, edited as it grows"]
-    primary = next((a.primary_user for a in firing if a.primary_user and a.priority in ("P1", "P2")), None)
+    primary = next((a.primary_user for a in firing if a.primary_user and a.priority in LOUD), None)
     if firing and primary and not digest.acknowledged_at:
         notes.append(f":pager: {mention(primary)} (on-call primary)")
     if digest.acknowledged_at:
@@ -191,25 +209,13 @@ def digest_message(digest: Digest, alerts: list[Alert], now: datetime, zone: Zon
             {
                 "type": "actions",
                 "block_id": f"digest:{digest.id}",
-                "elements": [button("Acknowledge all", Action.ACKNOWLEDGE, f"d{digest.id}", "primary")],
+                "elements": [
+                    button("Acknowledge all", Action.ACKNOWLEDGE, Acknowledged(digest=digest.id).value(), "primary")
+                ],
             }
         )
     text = f"Alert storm: {len(firing)} firing, {resolved} resolved" if firing else "Alert storm over"
     return text, blocks
-
-
-def _chunks(lines: list[str]) -> list[str]:
-    out, chunk = [], ""
-    for line in lines:
-        candidate = f"{chunk}\n{line}" if chunk else line
-        if len(candidate) > 2900:
-            out.append(chunk)
-            chunk = line
-        else:
-            chunk = candidate
-    if chunk:
-        out.append(chunk)
-    return out[:45]
 
 
 def page_text(alert: Alert, reason: str) -> str:
@@ -274,3 +280,91 @@ def declare_prefill(alert: Alert, link: str | None) -> dict[str, str]:
 
 def silence_confirm(hours: int) -> dict:
     return confirm_dialog(f"Silence for {hours} h?", "Alertmanager will not notify this alert until then.", "Silence")
+
+
+# -- answers to the buttons --------------------------------------------------------------------------------------
+
+NO_ALERT = "That alert does not exist."
+NO_STORM = "That alert storm does not exist."
+NOT_IN_WATCH = "This alert did not start in a deploy's watch window."
+NO_ALERTMANAGER = "Silences need ZZIK_ALERTMANAGER_URL to be set on the bot."
+SILENCE_HOURS = "Silence for 1 or 4 hours."
+NOT_SILENCEABLE = "Only Alertmanager's alerts can be silenced from here."
+
+# Answers and notes with blanks, filled by say(): {alertname} (escaped), {summary} (escaped), {priority}, {id} of
+# the alert, the rest named (raw text is escaped by say(); numbers and ids are safe).
+ALREADY_RESOLVED = "{alertname} has already resolved."
+STORM_ACKNOWLEDGED = "You acknowledged the {count} alerts of this storm."
+ALREADY_IN_INCIDENT = "This alert is already part of {ref}."
+NO_RUNBOOK = "There is no runbook `{slug}` any more."
+RUNBOOK_STARTED = "{name} started."
+SILENCE_COMMENT = "Silenced from Slack for {hours} h (alert #{id})"
+NOT_SILENCED = "Not silenced: {error}"
+SILENCED = "Silenced {alertname} for {hours} h (silence `{silence}`)."
+NOT_SILENCED_NOW = "{alertname} is not silenced."
+NOT_EXPIRED = "Silence not expired: {error}"
+UNSILENCED = "Silence `{silence}` expired: {alertname} notifies again."
+NOBODY_ON_CALL = "nobody reachable is on call as {role}"
+STORM_REASON = "Part of an alert storm: {count} alerts firing in its group"
+ESCALATION_REASON = "Not acknowledged after {waited}; escalating to you ({role})"
+RESOLVED_NOTE = ":white_check_mark: Alert *{alertname}* ({summary}) resolved after {lasted}."
+
+
+def say(template: str, alert: Alert | None = None, **blanks: object) -> str:
+    """An answer from its template; every blank is escaped once (alert and webhook text is raw)."""
+    known: dict[str, object] = {}
+    if alert is not None:
+        known = {"alertname": alert.alertname, "summary": alert.summary, "priority": alert.priority, "id": alert.id}
+    return template.format(**{k: escape(str(v)) for k, v in (known | blanks).items()})
+
+
+def resolved_entry(alert: Alert, lasted: str) -> str:
+    """The incident timeline's line when an alert of the incident resolved (timeline text is plain)."""
+    return f"alert {alert.alertname} resolved after {lasted}"
+
+
+def already_acknowledged(by: str | None) -> str:
+    return f"Already acknowledged by {mention(by or '?')}."
+
+
+def acknowledged(alert: Alert, now: datetime) -> str:
+    return f"You acknowledged {escape(alert.alertname)} ({alert.priority}) after {duration(now - alert.starts_at)}."
+
+
+def permalink(alert: Alert) -> str | None:
+    if not (alert.message_channel and alert.message_ts):
+        return None
+    return f"https://slack.com/archives/{alert.message_channel}/p{alert.message_ts.replace('.', '')}"
+
+
+def timeline_entry(alert: Alert) -> str:
+    """The incident timeline's line for an alert linked to it (timeline text is plain)."""
+    resolved = ", resolved" if not alert.firing else ""
+    return (
+        f"alert {alert.priority} {alert.alertname}: {alert.summary} (firing since "
+        f"{alert.starts_at:%d %b %H:%M} UTC{resolved})"
+    )
+
+
+def rollback_note(alert: Alert) -> str:
+    """What prompted a rollback offer from an alert (raw text: the offer escapes it)."""
+    shown = [f"{alert.alertname}: {alert.summary}"]
+    if alert.values_text:
+        shown.append(f"values {alert.values_text}")
+    elif alert.annotations.get("description"):
+        shown.append(alert.annotations["description"])
+    return "Alert " + " · ".join(shown)
+
+
+def already_silenced(until: datetime, zone: ZoneInfo) -> str:
+    return f"Already silenced until {when(until, zone)}."
+
+
+# -- pages, escalations and incident notes -----------------------------------------------------------------------
+
+
+def escalation_note(waited: str, role: str, user: str | None, why: str | None) -> str:
+    """The alert's thread hears whom an escalation paged, or why nobody."""
+    if user:
+        return f":arrow_up: Not acknowledged after {waited}: escalated to the {role} {mention(user)}."
+    return f":warning: Not acknowledged after {waited}; the {role} could not be paged: {why}"

@@ -14,21 +14,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.alerts.ids import Source, Status
+
 MAX_ALERTS = 5000
-Status = Literal["firing", "resolved"]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class AmAlert(_Model):
+class _Alert(_Model):
+    """What both senders' alerts carry."""
+
     status: Status
     labels: dict[str, str] = Field(min_length=1)
     annotations: dict[str, str] = {}
     startsAt: datetime
     endsAt: datetime | None = None
     generatorURL: str = ""
+
+
+class AmAlert(_Alert):
     fingerprint: str = Field(min_length=1, max_length=200)
 
 
@@ -45,13 +51,7 @@ class AlertmanagerWebhook(_Model):
     alerts: list[AmAlert] = Field(min_length=1, max_length=MAX_ALERTS)
 
 
-class GrafanaAlert(_Model):
-    status: Status
-    labels: dict[str, str] = Field(min_length=1)
-    annotations: dict[str, str] = {}
-    startsAt: datetime
-    endsAt: datetime | None = None
-    generatorURL: str = ""
+class GrafanaAlert(_Alert):
     fingerprint: str = ""
     silenceURL: str = ""
     dashboardURL: str = ""
@@ -125,7 +125,7 @@ def from_alertmanager(hook: AlertmanagerWebhook) -> list[Incoming]:
             labels=dict(a.labels),
             annotations=dict(a.annotations),
             starts_at=_aware(a.startsAt),
-            ends_at=_ends(a.endsAt) if a.status == "resolved" else None,
+            ends_at=_ends(a.endsAt) if a.status == Status.RESOLVED else None,
             generator_url=a.generatorURL or None,
             values_text=None,
             group_key=key,
@@ -150,7 +150,7 @@ def from_grafana(hook: GrafanaWebhook) -> list[Incoming]:
             labels=dict(a.labels),
             annotations=dict(a.annotations),
             starts_at=_aware(a.startsAt),
-            ends_at=_ends(a.endsAt) if a.status == "resolved" else None,
+            ends_at=_ends(a.endsAt) if a.status == Status.RESOLVED else None,
             generator_url=a.generatorURL or a.panelURL or a.dashboardURL or None,
             values_text=_values(a),
             group_key=key,
@@ -162,6 +162,6 @@ def from_grafana(hook: GrafanaWebhook) -> list[Incoming]:
 
 def parse(source: str, body: Any) -> list[Incoming]:
     """A stored delivery's body as alerts (it was validated when received)."""
-    if source == "grafana":
+    if source == Source.GRAFANA:
         return from_grafana(GrafanaWebhook.model_validate(body))
     return from_alertmanager(AlertmanagerWebhook.model_validate(body))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from bot.db import Conn
+from bot.alerts.ids import Message, Source, Status
+from bot.db import Conn, columns, from_row, json_value
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,7 @@ class Alert:
 
     @property
     def firing(self) -> bool:
-        return self.status == "firing"
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Alert:
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["labels"] = json.loads(values["labels"])
-        values["annotations"] = json.loads(values["annotations"])
-        return cls(**values)
+        return self.status == Status.FIRING
 
 
 @dataclass(frozen=True)
@@ -83,15 +77,17 @@ class Digest:
     version: int
     sent_version: int
 
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Digest:
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["group_labels"] = json.loads(values["group_labels"])
-        return cls(**values)
+
+_ALERT = columns(Alert)
+_DIGEST = columns(Digest)
 
 
-_ALERT = ", ".join(f.name for f in fields(Alert))
-_DIGEST = ", ".join(f.name for f in fields(Digest))
+def _alert(row: asyncpg.Record) -> Alert:
+    return from_row(Alert, row, labels=json_value, annotations=json_value, status=Status, source=Source)
+
+
+def _digest(row: asyncpg.Record) -> Digest:
+    return from_row(Digest, row, group_labels=json_value)
 
 
 # -- deliveries ---------------------------------------------------------------------------------------------
@@ -131,7 +127,7 @@ async def episode(conn: Conn, source: str, fingerprint: str, starts_at: datetime
         fingerprint,
         starts_at,
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 async def previous_episode(conn: Conn, source: str, fingerprint: str, before: datetime) -> Alert | None:
@@ -142,7 +138,7 @@ async def previous_episode(conn: Conn, source: str, fingerprint: str, before: da
         fingerprint,
         before,
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 async def episodes_since(conn: Conn, source: str, fingerprint: str, since: datetime) -> int:
@@ -166,7 +162,7 @@ async def insert(conn: Conn, **values: Any) -> Alert | None:
             ON CONFLICT (source, fingerprint, starts_at) DO NOTHING RETURNING {_ALERT}""",
         *values.values(),
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 _UPDATABLE = {
@@ -198,29 +194,29 @@ async def change(conn: Conn, alert_id: int, at: datetime, **values: Any) -> Aler
         at,
         *values.values(),
     )
-    return Alert.of(row)
+    return _alert(row)
 
 
 async def get(conn: Conn, alert_id: int, *, for_update: bool = False) -> Alert | None:
     row = await conn.fetchrow(
         f"SELECT {_ALERT} FROM alerts WHERE id = $1" + (" FOR UPDATE" if for_update else ""), alert_id
     )
-    return Alert.of(row) if row else None
+    return _alert(row) if row else None
 
 
 async def firing(conn: Conn) -> list[Alert]:
     rows = await conn.fetch(f"SELECT {_ALERT} FROM alerts WHERE status = 'firing' ORDER BY priority, starts_at")
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 async def recent(conn: Conn, limit: int) -> list[Alert]:
     rows = await conn.fetch(f"SELECT {_ALERT} FROM alerts ORDER BY created_at DESC, id DESC LIMIT $1", limit)
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 async def for_incident(conn: Conn, incident_id: int) -> list[Alert]:
     rows = await conn.fetch(f"SELECT {_ALERT} FROM alerts WHERE incident_id = $1 ORDER BY id", incident_id)
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 # -- digests ------------------------------------------------------------------------------------------------
@@ -244,28 +240,28 @@ async def open_digest(conn: Conn, group_key: str, group_labels: dict[str, str], 
     row = await conn.fetchrow(
         f"SELECT {_DIGEST} FROM alert_digests WHERE group_key = $1 AND closed_at IS NULL FOR UPDATE", group_key
     )
-    return Digest.of(row)
+    return _digest(row)
 
 
 async def current_digest(conn: Conn, group_key: str) -> Digest | None:
     row = await conn.fetchrow(
         f"SELECT {_DIGEST} FROM alert_digests WHERE group_key = $1 AND closed_at IS NULL", group_key
     )
-    return Digest.of(row) if row else None
+    return _digest(row) if row else None
 
 
 async def digest(conn: Conn, digest_id: int, *, for_update: bool = False) -> Digest | None:
     row = await conn.fetchrow(
         f"SELECT {_DIGEST} FROM alert_digests WHERE id = $1" + (" FOR UPDATE" if for_update else ""), digest_id
     )
-    return Digest.of(row) if row else None
+    return _digest(row) if row else None
 
 
 async def digest_alerts(conn: Conn, digest_id: int) -> list[Alert]:
     rows = await conn.fetch(
         f"SELECT {_ALERT} FROM alerts WHERE digest_id = $1 ORDER BY status, priority, starts_at, id", digest_id
     )
-    return [Alert.of(r) for r in rows]
+    return [_alert(r) for r in rows]
 
 
 async def touch_digest(conn: Conn, digest_id: int, at: datetime, **values: Any) -> None:
@@ -317,7 +313,7 @@ async def set_retry(conn: Conn, channel: str, retry_at: datetime) -> None:
     await conn.execute("UPDATE alert_channels SET retry_at = $2 WHERE channel = $1", channel, retry_at)
 
 
-async def next_unsent(conn: Conn, channel: str) -> tuple[str, int, int] | None:
+async def next_unsent(conn: Conn, channel: str) -> tuple[Message, int, int] | None:
     """('alert'|'digest', id, version) of the oldest message due in a channel."""
     row = await conn.fetchrow(
         """SELECT kind, id, version FROM (
@@ -329,14 +325,14 @@ async def next_unsent(conn: Conn, channel: str) -> tuple[str, int, int] | None:
            ) due ORDER BY dirty_at, id LIMIT 1""",
         channel,
     )
-    return (row["kind"], row["id"], row["version"]) if row else None
+    return (Message(row["kind"]), row["id"], row["version"]) if row else None
 
 
 async def sent(
     conn: Conn, kind: str, item_id: int, version: int, where: tuple[str, str] | None, error: str | None = None
 ) -> None:
     """Record what Slack took (or, with `error`, refused for good): this version is no longer due."""
-    table = "alerts" if kind == "alert" else "alert_digests"
+    table = "alerts" if kind == Message.ALERT else "alert_digests"
     channel, ts = where or (None, None)
     await conn.execute(
         f"""UPDATE {table} SET sent_version = GREATEST(sent_version, $2), message_ts = COALESCE(message_ts, $3),

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from aiohttp import web
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncApp
 
 from bot import audit
-from bot.deploys import flows, parse
-from bot.deploys.ids import Action
+from bot.deploys import answers, flows, parse, rollback
+from bot.deploys.ids import Action, Finished, RollbackOffer, Status, deploy_id, parse_checklist_block
 from bot.errors import DatabaseUnavailable, UsageError
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
-from bot.slack.text import escape, whole_number
+from bot.slack.middleware import HandlerFn as Handler
+from bot.slack.text import escape
 from bot.web.signing import verify
-
-
-def _deploy_id(ctx: Ctx) -> int:
-    value = whole_number(ctx.action.value or "")
-    if value is None:
-        raise UsageError("That button does not belong to a deploy.", usage=False)
-    return value
 
 
 class DeployCallback(BaseModel):
@@ -39,120 +31,129 @@ class DeployCallback(BaseModel):
     detail: str | None = Field(default=None, max_length=2000)
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    environments = services.config.deploy.environments
+# -- handlers: parse, ack, call one flow ----------------------------------------------------------------------
 
-    @command(app, services, "/deploy")
-    async def deploy(ctx: Ctx) -> None:
-        request = parse.parse_deploy(ctx.text, environments)
-        if isinstance(request, parse.Help):
+
+async def deploy(ctx: Ctx) -> None:
+    services = ctx.services
+    request = parse.parse_deploy(ctx.text, services.config.deploy.environments)
+    match request:
+        case parse.Help():
             await ctx.answer(usage("/deploy"))
-            return
-        match request:
-            case parse.Deploy():
-                # a change: a refusal ready within the ack budget is answered in the ack, else through response_url
-                await ctx.answer_change(
-                    flows.request(services, ctx.user_id, request, f"command:{ctx.trigger_id}", ctx.request_id)
-                )
-            case parse.Status():
-                await ctx.answer_soon(flows.status(services))
-            case parse.History(environment=env, limit=limit):
-                await ctx.answer_soon(flows.history(services, env, limit))
-            case parse.Unlock(environment=env, reason=reason):
-                await ctx.answer_change(flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
+        case parse.Deploy():
+            # a change: a refusal ready within the ack budget is answered in the ack, else through response_url
+            key = f"command:{ctx.trigger_id}"
+            await ctx.answer_change(flows.request(services, ctx.user_id, request, key, ctx.request_id))
+        case parse.Status():
+            await ctx.answer_soon(flows.status(services))
+        case parse.History(environment=env, limit=limit):
+            await ctx.answer_soon(flows.history(services, env, limit))
+        case parse.Unlock(environment=env, reason=reason):
+            await ctx.answer_change(flows.unlock(services, ctx.user_id, env, reason, ctx.request_id))
 
-    @command(app, services, "/rollback")
-    async def rollback(ctx: Ctx) -> None:
-        request = parse.parse_rollback(ctx.text, environments)
-        if isinstance(request, parse.Help):
-            await ctx.answer(usage("/rollback"))
-            return
-        await ctx.ack()
-        blocks = await flows.rollback_offer(services, ctx.user_id, request.environment, request.reason)
-        await ctx.answer(f"Roll back {request.environment}?", blocks)
 
-    @action(app, services, Action.ROLLBACK_OFFER)
-    async def rollback_offered(ctx: Ctx) -> None:
-        await ctx.ack()
-        env = ctx.action.value or ""
-        if env not in environments:
-            raise UsageError("That rollback button names no environment; use `/rollback prod`.", usage=False)
-        await ctx.answer(f"Roll back {env}?", await flows.rollback_offer(services, ctx.user_id, env, None))
+async def rollback_command(ctx: Ctx) -> None:
+    request = parse.parse_rollback(ctx.text, ctx.services.config.deploy.environments)
+    if isinstance(request, parse.Help):
+        await ctx.answer(usage("/rollback"))
+        return
+    await ctx.ack()
+    blocks = await rollback.offer(ctx.services, ctx.user_id, request.environment, request.reason)
+    await ctx.answer(answers.say(answers.ROLL_BACK_QUESTION, environment=request.environment), blocks)
 
-    @action(app, services, Action.START)
-    async def start(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(*await flows.start(services, _deploy_id(ctx), ctx.user_id))
 
-    @action(app, services, Action.START_ANYWAY)
-    async def start_anyway(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(*await flows.start(services, _deploy_id(ctx), ctx.user_id, anyway=True))
+async def rollback_offered(ctx: Ctx) -> None:
+    await ctx.ack()
+    env = ctx.action.value or ""
+    if env not in ctx.services.config.deploy.environments:
+        raise UsageError("That rollback button names no environment; use `/rollback prod`.", usage=False)
+    await ctx.answer(
+        answers.say(answers.ROLL_BACK_QUESTION, environment=env),
+        await rollback.offer(ctx.services, ctx.user_id, env, None),
+    )
 
-    @action(app, services, Action.CANCEL)
-    async def cancel(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(await flows.cancel(services, _deploy_id(ctx), ctx.user_id))
 
-    @action(app, services, Action.MARK_DEPLOYED)
-    async def mark_deployed(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(await flows.mark(services, _deploy_id(ctx), "succeeded", ctx.user_id))
+async def start(ctx: Ctx) -> None:
+    await ctx.ack()
+    await ctx.answer(*await flows.start(ctx.services, deploy_id(ctx.action.value), ctx.user_id))
 
-    @action(app, services, Action.MARK_FAILED)
-    async def mark_failed(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(await flows.mark(services, _deploy_id(ctx), "failed", ctx.user_id))
 
-    @action(app, services, re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"))
-    async def check(ctx: Ctx) -> None:
-        await ctx.ack()
-        block, part = checkbox_part(ctx.action.block_id)  # deploy:<id>:<list>[:partN] (long lists are split)
-        parts = block.split(":")
-        if len(parts) != 3 or not parts[1].isdigit():
-            raise UsageError("That checklist does not belong to a deploy.", usage=False)
-        selected = set(ctx.action.selected)
-        said = await flows.tick(services, int(parts[1]), parts[2], selected, ctx.user_id, part)
-        if said:
-            await ctx.answer(said)
+async def start_anyway(ctx: Ctx) -> None:
+    await ctx.ack()
+    await ctx.answer(*await flows.start(ctx.services, deploy_id(ctx.action.value), ctx.user_id, anyway=True))
 
-    @action(app, services, Action.HEALTHY)
-    async def healthy(ctx: Ctx) -> None:
-        await ctx.ack()
-        await ctx.answer(await flows.watch_healthy(services, _deploy_id(ctx), ctx.user_id))
 
-    @action(app, services, Action.ROLL_BACK)
-    async def watch_rollback(ctx: Ctx) -> None:
-        await ctx.ack()
-        deploy = await flows.store.get(services.db, _deploy_id(ctx))
-        if deploy is None:
-            raise UsageError("That deploy does not exist.", usage=False)
-        reason = f"Post-deployment watch of {deploy.ref}"
-        await ctx.answer(
-            await flows.rollback(services, ctx.user_id, deploy.environment, deploy.id, reason, ctx.request_id)
-        )
+async def cancel(ctx: Ctx) -> None:
+    await ctx.ack()
+    await ctx.answer(await flows.cancel(ctx.services, deploy_id(ctx.action.value), ctx.user_id))
 
-    @action(app, services, Action.ROLLBACK_REASON)
-    async def reason_picked(ctx: Ctx) -> None:
-        await ctx.ack()  # the choice is read from the message's state when the rollback is confirmed
 
-    @action(app, services, Action.ROLLBACK_CONFIRM)
-    async def rollback_confirmed(ctx: Ctx) -> None:
-        await ctx.ack()
-        try:
-            offer: dict[str, Any] = json.loads(ctx.action.value or "")
-            env, current = str(offer["env"]), int(offer["current"])
-        except (ValueError, KeyError, TypeError):
-            raise UsageError(
-                "That rollback button is damaged; run `/rollback &lt;env&gt;` again.", usage=False
-            ) from None
-        picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
-        choice = picked.value if picked else None
-        await ctx.answer(
-            await flows.rollback_confirmed(
-                services, ctx.user_id, env, current, choice, str(offer.get("reason") or ""), ctx.request_id
-            )
-        )
+async def mark_deployed(ctx: Ctx) -> None:
+    await ctx.ack()
+    await ctx.answer(await flows.mark(ctx.services, deploy_id(ctx.action.value), Status.SUCCEEDED, ctx.user_id))
+
+
+async def mark_failed(ctx: Ctx) -> None:
+    await ctx.ack()
+    await ctx.answer(await flows.mark(ctx.services, deploy_id(ctx.action.value), Status.FAILED, ctx.user_id))
+
+
+async def check(ctx: Ctx) -> None:
+    await ctx.ack()
+    block, part = checkbox_part(ctx.action.block_id)  # deploy:<id>:<list>[:partN] (long lists are split)
+    deploy, checklist = parse_checklist_block(block)
+    said = await flows.tick(ctx.services, deploy, checklist, set(ctx.action.selected), ctx.user_id, part)
+    if said:
+        await ctx.answer(said)
+
+
+async def healthy(ctx: Ctx) -> None:
+    await ctx.ack()
+    await ctx.answer(await flows.watch_healthy(ctx.services, deploy_id(ctx.action.value), ctx.user_id))
+
+
+async def watch_rollback(ctx: Ctx) -> None:
+    await ctx.ack()
+    deploy = deploy_id(ctx.action.value)
+    await ctx.answer(await rollback.from_watch(ctx.services, ctx.user_id, deploy, ctx.request_id))
+
+
+async def reason_picked(ctx: Ctx) -> None:
+    await ctx.ack()  # the choice is read from the message's state when the rollback is confirmed
+
+
+async def rollback_confirmed(ctx: Ctx) -> None:
+    await ctx.ack()
+    offer = RollbackOffer.parse(ctx.action.value)
+    picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
+    choice = picked.value if picked else None
+    said = await rollback.confirmed(
+        ctx.services, ctx.user_id, offer.env, offer.current, choice, offer.reason, ctx.request_id
+    )
+    await ctx.answer(said)
+
+
+COMMANDS: list[tuple[str, Handler]] = [("/deploy", deploy), ("/rollback", rollback_command)]
+ACTIONS: list[tuple[str | re.Pattern[str], Handler]] = [
+    (Action.ROLLBACK_OFFER, rollback_offered),
+    (Action.START, start),
+    (Action.START_ANYWAY, start_anyway),
+    (Action.CANCEL, cancel),
+    (Action.MARK_DEPLOYED, mark_deployed),
+    (Action.MARK_FAILED, mark_failed),
+    (re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"), check),
+    (Action.HEALTHY, healthy),
+    (Action.ROLL_BACK, watch_rollback),
+    (Action.ROLLBACK_REASON, reason_picked),
+    (Action.ROLLBACK_CONFIRM, rollback_confirmed),
+]
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    for name, handler in COMMANDS:
+        command(app, services, name)(handler)
+    for action_id, handler in ACTIONS:
+        action(app, services, action_id)(handler)
 
 
 def web_routes(web_app: web.Application, services: Services) -> None:
@@ -173,7 +174,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
             deploy, outcome = await flows.finish(
                 services,
                 callback.deploy_id,
-                callback.status,
+                Status(callback.status),
                 "pipeline",
                 str(callback.url) if callback.url else None,
                 escape(callback.detail) if callback.detail else None,  # raw from the pipeline: stored as mrkdwn
@@ -191,10 +192,10 @@ def web_routes(web_app: web.Application, services: Services) -> None:
         services.metrics.requests.labels("webhook", "hooks/deploy", outcome).inc()
         if deploy is None:
             return web.json_response({"error": f"deploy_id: no deploy {callback.deploy_id}"}, status=404)
-        if outcome == "conflict":
+        if outcome == Finished.CONFLICT:
             return web.json_response({"error": f"deploy {deploy.id} is {deploy.status}, not running"}, status=409)
         return web.json_response(
-            {"ok": True, "deploy_id": deploy.id, "status": deploy.status, "replayed": outcome == "replayed"}
+            {"ok": True, "deploy_id": deploy.id, "status": deploy.status, "replayed": outcome == Finished.REPLAYED}
         )
 
     web_app.router.add_post("/hooks/deploy", deploy_callback)

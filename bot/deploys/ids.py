@@ -1,6 +1,13 @@
-"""Block Kit action ids of deploys and rollbacks."""
+"""Names of the deploys domain, each built and parsed here: action ids, job names, states, button values."""
 
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
 from enum import StrEnum
+
+from bot.errors import UsageError
+from bot.slack.text import whole_number
 
 
 class Action(StrEnum):
@@ -15,3 +22,105 @@ class Action(StrEnum):
     ROLLBACK_CONFIRM = "rollback_confirm"
     ROLLBACK_REASON = "rollback_reason"
     ROLLBACK_OFFER = "rollback_offer"  # value: the environment (the incident kickoff's "Roll back…" button)
+
+
+class Job(StrEnum):
+    EXPIRE = "deploys.expire"  # key <id>:<status>: nothing stays locked forever
+    WATCH_END = "deploys.watch_end"  # key <id>: the end of a prod watch window
+    CHECK_TRIGGER = "deploys.check_trigger"  # key <id>: the pipeline call got no recorded answer
+
+
+class Status(StrEnum):
+    """deploys.status (the CHECK constraint in 0004_deploys.sql)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (Status.PENDING, Status.RUNNING)  # the states that hold an environment's lock
+
+
+class Kind(StrEnum):
+    """deploys.kind (the CHECK constraint in 0004_deploys.sql)."""
+
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+
+
+class Checklist(StrEnum):
+    """deploy_checks.list: which of the manual's lists a tick belongs to."""
+
+    PRE = "pre"
+    STAGING = "staging"
+    POST = "post"
+    VERIFY = "verify"
+
+
+class Finished(StrEnum):
+    """What a finish report (the pipeline's callback, a Mark button) did; also the webhook's audit outcome."""
+
+    CHANGED = "changed"
+    REPLAYED = "replayed"  # the deploy already had that result
+    CONFLICT = "conflict"  # the deploy is not running
+    MISSING = "missing"  # no such deploy
+
+
+PROD = "prod"  # the environment the gates guard
+STAGING = "staging"  # the environment that validates a version for prod
+BOT = "bot"  # who ticks "team notified" (the announcement itself) and who expires what nobody finished
+TEAM_NOTIFIED = "team_notified"  # the pre-deployment item the announcement ticks
+
+
+def expire_key(deploy_id: int, status: str) -> str:
+    return f"{deploy_id}:{status}"
+
+
+def expire_prefix(deploy_id: int) -> str:
+    return f"{deploy_id}:"
+
+
+def deploy_id(value: str | None) -> int:
+    """A button's value: the deploy's id."""
+    found = whole_number(value or "")
+    if found is None:
+        raise UsageError("That button does not belong to a deploy.", usage=False)
+    return found
+
+
+def checklist_block(deploy: int, checklist: str) -> str:
+    return f"deploy:{deploy}:{checklist}"
+
+
+def parse_checklist_block(block_id: str) -> tuple[int, Checklist]:
+    """`deploy:<id>:<list>` (without the part suffix) -> (id, list)."""
+    parts = block_id.split(":")
+    if len(parts) != 3 or parts[0] != "deploy" or not parts[1].isdigit() or parts[2] not in set(Checklist):
+        raise UsageError("That checklist does not belong to a deploy.", usage=False)
+    return int(parts[1]), Checklist(parts[2])
+
+
+@dataclass(frozen=True)
+class RollbackOffer:
+    """The value of a rollback offer's confirm button: what was offered, so a changed environment is noticed."""
+
+    env: str
+    current: int
+    target: str
+    reason: str
+
+    def value(self) -> str:
+        return json.dumps({"env": self.env, "current": self.current, "target": self.target, "reason": self.reason})
+
+    @classmethod
+    def parse(cls, value: str | None) -> RollbackOffer:
+        try:
+            offer = json.loads(value or "")
+            env, current = str(offer["env"]), int(offer["current"])
+            return cls(env, current, str(offer.get("target") or ""), str(offer.get("reason") or ""))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise UsageError(
+                "That rollback button is damaged; run `/rollback &lt;env&gt;` again.", usage=False
+            ) from None

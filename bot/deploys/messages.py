@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.deploys.ids import Action
+from bot.deploys.ids import STAGING, Action, Checklist, Kind, RollbackOffer, Status, checklist_block
 from bot.deploys.store import Deploy
 from bot.opsconfig import CheckItem, OpsConfig
 from bot.slack.blocks import button, checkbox_groups, context, option_text, section, when
@@ -17,11 +16,11 @@ from bot.slack.text import escape, mention, mrkdwn, plain, truncate
 Blocks = list[dict[str, Any]]
 Ticks = dict[tuple[str, str], tuple[str, datetime]]
 STATUS = {
-    "pending": ":hourglass_flowing_sand: waiting for the checklist",
-    "running": ":arrows_clockwise: deploying",
-    "succeeded": ":white_check_mark: deployed",
-    "failed": ":x: failed",
-    "cancelled": ":no_entry_sign: cancelled",
+    Status.PENDING: ":hourglass_flowing_sand: waiting for the checklist",
+    Status.RUNNING: ":arrows_clockwise: deploying",
+    Status.SUCCEEDED: ":white_check_mark: deployed",
+    Status.FAILED: ":x: failed",
+    Status.CANCELLED: ":no_entry_sign: cancelled",
 }
 
 
@@ -41,13 +40,12 @@ def checklist(
     done = sum(1 for i in items if (list_name, i.id) in ticks)
     return [
         section(f"*{title}* ({done}/{len(items)})"),
-        *checkbox_groups(f"deploy:{deploy.id}:{list_name}", f"{Action.CHECK}:{list_name}", options, selected),
+        *checkbox_groups(checklist_block(deploy.id, list_name), f"{Action.CHECK}:{list_name}", options, selected),
     ]
 
 
-def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo) -> tuple[str, Blocks]:
-    value = str(deploy.id)
-    what = "Rollback" if deploy.kind == "rollback" else "Deploy"
+def _headline(deploy: Deploy, zone: ZoneInfo) -> list[str]:
+    what = "Rollback" if deploy.kind == Kind.ROLLBACK else "Deploy"
     lines = [
         f"*{what} #{deploy.id}: `{escape(deploy.version)}` → {deploy.environment}* · {STATUS[deploy.status]}",
         f"Requested by {mention(deploy.requested_by)} at {when(deploy.created_at, zone)}",
@@ -68,55 +66,45 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
             + (f" · <{deploy.url}|pipeline run>" if deploy.url else "")
             + (f" · {mrkdwn(deploy.detail)}" if deploy.detail else "")
         )
-    blocks: Blocks = [section("\n".join(lines))]
-    if deploy.kind == "deploy":
-        blocks += checklist(deploy, "pre", config.deploy.pre_deploy_checklist, ticks, zone, "Pre-deployment checklist")
-    if deploy.status == "pending":
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    button("Start deploy", Action.START, value, "primary"),
-                    button("Cancel", Action.CANCEL, value),
-                ],
-            }
-        )
-    elif deploy.status == "running" and deploy.outcome_unknown_at:
-        blocks.append(
+    return lines
+
+
+def _mark_buttons(value: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "elements": [
+            button("Mark deployed", Action.MARK_DEPLOYED, value, "primary"),
+            button("Mark failed", Action.MARK_FAILED, value, "danger"),
+        ],
+    }
+
+
+def _running(deploy: Deploy, config: OpsConfig) -> Blocks:
+    value = str(deploy.id)
+    if deploy.outcome_unknown_at:
+        return [
             section(
                 ":warning: *Outcome unknown: check CI.* The bot stopped while calling the pipeline. "
                 "Check the pipeline, then say how it went (a late report from the pipeline counts too):"
-            )
+            ),
+            _mark_buttons(value),
+        ]
+    if not config.deploy.webhook_url:
+        command = config.deploy.commands.get("rollback" if deploy.kind == Kind.ROLLBACK else deploy.environment, "")
+        return [
+            section(f"Run it now: `{escape(command)}` (version `{escape(deploy.version)}`), then say how it went:"),
+            _mark_buttons(value),
+        ]
+    return [context("The pipeline was triggered; this message changes when it reports back.")]
+
+
+def _succeeded(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo) -> Blocks:
+    if deploy.kind == Kind.ROLLBACK:
+        return checklist(deploy, Checklist.VERIFY, config.rollback.verify, ticks, zone, "Verify the rollback")
+    if deploy.environment == STAGING:
+        blocks = checklist(
+            deploy, Checklist.STAGING, config.deploy.staging_validation, ticks, zone, "Staging validation"
         )
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    button("Mark deployed", Action.MARK_DEPLOYED, value, "primary"),
-                    button("Mark failed", Action.MARK_FAILED, value, "danger"),
-                ],
-            }
-        )
-    elif deploy.status == "running" and not config.deploy.webhook_url:
-        command = config.deploy.commands.get("rollback" if deploy.kind == "rollback" else deploy.environment, "")
-        blocks.append(
-            section(f"Run it now: `{escape(command)}` (version `{escape(deploy.version)}`), then say how it went:")
-        )
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    button("Mark deployed", Action.MARK_DEPLOYED, value, "primary"),
-                    button("Mark failed", Action.MARK_FAILED, value, "danger"),
-                ],
-            }
-        )
-    elif deploy.status == "running":
-        blocks.append(context("The pipeline was triggered; this message changes when it reports back."))
-    elif deploy.status == "succeeded" and deploy.kind == "rollback":
-        blocks += checklist(deploy, "verify", config.rollback.verify, ticks, zone, "Verify the rollback")
-    elif deploy.status == "succeeded" and deploy.environment == "staging":
-        blocks += checklist(deploy, "staging", config.deploy.staging_validation, ticks, zone, "Staging validation")
         if deploy.validated_at:
             blocks.append(
                 context(
@@ -124,19 +112,37 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
                     f"({when(deploy.validated_at, zone)}): it may go to prod."
                 )
             )
-    elif deploy.status == "succeeded":
-        blocks += checklist(
-            deploy, "post", config.deploy.post_deploy_validation, ticks, zone, "Post-deployment validation"
-        )
-        if deploy.watch_until and not deploy.watch_result:
-            blocks.append(
-                context(
-                    f":eyes: Watch window open until {when(deploy.watch_until, zone)}: alerts that start in it "
-                    "are linked to this deploy."
-                )
+        return blocks
+    blocks = checklist(
+        deploy, Checklist.POST, config.deploy.post_deploy_validation, ticks, zone, "Post-deployment validation"
+    )
+    if deploy.watch_until and not deploy.watch_result:
+        blocks.append(
+            context(
+                f":eyes: Watch window open until {when(deploy.watch_until, zone)}: alerts that start in it "
+                "are linked to this deploy."
             )
-        elif deploy.watch_result:
-            blocks.append(context(f"Watch window closed: {escape(deploy.watch_result)}"))
+        )
+    elif deploy.watch_result:
+        blocks.append(context(f"Watch window closed: {escape(deploy.watch_result)}"))
+    return blocks
+
+
+def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo) -> tuple[str, Blocks]:
+    blocks: Blocks = [section("\n".join(_headline(deploy, zone)))]
+    if deploy.kind == Kind.DEPLOY:
+        blocks += checklist(
+            deploy, Checklist.PRE, config.deploy.pre_deploy_checklist, ticks, zone, "Pre-deployment checklist"
+        )
+    match deploy.status:
+        case Status.PENDING:
+            start = button("Start deploy", Action.START, str(deploy.id), "primary")
+            blocks.append({"type": "actions", "elements": [start, button("Cancel", Action.CANCEL, str(deploy.id))]})
+        case Status.RUNNING:
+            blocks += _running(deploy, config)
+        case Status.SUCCEEDED:
+            blocks += _succeeded(deploy, config, ticks, zone)
+    what = "Rollback" if deploy.kind == Kind.ROLLBACK else "Deploy"
     text = f"{what} #{deploy.id} of {deploy.version} to {deploy.environment}: {deploy.status}"
     return text, blocks
 
@@ -196,7 +202,7 @@ def rollback_offer(
             {"text": {"type": "plain_text", "text": truncate(f"Other: {plain(reason)}", 75)}, "value": "other"}
         )
     identify = " · ".join(escape(x) for x in config.rollback.identify)
-    value = json.dumps({"env": env, "current": current.id, "target": target.version, "reason": reason or ""})
+    value = RollbackOffer(env, current.id, target.version, reason or "").value()
     # Radio buttons hold 10 options; a longer list of criteria becomes a menu (100), never cut.
     kind = "radio_buttons" if len(options) <= 10 else "static_select"
     radio: dict[str, Any] = {"type": kind, "action_id": Action.ROLLBACK_REASON, "options": options}
@@ -261,4 +267,24 @@ def watch_reminder(deploy: Deploy, zone: ZoneInfo, measured: str | None = None) 
                 ),
             ],
         },
+    ]
+
+
+def _actions(*elements: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "actions", "elements": list(elements)}
+
+
+def not_ticked(missing: list[str]) -> str:
+    return f"{len(missing)} pre-deployment item(s) are not ticked: " + "; ".join(missing)
+
+
+def start_anyway(deploy: Deploy, missing: list[str]) -> tuple[str, Blocks]:
+    """The question when a staging deploy starts with items not ticked."""
+    text = f"{len(missing)} checklist item(s) are not ticked: {'; '.join(missing)}. Start anyway?"
+    really = confirm(
+        "Start with an incomplete checklist?", f"{deploy.environment}: {len(missing)} item(s) not ticked.", "Start"
+    )
+    return text, [
+        section(not_ticked(missing)),
+        _actions(button("Start anyway", Action.START_ANYWAY, str(deploy.id), "danger", really)),
     ]

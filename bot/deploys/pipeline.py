@@ -16,10 +16,8 @@ logger = log.get("zzik.pipeline")
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
-async def trigger(services: Services, deploy: Deploy, action: str) -> str | None:
-    """None when the pipeline accepted the job; otherwise why not, in words for the user."""
-    url = services.config.deploy.webhook_url
-    assert url is not None
+async def trigger(services: Services, url: str, deploy: Deploy, action: str) -> str | None:
+    """None when the pipeline at `url` accepted the job; otherwise why not, in words for the user."""
     public = services.settings.zzik_public_url
     payload = {
         "deploy_id": deploy.id,

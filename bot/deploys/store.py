@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from bot.db import Conn
+from bot.db import Conn, columns, from_row
+from bot.deploys.ids import ACTIVE, Kind, Status
 
 
 @dataclass(frozen=True)
@@ -16,8 +17,8 @@ class Deploy:
     id: int
     environment: str
     version: str
-    kind: str
-    status: str
+    kind: Kind
+    status: Status
     requested_by: str
     forced_reason: str | None
     rollback_of: int | None
@@ -39,19 +40,19 @@ class Deploy:
 
     @property
     def ref(self) -> str:
-        what = "Rollback" if self.kind == "rollback" else "Deploy"
+        what = "Rollback" if self.kind == Kind.ROLLBACK else "Deploy"
         return f"{what} #{self.id} of {self.version} to {self.environment}"
 
     @property
     def active(self) -> bool:
-        return self.status in ("pending", "running")
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Deploy:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return self.status in ACTIVE
 
 
-_COLUMNS = ", ".join(f.name for f in fields(Deploy))
+_COLUMNS = columns(Deploy)
+
+
+def _deploy(row: asyncpg.Record) -> Deploy:
+    return from_row(Deploy, row, kind=Kind, status=Status)
 
 
 class Locked(Exception):
@@ -68,8 +69,8 @@ async def create(
     requested_by: str,
     request_key: str,
     at: datetime,
-    kind: str = "deploy",
-    status: str = "pending",
+    kind: Kind = Kind.DEPLOY,
+    status: Status = Status.PENDING,
     forced_reason: str | None = None,
     rollback_of: int | None = None,
     reason: str | None = None,
@@ -77,7 +78,7 @@ async def create(
     """(deploy, created). Raises Locked naming the holder when the environment has an active one."""
     existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE request_key = $1", request_key)
     if existing is not None:
-        return Deploy.of(existing), False
+        return _deploy(existing), False
     holder = await active(conn, environment)
     if holder is not None:
         raise Locked(holder)
@@ -104,24 +105,25 @@ async def create(
         # A racing request got there first: either the same key, or another deploy took the lock.
         existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE request_key = $1", request_key)
         if existing is not None:
-            return Deploy.of(existing), False
+            return _deploy(existing), False
         holder = await active(conn, environment)
-        assert holder is not None
+        if holder is None:  # the winner already finished: no holder to name, the violation stands
+            raise
         raise Locked(holder) from None
-    return Deploy.of(row), True
+    return _deploy(row), True
 
 
 async def get(conn: Conn, deploy_id: int, *, for_update: bool = False) -> Deploy | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE id = $1{lock}", deploy_id)
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def active(conn: Conn, environment: str) -> Deploy | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM deploys WHERE environment = $1 AND status IN ('pending', 'running')", environment
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def transition(conn: Conn, deploy_id: int, from_status: tuple[str, ...], **values: Any) -> Deploy | None:
@@ -134,7 +136,7 @@ async def transition(conn: Conn, deploy_id: int, from_status: tuple[str, ...], *
         list(from_status),
         *(values[n] for n in names),
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def set_values(conn: Conn, deploy_id: int, **values: Any) -> Deploy:
@@ -143,7 +145,7 @@ async def set_values(conn: Conn, deploy_id: int, **values: Any) -> Deploy:
     row = await conn.fetchrow(
         f"UPDATE deploys SET {assignments} WHERE id = $1 RETURNING {_COLUMNS}", deploy_id, *(values[n] for n in names)
     )
-    return Deploy.of(row)
+    return _deploy(row)
 
 
 async def validated_on_staging(conn: Conn, version: str) -> Deploy | None:
@@ -152,7 +154,7 @@ async def validated_on_staging(conn: Conn, version: str) -> Deploy | None:
             AND validated_at IS NOT NULL ORDER BY validated_at DESC LIMIT 1""",
         version,
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def succeeded(conn: Conn, environment: str, limit: int = 50) -> list[Deploy]:
@@ -163,7 +165,7 @@ async def succeeded(conn: Conn, environment: str, limit: int = 50) -> list[Deplo
         environment,
         limit,
     )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def finished_between(conn: Conn, environment: str, since: datetime, until: datetime) -> list[Deploy]:
@@ -175,7 +177,7 @@ async def finished_between(conn: Conn, environment: str, since: datetime, until:
         since,
         until,
     )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def history(conn: Conn, environment: str | None, limit: int) -> list[Deploy]:
@@ -189,7 +191,7 @@ async def history(conn: Conn, environment: str | None, limit: int) -> list[Deplo
             environment,
             limit,
         )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def open_watches(conn: Conn, now: datetime) -> list[Deploy]:
@@ -197,7 +199,7 @@ async def open_watches(conn: Conn, now: datetime) -> list[Deploy]:
         f"""SELECT {_COLUMNS} FROM deploys WHERE watch_until > $1 AND watch_result IS NULL ORDER BY watch_until""",
         now,
     )
-    return [Deploy.of(r) for r in rows]
+    return [_deploy(r) for r in rows]
 
 
 async def watching(conn: Conn, at: datetime) -> Deploy | None:
@@ -209,7 +211,7 @@ async def watching(conn: Conn, at: datetime) -> Deploy | None:
             ORDER BY finished_at DESC LIMIT 1""",
         at,
     )
-    return Deploy.of(row) if row else None
+    return _deploy(row) if row else None
 
 
 async def checks(conn: Conn, deploy_id: int) -> dict[tuple[str, str], tuple[str, datetime]]:
@@ -220,14 +222,11 @@ async def checks(conn: Conn, deploy_id: int) -> dict[tuple[str, str], tuple[str,
 
 
 async def tick(conn: Conn, deploy_id: int, list_name: str, item: str, by: str, at: datetime) -> bool:
+    tick = (deploy_id, list_name, item, by, at)
     status = await conn.execute(
         """INSERT INTO deploy_checks (deploy_id, list, item, ticked_by, ticked_at) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT DO NOTHING""",
-        deploy_id,
-        list_name,
-        item,
-        by,
-        at,
+        *tick,
     )
     return status.endswith(" 1")
 

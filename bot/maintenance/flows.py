@@ -6,21 +6,18 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import audit, log
-from bot.errors import UsageError
+from bot.errors import NotFound, UsageError
 from bot.jobs import cron_next
 from bot.maintenance import messages, store
+from bot.maintenance.ids import Job
 from bot.opsconfig import WEEKDAYS, Deadline
-from bot.services import Services
-from bot.slack.client import SLACK_FAILURES, slack_error
+from bot.services import Services, zone
+from bot.slack.blocks import selection_change
+from bot.slack.failures import SLACK_FAILURES, failure, update_in_place
 from bot.slo import flows as slo
 
 logger = log.get("zzik.maintenance")
-OVERDUE = "maintenance.overdue"
 LATE_AFTER = timedelta(minutes=15)
-
-
-def zone(services: Services) -> ZoneInfo:
-    return services.config.oncall.zone
 
 
 def deadline(due_at: datetime, rule: Deadline, tz: ZoneInfo) -> datetime:
@@ -54,7 +51,7 @@ async def post(
     and the retry posts the recorded checklist instead of recording another."""
     checklist = services.config.maintenance.checklists.get(kind)  # type: ignore[call-overload]
     if checklist is None:
-        raise UsageError(f"`{kind}` is not a maintenance checklist: use daily, weekly or monthly")
+        raise UsageError(messages.not_a_checklist(kind))
     now = services.clock.now()
     async with services.db.transaction() as conn:
         record, created = await store.create(
@@ -68,7 +65,9 @@ async def post(
             posted_by=posted_by,
         )
         if created:
-            await services.jobs.schedule_once(conn, OVERDUE, str(record.id), record.deadline_at, {"post_id": record.id})
+            await services.jobs.schedule_once(
+                conn, Job.OVERDUE, str(record.id), record.deadline_at, {"post_id": record.id}
+            )
             await slo.checklist_posted(conn, services, kind, record.id, list(checklist.items))
             await audit.record(
                 conn,
@@ -91,11 +90,8 @@ async def post_now(services: Services, kind: str, actor: str) -> str:
     try:
         record = await post(services, kind, services.clock.now(), posted_by=actor)
     except SLACK_FAILURES as exc:
-        return f"The {kind} checklist is recorded but Slack refused to post it: {slack_error(exc)}."
-    return (
-        f"The {kind} checklist is posted in {channel(services)} (due by "
-        f"{messages.when(record.deadline_at, zone(services))})."
-    )
+        return messages.not_posted(kind, failure("maintenance checklist not posted", exc).reason)
+    return messages.posted(kind, channel(services), record, zone(services))
 
 
 async def refresh(services: Services, post_id: int) -> None:
@@ -104,10 +100,9 @@ async def refresh(services: Services, post_id: int) -> None:
         return
     items = await store.items(services.db, post_id)
     text, blocks = messages.checklist(record, items, zone(services), services.clock.now())
-    try:
-        await services.slack.chat_update(channel=record.channel, ts=record.ts, text=text, blocks=blocks)
-    except SLACK_FAILURES as exc:
-        logger.warning("maintenance checklist not updated", post=post_id, error=slack_error(exc))
+    await update_in_place(
+        services.slack, "maintenance checklist", record.channel or channel(services), record.ts, text, blocks
+    )
 
 
 async def tick(services: Services, post_id: int, selected: set[int], actor: str, part: slice = slice(None)) -> None:
@@ -115,13 +110,14 @@ async def tick(services: Services, post_id: int, selected: set[int], actor: str,
     async with services.db.transaction() as conn:
         record = await store.get(conn, post_id, for_update=True)
         if record is None:
-            raise UsageError("That checklist does not exist.", usage=False)
+            raise NotFound("That checklist does not exist.")
         items = await store.items(conn, post_id)
-        for item in items[part]:  # a long checklist is split: a click reports only the part clicked
-            if item.item in selected and not item.done_by:
-                await store.mark(conn, post_id, item.item, actor, now)
-            elif item.item not in selected and item.done_by:
-                await store.mark(conn, post_id, item.item, None, None)
+        done = [i.item for i in items if i.done_by]
+        change = selection_change(selected, done, [i.item for i in items[part]])  # a click reports its part only
+        for item in change.tick:
+            await store.mark(conn, post_id, item, actor, now)
+        for item in change.untick:
+            await store.mark(conn, post_id, item, None, None)
         items = await store.items(conn, post_id)
         complete = all(i.done_by for i in items)
         if complete != (record.completed_at is not None):
@@ -132,11 +128,11 @@ async def tick(services: Services, post_id: int, selected: set[int], actor: str,
 async def assign(services: Services, post_id: int, item: int, actor: str) -> str:
     record = await store.get(services.db, post_id)
     if record is None or not 0 <= item < len(record.items):
-        raise UsageError("That task is not on a checklist.", usage=False)
+        raise NotFound("That task is not on a checklist.")
     if not await store.assign(services.db, post_id, item, actor):
-        return f"“{record.items[item]}” is already yours."
+        return messages.already_yours(record.items[item])
     await refresh(services, post_id)
-    return f"“{record.items[item]}” is assigned to you."
+    return messages.assigned(record.items[item])
 
 
 async def overdue(services: Services, post_id: int) -> bool:
@@ -169,13 +165,5 @@ async def overview(services: Services) -> str:
 async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
     """The handoff summary's lines: checklists whose deadline passed this week with tasks still open."""
     missed = await store.missed_between(services.db, starts, ends, services.clock.now())
-    if not missed:
-        return []
-    lines = [f"*Missed maintenance ({len(missed)})*"]
-    for record in missed:
-        items = await store.items(services.db, record.id)
-        lines.append(
-            f"{record.kind} of {messages.when(record.due_at, zone(services))}: "
-            + "; ".join(messages.open_items(record, items))
-        )
-    return lines
+    posts = [(record, await store.items(services.db, record.id)) for record in missed]
+    return messages.missed(posts, zone(services))

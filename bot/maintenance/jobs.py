@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.jobs import JobRun, JobRunner, cron_next
+from bot.jobs import JobRun, JobRunner, call, cron_next
 from bot.maintenance import flows
+from bot.maintenance.ids import Job, posted
 from bot.services import Services
 
 
@@ -15,10 +16,9 @@ def register(runner: JobRunner, services: Services) -> None:
         async def post(run: JobRun, kind: str = kind) -> None:
             await flows.post(services, kind, run.due_at, late=run.is_late(flows.LATE_AFTER))
 
-        runner.recurring(
-            f"maintenance.{kind}", spec=f"{checklist.schedule} {tz}", next_due=cron_next(checklist.schedule, tz)
-        )(post)
+        every = runner.recurring(
+            posted(kind), spec=f"{checklist.schedule} {tz}", next_due=cron_next(checklist.schedule, tz)
+        )
+        every(post)
 
-    @runner.handler(flows.OVERDUE)
-    async def overdue(run: JobRun) -> None:
-        await flows.overdue(services, run.payload["post_id"])
+    runner.declare(services, {Job.OVERDUE: call(flows.overdue, "post_id")})

@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.maintenance.ids import Action, checklist_block, task_value
 from bot.maintenance.store import Item, Post
 from bot.slack.blocks import checkbox_groups, context, option_text, section, when
 from bot.slack.text import escape, mention
 
-CHECK, ASSIGN = "maintenance_check", "maintenance_assign"
 TITLES = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly"}
 
 
@@ -39,7 +39,7 @@ def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> t
             option["description"] = {"type": "mrkdwn", "text": f"{mention(item.done_by)} · {when(item.done_at, zone)}"}
             selected.append(option)
         options.append(option)
-    blocks = [section(head), *checkbox_groups(f"maint:{post.id}", CHECK, options, selected)]
+    blocks = [section(head), *checkbox_groups(checklist_block(post.id), Action.CHECK, options, selected)]
     still_open = [item for item in items if not item.done_by]
     room = 50 - len(blocks) - 1  # Slack's 50 blocks, one kept for saying what did not fit
     if len(still_open) > room:
@@ -56,8 +56,8 @@ def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> t
                 {
                     "type": "button",
                     "text": {"type": "plain_text", "text": "Assign to me"},
-                    "action_id": ASSIGN,
-                    "value": f"{post.id}:{item.item}",
+                    "action_id": Action.ASSIGN,
+                    "value": task_value(post.id, item.item),
                 },
             )
         )
@@ -98,3 +98,36 @@ def overview(rows: list[tuple[str, Post | None, list[Item], datetime | None]], z
         if left and not post.completed_at:
             lines.append("   open: " + "; ".join(left))
     return "\n".join(lines)
+
+
+# -- answers -----------------------------------------------------------------------------------------------------
+
+
+def not_a_checklist(kind: str) -> str:
+    return f"`{kind}` is not a maintenance checklist: use daily, weekly or monthly"
+
+
+def not_posted(kind: str, error: str) -> str:
+    return f"The {kind} checklist is recorded but Slack refused to post it: {error}."
+
+
+def posted(kind: str, channel: str, post: Post, zone: ZoneInfo) -> str:
+    return f"The {kind} checklist is posted in {channel} (due by {when(post.deadline_at, zone)})."
+
+
+def already_yours(task: str) -> str:
+    return f"“{task}” is already yours."
+
+
+def assigned(task: str) -> str:
+    return f"“{task}” is assigned to you."
+
+
+def missed(posts: list[tuple[Post, list[Item]]], zone: ZoneInfo) -> list[str]:
+    """The handoff summary's lines: checklists whose deadline passed with tasks still open."""
+    if not posts:
+        return []
+    lines = [f"*Missed maintenance ({len(posts)})*"]
+    for post, items in posts:
+        lines.append(f"{post.kind} of {when(post.due_at, zone)}: " + "; ".join(open_items(post, items)))
+    return lines

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from bot.db import Conn
+from bot.db import Conn, columns, from_row, json_value
 
 
 @dataclass(frozen=True)
@@ -26,23 +26,6 @@ class Post:
     completed_at: datetime | None
     nudged_at: datetime | None
 
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Post:
-        return cls(
-            row["id"],
-            row["kind"],
-            row["due_at"],
-            json.loads(row["items"]),
-            row["posted_at"],
-            row["deadline_at"],
-            row["late"],
-            row["posted_by"],
-            row["channel"],
-            row["ts"],
-            row["completed_at"],
-            row["nudged_at"],
-        )
-
 
 @dataclass(frozen=True)
 class Item:
@@ -52,7 +35,11 @@ class Item:
     done_at: datetime | None
 
 
-_COLUMNS = "id, kind, due_at, items, posted_at, deadline_at, late, posted_by, channel, ts, completed_at, nudged_at"
+_COLUMNS = columns(Post)
+
+
+def _post(row: asyncpg.Record) -> Post:
+    return from_row(Post, row, items=json_value)
 
 
 async def create(
@@ -81,17 +68,17 @@ async def create(
         existing = await conn.fetchrow(
             f"SELECT {_COLUMNS} FROM maintenance_posts WHERE kind = $1 AND due_at = $2", kind, due_at
         )
-        return Post.of(existing), False
+        return _post(existing), False
     await conn.executemany(
         "INSERT INTO maintenance_items (post_id, item) VALUES ($1, $2)", [(row["id"], i) for i in range(len(items))]
     )
-    return Post.of(row), True
+    return _post(row), True
 
 
 async def get(conn: Conn, post_id: int, *, for_update: bool = False) -> Post | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM maintenance_posts WHERE id = $1{lock}", post_id)
-    return Post.of(row) if row else None
+    return _post(row) if row else None
 
 
 async def set_message(conn: Conn, post_id: int, channel: str, ts: str) -> None:
@@ -151,7 +138,7 @@ async def latest(conn: Conn, kind: str) -> Post | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM maintenance_posts WHERE kind = $1 ORDER BY posted_at DESC, id DESC LIMIT 1", kind
     )
-    return Post.of(row) if row else None
+    return _post(row) if row else None
 
 
 async def missed_between(conn: Conn, starts: datetime, ends: datetime, now: datetime) -> list[Post]:
@@ -163,4 +150,4 @@ async def missed_between(conn: Conn, starts: datetime, ends: datetime, now: date
         ends,
         now,
     )
-    return [Post.of(r) for r in rows]
+    return [_post(r) for r in rows]

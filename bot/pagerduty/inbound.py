@@ -16,6 +16,7 @@ import re
 from bot import audit, log
 from bot.alerts import flows as alert_flows
 from bot.alerts import store as alerts
+from bot.alerts.ids import Acknowledged
 from bot.errors import UserError
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
@@ -176,7 +177,7 @@ async def _alert_told(services: Services, event: Event) -> str:
     actor = await _slack_user(services, event)
     if actor is not None:
         with told_by_pagerduty():
-            await alert_flows.acknowledge(services, str(alert.id), actor, f"pagerduty:{event.id}")
+            await alert_flows.acknowledge(services, Acknowledged(alert=alert.id), actor, f"pagerduty:{event.id}")
         return "alert:acknowledged"
     if alert.message_channel and alert.message_ts:
         text = messages.alert_acknowledged(event)

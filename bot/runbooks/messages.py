@@ -6,6 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.opsconfig import Runbook
+from bot.runbooks.ids import Action, RunStep, StepStatus
 from bot.runbooks.store import Run, Step
 from bot.slack.blocks import clock_time as when
 from bot.slack.blocks import context, pieces, section
@@ -13,7 +14,6 @@ from bot.slack.text import escape, mention, mrkdwn
 
 Blocks = list[dict[str, Any]]
 MAX_BLOCKS = 50
-DONE, SKIP, SKIP_VIEW = "runbook_done", "runbook_skip", "runbook_skip_reason"
 
 
 def listing(runbooks: list[Runbook]) -> str:
@@ -33,7 +33,7 @@ def step_blocks(run: Run, index: int, recorded: Step | None, zone: ZoneInfo) -> 
     if step.get("link"):
         text += f"\n<{step['link']}|more>"
     blocks = [section(p) for p in pieces(text)]
-    value = f"{run.id}:{index}"
+    value = RunStep(run.id, index).value()
     if recorded is None:
         blocks.append(
             {
@@ -44,19 +44,19 @@ def step_blocks(run: Run, index: int, recorded: Step | None, zone: ZoneInfo) -> 
                         "type": "button",
                         "text": {"type": "plain_text", "text": "Done"},
                         "style": "primary",
-                        "action_id": DONE,
+                        "action_id": Action.DONE,
                         "value": value,
                     },
                     {
                         "type": "button",
                         "text": {"type": "plain_text", "text": "Skip…"},
-                        "action_id": SKIP,
+                        "action_id": Action.SKIP,
                         "value": value,
                     },
                 ],
             }
         )
-    elif recorded.status == "done":
+    elif recorded.status == StepStatus.DONE:
         blocks.append(context(f":white_check_mark: done by {mention(recorded.by_user)} at {when(recorded.at, zone)}"))
     else:
         blocks.append(
@@ -101,8 +101,8 @@ def pages(
 
 
 def summary(run: Run, recorded: dict[int, Step], duration: str) -> str:
-    done = sum(1 for s in recorded.values() if s.status == "done")
-    skipped = [s for s in recorded.values() if s.status == "skipped"]
+    done = sum(1 for s in recorded.values() if s.status == StepStatus.DONE)
+    skipped = [s for s in recorded.values() if s.status == StepStatus.SKIPPED]
     text = f":checkered_flag: Runbook *{escape(run.name)}* finished in {duration}: {done} done, {len(skipped)} skipped"
     if skipped:
         text += " (" + "; ".join(f"step {s.step + 1}: {mrkdwn(s.reason or '')}" for s in skipped) + ")"
@@ -112,8 +112,8 @@ def summary(run: Run, recorded: dict[int, Step], duration: str) -> str:
 def skip_modal(run: Run, index: int) -> dict[str, Any]:
     return {
         "type": "modal",
-        "callback_id": SKIP_VIEW,
-        "private_metadata": f"{run.id}:{index}",
+        "callback_id": Action.SKIP_VIEW,
+        "private_metadata": RunStep(run.id, index).value(),
         "title": {"type": "plain_text", "text": "Skip a step"},
         "submit": {"type": "plain_text", "text": "Skip it"},
         "blocks": [
@@ -126,3 +126,63 @@ def skip_modal(run: Run, index: int) -> dict[str, Any]:
             },
         ],
     }
+
+
+# -- answers -----------------------------------------------------------------------------------------------------
+
+NO_CHANNEL = "Start a runbook from a channel."
+NO_STEP = "That step is not part of a runbook run."
+
+
+def no_runbook(name: str, suggestion: Runbook | None) -> str:
+    if suggestion is not None:
+        return f"There is no runbook `{mrkdwn(name)}`. Did you mean `{suggestion.slug}` ({escape(suggestion.name)})?"
+    return f"There is no runbook `{mrkdwn(name)}`; `/runbook` lists them."
+
+
+def already_started(name: str) -> str:
+    return f"That run of {escape(name)} was already started."
+
+
+def not_posted(run_id: int, error: str) -> str:
+    return (
+        f"The run is recorded (#{run_id}) but Slack refused to post it here: {error}. "
+        "Invite the bot to this channel and start it again."
+    )
+
+
+def already_recorded(index: int, recorded: Step) -> str:
+    return f"Step {index + 1} was already {recorded.status} by <@{recorded.by_user}>."
+
+
+def message_text(name: str) -> str:
+    """The notification text of a run's messages."""
+    return f"Runbook: {name}"
+
+
+# -- the incident timeline (plain text, stored as mrkdwn) -----------------------------------------------------------
+
+
+def started_entry(name: str) -> str:
+    return f"runbook {name} started"
+
+
+def step_entry(run: Run, index: int, status: str, reason: str | None) -> str:
+    what = "done" if status == StepStatus.DONE else f"skipped ({reason})"
+    return f"runbook {escape(run.name)} step {index + 1} {what}: {escape(run.steps[index]['text'])}"
+
+
+def finished_entry(run: Run) -> str:
+    return f"runbook {escape(run.name)} finished"
+
+
+def in_progress(runs: list[tuple[Run, int, str]]) -> str:
+    """/runbook runs: (run, steps recorded, how long ago it started)."""
+    if not runs:
+        return "No runbook runs in progress."
+    lines = [
+        f"• #{run.id} *{escape(run.name)}* in <#{run.channel}> · {recorded}/{len(run.steps)} steps · started by "
+        f"<@{run.started_by}> {ago} ago"
+        for run, recorded, ago in runs
+    ]
+    return "*Runbook runs in progress*\n" + "\n".join(lines)

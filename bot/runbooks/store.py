@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from bot.db import Conn
+from bot.db import Conn, columns, from_row, json_value
+from bot.runbooks.ids import StepStatus
 
 
 @dataclass(frozen=True)
@@ -25,32 +26,21 @@ class Run:
     started_at: datetime
     finished_at: datetime | None
 
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Run:
-        return cls(
-            row["id"],
-            row["runbook"],
-            row["name"],
-            json.loads(row["steps"]),
-            row["channel"],
-            json.loads(row["messages"]),
-            row["incident_id"],
-            row["started_by"],
-            row["started_at"],
-            row["finished_at"],
-        )
-
 
 @dataclass(frozen=True)
 class Step:
     step: int
-    status: str
+    status: StepStatus
     reason: str | None
     by_user: str
     at: datetime
 
 
-_COLUMNS = "id, runbook, name, steps, channel, messages, incident_id, started_by, started_at, finished_at"
+_COLUMNS = columns(Run)
+
+
+def _run(row: asyncpg.Record) -> Run:
+    return from_row(Run, row, steps=json_value, messages=json_value)
 
 
 async def start(
@@ -78,13 +68,13 @@ async def start(
         at,
     )
     if row is not None:
-        return Run.of(row), True
-    return Run.of(await conn.fetchrow(f"SELECT {_COLUMNS} FROM runbook_runs WHERE request_key = $1", key)), False
+        return _run(row), True
+    return _run(await conn.fetchrow(f"SELECT {_COLUMNS} FROM runbook_runs WHERE request_key = $1", key)), False
 
 
 async def get(conn: Conn, run_id: int) -> Run | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM runbook_runs WHERE id = $1", run_id)
-    return Run.of(row) if row else None
+    return _run(row) if row else None
 
 
 async def set_messages(conn: Conn, run_id: int, messages: list[dict[str, Any]]) -> None:
@@ -112,7 +102,7 @@ async def record(conn: Conn, run_id: int, step: int, status: str, reason: str | 
 
 async def steps(conn: Conn, run_id: int) -> dict[int, Step]:
     rows = await conn.fetch("SELECT step, status, reason, by_user, at FROM runbook_steps WHERE run_id = $1", run_id)
-    return {r["step"]: Step(r["step"], r["status"], r["reason"], r["by_user"], r["at"]) for r in rows}
+    return {r["step"]: from_row(Step, r, status=StepStatus) for r in rows}
 
 
 async def finish(conn: Conn, run_id: int, at: datetime) -> bool:
@@ -132,4 +122,4 @@ async def in_progress(conn: Conn) -> list[tuple[Run, int]]:
         f"""SELECT {_COLUMNS}, (SELECT count(*) FROM runbook_steps s WHERE s.run_id = r.id) AS recorded
             FROM runbook_runs r WHERE finished_at IS NULL ORDER BY started_at"""
     )
-    return [(Run.of(r), r["recorded"]) for r in rows]
+    return [(_run(r), r["recorded"]) for r in rows]

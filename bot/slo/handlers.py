@@ -10,23 +10,26 @@ from bot.slack.middleware import Ctx, command
 from bot.slo import flows, parse
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    @command(app, services, "/slo")
-    async def slo(ctx: Ctx) -> None:
-        # Prometheus is asked with a bounded timeout (prometheus.timeout, at most 10 s): the answer goes in the
-        # ack when it fits Slack's 3 s, else through response_url.
-        match parse.parse(ctx.text):
-            case parse.Help():
-                await ctx.answer(usage("/slo"))
-            case parse.Live():
-                await _early_ack(ctx, services)
-                await ctx.answer(*await flows.live(services))
-            case parse.Report(year=year, month=month):
-                await _early_ack(ctx, services)
-                await ctx.answer(*await flows.report(services, year, month))
+async def slo(ctx: Ctx) -> None:
+    # Prometheus is asked with a bounded timeout (prometheus.timeout, at most 10 s): the answer goes in the ack
+    # when it fits Slack's 3 s, else through response_url.
+    services = ctx.services
+    match parse.parse(ctx.text):
+        case parse.Help():
+            await ctx.answer(usage("/slo"))
+        case parse.Live():
+            await _early_ack(ctx, services)
+            await ctx.answer(*await flows.live(services))
+        case parse.Report(year=year, month=month):
+            await _early_ack(ctx, services)
+            await ctx.answer(*await flows.report(services, year, month))
 
 
 async def _early_ack(ctx: Ctx, services: Services) -> None:
     """Ack at once when Prometheus may take longer than Slack waits; the answer then follows by response_url."""
     if services.config.prometheus.timeout.total_seconds() > 2:
         await ctx.ack()
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    command(app, services, "/slo")(slo)

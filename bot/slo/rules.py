@@ -25,7 +25,7 @@ def burn_alertname(slo_name: str) -> str:
 
 
 def _labels(priority: str, **more: str) -> dict[str, str]:
-    return {"priority": priority, "severity": SEVERITY[priority], **more}
+    return {"priority": str(priority), "severity": SEVERITY[priority], **more}
 
 
 def manual_rules(config: OpsConfig) -> tuple[list[dict], list[str]]:

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from bot import audit, log
+from bot.deploys import announce
 from bot.deploys import messages as deploy_messages
 from bot.deploys import store as deploys
+from bot.deploys.ids import Checklist, Kind, Status
 from bot.deploys.store import Deploy
 from bot.jobs import JobRun
 from bot.services import Services
@@ -94,13 +96,13 @@ def criteria_met(services: Services, f: Figures) -> list[tuple[str, str]]:
 
 async def deploy_finished(conn: asyncpg.Connection, services: Services, deploy: Deploy) -> None:
     """In the transaction that records a deploy's success: start measuring its watch or its rollback."""
-    if services.prometheus is None or deploy.status != "succeeded" or deploy.finished_at is None:
+    if services.prometheus is None or deploy.status != Status.SUCCEEDED or deploy.finished_at is None:
         return
     every = services.config.prometheus.watch_every
     payload = {"deploy_id": deploy.id, "n": 1}
-    if deploy.kind == "deploy" and deploy.watch_until:
+    if deploy.kind == Kind.DEPLOY and deploy.watch_until:
         await services.jobs.schedule_once(conn, WATCH_TICK, f"{deploy.id}:1", deploy.finished_at + every, payload)
-    elif deploy.kind == "rollback" and any(i.id == VERIFY_ITEM for i in services.config.rollback.verify):
+    elif deploy.kind == Kind.ROLLBACK and any(i.id == VERIFY_ITEM for i in services.config.rollback.verify):
         await services.jobs.schedule_once(conn, ROLLBACK_CHECK, f"{deploy.id}:1", deploy.finished_at + every, payload)
 
 
@@ -181,14 +183,14 @@ async def watch_tick(services: Services, run: JobRun) -> None:
 
 
 async def _breach_message(services: Services, deploy: Deploy, f: Figures, met: list[tuple[str, str]]):
-    from bot.deploys import flows as deploy_flows  # deploys calls into this module; import at use
+    from bot.deploys import rollback  # deploys calls into this module; import at use
 
     criteria = {c.id: c.text for c in services.config.rollback.criteria}
     named = "; ".join(f"*{escape(criteria.get(cid, cid))}*: {why}" for cid, why in met)
     text = f":rotating_light: {deploy.ref} meets the manual's rollback criteria: {named}"
     header = deploy_messages.section(f"{text}\nLast {_span(f.span)}: {f.line()}.")
     try:
-        current, target = await deploy_flows.rollback_target(services, deploy.environment)
+        current, target = await rollback.target(services, deploy.environment)
     except Exception:  # nothing to roll back to: say so rather than offer a button that cannot work
         return text, [header, deploy_messages.context("No earlier good version is known to roll back to.")]
     if current.id != deploy.id:
@@ -208,9 +210,9 @@ def _span(span: timedelta) -> str:
 async def rollback_check(services: Services, run: JobRun) -> None:
     """After a rollback: tick "error rates returned to normal" with the figure once Prometheus shows it."""
     rollback = await deploys.get(services.db, int(run.payload["deploy_id"]))
-    if rollback is None or rollback.status != "succeeded" or rollback.finished_at is None:
+    if rollback is None or rollback.status != Status.SUCCEEDED or rollback.finished_at is None:
         return
-    if ("verify", VERIFY_ITEM) in await deploys.checks(services.db, rollback.id):
+    if (Checklist.VERIFY, VERIFY_ITEM) in await deploys.checks(services.db, rollback.id):
         return
     bad = await deploys.get(services.db, rollback.rollback_of) if rollback.rollback_of else None
     now = services.clock.now()
@@ -237,7 +239,7 @@ async def rollback_check(services: Services, run: JobRun) -> None:
         return
     figure = f"bot:Prometheus: error rate {show(f.errors, '%')} (before the deploy: {show(f.before_errors, '%')})"
     async with services.db.transaction() as conn:
-        ticked = await deploys.tick(conn, rollback.id, "verify", VERIFY_ITEM, figure[:200], now)
+        ticked = await deploys.tick(conn, rollback.id, Checklist.VERIFY, VERIFY_ITEM, figure[:200], now)
         if ticked:
             await audit.record(
                 conn,
@@ -248,11 +250,9 @@ async def rollback_check(services: Services, run: JobRun) -> None:
                 detail={"deploy": rollback.id, "error_ratio": f.errors, "before": f.before_errors},
             )
     if ticked:
-        from bot.deploys import flows as deploy_flows
-
         current = await deploys.get(services.db, rollback.id)
         if current is not None:
-            await deploy_flows.refresh(services, current)
+            await announce.refresh(services, current)
 
 
 def normal_limit(before: float | None) -> float:

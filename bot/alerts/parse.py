@@ -1,0 +1,41 @@
+"""The /alerts grammar: text -> a frozen request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.errors import UsageError
+
+HISTORY_DEFAULT, HISTORY_MAX = 20, 100
+HELP_WORDS = ("help", "-h", "--help", "?")
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class FiringNow:
+    pass
+
+
+@dataclass(frozen=True)
+class History:
+    limit: int
+
+
+def parse_alerts(text: str) -> Help | FiringNow | History:
+    """`/alerts` -> what fires now; `/alerts history [n]` -> the last n; `help`."""
+    words = text.lower().split()
+    if not words:
+        return FiringNow()
+    if words[0] in HELP_WORDS:
+        return Help()
+    if words[0] == "history" and len(words) <= 2:
+        if len(words) == 1:
+            return History(HISTORY_DEFAULT)
+        if words[1].isdigit() and 1 <= int(words[1]) <= HISTORY_MAX:
+            return History(int(words[1]))
+        raise UsageError(f"`history` takes a number from 1 to {HISTORY_MAX}.")
+    raise UsageError("`/alerts` takes nothing, `history [n]` or `help`.")

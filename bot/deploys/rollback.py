@@ -1,0 +1,124 @@
+"""Rolling back: the target (the last good version), the offer, and the rollback itself, announced like a deploy."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot import audit, policy
+from bot.deploys import answers, messages, store
+from bot.deploys.announce import refresh, tell_incidents
+from bot.deploys.flows import run_pipeline, schedule_running
+from bot.deploys.ids import Job, Kind, Status
+from bot.deploys.store import Deploy, Locked
+from bot.errors import Refused, UsageError
+from bot.policy import Do
+from bot.services import Services
+
+
+async def target(services: Services, environment: str) -> tuple[Deploy, Deploy]:
+    """(what runs now, the last good version before it): a version rolled back from is not good."""
+    ran = await store.succeeded(services.db, environment)
+    if not ran:
+        raise UsageError(answers.say(answers.NOTHING_DEPLOYED, environment=environment), usage=False)
+    current = ran[0]
+    rolled_back = {d.rollback_of for d in ran if d.rollback_of}
+    bad_versions = {d.version for d in ran if d.id in rolled_back} | {current.version}
+    good = next((d for d in ran[1:] if d.version not in bad_versions), None)
+    if good is None:
+        raise UsageError(answers.say(answers.NO_GOOD_VERSION, current), usage=False)
+    return current, good
+
+
+async def offer(
+    services: Services,
+    actor: str,
+    environment: str,
+    reason: str | None,
+    *,
+    preselect: str | None = None,
+    note: str | None = None,
+) -> list[dict]:
+    await policy.require(
+        services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
+    )
+    current, good = await target(services, environment)
+    return messages.rollback_offer(environment, current, good, services.config, reason, preselect=preselect, note=note)
+
+
+def reason_of(services: Services, choice: str | None, other: str) -> str:
+    """The reason picked on the offer: one of the manual's criteria (with what was typed), or `other`."""
+    criteria = {c.id: c.text for c in services.config.rollback.criteria}
+    if choice in criteria:
+        return answers.rollback_reason(criteria[choice], other)
+    if choice == "other" and other:
+        return answers.rollback_reason(None, other)
+    raise UsageError(answers.PICK_REASON, usage=False)
+
+
+async def confirmed(
+    services: Services, actor: str, environment: str, current_id: int, choice: str | None, other: str, request_id: str
+) -> str:
+    """The confirmed rollback offer: who may first, then the reason picked."""
+    await policy.require(
+        services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
+    )
+    reason = reason_of(services, choice, other)
+    return await rollback(services, actor, environment, current_id, reason, request_id)
+
+
+async def from_watch(services: Services, actor: str, deploy_id: int, request_id: str) -> str:
+    """Roll back from the end-of-watch reminder's button."""
+    deploy = await store.get(services.db, deploy_id)
+    if deploy is None:
+        raise UsageError(answers.NO_DEPLOY, usage=False)
+    reason = answers.say(answers.WATCH_ROLLBACK_REASON, deploy)
+    return await rollback(services, actor, deploy.environment, deploy.id, reason, request_id)
+
+
+async def rollback(
+    services: Services, actor: str, environment: str, current_id: int, reason: str, request_id: str
+) -> str:
+    await policy.require(
+        services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
+    )
+    current, good = await target(services, environment)
+    if current.id != current_id:
+        raise UsageError(answers.say(answers.ENVIRONMENT_CHANGED, current), usage=False)
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        try:
+            deploy, created = await store.create(
+                conn,
+                environment=environment,
+                version=good.version,
+                requested_by=actor,
+                request_key=f"rollback:{current.id}",
+                at=now,
+                kind=Kind.ROLLBACK,
+                status=Status.RUNNING,
+                rollback_of=current.id,
+                reason=reason,
+            )
+        except Locked as exc:
+            raise Refused(answers.say(answers.ROLLBACK_LOCKED, exc.holder)) from None
+        if not created:
+            return answers.say(answers.ROLLBACK_UNDER_WAY, deploy)
+        await schedule_running(services, conn, deploy.id, now)
+        if current.watch_until and not current.watch_result:
+            await store.set_values(
+                conn, current.id, watch_result=answers.say(answers.BY, what="rolled back", actor=actor)
+            )
+            await services.jobs.cancel(conn, Job.WATCH_END, str(current.id))
+        await audit.record(
+            conn,
+            kind="deploy",
+            action="rollback",
+            outcome="ok",
+            actor=actor,
+            request_id=request_id,
+            detail={"deploy": deploy.id, "from": current.version, "to": good.version, "reason": reason},
+        )
+    replaced = await store.get(services.db, current.id) or current
+    answer, _ = await asyncio.gather(run_pipeline(services, deploy, Kind.ROLLBACK), refresh(services, replaced))
+    await tell_incidents(services, answers.rolling_back(actor, environment, current, good, reason))
+    return answer
