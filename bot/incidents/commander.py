@@ -36,8 +36,7 @@ async def take_command(services: Services, incident_id: int, actor: str) -> Take
             return AlreadyCommander(incident)
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        incident = await guards.locked(conn, incident_id)
-        guards.must_be_open(incident)
+        incident = await guards.locked_open(conn, incident_id)
         request, created = await store.ask_command(conn, incident_id, actor, incident.commander, now)
         if created:
             entry = records.command_asked_entry(actor, incident.commander)
@@ -115,8 +114,7 @@ async def change_commander(services: Services, incident: Incident, actor: str, c
 async def _hand_over(services: Services, incident_id: int, actor: str, commander: str, why: str) -> Incident:
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        incident = await guards.locked(conn, incident_id)
-        guards.must_be_open(incident)
+        incident = await guards.locked_open(conn, incident_id)
         if commander == incident.commander:
             raise AlreadyDone(refusals.already_commands(incident, commander))
         previous = incident.commander

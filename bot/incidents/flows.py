@@ -13,7 +13,7 @@ from typing import Any
 from bot import log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, UsageError
 from bot.incidents import channel, guards, messages, paging, records, refusals, scheduled, setup, store
-from bot.incidents.enums import Severity, Status
+from bot.incidents.enums import Severity
 from bot.incidents.outcomes import Acknowledged, Declared, Joined, Reopened, Resolved, SeverityChanged, StageChanged
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
@@ -145,8 +145,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
     now = services.clock.now()
     async with services.db.transaction() as conn:
         # The row lock serializes changes: of simultaneous identical changes one happens, the rest are told.
-        incident = await guards.locked(conn, incident.id)
-        guards.must_be_open(incident)
+        incident = await guards.locked_open(conn, incident.id)
         if severity == incident.severity:
             raise AlreadyDone(refusals.already_severity(incident))
         escalation = severity.worse_than(incident.severity)
@@ -201,8 +200,7 @@ async def change_stage(services: Services, incident: Incident, actor: str, name:
     stage = matches[0]
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        incident = await guards.locked(conn, incident.id)
-        guards.must_be_open(incident)
+        incident = await guards.locked_open(conn, incident.id)
         if stage == incident.stage:
             raise AlreadyDone(refusals.already_stage(incident))
         previous = incident.stage
@@ -229,15 +227,7 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
         incident = await guards.locked(conn, incident.id)
         if incident.is_open:
             raise AlreadyDone(refusals.still_open(incident))
-        incident = await store.update(
-            conn,
-            incident.id,
-            status=Status.OPEN,
-            resolved_at=None,
-            resolved_by=None,
-            stage=stages[min(1, len(stages) - 1)].name,
-            last_update_at=now,
-        )
+        incident = await store.reopen(conn, incident.id, stages[min(1, len(stages) - 1)].name, now)
         await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
         await scheduled.schedule_nudge(services, conn, incident, now)
         await guards.audit(conn, "reopen", actor, incident, channel=incident.channel_id, request_id=request_id)
@@ -250,15 +240,9 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
     await may_resolve(services, incident, actor)
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        guards.must_be_open(await guards.locked(conn, incident.id))
-        incident = await store.update(
-            conn,
-            incident.id,
-            status=Status.RESOLVED,
-            resolved_at=now,
-            resolved_by=actor,
-            summary=summary,
-            stage=services.config.incidents.stages[-1].name,
+        await guards.locked_open(conn, incident.id)
+        incident = await store.resolve(
+            conn, incident.id, actor, summary, services.config.incidents.stages[-1].name, now
         )
         ttr, tta = messages.times_to_resolve(incident)
         await store.add_event(conn, incident.id, now, actor, "resolved", records.resolved_entry(incident, ttr, tta))
@@ -316,8 +300,7 @@ async def tick_stage(
         raise NotFound(refusals.NO_CHECKLIST)
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        incident = await guards.locked(conn, incident_id)
-        guards.must_be_open(incident)
+        incident = await guards.locked_open(conn, incident_id)
         current = [i for (s, i) in await store.checks(conn, incident_id) if s == stage]
         change = selection_change(selected, current, scope)
         name, items = stages[stage].name, stages[stage].items

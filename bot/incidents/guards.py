@@ -17,6 +17,13 @@ async def locked(conn: Any, incident_id: int) -> Incident:
     return incident
 
 
+async def locked_open(conn: Any, incident_id: int) -> Incident:
+    """The incident, locked for a change that only an open incident takes."""
+    incident = await locked(conn, incident_id)
+    must_be_open(incident)
+    return incident
+
+
 def must_be_open(incident: Incident) -> None:
     if not incident.is_open:
         raise Refused(refusals.read_only(incident))

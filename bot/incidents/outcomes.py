@@ -1,4 +1,6 @@
-"""What the incident stories return: plain values that messages.py turns into words (`messages.answer`)."""
+"""What the incident stories return: plain values that messages.py turns into words (`messages.answer`).
+
+Most say only which incident it was about (`About`): the incident itself shows the change."""
 
 from __future__ import annotations
 
@@ -9,96 +11,84 @@ from bot.incidents.store import ActionItem, Incident, Page
 
 
 @dataclass(frozen=True)
-class Declared:
+class About:
     incident: Incident
-    created: bool  # False: the declaration key was seen before, nothing new was declared
 
 
 @dataclass(frozen=True)
-class SeverityChanged:
-    incident: Incident
+class Declared(About):
+    created: bool  # False: the declaration key was seen before, nothing new was declared
+
+
+class StageChanged(About):
+    """The incident is at its new stage."""
+
+
+@dataclass(frozen=True)
+class SeverityChanged(About):
     was: str
     paged: list[Page] | None = None  # an escalation pages (these are its pages); a de-escalation does not
 
 
-@dataclass(frozen=True)
-class StageChanged:
-    incident: Incident
+class Resolved(About):
+    """Resolved: its times to acknowledge and resolve are in the incident."""
+
+
+class Reopened(About):
+    """Open again, back at its triage stage."""
 
 
 @dataclass(frozen=True)
-class Reopened:
-    incident: Incident
-
-
-@dataclass(frozen=True)
-class Resolved:
-    incident: Incident
-
-
-@dataclass(frozen=True)
-class Acknowledged:
-    incident: Incident
+class Acknowledged(About):
     already: bool = False  # someone acknowledged it before: the incident says who and when
 
 
 @dataclass(frozen=True)
-class Joined:
-    incident: Incident
+class Joined(About):
     failures: list[str]  # what Slack refused when inviting
 
 
-@dataclass(frozen=True)
-class CommanderChanged:
-    incident: Incident  # its commander is the new one
+class CommanderChanged(About):
+    """Its commander is the new one."""
 
 
 @dataclass(frozen=True)
-class AlreadyCommander:
-    incident: Incident
-
-
-@dataclass(frozen=True)
-class CommandAsked:
+class CommandAsked(About):
     """Take command by someone who may not take it at once: the commander is asked (or was already)."""
 
-    incident: Incident
     commander: str  # the one asked
     who_may: str = ""  # who may hand over command, in words
     already: bool = False  # this person had asked before and is still waiting
     error: str | None = None  # the DM to the commander failed
 
 
+class AlreadyCommander(About):
+    """The one who clicked Take command has it already."""
+
+
 @dataclass(frozen=True)
-class CommandAnswered:
-    incident: Incident
+class CommandAnswered(About):
     requested_by: str
     handed_over: bool
     told_error: str | None = None  # the DM to the one who asked failed
 
 
-@dataclass(frozen=True)
-class CommandSettled:
+class CommandSettled(About):
     """The request was answered before, or command changed hands meanwhile."""
 
-    incident: Incident
-
 
 @dataclass(frozen=True)
-class SetupUnderWay:
-    incident: Incident
-
-
-@dataclass(frozen=True)
-class ActionAdded:
-    incident: Incident
+class ActionAdded(About):
     item: ActionItem
     due: date | None
 
 
+class SetupUnderWay(About):
+    """A set-up run is going on: no second one was started."""
+
+
 @dataclass(frozen=True)
-class ActionClosed:
-    incident: Incident
+class ActionClosed(About):
     item: ActionItem
     already: bool = False  # it was done before: the item says by whom and when
 

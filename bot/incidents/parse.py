@@ -17,13 +17,16 @@ _SEVERITY_LIKE = re.compile(r"^(p\d+|sev\d*|p)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class OpenModal:
-    pass
+class Word:
+    """A request that is one word and nothing after it."""
 
 
-@dataclass(frozen=True)
-class Help:
-    pass
+class OpenModal(Word):
+    """`/incident` alone: the Declare form."""
+
+
+class Help(Word):
+    """`/incident help`"""
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,8 @@ class Declare:
     full_text: str | None = None  # an over-long title in full: it becomes the description
 
 
-@dataclass(frozen=True)
-class ListOpen:
-    pass
+class ListOpen(Word):
+    """`/incident list`: the open incidents."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Update:
 
 @dataclass(frozen=True)
 class ChangeSeverity:
+    """`/incident severity p1`"""
+
     severity: Severity
 
 
@@ -53,8 +57,14 @@ class Commander:
     user: str
 
 
+class ListActions(Word):
+    """`/incident actions`: the action items, each with a Done button."""
+
+
 @dataclass(frozen=True)
 class Stage:
+    """`/incident stage <name>`: a stage named in full or by its start."""
+
     name: str
 
 
@@ -65,14 +75,17 @@ class AddAction:
     due: date | None = None
 
 
+class Timeline(Word):
+    """`/incident timeline`"""
+
+
 @dataclass(frozen=True)
 class ActionDone:
     number: int
 
 
-@dataclass(frozen=True)
-class ListActions:
-    pass
+class Postmortem(Word):
+    """`/incident postmortem`: the draft, posted in the channel."""
 
 
 @dataclass(frozen=True)
@@ -80,24 +93,13 @@ class Resolve:
     summary: str | None
 
 
-@dataclass(frozen=True)
-class Timeline:
-    pass
-
-
-@dataclass(frozen=True)
-class Postmortem:
-    pass
+class Reopen(Word):
+    """`/incident reopen`"""
 
 
 @dataclass(frozen=True)
 class Public:
     rest: str  # parsed by the status domain
-
-
-@dataclass(frozen=True)
-class Reopen:
-    pass
 
 
 InChannel = (

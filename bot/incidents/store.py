@@ -146,6 +146,22 @@ async def update(conn: asyncpg.Connection, incident_id: int, **values: Any) -> I
     return Incident.of(row)
 
 
+async def resolve(
+    conn: asyncpg.Connection, incident_id: int, by: str, summary: str | None, stage: str, at: datetime
+) -> Incident:
+    """Resolved at its last stage; open escalations and nudges are the caller's to cancel."""
+    return await update(
+        conn, incident_id, status=Status.RESOLVED, resolved_at=at, resolved_by=by, summary=summary, stage=stage
+    )
+
+
+async def reopen(conn: asyncpg.Connection, incident_id: int, stage: str, at: datetime) -> Incident:
+    """Open again at `stage`, as if an update came in now (the nudges count from here)."""
+    return await update(
+        conn, incident_id, status=Status.OPEN, resolved_at=None, resolved_by=None, stage=stage, last_update_at=at
+    )
+
+
 async def release_setup(conn: Conn, incident_id: int, error: str | None) -> None:
     """What the last set-up left undone (None: nothing), for the Retry button and the audit."""
     await conn.execute("UPDATE incidents SET setup_error = $2 WHERE id = $1", incident_id, error)
