@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import log, opsconfig
-from bot.errors import DatabaseMisconfigured, DatabaseUnavailable
+from bot.errors import DatabaseMisconfigured, DatabaseUnavailable, MigrationError
 from bot.settings import Settings, SettingsError, load_settings
 
 # auth.test errors that mean the bot token will never work.
@@ -45,6 +45,18 @@ class _Stopped(BaseException):
 def _fail(message: str, code: int = 2) -> int:
     print(f"zzik-bot: {message}", file=sys.stderr)
     return code
+
+
+# What stops `serve` or `migrate` before it is under way, each said in one line with its exit status.
+_STARTUP_ERRORS = (DatabaseMisconfigured, DatabaseUnavailable, MigrationError, Fatal)
+
+
+def _fail_startup(exc: Exception) -> int:
+    if isinstance(exc, DatabaseMisconfigured):
+        return _fail(str(exc))  # the URL is wrong: 2, like every setting a person must fix
+    if isinstance(exc, DatabaseUnavailable):
+        return _fail(f"DATABASE_URL: {exc}", 1)
+    return _fail(str(exc), exc.code if isinstance(exc, Fatal) else 1)
 
 
 def _raise_stopped(signum: int, frame: Any) -> None:
@@ -187,65 +199,17 @@ async def _check_bot_token(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.socket, socket_mode: bool) -> int:
-    from bot.app import build
-    from bot.db import Database
-    from bot.migrate import MigrationError
-    from bot.slack.socketmode import SocketMode
-
-    logger = log.get("zzik")
     life = _Lifetime()
-    runner: web.AppRunner | None = None
-    handler: SocketMode | None = None
-    bot = None
     try:
         await _check_bot_token(settings)
         async with _database_url(settings, life) as url:
-            try:
-                bot = build(settings, config, db=Database(url))
-                await bot.start()
-                runner = web.AppRunner(bot.web, access_log=None)
-                await runner.setup()
-                await web.SockSite(runner, sock).start()
-                if socket_mode and settings.slack_app_token is not None:  # checked in _main
-                    handler = SocketMode(
-                        bot.bolt, settings.slack_app_token.get_secret_value(), on_fatal=life.request_stop
-                    )
-                    bot.services.socket_mode = handler
-                    await handler.connect_async()
-                logger.info(
-                    "serving",
-                    host=settings.host,
-                    port=settings.port,
-                    socket_mode=socket_mode,
-                    slack_api_url=settings.slack_api_url,
-                    replica=bot.services.replica_id,
-                )
-                life.waiting()
-                await life.stop.wait()
-            except asyncio.CancelledError:
-                if not life.stop.is_set():
-                    raise
-                _uncancel()
-            finally:
-                logger.info("stopping")
-                if handler is not None:
-                    await handler.close_async()
-                if runner is not None:
-                    await runner.cleanup()
-                if bot is not None:
-                    await bot.stop()
+            await _serve_until_stopped(settings, config, url, sock, socket_mode, life)
     except asyncio.CancelledError:
         if not life.stop.is_set():
             raise
         _uncancel()
-    except DatabaseMisconfigured as exc:
-        return _fail(str(exc))
-    except DatabaseUnavailable as exc:
-        return _fail(f"DATABASE_URL: {exc}", 1)
-    except MigrationError as exc:
-        return _fail(str(exc), 1)
-    except Fatal as exc:
-        return _fail(str(exc), exc.code)
+    except _STARTUP_ERRORS as exc:
+        return _fail_startup(exc)
     finally:
         sock.close()
     if life.fatal:
@@ -253,9 +217,55 @@ async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.s
     return 0
 
 
+async def _serve_until_stopped(
+    settings: Settings, config: opsconfig.OpsConfig, url: str, sock: socket.socket, socket_mode: bool, life: _Lifetime
+) -> None:
+    """Start the bot on `sock` (and Socket Mode), serve until asked to stop, then stop what was started."""
+    from bot.app import build
+    from bot.db import Database
+    from bot.slack.socketmode import SocketMode
+
+    logger = log.get("zzik")
+    runner: web.AppRunner | None = None
+    handler: SocketMode | None = None
+    bot = None
+    try:
+        bot = build(settings, config, db=Database(url))
+        await bot.start()
+        runner = web.AppRunner(bot.web, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        if socket_mode and settings.slack_app_token is not None:  # checked in _main
+            handler = SocketMode(bot.bolt, settings.slack_app_token.get_secret_value(), on_fatal=life.request_stop)
+            bot.services.socket_mode = handler
+            await handler.connect_async()
+        logger.info(
+            "serving",
+            host=settings.host,
+            port=settings.port,
+            socket_mode=socket_mode,
+            slack_api_url=settings.slack_api_url,
+            replica=bot.services.replica_id,
+        )
+        life.waiting()
+        await life.stop.wait()
+    except asyncio.CancelledError:
+        if not life.stop.is_set():
+            raise
+        _uncancel()
+    finally:
+        logger.info("stopping")
+        if handler is not None:
+            await handler.close_async()
+        if runner is not None:
+            await runner.cleanup()
+        if bot is not None:
+            await bot.stop()
+
+
 async def _migrate(settings: Settings) -> int:
     from bot.db import Database
-    from bot.migrate import MigrationError, migrate
+    from bot.migrate import migrate
 
     life = _Lifetime()
     try:
@@ -271,14 +281,8 @@ async def _migrate(settings: Settings) -> int:
             raise
         _uncancel()
         return _fail("stopped before the migrations were done (each one is applied whole or not at all)", 1)
-    except DatabaseMisconfigured as exc:
-        return _fail(str(exc))
-    except DatabaseUnavailable as exc:
-        return _fail(f"DATABASE_URL: {exc}", 1)
-    except MigrationError as exc:
-        return _fail(str(exc), 1)
-    except Fatal as exc:
-        return _fail(str(exc), exc.code)
+    except _STARTUP_ERRORS as exc:
+        return _fail_startup(exc)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none needed'}")
     return 0
 

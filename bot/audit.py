@@ -45,6 +45,22 @@ async def record(
         await db.execute(query, *args)
 
 
+async def ok(
+    db: Database | asyncpg.Connection,
+    kind: str,
+    action: str,
+    actor: str | None,
+    channel: str | None = None,
+    detail: dict[str, Any] | None = None,
+    *,
+    request_id: str | None = None,
+) -> None:
+    """The audit row of an action done (outcome ok), in one line at the call site."""
+    await record(
+        db, kind=kind, action=action, outcome="ok", actor=actor, channel=channel, detail=detail, request_id=request_id
+    )
+
+
 def _clean(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd")[:500] if isinstance(value, str) else value
 

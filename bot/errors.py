@@ -67,6 +67,10 @@ class DatabaseMisconfigured(Exception):
     """The database answers but refuses the configured database name, role or password: no retry helps."""
 
 
+class MigrationError(Exception):
+    """The migrations cannot be applied (a missing, renamed or edited file, or one that fails)."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """How one kind of error is answered."""

@@ -11,11 +11,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "zzik_requests",
-            "Slack requests and webhooks handled, by kind, name and outcome",
-            ["kind", "name", "outcome"],
-            registry=self.registry,
+        self.requests = self._counter(
+            "zzik_requests", "Slack requests and webhooks handled, by kind, name and outcome", "kind", "name", "outcome"
         )
         self.latency = Histogram(
             "zzik_request_seconds",
@@ -24,28 +21,27 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3, 5, 10),
             registry=self.registry,
         )
-        self.slack_api_errors = Counter(
+        self.slack_api_errors = self._counter(
             "zzik_slack_api_errors",
             "Slack Web API calls that failed after retries, by method and error",
-            ["method", "error"],
-            registry=self.registry,
+            "method",
+            "error",
         )
-        self.answer_fallbacks = Counter(
+        self.answer_fallbacks = self._counter(
             "zzik_answer_fallbacks",
             "Answers response_url could not carry (expired, spent, refused), by how they went instead "
             "(ephemeral, channel, dm, none)",
-            ["kind", "name", "route"],
-            registry=self.registry,
+            "kind",
+            "name",
+            "route",
         )
-        self.jobs = Counter(
-            "zzik_jobs_run",
-            "Scheduled job runs, by job and outcome",
-            ["job", "outcome"],
-            registry=self.registry,
-        )
+        self.jobs = self._counter("zzik_jobs_run", "Scheduled job runs, by job and outcome", "job", "outcome")
         self.database_up = Gauge(
             "zzik_database_up", "1 when the last health check reached PostgreSQL", registry=self.registry
         )
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, list(labels), registry=self.registry)
 
     def job_finished(self, job: str, outcome: str) -> None:
         self.jobs.labels(job, outcome).inc()

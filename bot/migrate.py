@@ -12,6 +12,7 @@ import asyncpg
 
 from bot import log
 from bot.db import Database
+from bot.errors import MigrationError
 
 logger = log.get("zzik.migrate")
 
@@ -21,10 +22,6 @@ MIGRATIONS_DIR: Traversable = resources.files("bot") / "migrations"
 # connections on release with pg_advisory_unlock_all(), which would drop a pooled lock early.
 LOCK_KEY = 0x7A7A696B
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class MigrationError(Exception):
-    pass
 
 
 @dataclass(frozen=True)

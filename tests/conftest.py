@@ -289,6 +289,31 @@ async def eventually(check: Callable[[], Any], within: float = 15.0) -> Any:
         await asyncio.sleep(0.02)
 
 
+def set_up_is_over(bot: RunningBot) -> Callable[[], Any]:
+    """A check for eventually(): every incident set-up job has finished (its answers and edits are sent)."""
+    return lambda: bot.db.fetchval(
+        "SELECT bool_and(status NOT IN ('pending', 'running')) FROM job_runs WHERE job = 'incidents.setup'"
+    )
+
+
+async def handled(bot: RunningBot, name: str, request: Awaitable[Any]) -> Any:
+    """Send a request and wait until the bot has finished handling it (not only acked it): the listener wrapper
+    writes the request's audit row last, after the handler and all it awaited. `name`: the audit row's action
+    (the command, action_id or callback_id). Returns the request's reply."""
+
+    async def rows() -> int:
+        return await bot.db.fetchval("SELECT count(*) FROM audit_log WHERE action = $1", name)
+
+    before = await rows()
+    reply = await request
+
+    async def more() -> bool:
+        return await rows() > before
+
+    await eventually(more)
+    return reply
+
+
 async def ask(
     fake: FakeSlack,
     bot: RunningBot,

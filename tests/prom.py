@@ -44,6 +44,7 @@ class Exporter:
     errors: float = 0.0
     buckets: dict[float, float] = field(default_factory=lambda: dict.fromkeys((*BUCKETS, float("inf")), 0.0))
     url: str = ""
+    scrapes: int = 0  # how many times /metrics was read
     _runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -60,6 +61,7 @@ class Exporter:
             await self._runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        self.scrapes += 1
         n = self.requests_per_scrape
         self.errors += n * self.error_ratio
         self.ok += n * (1 - self.error_ratio)

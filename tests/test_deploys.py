@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
-from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
 from tests.fakepipeline import FakePipeline, post
 from tests.fakeslack import FakeSlack, _flatten
 
@@ -50,15 +50,11 @@ async def deploys(bot: RunningBot) -> list[dict]:
 
 
 async def check(bot: RunningBot, deploy_id: int, list_name: str, values: list[str], user: str = "U0BOB") -> None:
-    """Tick a checklist and wait until the click is handled (its audit row is written last)."""
     action = f"deploy_check:{list_name}"
-    count = "SELECT count(*) FROM audit_log WHERE action = $1"
-    before = await bot.db.fetchval(count, action)
-    reply = await bot.slack.checkboxes(
+    click = bot.slack.checkboxes(
         action, f"deploy:{deploy_id}:{list_name}", values, user=user, channel="#zzik-deployments"
     )
-    assert reply.status == 200
-    await eventually(lambda: bot.db.fetchval(f"{count} HAVING count(*) > $2", action, before))
+    assert (await handled(bot, action, click)).status == 200
 
 
 async def click(bot: RunningBot, fake: FakeSlack, action_id: str, value: str, user: str = "U0BOB", **kw) -> str:

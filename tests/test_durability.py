@@ -11,7 +11,17 @@ import pytest
 import yaml
 
 from bot.clock import FrozenClock
-from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually, rota_now
+from tests.conftest import (
+    ROTA,
+    SIGNING_SECRET,
+    BotFactory,
+    RunningBot,
+    ask,
+    config_with,
+    eventually,
+    rota_now,
+    set_up_is_over,
+)
 from tests.fakepipeline import FakePipeline
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
@@ -68,6 +78,7 @@ async def test_retry_resends_only_what_is_undelivered(bot: RunningBot, fake_slac
     fake_slack.fail("chat.postMessage", error="fatal_error")  # alice's page only (P2: the primary alone)
     said = await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0CAROL")
     assert "Could not reach <@U0ALICE> (fatal_error)." in said
+    await eventually(set_up_is_over(bot))  # the retry comes after the first set-up, not during it
     fake_slack.clear()
     await bot.slack.action("incident_retry_setup", "1", user="U0CAROL")
     answer = await eventually(lambda: fake_slack.calls_to("response_url"))
@@ -86,7 +97,8 @@ async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: 
             requests = SlackRequests(f"http://127.0.0.1:{first.port}", SIGNING_SECRET, fake_slack.response_url())
             reply = await requests.command("/incident", "p1 Database outage", user="U0CAROL")
             assert reply.status == 200
-            await asyncio.sleep(0.3)  # the crash comes 0.3 s after the command, as in the report
+            # The crash comes mid-way through the set-up, as in the report: once Slack has made the channel.
+            await eventually(lambda: fake_slack.channels)
             first.proc.kill()
             await first.proc.wait()
         db = await asyncpg.connect(dsn)

@@ -17,7 +17,7 @@ from bot.incidents import messages as incident_messages
 from bot.incidents.ids import Shortcut
 from bot.incidents.store import Incident
 from bot.slack.text import length
-from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, set_up_is_over
 from tests.fakeslack import FakeSlack, _flatten, check_blocks
 from tests.test_manifest import MANIFEST
 
@@ -28,13 +28,6 @@ def rota_config(**incidents: object) -> opsconfig.OpsConfig:
 
 async def incident(bot: RunningBot, number: int = 1) -> dict:
     return dict(await bot.db.fetchrow("SELECT * FROM incidents WHERE number = $1", number))
-
-
-def set_up_is_over(bot: RunningBot):
-    """A check for eventually(): every incident set-up job has finished (its answers and edits are sent)."""
-    return lambda: bot.db.fetchval(
-        "SELECT bool_and(status NOT IN ('pending', 'running')) FROM job_runs WHERE job = 'incidents.setup'"
-    )
 
 
 async def test_the_on_call_primary_commands_unless_config_says_reporter(

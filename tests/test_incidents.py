@@ -9,7 +9,7 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.incidents.setup import channel_names
-from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
 from tests.fakeslack import FakeSlack, _flatten
 
 
@@ -326,9 +326,8 @@ async def test_buttons_act_once(bot: RunningBot, fake_slack: FakeSlack, clock: F
 
 
 async def _check(bot: RunningBot, action: dict, selected: list[str], *, user: str) -> None:
-    reply = await bot.slack.checkboxes(action["action_id"], "stage:1", selected, user=user, channel="C00000001")
-    assert reply.status == 200
-    await asyncio.sleep(0.15)
+    click = bot.slack.checkboxes(action["action_id"], "stage:1", selected, user=user, channel="C00000001")
+    assert (await handled(bot, action["action_id"], click)).status == 200
 
 
 async def test_slack_failure_is_reported_and_retry_finishes_the_job(bot: RunningBot, fake_slack: FakeSlack) -> None:

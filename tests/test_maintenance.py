@@ -11,7 +11,7 @@ import pytest
 from bot.clock import FrozenClock
 from bot.maintenance.flows import deadline
 from bot.opsconfig import Deadline
-from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
 from tests.fakeslack import FakeSlack, _flatten
 
 DAILY_THU = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # Thursday 09:00 CET
@@ -32,14 +32,10 @@ async def tick_all(pair: tuple[RunningBot, RunningBot]) -> None:
 
 
 async def check(bot: RunningBot, post_id: int, values: list[int], user: str = "U0BOB") -> None:
-    """Tick a checklist and wait until the click is handled (its audit row is written last)."""
-    count = "SELECT count(*) FROM audit_log WHERE action = 'maintenance_check'"
-    before = await bot.db.fetchval(count)
-    reply = await bot.slack.checkboxes(
+    click = bot.slack.checkboxes(
         "maintenance_check", f"maint:{post_id}", [str(v) for v in values], user=user, channel="#zzik-dev"
     )
-    assert reply.status == 200
-    await eventually(lambda: bot.db.fetchval(f"{count} HAVING count(*) > $1", before))
+    assert (await handled(bot, "maintenance_check", click)).status == 200
 
 
 async def test_daily_weekly_monthly_post_on_time_once(

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bot.slack.commands import COMMANDS
-from tests.conftest import ROTA, BotFactory, config_with
+from tests.conftest import ROTA, BotFactory, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "2000"))
@@ -248,7 +248,7 @@ async def test_any_command_text_and_any_click_is_acked_audited_and_safe(
         count = await bot.db.fetchval("SELECT count(*) FROM audit_log WHERE kind IN ('command', 'action')")
         return count >= len(examples) + 1
 
-    await _eventually(audited, within=60)
+    await eventually(audited, within=60)
     metrics = bot.services.metrics.render().decode()
     assert 'outcome="error"' not in metrics, [line for line in metrics.splitlines() if 'outcome="error"' in line]
     said = [_flatten(c.args) for c in fake_slack.calls] + acks
@@ -256,10 +256,3 @@ async def test_any_command_text_and_any_click_is_acked_audited_and_safe(
     live = [s for s in said if BROADCAST.search(s)]
     assert not live, live[:5]
     assert not any("Something went wrong" in s for s in said)
-
-
-async def _eventually(check: Any, within: float) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "not every request was audited"
-        await asyncio.sleep(0.2)

@@ -8,7 +8,7 @@ import signal
 
 import asyncpg
 
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, eventually
 from tests.fakeslack import FakeSlack
 from tests.processes import scratch_database, serve
 
@@ -27,11 +27,13 @@ async def test_two_serve_processes_run_each_due_job_once(pg_dsn: str, fake_slack
                now() - interval '1 second')""",
             [(f"due-{i}",) for i in range(40)],
         )
-        for _ in range(150):
+
+        async def all_done() -> bool:
             done = await db.fetchval("SELECT count(*) FROM job_runs WHERE run_key LIKE 'due-%' AND status = 'done'")
-            if done == 40:
-                break
-            await asyncio.sleep(0.1)
+            return done == 40
+
+        with contextlib.suppress(AssertionError):  # the assertions below say what was not done
+            await eventually(all_done, within=15)
         rows = await db.fetch("SELECT status, attempts, claimed_by FROM job_runs WHERE run_key LIKE 'due-%'")
         await db.close()
         assert len(rows) == 40

@@ -281,7 +281,8 @@ async def test_the_watch_window_is_measured_and_a_rollback_verified(
     await pipeline.report(bot.url, first, "succeeded")
     finished = (await deploys(bot))[-1]["finished_at"]
     await ticking(lambda: True, within=0.1)
-    await asyncio.sleep(2.5)  # a few scrapes inside the window (Prometheus scrapes every second)
+    seen = exporter.scrapes
+    await eventually(lambda: exporter.scrapes >= seen + 3, within=20)  # a few scrapes inside the window
     clock.set(finished + timedelta(minutes=30))
     await bot.tick()
     (end,) = thread(fake_slack, "Watch window of Deploy #1")

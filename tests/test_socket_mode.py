@@ -12,7 +12,16 @@ async def test_slash_commands_over_socket_mode(pg_dsn: str, fake_slack: FakeSlac
     log = tmp_path / "serve.log"
     async with (
         scratch_database(pg_dsn) as dsn,
-        serve(dsn, fake_slack, log, "--socket-mode", SLACK_APP_TOKEN="xapp-1-A0ZZIK-1-testapptoken"),
+        # The most a read may take and still answer in the ack (2 s): the list must land there even when the
+        # machine is loaded.
+        serve(
+            dsn,
+            fake_slack,
+            log,
+            "--socket-mode",
+            SLACK_APP_TOKEN="xapp-1-A0ZZIK-1-testapptoken",
+            ZZIK_ACK_BUDGET_SECONDS="2.0",
+        ),
     ):
         await eventually(lambda: fake_slack.sockets, within=20)  # the HTTP side is healthy; the socket is up
         assert fake_slack.calls_to("apps.connections.open")

@@ -19,9 +19,9 @@ from bot.services import Services, zone
 from bot.status import messages, store, uptime
 from bot.status import page as statuspage
 from bot.status.hooks import STAKEHOLDERS, schedule_reminder
-from bot.status.ids import Public
+from bot.status.ids import Public, Told
 from bot.status.parse import PublicUpdate
-from bot.status.store import Published, Update
+from bot.status.store import Draft, Published, Update
 
 logger = log.get("zzik.status")
 RECENT = timedelta(days=14)
@@ -73,42 +73,23 @@ async def public_command(
         await services.slack.views_open(trigger_id=trigger_id, view=view)
         return Outcome(opened_form=True)
     status = request.status or current.status
-    notice = await publish(services, incident, actor, key=key, status=status, body=request.text)
+    notice = await publish(services, incident, actor, Draft(key, status, request.text))
     return Outcome(notice=notice)
 
 
-async def publish(
-    services: Services,
-    incident: Incident,
-    actor: str,
-    *,
-    key: str,
-    status: str,
-    body: str,
-    title: str | None = None,
-    components: list[str] | None = None,
-) -> str | None:
+async def publish(services: Services, incident: Incident, actor: str, draft: Draft) -> str | None:
     """One public update in one transaction: the page's record, the timeline, the kickoff tick, the stakeholders'
     post (durable work). Returns the notice for the incident channel; None if this key was already published."""
     now = services.clock.now()
     async with services.db.transaction() as conn:
-        update = await store.publish(
-            conn,
-            incident_id=incident.id,
-            key=key,
-            at=now,
-            status=status,
-            body=body,
-            author=actor,
-            title=title,
-            components=components,
-        )
+        update = await store.publish(conn, incident.id, now, actor, draft)
         if update is None:
             return None
         published = await store.published(conn, incident.id)
-        assert published is not None
+        if published is None:  # store.publish wrote it above, in this transaction
+            raise LookupError(f"incident {incident.id}: no status page record right after publishing")
         await incidents.add_event(
-            conn, incident.id, now, actor, "public", f"published on the status page ({status}): {body}"
+            conn, incident.id, now, actor, "public", f"published on the status page ({draft.status}): {draft.body}"
         )
         await _tick_kickoff_item(services, conn, incident, "status page", actor, now)
         if incident.severity in services.config.stakeholders.severities:
@@ -117,17 +98,10 @@ async def publish(
                 STAKEHOLDERS,
                 f"{incident.id}:update:{update.id}",
                 now,
-                {"incident_id": incident.id, "what": "update", "update_id": update.id},
+                {"incident_id": incident.id, "what": Told.UPDATE, "update_id": update.id},
             )
-        await audit.record(
-            conn,
-            kind="status",
-            action="publish",
-            outcome="ok",
-            actor=actor,
-            channel=incident.channel_id,
-            detail={"incident": incident.ref, "status": status, "update": update.id},
-        )
+        detail = {"incident": incident.ref, "status": draft.status, "update": update.id}
+        await audit.ok(conn, "status", "publish", actor, incident.channel_id, detail)
     await incident_channel.refresh_kickoff(services, incident)
     return messages.published_notice(
         incident, published, update, component_names(services, published.components), page_url(services)
@@ -146,9 +120,7 @@ async def publish_from_form(
     if incident is None:
         raise NotFound("That incident does not exist.")
     await may_publish(services, incident, actor)
-    notice = await publish(
-        services, incident, actor, key=key, status=status, body=body, title=title, components=components
-    )
+    notice = await publish(services, incident, actor, Draft(key, status, body, title, components))
     if notice and incident.channel_id:
         await services.slack.chat_postMessage(channel=incident.channel_id, text=notice, unfurl_links=False)
 
@@ -176,9 +148,9 @@ async def post_to_stakeholders(services: Services, incident_id: int, what: str, 
         return False
     published = await store.published(services.db, incident_id)
     url = page_url(services) if base_url(services) else ""
-    if what == "declared":
+    if what == Told.DECLARED:
         text = messages.stakeholders_declared(incident, services.config, zone(services), url)
-    elif what == "resolved":
+    elif what == Told.RESOLVED:
         text = messages.stakeholders_resolved(incident, published, services.config, url)
     else:
         update = await store.update(services.db, update_id or 0)

@@ -11,6 +11,8 @@ from bot.incidents.store import Incident
 from bot.services import Services
 from bot.status import store
 from bot.status import text as slacktext
+from bot.status.ids import Public, Told
+from bot.status.store import Draft
 
 STAKEHOLDERS, REMIND = "status.stakeholders", "status.remind"
 
@@ -21,7 +23,7 @@ STAKEHOLDERS, REMIND = "status.stakeholders", "status.remind"
 async def incident_declared(services: Services, conn: Any, incident: Incident, now: datetime) -> None:
     if incident.severity in services.config.stakeholders.severities:
         await services.jobs.schedule_once(
-            conn, STAKEHOLDERS, f"{incident.id}:declared", now, {"incident_id": incident.id, "what": "declared"}
+            conn, STAKEHOLDERS, f"{incident.id}:declared", now, {"incident_id": incident.id, "what": Told.DECLARED}
         )
     await schedule_reminder(services, conn, incident, incident.declared_at, now)
 
@@ -36,19 +38,11 @@ async def incident_resolved(services: Services, conn: Any, incident: Incident, a
     published = await store.published(conn, incident.id, for_update=True)
     if published is not None and not published.is_resolved:
         body = slacktext.from_plain("This incident has been resolved.")
-        await store.publish(
-            conn,
-            incident_id=incident.id,
-            key=f"resolve:{incident.id}",
-            at=now,
-            status="resolved",
-            body=body,
-            author=actor,
-        )
+        await store.publish(conn, incident.id, now, actor, Draft(f"resolve:{incident.id}", Public.RESOLVED, body))
         await incidents.add_event(conn, incident.id, now, actor, "public", "published on the status page (resolved)")
     if incident.severity in services.config.stakeholders.severities:
         await services.jobs.schedule_once(
-            conn, STAKEHOLDERS, f"{incident.id}:resolved", now, {"incident_id": incident.id, "what": "resolved"}
+            conn, STAKEHOLDERS, f"{incident.id}:resolved", now, {"incident_id": incident.id, "what": Told.RESOLVED}
         )
     await services.jobs.cancel_prefix(conn, REMIND, f"{incident.id}:")
 

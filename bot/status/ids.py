@@ -24,3 +24,24 @@ class Public(StrEnum):
     @property
     def label(self) -> str:
         return self.value.capitalize()
+
+
+class Impact(StrEnum):
+    """How bad things are for a component, a day or the whole page; declared from least to worst."""
+
+    OPERATIONAL = "operational"
+    DEGRADED = "degraded"
+    PARTIAL = "partial"
+    MAJOR = "major"
+
+    @property
+    def rank(self) -> int:
+        return list(Impact).index(self)
+
+
+class Told(StrEnum):
+    """What a post to the stakeholders tells (the `what` of a status.stakeholders run)."""
+
+    DECLARED = "declared"
+    UPDATE = "update"
+    RESOLVED = "resolved"

@@ -16,21 +16,21 @@ from zoneinfo import ZoneInfo
 from bot.opsconfig import Component
 from bot.status import text as slacktext
 from bot.status import uptime
-from bot.status.ids import Public
+from bot.status.ids import Impact, Public
 from bot.status.store import Published, Update
 
 
 @dataclass(frozen=True)
 class ComponentView:
     component: Component
-    status: str  # an uptime.RANK key
+    status: Impact
     bar: uptime.Bar
 
 
 @dataclass(frozen=True)
 class IncidentView:
     incident: Published
-    impact: str
+    impact: Impact
     components: list[str]  # names
     updates: list[Update]  # newest first
 
@@ -46,17 +46,17 @@ class StatusPage:
     recent: list[IncidentView]
 
     @property
-    def overall(self) -> str:
+    def overall(self) -> Impact:
         return uptime.worst([c.status for c in self.components] + [i.impact for i in self.active])
 
 
 SUMMARY = {
-    "operational": "All systems operational",
-    "degraded": "Some systems are degraded",
-    "partial": "Partial outage",
-    "major": "Major outage",
+    Impact.OPERATIONAL: "All systems operational",
+    Impact.DEGRADED: "Some systems are degraded",
+    Impact.PARTIAL: "Partial outage",
+    Impact.MAJOR: "Major outage",
 }
-ICON = {"operational": "✓", "degraded": "!", "partial": "!", "major": "✕"}
+ICON = {Impact.OPERATIONAL: "✓", Impact.DEGRADED: "!", Impact.PARTIAL: "!", Impact.MAJOR: "✕"}
 
 
 def _e(value: str) -> str:
@@ -94,7 +94,7 @@ def _duration(seconds: float) -> str:
 def day_text(day: uptime.Day) -> str:
     """The words a bar day stands for (its text alternative and tooltip)."""
     label = day.day.strftime("%a %d %b %Y")
-    if day.impact == "operational":
+    if day.impact == Impact.OPERATIONAL:
         return f"{label}: no incidents"
     what = uptime.LABEL[day.impact].lower()
     down = f", {_duration(day.down.total_seconds())} down" if day.down.total_seconds() >= 60 else ""

@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from bot.db import Conn, from_row
+from bot.status.ids import Public
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,19 @@ class Published:
 
     @property
     def is_resolved(self) -> bool:
-        return self.status == "resolved"
+        return self.status == Public.RESOLVED
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A public update to publish. `key` makes publishing it twice a no-op; the title and components are the
+    public record's, set by the first update only."""
+
+    key: str
+    status: str
+    body: str  # Slack-encoded
+    title: str | None = None
+    components: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,18 +68,7 @@ async def published(conn: Conn, incident_id: int, *, for_update: bool = False) -
     return _published(row) if row else None
 
 
-async def publish(
-    conn: asyncpg.Connection,
-    *,
-    incident_id: int,
-    key: str,
-    at: datetime,
-    status: str,
-    body: str,
-    author: str,
-    title: str | None = None,
-    components: list[str] | None = None,
-) -> Update | None:
+async def publish(conn: asyncpg.Connection, incident_id: int, at: datetime, author: str, draft: Draft) -> Update | None:
     """One public update (and the incident's public record, created by the first). None if the key was used."""
     await conn.execute(
         """INSERT INTO status_incidents (incident_id, public_title, status, components, published_at, updated_at,
@@ -76,9 +78,9 @@ async def publish(
            FROM incidents i WHERE i.id = $1
            ON CONFLICT (incident_id) DO NOTHING""",
         incident_id,
-        title,
-        status,
-        components,
+        draft.title,
+        draft.status,
+        draft.components,
         at,
     )
     row = await conn.fetchrow(
@@ -86,10 +88,10 @@ async def publish(
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (publish_key) DO NOTHING
            RETURNING id, incident_id, at, status, body, author""",
         incident_id,
-        key,
+        draft.key,
         at,
-        status,
-        body,
+        draft.status,
+        draft.body,
         author,
     )
     if row is None:
@@ -101,10 +103,10 @@ async def publish(
                resolved_at = CASE WHEN $2 = 'resolved' THEN COALESCE(resolved_at, $3) END
            WHERE incident_id = $1""",
         incident_id,
-        status,
+        draft.status,
         at,
-        title,
-        components,
+        draft.title,
+        draft.components,
     )
     return from_row(Update, row)
 

@@ -11,32 +11,32 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.status.ids import Impact
 from bot.status.store import Published
 
 DAYS = 90
-IMPACT_OF_SEVERITY = {"P1": "major", "P2": "partial", "P3": "degraded", "P4": "degraded"}
-RANK = {"operational": 0, "degraded": 1, "partial": 2, "major": 3}
+IMPACT_OF_SEVERITY = {"P1": Impact.MAJOR, "P2": Impact.PARTIAL, "P3": Impact.DEGRADED, "P4": Impact.DEGRADED}
 LABEL = {
-    "operational": "Operational",
-    "degraded": "Degraded performance",
-    "partial": "Partial outage",
-    "major": "Major outage",
+    Impact.OPERATIONAL: "Operational",
+    Impact.DEGRADED: "Degraded performance",
+    Impact.PARTIAL: "Partial outage",
+    Impact.MAJOR: "Major outage",
 }
-OUTAGES = ("major", "partial")
+OUTAGES = (Impact.MAJOR, Impact.PARTIAL)
 
 
-def impact(incident: Published) -> str:
-    return IMPACT_OF_SEVERITY.get(incident.severity, "degraded")
+def impact(incident: Published) -> Impact:
+    return IMPACT_OF_SEVERITY.get(incident.severity, Impact.DEGRADED)
 
 
-def worst(impacts: list[str]) -> str:
-    return max(impacts, key=RANK.__getitem__, default="operational")
+def worst(impacts: list[Impact]) -> Impact:
+    return max(impacts, key=lambda i: i.rank, default=Impact.OPERATIONAL)
 
 
 @dataclass(frozen=True)
 class Day:
     day: date
-    impact: str  # operational | degraded | partial | major
+    impact: Impact
     down: timedelta  # outage time that day
     titles: tuple[str, ...]  # the public titles of the incidents that touched it
 
@@ -48,7 +48,7 @@ class Bar:
 
     @property
     def incident_days(self) -> int:
-        return sum(1 for d in self.days if d.impact != "operational")
+        return sum(1 for d in self.days if d.impact != Impact.OPERATIONAL)
 
 
 def window_start(now: datetime, zone: ZoneInfo) -> datetime:
@@ -104,6 +104,6 @@ def bar(component: str, incidents: list[Published], now: datetime, zone: ZoneInf
     return Bar(days, max(0.0, uptime))
 
 
-def component_status(component: str, incidents: list[Published]) -> str:
+def component_status(component: str, incidents: list[Published]) -> Impact:
     """Now: the worst impact among the incidents affecting it that are not resolved publicly."""
     return worst([impact(i) for i in incidents if component in i.components and not i.is_resolved])

@@ -18,15 +18,26 @@ HEALTH_BUDGET = 0.8
 
 
 def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> None:
-    verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
+    routes = Routes(bolt, services)
+    web_app.router.add_post("/slack/events", routes.slack_events)
+    web_app.router.add_get("/healthz", routes.healthz)
+    web_app.router.add_get("/metrics", routes.metrics)
 
-    async def slack_events(request: web.Request) -> web.Response:
+
+class Routes:
+    def __init__(self, bolt: AsyncApp, services: Services) -> None:
+        self.bolt = bolt
+        self.services = services
+        self.verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
+        self.expected = migrate.expected_version()
+
+    async def slack_events(self, request: web.Request) -> web.Response:
         # Checked here, before Bolt parses anything: a malformed timestamp or body is 401 (or, signed, 400),
         # never a 500 from a parser that ran before the signature check.
         raw = await request.read()
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 16) or not verifier.is_valid(
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 16) or not self.verifier.is_valid(
             raw, timestamp, signature
         ):
             return web.json_response({"error": "invalid or missing Slack signature"}, status=401)
@@ -36,17 +47,11 @@ def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> 
             bolt_request = None
         if bolt_request is None or not isinstance(bolt_request.body, dict):
             return web.json_response({"error": "body: not a Slack request Bolt can read"}, status=400)
-        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
-    expected = migrate.expected_version()
-
-    async def healthz(request: web.Request) -> web.Response:
-        # Within 1 s whatever the database does: a ping that has not answered by then counts as down.
-        ping = asyncio.ensure_future(services.db.ping())
-        done, _ = await asyncio.wait({ping}, timeout=HEALTH_BUDGET)
-        if not done:
-            ping.add_done_callback(lambda t: t.cancelled() or t.exception())
-        up = bool(done) and ping.result()
+    async def healthz(self, request: web.Request) -> web.Response:
+        services = self.services
+        up = await _database_up(services)
         services.metrics.database_up.set(1 if up else 0)
         body: dict[str, object] = {
             "status": "ok",
@@ -59,9 +64,11 @@ def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> 
             found = await _schema_version(services)
             # Behind: commands would fail on missing tables. Ahead is fine: during a rolling upgrade the new
             # release migrates first, and the old replicas keep serving until they are replaced.
-            body["schema"] = {"expected": expected, "found": found}
-            if found is None or found < expected:
-                problems.append(f"schema at {found or 'no version'}, this code needs {expected}: run zzik-bot migrate")
+            body["schema"] = {"expected": self.expected, "found": found}
+            if found is None or found < self.expected:
+                problems.append(
+                    f"schema at {found or 'no version'}, this code needs {self.expected}: run zzik-bot migrate"
+                )
         if services.socket_mode is not None:
             socket = await services.socket_mode.state()
             body["socket_mode"] = socket
@@ -72,14 +79,19 @@ def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> 
             body["problems"] = problems
         return web.json_response(body, status=503 if problems else 200)
 
-    async def metrics(request: web.Request) -> web.Response:
-        response = web.Response(body=services.metrics.render())
+    async def metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=self.services.metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
-    web_app.router.add_post("/slack/events", slack_events)
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/metrics", metrics)
+
+async def _database_up(services: Services) -> bool:
+    """Within HEALTH_BUDGET whatever the database does: a ping that has not answered by then counts as down."""
+    ping = asyncio.ensure_future(services.db.ping())
+    done, _ = await asyncio.wait({ping}, timeout=HEALTH_BUDGET)
+    if not done:
+        ping.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return bool(done) and ping.result()
 
 
 async def _schema_version(services: Services) -> str | None:
