@@ -342,7 +342,7 @@ async def test_declare_incident_from_an_alert_links_both_ways(bot: RunningBot, f
         grafana("resolved", started, ends=started + timedelta(minutes=9), name="HighErrorRate"),
         AUTH,
     )
-    channel = incident["channel_id"] or (await bot.db.fetchval("SELECT channel_id FROM incidents"))
+    channel = await eventually(lambda: bot.db.fetchval("SELECT channel_id FROM incidents"))  # once set up
     note = await eventually(
         lambda: [
             c

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot import log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, UsageError
-from bot.incidents import channel, guards, messages, paging, records, refusals, scheduled, setup, store
+from bot.incidents import channel, guards, ids, messages, paging, records, refusals, scheduled, setup, store
 from bot.incidents.enums import Severity
 from bot.incidents.outcomes import Acknowledged, Declared, Joined, Reopened, Resolved, SeverityChanged, StageChanged
 from bot.incidents.store import Incident
@@ -62,7 +62,7 @@ async def declare(
             reply = setup.Reply(reporter, response_url, "declare", shortened)
             await _declared(services, conn, incident, reply, request_id)
     if created:
-        await services.jobs.run_now(setup.SETUP, f"{incident.id}:1")
+        await services.jobs.run_now(setup.SETUP, ids.key(incident.id, 1))
     return Declared(incident, created)
 
 
@@ -74,7 +74,7 @@ async def _declared(services: Services, conn: Any, incident: Incident, reply: se
     await scheduled.schedule_escalations(services, conn, incident, now)
     await scheduled.schedule_nudge(services, conn, incident, now)
     await services.jobs.schedule_once(
-        conn, setup.SETUP, f"{incident.id}:1", now, {"incident_id": incident.id, "reply": reply.payload()}
+        conn, setup.SETUP, ids.key(incident.id, 1), now, {"incident_id": incident.id, "reply": reply.payload()}
     )
     await status.incident_declared(services, conn, incident, now)
     await pagerduty.incident_declared(services, conn, incident, now)
@@ -152,8 +152,8 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         old = incident.severity
         incident = await store.update(conn, incident.id, severity=severity)
         await store.add_event(conn, incident.id, now, actor, "severity", records.severity_entry(old, severity))
-        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, f"{incident.id}:")
-        await services.jobs.cancel_prefix(conn, scheduled.NUDGE, f"{incident.id}:")
+        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, ids.prefix(incident.id))
+        await services.jobs.cancel_prefix(conn, scheduled.NUDGE, ids.prefix(incident.id))
         if incident.acknowledged_at is None:
             await scheduled.schedule_escalations(services, conn, incident, now)
         await scheduled.schedule_nudge(services, conn, incident, now)
@@ -180,8 +180,11 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
 async def _page_escalation(services: Services, incident: Incident, reason_key: str) -> list[store.Page]:
     """Send the pages a severity escalation recorded; who was reached joins the channel. Returns those pages."""
     await paging.deliver(services, incident)
-    prefix = f"{incident.id}:{reason_key}:"
-    mine = [p for p in await store.pages(services.db, incident.id) if p.page_key.startswith(prefix)]
+    mine = [
+        p
+        for p in await store.pages(services.db, incident.id)
+        if p.page_key.startswith(ids.prefix(incident.id, reason_key))
+    ]
     await channel.invite(services, incident, [p.user_id for p in mine if p.delivered_at])
     return mine
 
@@ -246,8 +249,8 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         )
         ttr, tta = messages.times_to_resolve(incident)
         await store.add_event(conn, incident.id, now, actor, "resolved", records.resolved_entry(incident, ttr, tta))
-        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, f"{incident.id}:")
-        await services.jobs.cancel_prefix(conn, scheduled.NUDGE, f"{incident.id}:")
+        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, ids.prefix(incident.id))
+        await services.jobs.cancel_prefix(conn, scheduled.NUDGE, ids.prefix(incident.id))
         await status.incident_resolved(services, conn, incident, actor, now)
         pd_run = await pagerduty.incident_resolved(services, conn, incident, now)
         where = incident.channel_id
@@ -277,7 +280,7 @@ async def acknowledge(services: Services, incident_id: int, actor: str) -> Ackno
         guards.must_be_open(incident)
         incident = await store.update(conn, incident_id, acknowledged_at=now, acknowledged_by=actor)
         await store.add_event(conn, incident_id, now, actor, "acknowledged", records.acknowledged_entry(incident, now))
-        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, f"{incident_id}:")
+        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, ids.prefix(incident_id))
         pd_run = await pagerduty.incident_acknowledged(services, conn, incident, now)
     await pagerduty.send_now(services, pd_run)
     await channel.refresh(services, incident)

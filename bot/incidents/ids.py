@@ -73,3 +73,17 @@ def items_of(values: list[str]) -> set[int]:
 
 def command_request_block(request_id: int) -> str:
     return f"command_request:{request_id}"
+
+
+# -- keys of the incident's job runs and pages: `<incident id>:<part>:…`, so one prefix finds them all ----------
+
+
+def key(incident_id: int, *parts: object) -> str:
+    """The run key of one of the incident's jobs (set-up n, a nudge due then, an escalation step), or a page's
+    key (reason, user)."""
+    return ":".join([str(incident_id), *(str(p) for p in parts)])
+
+
+def prefix(incident_id: int, *parts: object) -> str:
+    """What every key of the incident (under `parts`) starts with: to cancel or count its runs, find its pages."""
+    return key(incident_id, *parts) + ":"

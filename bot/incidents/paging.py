@@ -7,7 +7,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.incidents import guards, messages, store
+from bot.incidents import guards, ids, messages, store
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import flows as pagerduty
@@ -100,18 +100,18 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
 
 async def schedule_retry(services: Services, conn: Any, incident_id: int, now: datetime) -> None:
     tried = await conn.fetchval(
-        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", PAGE_RETRY, f"{incident_id}:"
+        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", PAGE_RETRY, ids.prefix(incident_id)
     )
     if tried >= len(PAGE_BACKOFF):
         return  # given up: the announcement and the reporter's answer say who was not reached
     if await conn.fetchval(
         "SELECT true FROM job_runs WHERE job = $1 AND starts_with(run_key, $2) AND status = 'pending'",
         PAGE_RETRY,
-        f"{incident_id}:",
+        ids.prefix(incident_id),
     ):
         return
     await services.jobs.schedule_once(
-        conn, PAGE_RETRY, f"{incident_id}:{tried + 1}", now + PAGE_BACKOFF[tried], {"incident_id": incident_id}
+        conn, PAGE_RETRY, ids.key(incident_id, tried + 1), now + PAGE_BACKOFF[tried], {"incident_id": incident_id}
     )
 
 

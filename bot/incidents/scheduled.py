@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from bot.incidents import channel, messages, paging, records, store
+from bot.incidents import channel, ids, messages, paging, records, store
 from bot.incidents.store import Incident
 from bot.services import Services, zone
 
@@ -42,7 +42,7 @@ async def schedule_escalations(services: Services, conn: Any, incident: Incident
         await services.jobs.schedule_once(
             conn,
             ESCALATE,
-            f"{incident.id}:{incident.severity}:{chain}:{step}",
+            ids.key(incident.id, incident.severity, chain, step),
             due,
             {"incident_id": incident.id, "role": role, "severity": incident.severity},
         )
@@ -53,7 +53,7 @@ async def schedule_nudge(services: Services, conn: Any, incident: Incident, sinc
     if every is not None:
         due = since + every
         await services.jobs.schedule_once(
-            conn, NUDGE, f"{incident.id}:{due.isoformat()}", due, {"incident_id": incident.id}
+            conn, NUDGE, ids.key(incident.id, due.isoformat()), due, {"incident_id": incident.id}
         )
 
 
@@ -63,12 +63,12 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
         return False
     now = services.clock.now()
     waited = store.duration(incident.declared_at, now)
-    reason = messages.not_acknowledged(waited)
+    reason, reason_key = messages.not_acknowledged(waited), f"escalate:{run_key}"
     async with services.db.transaction() as conn:
-        await paging.record_pages(services, conn, incident, [role], f"escalate:{run_key}", reason)
+        await paging.record_pages(services, conn, incident, [role], reason_key, reason)
     await paging.deliver(services, incident)
-    prefix = f"{incident_id}:escalate:{run_key}:"
-    [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(prefix)]
+    start = ids.prefix(incident_id, reason_key)
+    [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(start)]
     if mine.delivered_at:
         await channel.invite(services, incident, [mine.user_id])
     text = records.escalated_entry(role, mine.user_id if mine.delivered_at else None, waited, mine.last_error)
@@ -90,7 +90,7 @@ async def nudge(services: Services, incident_id: int) -> bool:
         due = incident.last_update_at + every  # an update came in: wait a full interval from it
         async with services.db.transaction() as conn:
             await services.jobs.schedule_once(
-                conn, NUDGE, f"{incident_id}:{due.isoformat()}", due, {"incident_id": incident_id}
+                conn, NUDGE, ids.key(incident_id, due.isoformat()), due, {"incident_id": incident_id}
             )
         return False
     if incident.channel_id:
@@ -101,7 +101,7 @@ async def nudge(services: Services, incident_id: int) -> bool:
     async with services.db.transaction() as conn:
         await store.add_event(conn, incident_id, now, None, "nudge", "reminded the commander to post an update")
         await services.jobs.schedule_once(
-            conn, NUDGE, f"{incident_id}:{due.isoformat()}", due, {"incident_id": incident_id}
+            conn, NUDGE, ids.key(incident_id, due.isoformat()), due, {"incident_id": incident_id}
         )
     return True
 

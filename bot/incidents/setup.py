@@ -14,7 +14,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import log
 from bot.errors import NotFound
-from bot.incidents import channel, guards, messages, paging, refusals, store
+from bot.incidents import channel, guards, ids, messages, paging, refusals, store
 from bot.incidents.outcomes import SetupUnderWay
 from bot.incidents.store import Incident
 from bot.pagerduty import flows as pagerduty
@@ -137,12 +137,12 @@ async def retry_setup(
     incident = await store.get(services.db, incident_id)
     if incident is None:
         raise NotFound(refusals.NO_INCIDENT)
-    if await services.jobs.active(SETUP, f"{incident_id}:"):
+    if await services.jobs.active(SETUP, ids.prefix(incident_id)):
         return SetupUnderWay(incident)
     runs = await services.db.fetchval(
-        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", SETUP, f"{incident_id}:"
+        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", SETUP, ids.prefix(incident_id)
     )
-    key = f"{incident_id}:{runs + 1}"
+    key = ids.key(incident_id, runs + 1)
     async with services.db.transaction() as conn:
         reply = Reply(actor, response_url, "retry")
         if not await services.jobs.schedule_once(

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from bot.db import Conn, columns, from_row
+from bot.incidents import ids
 from bot.incidents.enums import CommandAnswer, Severity, Status
 
 
@@ -407,7 +408,7 @@ async def add_pages(
             """INSERT INTO incident_pages (incident_id, page_key, user_id, role, reason, last_error, created_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (page_key) DO NOTHING""",
             incident_id,
-            f"{incident_id}:{reason_key}:{user}",
+            ids.key(incident_id, reason_key, user),
             user,
             role,
             reason,

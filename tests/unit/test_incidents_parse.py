@@ -114,3 +114,9 @@ def test_button_values_round_trip() -> None:
 def test_severity_ranks() -> None:
     assert Severity.P1.worse_than(Severity.P2) and not Severity.P3.worse_than(Severity.P2)
     assert Severity.of("P4") is Severity.P4 and Severity.of("p4") is None and Severity.of(None) is None
+
+
+def test_run_and_page_keys_share_the_incidents_prefix() -> None:
+    assert ids.key(5, 1) == "5:1" and ids.key(5, Severity.P1, "c0ffee", 2) == "5:P1:c0ffee:2"
+    assert ids.key(5, "declared", "U0BOB").startswith(ids.prefix(5, "declared"))
+    assert not ids.key(51, 1).startswith(ids.prefix(5))  # INC 51's runs are not INC 5's
