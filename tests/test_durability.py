@@ -116,7 +116,12 @@ async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: 
                            FROM incidents"""
                     )
                     undelivered = await db.fetchval("SELECT count(*) FROM incident_pages WHERE delivered_at IS NULL")
-                    return all(row.values()) and undelivered == 0
+                    # The run is marked done after its last step: wait for that too, not only for the steps.
+                    running = await db.fetchval(
+                        """SELECT count(*) FROM job_runs
+                           WHERE job = 'incidents.setup' AND status IN ('pending', 'running')"""
+                    )
+                    return all(row.values()) and undelivered == 0 and running == 0
 
                 await eventually(set_up, within=30)
                 assert loop.time() - started < 30
