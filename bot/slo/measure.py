@@ -192,9 +192,13 @@ async def query_all(prom: Prometheus, asks: list) -> list[float | None]:
 
 async def _gather(asks: list) -> list[float | None]:
     """Like gather, but the first failure cancels the rest (no query is left running unattended)."""
+    failure: PrometheusError | None = None
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(ask) for ask in asks]
     except* PrometheusError as failed:
-        raise failed.exceptions[0] from None
+        # Raised here it would leave wrapped in a new ExceptionGroup; raised after, it is the plain error.
+        failure = failed.exceptions[0]
+    if failure is not None:
+        raise failure.with_traceback(None) from None
     return [task.result() for task in tasks]
