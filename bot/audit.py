@@ -31,9 +31,7 @@ async def record(
     the audit must never turn a done action into a reported failure."""
     query = """INSERT INTO audit_log (kind, action, outcome, actor, channel, detail, request_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7)"""
-    # PostgreSQL refuses NUL in text and jsonb (`\u0000`): whatever a request carried, the row is written.
-    encoded = json.dumps(detail or {}, default=str).replace("\\u0000", "\\ufffd")
-    args = (*(_clean(a) for a in (kind, action, outcome, actor, channel)), encoded, request_id)
+    args = _values(kind, action, outcome, actor, channel, detail, request_id)
     if isinstance(db, Database):
         try:
             await db.execute(query, *args)
@@ -61,6 +59,21 @@ async def ok(
     )
 
 
+def _values(
+    kind: str,
+    action: str,
+    outcome: str,
+    actor: str | None = None,
+    channel: str | None = None,
+    detail: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> tuple[Any, ...]:
+    """A row's values as written. PostgreSQL refuses NUL in text and jsonb (`\\u0000`): whatever a request
+    carried, the row is written."""
+    encoded = json.dumps(detail or {}, default=str).replace("\\u0000", "\\ufffd")
+    return (*(_clean(a) for a in (kind, action, outcome, actor, channel)), encoded, request_id)
+
+
 def _clean(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd")[:500] if isinstance(value, str) else value
 
@@ -80,20 +93,9 @@ class Writer:
         self._rows: list[tuple[Any, ...]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    def add(
-        self,
-        *,
-        kind: str,
-        action: str,
-        outcome: str,
-        actor: str | None = None,
-        channel: str | None = None,
-        detail: dict[str, Any] | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        encoded = json.dumps(detail or {}, default=str).replace("\\u0000", "\\ufffd")
-        cleaned = (_clean(kind), _clean(action), _clean(outcome), _clean(actor), _clean(channel))
-        self._rows.append((datetime.now(UTC), *cleaned, encoded, request_id))
+    def add(self, **row: Any) -> None:
+        """One row, with `record()`'s keywords (kind, action, outcome, actor, channel, detail, request_id)."""
+        self._rows.append((datetime.now(UTC), *_values(**row)))
         if self._writing is None:
             self._writing = asyncio.get_running_loop().create_task(self._write())
 
