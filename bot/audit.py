@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import asyncpg
 
@@ -16,29 +16,31 @@ from bot.errors import DatabaseUnavailable
 logger = log.get("zzik.audit")
 
 
-async def record(
-    db: Database | asyncpg.Connection,
-    *,
-    kind: str,
-    action: str,
-    outcome: str,
-    actor: str | None = None,
-    channel: str | None = None,
-    detail: dict[str, Any] | None = None,
-    request_id: str | None = None,
-) -> None:
+class Row(TypedDict, total=False):
+    """An audit row, as `record()` and `Writer.add()` take it."""
+
+    kind: Required[str]
+    action: Required[str]
+    outcome: Required[str]
+    actor: str | None
+    channel: str | None
+    detail: dict[str, Any] | None
+    request_id: str | None
+
+
+async def record(db: Database | asyncpg.Connection, **row: Unpack[Row]) -> None:
     """Write one audit row. On a pool (not inside a caller's transaction) an outage is logged, not raised:
     the audit must never turn a done action into a reported failure."""
     query = """INSERT INTO audit_log (kind, action, outcome, actor, channel, detail, request_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7)"""
-    args = _values(kind, action, outcome, actor, channel, detail, request_id)
+    args = _values(row)
     if isinstance(db, Database):
         try:
             await db.execute(query, *args)
         except DatabaseUnavailable:
-            logger.warning("audit row not written: database unavailable", action=action, outcome=outcome)
+            logger.warning("audit row not written: database unavailable", action=row["action"], outcome=row["outcome"])
         except Exception as exc:  # the audit must never cost the answer or the ack
-            logger.error("audit row not written", action=action, outcome=outcome, error=repr(exc))
+            logger.error("audit row not written", action=row["action"], outcome=row["outcome"], error=repr(exc))
     else:
         await db.execute(query, *args)
 
@@ -59,19 +61,12 @@ async def ok(
     )
 
 
-def _values(
-    kind: str,
-    action: str,
-    outcome: str,
-    actor: str | None = None,
-    channel: str | None = None,
-    detail: dict[str, Any] | None = None,
-    request_id: str | None = None,
-) -> tuple[Any, ...]:
+def _values(row: Row) -> tuple[Any, ...]:
     """A row's values as written. PostgreSQL refuses NUL in text and jsonb (`\\u0000`): whatever a request
     carried, the row is written."""
-    encoded = json.dumps(detail or {}, default=str).replace("\\u0000", "\\ufffd")
-    return (*(_clean(a) for a in (kind, action, outcome, actor, channel)), encoded, request_id)
+    encoded = json.dumps(row.get("detail") or {}, default=str).replace("\\u0000", "\\ufffd")
+    texts = (row["kind"], row["action"], row["outcome"], row.get("actor"), row.get("channel"))
+    return (*(_clean(a) for a in texts), encoded, row.get("request_id"))
 
 
 def _clean(value: str | None) -> str | None:
@@ -93,9 +88,9 @@ class Writer:
         self._rows: list[tuple[Any, ...]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    def add(self, **row: Any) -> None:
-        """One row, with `record()`'s keywords (kind, action, outcome, actor, channel, detail, request_id)."""
-        self._rows.append((datetime.now(UTC), *_values(**row)))
+    def add(self, **row: Unpack[Row]) -> None:
+        """One row, with `record()`'s keywords."""
+        self._rows.append((datetime.now(UTC), *_values(row)))
         if self._writing is None:
             self._writing = asyncio.get_running_loop().create_task(self._write())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -95,6 +95,11 @@ class Incoming:
     @property
     def alertname(self) -> str:
         return self.labels.get("alertname") or "unnamed alert"
+
+    def as_received(self) -> dict[str, Any]:
+        """The columns of a new episode that are the alert as it came (all but the group's labels)."""
+        received = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "group_labels"}
+        return received | {"alertname": self.alertname}
 
 
 def _ends(at: datetime | None) -> datetime | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.alerts.store import Alert
 from bot.pagerduty import store
-from bot.pagerduty.flows import SEND, configured, echoing, routing_key, send_now
+from bot.pagerduty.flows import Event, configured, echoing, record, routing_key, send_now
 from bot.services import Services
 
 
@@ -55,7 +55,7 @@ async def paged(services: Services, alert: Alert) -> bool:
         "client": "ZZIK Ops Bot",
     }
     async with services.db.transaction() as conn:
-        run = await _record(services, conn, alert, "trigger", body, now)
+        run = await record(services, conn, {"alert_id": alert.id}, _event(alert, "trigger", body), now)
     await send_now(services, run)
     return run is not None
 
@@ -72,17 +72,9 @@ async def resolved(services: Services, conn: Any, alert: Alert, now: datetime) -
 async def _follow_up(services: Services, conn: Any, alert: Alert, action: str, now: datetime) -> str | None:
     if echoing() or not any(e.action == "trigger" for e in await store.alert_events(conn, alert.id)):
         return None
-    return await _record(services, conn, alert, action, {"event_action": action, "dedup_key": dedup_key(alert)}, now)
+    body = {"event_action": action, "dedup_key": dedup_key(alert)}
+    return await record(services, conn, {"alert_id": alert.id}, _event(alert, action, body), now)
 
 
-async def _record(
-    services: Services, conn: Any, alert: Alert, action: str, body: dict[str, Any], now: datetime
-) -> str | None:
-    event_id = await store.add(
-        conn, None, f"alert:{alert.id}:{action}", action, alert.priority, body, now, alert_id=alert.id
-    )
-    if event_id is None:
-        return None
-    run_key = f"a{alert.id}:{event_id}"
-    await services.jobs.schedule_once(conn, SEND, run_key, now, {"alert_id": alert.id})
-    return run_key
+def _event(alert: Alert, action: str, body: dict[str, Any]) -> Event:
+    return f"alert:{alert.id}:{action}", action, alert.priority, body

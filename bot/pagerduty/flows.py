@@ -29,6 +29,7 @@ from bot.slack.text import escape
 
 logger = log.get("zzik.pagerduty")
 SEND = "pagerduty.send"
+Event = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
 SETUP_GRACE = timedelta(seconds=15)  # how long the set-up has to send a declaration's trigger itself
@@ -127,7 +128,8 @@ async def _trigger(
         },
         "client": "ZZIK Ops Bot",
     }
-    return await _record(services, conn, incident, event_key, "trigger", body, now, due=due)
+    about = {"incident_id": incident.id}
+    return await record(services, conn, about, (event_key, "trigger", incident.severity, body), now, due=due)
 
 
 async def _follow_up(services: Services, conn: Any, incident: Incident, action: str, now: datetime) -> str | None:
@@ -136,25 +138,22 @@ async def _follow_up(services: Services, conn: Any, incident: Incident, action: 
     if _from_pagerduty.get() or not await _triggered(conn, incident.id):
         return None
     body = {"event_action": action, "dedup_key": incident.ref}
-    return await _record(services, conn, incident, f"{incident.id}:{action}", action, body, now)
+    event = (f"{incident.id}:{action}", action, incident.severity, body)
+    return await record(services, conn, {"incident_id": incident.id}, event, now)
 
 
-async def _record(
-    services: Services,
-    conn: Any,
-    incident: Incident,
-    event_key: str,
-    action: str,
-    body: dict[str, Any],
-    now: datetime,
-    *,
-    due: datetime | None = None,
+async def record(
+    services: Services, conn: Any, about: dict[str, int], event: Event, now: datetime, *, due: datetime | None = None
 ) -> str | None:
-    event_id = await store.add(conn, incident.id, event_key, action, incident.severity, body, now)
+    """Record an event (its key, action, severity and body) of an incident or an alert (`about`: {"incident_id": n}
+    or {"alert_id": n}) with its SEND run, due at once or at `due`, in the caller's transaction. The run's key, or
+    None when the event was already recorded."""
+    event_id = await store.add(conn, about, *event, now)
     if event_id is None:
         return None
-    run_key = f"{incident.id}:{event_id}"
-    await services.jobs.schedule_once(conn, SEND, run_key, due or now, {"incident_id": incident.id})
+    prefix = str(about["incident_id"]) if "incident_id" in about else f"a{about['alert_id']}"
+    run_key = f"{prefix}:{event_id}"
+    await services.jobs.schedule_once(conn, SEND, run_key, due or now, about)
     return run_key
 
 

@@ -39,23 +39,16 @@ _COLUMNS = columns(Event)
 
 
 async def add(
-    conn: Conn,
-    incident_id: int | None,
-    event_key: str,
-    action: str,
-    severity: str,
-    body: dict[str, Any],
-    at: datetime,
-    *,
-    alert_id: int | None = None,
+    conn: Conn, about: dict[str, int], key: str, action: str, severity: str, body: dict[str, Any], at: datetime
 ) -> int | None:
-    """The event's id, or None when this change was already recorded. It is an incident's, or an alert's."""
+    """The event's id, or None when this change was already recorded. `about` is {"incident_id": n} or
+    {"alert_id": n}: whose event it is."""
     return await conn.fetchval(
         """INSERT INTO pagerduty_events (incident_id, alert_id, event_key, action, severity, body, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_key) DO NOTHING RETURNING id""",
-        incident_id,
-        alert_id,
-        event_key,
+        about.get("incident_id"),
+        about.get("alert_id"),
+        key,
         action,
         severity,
         json.dumps(body),

@@ -92,13 +92,7 @@ class Ctx:
     async def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url,
         else (an expired or spent response_url, blocks refused) an ephemeral message or a DM. Never raises."""
-        if not self.acked and self.kind == "command":
-            await self.ack(text=text, blocks=blocks, response_type="ephemeral")
-            return
-        await self.ack()
-        if await self._respond_checked(text=text, blocks=blocks, response_type="ephemeral"):
-            return
-        await self._fallback(text, blocks, public=False)
+        await self._say(text, blocks, public=False)
 
     async def answer_soon(self, work: Awaitable[Any], text: str | None = None) -> None:
         """Answer with what `work` gives (text, (text, blocks), or blocks under `text`): inside the ack when it is
@@ -139,13 +133,17 @@ class Ctx:
 
     async def in_channel(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """A public answer in the channel the command was typed in (with the same fallbacks as `answer`)."""
+        await self._say(text, blocks, public=True)
+
+    async def _say(self, text: str, blocks: list[dict[str, Any]] | None, *, public: bool) -> None:
+        response_type = "in_channel" if public else "ephemeral"
         if not self.acked and self.kind == "command":
-            await self.ack(text=text, blocks=blocks, response_type="in_channel")
+            await self.ack(text=text, blocks=blocks, response_type=response_type)
             return
         await self.ack()
-        if await self._respond_checked(text=text, blocks=blocks, response_type="in_channel"):
+        if await self._respond_checked(text=text, blocks=blocks, response_type=response_type):
             return
-        await self._fallback(text, blocks, public=True)
+        await self._fallback(text, blocks, public=public)
 
     async def _respond_checked(self, **message: Any) -> bool:
         """Answer through response_url and read Slack's verdict (Bolt's respond() returns it, never raises it)."""

@@ -166,12 +166,7 @@ def install(app: AsyncApp, services: Services) -> None:
 async def _incomplete(req: AsyncBoltRequest, services: Services, body: dict[str, Any], request_id: str) -> BoltResponse:
     """A click whose payload lacks what every click carries: acked, answered, audited, nothing done."""
     services.metrics.requests.labels("action", "?", "usage_error").inc()
-    respond = req.context.respond
-    if respond is not None:
-        try:
-            await respond(text=INCOMPLETE, response_type="ephemeral", replace_original=False)
-        except Exception as exc:
-            logger.warning("could not answer an incomplete click", error=repr(exc))
+    await _tell(req, INCOMPLETE)
     await audit.record(
         services.db,
         kind="action",
@@ -187,13 +182,19 @@ async def _incomplete(req: AsyncBoltRequest, services: Services, body: dict[str,
 async def _unavailable(req: AsyncBoltRequest, kind: str) -> BoltResponse:
     if kind == "command":
         return _ephemeral_response(UNAVAILABLE)
-    respond = req.context.respond
-    if respond is not None:
-        try:
-            await respond(text=UNAVAILABLE, response_type="ephemeral", replace_original=False)
-        except Exception as exc:
-            logger.warning("could not tell the user the database is unavailable", error=repr(exc))
+    await _tell(req, UNAVAILABLE)
     return BoltResponse(status=200, body="")
+
+
+async def _tell(req: AsyncBoltRequest, text: str) -> None:
+    """An ephemeral answer to a click through its response_url, before any listener ran; a failure is logged."""
+    respond = req.context.respond
+    if respond is None:
+        return
+    try:
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception as exc:
+        logger.warning("could not answer the click", text=text[:80], error=repr(exc))
 
 
 def _ephemeral_response(text: str) -> BoltResponse:
