@@ -395,7 +395,7 @@ def test_texts_name_the_configured_channel_and_zone_and_long_criteria_become_a_m
     at = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
     current = _deploy(id=2, version="v2", requested_by="U0BOB", finished_at=at, created_at=at)
     target = _deploy(id=1, version="v1", requested_by="U0BOB", finished_at=at, created_at=at)
-    blocks = deploy_messages.rollback_offer("prod", current, target, config, "users see 500s")
+    blocks = deploy_messages.rollback_offer("prod", current, target, config, deploy_messages.Prompt("users see 500s"))
     assert not check_blocks(blocks, 50)
     [menu] = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "rollback_reason"]
     assert menu["type"] == "static_select" and len(menu["options"]) == 11  # 10 criteria and "Other"

@@ -155,14 +155,9 @@ async def rollback_offer(services: Services, alert_id: int, actor: str) -> list[
     deploy = await deploys.get(services.db, alert.deploy_id) if alert.deploy_id else None
     if deploy is None:
         raise NotFound(messages.NOT_IN_WATCH)
-    return await deploy_rollback.offer(
-        services,
-        actor,
-        deploy.environment,
-        None,
-        preselect=rules.rollback_criterion(services.config, alert.labels),
-        note=messages.rollback_note(alert),
-    )
+    criterion = rules.rollback_criterion(services.config, alert.labels)
+    prompt = deploy_rollback.Prompt(criterion=criterion, note=messages.rollback_note(alert))
+    return await deploy_rollback.offer(services, actor, deploy.environment, prompt)
 
 
 async def silence(services: Services, alert_id: int, hours: int, actor: str, request_id: str) -> str:

@@ -5,19 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.slack.commands import HELP_WORDS, Help, Word
 
 HISTORY_DEFAULT, HISTORY_MAX = 20, 100
-HELP_WORDS = ("help", "-h", "--help", "?")
 
 
-@dataclass(frozen=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True)
-class FiringNow:
-    pass
+class FiringNow(Word):
+    """`/alerts`: what fires now."""
 
 
 @dataclass(frozen=True)

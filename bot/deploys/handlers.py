@@ -58,7 +58,7 @@ async def rollback_command(ctx: Ctx) -> None:
         await ctx.answer(usage("/rollback"))
         return
     await ctx.ack()
-    blocks = await rollback.offer(ctx.services, ctx.user_id, request.environment, request.reason)
+    blocks = await rollback.offer(ctx.services, ctx.user_id, request.environment, rollback.Prompt(request.reason))
     await ctx.answer(answers.say(answers.ROLL_BACK_QUESTION, environment=request.environment), blocks)
 
 
@@ -69,7 +69,7 @@ async def rollback_offered(ctx: Ctx) -> None:
         raise UsageError("That rollback button names no environment; use `/rollback prod`.", usage=False)
     await ctx.answer(
         answers.say(answers.ROLL_BACK_QUESTION, environment=env),
-        await rollback.offer(ctx.services, ctx.user_id, env, None),
+        await rollback.offer(ctx.services, ctx.user_id, env),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -183,17 +184,19 @@ def history(deploys: list[Deploy], zone: ZoneInfo) -> str:
     return "*Deploy history*\n" + "\n".join(lines)
 
 
-def rollback_offer(
-    env: str,
-    current: Deploy,
-    target: Deploy,
-    config: OpsConfig,
-    reason: str | None,
-    *,
-    preselect: str | None = None,
-    note: str | None = None,
-) -> Blocks:
-    """The rollback question; `preselect` a criterion id and `note` (raw text) what prompted it, e.g. an alert."""
+@dataclass(frozen=True)
+class Prompt:
+    """What prompted a rollback offer: the reason typed after `/rollback <env>`, the manual's criterion it meets
+    (picked in advance), and a note (raw text) on what saw it, e.g. an alert."""
+
+    reason: str | None = None
+    criterion: str | None = None
+    note: str | None = None
+
+
+def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig, prompt: Prompt) -> Blocks:
+    """The rollback question: the reasons to pick from, the one `prompt` names picked; the confirm button."""
+    reason, note = prompt.reason, prompt.note
     options = [
         {"text": {"type": "plain_text", "text": truncate(c.text, 75)}, "value": c.id} for c in config.rollback.criteria
     ]
@@ -210,7 +213,7 @@ def rollback_offer(
         radio["placeholder"] = {"type": "plain_text", "text": "Pick the reason"}
     if reason:
         radio["initial_option"] = options[-1]
-    chosen = next((o for o in options if preselect and o["value"] == preselect), None)
+    chosen = next((o for o in options if prompt.criterion and o["value"] == prompt.criterion), None)
     if chosen:
         radio["initial_option"] = chosen
     prompted = f"\n{escape(note)}" if note else ""

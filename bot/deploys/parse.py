@@ -7,16 +7,12 @@ import shlex
 from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.slack.commands import HELP_WORDS, Help, Word
 from bot.slack.text import whole_number
 
 VERSION = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
 ALIASES = {"production": "prod", "stg": "staging"}
 MAX_HISTORY = 50
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)
@@ -26,9 +22,8 @@ class Deploy:
     force_reason: str | None
 
 
-@dataclass(frozen=True)
-class Status:
-    pass
+class Status(Word):
+    """`/deploy status`: what runs where."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +60,7 @@ def _split(text: str) -> list[str]:
 
 def parse_deploy(text: str, environments: list[str]) -> Help | Deploy | Status | History | Unlock:
     tokens = _split(text)
-    if not tokens or tokens[0].lower() in ("help", "-h", "--help", "?"):
+    if not tokens or tokens[0].lower() in HELP_WORDS:
         return Help()
     head = tokens[0].lower()
     if head == "status" and len(tokens) == 1:
@@ -102,7 +97,7 @@ def parse_deploy(text: str, environments: list[str]) -> Help | Deploy | Status |
 
 def parse_rollback(text: str, environments: list[str]) -> Help | Rollback:
     tokens = text.split(maxsplit=1)
-    if not tokens or tokens[0].lower() in ("help", "-h", "--help", "?"):
+    if not tokens or tokens[0].lower() in HELP_WORDS:
         return Help()
     reason = tokens[1].strip() if len(tokens) > 1 else None
     if reason and len(reason) > 500:

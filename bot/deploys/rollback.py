@@ -9,6 +9,7 @@ from bot.deploys import answers, messages, store
 from bot.deploys.announce import refresh, tell_incidents
 from bot.deploys.flows import run_pipeline, schedule_running
 from bot.deploys.ids import Job, Kind, Status
+from bot.deploys.messages import Prompt
 from bot.deploys.store import Deploy, Locked
 from bot.errors import Refused, UsageError
 from bot.policy import Do
@@ -29,20 +30,12 @@ async def target(services: Services, environment: str) -> tuple[Deploy, Deploy]:
     return current, good
 
 
-async def offer(
-    services: Services,
-    actor: str,
-    environment: str,
-    reason: str | None,
-    *,
-    preselect: str | None = None,
-    note: str | None = None,
-) -> list[dict]:
+async def offer(services: Services, actor: str, environment: str, prompt: Prompt | None = None) -> list[dict]:
     await policy.require(
         services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
     )
     current, good = await target(services, environment)
-    return messages.rollback_offer(environment, current, good, services.config, reason, preselect=preselect, note=note)
+    return messages.rollback_offer(environment, current, good, services.config, prompt or Prompt())
 
 
 def reason_of(services: Services, choice: str | None, other: str) -> str:

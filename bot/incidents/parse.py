@@ -8,6 +8,7 @@ from datetime import date
 
 from bot.errors import UsageError
 from bot.incidents.enums import Severity
+from bot.slack.commands import HELP_WORDS, Help, Word
 from bot.slack.text import length, shorten, user_id, whole_number
 
 MAX_TITLE = 150
@@ -16,17 +17,8 @@ _SEVERITY = re.compile(r"^p([1-4])$", re.IGNORECASE)
 _SEVERITY_LIKE = re.compile(r"^(p\d+|sev\d*|p)$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Word:
-    """A request that is one word and nothing after it."""
-
-
 class OpenModal(Word):
     """`/incident` alone: the Declare form."""
-
-
-class Help(Word):
-    """`/incident help`"""
 
 
 @dataclass(frozen=True)
@@ -184,7 +176,7 @@ def parse(text: str) -> Request:
         return OpenModal()
     head, _, rest = text.partition(" ")
     word = head.lower()
-    if word in ("help", "-h", "--help", "?"):
+    if word in HELP_WORDS:
         return Help()
     if _SEVERITY.match(head):
         return declare(head, rest)

@@ -9,11 +9,9 @@ from bot.maintenance import flows
 from bot.maintenance.ids import KINDS, Action, parse_checklist_block, parse_task
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
-from bot.slack.commands import usage
+from bot.slack.commands import HELP_WORDS, usage
 from bot.slack.middleware import Ctx, action, command
 from bot.slack.text import whole_number
-
-HELP_WORDS = ("help", "-h", "--help", "?")
 
 
 async def maintenance(ctx: Ctx) -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
 from bot.oncall.rotation import ROLES
+from bot.slack.commands import HELP_WORDS
 from bot.slack.text import user_id, whole_number
 
 MAX_WEEKS = 26
@@ -100,7 +101,7 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
     if not tokens:
         return Show.NOW
     head, rest = tokens[0].lower(), tokens[1:]
-    if head in ("help", "-h", "--help", "?"):
+    if head in HELP_WORDS:
         return Show.HELP
     if head in ("now", "next", "overrides") and not rest:
         return Show(head)

@@ -7,11 +7,9 @@ from slack_bolt.async_app import AsyncApp
 from bot.runbooks import flows, messages
 from bot.runbooks.ids import Action, RunStep, StepStatus
 from bot.services import Services
-from bot.slack.commands import usage
+from bot.slack.commands import HELP_WORDS, usage
 from bot.slack.middleware import Ctx, action, command, view
 from bot.slack.text import escape
-
-HELP_WORDS = ("help", "-h", "--help", "?")
 
 
 async def runbook(ctx: Ctx) -> None:

@@ -10,6 +10,15 @@ HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 
 
 @dataclass(frozen=True)
+class Word:
+    """A request that is one word (or none) and nothing after it; each command's grammar names its own."""
+
+
+class Help(Word):
+    """`help` (or `-h`, `--help`, `?`) after any command: its usage."""
+
+
+@dataclass(frozen=True)
 class Command:
     name: str
     description: str

@@ -6,16 +6,11 @@ import re
 from dataclasses import dataclass
 
 from bot.errors import UsageError
+from bot.slack.commands import HELP_WORDS, Help, Word
 
 
-@dataclass(frozen=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True)
-class Live:
-    pass
+class Live(Word):
+    """`/slo`: the objectives as they stand."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +24,7 @@ def parse(text: str) -> Help | Live | Report:
     if not words:
         return Live()
     head = words[0].lower()
-    if head in ("help", "-h", "--help", "?"):
+    if head in HELP_WORDS:
         return Help()
     if head != "report":
         raise UsageError(f"`{words[0]}` is not a /slo command")

@@ -195,10 +195,8 @@ async def _breach_message(services: Services, deploy: Deploy, f: Figures, met: l
         return text, [header, deploy_messages.context("No earlier good version is known to roll back to.")]
     if current.id != deploy.id:
         return text, [header, deploy_messages.context(f"{deploy.environment} has moved on since ({current.ref}).")]
-    preselect = next((cid for cid, _ in met if cid in criteria), None)
-    offer = deploy_messages.rollback_offer(
-        deploy.environment, current, target, services.config, None, preselect=preselect
-    )
+    prompt = deploy_messages.Prompt(criterion=next((cid for cid, _ in met if cid in criteria), None))
+    offer = deploy_messages.rollback_offer(deploy.environment, current, target, services.config, prompt)
     return text, [header, *offer]
 
 

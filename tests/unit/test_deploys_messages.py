@@ -98,12 +98,14 @@ def test_a_watch_window_closes_healthy_or_offers_the_rollback() -> None:
 def test_the_rollback_offer_carries_what_was_offered() -> None:
     current = deploy(status=Status.SUCCEEDED, finished_at=AT)
     target = deploy(id=6, version="v1.4.1", status=Status.SUCCEEDED, finished_at=AT - timedelta(days=1))
-    blocks = messages.rollback_offer("prod", current, target, CONFIG, "users see 500s")
+    blocks = messages.rollback_offer("prod", current, target, CONFIG, messages.Prompt("users see 500s"))
     confirm = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e.get("action_id")][-1]
     assert RollbackOffer.parse(confirm["value"]) == RollbackOffer("prod", 7, "v1.4.1", "users see 500s")
     radio = blocks[1]["elements"][0]
     assert radio["initial_option"]["value"] == "other"  # the reason typed is preselected
-    picked = messages.rollback_offer("prod", current, target, CONFIG, None, preselect=CONFIG.rollback.criteria[0].id)
+    picked = messages.rollback_offer(
+        "prod", current, target, CONFIG, messages.Prompt(criterion=CONFIG.rollback.criteria[0].id)
+    )
     assert picked[1]["elements"][0]["initial_option"]["value"] == CONFIG.rollback.criteria[0].id
 
 
