@@ -94,13 +94,13 @@ NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", parse.Show.NOW),
-        ("next", parse.Show.NEXT),
+        ("", parse.Now()),
+        ("next", parse.Next()),
         ("schedule", parse.Schedule(4)),
         ("schedule 26", parse.Schedule(26)),
-        ("overrides", parse.Show.OVERRIDES),
+        ("overrides", parse.Overrides()),
         ("override cancel 12", parse.OverrideCancel(12)),
-        ("help", parse.Show.HELP),
+        ("help", parse.Help()),
     ],
 )
 def test_parse_simple(text: str, expected: object) -> None:

@@ -18,19 +18,19 @@ from bot.slack.text import whole_number
 async def oncall(services: Services, ctx: Ctx) -> None:
     request = parse.parse(ctx.text, services.config.oncall.zone, services.clock.now())
     match request:
-        case parse.Show.HELP:
+        case parse.Help():
             await ctx.answer(usage("/oncall"))
-        case parse.Show.NOW:
+        case parse.Now():
             await ctx.answer_soon(flows.show_now(services, ctx.user_id), "On call now")
-        case parse.Show.NEXT:
+        case parse.Next():
             await ctx.answer_soon(flows.show_next(services, ctx.user_id), "The next rotation")
         case parse.Schedule(weeks=weeks):
             await ctx.answer_soon(flows.show_schedule(services, weeks), "The on-call schedule")
         case parse.At(when=when, date_only=date_only):
             await ctx.answer_soon(flows.show_at(services, ctx.user_id, when, date_only), "On call then")
-        case parse.Show.OVERRIDES:
+        case parse.Overrides():
             await ctx.answer_soon(flows.list_overrides(services))
-        case parse.Show.CONTACTS:
+        case parse.Contacts():
             await ctx.answer_soon(flows.show_contacts(services, ctx.user_id))
         # A change is answered through response_url; a refusal ready within the ack budget, in the ack.
         case parse.OverrideCreate():

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
 from bot.oncall.rotation import ROLES
-from bot.slack.commands import HELP_WORDS
+from bot.slack.commands import HELP_WORDS, Help, Word
 from bot.slack.text import user_id, whole_number
 
 MAX_WEEKS = 26
@@ -20,14 +19,20 @@ _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}:\d{2})$", re.ASCII)
 _TIME = re.compile(r"^\d{1,2}:\d{2}$", re.ASCII)
 
 
-class Show(StrEnum):
-    """The requests that are one word: what to show."""
+class Now(Word):
+    """`/oncall` or `/oncall now`: who is on call, and the asker's own next shift."""
 
-    NOW = "now"
-    HELP = "help"
-    NEXT = "next"
-    OVERRIDES = "overrides"
-    CONTACTS = "contacts"
+
+class Next(Word):
+    """`/oncall next`: the next rotation."""
+
+
+class Overrides(Word):
+    """`/oncall overrides`: the overrides to come."""
+
+
+class Contacts(Word):
+    """`/oncall contacts`: how to reach who is on call."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,9 @@ class OverrideCancel:
     override_id: int
 
 
-Request = Show | Schedule | At | OverrideCreate | OverrideCancel
+Request = Help | Now | Next | Overrides | Contacts | Schedule | At | OverrideCreate | OverrideCancel
+
+_SHOW: dict[str, type[Now | Next | Overrides]] = {"now": Now, "next": Next, "overrides": Overrides}
 
 
 def _date(token: str) -> date:
@@ -99,12 +106,12 @@ def take_when(tokens: list[str], zone: ZoneInfo, now: datetime, *, default_time:
 def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
     tokens = text.split()
     if not tokens:
-        return Show.NOW
+        return Now()
     head, rest = tokens[0].lower(), tokens[1:]
     if head in HELP_WORDS:
-        return Show.HELP
-    if head in ("now", "next", "overrides") and not rest:
-        return Show(head)
+        return Help()
+    if head in _SHOW and not rest:
+        return _SHOW[head]()
     if head == "schedule":
         if not rest:
             return Schedule(4)
@@ -120,7 +127,7 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
     if head == "contacts":
         if rest:
             raise UsageError("`contacts` takes nothing after it")
-        return Show.CONTACTS
+        return Contacts()
     if head == "override":
         return _override(rest, zone, now)
     raise UsageError(f"`{tokens[0]}` is not an /oncall command")

@@ -15,8 +15,8 @@ NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
 def test_contacts_parses_and_takes_nothing_more() -> None:
-    assert parse.parse("contacts", ZoneInfo("UTC"), NOW) == parse.Show.CONTACTS
-    assert parse.parse("CONTACTS", ZoneInfo("UTC"), NOW) == parse.Show.CONTACTS
+    assert parse.parse("contacts", ZoneInfo("UTC"), NOW) == parse.Contacts()
+    assert parse.parse("CONTACTS", ZoneInfo("UTC"), NOW) == parse.Contacts()
     with pytest.raises(UsageError, match="takes nothing after it"):
         parse.parse("contacts all", ZoneInfo("UTC"), NOW)
 
