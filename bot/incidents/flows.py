@@ -256,12 +256,9 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         where = incident.channel_id
         await guards.audit(conn, "resolve", actor, incident, channel=where, request_id=request_id, ttr=ttr, tta=tta)
     await pagerduty.send_now(services, pd_run)
+    text, blocks = messages.resolved(incident, services.config)
     results = await asyncio.gather(
-        services.slack.chat_postMessage(
-            channel=incident.channel_id,
-            text=messages.resolved_text(incident),
-            blocks=messages.resolved_checklist(incident, services.config),
-        ),
+        services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks),
         channel.refresh(services, incident, topic=True),
         channel.refresh_kickoff(services, incident),
         return_exceptions=True,

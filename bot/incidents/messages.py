@@ -235,24 +235,20 @@ def reposted(incident: Incident, what: str, error: str) -> str:
     )
 
 
-def resolved_text(incident: Incident) -> str:
-    return f"{incident.ref} resolved"
-
-
 def escalated_to(severity: str) -> str:
     """The reason given in the pages a severity escalation sends."""
     return f"Escalated to {severity}"
 
 
-def resolved_checklist(incident: Incident, config: OpsConfig) -> Blocks:
+def resolved(incident: Incident, config: OpsConfig) -> tuple[str, Blocks]:
+    """The channel's message when the incident is resolved: the last stage's checklist."""
     stage = config.incidents.stages[-1]
     items = "\n".join(f"• {escape(i)}" for i in stage.items)
-    return [
-        section(
-            f":white_check_mark: *{incident.ref} resolved.* Next: the {escape(stage.name)}.\n{items}\n"
-            "`/incident postmortem` drafts it from the timeline."
-        )
-    ]
+    text = (
+        f":white_check_mark: *{incident.ref} resolved.* Next: the {escape(stage.name)}.\n{items}\n"
+        "`/incident postmortem` drafts it from the timeline."
+    )
+    return f"{incident.ref} resolved", [section(text)]
 
 
 def command_request(incident: Incident, requested_by: str, request_id: int) -> tuple[str, Blocks]:
