@@ -29,14 +29,7 @@ class UserError(Exception):
 
 
 class UsageError(UserError):
-    """Bad input: answered with the message and the command's usage.
-
-    `usage=False` is the older spelling of a usage-less answer; raise `Invalid`, `NotFound`, `Refused` or
-    `AlreadyDone` instead."""
-
-    def __init__(self, message: str, *, usage: bool = True) -> None:
-        super().__init__(message)
-        self.show_usage = usage
+    """Bad input: answered with the message and the command's usage."""
 
 
 class Invalid(UserError):
@@ -102,6 +95,6 @@ def answer_for(exc: BaseException) -> Answer | None:
 def answer_text(exc: BaseException, answer: Answer, usage: str | None) -> str:
     """The text the user gets: the fixed text or the error's message, then the usage when the kind shows it."""
     text = answer.text or getattr(exc, "message", None) or str(exc)
-    if usage and answer.usage and getattr(exc, "show_usage", True):
+    if usage and answer.usage:
         text += "\n\n" + usage
     return text

@@ -23,7 +23,7 @@ from bot.deploys.ids import (
     expire_prefix,
 )
 from bot.deploys.store import Deploy, Locked
-from bot.errors import Refused, UsageError
+from bot.errors import AlreadyDone, NotFound, Refused, UsageError
 from bot.opsconfig import CheckItem
 from bot.policy import Do, Subject
 from bot.services import Services, zone
@@ -43,7 +43,7 @@ async def _audit(conn: Any, action: str, actor: str, detail: dict, request_id: s
 async def _existing(services: Services, deploy_id: int) -> Deploy:
     deploy = await store.get(services.db, deploy_id)
     if deploy is None:
-        raise UsageError(answers.NO_DEPLOY, usage=False)
+        raise NotFound(answers.NO_DEPLOY)
     return deploy
 
 
@@ -155,7 +155,7 @@ async def tick(
     async with services.db.transaction() as conn:
         deploy = await store.get(conn, deploy_id, for_update=True)
         if deploy is None:
-            raise UsageError("That checklist does not belong to a deploy.", usage=False)
+            raise NotFound("That checklist does not belong to a deploy.")
         if not _list_is_open(deploy, list_name):
             await refresh(services, deploy)
             return answers.CHECKLIST_CLOSED
@@ -316,7 +316,7 @@ async def unlock(services: Services, actor: str, environment: str, reason: str, 
     async with services.db.transaction() as conn:
         holder = await store.active(conn, environment)
         if holder is None:
-            raise UsageError(answers.say(answers.NOT_LOCKED, environment=environment), usage=False)
+            raise AlreadyDone(answers.say(answers.NOT_LOCKED, environment=environment))
         released = await store.transition(
             conn,
             holder.id,
@@ -339,7 +339,7 @@ async def watch_healthy(services: Services, deploy_id: int, actor: str) -> str:
     async with services.db.transaction() as conn:
         deploy = await store.get(conn, deploy_id, for_update=True)
         if deploy is None or deploy.watch_until is None:
-            raise UsageError(answers.NO_WATCH, usage=False)
+            raise NotFound(answers.NO_WATCH)
         if deploy.watch_result:
             return answers.say(answers.WATCH_CLOSED, deploy)
         deploy = await store.set_values(conn, deploy_id, watch_result=answers.say(answers.HEALTHY, actor=actor))

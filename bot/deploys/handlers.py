@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from bot import audit
 from bot.deploys import answers, flows, parse, rollback
 from bot.deploys.ids import Action, Finished, RollbackOffer, Status, deploy_id, parse_checklist_block
-from bot.errors import DatabaseUnavailable, UsageError
+from bot.errors import DatabaseUnavailable, Invalid
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
@@ -66,7 +66,7 @@ async def rollback_offered(ctx: Ctx) -> None:
     await ctx.ack()
     env = ctx.action.value or ""
     if env not in ctx.services.config.deploy.environments:
-        raise UsageError("That rollback button names no environment; use `/rollback prod`.", usage=False)
+        raise Invalid("That rollback button names no environment; use `/rollback prod`.")
     await ctx.answer(
         answers.say(answers.ROLL_BACK_QUESTION, environment=env),
         await rollback.offer(ctx.services, ctx.user_id, env),

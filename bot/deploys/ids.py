@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.errors import UsageError
+from bot.errors import Invalid, NotFound
 from bot.slack.text import whole_number
 
 
@@ -86,7 +86,7 @@ def deploy_id(value: str | None) -> int:
     """A button's value: the deploy's id."""
     found = whole_number(value or "")
     if found is None:
-        raise UsageError("That button does not belong to a deploy.", usage=False)
+        raise NotFound("That button does not belong to a deploy.")
     return found
 
 
@@ -98,7 +98,7 @@ def parse_checklist_block(block_id: str) -> tuple[int, Checklist]:
     """`deploy:<id>:<list>` (without the part suffix) -> (id, list)."""
     parts = block_id.split(":")
     if len(parts) != 3 or parts[0] != "deploy" or not parts[1].isdigit() or parts[2] not in set(Checklist):
-        raise UsageError("That checklist does not belong to a deploy.", usage=False)
+        raise NotFound("That checklist does not belong to a deploy.")
     return int(parts[1]), Checklist(parts[2])
 
 
@@ -121,6 +121,4 @@ class RollbackOffer:
             env, current = str(offer["env"]), int(offer["current"])
             return cls(env, current, str(offer.get("target") or ""), str(offer.get("reason") or ""))
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise UsageError(
-                "That rollback button is damaged; run `/rollback &lt;env&gt;` again.", usage=False
-            ) from None
+            raise Invalid("That rollback button is damaged; run `/rollback &lt;env&gt;` again.") from None

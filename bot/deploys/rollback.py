@@ -11,7 +11,7 @@ from bot.deploys.flows import run_pipeline, schedule_running
 from bot.deploys.ids import Job, Kind, Status
 from bot.deploys.messages import Prompt
 from bot.deploys.store import Deploy, Locked
-from bot.errors import Refused, UsageError
+from bot.errors import Invalid, NotFound, Refused
 from bot.policy import Do
 from bot.services import Services
 
@@ -20,13 +20,13 @@ async def target(services: Services, environment: str) -> tuple[Deploy, Deploy]:
     """(what runs now, the last good version before it): a version rolled back from is not good."""
     ran = await store.succeeded(services.db, environment)
     if not ran:
-        raise UsageError(answers.say(answers.NOTHING_DEPLOYED, environment=environment), usage=False)
+        raise NotFound(answers.say(answers.NOTHING_DEPLOYED, environment=environment))
     current = ran[0]
     rolled_back = {d.rollback_of for d in ran if d.rollback_of}
     bad_versions = {d.version for d in ran if d.id in rolled_back} | {current.version}
     good = next((d for d in ran[1:] if d.version not in bad_versions), None)
     if good is None:
-        raise UsageError(answers.say(answers.NO_GOOD_VERSION, current), usage=False)
+        raise NotFound(answers.say(answers.NO_GOOD_VERSION, current))
     return current, good
 
 
@@ -45,7 +45,7 @@ def reason_of(services: Services, choice: str | None, other: str) -> str:
         return answers.rollback_reason(criteria[choice], other)
     if choice == "other" and other:
         return answers.rollback_reason(None, other)
-    raise UsageError(answers.PICK_REASON, usage=False)
+    raise Invalid(answers.PICK_REASON)
 
 
 async def confirmed(
@@ -63,7 +63,7 @@ async def from_watch(services: Services, actor: str, deploy_id: int, request_id:
     """Roll back from the end-of-watch reminder's button."""
     deploy = await store.get(services.db, deploy_id)
     if deploy is None:
-        raise UsageError(answers.NO_DEPLOY, usage=False)
+        raise NotFound(answers.NO_DEPLOY)
     reason = answers.say(answers.WATCH_ROLLBACK_REASON, deploy)
     return await rollback(services, actor, deploy.environment, deploy.id, reason, request_id)
 
@@ -76,7 +76,7 @@ async def rollback(
     )
     current, good = await target(services, environment)
     if current.id != current_id:
-        raise UsageError(answers.say(answers.ENVIRONMENT_CHANGED, current), usage=False)
+        raise Invalid(answers.say(answers.ENVIRONMENT_CHANGED, current))
     now = services.clock.now()
     async with services.db.transaction() as conn:
         try:

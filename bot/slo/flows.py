@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bot import log
-from bot.errors import UsageError
+from bot.errors import Invalid
 from bot.jobs import JobRun
 from bot.maintenance import store as maintenance
 from bot.services import Services
@@ -51,7 +51,7 @@ async def report(services: Services, year: int | None, month: int | None) -> tup
     starts, ends = month_of(year, month)
     label = f"{year:04d}-{month:02d}"
     if starts >= now:
-        raise UsageError(f"{label} has not started yet: name a past month.", usage=False)
+        raise Invalid(f"{label} has not started yet: name a past month.")
     if services.prometheus is None:
         return f"SLO report {label}", messages.tables(services.config.slos, NO_PROMETHEUS)
     try:

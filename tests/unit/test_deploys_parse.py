@@ -6,7 +6,7 @@ import pytest
 
 from bot.deploys import parse
 from bot.deploys.ids import Checklist, RollbackOffer, deploy_id, parse_checklist_block
-from bot.errors import UsageError
+from bot.errors import Invalid, NotFound, UsageError, answer_for
 
 ENVS = ["staging", "prod"]
 
@@ -48,7 +48,7 @@ def test_deploy_commands(text: str, expected: object) -> None:
 def test_bad_deploy_commands_say_why(text: str, says: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse.parse_deploy(text, ENVS)
-    assert says in caught.value.message and caught.value.show_usage
+    assert says in caught.value.message and answer_for(caught.value).usage  # the usage follows
 
 
 def test_rollback_command() -> None:
@@ -63,12 +63,12 @@ def test_button_values_are_parsed_in_one_place() -> None:
     assert deploy_id("42") == 42
     assert parse_checklist_block("deploy:7:staging") == (7, Checklist.STAGING)
     for bad in ("deploy:x:pre", "deploy:7:later", "incident:7:pre", "deploy:7"):
-        with pytest.raises(UsageError, match="does not belong to a deploy"):
+        with pytest.raises(NotFound, match="does not belong to a deploy"):
             parse_checklist_block(bad)
-    with pytest.raises(UsageError, match="does not belong to a deploy"):
+    with pytest.raises(NotFound, match="does not belong to a deploy"):
         deploy_id("seven")
     offer = RollbackOffer("prod", 12, "v1.4.1", "users see 500s")
     assert RollbackOffer.parse(offer.value()) == offer
     for damaged in ("", "[]", '{"env": "prod"}', '{"env": "prod", "current": "x"}'):
-        with pytest.raises(UsageError, match="damaged"):
+        with pytest.raises(Invalid, match="damaged"):
             RollbackOffer.parse(damaged)

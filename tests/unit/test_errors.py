@@ -25,7 +25,6 @@ USAGE = "`/x thing` does the thing."
     ("error", "outcome", "text"),
     [
         (UsageError("`zz` is not a /x command"), "usage_error", "`zz` is not a /x command\n\n" + USAGE),
-        (UsageError("old spelling", usage=False), "usage_error", "old spelling"),
         (Invalid("too long"), "usage_error", "too long"),
         (NotFound("That incident does not exist."), "usage_error", "That incident does not exist."),
         (AlreadyDone("INC-1 is already P2."), "usage_error", "INC-1 is already P2."),
