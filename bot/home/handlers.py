@@ -9,12 +9,14 @@ from bot.services import Services
 from bot.slack.middleware import Ctx, event
 
 
+async def home_opened(ctx: Ctx) -> None:
+    await ctx.ack()
+    opened = ctx.body.get("event") or {}
+    if opened.get("tab", "home") != "home" or not ctx.user_id:
+        ctx.outcome = "ignored"
+        return
+    await flows.publish(ctx.services, ctx.user_id)
+
+
 def register(app: AsyncApp, services: Services) -> None:
-    @event(app, services, "app_home_opened")
-    async def home_opened(ctx: Ctx) -> None:
-        await ctx.ack()
-        opened = ctx.body.get("event") or {}
-        if opened.get("tab", "home") != "home" or not ctx.user_id:
-            ctx.outcome = "ignored"
-            return
-        await flows.publish(services, ctx.user_id)
+    event(app, services, "app_home_opened")(home_opened)

@@ -33,38 +33,41 @@ async def public(ctx: Ctx, services: Services, incident: Incident, rest: str) ->
         await ctx.in_channel(outcome.notice)
 
 
+async def publish_submitted(ctx: Ctx) -> None:
+    services = ctx.services
+    form = ctx.view
+    title = " ".join(form.text(Block.TITLE).split())
+    picked = form.state.input(Block.STATUS).selected_option
+    status = picked.value if picked else ""
+    known = {c.id for c in services.config.components}
+    components = [v for v in (o.value for o in form.state.input(Block.COMPONENTS).selected_options) if v in known]
+    errors = {}
+    if not title:
+        errors[Block.TITLE.value] = "Give the public a title."
+    elif len(title) > MAX_TITLE:
+        errors[Block.TITLE.value] = f"Keep the title to {MAX_TITLE} characters."
+    if status not in {s.value for s in Public}:
+        errors[Block.STATUS.value] = "Pick a public status."
+    if known and not components:
+        errors[Block.COMPONENTS.value] = "Pick at least one affected component."
+    if errors:
+        ctx.outcome = "usage_error"
+        await ctx.ack(response_action="errors", errors=errors)
+        return
+    await ctx.ack()
+    await flows.publish_from_form(
+        services,
+        ctx.user_id,
+        key=f"view:{form.id}",
+        metadata=form.private_metadata,
+        title=title,
+        status=status,
+        components=components,
+    )
+
+
 def register(app: AsyncApp, services: Services) -> None:
-    @view(app, services, View.PUBLISH)
-    async def publish_submitted(ctx: Ctx) -> None:
-        form = ctx.view
-        title = " ".join(form.text(Block.TITLE).split())
-        picked = form.state.input(Block.STATUS).selected_option
-        status = picked.value if picked else ""
-        known = {c.id for c in services.config.components}
-        components = [v for v in (o.value for o in form.state.input(Block.COMPONENTS).selected_options) if v in known]
-        errors = {}
-        if not title:
-            errors[Block.TITLE.value] = "Give the public a title."
-        elif len(title) > MAX_TITLE:
-            errors[Block.TITLE.value] = f"Keep the title to {MAX_TITLE} characters."
-        if status not in {s.value for s in Public}:
-            errors[Block.STATUS.value] = "Pick a public status."
-        if known and not components:
-            errors[Block.COMPONENTS.value] = "Pick at least one affected component."
-        if errors:
-            ctx.outcome = "usage_error"
-            await ctx.ack(response_action="errors", errors=errors)
-            return
-        await ctx.ack()
-        await flows.publish_from_form(
-            services,
-            ctx.user_id,
-            key=f"view:{form.id}",
-            metadata=form.private_metadata,
-            title=title,
-            status=status,
-            components=components,
-        )
+    view(app, services, View.PUBLISH)(publish_submitted)
 
 
 def _cached(request: web.Request, body: bytes, content_type: str) -> web.Response:
