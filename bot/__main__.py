@@ -26,9 +26,6 @@ from bot import log, opsconfig
 from bot.errors import DatabaseMisconfigured, DatabaseUnavailable, MigrationError
 from bot.settings import Settings, SettingsError, load_settings
 
-# auth.test errors that mean the bot token will never work.
-_TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
-
 
 class Fatal(Exception):
     """A problem a person must fix: one line, exit status 2 (or the given one)."""
@@ -180,6 +177,8 @@ async def _check_bot_token(settings: Settings) -> None:
     from slack_sdk.errors import SlackApiError
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from bot.slack.failures import TOKEN_REFUSED  # auth.test errors that mean the token will never work
+
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
     try:
@@ -187,7 +186,7 @@ async def _check_bot_token(settings: Settings) -> None:
     except SlackApiError as exc:
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
         error = str(data.get("error") or f"HTTP {exc.response.status_code}")
-        if error in _TOKEN_REFUSED:
+        if error in TOKEN_REFUSED:
             raise Fatal(f"SLACK_BOT_TOKEN was refused by Slack ({error}): copy the bot token again") from None
         log.get("zzik").warning("could not check SLACK_BOT_TOKEN with auth.test; starting anyway", error=error)
     except (OSError, TimeoutError) as exc:

@@ -136,3 +136,24 @@ async def test_a_channel_the_bot_is_not_in(bot: RunningBot, fake_slack: FakeSlac
     # The refused post is recorded too: wait for the second one, made after joining.
     await eventually(lambda: len(run_posts(fake_slack)) >= 2)
     assert fake_slack.calls_to("conversations.join") == [{"channel": "C0OPS"}]
+
+
+async def test_a_runbook_name_with_markup_characters_is_escaped_once_in_the_timeline(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    steps = [{"text": "Fail over to the replica"}]
+    runbooks = [{"slug": "restore", "name": "Restore <primary> & replicas", "steps": steps}]
+    bot = await make_bot(config_with(oncall=ROTA, runbooks=runbooks))
+    await ask(fake_slack, bot, "/incident", "p2 Primary down")
+    await bot.slack.command("/runbook", "restore", channel="C00000001")
+    await eventually(lambda: run_posts(fake_slack, "C00000001"))
+    await bot.slack.action("runbook_done", "1:0", channel="C00000001")
+    await eventually(lambda: _count(bot, 1))
+    entries = [
+        r["text"] for r in await bot.db.fetch("SELECT text FROM incident_events WHERE kind = 'runbook' ORDER BY id")
+    ]
+    name = "Restore &lt;primary&gt; &amp; replicas"  # config text is raw: escaped once, like every other entry
+    assert entries[0] == f"runbook {name} started"
+    assert entries[1] == f"runbook {name} step 1 done: Fail over to the replica"
+    shown = await ask(fake_slack, bot, "/incident", "timeline", channel="C00000001")
+    assert f"runbook {name} started" in shown and "&amp;amp;" not in shown

@@ -157,14 +157,14 @@ def already_recorded(index: int, recorded: Step) -> str:
 
 def message_text(name: str) -> str:
     """The notification text of a run's messages."""
-    return f"Runbook: {name}"
+    return f"Runbook: {escape(name)}"
 
 
 # -- the incident timeline (plain text, stored as mrkdwn) -----------------------------------------------------------
 
 
 def started_entry(name: str) -> str:
-    return f"runbook {name} started"
+    return f"runbook {escape(name)} started"
 
 
 def step_entry(run: Run, index: int, status: str, reason: str | None) -> str:
