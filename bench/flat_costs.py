@@ -2,7 +2,7 @@
 and overrides, side by side in one process (the rounds alternate, so load on the machine hits both alike).
 
 Times, in the bot's own code on a real PostgreSQL: `/incident list`, the weekly handoff summary (every section),
-`/deploy history` (all and prod), `/deploy status`, `/oncall`, the job runner's tick, and one audit insert; prints
+`/deploy history` (all, prod, prod 3), `/deploy status`, `/oncall`, the job runner's tick, and one audit insert; prints
 the median and p95 of each and the large/small ratio (target <= 1.3x), then (--plans) the query plans.
 
 Every operation gives the same answer in both sizes, so a ratio measures history, not the answer's length, but

@@ -63,10 +63,15 @@ async def ok(
 
 def _values(row: Row) -> tuple[Any, ...]:
     """A row's values as written. PostgreSQL refuses NUL in text and jsonb (`\\u0000`): whatever a request
-    carried, the row is written."""
+    carried, the row is written. A keyword that is not a column is a bug, refused rather than dropped."""
+    if unknown := row.keys() - _FIELDS:
+        raise TypeError(f"not audit_log columns: {sorted(unknown)}")
     encoded = json.dumps(row.get("detail") or {}, default=str).replace("\\u0000", "\\ufffd")
     texts = (row["kind"], row["action"], row["outcome"], row.get("actor"), row.get("channel"))
     return (*(_clean(a) for a in texts), encoded, row.get("request_id"))
+
+
+_FIELDS = Row.__required_keys__ | Row.__optional_keys__
 
 
 def _clean(value: str | None) -> str | None:

@@ -28,7 +28,7 @@ class Next(Word):
 
 
 class Overrides(Word):
-    """`/oncall overrides`: the overrides to come."""
+    """`/oncall overrides`: the overrides running now and to come."""
 
 
 class Contacts(Word):

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.alerts.store import Alert
 from bot.pagerduty import store
-from bot.pagerduty.flows import Event, configured, echoing, record, routing_key, send_now
+from bot.pagerduty.flows import Outgoing, configured, echoing, record, routing_key, send_now
 from bot.services import Services
 
 
@@ -76,5 +76,5 @@ async def _follow_up(services: Services, conn: Any, alert: Alert, action: str, n
     return await record(services, conn, {"alert_id": alert.id}, _event(alert, action, body), now)
 
 
-def _event(alert: Alert, action: str, body: dict[str, Any]) -> Event:
+def _event(alert: Alert, action: str, body: dict[str, Any]) -> Outgoing:
     return f"alert:{alert.id}:{action}", action, alert.priority, body

@@ -29,7 +29,7 @@ from bot.slack.text import escape
 
 logger = log.get("zzik.pagerduty")
 SEND = "pagerduty.send"
-Event = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
+Outgoing = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
 SETUP_GRACE = timedelta(seconds=15)  # how long the set-up has to send a declaration's trigger itself
@@ -143,7 +143,7 @@ async def _follow_up(services: Services, conn: Any, incident: Incident, action: 
 
 
 async def record(
-    services: Services, conn: Any, about: dict[str, int], event: Event, now: datetime, *, due: datetime | None = None
+    services: Services, conn: Any, about: dict[str, int], event: Outgoing, now: datetime, *, due: datetime | None = None
 ) -> str | None:
     """Record an event (its key, action, severity and body) of an incident or an alert (`about`: {"incident_id": n}
     or {"alert_id": n}) with its SEND run, due at once or at `due`, in the caller's transaction. The run's key, or

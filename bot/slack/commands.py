@@ -1,4 +1,5 @@
-"""Every slash command the bot owns (manifest.yml lists exactly these; a test checks it)."""
+"""Every slash command the bot owns (manifest.yml lists exactly these; a test checks it), its usage and help
+words, and the one-word requests every command's grammar shares (`Word`, `Help`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 
 @dataclass(frozen=True)
 class Word:
-    """A request that is one word (or none) and nothing after it; each command's grammar names its own."""
+    """A request that is one word (or none) and nothing after it; each command's grammar names its own. Each
+    subclass is a frozen dataclass too, without a decorator of its own."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
 
 
 class Help(Word):

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Unpack
 
 import structlog
 from slack_bolt.async_app import AsyncApp
@@ -300,7 +300,7 @@ async def _safe_answer(ctx: Ctx, text: str) -> None:
         logger.error("could not answer the user", error=repr(exc))
 
 
-async def _audit(services: Services, **row: Any) -> None:
+async def _audit(services: Services, **row: Unpack[audit.Row]) -> None:
     """The request's audit row: to the background writer when there is one (no round trip on the request)."""
     if services.audit_writer is not None:
         services.audit_writer.add(**row)
