@@ -202,6 +202,56 @@ async def test_stakeholders_hear_declaration_updates_and_resolution(
     assert len(posts_to(fake_slack, "#zzik-support")) == 3
 
 
+async def test_a_reopened_incident_is_open_again_on_the_page_and_for_the_stakeholders(
+    bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    view = await declare_and_publish(bot, fake_slack, text="Some users cannot sign in.")
+    await bot.slack.view_submission(
+        "status_publish",
+        form_values("Sign-in problems", "investigating", ["web"]),
+        user="U0ALICE",
+        private_metadata=view["private_metadata"],
+    )
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))
+    clock.advance(timedelta(minutes=20))
+    await ask(fake_slack, bot, "/incident", "resolve", user="U0ALICE", channel=INC, ephemeral=False)
+    await run_jobs(bot)
+    assert await bot.db.fetchval("SELECT status FROM status_incidents") == "resolved"
+
+    clock.advance(timedelta(minutes=10))
+    said = await ask(fake_slack, bot, "/incident", "reopen", user="U0ALICE", channel=INC, ephemeral=False)
+    assert said.startswith("INC-1 is reopened")
+    await run_jobs(bot)
+    page = await bot.db.fetchrow("SELECT status, resolved_at FROM status_incidents")
+    assert page["status"] == "investigating" and page["resolved_at"] is None
+    latest = await bot.db.fetchrow("SELECT status, body FROM status_updates ORDER BY id DESC LIMIT 1")
+    assert latest["status"] == "investigating" and "reopened" in latest["body"]
+    status, _, body = await get(bot, "/status.json")
+    assert status == 200 and json.loads(body)["incidents"][0]["status"] == "investigating"
+    posts = [c["text"] for c in posts_to(fake_slack, "#zzik-support")]
+    assert len(posts) == 4 and posts[-1].startswith(":rotating_light: *Sign-in problems* is not over after all")
+    # The reminders start again: 30 min without a stakeholder update after the reopening.
+    fake_slack.clear()
+    clock.advance(timedelta(minutes=30))
+    await run_jobs(bot)
+    assert len(reminders(fake_slack)) == 1
+
+    # Resolved a second time: the page and the stakeholders hear that too, once.
+    await ask(fake_slack, bot, "/incident", "resolve", user="U0ALICE", channel=INC, ephemeral=False)
+    await run_jobs(bot)
+    await bot.db.execute("UPDATE job_runs SET status = 'pending' WHERE job = 'status.stakeholders'")
+    await run_jobs(bot)
+    assert await bot.db.fetchval("SELECT status FROM status_incidents") == "resolved"
+    again = [c["text"] for c in posts_to(fake_slack, "#zzik-support")]
+    assert len(again) == 1 and again[0].startswith(":white_check_mark: *Sign-in problems* is resolved")
+    public = [t for t in await timeline(bot) if t.startswith("public: published on the status page (")]
+    assert public[-3:] == [
+        "public: published on the status page (resolved)",
+        "public: published on the status page (investigating)",
+        "public: published on the status page (resolved)",
+    ]
+
+
 async def test_stakeholder_post_failure_is_retried(bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock) -> None:
     await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0ALICE")
     fake_slack.fail("chat.postMessage", error="channel_not_found")

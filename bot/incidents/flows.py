@@ -233,6 +233,7 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
         incident = await store.reopen(conn, incident.id, stages[min(1, len(stages) - 1)].name, now)
         await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
         await scheduled.schedule_nudge(services, conn, incident, now)
+        await status.incident_reopened(services, conn, incident, actor, now)
         await guards.audit(conn, "reopen", actor, incident, channel=incident.channel_id, request_id=request_id)
     await asyncio.gather(channel.refresh(services, incident, topic=True), channel.refresh_kickoff(services, incident))
     return Reopened(incident)

@@ -138,9 +138,12 @@ async def _tick_kickoff_item(
 # -- scheduled ---------------------------------------------------------------------------------------------------
 
 
-async def post_to_stakeholders(services: Services, incident_id: int, what: str, update_id: int | None) -> bool:
-    """One plain-language post in the stakeholders' channel; recorded, so a run that repeats posts nothing twice."""
-    key = f"{incident_id}:{what}" + (f":{update_id}" if update_id else "")
+async def post_to_stakeholders(
+    services: Services, incident_id: int, what: str, update_id: int | None, at: str | None = None
+) -> bool:
+    """One plain-language post in the stakeholders' channel; recorded, so a run that repeats posts nothing twice.
+    `at` tells one resolution or reopening from the next."""
+    key = f"{incident_id}:{what}" + (f":{update_id}" if update_id else "") + (f":{at}" if at else "")
     if await store.stakeholder_post(services.db, key):
         return False
     incident = await incidents.get(services.db, incident_id)
@@ -152,6 +155,8 @@ async def post_to_stakeholders(services: Services, incident_id: int, what: str, 
         text = messages.stakeholders_declared(incident, services.config, zone(services), url)
     elif what == Told.RESOLVED:
         text = messages.stakeholders_resolved(incident, published, services.config, url)
+    elif what == Told.REOPENED:
+        text = messages.stakeholders_reopened(incident, published, services.config, url)
     else:
         update = await store.update(services.db, update_id or 0)
         if update is None or published is None:

@@ -1,5 +1,5 @@
 """What the incidents domain tells the status domain, inside its own transactions: declared, severity changed,
-resolved. Kept apart from flows.py so the incidents flows can call it without importing the status flows."""
+resolved, reopened. Kept apart from flows.py so the incidents flows can call it without importing the status flows."""
 
 from __future__ import annotations
 
@@ -37,14 +37,34 @@ async def incident_resolved(services: Services, conn: Any, incident: Incident, a
     """The page says resolved too (if anything was published), the stakeholders hear it, the reminders stop."""
     published = await store.published(conn, incident.id, for_update=True)
     if published is not None and not published.is_resolved:
-        body = slacktext.from_plain("This incident has been resolved.")
-        await store.publish(conn, incident.id, now, actor, Draft(f"resolve:{incident.id}", Public.RESOLVED, body))
-        await incidents.add_event(conn, incident.id, now, actor, "public", "published on the status page (resolved)")
-    if incident.severity in services.config.stakeholders.severities:
-        await services.jobs.schedule_once(
-            conn, STAKEHOLDERS, f"{incident.id}:resolved", now, {"incident_id": incident.id, "what": Told.RESOLVED}
-        )
+        await _publish(conn, incident, actor, now, Public.RESOLVED, "This incident has been resolved.")
+    await _tell_stakeholders(services, conn, incident, Told.RESOLVED, now)
     await services.jobs.cancel_prefix(conn, REMIND, f"{incident.id}:")
+
+
+async def incident_reopened(services: Services, conn: Any, incident: Incident, actor: str, now: datetime) -> None:
+    """The page is open again (if it said resolved), the stakeholders hear it, the reminders start again."""
+    published = await store.published(conn, incident.id, for_update=True)
+    if published is not None and published.is_resolved:
+        text = "This incident has been reopened; we are investigating again."
+        await _publish(conn, incident, actor, now, Public.INVESTIGATING, text)
+    await _tell_stakeholders(services, conn, incident, Told.REOPENED, now)
+    await schedule_reminder(services, conn, incident, now, now)
+
+
+async def _publish(conn: Any, incident: Incident, actor: str, now: datetime, status: Public, text: str) -> None:
+    """An update the bot publishes itself when the incident resolves or reopens (each time: keyed by when)."""
+    draft = Draft(f"{status}:{incident.id}:{now.isoformat()}", status, slacktext.from_plain(text))
+    await store.publish(conn, incident.id, now, actor, draft)
+    await incidents.add_event(conn, incident.id, now, actor, "public", f"published on the status page ({status})")
+
+
+async def _tell_stakeholders(services: Services, conn: Any, incident: Incident, what: Told, now: datetime) -> None:
+    """The stakeholders' post of a resolution or a reopening: one for each time it happens (keyed by when)."""
+    if incident.severity in services.config.stakeholders.severities:
+        at = now.isoformat()
+        payload = {"incident_id": incident.id, "what": what, "at": at}
+        await services.jobs.schedule_once(conn, STAKEHOLDERS, f"{incident.id}:{what}:{at}", now, payload)
 
 
 def _next_reminder(last: datetime, every: timedelta, now: datetime) -> datetime:

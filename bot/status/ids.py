@@ -45,3 +45,4 @@ class Told(StrEnum):
     DECLARED = "declared"
     UPDATE = "update"
     RESOLVED = "resolved"
+    REOPENED = "reopened"

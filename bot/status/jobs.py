@@ -11,7 +11,7 @@ def register(runner: JobRunner, services: Services) -> None:
     runner.declare(
         services,
         {
-            hooks.STAKEHOLDERS: call(flows.post_to_stakeholders, "incident_id", "what", "update_id?"),
+            hooks.STAKEHOLDERS: call(flows.post_to_stakeholders, "incident_id", "what", "update_id?", "at?"),
             hooks.REMIND: call(flows.remind_manager, "incident_id", due_at),
         },
     )

@@ -133,12 +133,23 @@ def stakeholders_update(published: Published, update: Update, components: list[s
 
 def stakeholders_resolved(incident: Incident, published: Published | None, config: OpsConfig, url: str) -> str:
     took = duration(incident.declared_at, incident.resolved_at or incident.declared_at)
-    what = (
-        f"*{escape(published.public_title)}*"
-        if published
-        else f"The {config.severity(incident.severity).definition.lower()}"
-    )
+    what = _public_name(incident, published, config)
     return f":white_check_mark: {what} is resolved, after {took}. Thank you for your patience." + _link(url)
+
+
+def stakeholders_reopened(incident: Incident, published: Published | None, config: OpsConfig, url: str) -> str:
+    what = _public_name(incident, published, config)
+    return (
+        f":rotating_light: {what} is not over after all: the team has reopened it and is working on it; updates "
+        "follow in this channel." + _link(url)
+    )
+
+
+def _public_name(incident: Incident, published: Published | None, config: OpsConfig) -> str:
+    """The incident as the public knows it: its public title, or what kind of trouble it is."""
+    if published:
+        return f"*{escape(published.public_title)}*"
+    return f"The {config.severity(incident.severity).definition.lower()}"
 
 
 def manager_reminder(incident: Incident, last: datetime, now: datetime, every: timedelta, zone: ZoneInfo) -> str:
