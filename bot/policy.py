@@ -72,7 +72,7 @@ POLICY: dict[Do, Rule] = {
     Do.OVERRIDE_SET: Rule((R.MANAGER, R.REPLACED), "set this override"),
     Do.OVERRIDE_ANSWER: Rule((R.REPLACED, R.MANAGER), "accept or decline this override request"),
     Do.OVERRIDE_CANCEL: Rule((R.HOLDER, R.REQUESTER, R.REPLACED, R.MANAGER), "cancel this override"),
-    Do.ONCALL_CONTACTS: Rule((R.ROTATION, R.MANAGER), "see the emergency contact list"),
+    Do.ONCALL_CONTACTS: Rule((R.ROTATION, R.ON_CALL, R.MANAGER), "see the emergency contact list"),
     Do.INCIDENT_COMMANDER: Rule((R.COMMANDER, R.ON_CALL_PRIMARY, R.MANAGER), "hand over command"),
     Do.INCIDENT_HANDOVER_ANSWER: Rule((R.COMMANDER, R.MANAGER), "answer this request for command"),
     Do.INCIDENT_RESOLVE: Rule((R.COMMANDER, R.MANAGER), "resolve this incident"),

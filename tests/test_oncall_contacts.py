@@ -1,5 +1,5 @@
-"""The on-call kit's emergency contact list: in the ops config, shown to the rotation and the incident managers
-only, and pointed to from a P1's kickoff."""
+"""The on-call kit's emergency contact list: in the ops config, shown to the rotation, whoever is on call and the
+incident managers only, and pointed to from a P1's kickoff."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ async def bot(make_bot: BotFactory) -> RunningBot:
 
 async def test_the_rotation_and_the_managers_see_the_list(bot: RunningBot, fake_slack: FakeSlack) -> None:
     expected = (
-        "*Emergency contacts* (the on-call kit; for the rotation and the incident managers only)\n"
+        "*Emergency contacts* (the on-call kit; for the rotation, whoever is on call and the incident managers only)\n"
         "• *Jane &lt;Doe&gt;*, CTO &amp; founder: <tel:+821012345678|+82 10-1234-5678> · "
         "<mailto:jane@zzik.example|jane@zzik.example>\n"
         "• *Hosting support*, Provider: <tel:+15550109999|+1 (555) 010-9999>"
@@ -40,7 +40,10 @@ async def test_the_rotation_and_the_managers_see_the_list(bot: RunningBot, fake_
 
 async def test_anyone_else_is_refused_and_audited(bot: RunningBot, fake_slack: FakeSlack) -> None:
     said = await ask(fake_slack, bot, "/oncall", "contacts", user="U0EVE")
-    assert said.startswith("Only a member of the rotation (<@U0ALICE>, <@U0BOB>, <@U0CAROL>, <@U0MGR>) or a manager (")
+    assert said.startswith(
+        "Only a member of the rotation (<@U0ALICE>, <@U0BOB>, <@U0CAROL>, <@U0MGR>) or whoever is on call ("
+    )
+    assert " or a manager (" in said
     assert said.endswith("may see the emergency contact list.")
     assert "Jane" not in said
     row = await eventually(
@@ -48,6 +51,16 @@ async def test_anyone_else_is_refused_and_audited(bot: RunningBot, fake_slack: F
     )
     assert row["outcome"] == "refused"
     assert "+82" not in row["detail"]
+
+
+async def test_someone_on_call_by_an_override_sees_the_list(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    fake_slack.add_user("U0EVE", "eve")
+    set_by_manager = await ask(
+        fake_slack, bot, "/oncall", "override <@U0EVE|eve> primary 2026-11-24 2026-11-27", user="U0MGR"
+    )
+    assert set_by_manager.startswith("Override set"), set_by_manager
+    said = await ask(fake_slack, bot, "/oncall", "contacts", user="U0EVE")  # not in the rotation, but on call now
+    assert said.startswith("*Emergency contacts*") and "Jane &lt;Doe&gt;" in said
 
 
 async def test_no_contacts_configured_says_where_to_add_them(make_bot: BotFactory, fake_slack: FakeSlack) -> None:
@@ -85,5 +98,8 @@ async def test_a_p1_kickoff_points_to_the_list(bot: RunningBot, fake_slack: Fake
     )
     p1 = next(k for k in kickoffs if "INC-1" in k)
     p2 = next(k for k in kickoffs if "INC-2" in k)
-    assert "*Emergency contacts:* `/oncall contacts` (for the rotation and the incident managers)" in p1
+    assert (
+        "*Emergency contacts:* `/oncall contacts` (for the rotation, whoever is on call and the incident managers)"
+        in p1
+    )
     assert "Emergency contacts" not in p2

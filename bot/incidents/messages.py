@@ -131,7 +131,9 @@ def kickoff(
     if incident.description:
         intro.append(f"*Description:* {mrkdwn(incident.description)}")
     if level.level == Severity.P1:
-        intro.append("*Emergency contacts:* `/oncall contacts` (for the rotation and the incident managers)")
+        intro.append(
+            "*Emergency contacts:* `/oncall contacts` (for the rotation, whoever is on call and the incident managers)"
+        )
     blocks: Blocks = [
         section("\n".join(intro)),
         context(

@@ -49,7 +49,8 @@ async def show_now(services: Services, viewer: str) -> Blocks:
 
 
 async def show_contacts(services: Services, viewer: str) -> str:
-    """The kit's emergency contact list: for the rotation and the incident managers only."""
+    """The kit's emergency contact list: for the rotation, whoever is on call (an override too) and the incident
+    managers only."""
     await policy.require(services, Do.ONCALL_CONTACTS, viewer)
     return messages.contacts(services.config.oncall.contacts)
 

@@ -154,6 +154,7 @@ def contacts(people: list[EmergencyContact]) -> str:
         if c.email:
             ways.append(f"<mailto:{escape(c.email)}|{escape(c.email)}>")
         lines.append(f"• *{escape(c.name)}*, {escape(c.role)}: " + " · ".join(ways))
-    return "*Emergency contacts* (the on-call kit; for the rotation and the incident managers only)\n" + "\n".join(
-        lines
+    heading = (
+        "*Emergency contacts* (the on-call kit; for the rotation, whoever is on call and the incident managers only)"
     )
+    return heading + "\n" + "\n".join(lines)

@@ -82,7 +82,7 @@ COMMANDS: dict[str, Command] = {
             "`/oncall at <YYYY-MM-DD [HH:MM]>`\n"
             "`/oncall override @user <primary|secondary|manager> <from> <to>` (dates or `YYYY-MM-DD HH:MM`, "
             "team time zone) · `/oncall overrides` · `/oncall override cancel <id>` · "
-            "`/oncall contacts` the emergency contact list (the rotation and incident managers)",
+            "`/oncall contacts` the emergency contact list (the rotation, whoever is on call, incident managers)",
             reads=frozenset({"", "next", "schedule", "at", "overrides", "contacts"}),
         ),
         Command(
