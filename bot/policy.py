@@ -196,7 +196,7 @@ async def who_may(services: Services, action: Do, subject: Subject = Subject()) 
             configured = services.config.permissions.deployers
             names = [_name(d) for d in configured]
         else:
-            names = [mention(u) for u in sorted(await _holders(services, role, subject) or set())]
+            names = [_name(u) for u in sorted(await _holders(services, role, subject) or set())]  # an email: as is
         parts.append(f"{ROLE_WORDS[role]} ({', '.join(names) or 'nobody at the moment'})")
     return " or ".join(parts)
 

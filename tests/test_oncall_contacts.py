@@ -63,6 +63,16 @@ async def test_someone_on_call_by_an_override_sees_the_list(bot: RunningBot, fak
     assert said.startswith("*Emergency contacts*") and "Jane &lt;Doe&gt;" in said
 
 
+async def test_someone_on_call_slack_does_not_know_is_named_by_email(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    rota = {**ROTA, "engineers": ["ghost@zzik.example", "U0BOB"], "contacts": CONTACTS}
+    bot = await make_bot(config_with(oncall=rota))
+    said = await ask(fake_slack, bot, "/oncall", "contacts", user="U0EVE")
+    assert "whoever is on call (" in said and "ghost@zzik.example" in said
+    assert "<@ghost" not in said  # not a broken mention
+
+
 async def test_no_contacts_configured_says_where_to_add_them(make_bot: BotFactory, fake_slack: FakeSlack) -> None:
     bot = await make_bot(config_with(oncall=ROTA))
     said = await ask(fake_slack, bot, "/oncall", "contacts")

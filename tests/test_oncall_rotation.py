@@ -133,6 +133,8 @@ def test_parse_override_dates_and_datetimes() -> None:
         ("override <@U0BOB> primary 2026-12-01 2027-12-01", "26 weeks at most"),
         ("override cancel x", "override cancel &lt;id&gt;"),
         ("dance", "is not an /oncall command"),
+        ("now please", "`now` takes nothing after it"),
+        ("next 3", "`next` takes nothing after it"),
     ],
 )
 def test_parse_errors_say_what_was_wrong(text: str, message: str) -> None:

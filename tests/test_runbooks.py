@@ -157,3 +157,6 @@ async def test_a_runbook_name_with_markup_characters_is_escaped_once_in_the_time
     assert entries[1] == f"runbook {name} step 1 done: Fail over to the replica"
     shown = await ask(fake_slack, bot, "/incident", "timeline", channel="C00000001")
     assert f"runbook {name} started" in shown and "&amp;amp;" not in shown
+    # Named as typed (Slack sends it encoded: `&amp;`, `&lt;`): the runbook is found.
+    await bot.slack.command("/runbook", "Restore <primary> & replicas", channel="C0OPS")
+    assert (await eventually(lambda: run_posts(fake_slack, "C0OPS")))[0]["text"] == f"Runbook: {name}"

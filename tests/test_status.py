@@ -405,3 +405,18 @@ async def test_escalated_to_p1_the_reminder_starts(bot: RunningBot, fake_slack: 
     clock.advance(timedelta(minutes=1))  # the next 30-minute mark since the declaration
     await run_jobs(bot)
     assert len(reminders(fake_slack)) == 1
+
+
+async def test_a_resolution_reopened_before_its_post_is_told_as_it_was(
+    bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    await ask(fake_slack, bot, "/incident", "p1 Primary DB down", user="U0ALICE")
+    await run_jobs(bot)
+    clock.advance(timedelta(minutes=40))
+    await ask(fake_slack, bot, "/incident", "resolve", user="U0ALICE", channel=INC, ephemeral=False)
+    clock.advance(timedelta(minutes=1))
+    await ask(fake_slack, bot, "/incident", "reopen", user="U0ALICE", channel=INC, ephemeral=False)
+    await run_jobs(bot)  # the resolution's post runs after the reopening
+    _, resolved, reopened = [c["text"] for c in posts_to(fake_slack, "#zzik-support")]
+    assert resolved.startswith(":white_check_mark: The service down or critical feature broken is resolved, after 40")
+    assert reopened.startswith(":rotating_light: The service down or critical feature broken is not over after all")

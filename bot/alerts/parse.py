@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.errors import UsageError
 from bot.slack.commands import HELP_WORDS, Help, Word
+from bot.slack.text import whole_number
 
 HISTORY_DEFAULT, HISTORY_MAX = 20, 100
 
@@ -29,7 +30,8 @@ def parse_alerts(text: str) -> Help | FiringNow | History:
     if words[0] == "history" and len(words) <= 2:
         if len(words) == 1:
             return History(HISTORY_DEFAULT)
-        if words[1].isdigit() and 1 <= int(words[1]) <= HISTORY_MAX:
-            return History(int(words[1]))
+        limit = whole_number(words[1], HISTORY_MAX)
+        if limit:
+            return History(limit)
         raise UsageError(f"`history` takes a number from 1 to {HISTORY_MAX}.")
     raise UsageError("`/alerts` takes nothing, `history [n]` or `help`.")

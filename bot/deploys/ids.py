@@ -97,9 +97,10 @@ def checklist_block(deploy: int, checklist: str) -> str:
 def parse_checklist_block(block_id: str) -> tuple[int, Checklist]:
     """`deploy:<id>:<list>` (without the part suffix) -> (id, list)."""
     parts = block_id.split(":")
-    if len(parts) != 3 or parts[0] != "deploy" or not parts[1].isdigit() or parts[2] not in set(Checklist):
+    deploy = whole_number(parts[1]) if len(parts) == 3 and parts[0] == "deploy" else None
+    if deploy is None or parts[2] not in set(Checklist):
         raise NotFound("That checklist does not belong to a deploy.")
-    return int(parts[1]), Checklist(parts[2])
+    return deploy, Checklist(parts[2])
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,17 @@ class RollbackOffer:
     reason: str
 
     def value(self) -> str:
-        return json.dumps({"env": self.env, "current": self.current, "target": self.target, "reason": self.reason})
+        # Unescaped: a reason in Hangul takes a character each, not six (a button value holds 2,000).
+        offer = {"env": self.env, "current": self.current, "target": self.target, "reason": self.reason}
+        return json.dumps(offer, ensure_ascii=False)
 
     @classmethod
     def parse(cls, value: str | None) -> RollbackOffer:
         try:
             offer = json.loads(value or "")
-            env, current = str(offer["env"]), int(offer["current"])
+            env, current = str(offer["env"]), whole_number(str(offer["current"]))
+            if current is None:
+                raise ValueError("current is not a deploy id")
             return cls(env, current, str(offer.get("target") or ""), str(offer.get("reason") or ""))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
             raise Invalid("That rollback button is damaged; run `/rollback &lt;env&gt;` again.") from None

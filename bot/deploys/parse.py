@@ -63,7 +63,9 @@ def parse_deploy(text: str, environments: list[str]) -> Help | Deploy | Status |
     if not tokens or tokens[0].lower() in HELP_WORDS:
         return Help()
     head = tokens[0].lower()
-    if head == "status" and len(tokens) == 1:
+    if head == "status":
+        if len(tokens) > 1:
+            raise UsageError("`status` takes nothing after it: it shows every environment")
         return Status()
     if head == "history":
         env, limit = None, 10

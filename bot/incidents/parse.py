@@ -110,6 +110,15 @@ InChannel = (
 )
 Request = OpenModal | Help | Declare | ListOpen | InChannel
 
+_ONE_WORD: dict[str, type[ListOpen | ListActions | Timeline | Postmortem | Reopen]] = {
+    "list": ListOpen,
+    "actions": ListActions,
+    "timeline": Timeline,
+    "postmortem": Postmortem,
+    "post-mortem": Postmortem,
+    "reopen": Reopen,
+}
+
 
 def severity(token: str) -> Severity:
     match = _SEVERITY.match(token.strip())
@@ -182,8 +191,10 @@ def parse(text: str) -> Request:
         return declare(head, rest)
     if _SEVERITY_LIKE.match(head):
         raise UsageError(f"`{head}` is not a severity: use p1, p2, p3 or p4")
-    if word == "list" and not rest.strip():
-        return ListOpen()
+    if word in _ONE_WORD:
+        if rest.strip():
+            raise UsageError(f"`{head}` takes nothing after it")
+        return _ONE_WORD[word]()
     if word == "update":
         return Update(_text(rest, "the update text"))
     if word == "severity":
@@ -197,21 +208,13 @@ def parse(text: str) -> Request:
         return Stage(_text(rest, "the stage name"))
     if word == "action":
         return _action(rest)
-    if word == "actions" and not rest.strip():
-        return ListActions()
     if word == "resolve":
         summary = rest.strip() or None
         if summary and length(summary) > MAX_TEXT:
             raise UsageError(f"the summary is {length(summary)} characters; keep it to {MAX_TEXT}")
         return Resolve(summary)
-    if word == "timeline" and not rest.strip():
-        return Timeline()
-    if word in ("postmortem", "post-mortem") and not rest.strip():
-        return Postmortem()
     if word == "public":
         return Public(rest)
-    if word == "reopen" and not rest.strip():
-        return Reopen()
     raise UsageError(
         f"`{head}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
     )

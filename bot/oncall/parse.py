@@ -110,7 +110,9 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
     head, rest = tokens[0].lower(), tokens[1:]
     if head in HELP_WORDS:
         return Help()
-    if head in _SHOW and not rest:
+    if head in _SHOW:
+        if rest:
+            raise UsageError(f"`{head}` takes nothing after it")
         return _SHOW[head]()
     if head == "schedule":
         if not rest:

@@ -14,13 +14,14 @@ from bot.runbooks import messages, store
 from bot.runbooks.ids import RunStep, StepStatus
 from bot.services import Services, zone
 from bot.slack.failures import SLACK_FAILURES, SlackErrorCode, code, failure, update_in_place
+from bot.slack.text import plain
 
 logger = log.get("zzik.runbooks")
 
 
 def find(services: Services, name: str) -> Runbook:
     runbooks = services.config.runbooks
-    wanted = name.strip().lower()
+    wanted = plain(name).strip().lower()  # typed text is Slack-encoded (`&amp;`); config names are raw
     for r in runbooks:
         if wanted in (r.slug, r.name.lower()):
             return r

@@ -153,8 +153,9 @@ async def post_to_stakeholders(
     url = page_url(services) if base_url(services) else ""
     if what == Told.DECLARED:
         text = messages.stakeholders_declared(incident, services.config, zone(services), url)
-    elif what == Told.RESOLVED:
-        text = messages.stakeholders_resolved(incident, published, services.config, url)
+    elif what == Told.RESOLVED:  # as it was resolved then: it may have been reopened since
+        resolved_at = datetime.fromisoformat(at) if at else incident.resolved_at
+        text = messages.stakeholders_resolved(incident, published, services.config, url, resolved_at)
     elif what == Told.REOPENED:
         text = messages.stakeholders_reopened(incident, published, services.config, url)
     else:

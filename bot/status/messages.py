@@ -131,8 +131,10 @@ def stakeholders_update(published: Published, update: Update, components: list[s
     )
 
 
-def stakeholders_resolved(incident: Incident, published: Published | None, config: OpsConfig, url: str) -> str:
-    took = duration(incident.declared_at, incident.resolved_at or incident.declared_at)
+def stakeholders_resolved(
+    incident: Incident, published: Published | None, config: OpsConfig, url: str, resolved_at: datetime | None
+) -> str:
+    took = duration(incident.declared_at, resolved_at or incident.declared_at)
     what = _public_name(incident, published, config)
     return f":white_check_mark: {what} is resolved, after {took}. Thank you for your patience." + _link(url)
 

@@ -29,6 +29,7 @@ def test_alerts_commands(text: str, expected: object) -> None:
         ("history 0", "`history` takes a number from 1 to 100."),
         ("history 101", "`history` takes a number from 1 to 100."),
         ("history many", "`history` takes a number from 1 to 100."),
+        ("history ²", "`history` takes a number from 1 to 100."),
         ("firing", "`/alerts` takes nothing, `history [n]` or `help`."),
         ("history 5 more", "`/alerts` takes nothing, `history [n]` or `help`."),
     ],

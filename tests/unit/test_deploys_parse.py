@@ -43,6 +43,7 @@ def test_deploy_commands(text: str, expected: object) -> None:
         ("history 0", "show 1 to 50 deploys"),
         ("history 51", "show 1 to 50 deploys"),
         ("unlock prod", "unlocking needs the environment and a reason"),
+        ("status prod", "`status` takes nothing after it"),
     ],
 )
 def test_bad_deploy_commands_say_why(text: str, says: str) -> None:
@@ -62,13 +63,32 @@ def test_rollback_command() -> None:
 def test_button_values_are_parsed_in_one_place() -> None:
     assert deploy_id("42") == 42
     assert parse_checklist_block("deploy:7:staging") == (7, Checklist.STAGING)
-    for bad in ("deploy:x:pre", "deploy:7:later", "incident:7:pre", "deploy:7"):
+    for bad in (
+        "deploy:x:pre",
+        "deploy:7:later",
+        "incident:7:pre",
+        "deploy:7",
+        "deploy:²:pre",
+        "deploy:9" * 10 + ":pre",
+    ):
         with pytest.raises(NotFound, match="does not belong to a deploy"):
             parse_checklist_block(bad)
     with pytest.raises(NotFound, match="does not belong to a deploy"):
         deploy_id("seven")
     offer = RollbackOffer("prod", 12, "v1.4.1", "users see 500s")
     assert RollbackOffer.parse(offer.value()) == offer
-    for damaged in ("", "[]", '{"env": "prod"}', '{"env": "prod", "current": "x"}'):
+    for damaged in (
+        "",
+        "[]",
+        '{"env": "prod"}',
+        '{"env": "prod", "current": "x"}',
+        '{"env": "prod", "current": 1e400}',
+    ):
         with pytest.raises(Invalid, match="damaged"):
             RollbackOffer.parse(damaged)
+
+
+def test_a_rollback_reason_in_any_script_fits_a_button_value() -> None:
+    offer = RollbackOffer("prod", 12, "v1.4.1", "결제 오류 " * 100)  # 500 characters, the most a reason may have
+    assert len(offer.value()) <= 2000  # Slack refuses a longer button value, and with it the whole offer
+    assert RollbackOffer.parse(offer.value()) == offer

@@ -62,7 +62,7 @@ def test_in_channel_commands() -> None:
 
 def test_words_that_take_nothing_refuse_trailing_text() -> None:
     for text in ("list everything", "timeline please", "reopen now", "actions all"):
-        with pytest.raises(UsageError, match="is not an /incident command"):
+        with pytest.raises(UsageError, match="takes nothing after it"):
             parse.parse(text)
 
 

@@ -111,11 +111,11 @@ def test_stakeholders_hear_plain_language_without_internal_details() -> None:
     )
     assert "Checkout" not in declared and "C0INC7" not in declared and "U0BOB" not in declared
     done = incident(resolved_at=NOW - timedelta(minutes=30))
-    assert messages.stakeholders_resolved(done, None, CONFIG, "") == (
+    assert messages.stakeholders_resolved(done, None, CONFIG, "", done.resolved_at) == (
         ":white_check_mark: The service down or critical feature broken is resolved, after 1 h 30 min. "
         "Thank you for your patience."
     )
-    assert messages.stakeholders_resolved(done, published(), CONFIG, "").startswith(
+    assert messages.stakeholders_resolved(done, published(), CONFIG, "", done.resolved_at).startswith(
         ":white_check_mark: *Checkout &lt;unavailable&gt;* is resolved"
     )
 
