@@ -424,7 +424,7 @@ async def test_an_alert_in_a_deploys_watch_window_blames_it_and_offers_the_rollb
     )
     assert radio["initial_option"]["value"] == "error_rate"
     assert "Alert HighErrorRate: p95 latency is 4.2s on /search · values B=4.2, C=1" in _flatten(offer)
-    assert "back to `v1.0`" in _flatten(offer)
+    assert "back to `v1.0`" in _flatten(offer) and offer["text"] == "Roll back prod?"
 
 
 # -- silences against a real Alertmanager ----------------------------------------------------------------------

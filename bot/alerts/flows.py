@@ -13,6 +13,7 @@ from bot.alerts import messages, rules, silences, store
 from bot.alerts.ids import Acknowledged, Job, Source
 from bot.alerts.sending import changed, wall
 from bot.alerts.store import Alert
+from bot.deploys import answers as deploy_answers
 from bot.deploys import rollback as deploy_rollback
 from bot.deploys import store as deploys
 from bot.errors import AlreadyDone, Invalid, NotFound, Refused
@@ -150,14 +151,15 @@ async def start_runbook(services: Services, alert_id: int, slug: str, actor: str
     return said or messages.say(messages.RUNBOOK_STARTED, name=runbook.name)
 
 
-async def rollback_offer(services: Services, alert_id: int, actor: str) -> list[dict[str, Any]]:
+async def rollback_offer(services: Services, alert_id: int, actor: str) -> tuple[str, list[dict[str, Any]]]:
     alert = await _alert(services, alert_id)
     deploy = await deploys.get(services.db, alert.deploy_id) if alert.deploy_id else None
     if deploy is None:
         raise NotFound(messages.NOT_IN_WATCH)
     criterion = rules.rollback_criterion(services.config, alert.labels)
     prompt = deploy_rollback.Prompt(criterion=criterion, note=messages.rollback_note(alert))
-    return await deploy_rollback.offer(services, actor, deploy.environment, prompt)
+    blocks = await deploy_rollback.offer(services, actor, deploy.environment, prompt)
+    return deploy_answers.say(deploy_answers.ROLL_BACK_QUESTION, environment=deploy.environment), blocks
 
 
 async def silence(services: Services, alert_id: int, hours: int, actor: str, request_id: str) -> str:

@@ -55,8 +55,7 @@ async def runbook(ctx: Ctx) -> None:
 
 async def roll_back(ctx: Ctx) -> None:
     await ctx.ack()
-    blocks = await flows.rollback_offer(ctx.services, alert_id(ctx.action.value), ctx.user_id)
-    await ctx.answer("Roll back?", blocks)
+    await ctx.answer(*await flows.rollback_offer(ctx.services, alert_id(ctx.action.value), ctx.user_id))
 
 
 async def silence(ctx: Ctx) -> None:
