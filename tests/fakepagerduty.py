@@ -12,16 +12,19 @@ changes the bot's own events cause (the echo the bot must ignore)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEY001"  # the routing key the tests configure
 ACTIONS = {"trigger", "acknowledge", "resolve"}
 SEVERITIES = {"critical", "error", "warning", "info"}
 
@@ -234,6 +237,17 @@ class FakePagerDuty:
         task = asyncio.get_running_loop().create_task(self.deliver(self.event(key, event_type, agent=agent)))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+
+
+@contextlib.asynccontextmanager
+async def running(*keys: str) -> AsyncIterator[FakePagerDuty]:
+    """A fake PagerDuty on a free port that accepts these routing keys, stopped afterwards."""
+    fake = FakePagerDuty(set(keys))
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
 
 
 def user(pd_id: str, name: str) -> dict[str, Any]:

@@ -10,19 +10,16 @@ import pytest
 
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakepagerduty import FakePagerDuty
+from tests.fakepagerduty import KEY, FakePagerDuty, running
 from tests.fakeslack import FakeSlack, _flatten
 
-KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEY001"
 P1_KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEYP1X"
 
 
 @pytest.fixture
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    fake = FakePagerDuty({KEY, P1_KEY})
-    await fake.start()
-    yield fake
-    await fake.stop()
+    async with running(KEY, P1_KEY) as fake:
+        yield fake
 
 
 def config(**pagerduty: object):

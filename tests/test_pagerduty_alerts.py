@@ -11,21 +11,18 @@ import pytest
 from bot.clock import FrozenClock
 from tests.alertmanager import now
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
-from tests.fakepagerduty import FakePagerDuty, user
+from tests.fakepagerduty import KEY, FakePagerDuty, running, user
 from tests.fakeslack import FakeSlack
 from tests.test_alerts import AUTH, grafana, post
 
-KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEY001"
 SECRET = "pd-webhook-secret-new-4c1e"
 ESCALATIONS = "SELECT count(*) FROM job_runs WHERE job = 'alerts.escalate' AND status = 'pending'"
 
 
 @pytest.fixture
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    fake = FakePagerDuty({KEY})
-    await fake.start()
-    yield fake
-    await fake.stop()
+    async with running(KEY) as fake:
+        yield fake
 
 
 async def make(make_bot: BotFactory, pagerduty: FakePagerDuty, **alerting: object) -> RunningBot:

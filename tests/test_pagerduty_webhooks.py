@@ -16,12 +16,11 @@ import yaml
 
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually, rota_now
-from tests.fakepagerduty import FakePagerDuty, user
+from tests.fakepagerduty import KEY, FakePagerDuty, running, user
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
 from tests.slackreq import SlackRequests
 
-KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEY001"
 SECRET = "pd-webhook-secret-new-4c1e"
 OLD_SECRET = "pd-webhook-secret-old-9a7b"
 ALICE_PD = user("PALICE1", "Alice Example")  # alice in PagerDuty (pagerduty.users maps her to U0ALICE)
@@ -30,10 +29,8 @@ BOB_PD = user("PBOB001", "Bob <Builder>")  # not mapped: the bot does not know w
 
 @pytest.fixture
 async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    fake = FakePagerDuty({KEY})
-    await fake.start()
-    yield fake
-    await fake.stop()
+    async with running(KEY) as fake:
+        yield fake
 
 
 def config():

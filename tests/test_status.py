@@ -68,6 +68,14 @@ async def declare_and_publish(
     return opened["view"]
 
 
+async def publish(bot: RunningBot, view: dict, title: str, status: str, components: list[str]) -> None:
+    """Alice submits the Publish form; returns once the update is stored."""
+    before = await bot.db.fetchval("SELECT count(*) FROM status_updates")
+    values = form_values(title, status, components)
+    await bot.slack.view_submission("status_publish", values, user="U0ALICE", private_metadata=view["private_metadata"])
+    await eventually(lambda: bot.db.fetchval("SELECT count(*) > $1 FROM status_updates", before))
+
+
 async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, fake_slack: FakeSlack) -> None:
     view = await declare_and_publish(
         bot, fake_slack, title="DB & cache down", text="Logins fail & pages are slow <@U0BOB|bob> @channel"
@@ -170,13 +178,7 @@ async def test_stakeholders_hear_declaration_updates_and_resolution(
         bot, fake_slack, text="Some users cannot sign in. See <https://zzik.example/help|help>"
     )
     clock.advance(timedelta(minutes=5))
-    await bot.slack.view_submission(
-        "status_publish",
-        form_values("Sign-in problems", "investigating", ["web"]),
-        user="U0ALICE",
-        private_metadata=view["private_metadata"],
-    )
-    await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))
+    await publish(bot, view, "Sign-in problems", "investigating", ["web"])
     clock.advance(timedelta(minutes=25))
     await ask(fake_slack, bot, "/incident", "resolve Failover done", user="U0ALICE", channel=INC, ephemeral=False)
     await run_jobs(bot)
@@ -206,13 +208,7 @@ async def test_a_reopened_incident_is_open_again_on_the_page_and_for_the_stakeho
     bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
 ) -> None:
     view = await declare_and_publish(bot, fake_slack, text="Some users cannot sign in.")
-    await bot.slack.view_submission(
-        "status_publish",
-        form_values("Sign-in problems", "investigating", ["web"]),
-        user="U0ALICE",
-        private_metadata=view["private_metadata"],
-    )
-    await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))
+    await publish(bot, view, "Sign-in problems", "investigating", ["web"])
     clock.advance(timedelta(minutes=20))
     await ask(fake_slack, bot, "/incident", "resolve", user="U0ALICE", channel=INC, ephemeral=False)
     await run_jobs(bot)
@@ -286,13 +282,7 @@ async def test_p1_without_stakeholder_update_reminds_the_manager(
     view_said = await bot.slack.command("/incident", "public We are looking into it", user="U0ALICE", channel=INC)
     assert view_said.status == 200
     view = (await eventually(lambda: fake_slack.calls_to("views.open")))[0]["view"]
-    await bot.slack.view_submission(
-        "status_publish",
-        form_values("Slow sign-in", "investigating", ["web"]),
-        user="U0ALICE",
-        private_metadata=view["private_metadata"],
-    )
-    await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))
+    await publish(bot, view, "Slow sign-in", "investigating", ["web"])
     clock.advance(timedelta(minutes=20))  # 60 min after declaring, 20 after the update
     await run_jobs(bot)
     assert len(reminders(fake_slack)) == 1
@@ -317,13 +307,7 @@ async def test_status_routes_json_feed_etag_and_escaping(bot: RunningBot, fake_s
     view = await declare_and_publish(
         bot, fake_slack, title="x", text="Fixing <script>alert(1)</script> &amp; more 결제 장애"
     )
-    await bot.slack.view_submission(
-        "status_publish",
-        form_values("<script>alert('t')</script> 로그인 장애", "identified", ["api"]),
-        user="U0ALICE",
-        private_metadata=view["private_metadata"],
-    )
-    await eventually(lambda: bot.db.fetchval("SELECT count(*) FROM status_updates"))
+    await publish(bot, view, "<script>alert('t')</script> 로그인 장애", "identified", ["api"])
     status, headers, body = await get(bot, "/status", {"If-None-Match": etag})
     assert status == 200 and headers["ETag"] != etag
     page = body.decode()

@@ -12,6 +12,7 @@ from bot.home.messages import MAX_BLOCKS, MAX_LINES, Home, home_view
 from bot.home.store import MyAction, MyIncident, OpenChecklist
 from bot.oncall.lookup import OnCall, Shift
 from bot.slack.blocks import TEXT_LIMIT
+from tests.unit.test_deploys_messages import deploy as deploy_value
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # Wednesday 04:00 in Berlin
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -27,31 +28,8 @@ def on_call(primary: str | None, until: datetime | None = None) -> OnCall:
 
 
 def deploy(n: int, **fields) -> Deploy:
-    values = dict(
-        id=n,
-        environment="prod",
-        version=f"v1.{n}",
-        kind="deploy",
-        status="running",
-        requested_by="U0DAVE",
-        forced_reason=None,
-        rollback_of=None,
-        reason=None,
-        channel=None,
-        message_ts=None,
-        started_by="U0DAVE",
-        started_at=NOW - timedelta(minutes=5),
-        finished_at=None,
-        finished_by=None,
-        url=None,
-        detail=None,
-        validated_at=None,
-        watch_until=None,
-        watch_result=None,
-        created_at=NOW,
-    )
-    values.update(fields)
-    return Deploy(**values)
+    running = dict(id=n, version=f"v1.{n}", status="running", channel=None, message_ts=None, started_by="U0DAVE")
+    return deploy_value(**(running | {"started_at": NOW - timedelta(minutes=5), "created_at": NOW} | fields))
 
 
 def home(**fields) -> Home:
