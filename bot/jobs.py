@@ -216,6 +216,24 @@ class JobRunner:
             )
         )
 
+    async def count(self, conn: Any, job: str, key_prefix: str) -> int:
+        """How many runs of `job` with this key prefix exist, whatever their state."""
+        return int(
+            await (conn or self.db).fetchval(
+                "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", job, key_prefix
+            )
+        )
+
+    async def pending(self, conn: Any, job: str, key_prefix: str) -> bool:
+        """A run of `job` with this key prefix waits to run."""
+        return bool(
+            await (conn or self.db).fetchval(
+                "SELECT true FROM job_runs WHERE job = $1 AND starts_with(run_key, $2) AND status = 'pending'",
+                job,
+                key_prefix,
+            )
+        )
+
     async def cancel(self, conn: asyncpg.Connection, job: str, key: str) -> bool:
         status = await conn.execute(
             "UPDATE job_runs SET status = 'cancelled' WHERE job = $1 AND run_key = $2 AND status = 'pending'",

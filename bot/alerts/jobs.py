@@ -27,8 +27,8 @@ def register(runner: JobRunner, services: Services) -> None:
         {
             Job.PROCESS: call(sending.process_and_send, "delivery_id"),
             Job.SEND: call(sending.send, "channel"),
-            Job.PAGE: call(scheduled.page_primary, "alert_id?", "digest_id?"),
-            Job.ESCALATE: call(scheduled.escalate, "alert_id?", "digest_id?", "role"),
+            Job.PAGE: call(scheduled.page_primary, "alert_id?", "digest_id?", lease=scheduled.PAGE_LEASE),
+            Job.ESCALATE: call(scheduled.escalate, "alert_id?", "digest_id?", "role", lease=scheduled.PAGE_LEASE),
             Job.DEPLOY_NOTE: call(scheduled.deploy_thread, "alert_id"),
             Job.DECLARE: call(scheduled.auto_declare, "alert_id"),
             Job.INCIDENT_NOTE: call(scheduled.incident_note, "alert_id"),

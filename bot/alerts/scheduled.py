@@ -3,6 +3,9 @@ for an alert, and the notes its incident channel and its deploy's thread hear.""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from bot import log
 from bot.alerts import messages, store
 from bot.alerts.flows import link_incident, record
@@ -12,11 +15,13 @@ from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
 from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import alert_pages as pd_alerts
+from bot.pagerduty import flows as pd_flows
 from bot.services import Services
 from bot.slack.failures import attempt
 from bot.slack.text import escape
 
 logger = log.get("zzik.alerts")
+PAGE_LEASE = timedelta(seconds=10)  # a page or escalation a dead replica left is taken over this soon
 
 
 async def _dm_role(services: Services, role: str, text: str) -> tuple[str | None, str | None]:
@@ -37,14 +42,22 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         if not firing:
             return False
         text = messages.page_text(firing[0], messages.say(messages.STORM_REASON, count=len(firing)))
-        await pd_alerts.paged(services, firing[0])
+        pd_run = await pd_alerts.paged(services, firing[0])
     else:
         alert = await store.get(services.db, alert_id or 0)
         if alert is None or not alert.firing or alert.acknowledged_at:
             return False
         text = messages.page_text(alert, "You are the on-call primary")
-        await pd_alerts.paged(services, alert)
-    user, why = await _dm_role(services, "primary", text)
+        pd_run = await pd_alerts.paged(services, alert)
+    # PagerDuty and the DM side by side: neither waits on the other. The trigger's SEND run records and retries
+    # its own failures; a DM that fails raises after both are done, so this job retries it (the trigger, already
+    # recorded, is not sent twice).
+    _, dm = await asyncio.gather(
+        pd_flows.send_now(services, pd_run), _dm_role(services, "primary", text), return_exceptions=True
+    )
+    if isinstance(dm, BaseException):
+        raise dm
+    user, why = dm
     if why:
         logger.error("P1 alert page not delivered", alert=alert_id, digest=digest_id, error=why)
     await record(

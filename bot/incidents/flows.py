@@ -62,7 +62,7 @@ async def declare(
             reply = setup.Reply(reporter, response_url, "declare", shortened)
             await _declared(services, conn, incident, reply, request_id)
     if created:
-        await services.jobs.run_now(setup.SETUP, ids.key(incident.id, 1))
+        await setup.start(services, incident.id)
     return Declared(incident, created)
 
 
@@ -76,6 +76,7 @@ async def _declared(services: Services, conn: Any, incident: Incident, reply: se
     await services.jobs.schedule_once(
         conn, setup.SETUP, ids.key(incident.id, 1), now, {"incident_id": incident.id, "reply": reply.payload()}
     )
+    await paging.record_declared(services, conn, incident)
     await status.incident_declared(services, conn, incident, now)
     await pagerduty.incident_declared(services, conn, incident, now)
     await guards.audit(
@@ -170,7 +171,8 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
                 reason_key,
                 messages.escalated_to(severity),
             )
-            await paging.schedule_retry(services, conn, incident.id, now)
+            # The page job is the safety net (a crash before the send below); this request sends them at once.
+            await paging.schedule_round(services, conn, incident.id, now, delay=paging.PAGE_LEASE)
     await pagerduty.send_now(services, pd_run)
     paged = await _page_escalation(services, incident, reason_key) if escalation else None
     await channel.refresh(services, incident, topic=True)

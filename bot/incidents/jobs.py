@@ -17,9 +17,11 @@ def register(runner: JobRunner, services: Services) -> None:
     runner.declare(
         services,
         {
-            scheduled.ESCALATE: call(scheduled.escalate, "incident_id", "role", "severity", _run_key),
+            scheduled.ESCALATE: call(
+                scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=paging.PAGE_LEASE
+            ),
             setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE),
-            paging.PAGE_RETRY: call(scheduled.retry_pages, "incident_id"),
+            paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=paging.PAGE_LEASE),
             followups.ACTION_DUE: call(followups.remind, "action_id"),
             scheduled.NUDGE: call(scheduled.nudge, "incident_id"),
         },

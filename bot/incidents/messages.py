@@ -203,9 +203,23 @@ def listing(incidents: list[Incident], now: datetime) -> str:
 
 def page_text(incident: Incident, level: SeverityLevel, reason: str, incidents_channel: str | None = None) -> str:
     where = f"in {escape(incidents_channel)} " if incidents_channel else ""
+    if not incident.channel_id:  # paged before the set-up created the channel: the announcement will link it
+        return (
+            f":rotating_light: {reason}: *{header(incident)}* ({escape(level.response.lower())}). "
+            f"Its channel is being created: join it and acknowledge {where}from its announcement."
+        )
     return (
         f":rotating_light: {reason}: *{header(incident)}* ({escape(level.response.lower())}). "
         f"Join {channel_ref(incident)}; acknowledge {where}with the button on its announcement."
+    )
+
+
+def not_reached(incident: Incident, failures: list[str]) -> str:
+    """Said where the incident lives when the page retries are spent."""
+    return (
+        f":warning: {incident.ref}: paging gave up after its retries; "
+        + "; ".join(failures)
+        + ". Call them: `/oncall contacts` has the numbers."
     )
 
 

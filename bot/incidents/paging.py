@@ -1,22 +1,37 @@
-"""Paging: every page recorded (who, why, attempts, delivered) before it is sent; undelivered ones are retried by
-the PAGE_RETRY job with a backoff, then given up on (the announcement says who was not reached)."""
+"""Paging: every page recorded (who, why, attempts, delivered) before it is sent, in the transaction that calls for it
+(the declaration, a severity escalation, an escalation step), then sent by the PAGE job, which waits on nothing but
+the incident's channel (briefly, so the page can link it) and never on PagerDuty or the rest of the set-up.
+
+What a round does not deliver is retried within seconds (1, 2, 4, 8 s, then longer, honouring Slack's
+`Retry-After`), each retry a run of its own; when the retries are spent, the incident channel (or the incidents
+channel) is told who was not reached, and the announcement says so too."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.incidents import guards, ids, messages, store
+from bot import log
+from bot.incidents import channel, guards, ids, messages, store
 from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.slack.text import mention
+from bot.slack.failures import attempt
+from bot.slack.text import escape, mention
 
+logger = log.get("zzik.incidents")
+
+# The page job: its runs are rounds of delivery (the name is kept, so runs queued before an upgrade still run).
 PAGE_RETRY = "incidents.page_retry"
-PAGE_BACKOFF = [timedelta(seconds=s) for s in (15, 30, 60, 120, 300)]  # then the page is given up on
+PAGE_LEASE = timedelta(seconds=10)  # a round a dead replica left is taken over this soon (heartbeats renew it)
+# Round n+1 is due this long after round n failed (or Slack's Retry-After, if longer); then the page is given up on.
+PAGE_BACKOFF = [timedelta(seconds=s) for s in (1, 2, 4, 8, 15, 30, 60, 120, 300)]
+# How long a declaration's first round waits for the set-up to create the channel, so the page can link it.
+CHANNEL_WAIT = timedelta(seconds=2)
 
 
 def paged_roles(services: Services, severity: str) -> list[str]:
@@ -35,19 +50,27 @@ async def record_pages(
     await store.add_pages(conn, incident.id, reason_key, reason, people, services.clock.now())
 
 
-async def record_declared(services: Services, incident: Incident) -> None:
+async def record_declared(services: Services, conn: Any, incident: Incident) -> None:
+    """In the declaration's transaction: who is paged, and the page job's first round, due at once."""
     lvl = services.config.severity(incident.severity)
     reason = "All hands" if lvl.all_hands else f"{incident.severity} incident declared"
+    await record_pages(services, conn, incident, paged_roles(services, incident.severity), "declared", reason)
+    await store.update(conn, incident.id, paged_at=incident.declared_at)
+    await schedule_round(services, conn, incident.id, incident.declared_at)
+
+
+async def record_missing(services: Services, incident: Incident) -> None:
+    """For an incident declared before pages were recorded with the declaration: record them now (once)."""
     async with services.db.transaction() as conn:
         current = await guards.locked(conn, incident.id)
         if current.paged_at is not None:
             return
-        await record_pages(services, conn, incident, paged_roles(services, incident.severity), "declared", reason)
-        await store.update(conn, incident.id, paged_at=services.clock.now())
+        await record_declared(services, conn, current)
 
 
 async def page_pagerduty(services: Services, incident_id: int) -> list[str]:
-    """PagerDuty first, beside the DMs; what it does not take now its SEND job retries (or tells, if refused)."""
+    """The incident's PagerDuty events, sent now beside the DMs; what PagerDuty does not take now its SEND job
+    retries (or tells, if refused)."""
     if not pagerduty.configured(services):
         return []
     try:
@@ -57,11 +80,24 @@ async def page_pagerduty(services: Services, incident_id: int) -> list[str]:
     return [f"PagerDuty refused the {e.action}" for e in refused]
 
 
+def _retry_after(exc: BaseException) -> float | None:
+    """Slack's Retry-After (seconds) on a refused call, if it gave one."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    value = next((v for k, v in dict(headers).items() if str(k).lower() == "retry-after"), None)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 async def deliver(services: Services, incident: Incident) -> list[str]:
-    """Send every undelivered page of the incident once; record each outcome; schedule a retry for what is
-    still undelivered. Returns the failures, in words."""
-    pending = [p for p in await store.pages(services.db, incident.id, undelivered=True) if p.reachable]
+    """Send every undelivered page of the incident that nobody else is sending, at once and side by side; record
+    each outcome; schedule the next round for what is still undelivered (or, when the rounds are spent, tell the
+    incident). Returns the failures, in words."""
     lvl = services.config.severity(incident.severity)
+    waits: list[float] = []
 
     async def send(p: store.Page) -> str | None:
         try:
@@ -69,13 +105,18 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
                 channel=p.user_id, text=messages.page_text(incident, lvl, p.reason, services.config.channels.incidents)
             )
         except SLACK_FAILURES as exc:
+            wait = _retry_after(exc)
+            if wait is not None:
+                waits.append(wait)
             return slack_error(exc)
         return None
 
-    outcomes = await asyncio.gather(*(send(p) for p in pending))
-    now = services.clock.now()
-    delivered = []
+    gave_up = False
     async with services.db.transaction() as conn:
+        pending = [p for p in await store.lock_undelivered_pages(conn, incident.id) if p.reachable]
+        outcomes = await asyncio.gather(*(send(p) for p in pending))
+        now = services.clock.now()
+        delivered = []
         for p, error in zip(pending, outcomes, strict=True):
             await store.page_tried(conn, p.id, error, now)
             if error is None:
@@ -90,29 +131,107 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
                 "paged " + ", ".join(f"@{p.user_id}" for p in delivered) + f" ({', '.join(p.role for p in delivered)})",
             )
         if len(delivered) < len(pending):
-            await schedule_retry(services, conn, incident.id, now)
+            retry_after = timedelta(seconds=min(max(waits), 300)) if waits else None
+            gave_up = not await schedule_round(services, conn, incident.id, now, retry_after=retry_after)
     failures = []
     for p in await store.pages(services.db, incident.id, undelivered=True):
-        who = mention(p.user_id) if p.reachable else p.user_id
+        who = mention(p.user_id) if p.reachable else escape(p.user_id)
         failures.append(f"could not page {who}: {p.last_error or 'not tried yet'}")
+    if gave_up:
+        await _tell_not_reached(services, incident, failures)
     return failures
 
 
-async def schedule_retry(services: Services, conn: Any, incident_id: int, now: datetime) -> None:
-    tried = await conn.fetchval(
-        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", PAGE_RETRY, ids.prefix(incident_id)
-    )
-    if tried >= len(PAGE_BACKOFF):
-        return  # given up: the announcement and the reporter's answer say who was not reached
-    if await conn.fetchval(
-        "SELECT true FROM job_runs WHERE job = $1 AND starts_with(run_key, $2) AND status = 'pending'",
-        PAGE_RETRY,
-        ids.prefix(incident_id),
-    ):
-        return
+async def schedule_round(
+    services: Services,
+    conn: Any,
+    incident_id: int,
+    now: datetime,
+    *,
+    delay: timedelta | None = None,
+    retry_after: timedelta | None = None,
+) -> bool:
+    """The next round of the incident's page job: after `delay` if given, else at once for the first round and
+    after the backoff (or Slack's Retry-After, if longer) for the others. False when the rounds are spent (the
+    page is given up on); True when one is due (or already pending)."""
+    if await services.jobs.pending(conn, PAGE_RETRY, ids.prefix(incident_id)):
+        return True
+    tried = await services.jobs.count(conn, PAGE_RETRY, ids.prefix(incident_id))
+    if delay is None:
+        if tried > len(PAGE_BACKOFF):
+            return False
+        delay = PAGE_BACKOFF[tried - 1] if tried else timedelta(0)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
     await services.jobs.schedule_once(
-        conn, PAGE_RETRY, ids.key(incident_id, tried + 1), now + PAGE_BACKOFF[tried], {"incident_id": incident_id}
+        conn, PAGE_RETRY, ids.key(incident_id, tried + 1), now + delay, {"incident_id": incident_id}
     )
+    return True
+
+
+async def _tell_not_reached(services: Services, incident: Incident, failures: list[str]) -> None:
+    """The retries are spent: the incident (its channel, else the incidents channel) hears who was not reached."""
+    text = messages.not_reached(incident, failures)
+    async with services.db.transaction() as conn:
+        await guards.locked(conn, incident.id)
+        if any(e.kind == "page_failed" and e.text == text for e in await store.events(conn, incident.id)):
+            return  # said already (a later escalation's send failed on the same pages)
+        await store.add_event(conn, incident.id, services.clock.now(), None, "page_failed", text)
+    logger.error("pages given up", incident=incident.ref, failures=failures)
+    where = incident.channel_id or services.config.channels.incidents
+    await attempt("undelivered pages not told", services.slack.chat_postMessage(channel=where, text=text))
+
+
+async def wait_for_channel(services: Services, incident: Incident) -> Incident:
+    """A declaration's first round gives the set-up up to CHANNEL_WAIT to create the channel the page links to;
+    later rounds, and an incident whose channel exists (or is older than that), do not wait."""
+    deadline = time.monotonic() + CHANNEL_WAIT.total_seconds()
+    while not incident.channel_id and services.clock.now() - incident.declared_at < CHANNEL_WAIT:
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+        incident = await store.get(services.db, incident.id) or incident
+    return incident
+
+
+async def page_round(services: Services, incident_id: int) -> None:
+    """The PAGE job: the incident's undelivered pages, and (on the first round) its PagerDuty trigger, side by side;
+    whoever was reached joins the channel, and the announcement says how paging stands."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None or not incident.is_open:
+        return
+    if incident.paged_at is None:  # declared before pages were recorded with the declaration
+        await record_missing(services, incident)
+    incident = await wait_for_channel(services, incident)
+    tried_before = {p.id: p.attempts for p in await store.pages(services.db, incident_id, undelivered=True)}
+    await asyncio.gather(page_pagerduty(services, incident_id), deliver(services, incident))
+    reached = [p for p in await store.pages(services.db, incident_id) if p.id in tried_before and p.delivered_at]
+    incident = await store.get(services.db, incident_id) or incident
+    if reached and incident.channel_id:
+        await channel.invite(services, incident, [p.user_id for p in reached])
+        late = [p.user_id for p in reached if tried_before[p.id] > 0]
+        if late:  # a retry reached someone the first try did not: the channel hears it
+            await attempt(
+                "late page not told",
+                services.slack.chat_postMessage(channel=incident.channel_id, text=messages.paged_late(late)),
+            )
+    if incident.announcement_ts and reached:
+        await channel.refresh_announcement(services, incident)
+
+
+# How long the set-up waits for the first round: enough for one taken over from a dead replica (its lease).
+SETTLE_WITHIN = PAGE_LEASE + CHANNEL_WAIT + timedelta(seconds=3)
+
+
+async def settled(services: Services, incident_id: int, within: timedelta = SETTLE_WITHIN) -> None:
+    """Wait (at most `within`) until every reachable page of the incident was tried once, so the announcement and
+    the reporter's answer say who was reached rather than 'not tried yet'."""
+    deadline = time.monotonic() + within.total_seconds()
+    while time.monotonic() < deadline:
+        pages = await store.pages(services.db, incident_id, undelivered=True)
+        if all(p.attempts > 0 or not p.reachable for p in pages):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def all_hands(services: Services, incident: Incident) -> list[str]:

@@ -106,23 +106,6 @@ async def nudge(services: Services, incident_id: int) -> bool:
     return True
 
 
-async def retry_pages(services: Services, incident_id: int) -> None:
-    """The PAGE_RETRY job: send what is still undelivered; a late delivery is told in the channel."""
-    incident = await store.get(services.db, incident_id)
-    if incident is None or not incident.is_open:
-        return
-    before = {p.id for p in await store.pages(services.db, incident_id, undelivered=True)}
-    await paging.deliver(services, incident)
-    after = {p.id for p in await store.pages(services.db, incident_id, undelivered=True)}
-    if before != after:
-        reached = [p for p in await store.pages(services.db, incident_id) if p.id in before - after]
-        await channel.invite(services, incident, [p.user_id for p in reached])
-        await channel.refresh_announcement(services, incident)
-        if incident.channel_id:
-            text = messages.paged_late([p.user_id for p in reached])
-            await services.slack.chat_postMessage(channel=incident.channel_id, text=text)
-
-
 async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
     """The incidents' lines of the on-call handoff summary."""
     week = await store.declared_between(services.db, starts, ends)

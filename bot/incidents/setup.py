@@ -21,7 +21,7 @@ from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.failures import Failure, SlackErrorCode, attempt, failure
-from bot.slack.text import plain, slug
+from bot.slack.text import escape, mention, plain, slug
 
 logger = log.get("zzik.incidents")
 SETUP = "incidents.setup"
@@ -44,7 +44,7 @@ class Reply:
         return {"user": self.user, "response_url": self.response_url, "kind": self.kind, "shortened": self.shortened}
 
 
-async def setup(services: Services, incident_id: int) -> list[str]:
+async def setup(services: Services, incident_id: int, *, resend: bool = False) -> list[str]:
     """The channel first (every later message links to it), then the pages (recorded, then sent), then at
     once: topic, invites, the pinned kickoff and the announcement (which says who was reached). Returns what
     Slack refused. Runs as the job SETUP, so a crash anywhere resumes it on any replica."""
@@ -57,11 +57,15 @@ async def setup(services: Services, incident_id: int) -> list[str]:
         if channel_error:
             failures.append(channel_error)
         incident = await store.get(services.db, incident_id) or incident
-    if incident.paged_at is None:
-        await paging.record_declared(services, incident)
-        incident = await store.get(services.db, incident_id) or incident
-    failures += await paging.page_pagerduty(services, incident_id)
-    failures += await paging.deliver(services, incident)
+    if incident.paged_at is None:  # declared before pages were recorded with the declaration
+        await paging.record_missing(services, incident)
+        await services.jobs.run_now(paging.PAGE_RETRY, ids.key(incident_id, 1))
+    # The page job pages side by side with this set-up (it waits for the channel above, no longer); the
+    # announcement and the invitations say who it reached, so they wait (briefly) for its first try.
+    await paging.settled(services, incident_id)
+    if resend:  # *Retry set-up*: what the page job has not delivered is sent again now, not at its next round
+        await paging.deliver(services, incident)
+    failures += [f for f in await _paging_failures(services, incident_id)]
     steps = [_ensure_announcement(services, incident)]
     if incident.channel_id:
         reached = [p.user_id for p in await store.pages(services.db, incident_id) if p.delivered_at]
@@ -87,11 +91,29 @@ async def setup(services: Services, incident_id: int) -> list[str]:
     return failures
 
 
+async def start(services: Services, incident_id: int) -> None:
+    """After the declaration's commit: its first page round and its set-up, here and side by side (a ticker
+    elsewhere may get to either first; it runs there)."""
+    await asyncio.gather(
+        services.jobs.run_now(paging.PAGE_RETRY, ids.key(incident_id, 1)),
+        services.jobs.run_now(SETUP, ids.key(incident_id, 1)),
+    )
+
+
+async def _paging_failures(services: Services, incident_id: int) -> list[str]:
+    """Who the page job has not reached (yet), in words, for the set-up's failures."""
+    return [
+        f"could not page {mention(p.user_id) if p.reachable else escape(p.user_id)}: {p.last_error}"
+        for p in await store.pages(services.db, incident_id, undelivered=True)
+        if p.attempts > 0 or not p.reachable
+    ]
+
+
 async def run_setup(services: Services, incident_id: int, payload: dict[str, Any]) -> None:
     """The SETUP job: set up what is missing, then answer the one who asked (the reporter once). `payload` is
     the job's Reply."""
     reply = Reply(**payload)
-    failures = await setup(services, incident_id)
+    failures = await setup(services, incident_id, resend=reply.kind == "retry")
     incident = await store.get(services.db, incident_id)
     if incident is None:
         return

@@ -425,6 +425,17 @@ async def pages(conn: Conn, incident_id: int, *, undelivered: bool = False) -> l
     return [from_row(Page, r) for r in rows]
 
 
+async def lock_undelivered_pages(conn: asyncpg.Connection, incident_id: int) -> list[Page]:
+    """The incident's undelivered pages that no one else is sending now, locked until the caller's transaction ends:
+    two senders (the page job and a severity change's own send) never DM the same person twice."""
+    rows = await conn.fetch(
+        f"""SELECT {_PAGE_COLUMNS} FROM incident_pages WHERE incident_id = $1 AND delivered_at IS NULL
+            ORDER BY id FOR UPDATE SKIP LOCKED""",
+        incident_id,
+    )
+    return [from_row(Page, r) for r in rows]
+
+
 async def page_tried(conn: Conn, page_id: int, error: str | None, at: datetime) -> None:
     await conn.execute(
         """UPDATE incident_pages SET attempts = attempts + 1, last_error = $2,

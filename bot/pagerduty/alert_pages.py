@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.alerts.store import Alert
 from bot.pagerduty import store
-from bot.pagerduty.flows import Outgoing, configured, echoing, record, routing_key, send_now
+from bot.pagerduty.flows import Outgoing, configured, echoing, record, routing_key
 from bot.services import Services
 
 
@@ -30,10 +30,11 @@ def _pages(services: Services, alert: Alert) -> bool:
     )
 
 
-async def paged(services: Services, alert: Alert) -> bool:
-    """The alert's page (its PAGE job, after the commit): trigger in PagerDuty and send now. True if recorded."""
+async def paged(services: Services, alert: Alert) -> str | None:
+    """The alert's page (its PAGE job, after the commit): the trigger recorded with its SEND run, whose key is
+    returned for the caller to start beside its Slack DM (None: nothing to send, or already recorded)."""
     if not _pages(services, alert):
-        return False
+        return None
     now = services.clock.now()
     links = [{"href": alert.generator_url, "text": "Alert source"}] if alert.generator_url else []
     body = {
@@ -55,9 +56,7 @@ async def paged(services: Services, alert: Alert) -> bool:
         "client": "ZZIK Ops Bot",
     }
     async with services.db.transaction() as conn:
-        run = await record(services, conn, {"alert_id": alert.id}, _event(alert, "trigger", body), now)
-    await send_now(services, run)
-    return run is not None
+        return await record(services, conn, {"alert_id": alert.id}, _event(alert, "trigger", body), now)
 
 
 async def acknowledged(services: Services, conn: Any, alert: Alert, now: datetime) -> str | None:

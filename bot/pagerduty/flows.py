@@ -32,12 +32,17 @@ SEND = "pagerduty.send"
 Outgoing = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
-SETUP_GRACE = timedelta(seconds=15)  # how long the set-up has to send a declaration's trigger itself
+SETUP_GRACE = timedelta(seconds=5)  # how long the page job has to send a declaration's trigger itself
 _from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 
 class PagerDutyUnavailable(Exception):
-    """PagerDuty did not take an event (rate limit, 5xx, network): the job tries again later."""
+    """PagerDuty did not take an event (rate limit, 5xx, network): the job tries again later, no sooner than
+    PagerDuty's Retry-After (`retry_after`, seconds) when it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def routing_key(services: Services, severity: str) -> str | None:
@@ -188,7 +193,7 @@ async def flush(services: Services, incident_id: int) -> list[store.Event]:
     for event in refused:
         await _tell_refused(services, incident_id, event)
     if unavailable is not None:
-        raise PagerDutyUnavailable(unavailable)
+        raise unavailable
     return refused
 
 
@@ -198,7 +203,7 @@ async def flush_alert(services: Services, alert_id: int) -> list[store.Event]:
         await store.lock_alert(conn, alert_id)
         refused, unavailable = await _send_pending(services, conn, http, await store.alert_events(conn, alert_id))
     if unavailable is not None:
-        raise PagerDutyUnavailable(unavailable)
+        raise unavailable
     return refused
 
 
@@ -208,7 +213,7 @@ async def _send_pending(
     http: aiohttp.ClientSession,
     events: list[store.Event],
     incident: Incident | None = None,
-) -> tuple[list[store.Event], str | None]:
+) -> tuple[list[store.Event], PagerDutyUnavailable | None]:
     """Send the unsent events in order, under the caller's lock: (refused, why the first not taken was not)."""
     refused: list[store.Event] = []
     for event in (e for e in events if not e.settled):
@@ -217,7 +222,7 @@ async def _send_pending(
             await store.rejected(conn, event.id, "no routing key configured", services.clock.now())
             refused.append(event)
             continue
-        status, answer = await _post(services, http, {"routing_key": key, **_as_sent(event, incident)})
+        status, answer, retry_after = await _post(services, http, {"routing_key": key, **_as_sent(event, incident)})
         if status == 202:
             await store.sent(conn, event.id, services.clock.now())
             logger.info("pagerduty event sent", action=event.action, dedup_key=event.body["dedup_key"])
@@ -227,27 +232,36 @@ async def _send_pending(
             logger.warning("pagerduty refused an event", action=event.action, error=answer)
         else:
             await store.failed(conn, event.id, answer)
-            return refused, answer
+            return refused, PagerDutyUnavailable(answer, retry_after)
     return refused, None
 
 
-async def _post(services: Services, http: aiohttp.ClientSession, event: dict[str, Any]) -> tuple[int, str]:
-    """PagerDuty's answer as (status, words); a network failure is (0, why)."""
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None  # absent, or an HTTP date (PagerDuty sends seconds): the job's own backoff then
+
+
+async def _post(
+    services: Services, http: aiohttp.ClientSession, event: dict[str, Any]
+) -> tuple[int, str, float | None]:
+    """PagerDuty's answer as (status, words, Retry-After seconds); a network failure is (0, why, None)."""
     try:
         async with http.post(services.settings.zzik_pagerduty_events_url, json=event) as response:
             text = await response.text()
             if response.status == 202:
-                return 202, ""
+                return 202, "", None
             if response.status == 400:
                 try:
                     data = json.loads(text)
                     errors = "; ".join(str(e) for e in data.get("errors") or []) or data.get("message") or text
                 except (ValueError, AttributeError):
                     errors = text
-                return 400, f"HTTP 400: {errors}"[:500]
-            return response.status, f"HTTP {response.status} from PagerDuty"
+                return 400, f"HTTP 400: {errors}"[:500], None
+            return response.status, f"HTTP {response.status} from PagerDuty", _retry_after(response)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return 0, f"PagerDuty unreachable ({type(exc).__name__})"
+        return 0, f"PagerDuty unreachable ({type(exc).__name__})", None
 
 
 async def _tell_refused(services: Services, incident_id: int, event: store.Event) -> None:
