@@ -188,11 +188,35 @@ class FakePagerDuty:
                     "assignees": [
                         {"id": f"PU{i}", "type": "user_reference", "summary": name} for i, name in enumerate(assignees)
                     ],
+                    "escalation_policy": {
+                        "id": "PESC001",
+                        "type": "escalation_policy_reference",
+                        "summary": "ZZIK LIVE on call",
+                        "self": "https://api.pagerduty.com/escalation_policies/PESC001",
+                        "html_url": "https://zzik.pagerduty.com/escalation_policies/PESC001",
+                    },
+                    "teams": [],
+                    "priority": None,
                     "urgency": "high",
+                    "conference_bridge": None,
                     "resolve_reason": None,
                 },
             }
         }
+
+    def open_in_pagerduty(self, title: str, key: str | None = None) -> str:
+        """An incident someone opens in PagerDuty itself (not through the bot's Events API trigger): PagerDuty gives
+        it a generated `incident_key` unless its creator chose one. Its key, for `event`."""
+        key = key or uuid.uuid4().hex
+        self._numbers += 1
+        self.incidents[key] = {
+            "status": "triggered",
+            "events": 0,
+            "number": self._numbers,
+            "severity": "critical",
+            "summary": title,
+        }
+        return key
 
     def sign(self, body: bytes, secrets: list[str] | None = None) -> str:
         return ",".join(

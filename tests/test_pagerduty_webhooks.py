@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from bot.clock import FrozenClock
+from bot.jobs import MAX_ATTEMPTS
 from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually, rota_now
 from tests.fakepagerduty import KEY, FakePagerDuty, running, user
 from tests.fakeslack import FakeSlack, _flatten
@@ -239,11 +240,11 @@ async def test_forged_unsigned_rotated_and_malformed_webhooks(
     assert (status, answer["error"]) == (400, "event.occurred_at: Field required")
     assert (await post(bot, b"not json", pagerduty.sign(b"not json", [SECRET])))[0] == 400
     assert await bot.db.fetchval(stored) == 1
-    # A subscription test (pagey.ping) is answered and ignored.
+    # A subscription test (pagey.ping) is answered, recorded and not applied.
     ping = json.dumps({"event": {"id": "P1NG", "event_type": "pagey.ping", "occurred_at": "2026-11-25T03:00:00Z"}})
     assert await post(bot, ping.encode(), pagerduty.sign(ping.encode(), [SECRET])) == (
         200,
-        {"ok": True, "ignored": "pagey.ping"},
+        {"ok": True, "ignored": "pagey.ping", "event": "P1NG", "new": True},
     )
 
 
@@ -412,3 +413,229 @@ async def test_an_oversized_webhook_is_refused_unread(bot: RunningBot, pagerduty
     status, answer = await post(bot, raw, pagerduty.sign(raw, [SECRET]))
     assert (status, answer["error"]) == (413, "body: larger than 1 MiB")
     assert await bot.db.fetchval("SELECT count(*) FROM pagerduty_webhooks") == 0
+
+
+# -- which PagerDuty incident is ours, and deliveries of every shape -------------------------------------------------
+
+ESCALATIONS = "SELECT count(*) FROM job_runs WHERE job = 'incidents.escalate' AND status = 'pending'"
+STORED = "SELECT count(*) FROM pagerduty_webhooks WHERE event_id = $1"
+
+
+async def outcome_of(bot: RunningBot, event_id: str) -> str | None:
+    return await bot.db.fetchval(
+        "SELECT outcome FROM pagerduty_webhooks WHERE event_id = $1 AND processed_at IS NOT NULL", event_id
+    )
+
+
+def reference(pagerduty: FakePagerDuty, key: str) -> dict:
+    """An `incident_reference` to the PagerDuty incident of `key`, as PagerDuty writes one."""
+    incident = pagerduty.incidents[key]
+    pd_id = f"Q{incident['number']:06d}"
+    return {
+        "id": pd_id,
+        "type": "incident_reference",
+        "summary": f"[#{incident['number']}] {incident['summary']}",
+        "self": f"https://api.pagerduty.com/incidents/{pd_id}",
+        "html_url": f"https://zzik.pagerduty.com/incidents/{pd_id}",
+    }
+
+
+async def test_a_look_alike_changes_nothing_only_the_bots_own_key_acknowledges(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p1 Checkout is down")
+    escalations = await bot.db.fetchval(ESCALATIONS)
+    assert escalations > 0
+    # Someone opens an incident in PagerDuty whose title starts with the bot's ref (PagerDuty generates its key);
+    # another tool triggers one with a key that starts with it. Both are acknowledged there.
+    titled = pagerduty.open_in_pagerduty("INC-1 follow-up: checkout latency report")
+    keyed = pagerduty.open_in_pagerduty("Checkout smoke test", key="INC-1-replay")
+    for key in (titled, keyed):
+        pagerduty.incidents[key]["status"] = "acknowledged"
+        body = pagerduty.event(key, "incident.acknowledged", agent=BOB_PD)
+        assert await pagerduty.deliver(body) == 200
+        assert await eventually(lambda: outcome_of(bot, body["event"]["id"])) == "unmatched"  # noqa: B023
+    assert await bot.db.fetchval("SELECT acknowledged_at FROM incidents") is None
+    assert await bot.db.fetchval(ESCALATIONS) == escalations  # the escalation goes on
+    assert [e for e in await timeline(bot) if e[1] in ("pagerduty", "acknowledged")] == []
+    assert await bot.db.fetchval("SELECT pd_incident_id FROM pagerduty_incidents") == "Q000001"
+
+    # The incident the bot's own trigger opened (its dedup key is INC-1) is acknowledged: that one counts.
+    await pagerduty.acknowledge_in_pagerduty("INC-1", BOB_PD)
+    await eventually(lambda: bot.db.fetchval("SELECT acknowledged_at IS NOT NULL FROM incidents"))
+    await eventually(lambda: bot.db.fetchval(f"SELECT ({ESCALATIONS}) = 0"))
+    matches = await bot.db.fetch("SELECT pd_incident_id, incident_id, alert_id, dedup_key FROM pagerduty_matches")
+    assert [tuple(r) for r in matches] == [("Q000001", 1, None, "INC-1")]
+
+
+async def test_an_event_without_its_key_is_matched_by_the_recorded_pagerduty_id(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p1 Checkout is down")  # PagerDuty's incident.triggered had the key
+    # Renamed in PagerDuty, then acknowledged; this event carries no incident_key, only PagerDuty's incident id.
+    pagerduty.incidents["INC-1"].update(summary="Payments DB failover", status="acknowledged")
+    body = pagerduty.event("INC-1", "incident.acknowledged", agent=BOB_PD)
+    body["event"]["data"]["incident_key"] = None
+    assert await pagerduty.deliver(body) == 200
+    assert await eventually(lambda: outcome_of(bot, body["event"]["id"])) == "acknowledged"
+    assert await bot.db.fetchval("SELECT acknowledged_at IS NOT NULL FROM incidents")
+    assert await bot.db.fetchval(ESCALATIONS) == 0
+    # An id the bot never matched by key is nobody's, whatever it says.
+    stranger = pagerduty.open_in_pagerduty("INC-1 P1: Checkout is down")
+    other = pagerduty.event(stranger, "incident.escalated", agent=None, assignees=["Carol"])
+    other["event"]["data"]["incident_key"] = None
+    assert await pagerduty.deliver(other) == 200
+    assert await eventually(lambda: outcome_of(bot, other["event"]["id"])) == "unmatched"
+
+
+async def test_a_nul_anywhere_is_stored_and_applied(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p1 Checkout is down")
+    pagerduty.incidents["INC-1"]["status"] = "acknowledged"
+    body = pagerduty.event("INC-1", "incident.acknowledged", agent=user("PBOB001", "Bob\u0000 Builder"))
+    body["event"]["data"]["title"] = "INC-1 P1: Checkout\u0000 is down"
+    body["event"]["data"]["teams"] = [{"id": "PT1", "type": "team_reference", "summary": "Ops\u0000"}]
+    body["event"]["client"] = {"name": "Pager\u0000Duty", "note\u0000": None}
+    assert await pagerduty.deliver(body) == 200  # jsonb refuses NUL: it is stored as U+FFFD
+    assert await eventually(lambda: outcome_of(bot, body["event"]["id"])) == "acknowledged"
+    assert (None, "pagerduty", "acknowledged in PagerDuty by Bob\ufffd Builder") in await timeline(bot)
+    stored = json.loads(
+        await bot.db.fetchval("SELECT body FROM pagerduty_webhooks WHERE event_id = $1", body["event"]["id"])
+    )
+    assert stored["event"]["data"]["title"] == "INC-1 P1: Checkout\ufffd is down"
+    assert stored["event"]["client"] == {"name": "Pager\ufffdDuty", "note\ufffd": None}
+
+
+@pytest.mark.parametrize("depth", [40, 10_000])
+async def test_deep_nesting_is_refused_naming_the_field(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack, depth: int
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p1 Checkout is down")
+    body = pagerduty.event("INC-1", "incident.acknowledged", agent=BOB_PD)
+    body["event"]["data"]["custom_fields"] = "DEEP"
+    raw = json.dumps(body).encode().replace(b'"DEEP"', b"[" * depth + b"]" * depth)
+    status, answer = await post(bot, raw, pagerduty.sign(raw, [SECRET]))
+    assert (status, answer["error"]) == (
+        400,
+        "event.data.custom_fields.0.0.0.0.0…: nested deeper than 32 levels",
+    )
+    assert await bot.db.fetchval(STORED, body["event"]["id"]) == 0
+    assert await bot.db.fetchval("SELECT acknowledged_at FROM incidents") is None
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "error"),
+    [
+        ("2026-12-06T04:44:07.123", "event.occurred_at: Input should have timezone info"),
+        ("9999-12-31T23:59:59-14:00", "event.occurred_at: Value error, not between the years 2000 and 2099"),
+    ],
+)
+async def test_a_time_without_offset_or_out_of_range_is_refused_naming_the_field(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack, occurred_at: str, error: str
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p1 Checkout is down")
+    body = pagerduty.event("INC-1", "incident.acknowledged", agent=BOB_PD)
+    body["event"]["occurred_at"] = occurred_at
+    raw = json.dumps(body).encode()
+    assert await post(bot, raw, pagerduty.sign(raw, [SECRET])) == (400, {"error": error})
+    assert await bot.db.fetchval(STORED, body["event"]["id"]) == 0
+
+
+async def test_a_merge_resolves_ours_only_when_ours_was_merged(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p2 Search is slow")  # alice declares: she commands
+    # Another PagerDuty incident is merged into ours: PagerDuty resolves that one, its resolve_reason naming ours.
+    other = pagerduty.open_in_pagerduty("INC-1 search latency above 2 s")
+    pagerduty.incidents[other]["status"] = "resolved"
+    merged_in = pagerduty.event(other, "incident.resolved", agent=ALICE_PD)
+    merged_in["event"]["data"]["resolve_reason"] = {
+        "type": "merge_resolve_reason",
+        "incident": reference(pagerduty, "INC-1"),
+    }
+    assert await pagerduty.deliver(merged_in) == 200
+    assert await eventually(lambda: outcome_of(bot, merged_in["event"]["id"])) == "unmatched"
+    assert await bot.db.fetchval("SELECT status FROM incidents") == "open"
+
+    # Ours is merged into another: PagerDuty resolves ours; the commander did it, so it is resolved here too.
+    target = pagerduty.open_in_pagerduty("Search cluster degraded")
+    pagerduty.incidents["INC-1"]["status"] = "resolved"
+    merged = pagerduty.event("INC-1", "incident.resolved", agent=ALICE_PD)
+    merged["event"]["data"]["resolve_reason"] = {
+        "type": "merge_resolve_reason",
+        "incident": reference(pagerduty, target),
+    }
+    assert await pagerduty.deliver(merged) == 200
+    assert await eventually(lambda: outcome_of(bot, merged["event"]["id"])) == "resolved"
+    row = await bot.db.fetchrow("SELECT status, resolved_by, summary FROM incidents")
+    assert tuple(row) == (
+        "resolved",
+        "U0ALICE",
+        "resolved in PagerDuty by Alice Example: merged into [#3] Search cluster degraded",
+    )
+
+
+async def test_extra_fields_are_kept_and_other_event_types_recorded(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p1 Checkout is down")
+    pagerduty.incidents["INC-1"]["status"] = "acknowledged"
+    body = pagerduty.event("INC-1", "incident.acknowledged", agent=BOB_PD)
+    data = body["event"]["data"]
+    data["priority"] = {"id": "PSO75BM", "type": "priority_reference", "summary": "P1", "self": None}
+    data["conference_bridge"] = {"conference_number": "+1 415-555-1212,,,,1234#", "conference_url": None}
+    data["incident_type"] = {"name": "incident_default"}
+    body["event"]["data"]["custom_fields"] = [{"name": "region", "value": ["eu-west-1", {"az": 2}]}]
+    body["event"]["trace"] = {"id": "abc", "sampled": True}  # a field PagerDuty may add one day
+    assert await pagerduty.deliver(body) == 200
+    assert await eventually(lambda: outcome_of(bot, body["event"]["id"])) == "acknowledged"
+    stored = await bot.db.fetchval("SELECT body FROM pagerduty_webhooks WHERE event_id = $1", body["event"]["id"])
+    assert json.loads(stored) == body  # kept as PagerDuty sent it, fields the bot does not read too
+
+    # An event type the bot does not follow (a note added in PagerDuty) is recorded as such, never applied.
+    note = {
+        "event": {
+            "id": "01DVUHO0KPPM5J6O3LMHWDXKTG",
+            "event_type": "incident.annotated",
+            "resource_type": "incident",
+            "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "agent": BOB_PD,
+            "client": None,
+            "data": {
+                "incident": reference(pagerduty, "INC-1"),
+                "id": "P2LA89X",
+                "content": "INC-1 resolved? Not yet, still on it",
+                "trimmed": False,
+                "type": "incident_note",
+            },
+        }
+    }
+    assert await pagerduty.deliver(note) == 200
+    row = await bot.db.fetchrow(
+        "SELECT event_type, outcome, processed_at IS NOT NULL AS done FROM pagerduty_webhooks WHERE event_id = $1",
+        note["event"]["id"],
+    )
+    assert tuple(row) == ("incident.annotated", "ignored", True)
+    assert await bot.db.fetchval("SELECT status FROM incidents") == "open"
+
+
+async def test_a_delivery_that_cannot_be_applied_is_recorded_not_retried_forever(
+    bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    await declared(bot, pagerduty, fake_slack, "p2 Search is slow")
+    fake_slack.fail("chat.postMessage", times=100, error="is_archived", channel="C00000001")
+    body = pagerduty.event("INC-1", "incident.escalated", agent=None, assignees=["Carol"])
+    assert await pagerduty.deliver(body) == 200
+    event_id = body["event"]["id"]
+    await eventually(lambda: bot.db.fetchval("SELECT attempts FROM pagerduty_webhooks WHERE event_id = $1", event_id))
+    for _ in range(MAX_ATTEMPTS + 2):
+        if await outcome_of(bot, event_id):
+            break
+        clock.advance(timedelta(minutes=10))
+        await bot.tick()
+    row = await bot.db.fetchrow("SELECT outcome, attempts, error FROM pagerduty_webhooks WHERE event_id = $1", event_id)
+    assert (row["outcome"], row["attempts"]) == ("failed", MAX_ATTEMPTS)
+    assert "is_archived" in row["error"]
+    runs = await bot.db.fetch("SELECT status FROM job_runs WHERE job = 'pagerduty.webhook' AND run_key = $1", event_id)
+    assert [r["status"] for r in runs] == ["done"]  # given up on, on the record: not retried again

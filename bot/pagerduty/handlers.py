@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
+import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from bot import log
 from bot.errors import DatabaseUnavailable
 from bot.pagerduty import inbound
-from bot.pagerduty.payloads import EventType, Webhook, verify
+from bot.pagerduty.payloads import Envelope, EventType, Head, Unreadable, Webhook, read, verify
 from bot.services import Services
 
 logger = log.get("zzik.pagerduty")
@@ -29,15 +29,13 @@ def _field_error(exc: ValidationError) -> str:
     return f"{field}: {first['msg']}"
 
 
-def _event_type(body: bytes) -> str | None:
-    """event.event_type of a JSON body, if it has one (a ping, or a type the bot does not follow)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    event = data.get("event") if isinstance(data, dict) else None
-    kind = event.get("event_type") if isinstance(event, dict) else None
-    return kind if isinstance(kind, str) else None
+def _delivery(body: bytes) -> tuple[Head, Webhook | None, object]:
+    """(what every event has, the event when the bot follows its type, the body to store). Raises Unreadable or
+    ValidationError naming the field."""
+    value = read(body)
+    head = Envelope.model_validate(value).event
+    hook = Webhook.model_validate(value) if head.event_type in HANDLED else None
+    return head, hook, value
 
 
 def web_routes(web_app: web.Application, services: Services) -> None:
@@ -49,6 +47,11 @@ def web_routes(web_app: web.Application, services: Services) -> None:
         applying.add(task)
         task.add_done_callback(applying.discard)
 
+    def refuse(error: str) -> web.Response:
+        services.metrics.requests.labels("webhook", "hooks/pagerduty", "bad_request").inc()
+        logger.warning("pagerduty webhook refused", error=error)
+        return web.json_response({"error": error}, status=400)
+
     async def pagerduty(request: web.Request) -> web.Response:
         secret = services.settings.zzik_pagerduty_webhook_secret
         if secret is None:
@@ -59,21 +62,25 @@ def web_routes(web_app: web.Application, services: Services) -> None:
             return web.json_response({"error": "body: larger than 1 MiB"}, status=413)
         if not verify(request.headers.get("X-PagerDuty-Signature", ""), body, secret.get_secret_value()):
             return web.json_response({"error": "unauthorized: X-PagerDuty-Signature does not match"}, status=401)
-        kind = _event_type(body)
-        if kind is not None and kind not in HANDLED:
-            return web.json_response({"ok": True, "ignored": kind})  # pagey.ping, service.*, notes...
         try:
-            hook = Webhook.model_validate_json(body)
+            head, hook, value = _delivery(body)
+        except Unreadable as exc:
+            return refuse(str(exc))
         except ValidationError as exc:
-            services.metrics.requests.labels("webhook", "hooks/pagerduty", "bad_request").inc()
-            return web.json_response({"error": _field_error(exc)}, status=400)
+            return refuse(_field_error(exc))
         try:
-            new = await inbound.receive(services, hook)
+            new = await inbound.receive(services, head, hook, value)
         except (DatabaseUnavailable, OSError) as exc:
             logger.error("pagerduty webhook not stored", error=repr(exc))
             return web.json_response({"error": "not stored: database unavailable, retry later"}, status=503)
+        except asyncpg.DataError as exc:
+            # What read() lets through, PostgreSQL should take; if it does not, no redelivery will do better.
+            logger.error("pagerduty webhook not stored", error=repr(exc))
+            return refuse(f"body: not storable ({exc})")
+        if hook is None:
+            return web.json_response({"ok": True, "ignored": head.event_type, "event": head.id, "new": new})
         if new:
-            apply_soon(hook.event.id)
-        return web.json_response({"ok": True, "event": hook.event.id, "new": new})
+            apply_soon(head.id)
+        return web.json_response({"ok": True, "event": head.id, "new": new})
 
     web_app.router.add_post("/hooks/pagerduty", pagerduty)

@@ -1,17 +1,30 @@
 """PagerDuty's side coming back in (v3 webhooks): an acknowledgement or resolve done in PagerDuty does the same in
 Slack, escalations and reassignments are told in the incident channel.
 
-Receiving only stores the delivery (by PagerDuty's event id, so a redelivery is the same row) with a WEBHOOK job,
-in one transaction; PagerDuty gets its 2xx once that committed. The job matches the bot's incident by the
-dedup key PagerDuty calls `incident_key` (the incident's ref), else by a title starting with the ref, and keeps
-what PagerDuty last said of it (`pagerduty_incidents`): an event older than that is stale and changes nothing.
-What it does in Slack goes through the incidents' own flows, which are idempotent (acknowledged twice is once);
-while they run, the bot does not echo the change back to PagerDuty.
+Receiving only stores the delivery (by PagerDuty's event id, so a redelivery is the same row; the body as PagerDuty
+sent it, NUL made U+FFFD) with a WEBHOOK job, in one transaction; PagerDuty gets its 2xx once that committed. An
+event type the bot does not follow is stored as `ignored`, with no job.
+
+An event is about one of the bot's incidents (or paged alerts) only when its PagerDuty incident is the one the bot's
+own trigger opened: its `incident_key` (the Events API's dedup key) is exactly the key the bot triggered with
+(`INC-<n>`, `ALERT-<id>`), or its PagerDuty incident id was recorded (`pagerduty_matches`) from an earlier event
+that had that key. Titles never match: anyone can open a PagerDuty incident called "INC-1 ...", and a merge's
+`resolve_reason` names another incident, not this one. The job keeps what PagerDuty last said of the incident
+(`pagerduty_incidents`): an event older than that is stale and changes nothing. What it does in Slack goes through
+the incidents' own flows, which are idempotent (acknowledged twice is once); while they run, the bot does not echo
+the change back to PagerDuty.
+
+A try that fails is recorded on the delivery (`attempts`, `error`) and the job tries again; after MAX_ATTEMPTS, or
+at once when the stored body no longer reads as an event, the delivery is `failed`, logged and audited, and left.
 """
 
 from __future__ import annotations
 
-import re
+import traceback
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
 
 from bot import audit, log
 from bot.alerts import flows as alert_flows
@@ -21,52 +34,64 @@ from bot.errors import UserError
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
 from bot.incidents.store import Incident
+from bot.jobs import MAX_ATTEMPTS
 from bot.pagerduty import messages, store
 from bot.pagerduty.flows import told_by_pagerduty
-from bot.pagerduty.payloads import STATUS_AFTER, Event, EventType, Webhook
+from bot.pagerduty.payloads import STATUS_AFTER, Event, EventType, Head, Webhook
 from bot.policy import Do, Subject, allows, who_may
 from bot.services import Services
 
 logger = log.get("zzik.pagerduty")
 WEBHOOK = "pagerduty.webhook"
-_REF = re.compile(r"^\s*INC-(\d{1,9})(?!\d)", re.ASCII)
-_ALERT = re.compile(r"^ALERT-(\d{1,18})$", re.ASCII)  # alert_pages.dedup_key
+IGNORED = "ignored"  # an event type the bot does not follow: recorded, never applied
+UNMATCHED = "unmatched"  # not a PagerDuty incident the bot opened
+FAILED = "failed"  # could not be applied: `error` says why
 
 
-def numbers(event: Event) -> list[int]:
-    """The incident numbers an event may be about: its dedup key first, then its title."""
-    found = []
-    for text in (event.data.incident_key or "", event.data.title):
-        match = _REF.match(text)
-        if match and int(match[1]) not in found:
-            found.append(int(match[1]))
-    return found
+class StoredUnreadable(Exception):
+    """A stored delivery that no longer reads as an event (stored by another version): no retry can help."""
 
 
-async def receive(services: Services, hook: Webhook) -> bool:
-    """Store one delivery and its job, in one transaction. False when the event was already received."""
-    event = hook.event
+async def receive(services: Services, head: Head, hook: Webhook | None, body: Any) -> bool:
+    """Store one delivery (`body`, as read) and, for an event the bot follows (`hook`), its job, in one transaction.
+    False when the event was already received."""
     now = services.clock.now()
+    outcome = None if hook is not None else IGNORED
     async with services.db.transaction() as conn:
-        new = await store.add_delivery(
-            conn, event.id, event.event_type, event.occurred_at, hook.model_dump(mode="json"), now
-        )
-        if new:
-            await services.jobs.schedule_once(conn, WEBHOOK, event.id, now, {"event_id": event.id})
+        new = await store.add_delivery(conn, head.id, head.event_type, head.occurred_at, body, now, outcome=outcome)
+        if new and hook is not None:
+            await services.jobs.schedule_once(conn, WEBHOOK, head.id, now, {"event_id": head.id})
+    if hook is None:
+        logger.info("pagerduty webhook recorded, not followed", event_type=head.event_type, event_id=head.id)
     return new
 
 
 async def process(services: Services, event_id: str) -> str | None:
     """The WEBHOOK job: apply one delivery, once. Returns what it did (None: nothing left to do)."""
+    try:
+        return await _process(services, event_id)
+    except Exception as exc:
+        if await _not_applied(services, event_id, exc):
+            return FAILED
+        raise  # the job tries again later
+
+
+async def _process(services: Services, event_id: str) -> str | None:
     async with services.db.transaction() as conn:
         delivery = await store.claim_delivery(conn, event_id)
         if delivery is None:
             return None
-        event = Webhook.model_validate(delivery.body).event
-        incident_id = await store.triggered_incident(conn, numbers(event))
+        try:
+            event = Webhook.model_validate(delivery.body).event
+        except ValidationError as exc:
+            raise StoredUnreadable(str(exc)) from exc
+        owner = await _owner(conn, event, services.clock.now())
+        incident_id = owner.incident_id if owner is not None else None
         fresh = incident_id is not None and await _note_status(conn, incident_id, event)
-    if incident_id is None:
-        outcome, notes = await _alert_told(services, event), []
+    if owner is None:
+        outcome, notes = UNMATCHED, []
+    elif owner.alert_id is not None:
+        outcome, notes = await _alert_told(services, owner.alert_id, event), []
     elif not fresh:
         outcome, notes = "stale", []
     else:
@@ -82,10 +107,52 @@ async def process(services: Services, event_id: str) -> str | None:
             action=event.event_type,
             outcome=outcome,
             actor=f"pagerduty:{event.agent.id}" if event.agent and event.agent.id else "pagerduty",
-            detail={"event": event_id, "incident": incident_id, "pagerduty_incident": event.data.id},
+            detail={
+                "event": event_id,
+                "incident": incident_id,
+                "alert": owner.alert_id if owner is not None else None,
+                "pagerduty_incident": event.data.id,
+            },
         )
     logger.info("pagerduty webhook applied", event_type=event.event_type, event_id=event_id, outcome=outcome)
     return outcome
+
+
+async def _owner(conn: Any, event: Event, now: datetime) -> store.Owner | None:
+    """Whose PagerDuty incident the event is about: the owner recorded for its PagerDuty id, else the owner of the
+    bot's trigger whose dedup key is its incident_key (recorded now, so later events match by id too)."""
+    data = event.data
+    owner = await store.matched(conn, data.id)
+    if owner is None and data.incident_key:
+        owner = await store.triggered_with(conn, data.incident_key)
+        if owner is not None:
+            await store.record_match(conn, data.id, data.incident_key, owner, now)
+    return owner
+
+
+async def _not_applied(services: Services, event_id: str, exc: Exception) -> bool:
+    """Record on the delivery why a try failed; True when that is final (given up on: the job stops trying)."""
+    error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        failed = await store.delivery_failed(conn, event_id, error)
+        if failed is None:
+            return True  # the delivery is gone (pruned): nothing left to try
+        attempts, event_type = failed
+        final = isinstance(exc, StoredUnreadable) or attempts >= MAX_ATTEMPTS
+        if final:
+            await store.delivery_done(conn, event_id, None, FAILED, now)
+            await audit.record(
+                conn,
+                kind="pagerduty",
+                action=event_type,
+                outcome=FAILED,
+                actor="pagerduty",
+                detail={"event": event_id, "attempts": attempts, "error": error},
+            )
+    report = logger.error if final else logger.warning
+    report("pagerduty webhook not applied", event_id=event_id, attempts=attempts, final=final, error=error)
+    return final
 
 
 async def _note_status(conn, incident_id: int, event: Event) -> bool:
@@ -162,14 +229,13 @@ async def _post(services: Services, incident: Incident, text: str) -> None:
     await services.slack.chat_postMessage(channel=channel, text=text)
 
 
-async def _alert_told(services: Services, event: Event) -> str:
-    """An event about a P1 alert the bot paged (dedup key `ALERT-<id>`): acknowledged in PagerDuty by someone the
-    bot knows in Slack acknowledges the alert there (its escalation stops); by anyone else it is said in the
-    alert's thread. Anything else about an alert is only recorded."""
-    match = _ALERT.match(event.data.incident_key or "")
-    alert = await alerts.get(services.db, int(match[1])) if match else None
-    if alert is None or not await store.alert_events(services.db, alert.id):
-        return "unmatched"
+async def _alert_told(services: Services, alert_id: int, event: Event) -> str:
+    """An event about a P1 alert the bot paged: acknowledged in PagerDuty by someone the bot knows in Slack
+    acknowledges the alert there (its escalation stops); by anyone else it is said in the alert's thread. Anything
+    else about an alert is only recorded."""
+    alert = await alerts.get(services.db, alert_id)
+    if alert is None:
+        return UNMATCHED
     if event.event_type != EventType.ACKNOWLEDGED:
         return "alert:recorded"
     if alert.acknowledged_at or not alert.firing:

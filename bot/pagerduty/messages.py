@@ -29,7 +29,9 @@ def acknowledged_note(event: Event) -> str:
 
 
 def resolved_summary(event: Event) -> str:
-    return f"resolved in PagerDuty by {who(event.agent)}"
+    merged = event.data.merged_into
+    into = f": merged into {escape(merged.summary or merged.id)}" if merged is not None else ""
+    return f"resolved in PagerDuty by {who(event.agent)}{into}"
 
 
 def resolve_asked(incident: Incident, event: Event, rule: str) -> str:

@@ -114,10 +114,20 @@ class Delivery:
     incident_id: int | None
     outcome: str | None
     processed_at: datetime | None
+    attempts: int = 0
+    error: str | None = None
 
     @classmethod
     def of(cls, row: asyncpg.Record) -> Delivery:
         return from_row(cls, row, body=json_value)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose PagerDuty incident it is: one of the bot's incidents or one of its paged alerts."""
+
+    incident_id: int | None = None
+    alert_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,17 +142,27 @@ class Mirror:
 
 
 async def add_delivery(
-    conn: Conn, event_id: str, event_type: str, occurred_at: datetime, body: dict[str, Any], at: datetime
+    conn: Conn,
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    body: dict[str, Any],
+    at: datetime,
+    *,
+    outcome: str | None = None,
 ) -> bool:
-    """False when this event was already received (a redelivery)."""
+    """False when this event was already received (a redelivery). With an `outcome` it is stored as processed
+    already (an event the bot records but does not apply)."""
     row = await conn.fetchval(
-        """INSERT INTO pagerduty_webhooks (event_id, event_type, occurred_at, body, received_at)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
+        """INSERT INTO pagerduty_webhooks (event_id, event_type, occurred_at, body, received_at, outcome, processed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
         event_id,
         event_type,
         occurred_at,
         json.dumps(body),
         at,
+        outcome,
+        at if outcome is not None else None,
     )
     return row is not None
 
@@ -166,19 +186,50 @@ async def delivery_done(conn: Conn, event_id: str, incident_id: int | None, outc
     )
 
 
+async def delivery_failed(conn: Conn, event_id: str, error: str) -> tuple[int, str] | None:
+    """Record a failed try to apply the delivery: (how many have failed so far, its event type); None when the
+    delivery is not there."""
+    row = await conn.fetchrow(
+        """UPDATE pagerduty_webhooks SET attempts = attempts + 1, error = $2 WHERE event_id = $1
+           RETURNING attempts, event_type""",
+        event_id,
+        error,
+    )
+    return (row["attempts"], row["event_type"]) if row else None
+
+
 async def deliveries(conn: Conn) -> list[Delivery]:
     rows = await conn.fetch(f"SELECT {columns(Delivery)} FROM pagerduty_webhooks ORDER BY received_at, event_id")
     return [Delivery.of(r) for r in rows]
 
 
-async def triggered_incident(conn: Conn, numbers: list[int]) -> int | None:
-    """The first of the bot's incidents numbered in `numbers` that the bot triggered in PagerDuty."""
-    return await conn.fetchval(
-        """SELECT i.id FROM incidents i JOIN unnest($1::int[]) WITH ORDINALITY AS n (number, rank)
-               ON i.number = n.number
-           WHERE EXISTS (SELECT 1 FROM pagerduty_events e WHERE e.incident_id = i.id AND e.action = 'trigger')
-           ORDER BY n.rank LIMIT 1""",
-        numbers,
+async def matched(conn: Conn, pd_incident_id: str) -> Owner | None:
+    """Whose the PagerDuty incident is, as recorded when an earlier event of it carried the bot's dedup key."""
+    row = await conn.fetchrow(
+        "SELECT incident_id, alert_id FROM pagerduty_matches WHERE pd_incident_id = $1", pd_incident_id
+    )
+    return Owner(row["incident_id"], row["alert_id"]) if row else None
+
+
+async def triggered_with(conn: Conn, dedup_key: str) -> Owner | None:
+    """Whose trigger the bot sent with exactly this dedup key, if it sent one."""
+    row = await conn.fetchrow(
+        """SELECT incident_id, alert_id FROM pagerduty_events
+           WHERE action = 'trigger' AND body ->> 'dedup_key' = $1 ORDER BY id LIMIT 1""",
+        dedup_key,
+    )
+    return Owner(row["incident_id"], row["alert_id"]) if row else None
+
+
+async def record_match(conn: Conn, pd_incident_id: str, dedup_key: str, owner: Owner, at: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO pagerduty_matches (pd_incident_id, dedup_key, incident_id, alert_id, matched_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (pd_incident_id) DO NOTHING""",
+        pd_incident_id,
+        dedup_key,
+        owner.incident_id,
+        owner.alert_id,
+        at,
     )
 
 

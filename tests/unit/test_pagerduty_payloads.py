@@ -10,8 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.pagerduty import messages
-from bot.pagerduty.inbound import numbers
-from bot.pagerduty.payloads import Webhook, verify
+from bot.pagerduty.payloads import Unreadable, Webhook, read, verify
 
 BODY = json.dumps(
     {
@@ -60,15 +59,36 @@ def test_no_secret_verifies_nothing() -> None:
     assert not verify(sign(""), BODY, "")
 
 
-def test_the_documented_payload_parses_and_matches_by_key_then_title() -> None:
+def test_the_documented_payload_parses() -> None:
     event = Webhook.model_validate_json(BODY).event
     assert (event.event_type, event.data.number, event.agent and event.agent.id) == ("incident.escalated", 2, "PLH1HKV")
-    assert numbers(event) == [12]
-    other_key = event.model_copy(update={"data": event.data.model_copy(update={"incident_key": "a1b2c3"})})
-    assert numbers(other_key) == [12]  # the title starts with the ref
-    neither = event.model_copy(update={"data": event.data.model_copy(update={"incident_key": None, "title": "CPU"})})
-    assert numbers(neither) == []
-    assert numbers(event.model_copy(update={"data": event.data.model_copy(update={"title": "INC-123 x"})})) == [12, 123]
+    assert (event.data.incident_key, event.data.merged_into) == ("INC-12", None)
+
+
+def test_a_merge_names_the_incident_it_went_into() -> None:
+    data = json.loads(BODY)
+    target = {"id": "PX1", "type": "incident_reference", "summary": "[#7] DB <down>", "html_url": None}
+    data["event"]["data"]["resolve_reason"] = {"type": "merge_resolve_reason", "incident": target}
+    event = Webhook.model_validate(data).event
+    assert event.data.merged_into is not None and event.data.merged_into.id == "PX1"
+    assert (
+        messages.resolved_summary(event)
+        == "resolved in PagerDuty by Tenex &lt;Engineer&gt;: merged into [#7] DB &lt;down&gt;"
+    )
+
+
+def test_read_keeps_what_jsonb_takes_and_names_what_it_refuses() -> None:
+    assert read(b'{"a\\u0000": ["x\\u0000y", 1, null]}') == {"a\ufffd": ["x\ufffdy", 1, None]}
+    for body, error in [
+        (b'{"e": {"d": ' + b"[" * 10_000 + b"]" * 10_000 + b"}}", "e.d.0.0.0.0.0.0…: nested deeper than 32 levels"),
+        (b'{"e": {"d": ' + b"[" * 31 + b"]" * 31 + b"}}", "e.d.0.0.0.0.0.0…: nested deeper than 32 levels"),
+        (b'{"e": [1, 2e999]}', "e.1: a number out of range"),
+        (b'{"e": NaN}', "body: not JSON (expected value at line 1 column 7)"),
+    ]:
+        with pytest.raises(Unreadable) as refused:
+            read(body)
+        assert str(refused.value) == error
+    assert read(b'{"e": {"d": ' + b"[" * 30 + b"]" * 30 + b"}}")  # 32 levels: fine
 
 
 def test_a_malformed_event_names_its_field() -> None:
