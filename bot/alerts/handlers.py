@@ -172,7 +172,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
                 # Nothing could be stored: a 4xx, as retrying cannot help; the note says it in the channel.
                 if admitted.unreadable:
                     return _refused(source, 400, admitted.unreadable[0].reason + _NOTED)
-                return _refused(source, 413, f"alerts.0: over the limit ({admitted.limit_reason})" + _NOTED)
+                return _refused(source, 413, f"alerts: past the bot's limit ({admitted.limit_reason})" + _NOTED)
             return web.json_response(
                 {
                     "ok": True,

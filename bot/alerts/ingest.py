@@ -64,7 +64,7 @@ def _clean_text(text: str) -> str:
 def clean(value: Any, path: str = "body", depth: int = 0) -> Any:
     """`value` with NUL and lone surrogates replaced in every string, keys included."""
     if depth > MAX_DEPTH:
-        raise Unstorable(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        raise Unstorable(f"{path[:200]}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         return _clean_text(value)
     if isinstance(value, dict):
