@@ -51,10 +51,9 @@ async def receive(services: Services, admitted: ingest.Admitted) -> Received:
     source = admitted.source
     delivery_id = note_id = None
     async with services.db.transaction() as conn:
-        if admitted.stored_json is not None:
-            delivery_id = await store.add_delivery(
-                conn, source, now, admitted.group_key, admitted.accepted, admitted.stored_json
-            )
+        body = admitted.stored_json
+        if body is not None:
+            delivery_id = await store.add_delivery(conn, source, now, admitted.group_key, admitted.accepted, body)
             await services.jobs.schedule_once(conn, Job.PROCESS, str(delivery_id), now, {"delivery_id": delivery_id})
         if admitted.noteworthy:
             note_id = await _note(services, conn, admitted, delivery_id, now)
@@ -114,9 +113,7 @@ async def _note(
         channel=channel,
     )
     kept = admitted.unreadable[:MAX_REJECTS]
-    await store.add_rejects(
-        conn, note_id, [(u.position, u.reason, json.dumps(u.raw, ensure_ascii=False)[:MAX_RAW]) for u in kept]
-    )
+    await store.add_rejects(conn, note_id, [(u.position, u.reason, ingest.raw_text(u.raw, MAX_RAW)) for u in kept])
     if said:
         await services.jobs.schedule_once(conn, NOTE_JOB, str(note_id), now, {"note_id": note_id})
     return note_id

@@ -43,7 +43,9 @@ def _finite_or_text(text: str) -> float | str:
 
 
 def decode(body: bytes) -> Any:
-    """The body as JSON values, every string storable, numbers that jsonb refuses kept as text."""
+    """The body as JSON values, numbers that jsonb refuses kept as text, every string of the envelope storable.
+    The alerts are cleaned one by one as they are admitted (`admit`): one that cannot be is unreadable alone,
+    and those past the limits are never walked."""
     try:
         doc = json.loads(
             body.decode("utf-8", errors="replace"),  # Go's encoder never sends bad UTF-8; a relay might
@@ -54,6 +56,8 @@ def decode(body: bytes) -> Any:
         raise Unstorable(f"body: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         raise Unstorable(f"body: not JSON ({exc})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("alerts"), list):
+        return {_clean_text(k): v if k == "alerts" else clean(v, k, 1) for k, v in doc.items()}
     return clean(doc)
 
 
@@ -103,6 +107,15 @@ def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False).encode())
 
 
+def raw_text(value: Any, limit: int) -> str:
+    """An alert as received, as storable text (JSON, cut at `limit` characters)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        text = repr(value)
+    return _clean_text(text[:limit])
+
+
 def admit(source: str, doc: Any) -> Admitted:
     """Read a decoded delivery alert by alert. Raises ValidationError when the envelope is unreadable."""
     hook = payloads.ENVELOPES[source].model_validate(doc)
@@ -118,11 +131,15 @@ def admit(source: str, doc: Any) -> Admitted:
     room = MAX_STORED - _size({k: v for k, v in doc.items() if k != "alerts"}) - 16
     for position, raw in enumerate(alerts):
         try:
-            payloads.read_alert(source, hook, raw)
-        except ValidationError as exc:
-            admitted.unreadable.append(Unreadable(position, payloads.problem(exc, f"alerts.{position}"), raw))
+            alert = clean(raw, f"alerts.{position}", 2)
+            payloads.read_alert(source, hook, alert)
+        except Unstorable as exc:
+            admitted.unreadable.append(Unreadable(position, exc.problem, raw))
             continue
-        size = _size(raw) + 2
+        except ValidationError as exc:
+            admitted.unreadable.append(Unreadable(position, payloads.problem(exc, f"alerts.{position}"), alert))
+            continue
+        size = _size(alert) + 2
         if len(kept) >= MAX_ALERTS or size > room:
             admitted.over_limit = len(alerts) - position
             admitted.limit_reason = (
@@ -130,7 +147,7 @@ def admit(source: str, doc: Any) -> Admitted:
             )
             break
         room -= size
-        kept.append(raw)
+        kept.append(alert)
     admitted.accepted = len(kept)
     if kept:
         admitted.body = {**doc, "alerts": kept}
