@@ -3,6 +3,7 @@ own, and what a delivery leaves out (unreadable alerts, alerts past the limits) 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -246,3 +247,37 @@ async def test_a_real_alertmanagers_nul_label_and_year_one_start_spare_their_nei
     assert "good one" in shown and "nul one" in shown and "`pod=api-\ufffd2`" in shown
     raw = json.loads(await bot.db.fetchval("SELECT raw FROM alert_rejects"))
     assert raw["annotations"]["summary"] == "year one"
+
+
+# -- the note itself -----------------------------------------------------------------------------------------------
+
+
+async def test_a_slack_outage_delays_the_note_but_never_drops_it(bot: RunningBot, fake_slack: FakeSlack, clock) -> None:
+    fake_slack.fail("chat.postMessage", times=3, status=500)  # the client retries twice, then gives up
+    status, _ = await post(bot.url + AM, am_delivery(am_alert("api-1", "0001-01-01T00:00:00Z")), AUTH)
+    assert status == 400
+    await eventually(lambda: len(fake_slack.calls_to("chat.postMessage")) == 3)
+    await eventually(
+        lambda: _count(bot, "SELECT count(*) FROM job_runs WHERE job = 'alerts.ingest_note' AND status = 'pending'", 1)
+    )
+    assert await bot.db.fetchval("SELECT message_ts FROM alert_ingest_notes") is None
+    clock.advance(timedelta(seconds=15))
+    await bot.tick()
+    await eventually(lambda: _count(bot, "SELECT count(*) FROM alert_ingest_notes WHERE message_ts IS NOT NULL", 1))
+    assert len(notes(fake_slack)) == 4  # three refused, then the one Slack took
+
+
+async def test_an_ha_pair_delivering_the_same_bad_group_at_once_is_said_once(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    started = clock.now() - timedelta(minutes=1)
+    body = am_delivery(am_alert("api-1", started), am_alert("api-2", "0001-01-01T00:00:00Z"))
+    answers = await asyncio.gather(*(post(bot.url + AM, body, AUTH) for _ in range(4)))
+    assert [status for status, _ in answers] == [200] * 4
+    await eventually(lambda: _count(bot, "SELECT count(*) FROM alert_ingest_notes", 4))
+    await eventually(lambda: notes(fake_slack))
+    await eventually(lambda: alert_posts(fake_slack))
+    await eventually(lambda: _count(bot, "SELECT count(*) FROM alert_deliveries WHERE processed_at IS NULL", 0))
+    await eventually(lambda: _count(bot, "SELECT count(*) FROM alert_ingest_notes WHERE message_ts IS NOT NULL", 1))
+    assert await bot.db.fetchval("SELECT count(*) FROM alert_ingest_notes WHERE said") == 1
+    assert len(notes(fake_slack)) == 1 and len(alert_posts(fake_slack)) == 1

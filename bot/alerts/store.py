@@ -162,7 +162,9 @@ async def add_rejects(conn: Conn, note_id: int, rejects: list[tuple[int, str, st
 
 
 async def said_lately(conn: Conn, repeat_key: str, since: datetime) -> bool:
-    """Whether the same trouble of the same group was said in the channel since `since`."""
+    """Whether the same trouble of the same group was said in the channel since `since`. Locks the key for the
+    transaction: an HA pair delivers the same group at once, and only one of them may say it."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('zzik.alerts.note.' || $1))", repeat_key)
     return await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM alert_ingest_notes WHERE repeat_key = $1 AND said AND received_at >= $2)",
         repeat_key,
