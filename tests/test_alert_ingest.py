@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.alerts import ingest
+from bot.alerts.handlers import READ_CAP
 from bot.alerts.payloads import MAX_ALERTS
 from tests.alertmanager import alert, alertmanagers
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
@@ -212,6 +213,20 @@ async def test_an_oversized_delivery_stores_its_first_alerts_and_says_how_many_w
     await eventually(lambda: any("Alert storm: 8 firing" in c["text"] for c in posts(fake_slack)))
 
 
+async def test_a_delivery_whose_first_alert_alone_is_too_large_is_refused_and_still_said(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    huge = am_delivery(am_alert("api-1", clock.now(), description="x" * (ingest.MAX_STORED + 1)))
+    status, answer = await post(bot.url + AM, huge, AUTH)
+    assert status == 413 and answer["error"].startswith("alerts: past the bot's limit (over 1 MiB)")
+    note = (await eventually(lambda: notes(fake_slack)))[0]
+    assert "*1 of 1 alerts*" in note and "*1 not accepted*" in note
+    # Past what the bot reads at all: refused unread, as before.
+    status, _ = await post(bot.url + AM, b"[" + b" " * (READ_CAP + 1) + b"]", AUTH)
+    assert status == 413
+    assert await bot.db.fetchval("SELECT count(*) FROM alert_deliveries") == 0
+
+
 def test_past_the_alert_count_limit_the_first_alerts_are_admitted() -> None:
     """The count limit, without posting 5,000 alerts through Slack's pace (the size limit is the same path)."""
     alerts = [  # small enough that 5,000 of them fit in 1 MiB
@@ -221,7 +236,7 @@ def test_past_the_alert_count_limit_the_first_alerts_are_admitted() -> None:
     alerts[1]["startsAt"] = "0001-01-01T00:00:00Z"
     admitted = ingest.admit("alertmanager", ingest.decode(json.dumps(am_delivery(*alerts)).encode()))
     assert (admitted.accepted, len(admitted.unreadable), admitted.over_limit) == (MAX_ALERTS, 1, 2)
-    assert admitted.limit_reason == "more than 5,000 alerts"
+    assert admitted.limit_reason == "over 5,000 alerts"
     assert admitted.body is not None and admitted.body["alerts"][-1]["fingerprint"] == f"fp-p{MAX_ALERTS}"
 
 

@@ -143,7 +143,7 @@ def admit(source: str, doc: Any) -> Admitted:
         if len(kept) >= MAX_ALERTS or size > room:
             admitted.over_limit = len(alerts) - position
             admitted.limit_reason = (
-                f"more than {MAX_ALERTS:,} alerts" if len(kept) >= MAX_ALERTS else f"over {MAX_STORED // 1024**2} MiB"
+                f"over {MAX_ALERTS:,} alerts" if len(kept) >= MAX_ALERTS else f"over {MAX_STORED // 1024**2} MiB"
             )
             break
         room -= size

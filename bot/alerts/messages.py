@@ -399,8 +399,8 @@ def ingest_note(note: IngestNote, rejects: list[tuple[int, str]]) -> str:
             lines.append(f"• and {note.unreadable - NOTE_REASONS:,} more")
     if note.over_limit:
         lines.append(
-            f"*{note.over_limit:,} not accepted*: the delivery was {escape(note.limit_reason or 'over the limits')}, "
-            "past the bot's limits; the alerts before them were taken. "
+            f"*{note.over_limit:,} not accepted*: the delivery was {escape(note.limit_reason or 'too large')}, "
+            "more than the bot takes at once; the alerts before them were taken. "
             + (
                 "Set `max_alerts` in Alertmanager's `webhook_config` to stay below them."
                 if note.source == Source.ALERTMANAGER
