@@ -29,7 +29,7 @@ REPLACEMENT = "\ufffd"
 
 
 class Unstorable(ValueError):
-    """The body cannot be read or stored at all: answered 400 with `field: problem`."""
+    """The body (or one alert of it) cannot be read or stored: `field: problem`. For the body, a 400."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(problem)
