@@ -4,14 +4,17 @@ processes it, see processing.py, and sends at Slack's pace, see sending.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import timedelta
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import audit, log, policy
-from bot.alerts import messages, rules, silences, store
+from bot.alerts import ingest, messages, rules, silences, store
 from bot.alerts.ids import Acknowledged, Job, Source
-from bot.alerts.sending import changed, wall
+from bot.alerts.sending import NOTE_JOB, changed, wall
 from bot.alerts.store import Alert
 from bot.deploys import answers as deploy_answers
 from bot.deploys import rollback as deploy_rollback
@@ -28,14 +31,92 @@ logger = log.get("zzik.alerts")
 SILENCE_HOURS = (1, 4)
 
 
-async def receive(services: Services, source: str, body: str, group_key: str | None, count: int) -> int:
-    """Store one delivery and the job that processes it, in one transaction. Raises when it could not be stored."""
+NOTE_REPEAT = timedelta(hours=4)  # Alertmanager's default repeat_interval: a group still in trouble is said again
+MAX_REJECTS = 100  # unreadable alerts of one delivery kept in full; the rest are counted
+MAX_RAW = 8 * 1024
+_POSITION = re.compile(r"^alerts\.\d+\.?")
+
+
+@dataclass(frozen=True)
+class Received:
+    delivery_id: int | None  # None: nothing of the delivery could be stored
+    note_id: int | None  # a note of what was left out, if anything was
+
+
+async def receive(services: Services, admitted: ingest.Admitted) -> Received:
+    """Store what was admitted of one delivery and the job that processes it, and a note of what was left out
+    (unreadable alerts, alerts past the limits) with the job that says it, in one transaction. Raises when it
+    could not be stored."""
     now = services.clock.now()
+    source = admitted.source
+    delivery_id = note_id = None
     async with services.db.transaction() as conn:
-        delivery_id = await store.add_delivery(conn, source, now, group_key, count, body)
-        await services.jobs.schedule_once(conn, Job.PROCESS, str(delivery_id), now, {"delivery_id": delivery_id})
-    services.metrics.requests.labels("webhook", f"hooks/{source}", "stored").inc()
-    return delivery_id
+        body = admitted.stored_json
+        if body is not None:
+            delivery_id = await store.add_delivery(conn, source, now, admitted.group_key, admitted.accepted, body)
+            await services.jobs.schedule_once(conn, Job.PROCESS, str(delivery_id), now, {"delivery_id": delivery_id})
+        if admitted.noteworthy:
+            note_id = await _note(services, conn, admitted, delivery_id, now)
+    if delivery_id is not None:
+        services.metrics.requests.labels("webhook", f"hooks/{source}", "stored").inc()
+    if note_id is not None:
+        logger.warning(
+            "alert delivery not taken whole",
+            source=source,
+            receiver=admitted.receiver,
+            group_key=admitted.group_key,
+            alerts=admitted.total,
+            accepted=admitted.accepted,
+            unreadable=len(admitted.unreadable),
+            over_limit=admitted.over_limit,
+            truncated=admitted.truncated,
+            reasons=[u.reason for u in admitted.unreadable[:5]],
+        )
+    return Received(delivery_id, note_id)
+
+
+def _repeat_key(admitted: ingest.Admitted) -> str:
+    """The same trouble in the same group: the kinds of reasons (not which alert), the limit, the truncation."""
+    reasons = sorted({_POSITION.sub("", u.reason) for u in admitted.unreadable})
+    key = [
+        admitted.source,
+        admitted.receiver,
+        admitted.group_key,
+        reasons,
+        admitted.limit_reason,
+        admitted.truncated > 0,
+    ]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()
+
+
+async def _note(
+    services: Services, conn: Any, admitted: ingest.Admitted, delivery_id: int | None, now: datetime
+) -> int:
+    repeat_key = _repeat_key(admitted)
+    said = not await store.said_lately(conn, repeat_key, now - NOTE_REPEAT)
+    channel = services.config.channels.alerts
+    note_id = await store.add_note(
+        conn,
+        source=admitted.source,
+        delivery_id=delivery_id,
+        received_at=now,
+        receiver=admitted.receiver,
+        group_key=admitted.group_key,
+        alert_count=admitted.total,
+        accepted=admitted.accepted,
+        unreadable=len(admitted.unreadable),
+        over_limit=admitted.over_limit,
+        truncated=admitted.truncated,
+        limit_reason=admitted.limit_reason,
+        repeat_key=repeat_key,
+        said=said,
+        channel=channel,
+    )
+    kept = admitted.unreadable[:MAX_REJECTS]
+    await store.add_rejects(conn, note_id, [(u.position, u.reason, ingest.raw_text(u.raw, MAX_RAW)) for u in kept])
+    if said:
+        await services.jobs.schedule_once(conn, NOTE_JOB, str(note_id), now, {"note_id": note_id})
+    return note_id
 
 
 async def _alert(services: Services, alert_id: int) -> Alert:

@@ -32,5 +32,6 @@ def register(runner: JobRunner, services: Services) -> None:
             Job.DEPLOY_NOTE: call(scheduled.deploy_thread, "alert_id"),
             Job.DECLARE: call(scheduled.auto_declare, "alert_id"),
             Job.INCIDENT_NOTE: call(scheduled.incident_note, "alert_id"),
+            sending.NOTE_JOB: call(sending.post_note, "note_id"),
         },
     )

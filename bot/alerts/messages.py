@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.alerts.ids import Acknowledged, Action, alert_value
-from bot.alerts.store import Alert, Digest
+from bot.alerts.ids import Acknowledged, Action, Source, alert_value
+from bot.alerts.store import Alert, Digest, IngestNote
 from bot.opsconfig import Runbook, Severity
 from bot.slack.blocks import Blocks, button, clock_time, confirm_dialog, context, pieces, section, when
 from bot.slack.text import escape, mention, truncate
@@ -368,3 +368,49 @@ def escalation_note(waited: str, role: str, user: str | None, why: str | None) -
     if user:
         return f":arrow_up: Not acknowledged after {waited}: escalated to the {role} {mention(user)}."
     return f":warning: Not acknowledged after {waited}; the {role} could not be paged: {why}"
+
+
+# -- a delivery not taken whole ----------------------------------------------------------------------------------
+
+NOTE_REASONS = 5  # unreadable alerts' reasons shown; the rest are counted
+
+
+def _code(text: str, limit: int = 120) -> str:
+    return "`" + escape(truncate(text.replace("`", "'"), limit)) + "`"
+
+
+def ingest_note(note: IngestNote, rejects: list[tuple[int, str]]) -> str:
+    """What a delivery left out, and why: unreadable alerts, alerts past the bot's limits, and alerts the sender
+    itself left out (Alertmanager's `max_alerts`)."""
+    sender = "Grafana" if note.source == Source.GRAFANA else "Alertmanager"
+    missing = note.unreadable + note.over_limit + note.truncated
+    where = [f"receiver {_code(note.receiver)}"] if note.receiver else []
+    if note.group_key:
+        where.append(f"group {_code(note.group_key)}")
+    lines = [
+        f":warning: *{missing:,} of {note.alert_count + note.truncated:,} alerts* of a delivery from {sender}"
+        + (f" ({', '.join(where)})" if where else "")
+        + " are not shown here."
+    ]
+    if note.unreadable:
+        lines.append(f"*{note.unreadable:,} unreadable*, recorded as received (alert_rejects, note {note.id}):")
+        lines += [f"• {escape(truncate(reason, 200))}" for _, reason in rejects[:NOTE_REASONS]]
+        if note.unreadable > NOTE_REASONS:
+            lines.append(f"• and {note.unreadable - NOTE_REASONS:,} more")
+    if note.over_limit:
+        lines.append(
+            f"*{note.over_limit:,} not accepted*: the delivery was {escape(note.limit_reason or 'too large')}, "
+            "more than the bot takes at once; the alerts before them were taken. "
+            + (
+                "Set `max_alerts` in Alertmanager's `webhook_config` to stay below them."
+                if note.source == Source.ALERTMANAGER
+                else "Group by more labels in Grafana's notification policy to stay below them."
+            )
+        )
+    if note.truncated:
+        lines.append(
+            f"*{note.truncated:,} left out by {sender} itself* (its `max_alerts`): they never reached the bot."
+        )
+    if note.accepted:
+        lines.append(f"The other {note.accepted:,} go through as usual.")
+    return "\n".join(lines)

@@ -8,6 +8,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
+from bot import log
 from bot.alerts import payloads, rules, store
 from bot.alerts.ids import Job, Status
 from bot.alerts.store import Alert
@@ -16,6 +19,8 @@ from bot.oncall.lookup import who_is_on_call
 from bot.opsconfig import Severity
 from bot.pagerduty import alert_pages as pd_alerts
 from bot.services import Services
+
+logger = log.get("zzik.alerts")
 
 
 def escalation_plan(priority: str, response_time: timedelta) -> list[tuple[str, timedelta]]:
@@ -39,7 +44,7 @@ async def process(services: Services, delivery_id: int) -> set[str]:
         fresh: list[Alert] = []
         digests: set[int] = set()
         group_labels: dict[str, dict[str, str]] = {}
-        for item in payloads.parse(source, body):
+        for item in _readable(delivery_id, source, body):
             group_labels[item.group_key] = item.group_labels
             existing = await store.episode(conn, source, item.fingerprint, item.starts_at)
             if existing is None:
@@ -59,6 +64,19 @@ async def process(services: Services, delivery_id: int) -> set[str]:
         await store.delivery_done(conn, delivery_id, now)
         await services.jobs.schedule_once(conn, Job.SEND, f"{channel}:d{delivery_id}", now, {"channel": channel})
     return {channel}
+
+
+def _readable(delivery_id: int, source: str, body: Any) -> list[payloads.Incoming]:
+    """A stored delivery's alerts. Only readable ones are stored since ingest reads each on its own; one stored
+    before that (or by a release that read differently) loses only its unreadable alerts, never the rest."""
+    try:
+        _, readable, unreadable = payloads.read(source, body)
+    except ValidationError as exc:
+        logger.error("stored alert delivery unreadable", delivery=delivery_id, error=payloads.problem(exc))
+        return []
+    for item in unreadable:
+        logger.error("stored alert unreadable", delivery=delivery_id, error=item.reason)
+    return readable
 
 
 async def _new_episode(

@@ -18,6 +18,7 @@ from bot.alerts.store import Alert
 from bot.deploys import store as deploys
 from bot.incidents import store as incidents
 from bot.services import Services, zone
+from bot.slack.blocks import section
 from bot.slack.failures import SLACK_FAILURES, TRANSIENT, code, slack_error
 
 logger = log.get("zzik.alerts")
@@ -25,6 +26,7 @@ SEND_BUDGET = 8.0  # seconds one sender run may spend waiting for the pace befor
 MAX_BACKOFF = timedelta(minutes=5)
 SWEEP_EVERY = timedelta(seconds=10)
 SWEEP_GRACE = timedelta(seconds=30)  # a delivery older than this and unprocessed: its run's replica died
+NOTE_JOB = "alerts.ingest_note"  # a delivery not taken whole: its note is said in the alerts channel
 
 
 def wall() -> datetime:
@@ -222,3 +224,46 @@ async def sweep(services: Services) -> int:
     for channel in sorted(channels):
         calls += await send(services, channel)
     return calls
+
+
+async def post_note(services: Services, note_id: int) -> None:
+    """Say in the alerts channel what a delivery left out, once. It takes its turn in the channel's pace like the
+    alerts' messages; a refusal that may pass (429, outage) schedules a later run, so it is never dropped."""
+    async with services.db.transaction() as conn:
+        note = await store.note(conn, note_id, for_update=True)
+        if note is None or note.message_ts or note.send_error:
+            return
+        next_at, retry_at = await store.pace(conn, note.channel, wall())
+        if retry_at is not None and retry_at > services.clock.now():  # backing off after an outage
+            await _note_later(services, conn, note_id, (retry_at - services.clock.now()).total_seconds())
+            return
+        wait = (next_at - wall()).total_seconds()
+        if wait > SEND_BUDGET:
+            await _note_later(services, conn, note_id, wait)
+            return
+        if wait > 0:
+            await asyncio.sleep(wait)
+        text = messages.ingest_note(note, await store.rejects(conn, note_id))
+        try:
+            response = await services.slack.chat_postMessage(
+                channel=note.channel, text=text, blocks=[section(text)], unfurl_links=False, unfurl_media=False
+            )
+        except SLACK_FAILURES as exc:
+            retry = _retry_after(exc)
+            if retry is None:
+                logger.error("alert ingest note refused by Slack", note=note_id, error=slack_error(exc))
+                await store.note_sent(conn, note_id, None, slack_error(exc))
+                return
+            if _rate_limited(exc):
+                await store.set_pace(conn, note.channel, wall() + timedelta(seconds=retry))
+            await _note_later(services, conn, note_id, retry)
+            return
+        await store.note_sent(conn, note_id, (str(response["channel"]), str(response["ts"])))
+        await store.set_pace(conn, note.channel, wall() + timedelta(seconds=services.settings.zzik_alert_pace_seconds))
+
+
+async def _note_later(services: Services, conn: Any, note_id: int, wait: float) -> None:
+    wait = min(max(wait, 0.0), MAX_BACKOFF.total_seconds())
+    second = int(wall().timestamp() + wait)
+    due = services.clock.now() + timedelta(seconds=wait)
+    await services.jobs.schedule_once(conn, NOTE_JOB, f"{note_id}:t{second}", due, {"note_id": note_id})

@@ -117,6 +117,85 @@ async def delivery_done(conn: Conn, delivery_id: int, at: datetime) -> None:
     await conn.execute("UPDATE alert_deliveries SET processed_at = $2 WHERE id = $1", delivery_id, at)
 
 
+# -- what a delivery left out: unreadable alerts, alerts past the limits -------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestNote:
+    id: int
+    source: str
+    delivery_id: int | None
+    received_at: datetime
+    receiver: str
+    group_key: str | None
+    alert_count: int
+    accepted: int
+    unreadable: int
+    over_limit: int
+    truncated: int
+    limit_reason: str | None
+    repeat_key: str
+    said: bool
+    channel: str
+    message_channel: str | None
+    message_ts: str | None
+    send_error: str | None
+
+
+_NOTE = columns(IngestNote)
+
+
+async def add_note(conn: Conn, **values: Any) -> int:
+    names = list(values)
+    params = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    return await conn.fetchval(
+        f"INSERT INTO alert_ingest_notes ({', '.join(names)}) VALUES ({params}) RETURNING id", *values.values()
+    )
+
+
+async def add_rejects(conn: Conn, note_id: int, rejects: list[tuple[int, str, str]]) -> None:
+    """(position, reason, raw JSON) of each unreadable alert of a note's delivery."""
+    await conn.executemany(
+        "INSERT INTO alert_rejects (note_id, position, reason, raw) VALUES ($1, $2, $3, $4)",
+        [(note_id, *r) for r in rejects],
+    )
+
+
+async def said_lately(conn: Conn, repeat_key: str, since: datetime) -> bool:
+    """Whether the same trouble of the same group was said in the channel since `since`. Locks the key for the
+    transaction: an HA pair delivers the same group at once, and only one of them may say it."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('zzik.alerts.note.' || $1))", repeat_key)
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM alert_ingest_notes WHERE repeat_key = $1 AND said AND received_at >= $2)",
+        repeat_key,
+        since,
+    )
+
+
+async def note(conn: Conn, note_id: int, *, for_update: bool = False) -> IngestNote | None:
+    row = await conn.fetchrow(
+        f"SELECT {_NOTE} FROM alert_ingest_notes WHERE id = $1" + (" FOR UPDATE" if for_update else ""), note_id
+    )
+    return from_row(IngestNote, row) if row else None
+
+
+async def rejects(conn: Conn, note_id: int) -> list[tuple[int, str]]:
+    """(position, reason) of a note's unreadable alerts, in delivery order."""
+    rows = await conn.fetch("SELECT position, reason FROM alert_rejects WHERE note_id = $1 ORDER BY position", note_id)
+    return [(r["position"], r["reason"]) for r in rows]
+
+
+async def note_sent(conn: Conn, note_id: int, where: tuple[str, str] | None, error: str | None = None) -> None:
+    channel, ts = where or (None, None)
+    await conn.execute(
+        "UPDATE alert_ingest_notes SET message_channel = $2, message_ts = $3, send_error = $4 WHERE id = $1",
+        note_id,
+        channel,
+        ts,
+        error,
+    )
+
+
 # -- episodes -----------------------------------------------------------------------------------------------
 
 
