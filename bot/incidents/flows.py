@@ -40,9 +40,12 @@ async def declare(
     request_id: str | None = None,
     response_url: str | None = None,
     shortened: bool = False,
+    set_up: bool = True,
 ) -> Declared:
-    """The incident row and its set-up job in one transaction; then the set-up runs here at once (or, after a
-    crash, on whichever replica ticks next). A repeated key declares nothing."""
+    """The incident row and its set-up job in one transaction; then (`set_up`) the set-up runs here at once (or,
+    after a crash, on whichever replica ticks next). A repeated key declares nothing.
+
+    A Slack handler passes set_up=False: it acks once the incident is stored, then calls `start_setup`."""
     now = services.clock.now()
     commander = commander or await default_commander(services, reporter, now)
     async with services.db.transaction() as conn:
@@ -61,9 +64,16 @@ async def declare(
         if created:
             reply = setup.Reply(reporter, response_url, "declare", shortened)
             await _declared(services, conn, incident, reply, request_id)
-    if created:
-        await services.jobs.run_now(setup.SETUP, ids.key(incident.id, 1))
-    return Declared(incident, created)
+    declared = Declared(incident, created)
+    if set_up:
+        await start_setup(services, declared)
+    return declared
+
+
+async def start_setup(services: Services, declared: Declared) -> None:
+    """Run a new incident's set-up job here, now (a ticker that got to it first runs it there instead)."""
+    if declared.created:
+        await services.jobs.run_now(setup.SETUP, ids.key(declared.incident.id, 1))
 
 
 async def _declared(services: Services, conn: Any, incident: Incident, reply: setup.Reply, request_id: str | None):
