@@ -19,7 +19,8 @@ import asyncpg
 import pytest
 import yaml
 
-from tests.conftest import SIGNING_SECRET, config_with, eventually, rota_now
+from bot.errors import STILL_WORKING
+from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, config_with, eventually, rota_now
 from tests.fakepipeline import FakePipeline
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import Served, scratch_database, serve
@@ -102,12 +103,17 @@ def _told_nothing_done(fake: FakeSlack, user: str) -> list[str]:
 
 
 async def _declared_and_set_up(fake: FakeSlack, db: asyncpg.Connection, dsn: str, log: Path, env: dict) -> None:
-    """The incident is stored; a restarted bot finishes its set-up: one channel, the pages, one answer."""
-    row = await db.fetchrow("SELECT id, severity, reporter FROM incidents")
-    assert row is not None, "acked, yet no incident was stored"
-    assert (row["severity"], row["reporter"]) == ("P1", "U0CAROL")
+    """The incident (or the durable declaration that makes it) is stored; a restarted bot declares it if need be
+    and finishes its set-up: one incident, one channel, the pages, one answer."""
+    stored = await db.fetchval(
+        """SELECT (SELECT count(*) FROM incidents)
+                  + (SELECT count(*) FROM job_runs WHERE job = 'incidents.declare')"""
+    )
+    assert stored, "acked, yet neither the incident nor its declaration was stored"
     async with serve(dsn, fake, log, **env):
         await eventually(_set_up_done(db), within=40)
+    rows = await db.fetch("SELECT severity, reporter FROM incidents")
+    assert [tuple(r.values()) for r in rows] == [("P1", "U0CAROL")]
     pages = await db.fetch("SELECT user_id FROM incident_pages WHERE delivered_at IS NOT NULL ORDER BY id")
     assert [p["user_id"] for p in pages] == ["U0ALICE", "U0BOB", "U0MGR"]
     assert len([c for c in fake.calls_to("chat.postMessage") if c["channel"] == "#zzik-incidents"]) == 1
@@ -240,3 +246,16 @@ async def test_sigterm_mid_declare_tells_the_reporter_once_that_it_was_declared(
     assert _told_nothing_done(fake_slack, "U0CAROL") == []
     answers = [c["text"] for c in fake_slack.calls_to("response_url")]
     assert len(answers) == 1 and answers[0].startswith("Declared *INC-1* (P1)"), answers
+
+
+async def test_a_change_not_stored_within_slacks_wait_is_acked_as_not_recorded_yet(
+    make_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = await make_bot(config_with(oncall=ROTA, permissions={"deployers": ["dave@zzik.example"]}))
+    fake_slack.fail("users.lookupByEmail", delay=3.5)  # who may deploy takes longer than Slack waits for an ack
+    reply = await bot.slack.command("/deploy", 'prod v2.0.0 --force "hotfix"', user="U0DAVE")
+    assert reply.status == 200 and reply.json == {"response_type": "ephemeral", "text": STILL_WORKING}
+    answers = await eventually(lambda: fake_slack.calls_to("response_url"), within=30)
+    assert answers[0]["text"].startswith("Deploy #1 of v2.0.0 to prod is announced in #zzik-deployments")
+    assert await bot.db.fetchval("SELECT count(*) FROM deploys") == 1
+    assert _told_nothing_done(fake_slack, "U0DAVE") == []

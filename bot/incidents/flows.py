@@ -70,6 +70,33 @@ async def declare(
     return declared
 
 
+# `/incident p1 …`'s declaration as a durable job (key: the declare key), stored before the ack in one statement.
+DECLARE = "incidents.declare"
+
+
+async def declare_durably(services: Services, *, key: str, **declaration: Any) -> bool:
+    """Store the declaration to make (`declare`'s keywords) as a job run: one INSERT on the pool, which commits by
+    itself, so Slack's ack waits one round trip, not the declaration's transaction. Then `run_now(DECLARE, key)`
+    declares and sets up at once; a crash after the ack leaves it to whichever replica ticks next.
+    False if this key's declaration is stored already (its run answers)."""
+    declaration["severity"] = str(declaration["severity"])
+    # one statement on the pool, not a transaction: Database has the connection's fetchval
+    return await services.jobs.schedule_once(
+        services.db,  # type: ignore[arg-type]
+        DECLARE,
+        key,
+        services.clock.now(),
+        {"key": key, **declaration},
+    )
+
+
+async def run_declare(services: Services, declaration: dict[str, Any]) -> Declared:
+    """The DECLARE run: the declaration stored by `declare_durably`, then its set-up."""
+    values = dict(declaration)
+    values["severity"] = Severity(values["severity"])
+    return await declare(services, **values)
+
+
 async def start_setup(services: Services, declared: Declared) -> None:
     """Run a new incident's set-up job here, now (a ticker that got to it first runs it there instead)."""
     if declared.created:

@@ -83,9 +83,10 @@ async def incident(ctx: Ctx) -> None:
 
 
 async def _declare(ctx: Ctx, request: parse.Declare) -> None:
-    result = await flows.declare(
+    key = f"command:{ctx.trigger_id}"
+    stored = await flows.declare_durably(
         ctx.services,
-        key=f"command:{ctx.trigger_id}",
+        key=key,
         title=request.title,
         severity=request.severity,
         reporter=ctx.user_id,
@@ -94,13 +95,10 @@ async def _declare(ctx: Ctx, request: parse.Declare) -> None:
         request_id=ctx.request_id,
         response_url=ctx.body.get("response_url"),
         shortened=request.full_text is not None,
-        set_up=False,
     )
-    if not result.created:
-        await ctx.answer(messages.already_declared(result.incident))
-        return
-    await ctx.ack()  # the incident and its set-up job are stored; the set-up answers, by response_url or DM
-    await flows.start_setup(ctx.services, result)
+    await ctx.ack()  # the declaration is stored (one round trip): it is made and set up now, or after a crash
+    if stored:  # else a run of this key is under way, and it answers
+        await ctx.services.jobs.run_now(flows.DECLARE, key)
 
 
 async def _in_channel(ctx: Ctx, current: store.Incident, request: parse.Request) -> None:

@@ -220,12 +220,18 @@ _running: set[asyncio.Task[None]] = set()  # handlers that go on after their ack
 
 
 async def drain(seconds: float) -> int:
-    """Wait up to `seconds` for the handlers still running (past their ack) to finish; how many did not."""
+    """Wait up to `seconds` for the handlers still running (past their ack) to finish; how many did not.
+
+    Those are cancelled rather than left to fail on a closed pool (and answer as if nothing was stored): what
+    they committed stays, and durable work they had claimed resumes on another replica when its lease ends."""
     pending = {t for t in _running if not t.done()}
     if pending and seconds > 0:
         _, pending = await asyncio.wait(pending, timeout=seconds)
     if pending:
-        logger.warning("handlers still running at shutdown", handlers=len(pending))
+        logger.warning("handlers still running at shutdown: cancelled", handlers=len(pending))
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1.0)
     return len(pending)
 
 
