@@ -116,12 +116,14 @@ async def _in_channel(ctx: Ctx, current: store.Incident, request: parse.Request)
             await ctx.in_channel(_said(ctx, await followups.add(services, current, actor, text, owner, due)))
         case parse.ActionDone(number=number):
             await ctx.in_channel(_said(ctx, await followups.close(services, actor, number, current)))
-        case parse.ListActions():
+        case parse.ListActions():  # reads: acked first, as ever (nothing is stored)
+            await ctx.ack()
             await ctx.answer(*records.actions_blocks(current, await store.actions(services.db, current.id)))
         case parse.Resolve(summary=summary):
             outcome = await flows.resolve(services, current, actor, summary, ctx.request_id)
             await ctx.in_channel(_said(ctx, outcome))
         case parse.Timeline():
+            await ctx.ack()
             await ctx.answer(*await flows.timeline(services, current))
         case parse.Postmortem():
             await ctx.ack()  # a draft posted in the channel: nothing is stored
