@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from bot.errors import STILL_WORKING
-from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, config_with, eventually, rota_now
+from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, ask, config_with, eventually, rota_now, set_up_is_over
 from tests.fakepipeline import FakePipeline
 from tests.fakeslack import FakeSlack, _flatten
+from tests.pgproxy import PgProxy
 from tests.processes import Served, scratch_database, serve
 from tests.slackreq import Reply, SlackRequests
 
@@ -259,3 +260,28 @@ async def test_a_change_not_stored_within_slacks_wait_is_acked_as_not_recorded_y
     assert answers[0]["text"].startswith("Deploy #1 of v2.0.0 to prod is announced in #zzik-deployments")
     assert await bot.db.fetchval("SELECT count(*) FROM deploys") == 1
     assert _told_nothing_done(fake_slack, "U0DAVE") == []
+
+
+async def test_an_outage_after_the_commit_is_never_answered_nothing_was_done(
+    make_bot: BotFactory, fake_slack: FakeSlack, pg_dsn: str
+) -> None:
+    proxy = PgProxy(pg_dsn)
+    await proxy.start()
+    try:
+        bot = await make_bot(config_with(oncall=ROTA), dsn=proxy.dsn)
+        await ask(fake_slack, bot, "/incident", "p3 Search is slow", user="U0BOB")
+        await eventually(set_up_is_over(bot))
+        # The escalation to P1 commits, then pages; the database goes while alice's page is on its way.
+        fake_slack.clear()
+        fake_slack.fail("chat.postMessage", delay=2.0, channel="U0ALICE")
+        reply = await bot.slack.command("/incident", "severity p1", user="U0BOB", channel="C00000001")
+        assert reply.status == 200 and NOTHING_DONE not in reply.text
+        await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"])
+        proxy.cut()
+        said = await eventually(lambda: [_flatten(c) for c in fake_slack.calls_to("response_url")], within=30)
+        assert said[0].startswith("Recorded, but the database became unavailable"), said
+        assert _told_nothing_done(fake_slack, "U0BOB") == []
+        proxy.restore()
+        assert await eventually(lambda: bot.db.fetchval("SELECT severity FROM incidents WHERE id = 1")) == "P1"
+    finally:
+        await proxy.stop()
