@@ -45,6 +45,9 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 # What stops `serve` or `migrate` before it is under way, each said in one line with its exit status.
+# On stop, how long a Slack request in flight may take to be answered: Slack itself waits no longer than 3 s.
+REQUESTS_GRACE = 3.0
+
 _STARTUP_ERRORS = (DatabaseMisconfigured, DatabaseUnavailable, MigrationError, Fatal)
 
 
@@ -220,7 +223,7 @@ async def _serve_until_stopped(
     settings: Settings, config: opsconfig.OpsConfig, url: str, sock: socket.socket, socket_mode: bool, life: _Lifetime
 ) -> None:
     """Start the bot on `sock` (and Socket Mode), serve until asked to stop, then stop what was started."""
-    from bot.app import build
+    from bot.app import STOP_GRACE, build
     from bot.db import Database
     from bot.slack.socketmode import SocketMode
 
@@ -231,7 +234,8 @@ async def _serve_until_stopped(
     try:
         bot = build(settings, config, db=Database(url))
         await bot.start()
-        runner = web.AppRunner(bot.web, access_log=None)
+        # On stop: no new connections; requests in flight get up to a Slack ack's time to be answered.
+        runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=REQUESTS_GRACE)
         await runner.setup()
         await web.SockSite(runner, sock).start()
         if socket_mode and settings.slack_app_token is not None:  # checked in _main
@@ -253,13 +257,18 @@ async def _serve_until_stopped(
             raise
         _uncancel()
     finally:
+        # A rolling restart: stop taking requests, let those in flight and the handlers and job runs they
+        # started finish (STOP_GRACE in all), then close the pool. Whatever was acked is then also answered.
         logger.info("stopping")
+        stopping = asyncio.get_running_loop().time()
         if handler is not None:
             await handler.close_async()
         if runner is not None:
             await runner.cleanup()
         if bot is not None:
-            await bot.stop()
+            left = STOP_GRACE - (asyncio.get_running_loop().time() - stopping)
+            await bot.stop(max(left, 1.0))
+        logger.info("stopped")
 
 
 async def _migrate(settings: Settings) -> int:

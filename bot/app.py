@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
@@ -31,6 +32,9 @@ from bot.slo.prom import Prometheus
 from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")
+
+# How long a stop waits for the work under way (bot.__main__ serve spends part of it on in-flight requests).
+STOP_GRACE = 10.0
 
 # Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
 # handlers.web_routes(web_app, services)), and jobs.register(runner, services) if it has scheduled work.
@@ -64,8 +68,11 @@ class BotApp:
         if run_scheduler:
             self.services.jobs.start(self.services.settings.zzik_job_tick_seconds)
 
-    async def stop(self) -> None:
-        await self.services.jobs.stop()
+    async def stop(self, grace_seconds: float = STOP_GRACE) -> None:
+        """Stop ticking, let what is under way finish (handlers still running after their ack, a job pass in
+        flight) for up to `grace_seconds`, then close Slack's session, the audit writer and the pool. Closing them
+        first would fail work that has already committed, and its reporter would hear "nothing was done"."""
+        await asyncio.gather(self.services.jobs.stop(grace_seconds), middleware.drain(grace_seconds))
         await self.services.slack.close()
         await self.services.prometheus.close() if self.services.prometheus else None
         if self.services.audit_writer is not None:

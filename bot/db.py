@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
+import functools
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
@@ -36,6 +39,24 @@ MISCONFIGURED_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,
     asyncpg.exceptions.InvalidPasswordError,
 )
+
+
+# Told when a change of the current task (and the tasks it starts) has committed: the Slack request being handled
+# (bot/slack/middleware.py) acks only once its change is stored, and after that never says "nothing was done".
+on_commit: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("zzik_on_commit", default=None)
+
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=512)
+def _writes(query: str) -> bool:
+    return _WRITES.search(query) is not None
+
+
+def _committed() -> None:
+    listener = on_commit.get()
+    if listener is not None:
+        listener()
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -111,24 +132,39 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.connection() as conn, conn.transaction():
-            yield conn
+        async with self.connection() as conn:
+            async with conn.transaction():
+                yield conn
+            _committed()
 
+    # A statement on the pool commits on its own: one that writes tells `on_commit` as a transaction does.
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.connection() as conn:
-            return await conn.fetch(query, *args)
+            rows = await conn.fetch(query, *args)
+        if _writes(query):
+            _committed()
+        return rows
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         async with self.connection() as conn:
-            return await conn.fetchrow(query, *args)
+            row = await conn.fetchrow(query, *args)
+        if _writes(query):
+            _committed()
+        return row
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         async with self.connection() as conn:
-            return await conn.fetchval(query, *args)
+            value = await conn.fetchval(query, *args)
+        if _writes(query):
+            _committed()
+        return value
 
     async def execute(self, query: str, *args: Any) -> str:
         async with self.connection() as conn:
-            return await conn.execute(query, *args)
+            status = await conn.execute(query, *args)
+        if _writes(query):
+            _committed()
+        return status
 
     async def ping(self) -> bool:
         try:

@@ -18,6 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 UNAVAILABLE = "The database is unavailable right now, so nothing was done. Try again in a minute."
+# The ack of a change not yet committed when Slack's wait runs out: true whichever way the work ends.
+STILL_WORKING = "Still working on it: I'll confirm here when it is recorded."
+# After a commit nothing may say "nothing was done": the change is stored, what followed it was cut short.
+RECORDED_BUT_UNAVAILABLE = (
+    "Recorded, but the database became unavailable before I could finish. It is stored: check before doing it again."
+)
 
 
 class UserError(Exception):
@@ -83,9 +89,19 @@ ANSWERS: dict[type[Exception], Answer] = {
 }
 
 
-def answer_for(exc: BaseException) -> Answer | None:
-    """The answer of the nearest class of `exc` in ANSWERS; None for a bug."""
+# How an error is answered once the request's change has committed (bot/slack/context.py `Ctx.committed`).
+AFTER_COMMIT: dict[type[Exception], Answer] = {
+    DatabaseUnavailable: Answer("unavailable_after_commit", text=RECORDED_BUT_UNAVAILABLE),
+}
+
+
+def answer_for(exc: BaseException, *, committed: bool = False) -> Answer | None:
+    """The answer of the nearest class of `exc` in ANSWERS (AFTER_COMMIT first once the change is stored);
+    None for a bug."""
     for cls in type(exc).__mro__:
+        answer = AFTER_COMMIT.get(cls) if committed else None
+        if answer is not None:
+            return answer
         answer = ANSWERS.get(cls)
         if answer is not None:
             return answer

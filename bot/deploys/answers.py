@@ -18,6 +18,7 @@ PICK_REASON = "Pick the reason for the rollback first (one of the manual's crite
 # Answers with blanks, filled by say(): {ref}, {status}, {environment}, {watch_result} of the deploy, the rest named.
 ALREADY_REQUESTED = "That request was already made: {ref}."
 ANNOUNCED = "{ref} is announced in {channel}: tick the pre-deployment checklist, then *Start deploy*."
+ANNOUNCING = "{ref} is requested; its announcement in {channel} follows shortly."
 NOT_ANNOUNCED = (
     "{ref} could not be announced in {channel} ({error}), so it is cancelled and {environment} stays unlocked. "
     "Try again in a minute."

@@ -89,9 +89,26 @@ async def request(services: Services, actor: str, req: parse.Deploy, key: str, r
             now + PENDING_TIMEOUT,
             {"deploy_id": deploy.id, "status": Status.PENDING},
         )
+        # The announcement is durable with the request: a crash right after the ack leaves it to any replica.
+        await services.jobs.schedule_once(conn, Job.ANNOUNCE, str(deploy.id), now, {"deploy_id": deploy.id})
         detail = {"deploy": deploy.id, "env": deploy.environment, "version": deploy.version, "forced": req.force_reason}
         await _audit(conn, "request", actor, detail, request_id)
-    return await _announce(services, deploy)
+    if await services.jobs.run_now(Job.ANNOUNCE, str(deploy.id)) and (said := _announced.pop(deploy.id, None)):
+        return said
+    channel = services.config.channels.deployments
+    return answers.say(answers.ANNOUNCING, deploy, channel=channel)  # a ticker got to it first, or it failed
+
+
+# What an announcement run said, for the request that ran it here (jobs.run_now runs it in this task).
+_announced: dict[int, str] = {}
+
+
+async def announce(services: Services, deploy_id: int) -> None:
+    """The Job.ANNOUNCE run: a requested deploy's announcement (once; a cancelled or started one is left be)."""
+    deploy = await store.get(services.db, deploy_id)
+    if deploy is None or deploy.status != Status.PENDING or deploy.message_ts:
+        return
+    _announced[deploy_id] = await _announce(services, deploy)
 
 
 async def _announce(services: Services, deploy: Deploy) -> str:

@@ -1,4 +1,7 @@
-"""/deploy, /rollback, their buttons, and the pipeline's callback: parse, ack, call one flow."""
+"""/deploy, /rollback, their buttons, and the pipeline's callback: parse, call one flow, answer.
+
+A change is acked once the flow has committed it (bot/slack/middleware.py acks on the commit), never before: only
+what changes nothing (a rollback offer, a reason picked) acks first."""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ class DeployCallback(BaseModel):
     detail: str | None = Field(default=None, max_length=2000)
 
 
-# -- handlers: parse, ack, call one flow ----------------------------------------------------------------------
+# -- handlers: parse, call one flow ----------------------------------------------------------------------
 
 
 async def deploy(ctx: Ctx) -> None:
@@ -57,13 +60,13 @@ async def rollback_command(ctx: Ctx) -> None:
     if isinstance(request, parse.Help):
         await ctx.answer(usage("/rollback"))
         return
-    await ctx.ack()
+    await ctx.ack()  # an offer: nothing is stored until it is confirmed
     blocks = await rollback.offer(ctx.services, ctx.user_id, request.environment, rollback.Prompt(request.reason))
     await ctx.answer(answers.say(answers.ROLL_BACK_QUESTION, environment=request.environment), blocks)
 
 
 async def rollback_offered(ctx: Ctx) -> None:
-    await ctx.ack()
+    await ctx.ack()  # an offer: nothing is stored until it is confirmed
     env = ctx.action.value or ""
     if env not in ctx.services.config.deploy.environments:
         raise Invalid("That rollback button names no environment; use `/rollback prod`.")
@@ -74,32 +77,26 @@ async def rollback_offered(ctx: Ctx) -> None:
 
 
 async def start(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(*await flows.start(ctx.services, deploy_id(ctx.action.value), ctx.user_id))
 
 
 async def start_anyway(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(*await flows.start(ctx.services, deploy_id(ctx.action.value), ctx.user_id, anyway=True))
 
 
 async def cancel(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(await flows.cancel(ctx.services, deploy_id(ctx.action.value), ctx.user_id))
 
 
 async def mark_deployed(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(await flows.mark(ctx.services, deploy_id(ctx.action.value), Status.SUCCEEDED, ctx.user_id))
 
 
 async def mark_failed(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(await flows.mark(ctx.services, deploy_id(ctx.action.value), Status.FAILED, ctx.user_id))
 
 
 async def check(ctx: Ctx) -> None:
-    await ctx.ack()
     block, part = checkbox_part(ctx.action.block_id)  # deploy:<id>:<list>[:partN] (long lists are split)
     deploy, checklist = parse_checklist_block(block)
     said = await flows.tick(ctx.services, deploy, checklist, set(ctx.action.selected), ctx.user_id, part)
@@ -108,12 +105,10 @@ async def check(ctx: Ctx) -> None:
 
 
 async def healthy(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(await flows.watch_healthy(ctx.services, deploy_id(ctx.action.value), ctx.user_id))
 
 
 async def watch_rollback(ctx: Ctx) -> None:
-    await ctx.ack()
     deploy = deploy_id(ctx.action.value)
     await ctx.answer(await rollback.from_watch(ctx.services, ctx.user_id, deploy, ctx.request_id))
 
@@ -123,7 +118,6 @@ async def reason_picked(ctx: Ctx) -> None:
 
 
 async def rollback_confirmed(ctx: Ctx) -> None:
-    await ctx.ack()
     offer = RollbackOffer.parse(ctx.action.value)
     picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
     choice = picked.value if picked else None

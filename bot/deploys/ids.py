@@ -28,6 +28,7 @@ class Job(StrEnum):
     EXPIRE = "deploys.expire"  # key <id>:<status>: nothing stays locked forever
     WATCH_END = "deploys.watch_end"  # key <id>: the end of a prod watch window
     CHECK_TRIGGER = "deploys.check_trigger"  # key <id>: the pipeline call got no recorded answer
+    ANNOUNCE = "deploys.announce"  # key <id>: a request's announcement, durable from the request's commit
 
 
 class Status(StrEnum):

@@ -3,10 +3,14 @@ lock is held forever."""
 
 from __future__ import annotations
 
-from bot.deploys import scheduled
+from datetime import timedelta
+
+from bot.deploys import flows, scheduled
 from bot.deploys.ids import Job
 from bot.jobs import JobRunner, call
 from bot.services import Services
+
+ANNOUNCE_LEASE = timedelta(seconds=10)
 
 
 def register(runner: JobRunner, services: Services) -> None:
@@ -16,5 +20,7 @@ def register(runner: JobRunner, services: Services) -> None:
             Job.WATCH_END: call(scheduled.watch_ended, "deploy_id"),
             Job.CHECK_TRIGGER: call(scheduled.check_trigger, "deploy_id"),
             Job.EXPIRE: call(scheduled.expire, "deploy_id", "status"),
+            # A short lease: an announcement cut off by a crash is posted again within seconds, not minutes.
+            Job.ANNOUNCE: call(flows.announce, "deploy_id", lease=ANNOUNCE_LEASE),
         },
     )

@@ -81,6 +81,10 @@ async def create(
         return _deploy(existing), False
     holder = await active(conn, environment)
     if holder is not None:
+        # The holder may be this very request, committed by its twin (a double click) since the first look.
+        again = await conn.fetchrow(f"SELECT {_COLUMNS} FROM deploys WHERE request_key = $1", request_key)
+        if again is not None:
+            return _deploy(again), False
         raise Locked(holder)
     try:
         async with conn.transaction():

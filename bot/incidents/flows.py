@@ -40,9 +40,12 @@ async def declare(
     request_id: str | None = None,
     response_url: str | None = None,
     shortened: bool = False,
+    set_up: bool = True,
 ) -> Declared:
-    """The incident row and its set-up job in one transaction; then the set-up runs here at once (or, after a
-    crash, on whichever replica ticks next). A repeated key declares nothing."""
+    """The incident row and its set-up job in one transaction; then (`set_up`) the set-up runs here at once (or,
+    after a crash, on whichever replica ticks next). A repeated key declares nothing.
+
+    A Slack handler passes set_up=False: it acks once the incident is stored, then calls `start_setup`."""
     now = services.clock.now()
     commander = commander or await default_commander(services, reporter, now)
     async with services.db.transaction() as conn:
@@ -61,9 +64,44 @@ async def declare(
         if created:
             reply = setup.Reply(reporter, response_url, "declare", shortened)
             await _declared(services, conn, incident, reply, request_id)
-    if created:
-        await setup.start(services, incident.id)
-    return Declared(incident, created)
+    declared = Declared(incident, created)
+    if set_up:
+        await start_setup(services, declared)
+    return declared
+
+
+# `/incident p1 …`'s declaration as a durable job (key: the declare key), stored before the ack in one statement.
+DECLARE = "incidents.declare"
+
+
+async def declare_durably(services: Services, *, key: str, **declaration: Any) -> bool:
+    """Store the declaration to make (`declare`'s keywords) as a job run: one INSERT on the pool, which commits by
+    itself, so Slack's ack waits one round trip, not the declaration's transaction. Then `run_now(DECLARE, key)`
+    declares and sets up at once; a crash after the ack leaves it to whichever replica ticks next.
+    False if this key's declaration is stored already (its run answers)."""
+    declaration["severity"] = str(declaration["severity"])
+    # one statement on the pool, not a transaction: Database has the connection's fetchval
+    return await services.jobs.schedule_once(
+        services.db,  # type: ignore[arg-type]
+        DECLARE,
+        key,
+        services.clock.now(),
+        {"key": key, **declaration},
+    )
+
+
+async def run_declare(services: Services, declaration: dict[str, Any]) -> Declared:
+    """The DECLARE run: the declaration stored by `declare_durably`, then its set-up."""
+    values = dict(declaration)
+    values["severity"] = Severity(values["severity"])
+    return await declare(services, **values)
+
+
+async def start_setup(services: Services, declared: Declared) -> None:
+    """Run a new incident's first page round and its set-up here, now and side by side (a ticker that got to
+    either first runs it there instead)."""
+    if declared.created:
+        await setup.start(services, declared.incident.id)
 
 
 async def _declared(services: Services, conn: Any, incident: Incident, reply: setup.Reply, request_id: str | None):

@@ -1,5 +1,8 @@
-"""/incident, its buttons and the Declare modal: parse, ack, call one flow, answer in messages' words.
-`register` is the routing table: every command, button, form and shortcut of the domain, one line each."""
+"""/incident, its buttons and the Declare modal: parse, call one flow, answer in messages' words.
+`register` is the routing table: every command, button, form and shortcut of the domain, one line each.
+
+A change is acked once the flow has committed it (bot/slack/middleware.py acks on the commit), never before:
+only what changes nothing (opening a form, posting a draft) acks first."""
 
 from __future__ import annotations
 
@@ -76,15 +79,14 @@ async def incident(ctx: Ctx) -> None:
         case parse.ListOpen():
             await ctx.answer_soon(flows.listing(services))
         case _:
-            await ctx.ack()
             await _in_channel(ctx, await flows.in_channel(services, ctx.channel_id), request)
 
 
 async def _declare(ctx: Ctx, request: parse.Declare) -> None:
-    await ctx.ack()
-    result = await flows.declare(
+    key = f"command:{ctx.trigger_id}"
+    stored = await flows.declare_durably(
         ctx.services,
-        key=f"command:{ctx.trigger_id}",
+        key=key,
         title=request.title,
         severity=request.severity,
         reporter=ctx.user_id,
@@ -94,8 +96,9 @@ async def _declare(ctx: Ctx, request: parse.Declare) -> None:
         response_url=ctx.body.get("response_url"),
         shortened=request.full_text is not None,
     )
-    if not result.created:  # else the set-up answers, by response_url or DM
-        await ctx.answer(messages.already_declared(result.incident))
+    await ctx.ack()  # the declaration is stored (one round trip): it is made and set up now, or after a crash
+    if stored:  # else a run of this key is under way, and it answers
+        await ctx.services.jobs.run_now(flows.DECLARE, key)
 
 
 async def _in_channel(ctx: Ctx, current: store.Incident, request: parse.Request) -> None:
@@ -113,14 +116,17 @@ async def _in_channel(ctx: Ctx, current: store.Incident, request: parse.Request)
             await ctx.in_channel(_said(ctx, await followups.add(services, current, actor, text, owner, due)))
         case parse.ActionDone(number=number):
             await ctx.in_channel(_said(ctx, await followups.close(services, actor, number, current)))
-        case parse.ListActions():
+        case parse.ListActions():  # reads: acked first, as ever (nothing is stored)
+            await ctx.ack()
             await ctx.answer(*records.actions_blocks(current, await store.actions(services.db, current.id)))
         case parse.Resolve(summary=summary):
             outcome = await flows.resolve(services, current, actor, summary, ctx.request_id)
             await ctx.in_channel(_said(ctx, outcome))
         case parse.Timeline():
+            await ctx.ack()
             await ctx.answer(*await flows.timeline(services, current))
         case parse.Postmortem():
+            await ctx.ack()  # a draft posted in the channel: nothing is stored
             await flows.post_postmortem(services, current)
         case parse.Public(rest=rest):
             await status.public(ctx, services, current, rest)
@@ -132,23 +138,19 @@ async def _in_channel(ctx: Ctx, current: store.Incident, request: parse.Request)
 
 
 async def action_done(ctx: Ctx) -> None:
-    await ctx.ack()
     item = _number(ctx, "an action item")
     await ctx.answer(_said(ctx, await followups.close(ctx.services, ctx.user_id, item)))
 
 
 async def acknowledge(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(_said(ctx, await flows.acknowledge(ctx.services, _incident_id(ctx), ctx.user_id)))
 
 
 async def take_command(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(_said(ctx, await commander.take_command(ctx.services, _incident_id(ctx), ctx.user_id)))
 
 
 async def _answer_request(ctx: Ctx, hand_over: bool) -> None:
-    await ctx.ack()
     request_id = _number(ctx, "a request for command")
     outcome = await commander.answer_command_request(ctx.services, request_id, ctx.user_id, hand_over)
     await ctx.answer(_said(ctx, outcome))
@@ -163,19 +165,17 @@ async def keep_command(ctx: Ctx) -> None:
 
 
 async def join(ctx: Ctx) -> None:
-    await ctx.ack()
+    await ctx.ack()  # an invitation: nothing is stored
     await ctx.answer(_said(ctx, await flows.join(ctx.services, _incident_id(ctx), ctx.user_id)))
 
 
 async def retry_setup(ctx: Ctx) -> None:
-    await ctx.ack()
     busy = await setup.retry_setup(ctx.services, _incident_id(ctx), ctx.user_id, ctx.body.get("response_url"))
     if busy:  # else the set-up run answers
         await ctx.answer(_said(ctx, busy))
 
 
 async def check(ctx: Ctx) -> None:
-    await ctx.ack()
     incident = await store.by_channel(ctx.services.db, ctx.channel_id or "")
     if incident is None:
         raise NotFound(refusals.NOT_AN_INCIDENT_CHECKLIST)
@@ -225,7 +225,6 @@ async def declare_submitted(ctx: Ctx) -> None:
         ctx.outcome = "usage_error"
         await ctx.ack(response_action="errors", errors=errors)
         return
-    await ctx.ack()
     origin, source = forms.metadata(form.private_metadata)
     result = await flows.declare(
         services,
@@ -237,7 +236,10 @@ async def declare_submitted(ctx: Ctx) -> None:
         description=description or None,
         origin_channel=origin,
         request_id=ctx.request_id,
+        set_up=False,
     )
+    await ctx.ack()  # the incident is stored (or was already): the form closes
+    await flows.start_setup(services, result)  # paging first: the links below can wait for it
     if source and result.created:
         await reports.link_source(services, result.incident, source, ctx.user_id)
     alert_id = alert_flows.declared_for(form.private_metadata)

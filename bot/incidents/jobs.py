@@ -3,13 +3,17 @@ action items' due-date reminders."""
 
 from __future__ import annotations
 
-from bot.incidents import followups, paging, scheduled, setup
+from bot.incidents import flows, followups, paging, scheduled, setup
 from bot.jobs import JobRun, JobRunner, call
 from bot.services import Services
 
 
 def _run_key(run: JobRun) -> str:
     return run.run_key
+
+
+def _payload(run: JobRun) -> dict:
+    return run.payload
 
 
 def register(runner: JobRunner, services: Services) -> None:
@@ -21,6 +25,8 @@ def register(runner: JobRunner, services: Services) -> None:
                 scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=paging.PAGE_LEASE
             ),
             setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE),
+            # As short as the set-up's: a declaration acked and then cut off by a crash is made within seconds.
+            flows.DECLARE: call(flows.run_declare, _payload, lease=setup.SETUP_LEASE),
             paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=paging.PAGE_LEASE),
             followups.ACTION_DUE: call(followups.remind, "action_id"),
             scheduled.NUDGE: call(scheduled.nudge, "incident_id"),

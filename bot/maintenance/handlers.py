@@ -1,4 +1,5 @@
-"""/maintenance and the checklist's checkboxes and Assign buttons: parse, ack, call one flow."""
+"""/maintenance and the checklist's checkboxes and Assign buttons: parse, call one flow. A change is acked once
+the flow has committed it (bot/slack/middleware.py acks on the commit), never before."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ async def maintenance(ctx: Ctx) -> None:
     if words and words[0] == "post":
         if len(words) != 2 or words[1] not in KINDS:
             raise UsageError("say which checklist: `/maintenance post daily`, `weekly` or `monthly`")
-        await ctx.ack()
         await ctx.answer(await flows.post_now(ctx.services, words[1], ctx.user_id))
         return
     if words:
@@ -31,7 +31,6 @@ async def maintenance(ctx: Ctx) -> None:
 
 
 async def check(ctx: Ctx) -> None:
-    await ctx.ack()
     block, part = checkbox_part(ctx.action.block_id)  # maint:<id>[:partN] (long checklists are split)
     post_id = parse_checklist_block(block)
     selected = {n for v in ctx.action.selected if (n := whole_number(v, 10_000)) is not None}
@@ -39,7 +38,6 @@ async def check(ctx: Ctx) -> None:
 
 
 async def assign(ctx: Ctx) -> None:
-    await ctx.ack()
     await ctx.answer(await flows.assign(ctx.services, *parse_task(ctx.action.value), ctx.user_id))
 
 

@@ -1,4 +1,5 @@
-"""/oncall and the override buttons: parse, ack, call one flow. register() is the routing table."""
+"""/oncall and the override buttons: parse, call one flow; a change is acked once it is committed.
+register() is the routing table."""
 
 from __future__ import annotations
 
@@ -40,8 +41,7 @@ async def oncall(services: Services, ctx: Ctx) -> None:
 
 
 async def answer_request(services: Services, accept: bool, ctx: Ctx) -> None:
-    """*Accept* / *Decline* on a request for someone's shift."""
-    await ctx.ack()
+    """*Accept* / *Decline* on a request for someone's shift: acked once the answer is stored."""
     override_id = whole_number(ctx.action.value or "")
     if override_id is None:
         raise NotFound("That button does not belong to an override request.")

@@ -1,4 +1,5 @@
-"""/runbook, its Done and Skip buttons, and the skip-reason modal."""
+"""/runbook, its Done and Skip buttons, and the skip-reason modal. A change is acked once the flow has committed
+it (bot/slack/middleware.py acks on the commit), never before."""
 
 from __future__ import annotations
 
@@ -24,21 +25,19 @@ async def runbook(ctx: Ctx) -> None:
         await ctx.answer_soon(flows.in_progress(services))
         return
     chosen = flows.find(services, text)
-    await ctx.ack()
     said = await flows.start(services, ctx.user_id, ctx.channel_id, chosen, f"command:{ctx.trigger_id}")
     if said:
         await ctx.answer(said)
 
 
 async def done(ctx: Ctx) -> None:
-    await ctx.ack()
     said = await flows.record_step(ctx.services, RunStep.parse(ctx.action.value), StepStatus.DONE, ctx.user_id)
     if said:
         await ctx.answer(said)
 
 
 async def skip(ctx: Ctx) -> None:
-    await ctx.ack()
+    await ctx.ack()  # opens the reason form: the skip is stored when it is submitted
     step = RunStep.parse(ctx.action.value)
     run = await flows.step_run(ctx.services, step)
     await ctx.services.slack.views_open(trigger_id=ctx.trigger_id, view=messages.skip_modal(run, step.index))
@@ -50,7 +49,6 @@ async def skip_reason(ctx: Ctx) -> None:
         ctx.outcome = "usage_error"
         await ctx.ack(response_action="errors", errors={"reason": "Say why, in a few words."})
         return
-    await ctx.ack()
     step = RunStep.parse(ctx.view.private_metadata)
     said = await flows.record_step(ctx.services, step, StepStatus.SKIPPED, ctx.user_id, reason)
     if said:

@@ -3,6 +3,10 @@
 An answer goes in the ack when it is ready in time (`answer`, `answer_soon`, `in_channel`), else through
 response_url over the pooled session, else (an expired or spent response_url, blocks refused) as an ephemeral
 message in the channel or a DM. The answer that reached nobody is counted and audited, never raised.
+
+Nothing acknowledged is lost: a request that may change something is acked once its change has committed
+(`committed()`, called by bot/db.py for every commit made while its handler runs), when its handler is done, or,
+past the ack budget, with an ack that says the change is not recorded yet (`ack_overdue`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import log
+from bot.errors import STILL_WORKING
 from bot.services import Services
 from bot.slack import payloads
 from bot.slack.text import from_slack
@@ -47,8 +52,24 @@ class Ctx:
     acked: bool = False
     outcome: str = "ok"
     audit_detail: dict[str, Any] = field(default_factory=dict)
-    # Set once the ack has gone to Bolt: the listener returns then, and Bolt sends it to Slack.
+    # Set once the ack may go: it has gone to Bolt, or the request's change has committed. The listener then
+    # acks (if the handler has not) and returns, and Bolt sends the ack to Slack.
     acked_signal: asyncio.Future[None] | None = None
+    # The request may change something (its delivery was claimed): an ack before its commit must say so.
+    claimed: bool = False
+    # A change of this request is stored: from here no answer may say that nothing was done.
+    is_committed: bool = False
+    # The handler is still running: commits made later by tasks it left behind are not this request's.
+    handling: bool = True
+    _notice: asyncio.Task[None] | None = None  # "still working", sent before any later answer of a click
+
+    def committed(self) -> None:
+        """A transaction of this request has committed: its change is stored, so the ack may go now."""
+        if not self.handling:
+            return
+        self.is_committed = True
+        if self.acked_signal is not None and not self.acked_signal.done():
+            self.acked_signal.set_result(None)
 
     @property
     def user_id(self) -> str:
@@ -89,6 +110,20 @@ class Ctx:
                 if self.acked_signal is not None and not self.acked_signal.done():
                     self.acked_signal.set_result(None)
 
+    async def ack_overdue(self) -> None:
+        """The ack budget is spent and the handler goes on. An empty ack when nothing is at stake (a read, or a
+        change already stored); else one that says honestly that the change is not recorded yet. The work then
+        either commits and answers so, or fails and says nothing was done: never both."""
+        if self.acked:
+            return
+        if not self.claimed or self.is_committed:
+            await self.ack()
+        elif self.kind == "command":
+            await self.ack(text=STILL_WORKING, response_type="ephemeral")
+        else:  # a click's or a form's ack carries no text: said through response_url (or a DM), before the answer
+            await self.ack()
+            self._notice = asyncio.ensure_future(self._say(STILL_WORKING, None, public=False))
+
     async def answer(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """An ephemeral answer to the person who asked: in the ack if not yet sent, else via response_url,
         else (an expired or spent response_url, blocks refused) an ephemeral message or a DM. Never raises."""
@@ -117,14 +152,16 @@ class Ctx:
     async def answer_change(self, work: Awaitable[Any]) -> None:
         """A command that changes something (claimed before its handler ran): a refusal or bad input the work
         raises within the ack budget is answered in the ack itself; its answer (text, or (text, blocks)) goes
-        through response_url as ever, after an empty ack as soon as the work is done or the budget is spent.
+        through response_url as ever, after an empty ack as soon as the change commits or the work is done (past
+        ACK_DEADLINE with nothing committed, an ack that says the change is not recorded yet).
 
         The work is never cancelled; an error it raises later is answered through response_url."""
         task = asyncio.ensure_future(work)
         if not self.acked and self.kind == "command":
             await asyncio.wait({task}, timeout=self.services.settings.zzik_ack_budget_seconds)
-        if not (task.done() and not task.cancelled() and task.exception() is not None):
+        if task.done() and (task.cancelled() or task.exception() is None):
             await self.ack()
+        # Still going: the listener acks once the change commits, or past Slack's wait saying it is not recorded yet.
         result = await task  # an error raised within the budget reaches the wrapper before the ack: in the ack
         if isinstance(result, tuple):
             await self.answer(*result)
@@ -136,6 +173,9 @@ class Ctx:
         await self._say(text, blocks, public=True)
 
     async def _say(self, text: str, blocks: list[dict[str, Any]] | None, *, public: bool) -> None:
+        notice = self._notice
+        if notice is not None and notice is not asyncio.current_task():
+            await asyncio.wait({notice})  # "still working" comes before the answer, never after it
         response_type = "in_channel" if public else "ephemeral"
         if not self.acked and self.kind == "command":
             await self.ack(text=text, blocks=blocks, response_type=response_type)

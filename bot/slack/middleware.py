@@ -6,6 +6,9 @@
 - `command()`, `action()`, `view()`: how domains register listeners. The wrapper answers the errors a user
   can cause and DatabaseUnavailable once, ephemerally, as the table in bot/errors.py says, anything else with
   an apology with the request id, and writes the audit row and the metrics for every request, whatever its outcome.
+  A request that may change something is acked only once its change has committed (bot/db.py `on_commit`), or
+  past the ack budget with an ack that says it is not recorded yet; after a commit no answer says nothing was done.
+- `drain()`: on shutdown, lets the handlers still running after their ack finish before the pool closes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import audit, log
+from bot.db import on_commit
 from bot.errors import UNAVAILABLE, DatabaseUnavailable, Refused, answer_for, answer_text
 from bot.services import Services
 from bot.slack.commands import only_reads, usage
@@ -151,6 +155,7 @@ def install(app: AsyncApp, services: Services) -> None:
                 )
                 return BoltResponse(status=200, body="")
         req.context["started"] = started  # the listener observes the ack's latency (Bolt's next() returns at once)
+        req.context["claimed"] = key is not None  # it may change something: acked only once that is stored
         return await next()
 
     @app.error
@@ -208,20 +213,39 @@ def _ephemeral_response(text: str) -> BoltResponse:
 HandlerFn = Callable[[Ctx], Awaitable[None]]
 
 
-# Slack gives up on an ack after 3 s: past this, the wrapper acks (empty) whatever the handler is doing.
+# Slack gives up on an ack after 3 s: past this, the wrapper acks whatever the handler is doing (saying so when
+# the change is not recorded yet).
 ACK_DEADLINE = 2.5
 _running: set[asyncio.Task[None]] = set()  # handlers that go on after their ack (kept from the GC)
 
 
+async def drain(seconds: float) -> int:
+    """Wait up to `seconds` for the handlers still running (past their ack) to finish; how many did not.
+
+    Those are cancelled rather than left to fail on a closed pool (and answer as if nothing was stored): what
+    they committed stays, and durable work they had claimed resumes on another replica when its lease ends."""
+    pending = {t for t in _running if not t.done()}
+    if pending and seconds > 0:
+        _, pending = await asyncio.wait(pending, timeout=seconds)
+    if pending:
+        logger.warning("handlers still running at shutdown: cancelled", handlers=len(pending))
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=1.0)
+    return len(pending)
+
+
 def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Callable[..., Awaitable[None]]:
     """The listener Bolt calls. Bolt runs it to completion before it sends the HTTP answer
-    (process_before_response), so it returns as soon as the handler has acked: the ack goes out at once,
+    (process_before_response), so it returns as soon as the ack may go: the handler has acked, or the request's
+    change has committed (then it acks here, empty, unless the handler answered first). The ack goes out at once,
     not at Bolt's next 10 ms poll, and the handler goes on in its own task."""
 
     async def listener(ack: Any, body: dict[str, Any], context: Any, respond: Any = None) -> None:
         kind, name = classify(body)
         ctx = Ctx(services, body, kind, name, context.get("request_id", "-"), ack, respond)
         ctx.acked_signal = acked = asyncio.get_running_loop().create_future()
+        ctx.claimed = bool(context.get("claimed"))
         if kind == "event":
             await ctx.ack()  # Slack only needs the event received: the work may take its time
         task = asyncio.ensure_future(_handle(services, handler, usage_of, ctx))
@@ -232,8 +256,12 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
             async with asyncio.timeout(ACK_DEADLINE):
                 await asyncio.shield(acked)
         except TimeoutError:
-            logger.warning("handler did not ack in time: acked without an answer", seconds=ACK_DEADLINE)
-            await ctx.ack()
+            logger.warning(
+                "handler did not ack in time", seconds=ACK_DEADLINE, claimed=ctx.claimed, committed=ctx.is_committed
+            )
+            await ctx.ack_overdue()
+        else:
+            await ctx.ack()  # its change is stored (else the handler has acked, and this does nothing)
         started = context.get("started")
         if started is not None:
             services.metrics.latency.labels(kind, name).observe(time.perf_counter() - started)
@@ -243,20 +271,29 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
 
 
 async def _handle(services: Services, handler: HandlerFn, usage_of: str | None, ctx: Ctx) -> None:
-    """One request's handler: its errors answered as the error table says, then its log line, metrics and audit."""
+    """One request's handler: its errors answered as the error table says, then its log line, metrics and audit.
+
+    Every commit made while it runs (in this task or those it starts) tells the Ctx (bot/db.py `on_commit`)."""
     started = time.perf_counter()
+    listening = on_commit.set(ctx.committed)
     try:
         await handler(ctx)
         await ctx.ack()
     except Exception as exc:
-        answer = answer_for(exc)
+        answer = answer_for(exc, committed=ctx.is_committed)
         if answer is None:  # a bug
             ctx.outcome = "error"
-            logger.exception("handler failed", error=repr(exc))
-            text = (
-                f"Something went wrong and it may not have been done (request `{ctx.request_id}`). "
-                "Check before trying again; the team can find the details in the bot's log."
-            )
+            logger.exception("handler failed", error=repr(exc), committed=ctx.is_committed)
+            if ctx.is_committed:
+                text = (
+                    f"Recorded, but something went wrong after that (request `{ctx.request_id}`). "
+                    "Check before doing it again; the team can find the details in the bot's log."
+                )
+            else:
+                text = (
+                    f"Something went wrong and it may not have been done (request `{ctx.request_id}`). "
+                    "Check before trying again; the team can find the details in the bot's log."
+                )
         else:  # an error a user can cause, or an outage: answered as the table says
             ctx.outcome = answer.outcome
             if isinstance(exc, Refused) and exc.rule:
@@ -264,6 +301,8 @@ async def _handle(services: Services, handler: HandlerFn, usage_of: str | None, 
             text = answer_text(exc, answer, usage(usage_of) if usage_of else None)
         await _safe_answer(ctx, text)
     finally:
+        ctx.handling = False
+        on_commit.reset(listening)  # the audit writer's task, started below, is not this request's
         await _handled(services, ctx, started)
 
 

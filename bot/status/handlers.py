@@ -54,7 +54,7 @@ async def publish_submitted(ctx: Ctx) -> None:
         ctx.outcome = "usage_error"
         await ctx.ack(response_action="errors", errors=errors)
         return
-    await ctx.ack()
+    # acked (the form closes) once the publication is stored: bot/slack/middleware.py acks on the commit
     await flows.publish_from_form(
         services,
         ctx.user_id,
