@@ -76,6 +76,9 @@ async def public_text(services: Services, slack_text: str) -> str:
     return slacktext.public(slack_text, dict(zip(users, names, strict=True)))
 
 
+NOTHING_LEFT = "Nothing is left of that update once the Slack mentions are taken out; say it in words."
+
+
 # -- publishing -------------------------------------------------------------------------------------------------
 
 
@@ -94,7 +97,7 @@ async def public_command(
     await may_publish(services, incident, actor)
     body = await public_text(services, request.text)
     if not slacktext.plain(body).strip():
-        raise Invalid("Nothing is left of that update once the Slack mentions are taken out; say it in words.")
+        raise Invalid(NOTHING_LEFT)
     current = await store.published(services.db, incident.id)
     if current is None:
         status = request.status or Public.INVESTIGATING.value
@@ -139,6 +142,8 @@ async def publish(services: Services, incident: Incident, actor: str, draft: Dra
         body=await public_text(services, draft.body),
         title=slacktext.without_controls(draft.title) if draft.title is not None else None,
     )
+    if not slacktext.plain(draft.body).strip():
+        raise Invalid(NOTHING_LEFT)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         update = await store.publish(conn, incident.id, now, actor, draft)
