@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from xml.dom import minidom
 from xml.etree import ElementTree as ET
@@ -188,7 +189,7 @@ async def test_a_forged_publish_button_publishes_nothing(bot: RunningBot, fake_s
 
 async def test_published_incidents_get_a_public_id_and_clean_text_in_the_migration(pg_dsn: str, tmp_path: Path) -> None:
     """Rows published before 0025: each gets a slug of its own, and their text loses what XML cannot carry."""
-    name = f"t_public_{tmp_path.name[-8:].lower()}".replace("-", "_")
+    name = f"t_public_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(pg_dsn)
     await conn.execute(f'CREATE SCHEMA "{name}"')
     await conn.close()
