@@ -76,6 +76,37 @@ async def publish(bot: RunningBot, view: dict, title: str, status: str, componen
     await eventually(lambda: bot.db.fetchval("SELECT count(*) > $1 FROM status_updates", before))
 
 
+async def preview_of(bot: RunningBot, fake: FakeSlack, text: str, *, user: str = "U0ALICE") -> dict:
+    """`/incident public <text>` after the first update: the ephemeral preview (text and blocks) it answers."""
+    before = len(fake.calls_to("response_url"))
+    reply = await bot.slack.command("/incident", f"public {text}", user=user, channel=INC)
+    assert reply.status == 200
+    answer = reply.json if reply.text else (await eventually(lambda: fake.calls_to("response_url")[before:]))[0]
+    assert answer["response_type"] == "ephemeral", answer
+    return answer
+
+
+def preview_button(answer: dict, action_id: str) -> dict:
+    return next(
+        e
+        for b in answer.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
+
+
+async def confirm(bot: RunningBot, fake: FakeSlack, answer: dict, *, user: str = "U0ALICE") -> str:
+    """Press *Publish* under a preview; returns the ephemeral answer once the request is handled."""
+    before = len(fake.calls_to("response_url"))
+    button = preview_button(answer, "status_publish_update")
+    reply = await bot.slack.action(button["action_id"], button["value"], user=user, channel=INC)
+    assert reply.status == 200
+    if reply.text and reply.json.get("text"):
+        return _flatten(reply.json)
+    return _flatten((await eventually(lambda: fake.calls_to("response_url")[before:]))[0])
+
+
 async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, fake_slack: FakeSlack) -> None:
     view = await declare_and_publish(
         bot, fake_slack, title="DB & cache down", text="Logins fail & pages are slow <@U0BOB|bob> @channel"
@@ -95,7 +126,7 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
         "Database",
     ]
     preview = _flatten({"blocks": view["blocks"]})
-    assert "Logins fail &amp; pages are slow @bob @channel" in preview and "&amp;amp;" not in preview
+    assert "Logins fail &amp; pages are slow Bob @channel" in preview and "&amp;amp;" not in preview
     assert await bot.db.fetchval("SELECT count(*) FROM status_incidents") == 0  # nothing public yet
 
     bad = await bot.slack.view_submission(
@@ -121,7 +152,7 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
     )
     assert await bot.db.fetchval("SELECT count(*) FROM status_updates") == 1
     events = await timeline(bot)
-    published = "published on the status page (identified): Logins fail &amp; pages are slow <@U0BOB|bob> @channel"
+    published = "published on the status page (identified): Logins fail &amp; pages are slow Bob @channel"
     assert f"public: {published}" in events
     assert "check: ✓ Communication: Update status page" in events
     # The kickoff shows the item ticked.
@@ -129,22 +160,18 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
     comms = next(b for b in kickoff["blocks"] if b.get("block_id") == "stage:2")["elements"][0]
     assert [o["text"]["text"] for o in comms["initial_options"]] == ["Update status page"]
 
-    # Later updates publish at once, with an optional new status.
-    said = await ask(
-        fake_slack,
-        bot,
-        "/incident",
-        "public monitoring Fix deployed, watching",
-        user="U0ALICE",
-        channel=INC,
-        ephemeral=False,
-    )
-    assert "— Monitoring" in said and "Fix deployed, watching" in said
+    # Later updates are previewed first (an optional new status), and published once Publish is pressed.
+    shown = await preview_of(bot, fake_slack, "monitoring Fix deployed, watching")
+    assert "*Sign-in problems* — Monitoring" in _flatten(shown) and "Fix deployed, watching" in _flatten(shown)
+    assert await bot.db.fetchval("SELECT count(*) FROM status_updates") == 1  # nothing published yet
+    assert await confirm(bot, fake_slack, shown) == "Published."
+    said = (await eventually(lambda: [c for c in posts_to(fake_slack, INC) if "Fix deployed" in c["text"]]))[0]
+    assert "— Monitoring" in said["text"]
+    assert await confirm(bot, fake_slack, shown) == "That update is published already."  # a second press
     assert len(fake_slack.calls_to("views.open")) == 1
-    said = await ask(
-        fake_slack, bot, "/incident", "public Still watching", user="U0DAVE", channel=INC, ephemeral=False
-    )  # an incident manager
-    assert "— Monitoring" in said
+    shown = await preview_of(bot, fake_slack, "Still watching", user="U0DAVE")  # an incident manager
+    assert "— Monitoring" in _flatten(shown)
+    assert await confirm(bot, fake_slack, shown, user="U0DAVE") == "Published."
     assert [r["status"] for r in await bot.db.fetch("SELECT status FROM status_updates ORDER BY id")] == [
         "identified",
         "monitoring",

@@ -50,8 +50,19 @@ async def publish(
     channel = await bot.db.fetchval("SELECT channel_id FROM incidents WHERE number = $1", number)
     forms = len(fake.calls_to("views.open"))
     updates = await bot.db.fetchval("SELECT count(*) FROM status_updates")
-    await bot.slack.command("/incident", f"public {text}", user="U0CAROL", channel=channel)
-    if title is not None:
+    answers = len(fake.calls_to("response_url"))
+    reply = await bot.slack.command("/incident", f"public {text}", user="U0CAROL", channel=channel)
+    if title is None:  # a later update: previewed, then Publish pressed
+        preview = reply.json if reply.text else (await eventually(lambda: fake.calls_to("response_url")[answers:]))[0]
+        [button] = [
+            e
+            for b in preview["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "status_publish_update"
+        ]
+        await bot.slack.action(button["action_id"], button["value"], user="U0CAROL", channel=channel)
+    else:
         view = (await eventually(lambda: fake.calls_to("views.open")[forms:]))[0]["view"]
         values = {
             "public_title": {"value": {"value": title}},

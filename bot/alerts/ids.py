@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.errors import NotFound
+from bot.slack.text import whole_number
 
 
 class Action(StrEnum):
@@ -65,14 +67,20 @@ class Acknowledged:
     @classmethod
     def parse(cls, value: str | None) -> Acknowledged:
         value = value or ""
-        if value.isdigit():
-            return cls(alert=int(value))
-        if value.startswith("d") and value[1:].isdigit():
-            return cls(digest=int(value[1:]))
+        if value.startswith("d"):
+            digest = whole_number(value[1:])
+            if digest is not None:
+                return cls(digest=digest)
+        else:
+            alert = whole_number(value)
+            if alert is not None:
+                return cls(alert=alert)
         raise NotFound(NOT_AN_ALERT)
 
 
 NOT_AN_ALERT = "That button does not belong to an alert."
+# A runbook's slug as the config allows it (bot/opsconfig/sections.py).
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
 def alert_value(alert_id: int, extra: str | int | None = None) -> str:
@@ -81,23 +89,25 @@ def alert_value(alert_id: int, extra: str | int | None = None) -> str:
 
 
 def alert_id(value: str | None) -> int:
-    head = (value or "").split(":")[0]
-    if not head.isdigit():
+    """`<alert id>`, nothing else: a value with more to it (`1:²`) was not made by the bot."""
+    found = whole_number(value or "")
+    if found is None:
         raise NotFound(NOT_AN_ALERT)
-    return int(head)
+    return found
 
 
 def runbook_of(value: str | None) -> tuple[int, str]:
     """`<alert id>:<runbook slug>` -> (alert id, slug)."""
     head, _, slug = (value or "").partition(":")
-    if not head.isdigit() or not slug:
+    if not _SLUG.fullmatch(slug):
         raise NotFound(NOT_AN_ALERT)
-    return int(head), slug
+    return alert_id(head), slug
 
 
 def silence_of(value: str | None) -> tuple[int, int]:
-    """`<alert id>:<hours>` -> (alert id, hours)."""
-    _, _, hours = (value or "").partition(":")
-    if not hours.isdigit():
+    """`<alert id>:<hours>` -> (alert id, hours); the flow says which hours it offers."""
+    head, _, hours = (value or "").partition(":")
+    found = whole_number(hours)
+    if found is None:
         raise NotFound(NOT_AN_ALERT)
-    return alert_id(value), int(hours)
+    return alert_id(head), found

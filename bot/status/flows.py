@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,10 +16,12 @@ from bot.incidents.store import Incident
 from bot.oncall.lookup import who_is_on_call
 from bot.policy import Do, Subject
 from bot.services import Services, zone
+from bot.slack.failures import SLACK_FAILURES
 from bot.status import messages, store, uptime
 from bot.status import page as statuspage
+from bot.status import text as slacktext
 from bot.status.hooks import STAKEHOLDERS, schedule_reminder
-from bot.status.ids import Public, Told
+from bot.status.ids import MAX_BUTTON_VALUE, NOT_A_PREVIEW, Confirmation, Public, Told
 from bot.status.parse import PublicUpdate
 from bot.status.store import Draft, Published, Update
 
@@ -49,37 +51,99 @@ async def may_publish(services: Services, incident: Incident, actor: str) -> Non
     await policy.require(services, Do.INCIDENT_PUBLISH, actor, Subject(commander=incident.commander))
 
 
+# -- what the public may read ------------------------------------------------------------------------------------
+
+
+async def display_name(services: Services, user: str) -> str | None:
+    """The name Slack shows for a user (display name, else real name); None when Slack knows nobody by that id or
+    cannot say now (then the mention's own label is shown, else nothing: never the id)."""
+    try:
+        info = await services.users.info(user)
+    except SLACK_FAILURES as exc:
+        logger.warning("no name for a mention in a public update", user=user, error=repr(exc))
+        return None
+    if not info:
+        return None
+    profile = info.get("profile") or {}
+    found = profile.get("display_name") or profile.get("real_name") or info.get("real_name") or info.get("name")
+    return " ".join(slacktext.without_controls(str(found or "")).split()) or None
+
+
+async def public_text(services: Services, slack_text: str) -> str:
+    """An update as the public may read it (bot/status/text.py `public`), the people it mentions by name."""
+    users = slacktext.mentioned(slack_text)
+    names = await asyncio.gather(*(display_name(services, u) for u in users))
+    return slacktext.public(slack_text, dict(zip(users, names, strict=True)))
+
+
+NOTHING_LEFT = "Nothing is left of that update once the Slack mentions are taken out; say it in words."
+
+
 # -- publishing -------------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Outcome:
-    """What `/incident public` did: a form opened (nothing published yet) or an update published."""
+    """What `/incident public` did: a form opened (the first update) or a preview to confirm (every later one);
+    nothing is published yet either way."""
 
     opened_form: bool = False
-    notice: str | None = None
+    preview: tuple[str, list[dict[str, Any]]] | None = None
 
 
 async def public_command(
     services: Services, incident: Incident, actor: str, request: PublicUpdate, *, key: str, trigger_id: str | None
 ) -> Outcome:
     await may_publish(services, incident, actor)
+    body = await public_text(services, request.text)
+    if not slacktext.plain(body).strip():
+        raise Invalid(NOTHING_LEFT)
     current = await store.published(services.db, incident.id)
     if current is None:
         status = request.status or Public.INVESTIGATING.value
-        view = messages.publish_modal(incident, services.config, request.text, status, incident.channel_id)
+        view = messages.publish_modal(incident, services.config, body, status, incident.channel_id)
         if len(view["private_metadata"]) > 3000:
             raise Invalid("That update is too long for the form; shorten it.")
         await services.slack.views_open(trigger_id=trigger_id, view=view)
         return Outcome(opened_form=True)
     status = request.status or current.status
-    notice = await publish(services, incident, actor, Draft(key, status, request.text))
-    return Outcome(notice=notice)
+    confirmation = Confirmation(incident.id, status, body, key)
+    if len(confirmation.value()) > MAX_BUTTON_VALUE:
+        raise Invalid("That update is too long to confirm; shorten it.")
+    return Outcome(preview=messages.update_preview(current, confirmation))
+
+
+async def publish_confirmed(services: Services, actor: str, value: str | None) -> str:
+    """*Publish* pressed under an update's preview: published once (the key is the command's), however often
+    it is pressed. Returns the answer for the person who pressed it."""
+    confirmation = Confirmation.parse(value)
+    incident = await incidents.get(services.db, confirmation.incident)
+    if incident is None:
+        raise NotFound("That incident does not exist.")
+    await may_publish(services, incident, actor)
+    if await store.published(services.db, incident.id) is None:
+        # Only the first update's form sets the public title; this button cannot have come from the bot.
+        raise NotFound(NOT_A_PREVIEW)
+    draft = Draft(confirmation.key, confirmation.status, confirmation.body)
+    notice = await publish(services, incident, actor, draft)
+    if notice is None:
+        return "That update is published already."
+    if incident.channel_id:
+        await services.slack.chat_postMessage(channel=incident.channel_id, text=notice, unfurl_links=False)
+    return "Published."
 
 
 async def publish(services: Services, incident: Incident, actor: str, draft: Draft) -> str | None:
     """One public update in one transaction: the page's record, the timeline, the kickoff tick, the stakeholders'
-    post (durable work). Returns the notice for the incident channel; None if this key was already published."""
+    post (durable work). Returns the notice for the incident channel; None if this key was already published.
+    The text is cleaned here, on its way in, whatever brought it (a form, a button value anyone could forge)."""
+    draft = replace(
+        draft,
+        body=await public_text(services, draft.body),
+        title=slacktext.without_controls(draft.title) if draft.title is not None else None,
+    )
+    if not slacktext.plain(draft.body).strip():
+        raise Invalid(NOTHING_LEFT)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         update = await store.publish(conn, incident.id, now, actor, draft)

@@ -13,30 +13,40 @@ from bot import log
 from bot.errors import DatabaseUnavailable
 from bot.incidents.store import Incident
 from bot.services import Services
-from bot.slack.middleware import Ctx, view
+from bot.slack.middleware import Ctx, action, view
 from bot.status import flows, parse
 from bot.status import page as statuspage
-from bot.status.ids import Block, Public, View
-from bot.status.messages import MAX_TITLE
+from bot.status.ids import Action, Block, Public, View
+from bot.status.messages import MAX_TITLE, NOT_PUBLISHED
+from bot.status.text import without_controls
 
 logger = log.get("zzik.status")
 CACHE_CONTROL = "public, no-cache"  # always revalidate; the ETag makes that cheap
 
 
 async def public(ctx: Ctx, services: Services, incident: Incident, rest: str) -> None:
-    """`/incident public …` in an incident channel."""
+    """`/incident public …` in an incident channel: the first update's form, or a later update's preview."""
     request = parse.parse(rest)
     outcome = await flows.public_command(
         services, incident, ctx.user_id, request, key=f"command:{ctx.trigger_id}", trigger_id=ctx.trigger_id
     )
-    if outcome.notice:
-        await ctx.in_channel(outcome.notice)
+    if outcome.preview:
+        await ctx.answer(*outcome.preview)
+
+
+async def publish_update(ctx: Ctx) -> None:
+    """*Publish* under a later update's preview."""
+    await ctx.answer(await flows.publish_confirmed(ctx.services, ctx.user_id, ctx.action.value))
+
+
+async def edit_update(ctx: Ctx) -> None:
+    await ctx.answer(NOT_PUBLISHED)
 
 
 async def publish_submitted(ctx: Ctx) -> None:
     services = ctx.services
     form = ctx.view
-    title = " ".join(form.text(Block.TITLE).split())
+    title = " ".join(without_controls(form.text(Block.TITLE)).split())
     picked = form.state.input(Block.STATUS).selected_option
     status = picked.value if picked else ""
     known = {c.id for c in services.config.components}
@@ -68,6 +78,8 @@ async def publish_submitted(ctx: Ctx) -> None:
 
 def register(app: AsyncApp, services: Services) -> None:
     view(app, services, View.PUBLISH)(publish_submitted)
+    action(app, services, Action.PUBLISH)(publish_update)
+    action(app, services, Action.EDIT)(edit_update)
 
 
 def _cached(request: web.Request, body: bytes, content_type: str) -> web.Response:

@@ -1,10 +1,22 @@
-"""Block Kit view and block ids of the status domain (grep for them here)."""
+"""Block Kit view, block and action ids of the status domain, and its button values (grep for them here)."""
 
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
 from enum import StrEnum
+
+from bot.errors import NotFound
+from bot.slack.text import whole_number
 
 
 class View(StrEnum):
     PUBLISH = "status_publish"
+
+
+class Action(StrEnum):
+    PUBLISH = "status_publish_update"  # under a later update's preview; value: a Confirmation
+    EDIT = "status_edit_update"
 
 
 class Block(StrEnum):
@@ -46,3 +58,36 @@ class Told(StrEnum):
     UPDATE = "update"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+
+
+MAX_BUTTON_VALUE = 2000  # Slack's limit on a button's value
+NOT_A_PREVIEW = "That button does not belong to an update's preview."
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What *Publish* under a later update's preview stands for: the cleaned text, the public status, and the
+    command's key (pressing it twice publishes once)."""
+
+    incident: int
+    status: str
+    body: str  # Slack-encoded, cleaned for the public
+    key: str
+
+    def value(self) -> str:
+        data = {"incident": self.incident, "status": self.status, "body": self.body, "key": self.key}
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, value: str | None) -> Confirmation:
+        try:
+            data = json.loads(value or "")
+            incident, status, body, key = (data[k] for k in ("incident", "status", "body", "key"))
+        except (ValueError, TypeError, KeyError):
+            raise NotFound(NOT_A_PREVIEW) from None
+        found = whole_number(str(incident)) if isinstance(incident, int) else None
+        if found is None or status not in {s.value for s in Public} or not isinstance(body, str) or not body:
+            raise NotFound(NOT_A_PREVIEW)
+        if not isinstance(key, str) or not key.startswith("command:"):
+            raise NotFound(NOT_A_PREVIEW)
+        return cls(found, status, body, key)

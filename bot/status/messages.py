@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from bot.incidents.store import Incident, duration
 from bot.opsconfig import OpsConfig
-from bot.slack.blocks import clock_time, context, section, when
+from bot.slack.blocks import button, clock_time, context, section, when
 from bot.slack.text import escape, mention
 from bot.status import text as slacktext
-from bot.status.ids import Block, Public, View
+from bot.status.ids import Action, Block, Confirmation, Public, View
 from bot.status.store import Published, Update
 
 Blocks = list[dict[str, Any]]
@@ -83,7 +83,8 @@ def publish_modal(incident: Incident, config: OpsConfig, body: str, status: str,
         {"type": "header", "text": _plain("Preview")},
         section(preview),
         context(
-            "The update text is the one you typed after `/incident public`; the status page shows it as plain text."
+            "The update text is the one you typed after `/incident public`, as the public will read it: mentions "
+            "as names, channels as #names, no Slack ids. The status page shows it as plain text."
         ),
     ]
     return {
@@ -95,6 +96,31 @@ def publish_modal(incident: Incident, config: OpsConfig, body: str, status: str,
         "private_metadata": json.dumps({"incident": incident.id, "body": body, "channel": channel}, ensure_ascii=False),
         "blocks": blocks,
     }
+
+
+def update_preview(published: Published, confirmation: Confirmation) -> tuple[str, Blocks]:
+    """The ephemeral preview of a later update: the text as the public will read it, *Publish* or *Edit*."""
+    status = Public(confirmation.status).label
+    head = f"Preview of the update on the status page: *{escape(published.public_title)}* — {status}"
+    blocks: Blocks = [
+        section(f"{head}\n{slacktext.mrkdwn(confirmation.body)}"),
+        context("Nothing is public until you press *Publish*; stakeholders hear about it too."),
+        {
+            "type": "actions",
+            "block_id": "status_preview",
+            "elements": [
+                button("Publish", Action.PUBLISH, confirmation.value(), "primary"),
+                button("Edit", Action.EDIT, "edit"),
+            ],
+        },
+    ]
+    return f"{head}: {slacktext.mrkdwn(confirmation.body)}", blocks
+
+
+NOT_PUBLISHED = (
+    "Not published. Run `/incident public` again with the text you want "
+    "(optionally starting with investigating, identified, monitoring or resolved)."
+)
 
 
 def published_notice(incident: Incident, published: Published, update: Update, components: list[str], url: str) -> str:

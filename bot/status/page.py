@@ -177,7 +177,7 @@ def _incident(view: IncidentView, zone: ZoneInfo) -> str:
     span = f"Started {_time(i.declared_at, zone)}"
     if i.resolved_at:
         span += f" · resolved {_time(i.resolved_at, zone)}"
-    anchor = f"incident-{i.incident_id}"
+    anchor = f"incident-{i.public_id}"
     return f"""<article class="incident {view.impact}" id="{anchor}" aria-labelledby="{anchor}-title">
 <h3 id="{anchor}-title">{_e(i.public_title)}</h3>
 <p class="meta"><span class="incident-status">{_e(status)}</span> · {_e(uptime.LABEL[view.impact])} ·
@@ -231,7 +231,7 @@ def render_html(page: StatusPage) -> str:
 def _incident_json(view: IncidentView) -> dict[str, Any]:
     i = view.incident
     return {
-        "id": i.incident_id,
+        "id": i.public_id,
         "title": i.public_title,
         "status": i.status,
         "impact": view.impact,
@@ -287,9 +287,10 @@ def render_atom(title: str, base_url: str, updated: datetime, entries: list[tupl
     sub(author, "name", title)
     for update, incident in entries:
         entry = sub(feed, "entry")
-        sub(entry, "id", f"{base_url}/status#update-{update.id}")
+        # Public names only: the incident's slug, and the update's row id (a count of public updates alone).
+        sub(entry, "id", f"{base_url}/status#incident-{incident.public_id}-update-{update.id}")
         sub(entry, "title", f"{incident.public_title}: {Public(update.status).label}")
         sub(entry, "updated", update.at.isoformat())
-        sub(entry, "link", href=f"{base_url}/status#incident-{incident.incident_id}", rel="alternate")
+        sub(entry, "link", href=f"{base_url}/status#incident-{incident.public_id}", rel="alternate")
         sub(entry, "content", slacktext.plain(update.body), type="text")
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

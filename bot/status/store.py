@@ -18,6 +18,7 @@ class Published:
     incident_id: int
     number: int
     severity: str
+    public_id: str  # the page's own name for it (0025_public_ids.sql): the internal id and number stay internal
     public_title: str
     status: str
     components: list[str]
@@ -53,8 +54,9 @@ class Update:
     author: str
 
 
-_PUBLISHED = """SELECT s.incident_id, i.number, i.severity, s.public_title, s.status, s.components, s.published_at,
-                       s.updated_at, COALESCE(s.resolved_at, i.resolved_at) AS resolved_at, i.declared_at
+_PUBLISHED = """SELECT s.incident_id, i.number, i.severity, s.public_id, s.public_title, s.status, s.components,
+                       s.published_at, s.updated_at, COALESCE(s.resolved_at, i.resolved_at) AS resolved_at,
+                       i.declared_at
                 FROM status_incidents s JOIN incidents i ON i.id = s.incident_id"""
 
 
