@@ -99,16 +99,10 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
 
 
 async def schedule_retry(services: Services, conn: Any, incident_id: int, now: datetime) -> None:
-    tried = await conn.fetchval(
-        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", PAGE_RETRY, ids.prefix(incident_id)
-    )
+    tried = await services.jobs.count(conn, PAGE_RETRY, ids.prefix(incident_id))
     if tried >= len(PAGE_BACKOFF):
         return  # given up: the announcement and the reporter's answer say who was not reached
-    if await conn.fetchval(
-        "SELECT true FROM job_runs WHERE job = $1 AND starts_with(run_key, $2) AND status = 'pending'",
-        PAGE_RETRY,
-        ids.prefix(incident_id),
-    ):
+    if await services.jobs.pending(conn, PAGE_RETRY, ids.prefix(incident_id)):
         return
     await services.jobs.schedule_once(
         conn, PAGE_RETRY, ids.key(incident_id, tried + 1), now + PAGE_BACKOFF[tried], {"incident_id": incident_id}
