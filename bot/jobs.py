@@ -11,10 +11,13 @@ A pass (`tick()`, or the background loop `start()` runs):
 2. claims due runs of the jobs this process declares (pending and due, or `running` under an expired lease),
    FOR UPDATE SKIP LOCKED, never more than the runner has free slots (`concurrency`), and starts each at once in
    its own task: a claimed run is never held unstarted, and a slow run (a Slack call) never holds the others.
+   A job declared `in_order=<payload key>` (one incident's stakeholder posts) is the exception: a run of it is
+   claimed only when no earlier-due run with the same value of that key is pending or running.
 
 The contracts callers rely on:
 - `tick()` claims up to the free slots, runs those runs concurrently and returns once they have all finished
   (tests and the alert webhook rely on it: what was due has run when tick returns); it returns how many ran.
+  When it ran a job declared `in_order`, it passes again (at most TICK_PASSES times) for the runs that waited.
 - `start(every_seconds)` runs passes in the background: every `every_seconds`, and again as soon as a slot frees
   after a pass that filled them all. It does not wait for the runs it started, so due runs keep being claimed
   (here or on another replica) while slow ones are in flight.
@@ -72,6 +75,7 @@ PAGING_LEASE = timedelta(seconds=10)  # for jobs that page, escalate or announce
 MAX_ATTEMPTS = 5
 MAX_RETRY_AFTER = timedelta(minutes=5)  # a Retry-After longer than this is taken as this
 CONCURRENCY = 16
+TICK_PASSES = 10  # passes one tick() makes at most while in_order runs let their successors run
 
 PRUNE = "jobs.prune_runs"
 KEEP_DONE = timedelta(days=7)  # done or cancelled runs of recurring jobs
@@ -160,6 +164,7 @@ class Call:
     lease: timedelta | None = None
     retry: RetryPolicy | None = None
     on_gave_up: Callable[[Any, JobRun, Exception], Awaitable[Any]] | None = None
+    in_order: str | None = None
 
     def bind(self, services: Any) -> Handler:
         async def handler(run: JobRun) -> None:
@@ -185,8 +190,9 @@ def call(
     lease: timedelta | None = None,
     retry: RetryPolicy | None = None,
     on_gave_up: Callable[[Any, JobRun, Exception], Awaitable[Any]] | None = None,
+    in_order: str | None = None,
 ) -> Call:
-    return Call(flow, args, lease, retry, on_gave_up)
+    return Call(flow, args, lease, retry, on_gave_up, in_order)
 
 
 def _arg(run: JobRun, arg: Arg) -> Any:
@@ -205,6 +211,7 @@ class Job:
     lease: timedelta = DEFAULT_LEASE
     retry: RetryPolicy = DEFAULT_RETRY
     on_gave_up: GaveUp | None = None
+    in_order: str | None = None  # a payload key: runs with the same value run one after another, in due order
 
     def policy(self, run: JobRun) -> Retry:
         if isinstance(self.retry, Retry):
@@ -252,8 +259,10 @@ class JobRunner:
     _synced: dict[str, str] = field(default_factory=dict, init=False)
     _loop: asyncio.Task | None = field(default=None, init=False)
     _stopping: bool = field(default=False, init=False)
-    _slot_freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _stop_asked: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    # Wakes the background loop before its interval: a slot freed after a pass that filled them all, a run of an
+    # `in_order` job ended (its successor may be due), or stop().
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _saturated: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.recurring(PRUNE, spec="daily 03:29 UTC", next_due=cron_next("29 3 * * *", "UTC"))(self._prune)
@@ -271,15 +280,19 @@ class JobRunner:
         lease: timedelta | None = None,
         retry: RetryPolicy | None = None,
         on_gave_up: GaveUp | None = None,
+        in_order: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a job. `lease`: how long a run may go without a heartbeat before another replica takes it
         over (a running handler renews it every third of it; DEFAULT_LEASE when not given). `retry`: how a failed
-        run is tried again (DEFAULT_RETRY when not given). `on_gave_up`: awaited when a run is given up on."""
+        run is tried again (DEFAULT_RETRY when not given). `on_gave_up`: awaited when a run is given up on.
+        `in_order`: a payload key; runs whose payloads hold the same value there (e.g. one incident's posts) run
+        one after another in due order, on any replica: a run waits while an earlier one is pending or running
+        (a failed one waiting to be retried no longer counts as earlier once its new due time is later)."""
 
         def decorator(fn: Handler) -> Handler:
             if name in self.jobs:
                 raise ValueError(f"job {name} declared twice")
-            self.jobs[name] = Job(fn, lease or DEFAULT_LEASE, retry or DEFAULT_RETRY, on_gave_up)
+            self.jobs[name] = Job(fn, lease or DEFAULT_LEASE, retry or DEFAULT_RETRY, on_gave_up, in_order)
             return fn
 
         return decorator
@@ -287,7 +300,9 @@ class JobRunner:
     def declare(self, services: Any, jobs: Mapping[str, Call]) -> None:
         """Declare a domain's one-call jobs from its table: job name -> `call(flow, *args, ...)`."""
         for name, job in jobs.items():
-            self.handler(name, lease=job.lease, retry=job.retry, on_gave_up=job.gave_up(services))(job.bind(services))
+            self.handler(
+                name, lease=job.lease, retry=job.retry, on_gave_up=job.gave_up(services), in_order=job.in_order
+            )(job.bind(services))
 
     def recurring(
         self, name: str, *, spec: str, next_due: Callable[[datetime], datetime], lease: timedelta | None = None
@@ -326,7 +341,8 @@ class JobRunner:
 
     async def run_now(self, job: str, key: str) -> bool:
         """Claim one pending run and run it here, now (after the transaction that scheduled it committed).
-        False if a pass got to it first; it runs there. A crash mid-run leaves it to the lease. The run takes a
+        False if a pass got to it first (it runs there), or, for a job run `in_order`, while an earlier run waits (a
+        pass runs it after that one). A crash mid-run leaves it to the lease. The run takes a
         slot even when all are busy; a caller cancelled while it runs does not cancel the run."""
         declared = self.jobs.get(job)
         if declared is None or self._stopping:
@@ -334,15 +350,20 @@ class JobRunner:
         self._busy += 1
         try:
             row = await self.db.fetchrow(
-                f"""UPDATE job_runs SET status = 'running', claimed_by = $3, claimed_at = $4,
-                                        attempts = attempts + 1, lease_seconds = $5
-                    WHERE job = $1 AND run_key = $2 AND status = 'pending'
+                f"""UPDATE job_runs r SET status = 'running', claimed_by = $3, claimed_at = $4,
+                                          attempts = r.attempts + 1, lease_seconds = $5
+                    WHERE r.job = $1 AND r.run_key = $2 AND r.status = 'pending'
+                      AND ($6::text IS NULL OR NOT EXISTS (
+                          SELECT 1 FROM job_runs e
+                          WHERE e.job = r.job AND e.status IN ('pending', 'running')
+                            AND e.payload -> $6 = r.payload -> $6 AND (e.due_at, e.id) < (r.due_at, r.id)))
                     RETURNING {_RUN_COLUMNS}""",
                 job,
                 key,
                 self.replica_id,
                 self.clock.now(),
                 declared.lease.total_seconds(),
+                declared.in_order,
             )
         except BaseException:
             self._release()
@@ -410,17 +431,24 @@ class JobRunner:
 
     async def tick(self) -> int:
         """One pass: promote due schedules, claim due runs up to the free slots, run them concurrently and wait
-        for them. Returns how many runs this pass ran."""
-        try:
-            await self._promote_schedules()
-            tasks = await self._claim_and_start()
-        except DatabaseUnavailable as exc:
-            logger.warning("job tick skipped: database unavailable", error=str(exc))
-            return 0
-        if tasks:
+        for them; again while a pass ran an `in_order` job (its next run may be due now). Returns how many runs
+        ran."""
+        ran = 0
+        for _ in range(TICK_PASSES):
+            try:
+                await self._promote_schedules()
+                started = await self._claim_and_start()
+            except DatabaseUnavailable as exc:
+                logger.warning("job tick skipped: database unavailable", error=str(exc))
+                return ran
+            if not started:
+                break
             # asyncio.wait, not gather: a caller cancelled here leaves the runs running (stop() bounds them).
-            await asyncio.wait(tasks)
-        return len(tasks)
+            await asyncio.wait([task for _, task in started])
+            ran += len(started)
+            if not any(self.jobs[run.job].in_order for run, _ in started):
+                break
+        return ran
 
     async def _promote_schedules(self) -> None:
         if not self.recurring_jobs or self._stopping:
@@ -487,7 +515,7 @@ class JobRunner:
                 )
             self._synced[job.name] = job.spec
 
-    async def _claim_and_start(self) -> list[asyncio.Task]:
+    async def _claim_and_start(self) -> list[tuple[JobRun, asyncio.Task]]:
         """Claim due runs, as many as there are free slots, and start each in its own task."""
         free = self.concurrency - self._busy
         if free <= 0 or self._stopping or not self.jobs:
@@ -497,11 +525,11 @@ class JobRunner:
             runs = await self._claim(free)
         finally:
             self._busy -= free
-        tasks = []
+        started = []
         for run in runs:
             self._busy += 1
-            tasks.append(self._start(run))
-        return tasks
+            started.append((run, self._start(run)))
+        return started
 
     async def _claim(self, limit: int) -> list[JobRun]:
         now = self.clock.now()
@@ -510,7 +538,12 @@ class JobRunner:
             f"""WITH claimed AS (
                     SELECT id, status AS was, claimed_by AS holder FROM job_runs
                     WHERE job = ANY($5::text[])
-                      AND ((status = 'pending' AND due_at <= $1)
+                      AND ((status = 'pending' AND due_at <= $1 AND NOT EXISTS (
+                               SELECT 1 FROM unnest($7::text[], $8::text[]) AS o(job, key), job_runs e
+                               WHERE o.job = job_runs.job AND e.job = job_runs.job
+                                 AND e.status IN ('pending', 'running')
+                                 AND e.payload -> o.key = job_runs.payload -> o.key
+                                 AND (e.due_at, e.id) < (job_runs.due_at, job_runs.id)))
                            OR (status = 'running'
                                AND claimed_at < $1 - make_interval(secs => coalesce(lease_seconds, $3))))
                     ORDER BY due_at
@@ -529,6 +562,8 @@ class JobRunner:
             limit,
             names,
             [self.jobs[name].lease.total_seconds() for name in names],
+            [name for name in names if self.jobs[name].in_order],
+            [self.jobs[name].in_order for name in names if self.jobs[name].in_order],
         )
         for r in rows:
             if r["was"] == "running":
@@ -547,16 +582,17 @@ class JobRunner:
         """Run `run` in its own task; its slot (already counted in _busy) is released when it ends."""
         task = asyncio.create_task(self._run(run), name=f"job {run.job} {run.run_key}")
         self._tasks.add(task)
-        task.add_done_callback(self._ended)
+        task.add_done_callback(lambda task: self._ended(task, run))
         return task
 
-    def _ended(self, task: asyncio.Task) -> None:
+    def _ended(self, task: asyncio.Task, run: JobRun) -> None:
         self._tasks.discard(task)
-        self._release()
+        self._release(successor_due=self.jobs[run.job].in_order is not None)
 
-    def _release(self) -> None:
+    def _release(self, *, successor_due: bool = False) -> None:
         self._busy -= 1
-        self._slot_freed.set()
+        if self._saturated or successor_due:
+            self._wake.set()
 
     async def _run(self, run: JobRun) -> None:
         job = self.jobs[run.job]
@@ -679,12 +715,11 @@ class JobRunner:
     def start(self, every_seconds: float) -> None:
         """Run passes in the background until stop(): see the module's docstring."""
         self._stopping = False
-        self._stop_asked.clear()
         self._loop = asyncio.create_task(self._passes(every_seconds), name="zzik-jobs")
 
     async def _passes(self, every_seconds: float) -> None:
         while not self._stopping:
-            self._slot_freed.clear()
+            self._wake.clear()
             free = self.concurrency - self._busy
             started = 0
             try:
@@ -697,10 +732,9 @@ class JobRunner:
             if self._stopping:
                 return
             # Every slot taken (or filled now, so more may be due): pass again as soon as one frees.
-            saturated = free <= 0 or started >= free
-            wake = self._slot_freed if saturated else self._stop_asked
+            self._saturated = free <= 0 or started >= free
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), every_seconds)
+                await asyncio.wait_for(self._wake.wait(), every_seconds)
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop claiming; let runs in flight finish for up to `grace_seconds`, then cancel the rest (their rows
@@ -708,8 +742,7 @@ class JobRunner:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_seconds
         self._stopping = True
-        self._stop_asked.set()
-        self._slot_freed.set()
+        self._wake.set()
         passes, self._loop = self._loop, None
         if passes is not None and not passes.done():
             try:

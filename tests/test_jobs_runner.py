@@ -50,6 +50,8 @@ async def test_a_slow_run_does_not_hold_a_due_one(bot: RunningBot, clock: Frozen
         release.set()
     assert await tick == 2
     assert await status(bot, "test.slow", "s") == "done"
+    # How late each run started, for the dashboards: the slow one was due a second before the tick.
+    assert 'zzik_job_lag_seconds_sum{job="test.slow"} 1.0' in bot.services.metrics.render().decode()
 
 
 async def _is(bot: RunningBot, job: str, key: str, expected: str) -> bool:
@@ -136,6 +138,35 @@ async def test_stop_lets_runs_in_flight_finish_within_the_grace(bot: RunningBot,
     assert await status(bot, "test.slow", "s") == "done"
     assert await status(bot, "test.slow", "t") == "pending"
     assert await runner.tick() == 0
+
+
+async def test_runs_declared_in_order_run_one_after_another_on_any_replica(
+    make_bot: BotFactory, clock: FrozenClock
+) -> None:
+    one, two = await make_bot(replica_id="one"), await make_bot(replica_id="two")
+    release = asyncio.Event()
+    posted: list[str] = []
+    for bot in (one, two):
+
+        @bot.services.jobs.handler("test.post", in_order="incident_id")
+        async def post(run: JobRun) -> None:
+            if run.run_key == "1:resolved":
+                await release.wait()  # Slack is slow with the first post
+            posted.append(run.run_key)
+
+    await schedule(one, "test.post", "1:resolved", clock, incident_id=1)
+    await schedule(one, "test.post", "2:declared", clock, incident_id=2)
+    clock.advance(timedelta(seconds=1))
+    await schedule(one, "test.post", "1:reopened", clock, incident_id=1)
+    tick = asyncio.create_task(one.tick())
+    try:
+        await eventually(lambda: posted == ["2:declared"])  # another incident's post does not wait
+        await two.tick()  # nor does another replica post the reopening before the resolution
+        assert posted == ["2:declared"] and await status(one, "test.post", "1:reopened") == "pending"
+    finally:
+        release.set()
+    await asyncio.wait_for(tick, 10)  # the same tick runs the one that waited
+    assert posted == ["2:declared", "1:resolved", "1:reopened"]
 
 
 # -- short heartbeat leases: a dead replica's runs are taken over within seconds ---------------------------------

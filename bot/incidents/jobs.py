@@ -4,7 +4,7 @@ action items' due-date reminders."""
 from __future__ import annotations
 
 from bot.incidents import followups, paging, scheduled, setup
-from bot.jobs import JobRun, JobRunner, call
+from bot.jobs import PAGING_LEASE, JobRun, JobRunner, call
 from bot.services import Services
 
 
@@ -17,9 +17,12 @@ def register(runner: JobRunner, services: Services) -> None:
     runner.declare(
         services,
         {
-            scheduled.ESCALATE: call(scheduled.escalate, "incident_id", "role", "severity", _run_key),
+            # Escalations and page retries resume within seconds of a crash (a short heartbeat lease).
+            scheduled.ESCALATE: call(
+                scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=PAGING_LEASE
+            ),
             setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE),
-            paging.PAGE_RETRY: call(scheduled.retry_pages, "incident_id"),
+            paging.PAGE_RETRY: call(scheduled.retry_pages, "incident_id", lease=PAGING_LEASE),
             followups.ACTION_DUE: call(followups.remind, "action_id"),
             scheduled.NUDGE: call(scheduled.nudge, "incident_id"),
         },
