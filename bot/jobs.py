@@ -355,8 +355,9 @@ class JobRunner:
                     WHERE r.job = $1 AND r.run_key = $2 AND r.status = 'pending'
                       AND ($6::text IS NULL OR NOT EXISTS (
                           SELECT 1 FROM job_runs e
-                          WHERE e.job = r.job AND e.status IN ('pending', 'running')
-                            AND e.payload -> $6 = r.payload -> $6 AND (e.due_at, e.id) < (r.due_at, r.id)))
+                          WHERE e.status IN ('pending', 'running') AND e.due_at <= r.due_at
+                            AND e.job = r.job AND (e.due_at, e.id) < (r.due_at, r.id)
+                            AND e.payload -> $6 = r.payload -> $6))
                     RETURNING {_RUN_COLUMNS}""",
                 job,
                 key,
@@ -538,12 +539,13 @@ class JobRunner:
             f"""WITH claimed AS (
                     SELECT id, status AS was, claimed_by AS holder FROM job_runs
                     WHERE job = ANY($5::text[])
-                      AND ((status = 'pending' AND due_at <= $1 AND NOT EXISTS (
-                               SELECT 1 FROM unnest($7::text[], $8::text[]) AS o(job, key), job_runs e
-                               WHERE o.job = job_runs.job AND e.job = job_runs.job
-                                 AND e.status IN ('pending', 'running')
-                                 AND e.payload -> o.key = job_runs.payload -> o.key
-                                 AND (e.due_at, e.id) < (job_runs.due_at, job_runs.id)))
+                      AND ((status = 'pending' AND due_at <= $1
+                            AND NOT (job = ANY($7::text[]) AND EXISTS (
+                                SELECT 1 FROM job_runs e
+                                WHERE e.status IN ('pending', 'running') AND e.due_at <= job_runs.due_at
+                                  AND e.job = job_runs.job AND (e.due_at, e.id) < (job_runs.due_at, job_runs.id)
+                                  AND e.payload -> ($8::text[])[array_position($7::text[], job_runs.job)]
+                                      = job_runs.payload -> ($8::text[])[array_position($7::text[], job_runs.job)])))
                            OR (status = 'running'
                                AND claimed_at < $1 - make_interval(secs => coalesce(lease_seconds, $3))))
                     ORDER BY due_at
@@ -676,6 +678,9 @@ class JobRunner:
                 )
             except DatabaseUnavailable:
                 continue  # the next beat tries again; past the lease another replica may take the run over
+            except Exception as exc:  # a heartbeat that dies silently would hand a live run to another replica
+                logger.warning("job heartbeat failed", job=run.job, run_key=run.run_key, error=repr(exc))
+                continue
             if renewed.endswith(" 0"):
                 logger.warning(
                     "job run was taken over by another replica while it ran here (a heartbeat came too late)",
