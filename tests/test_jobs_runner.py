@@ -241,6 +241,31 @@ async def test_a_live_run_renews_its_lease_and_is_not_taken_over(make_bot: BotFa
     assert await status(one, "test.page", "p") == "done"
 
 
+async def test_a_run_taken_over_while_it_ran_leaves_its_outcome_to_the_new_holder(
+    bot: RunningBot, clock: FrozenClock
+) -> None:
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    @bot.services.jobs.handler("test.page", lease=timedelta(seconds=0.6))
+    async def work(run: JobRun) -> None:
+        started.set()
+        await release.wait()  # stalled long enough (a paused VM) for another replica to take the run over
+
+    await schedule(bot, "test.page", "p", clock)
+    ticking = asyncio.create_task(bot.tick())
+    await asyncio.wait_for(started.wait(), 10)
+    # What another replica's claim does once the lease has run out.
+    await bot.db.execute(
+        "UPDATE job_runs SET claimed_by = 'two', attempts = attempts + 1, claimed_at = $1 WHERE run_key = 'p'",
+        clock.now(),
+    )
+    release.set()
+    await asyncio.wait_for(ticking, 10)
+    row = await bot.db.fetchrow("SELECT status, claimed_by, attempts FROM job_runs WHERE run_key = 'p'")
+    assert tuple(row) == ("running", "two", 2)  # the holder records the outcome, not the stalled replica
+
+
 async def _claimed_at(bot: RunningBot, clock: FrozenClock) -> bool:
     return await bot.db.fetchval("SELECT claimed_at FROM job_runs") == clock.now()
 
