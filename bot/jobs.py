@@ -17,7 +17,7 @@ A pass (`tick()`, or the background loop `start()` runs):
 The contracts callers rely on:
 - `tick()` claims up to the free slots, runs those runs concurrently and returns once they have all finished
   (tests and the alert webhook rely on it: what was due has run when tick returns); it returns how many ran.
-  When it ran a job declared `in_order`, it passes again (at most TICK_PASSES times) for the runs that waited.
+  While a pass fills every slot, or runs a job declared `in_order`, it passes again (at most TICK_PASSES times).
 - `start(every_seconds)` runs passes in the background: every `every_seconds`, and again as soon as a slot frees
   after a pass that filled them all. It does not wait for the runs it started, so due runs keep being claimed
   (here or on another replica) while slow ones are in flight.
@@ -75,7 +75,10 @@ PAGING_LEASE = timedelta(seconds=10)  # for jobs that page, escalate or announce
 MAX_ATTEMPTS = 5
 MAX_RETRY_AFTER = timedelta(minutes=5)  # a Retry-After longer than this is taken as this
 CONCURRENCY = 16
-TICK_PASSES = 10  # passes one tick() makes at most while in_order runs let their successors run
+TICK_PASSES = 10  # passes one tick() makes at most while more runs may be due
+# Connections of the pool a runner leaves to requests: a run may hold one while it waits on Slack, and a request
+# commits before Slack gets its ack, within the ack budget.
+POOL_RESERVE = 4
 
 PRUNE = "jobs.prune_runs"
 KEEP_DONE = timedelta(days=7)  # done or cancelled runs of recurring jobs
@@ -229,6 +232,12 @@ class Recurring:
     spec: str  # a stable description of the schedule; a new spec recomputes next_due_at
     next_due: Callable[[datetime], datetime]  # first due time strictly after the given instant
     handler: Handler
+
+
+def concurrency_for(pool_size: int) -> int:
+    """How many runs a runner on a pool of this size has in flight at once: CONCURRENCY at most, POOL_RESERVE
+    connections left to requests, 2 at least (a slow run must never hold all the others)."""
+    return max(2, min(CONCURRENCY, pool_size - POOL_RESERVE))
 
 
 def retry_after(exc: BaseException) -> timedelta | None:
@@ -432,10 +441,11 @@ class JobRunner:
 
     async def tick(self) -> int:
         """One pass: promote due schedules, claim due runs up to the free slots, run them concurrently and wait
-        for them; again while a pass ran an `in_order` job (its next run may be due now). Returns how many runs
-        ran."""
+        for them; again (up to TICK_PASSES passes) while a pass filled every slot or ran an `in_order` job (more
+        may be due now). Returns how many runs ran."""
         ran = 0
         for _ in range(TICK_PASSES):
+            free = self.concurrency - self._busy
             try:
                 await self._promote_schedules()
                 started = await self._claim_and_start()
@@ -447,7 +457,8 @@ class JobRunner:
             # asyncio.wait, not gather: a caller cancelled here leaves the runs running (stop() bounds them).
             await asyncio.wait([task for _, task in started])
             ran += len(started)
-            if not any(self.jobs[run.job].in_order for run, _ in started):
+            # Every slot was filled (more may be due), or an in_order run let the next one go: pass again.
+            if len(started) < free and not any(self.jobs[run.job].in_order for run, _ in started):
                 break
         return ran
 
