@@ -272,6 +272,7 @@ class JobRunner:
     # `in_order` job ended (its successor may be due), or stop().
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _saturated: bool = field(default=False, init=False)
+    _slot_freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # for a tick() waiting for one
 
     def __post_init__(self) -> None:
         self.recurring(PRUNE, spec="daily 03:29 UTC", next_due=cron_next("29 3 * * *", "UTC"))(self._prune)
@@ -445,9 +446,13 @@ class JobRunner:
         may be due now). Returns how many runs ran."""
         ran = 0
         for _ in range(TICK_PASSES):
-            free = self.concurrency - self._busy
             try:
                 await self._promote_schedules()
+                while (free := self.concurrency - self._busy) <= 0 and not self._stopping:
+                    # Every slot is taken (another pass, run_now): wait for one, so that what is due now (this
+                    # tick's promotion included) is not left to the next tick.
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
                 started = await self._claim_and_start()
             except DatabaseUnavailable as exc:
                 logger.warning("job tick skipped: database unavailable", error=str(exc))
@@ -537,6 +542,7 @@ class JobRunner:
             runs = await self._claim(free)
         finally:
             self._busy -= free
+            self._slot_freed.set()
         started = []
         for run in runs:
             self._busy += 1
@@ -604,6 +610,7 @@ class JobRunner:
 
     def _release(self, *, successor_due: bool = False) -> None:
         self._busy -= 1
+        self._slot_freed.set()
         if self._saturated or successor_due:
             self._wake.set()
 
@@ -759,6 +766,7 @@ class JobRunner:
         deadline = loop.time() + grace_seconds
         self._stopping = True
         self._wake.set()
+        self._slot_freed.set()
         passes, self._loop = self._loop, None
         if passes is not None and not passes.done():
             try:
