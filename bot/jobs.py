@@ -17,7 +17,10 @@ A pass (`tick()`, or the background loop `start()` runs):
 The contracts callers rely on:
 - `tick()` claims up to the free slots, runs those runs concurrently and returns once they have all finished
   (tests and the alert webhook rely on it: what was due has run when tick returns); it returns how many ran.
-  While a pass fills every slot, or runs a job declared `in_order`, it passes again (at most TICK_PASSES times).
+  While a pass fills every slot, or runs a job declared `in_order`, it passes again (at most TICK_PASSES times);
+  when every slot is taken (another tick, run_now) it waits for one rather than leave due runs to the next tick.
+- The concurrency follows the database pool (`concurrency_for`): a run may hold a connection while it waits on
+  Slack, and requests commit before their ack, so POOL_RESERVE connections stay theirs.
 - `start(every_seconds)` runs passes in the background: every `every_seconds`, and again as soon as a slot frees
   after a pass that filled them all. It does not wait for the runs it started, so due runs keep being claimed
   (here or on another replica) while slow ones are in flight.
