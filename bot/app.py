@@ -103,7 +103,14 @@ def build(
         db = Database(settings.database_url)
     clock = clock or Clock()
     replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    runner = JobRunner(db=db, clock=clock, replica_id=replica_id, on_finished=metrics.job_finished)
+    runner = JobRunner(
+        db=db,
+        clock=clock,
+        replica_id=replica_id,
+        on_finished=metrics.job_finished,
+        on_started=metrics.job_started,
+        concurrency=jobs.concurrency_for(db.max_size),
+    )
     slack = SlackClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,

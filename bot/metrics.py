@@ -36,6 +36,13 @@ class Metrics:
             "route",
         )
         self.jobs = self._counter("zzik_jobs_run", "Scheduled job runs, by job and outcome", "job", "outcome")
+        self.job_lag = Histogram(
+            "zzik_job_lag_seconds",
+            "Time from a job run's due time (a retry's: when it was due again) to its start, by job",
+            ["job"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=self.registry,
+        )
         self.database_up = Gauge(
             "zzik_database_up", "1 when the last health check reached PostgreSQL", registry=self.registry
         )
@@ -45,6 +52,9 @@ class Metrics:
 
     def job_finished(self, job: str, outcome: str) -> None:
         self.jobs.labels(job, outcome).inc()
+
+    def job_started(self, job: str, lag_seconds: float) -> None:
+        self.job_lag.labels(job).observe(lag_seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
-from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, set_up_is_over
 from tests.fakepagerduty import KEY, FakePagerDuty, running
 from tests.fakeslack import FakeSlack, _flatten
 
@@ -74,7 +74,8 @@ async def test_a_p1_triggers_once_and_is_acknowledged_and_resolved_on_both_sides
     details = payload["custom_details"]
     assert details["commander"] and details["channel"] == "https://slack.com/app_redirect?channel=C00000001"
     assert trigger["links"] == [{"href": details["channel"], "text": "Slack channel #inc-1-checkout-is-down"}]
-    # The answer and the announcement show both paths.
+    # The answer and the announcement show both paths (the answer is the set-up's last step, wherever it ran).
+    await eventually(set_up_is_over(bot))
     answers = [c for c in fake_slack.calls_to("response_url") if "Declared" in c.get("text", "")]
     assert "Paged in PagerDuty · DM'd <@" in answers[0]["text"]
     [announcement] = [t for t in map(_flatten, fake_slack.calls_to("chat.postMessage")) if "*Paging:*" in t]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from bot.alerts import scheduled, sending
 from bot.alerts.ids import Job
-from bot.jobs import JobRun, JobRunner, call
+from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
 from bot.services import Services
 
 
@@ -25,12 +25,16 @@ def register(runner: JobRunner, services: Services) -> None:
     runner.declare(
         services,
         {
-            Job.PROCESS: call(sending.process_and_send, "delivery_id"),
-            Job.SEND: call(sending.send, "channel"),
-            Job.PAGE: call(scheduled.page_primary, "alert_id?", "digest_id?", lease=scheduled.PAGE_LEASE),
-            Job.ESCALATE: call(scheduled.escalate, "alert_id?", "digest_id?", "role", lease=scheduled.PAGE_LEASE),
+            # What leads to a page or posts an alert resumes within seconds of a crash (a short heartbeat lease);
+            # a page is retried at once, then less often.
+            Job.PROCESS: call(sending.process_and_send, "delivery_id", lease=PAGING_LEASE),
+            Job.SEND: call(sending.send, "channel", lease=PAGING_LEASE),
+            Job.PAGE: call(scheduled.page_primary, "alert_id?", "digest_id?", lease=PAGING_LEASE, retry=PAGING_RETRY),
+            Job.ESCALATE: call(
+                scheduled.escalate, "alert_id?", "digest_id?", "role", lease=PAGING_LEASE, retry=PAGING_RETRY
+            ),
             Job.DEPLOY_NOTE: call(scheduled.deploy_thread, "alert_id"),
-            Job.DECLARE: call(scheduled.auto_declare, "alert_id"),
+            Job.DECLARE: call(scheduled.auto_declare, "alert_id", lease=PAGING_LEASE),
             Job.INCIDENT_NOTE: call(scheduled.incident_note, "alert_id"),
             sending.NOTE_JOB: call(sending.post_note, "note_id"),
         },

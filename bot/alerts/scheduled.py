@@ -4,7 +4,6 @@ for an alert, and the notes its incident channel and its deploy's thread hear.""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from bot import log
 from bot.alerts import messages, store
@@ -21,7 +20,6 @@ from bot.slack.failures import attempt
 from bot.slack.text import escape
 
 logger = log.get("zzik.alerts")
-PAGE_LEASE = timedelta(seconds=10)  # a page or escalation a dead replica left is taken over this soon
 
 
 async def _dm_role(services: Services, role: str, text: str) -> tuple[str | None, str | None]:

@@ -4,7 +4,7 @@ action items' due-date reminders."""
 from __future__ import annotations
 
 from bot.incidents import flows, followups, paging, scheduled, setup
-from bot.jobs import JobRun, JobRunner, call
+from bot.jobs import PAGING_LEASE, JobRun, JobRunner, call
 from bot.services import Services
 
 
@@ -21,13 +21,13 @@ def register(runner: JobRunner, services: Services) -> None:
     runner.declare(
         services,
         {
+            # Escalations, pages and declarations resume within seconds of a crash (a short heartbeat lease).
             scheduled.ESCALATE: call(
-                scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=paging.PAGE_LEASE
+                scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=PAGING_LEASE
             ),
             setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE),
-            # As short as the set-up's: a declaration acked and then cut off by a crash is made within seconds.
-            flows.DECLARE: call(flows.run_declare, _payload, lease=setup.SETUP_LEASE),
-            paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=paging.PAGE_LEASE),
+            flows.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE),
+            paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE),
             followups.ACTION_DUE: call(followups.remind, "action_id"),
             scheduled.NUDGE: call(scheduled.nudge, "incident_id"),
         },

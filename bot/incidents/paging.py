@@ -16,6 +16,7 @@ from typing import Any
 from bot import log
 from bot.incidents import channel, guards, ids, messages, store
 from bot.incidents.store import Incident
+from bot.jobs import PAGING_LEASE
 from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import flows as pagerduty
 from bot.services import Services
@@ -27,7 +28,7 @@ logger = log.get("zzik.incidents")
 
 # The page job: its runs are rounds of delivery (the name is kept, so runs queued before an upgrade still run).
 PAGE_RETRY = "incidents.page_retry"
-PAGE_LEASE = timedelta(seconds=10)  # a round a dead replica left is taken over this soon (heartbeats renew it)
+PAGE_LEASE = PAGING_LEASE  # a round a dead replica left is taken over this soon (heartbeats renew it)
 # Round n+1 is due this long after round n failed (or Slack's Retry-After, if longer); then the page is given up on.
 PAGE_BACKOFF = [timedelta(seconds=s) for s in (1, 2, 4, 8, 15, 30, 60, 120, 300)]
 # How long a declaration's first round waits for the set-up to create the channel, so the page can link it.

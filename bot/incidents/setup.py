@@ -161,9 +161,7 @@ async def retry_setup(
         raise NotFound(refusals.NO_INCIDENT)
     if await services.jobs.active(SETUP, ids.prefix(incident_id)):
         return SetupUnderWay(incident)
-    runs = await services.db.fetchval(
-        "SELECT count(*) FROM job_runs WHERE job = $1 AND starts_with(run_key, $2)", SETUP, ids.prefix(incident_id)
-    )
+    runs = await services.jobs.count(None, SETUP, ids.prefix(incident_id))
     key = ids.key(incident_id, runs + 1)
     async with services.db.transaction() as conn:
         reply = Reply(actor, response_url, "retry")

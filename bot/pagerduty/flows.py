@@ -21,7 +21,7 @@ import aiohttp
 from bot import log
 from bot.incidents import store as incidents
 from bot.incidents.store import Incident
-from bot.jobs import MAX_ATTEMPTS, JobRun
+from bot.jobs import JobRun
 from bot.pagerduty import store
 from bot.services import Services
 from bot.slack.failures import attempt
@@ -32,7 +32,7 @@ SEND = "pagerduty.send"
 Outgoing = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
-SETUP_GRACE = timedelta(seconds=5)  # how long the page job has to send a declaration's trigger itself
+SETUP_GRACE = timedelta(seconds=3)  # how long the page job has to send a declaration's trigger itself (its SEND run is the safety net)
 _from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 
@@ -293,7 +293,7 @@ async def run_send(services: Services, run: JobRun) -> None:
     try:
         await flush(services, incident_id)
     except PagerDutyUnavailable as exc:
-        if run.attempts >= MAX_ATTEMPTS:
+        if run.final_attempt:
             incident = await incidents.get(services.db, incident_id)
             if incident is not None:
                 await _post_to_incident(

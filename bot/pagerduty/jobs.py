@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.jobs import JobRun, JobRunner, call, cron_next
+from bot.jobs import PAGING_RETRY, JobRun, JobRunner, call, cron_next
 from bot.pagerduty import flows, inbound, store
 from bot.services import Services
 
@@ -17,7 +17,8 @@ def register(runner: JobRunner, services: Services) -> None:
     runner.declare(
         services,
         {
-            flows.SEND: call(flows.run_send, lambda run: run, lease=flows.SEND_LEASE),
+            # A page: retried within seconds (1, 2, 4, 8, 16 s, then every 30 s), no sooner than PagerDuty's Retry-After.
+            flows.SEND: call(flows.run_send, lambda run: run, lease=flows.SEND_LEASE, retry=PAGING_RETRY),
             inbound.WEBHOOK: call(inbound.process, "event_id"),
         },
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.jobs import MAX_ATTEMPTS, JobRun, JobRunner
+from bot.jobs import JobRun, JobRunner
 from bot.services import Services
 from bot.slo import flows, watch
 
@@ -18,4 +18,4 @@ def register(runner: JobRunner, services: Services) -> None:
 
     @runner.handler(flows.MONTHLY_REPORT)
     async def monthly_report(run: JobRun) -> None:
-        await flows.post_monthly_report(services, run, final_attempt=run.attempts >= MAX_ATTEMPTS)
+        await flows.post_monthly_report(services, run, final_attempt=run.final_attempt)
