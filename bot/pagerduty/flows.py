@@ -32,7 +32,8 @@ SEND = "pagerduty.send"
 Outgoing = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
-SETUP_GRACE = timedelta(seconds=3)  # how long the page job has to send a declaration's trigger itself (its SEND run is the safety net)
+# How long the page job has to send a declaration's trigger itself; its SEND run is the safety net.
+SETUP_GRACE = timedelta(seconds=3)
 _from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 

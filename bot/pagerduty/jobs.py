@@ -17,7 +17,7 @@ def register(runner: JobRunner, services: Services) -> None:
     runner.declare(
         services,
         {
-            # A page: retried within seconds (1, 2, 4, 8, 16 s, then every 30 s), no sooner than PagerDuty's Retry-After.
+            # A page: retried within seconds (1, 2, 4, 8, 16 s, then every 30 s), or after PagerDuty's Retry-After.
             flows.SEND: call(flows.run_send, lambda run: run, lease=flows.SEND_LEASE, retry=PAGING_RETRY),
             inbound.WEBHOOK: call(inbound.process, "event_id"),
         },
