@@ -316,6 +316,12 @@ def _check_config(path: str) -> int:
     for warning in config.warnings():
         print(f"warning: {warning}")
     print(f"{path}: ok")
+    # What the file sets, as the bot will use it: a section merges field by field over the built-in one.
+    values = opsconfig.effective(path, config)
+    if values:
+        print("effective values of what it sets (the rest is the built-in ZZIK LIVE manual):")
+        for field, value in values:
+            print(f"  {field}: {value}")
     return 0
 
 
