@@ -46,9 +46,7 @@ def _run(program: str, url: str, *args: str) -> None:
             text=True,
         )
     except subprocess.CalledProcessError as exc:
-        lines = (exc.stderr or "").strip().splitlines()
-        last = lines[-1].removeprefix(f"{program}: ") if lines else f"exit status {exc.returncode}"
-        raise BackupError(f"{program}: {last}") from None
+        raise BackupError(_what_failed(program, exc.stderr or "", exc.returncode)) from None
 
 
 def backup(url: str, path: Path) -> None:
@@ -62,20 +60,22 @@ def backup(url: str, path: Path) -> None:
     _run("pg_dump", url, "--format=custom", "--no-owner", f"--file={path}")
 
 
-# psql prints an error as `psql:<stdin>:LINE: ERROR:  text`, then HINT:, DETAIL:, CONTEXT: lines under it.
+# psql prints a server error as `psql:<stdin>:LINE: ERROR:  text`, then HINT:, DETAIL:, CONTEXT: lines under it.
 _SERVER_ERROR = re.compile(r"^(?:psql:[^ ]*?:\d+: )?((?:ERROR|FATAL|PANIC):.*)$")
 
 
-def _psql_error(stderr: str, returncode: int) -> str:
-    """The line that says what went wrong: the server's ERROR (not the HINT or CONTEXT after it)."""
+def _what_failed(program: str, stderr: str, returncode: int) -> str:
+    """The line that says what went wrong: the server's ERROR, else the program's `error:` line, never the
+    HINT, DETAIL or advice ("Is the server running …?") printed after it."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
-        if match := _SERVER_ERROR.match(line):
-            error = match[1]
-            if "read-only transaction" in error:
-                error += " (is DATABASE_URL a read-only replica? restore into the primary)"
-            return f"psql: {error}"
-    return f"psql: {lines[0].removeprefix('psql: ')}" if lines else f"psql: exit status {returncode}"
+    found = next((m[1] for line in lines if (m := _SERVER_ERROR.match(line))), None)
+    if found is None:
+        found = next((line for line in lines if line.startswith(f"{program}: error:")), None)
+    if found is None:
+        found = lines[-1] if lines else f"exit status {returncode}"
+    if "read-only transaction" in found:
+        found += " (is DATABASE_URL a read-only replica? restore into the primary)"
+    return f"{program}: {found.removeprefix(f'{program}: ')}"
 
 
 def restore(url: str, path: Path) -> None:
@@ -119,19 +119,17 @@ def restore(url: str, path: Path) -> None:
             apply.wait()
             with contextlib.suppress(BrokenPipeError):
                 sink.close()
-            raise BackupError(f"pg_restore: {_last_line(restore_err, script.returncode)}")
+            raise BackupError(_what_failed("pg_restore", _text(restore_err), script.returncode))
         try:
             sink.close()  # the end of the script: psql commits
         except BrokenPipeError:
             pass  # psql had already stopped at an error
         if apply.wait() != 0:
-            psql_err.seek(0)
-            raise BackupError(_psql_error(psql_err.read().decode(errors="replace"), apply.returncode))
+            raise BackupError(_what_failed("psql", _text(psql_err), apply.returncode))
         if script.returncode != 0:
-            raise BackupError(f"pg_restore: {_last_line(restore_err, script.returncode)}")
+            raise BackupError(_what_failed("pg_restore", _text(restore_err), script.returncode))
 
 
-def _last_line(err: IO[bytes], returncode: int) -> str:
+def _text(err: IO[bytes]) -> str:
     err.seek(0)
-    lines = err.read().decode(errors="replace").strip().splitlines()
-    return lines[-1].removeprefix("pg_restore: ") if lines else f"exit status {returncode}"
+    return err.read().decode(errors="replace")

@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.ports import free_port
 from tests.test_service import url_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,3 +122,15 @@ def test_restore_of_a_file_that_is_not_a_dump_is_one_line_and_changes_nothing(
         ["zzik-bot: pg_restore: error: input file does not appear to be a valid archive (too short?)"],
     )
     assert sql(target, "SELECT action FROM audit_log") == [("/backup-test",)]
+
+
+def test_a_database_out_of_reach_is_pg_dumps_error_not_its_advice(tmp_path: Path) -> None:
+    port = free_port()
+    code, lines = cli(
+        "backup", str(tmp_path / "zzik.dump"), DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/zzik"
+    )
+    # pg_dump's last line is its advice ("Is the server running on that host …?"): the error comes before it.
+    assert (code, lines) == (
+        1,
+        [f'zzik-bot: pg_dump: error: connection to server at "127.0.0.1", port {port} failed: Connection refused'],
+    )
