@@ -62,12 +62,7 @@ class BotApp:
         if migrate_db:
             await migrate.migrate(self.services.db)
         if run_scheduler:
-            self.start_jobs()
-
-    def start_jobs(self) -> None:
-        """Start ticking, watched by the liveness probe (GET /livez) from the first tick."""
-        self.services.jobs.start(self.services.settings.zzik_job_tick_seconds)
-        self.services.liveness.watch(self.services.jobs.scheduler)
+            self.services.jobs.start(self.services.settings.zzik_job_tick_seconds)
 
     async def stop(self) -> None:
         await self.services.jobs.stop()

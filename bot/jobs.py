@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ class JobRunner:
     recurring_jobs: dict[str, Recurring] = field(default_factory=dict)
     scheduler: AsyncIOScheduler | None = None
     _ticking: asyncio.Task | None = None
+    # For the liveness probe (bot/liveness.py), in time.monotonic(): when start() was called, and when the last
+    # pass of the background ticks began and ended (None: none yet).
+    started_at: float | None = None
+    pass_started: float | None = None
+    pass_finished: float | None = None
+
+    @property
+    def running(self) -> bool:
+        """The background ticks are on (start() was called, stop() not yet)."""
+        return self.scheduler is not None and self.scheduler.running
 
     # -- declaring -------------------------------------------------------------------------------
 
@@ -367,6 +378,7 @@ class JobRunner:
     # -- the scheduler that drives the ticks -----------------------------------------------------
 
     def start(self, every_seconds: float) -> None:
+        self.started_at, self.pass_started, self.pass_finished = time.monotonic(), None, None
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduler.add_job(
             self._scheduled_tick,
@@ -381,6 +393,7 @@ class JobRunner:
 
     async def _scheduled_tick(self) -> None:
         self._ticking = asyncio.current_task()
+        self.pass_started = time.monotonic()
         try:
             await self.tick()
         except asyncio.CancelledError:
@@ -388,6 +401,7 @@ class JobRunner:
             logger.info("job tick interrupted by shutdown")
         finally:
             self._ticking = None
+            self.pass_finished = time.monotonic()
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop ticking; let a pass in flight finish (up to the grace period) before the pool closes."""

@@ -42,7 +42,7 @@ class Services:
     prometheus: Prometheus | None = None
     # The audit rows of Slack requests, written in the background (group commit); None: each row at once.
     audit_writer: Writer | None = None
-    # What GET /livez reports: the job runner's ticks, watched from the moment it starts.
+    # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 
 

@@ -40,12 +40,12 @@ async def test_a_database_outage_leaves_liveness_up_and_readiness_down(
 
                 not_alive: list[dict[str, Any]] = []  # every /livez answer that was not 200
 
-                async def ticked_since(moment: float) -> bool:
-                    """A tick has finished after `moment` (loop time), as /livez reports it."""
+                async def passed_since(moment: float) -> bool:
+                    """A pass of the job runner has finished after `moment` (loop time), as /livez reports it."""
                     status, body = await get(bot.port, "/livez")
                     if status != 200:
                         not_alive.append(body)
-                    ago = body["job_runner"]["last_tick_finished_seconds_ago"]
+                    ago = body["job_runner"]["last_pass_finished_seconds_ago"]
                     return ago is not None and ago < loop.time() - moment
 
                 for outage in (proxy.cut, proxy.lose_packets):  # refused, then silently lost
@@ -55,7 +55,7 @@ async def test_a_database_outage_leaves_liveness_up_and_readiness_down(
                     assert status == 503 and health["database"] == "unreachable"
                     # Ticks go on during the outage (skipped at once, or given up at the pool's timeout) and
                     # liveness stays 200 all along; readiness stays 503.
-                    await eventually(lambda moment=cut_at: ticked_since(moment), within=90)  # type: ignore[misc]
+                    await eventually(lambda moment=cut_at: passed_since(moment), within=90)  # type: ignore[misc]
                     assert (await get(bot.port, "/healthz"))[0] == 503
                     assert (await get(bot.port, "/livez"))[0] == 200 and not_alive == []
                     proxy.restore()
@@ -73,10 +73,10 @@ async def test_liveness_fails_when_the_job_runner_stops(make_bot) -> None:
     bot = await make_bot()
     status, body = await get(bot.url, "/livez")  # built but not ticking: not alive
     assert status == 503 and body["problems"] == ["the job runner is not running"]
-    bot.app.start_jobs()
+    bot.services.jobs.start(0.2)
     status, body = await get(bot.url, "/livez")
     assert status == 200 and body["job_runner"]["running"] is True
-    bot.services.jobs.scheduler.shutdown(wait=False)
+    await bot.services.jobs.stop()
     status, body = await get(bot.url, "/livez")
     assert status == 503 and body["problems"] == ["the job runner is not running"]
     assert (await get(bot.url, "/healthz"))[0] == 200  # the database is fine: readiness is not liveness
@@ -87,15 +87,6 @@ async def _failing(url: str, problem: str) -> dict[str, Any] | None:
     return body if status == 503 and any(p.startswith(problem) for p in body["problems"]) else None
 
 
-async def test_liveness_fails_when_the_scheduler_stops_firing_the_tick(make_bot) -> None:
-    bot = await make_bot()
-    bot.services.liveness.stale_after = 0.5
-    bot.app.start_jobs()
-    await eventually(lambda: _status(int(bot.url.rsplit(":", 1)[1]), "/livez", 200))
-    bot.services.jobs.scheduler.pause()  # still "running", but it never fires the tick again
-    await eventually(lambda: _failing(bot.url, "the job runner has not ticked for"), within=30)
-
-
 @pytest.fixture
 async def proxy(pg_dsn: str):
     p = PgProxy(pg_dsn)
@@ -104,14 +95,14 @@ async def proxy(pg_dsn: str):
     await p.stop()
 
 
-async def test_liveness_fails_when_a_tick_runs_longer_than_its_limit(make_bot, proxy: PgProxy) -> None:
-    """A tick that does not end is reported once it is older than the limit. The real limit (600 s) is far
-    beyond what an outage can hold a tick for (the pool gives up after 5 s, a query after 30 s); here it is
-    0.5 s, so a tick held by a black-holed database is such a tick."""
-    bot = await make_bot(dsn=proxy.dsn, zzik_job_tick_seconds=0.2)
+async def test_liveness_fails_when_a_pass_runs_longer_than_its_limit(make_bot, proxy: PgProxy) -> None:
+    """A pass of the job runner that does not end is reported once it is older than the limit. The real limit
+    (600 s) is far beyond what an outage can hold a pass for (the pool gives up after 5 s, a query after 30 s);
+    here it is 0.5 s, so a pass held by a black-holed database is such a pass."""
+    bot = await make_bot(dsn=proxy.dsn)
     bot.services.liveness.stale_after = 0.5
-    bot.app.start_jobs()
+    bot.services.jobs.start(0.2)
     await eventually(lambda: _status(int(bot.url.rsplit(":", 1)[1]), "/livez", 200))
     proxy.lose_packets()
-    await eventually(lambda: _failing(bot.url, "a job tick has been running for"), within=30)
+    await eventually(lambda: _failing(bot.url, "a job pass has been running for"), within=30)
     proxy.cut()  # the held connections end at once, so the pool closes without waiting on them

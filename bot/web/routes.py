@@ -53,7 +53,7 @@ class Routes:
     async def livez(self, request: web.Request) -> web.Response:
         """Liveness: the process only, never the database (a restart would not mend an outage; see liveness.py)."""
         services = self.services
-        job_runner, problems = services.liveness.state()
+        job_runner, problems = services.liveness.state(services.jobs)
         body: dict[str, object] = {
             "status": "failing" if problems else "ok",
             "version": __version__,
