@@ -32,7 +32,9 @@ VOLUME /data
 USER 10001:10001
 WORKDIR /data
 EXPOSE 3000
+# Liveness, not readiness: an unhealthy container may be restarted (Swarm, autoheal), and a restart mends no
+# database outage. /livez checks the process only; /healthz (503 while the database is down) is for routing.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4); sys.exit(0)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('PORT', '3000'), timeout=4); sys.exit(0)"]
 ENTRYPOINT ["zzik-bot"]
 CMD ["serve"]

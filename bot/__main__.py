@@ -325,6 +325,12 @@ def _check_config(path: str) -> int:
     for warning in config.warnings():
         print(f"warning: {warning}")
     print(f"{path}: ok")
+    # What the file sets, as the bot will use it: a section merges field by field over the built-in one.
+    values = opsconfig.effective(path, config)
+    if values:
+        print("effective values of what it sets (the rest is the built-in ZZIK LIVE manual):")
+        for field, value in values:
+            print(f"  {field}: {value}")
     return 0
 
 
@@ -358,7 +364,11 @@ def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="zzik-bot", description="ZZIK Ops Bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
     serve = sub.add_parser("serve", help="serve Slack over HTTP (and Socket Mode with --socket-mode)")
-    serve.add_argument("--socket-mode", action="store_true", help="also connect over Socket Mode (SLACK_APP_TOKEN)")
+    serve.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="also connect over Socket Mode (SLACK_APP_TOKEN; or ZZIK_SOCKET_MODE=1)",
+    )
     sub.add_parser("migrate", help="apply database migrations (needs no Slack secrets)")
     check = sub.add_parser("check-config", help="validate an ops config file")
     check.add_argument("file")
@@ -378,8 +388,10 @@ def _main(argv: list[str] | None) -> int:
             settings.require_slack()
     except SettingsError as exc:
         return _fail(str(exc))
-    if args.cmd == "serve" and args.socket_mode and settings.slack_app_token is None:
-        return _fail("SLACK_APP_TOKEN is not set (needed for --socket-mode)")
+    socket_mode = args.cmd == "serve" and (args.socket_mode or settings.zzik_socket_mode)
+    if socket_mode and settings.slack_app_token is None:
+        asked = "--socket-mode" if args.socket_mode else "ZZIK_SOCKET_MODE"
+        return _fail(f"SLACK_APP_TOKEN is not set (needed for {asked})")
     try:
         config = _configure(settings)
     except opsconfig.ConfigError as exc:
@@ -392,7 +404,7 @@ def _main(argv: list[str] | None) -> int:
         sock = _bind(settings)
     except Fatal as exc:
         return _fail(str(exc), exc.code)
-    return _run(lambda: _serve(settings, config, sock, args.socket_mode))
+    return _run(lambda: _serve(settings, config, sock, socket_mode))
 
 
 def _run(command: Callable[[], Any]) -> int:

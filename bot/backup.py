@@ -7,10 +7,13 @@ command line: it is handed over in PGPASSWORD.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import IO
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from bot.embedded import bin_dir
@@ -43,15 +46,36 @@ def _run(program: str, url: str, *args: str) -> None:
             text=True,
         )
     except subprocess.CalledProcessError as exc:
-        lines = (exc.stderr or "").strip().splitlines()
-        raise BackupError(f"{program}: {lines[-1] if lines else f'exit status {exc.returncode}'}") from None
+        raise BackupError(_what_failed(program, exc.stderr or "", exc.returncode)) from None
 
 
 def backup(url: str, path: Path) -> None:
     # The dump holds the audit log and everyone's on-call data: readable by this user only.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    except OSError as exc:
+        why = f"the directory {path.parent} does not exist" if not path.parent.is_dir() else exc.strerror
+        raise BackupError(f"{path}: cannot be written: {why}") from None
     path.chmod(0o600)
     _run("pg_dump", url, "--format=custom", "--no-owner", f"--file={path}")
+
+
+# psql prints a server error as `psql:<stdin>:LINE: ERROR:  text`, then HINT:, DETAIL:, CONTEXT: lines under it.
+_SERVER_ERROR = re.compile(r"^(?:psql:[^ ]*?:\d+: )?((?:ERROR|FATAL|PANIC):.*)$")
+
+
+def _what_failed(program: str, stderr: str, returncode: int) -> str:
+    """The line that says what went wrong: the server's ERROR, else the program's `error:` line, never the
+    HINT, DETAIL or advice ("Is the server running …?") printed after it."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    found = next((m[1] for line in lines if (m := _SERVER_ERROR.match(line))), None)
+    if found is None:
+        found = next((line for line in lines if line.startswith(f"{program}: error:")), None)
+    if found is None:
+        found = lines[-1] if lines else f"exit status {returncode}"
+    if "read-only transaction" in found:
+        found += " (is DATABASE_URL a read-only replica? restore into the primary)"
+    return f"{program}: {found.removeprefix(f'{program}: ')}"
 
 
 def restore(url: str, path: Path) -> None:
@@ -76,15 +100,36 @@ def restore(url: str, path: Path) -> None:
             stderr=psql_err,
             env=environment,
         )
-        with script.stdout, apply.stdin:  # type: ignore[union-attr]
-            try:
-                for line in script.stdout:  # type: ignore[union-attr]
-                    if not line.startswith(b"SET transaction_timeout"):
-                        apply.stdin.write(line)  # type: ignore[union-attr]
-            except BrokenPipeError:
-                pass  # psql stopped at an error; its message is read below
-        for name, proc, err in (("pg_restore", script, restore_err), ("psql", apply, psql_err)):
-            if proc.wait() != 0:
-                err.seek(0)
-                lines = err.read().decode(errors="replace").strip().splitlines()
-                raise BackupError(f"{name}: {lines[-1] if lines else f'exit status {proc.returncode}'}")
+        source, sink = script.stdout, apply.stdin
+        if source is None or sink is None:  # both are pipes (PIPE above); this satisfies the type checker
+            raise BackupError("pg_restore or psql could not be started")
+        psql_stopped = False
+        try:
+            for line in source:
+                if not line.startswith(b"SET transaction_timeout"):
+                    sink.write(line)
+            sink.flush()
+        except BrokenPipeError:
+            psql_stopped = True  # psql stopped at an error; its message is read below
+        finally:
+            source.close()  # pg_restore, if still writing, stops (nothing reads the rest)
+        if script.wait() != 0 and not psql_stopped:
+            # psql has not seen the end of the script, so its transaction is open: killed, nothing commits.
+            apply.kill()
+            apply.wait()
+            with contextlib.suppress(BrokenPipeError):
+                sink.close()
+            raise BackupError(_what_failed("pg_restore", _text(restore_err), script.returncode))
+        try:
+            sink.close()  # the end of the script: psql commits
+        except BrokenPipeError:
+            pass  # psql had already stopped at an error
+        if apply.wait() != 0:
+            raise BackupError(_what_failed("psql", _text(psql_err), apply.returncode))
+        if script.returncode != 0:
+            raise BackupError(_what_failed("pg_restore", _text(restore_err), script.returncode))
+
+
+def _text(err: IO[bytes]) -> str:
+    err.seek(0)
+    return err.read().decode(errors="replace")

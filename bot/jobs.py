@@ -58,6 +58,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -283,6 +284,17 @@ class JobRunner:
     @property
     def handlers(self) -> dict[str, Handler]:
         return {name: job.handler for name, job in self.jobs.items()}
+
+    # For the liveness probe (bot/liveness.py), in time.monotonic(): when start() was called, and when the last
+    # pass of the background loop began and ended (None: none yet).
+    started_at: float | None = field(default=None, init=False)
+    pass_started: float | None = field(default=None, init=False)
+    pass_finished: float | None = field(default=None, init=False)
+
+    @property
+    def running(self) -> bool:
+        """The background loop is on (start() was called, stop() not yet)."""
+        return self._loop is not None and not self._loop.done()
 
     # -- declaring -------------------------------------------------------------------------------
 
@@ -741,6 +753,7 @@ class JobRunner:
     def start(self, every_seconds: float) -> None:
         """Run passes in the background until stop(): see the module's docstring."""
         self._stopping = False
+        self.started_at, self.pass_started, self.pass_finished = time.monotonic(), None, None
         self._loop = asyncio.create_task(self._passes(every_seconds), name="zzik-jobs")
 
     async def _passes(self, every_seconds: float) -> None:
@@ -748,6 +761,7 @@ class JobRunner:
             self._wake.clear()
             free = self.concurrency - self._busy
             started = 0
+            self.pass_started = time.monotonic()
             try:
                 await self._promote_schedules()
                 started = len(await self._claim_and_start())
@@ -755,6 +769,7 @@ class JobRunner:
                 logger.warning("job pass skipped: database unavailable", error=str(exc))
             except Exception as exc:  # the loop must outlive any one pass
                 logger.error("job pass failed", error=repr(exc))
+            self.pass_finished = time.monotonic()
             if self._stopping:
                 return
             # Every slot taken (or filled now, so more may be due): pass again as soon as one frees.

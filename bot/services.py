@@ -12,6 +12,7 @@ from bot.audit import Writer
 from bot.clock import Clock
 from bot.db import Database
 from bot.jobs import JobRunner
+from bot.liveness import Liveness
 from bot.metrics import Metrics
 from bot.opsconfig import OpsConfig
 from bot.settings import Settings
@@ -41,6 +42,8 @@ class Services:
     prometheus: Prometheus | None = None
     # The audit rows of Slack requests, written in the background (group commit); None: each row at once.
     audit_writer: Writer | None = None
+    # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
+    liveness: Liveness = field(default_factory=Liveness)
 
 
 def zone(services: Services) -> ZoneInfo:

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    # Serve over Socket Mode too, as `serve --socket-mode` does: for deploy files, which set variables, not flags.
+    zzik_socket_mode: bool = False
     slack_api_url: str = "https://slack.com/api/"
     database_url: str | None = None
     host: str = "0.0.0.0"

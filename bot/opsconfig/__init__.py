@@ -1,14 +1,14 @@
 """The ops config: everything the operations manual holds, as validated data.
 
 The built-in default (`bot/default.yml`) is the ZZIK LIVE manual. A file named by ZZIK_CONFIG overrides it
-section by section. Errors name the field and, for a file, the line.
+field by field (lists are replaced whole). Errors name the field and, for a file, the line.
 
 values.py: the value types (durations, times, severities, people) · sections.py: one model per section ·
 config.py: OpsConfig, the whole · loading.py: load() and ConfigError.
 """
 
 from bot.opsconfig.config import OpsConfig
-from bot.opsconfig.loading import DEFAULT_PATH, ConfigError, load
+from bot.opsconfig.loading import DEFAULT_PATH, ConfigError, effective, load
 from bot.opsconfig.sections import (
     ALERT_RULES,
     ERROR_RATIO,
@@ -87,6 +87,7 @@ __all__ = [
     "Stage",
     "Stakeholders",
     "TimeOfDay",
+    "effective",
     "load",
     "parse_duration",
 ]

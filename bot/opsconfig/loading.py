@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, time, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +74,33 @@ def _message(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
-def load(path: Path | str | None = None) -> OpsConfig:
-    """The built-in config, with the sections of `path` (if given) in place of the defaults.
+def _merge(base: Any, override: Any) -> Any:
+    """`override` over `base`, field by field: mappings merge key by key, anything else (a list too) replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    return override
 
-    Every problem is reported at once (unknown sections with the rest), each with its field and line.
+
+def _read(path: Path | str) -> str:
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror}"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            [f"{source}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}): save the file as UTF-8"]
+        ) from None
+
+
+def load(path: Path | str | None = None) -> OpsConfig:
+    """The built-in config, with what `path` (if given) sets in place of the defaults, field by field.
+
+    A section in the file changes only the fields it names (lists are replaced whole). Every problem is
+    reported at once (unknown sections with the rest), each with its field and line.
     """
     merged, _ = _load_yaml(DEFAULT_PATH.read_text(encoding="utf-8"), "default.yml")
     node = None
@@ -83,20 +108,16 @@ def load(path: Path | str | None = None) -> OpsConfig:
     problems: list[str] = []
     if path is not None:
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError([f"{source}: cannot read: {exc.strerror}"]) from None
-        override, node = _load_yaml(text, source)
+        override, node = _load_yaml(_read(path), source)
         known = sorted(OpsConfig.model_fields)
         for key in sorted(set(override) - set(known)):
             problems.append(f"{source}:{_line_of(node, (key,))}: {key}: unknown section (sections: {', '.join(known)})")
             del override[key]
-        merged.update(override)
+        merged = _merge(merged, override)
     try:
         config = OpsConfig.model_validate(merged)
     except ValidationError as exc:
-        overridden = set(merged) if node is None else {k.value for k, _ in node.value}
+        overridden = set() if node is None else {k.value for k, _ in node.value}
         for err in exc.errors():
             loc = err["loc"]
             field = ".".join(str(p) for p in loc) or "config"
@@ -106,3 +127,51 @@ def load(path: Path | str | None = None) -> OpsConfig:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def effective(path: Path | str, config: OpsConfig) -> list[tuple[str, str]]:
+    """What the file at `path` sets, each field with its value in `config` (the file over the defaults).
+
+    A mapping in the file is followed down to the fields it names; a list or a value is shown whole.
+    """
+    override, _ = _load_yaml(_read(path), str(path))
+    values = config.model_dump(by_alias=True)
+    found: list[tuple[str, str]] = []
+
+    def walk(given: Any, value: Any, where: tuple[str, ...]) -> None:
+        if isinstance(given, dict) and given and isinstance(value, dict):
+            for key in given:
+                if key in value:
+                    walk(given[key], value[key], (*where, str(key)))
+        else:
+            found.append((".".join(where), _show(value)))
+
+    for section in override:
+        if section in values:
+            walk(override[section], values[section], (str(section),))
+    return found
+
+
+def _show(value: Any) -> str:
+    """A value as one would write it in the config: 30m, "10:00", [P1, P2]."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, timedelta):
+            seconds = int(v.total_seconds())
+            parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m")]
+            text = "".join(f"{n}{unit}" for n, unit in parts if n) + (f"{seconds % 60}s" if seconds % 60 else "")
+            return text or "0s"
+        if isinstance(v, time):
+            return v.strftime("%H:%M")
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, Enum):
+            return v.value
+        if isinstance(v, dict):
+            return {plain(k): plain(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
+        return v
+
+    text = yaml.safe_dump(plain(value), default_flow_style=True, allow_unicode=True, sort_keys=False, width=10**6)
+    return text.removesuffix("\n...\n").strip()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bot.oncall.contacts import MAX_CONTACTS, EmergencyContact
 from bot.opsconfig import values
-from bot.opsconfig.values import WEEKDAYS, Duration, Member, MemberOrGroup, Severity, TimeOfDay
+from bot.opsconfig.values import WEEKDAYS, ChannelName, Duration, Member, MemberOrGroup, Severity, TimeOfDay
 
 
 class Section(BaseModel):
@@ -20,11 +20,11 @@ class Section(BaseModel):
 
 
 class Channels(Section):
-    alerts: str
-    deployments: str
-    incidents: str
-    dev: str
-    support: str
+    alerts: ChannelName
+    deployments: ChannelName
+    incidents: ChannelName
+    dev: ChannelName
+    support: ChannelName
 
 
 class SeverityLevel(Section):
@@ -263,7 +263,7 @@ class Checklist(Section):
 
 
 class Maintenance(Section):
-    channel: str = "dev"
+    channel: ChannelName = "dev"  # a key of channels (dev, support …) or a channel's name
     checklists: dict[Literal["daily", "weekly", "monthly"], Checklist]
 
 
@@ -305,6 +305,16 @@ class Oncall(Section):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Seoul)") from None
         return value
 
+    @field_validator("engineers", "managers")
+    @classmethod
+    def _once_each(cls, people: list[str]) -> list[str]:
+        # Week n's primary is engineers[n] and its secondary engineers[n + 1]: someone listed twice would be
+        # on call twice as often, or primary and secondary at once (nobody to escalate to).
+        twice = sorted({p for p in people if people.count(p) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once: list each person once")
+        return people
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -326,7 +336,7 @@ class Component(Section):
 class Stakeholders(Section):
     """Who outside the incident channel hears about incidents, in plain language, and when the manager is reminded."""
 
-    channel: str = "#zzik-support"
+    channel: ChannelName = "#zzik-support"
     severities: list[Severity] = ["P1", "P2"]
     # An incident of these severities with no stakeholder update for `remind_after`: the manager is reminded.
     remind_severities: list[Severity] = ["P1"]

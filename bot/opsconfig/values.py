@@ -83,6 +83,32 @@ def _member_or_group(value: str) -> str:
         ) from None
 
 
+def _channel_name(value: str) -> str:
+    """A channel as Slack names it (conversations.create refuses anything else), with or without its `#`.
+
+    Slack's rule: lowercase letters, digits, - and _, at most 80 characters. Letters of scripts without case
+    (한글, 日本語) are lowercase in Slack's sense and allowed, as Slack allows them.
+    """
+    name = value.removeprefix("#")
+    if not name:
+        raise ValueError(f"{value!r} is not a channel name: it is empty")
+    if len(name) > 80:
+        raise ValueError(f"{value[:20]!r}… is not a channel name: Slack takes at most 80 characters")
+    wrong = sorted({c for c in name if not (c in "-_" or (c.isalnum() and not c.isupper()))})
+    if wrong:
+        kinds = [
+            *(["capital letters"] if any(c.isupper() for c in wrong) else []),
+            *(["spaces"] if any(c.isspace() for c in wrong) else []),
+            *[repr(c) for c in wrong if not (c.isupper() or c.isspace())],
+        ]
+        raise ValueError(
+            f"{value!r} is not a channel name Slack accepts: lowercase letters, digits, - and _ only "
+            f"(it has {', '.join(kinds)})"
+        )
+    return value
+
+
 # Strict strings: a YAML number or date where a person is meant is an error, not a silent str().
 Member = Annotated[str, Field(strict=True), AfterValidator(_member)]
 MemberOrGroup = Annotated[str, Field(strict=True), AfterValidator(_member_or_group)]
+ChannelName = Annotated[str, Field(strict=True), AfterValidator(_channel_name)]

@@ -1,4 +1,4 @@
-"""HTTP routes: Slack's one URL, health, metrics."""
+"""HTTP routes: Slack's one URL, health (liveness and readiness), metrics."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> 
     routes = Routes(bolt, services)
     web_app.router.add_post("/slack/events", routes.slack_events)
     web_app.router.add_get("/healthz", routes.healthz)
+    web_app.router.add_get("/livez", routes.livez)
     web_app.router.add_get("/metrics", routes.metrics)
 
 
@@ -49,7 +50,22 @@ class Routes:
             return web.json_response({"error": "body: not a Slack request Bolt can read"}, status=400)
         return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
+    async def livez(self, request: web.Request) -> web.Response:
+        """Liveness: the process only, never the database (a restart would not mend an outage; see liveness.py)."""
+        services = self.services
+        job_runner, problems = services.liveness.state(services.jobs)
+        body: dict[str, object] = {
+            "status": "failing" if problems else "ok",
+            "version": __version__,
+            "replica": services.replica_id,
+            "job_runner": job_runner,
+        }
+        if problems:
+            body["problems"] = problems
+        return web.json_response(body, status=503 if problems else 200)
+
     async def healthz(self, request: web.Request) -> web.Response:
+        """Readiness: 503 while the database is unreachable, its schema is behind, or Socket Mode is down."""
         services = self.services
         up = await _database_up(services)
         services.metrics.database_up.set(1 if up else 0)
