@@ -261,14 +261,9 @@ def _readme_settings() -> set[str]:
     return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
 
 
-# NEEDS README ROWS (issue 23, item 2): this test fails until README's settings table has a row for each of
-# these settings; the rows to paste are in the opsconf report.
-README_PENDING = {"ZZIK_SOCKET_MODE"}
-
-
 def test_readme_settings_table_lists_every_setting() -> None:
     missing = sorted(SETTINGS - _readme_settings())
-    assert missing == [], f"README's settings table has no row for {missing} (pending: {sorted(README_PENDING)})"
+    assert missing == [], f"README's settings table has no row for {missing}"
     assert _readme_settings() == SETTINGS  # and no row for a setting that is not there
 
 
