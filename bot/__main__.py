@@ -232,7 +232,7 @@ async def _serve_until_stopped(
     handler: SocketMode | None = None
     bot = None
     try:
-        bot = build(settings, config, db=Database(url))
+        bot = build(settings, config, db=Database(url, max_size=settings.zzik_db_pool_size))
         await bot.start()
         # On stop: no new connections; requests in flight get up to a Slack ack's time to be answered.
         runner = web.AppRunner(bot.web, access_log=None, shutdown_timeout=REQUESTS_GRACE)

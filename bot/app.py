@@ -100,7 +100,7 @@ def build(
         # Without DATABASE_URL the caller starts the embedded server first (bot.__main__) and passes it in.
         if not settings.database_url:
             raise ValueError("build() needs a database: DATABASE_URL or db=")
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, max_size=settings.zzik_db_pool_size)
     clock = clock or Clock()
     replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     runner = JobRunner(

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     zzik_webhook_secret: SecretStr | None = None
     # How often each replica looks for due jobs.
     zzik_job_tick_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL connections each replica may hold: requests, job runs (which get all but 4 of them, at most 16)
+    # and the audit writer share them.
+    zzik_db_pool_size: int = Field(default=20, ge=4, le=200)
     # How long a command may work on its answer before the ack goes without it (the answer then follows
     # through response_url). Slack gives 3 s for the whole ack.
     zzik_ack_budget_seconds: float = Field(default=1.0, ge=0, le=2.0)

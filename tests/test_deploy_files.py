@@ -178,6 +178,7 @@ EXAMPLE = {
     "ZZIK_DATA_DIR": "/srv/zzik",
     "ZZIK_WEBHOOK_SECRET": "hook-secret",
     "ZZIK_JOB_TICK_SECONDS": "7",
+    "ZZIK_DB_POOL_SIZE": "30",
     "ZZIK_ACK_BUDGET_SECONDS": "1.5",
     "ZZIK_PUBLIC_URL": "https://bot.example",
     "ZZIK_ALERTMANAGER_URL": "http://alertmanager:9093",

@@ -110,7 +110,7 @@ async def test_long_checklists_are_split_never_dropped_and_named_by_check_config
     config = config_with(incidents=base)
     assert any("incidents.stages[3].items[10] is 88 characters" in w for w in config.warnings())
     path = tmp_path / "ops.yml"
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json", by_alias=True)), encoding="utf-8")
     assert main(["check-config", str(path)]) == 0
     assert "incidents.stages[3].items[10] is 88 characters" in capsys.readouterr().out
 

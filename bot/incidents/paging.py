@@ -31,6 +31,8 @@ PAGE_RETRY = "incidents.page_retry"
 PAGE_LEASE = PAGING_LEASE  # a round a dead replica left is taken over this soon (heartbeats renew it)
 # Round n+1 is due this long after round n failed (or Slack's Retry-After, if longer); then the page is given up on.
 PAGE_BACKOFF = [timedelta(seconds=s) for s in (1, 2, 4, 8, 15, 30, 60, 120, 300)]
+# How long a sender's claim on a page stands: past it, a sender that died mid-send leaves the page to the next.
+SENDING_CLAIM = timedelta(seconds=30)
 # How long a declaration's first round waits for the set-up to create the channel, so the page can link it.
 CHANNEL_WAIT = timedelta(seconds=2)
 
@@ -113,9 +115,10 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
         return None
 
     gave_up = False
+    claimed = await store.claim_undelivered_pages(services.db, incident.id, services.clock.now(), SENDING_CLAIM)
+    pending = [p for p in claimed if p.reachable]
+    outcomes = await asyncio.gather(*(send(p) for p in pending))
     async with services.db.transaction() as conn:
-        pending = [p for p in await store.lock_undelivered_pages(conn, incident.id) if p.reachable]
-        outcomes = await asyncio.gather(*(send(p) for p in pending))
         now = services.clock.now()
         delivered = []
         for p, error in zip(pending, outcomes, strict=True):

@@ -425,20 +425,27 @@ async def pages(conn: Conn, incident_id: int, *, undelivered: bool = False) -> l
     return [from_row(Page, r) for r in rows]
 
 
-async def lock_undelivered_pages(conn: asyncpg.Connection, incident_id: int) -> list[Page]:
-    """The incident's undelivered pages that no one else is sending now, locked until the caller's transaction ends:
-    two senders (the page job and a severity change's own send) never DM the same person twice."""
+async def claim_undelivered_pages(conn: Conn, incident_id: int, at: datetime, stale: timedelta) -> list[Page]:
+    """The incident's undelivered pages that no one else is sending now (no claim, or one older than `stale`),
+    claimed at `at` in one statement: two senders (the page job and a severity change's own send) never DM the
+    same person at once, and no connection is held while Slack is called."""
     rows = await conn.fetch(
-        f"""SELECT {_PAGE_COLUMNS} FROM incident_pages WHERE incident_id = $1 AND delivered_at IS NULL
-            ORDER BY id FOR UPDATE SKIP LOCKED""",
+        f"""UPDATE incident_pages SET sending_since = $2
+            WHERE id IN (SELECT id FROM incident_pages
+                         WHERE incident_id = $1 AND delivered_at IS NULL
+                           AND (sending_since IS NULL OR sending_since < $3::timestamptz)
+                         ORDER BY id FOR UPDATE SKIP LOCKED)
+            RETURNING {_PAGE_COLUMNS}""",
         incident_id,
+        at,
+        at - stale,
     )
-    return [from_row(Page, r) for r in rows]
+    return sorted((from_row(Page, r) for r in rows), key=lambda p: p.id)
 
 
 async def page_tried(conn: Conn, page_id: int, error: str | None, at: datetime) -> None:
     await conn.execute(
-        """UPDATE incident_pages SET attempts = attempts + 1, last_error = $2,
+        """UPDATE incident_pages SET attempts = attempts + 1, last_error = $2, sending_since = NULL,
                   delivered_at = CASE WHEN $2::text IS NULL THEN $3::timestamptz END
            WHERE id = $1 AND delivered_at IS NULL""",
         page_id,
