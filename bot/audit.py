@@ -99,7 +99,7 @@ class Writer:
     MOST = 500  # rows in one statement
     LIMIT = 20_000  # rows held in memory while the database cannot take them (a few MiB)
     BACKOFF = (0.1, 5.0)  # first and longest wait between tries of a batch that could not be written
-    CLOSE_WITHIN = 10.0  # seconds close() spends writing what is left before counting it lost
+    CLOSE_WITHIN = 5.0  # seconds close() spends writing what is left before counting it lost (a shutdown waits)
 
     def __init__(self, db: Database, metrics: Metrics | None = None) -> None:
         self.db = db

@@ -13,7 +13,7 @@ import pytest
 from bot import audit
 from bot.db import Database
 from bot.metrics import Metrics
-from tests.conftest import eventually
+from tests.conftest import BotFactory, eventually
 from tests.pgproxy import PgProxy
 
 
@@ -133,3 +133,17 @@ async def test_a_row_postgresql_refuses_costs_only_itself(direct: Database) -> N
     await writer.close()
     assert sorted(await actions(direct)) == ["fine", "fine too"]
     assert lost(metrics, "refused") == 1
+
+
+async def test_a_request_refused_because_the_database_is_away_is_audited_once_it_is_back(
+    make_bot: BotFactory, proxy: PgProxy
+) -> None:
+    bot = await make_bot(dsn=proxy.dsn)
+    proxy.cut()
+    reply = await bot.slack.command("/maintenance", "post daily", user="U0BOB")
+    assert reply.json["text"].startswith("The database is unavailable right now")  # the delivery claim failed
+    proxy.restore()
+    rows = await eventually(
+        lambda: bot.db.fetch("SELECT action, outcome, actor FROM audit_log WHERE outcome = 'unavailable'"), within=30
+    )
+    assert [dict(r) for r in rows] == [{"action": "/maintenance", "outcome": "unavailable", "actor": "U0BOB"}]
