@@ -305,14 +305,13 @@ class Served:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
-        if self.alive:
-            assert self.proc is not None
+        """kill -9: no shutdown, no flush, as a host that fails."""
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
 
     async def stop(self) -> None:
-        if self.alive:
-            assert self.proc is not None
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 await asyncio.to_thread(self.proc.wait, 30)

@@ -1,7 +1,7 @@
 """A chaos soak (minutes; not part of the suite): two real `zzik-bot serve` replicas on one database, a steady mix of
 P1 declarations (slash command and Declare form), P1 Alertmanager alerts, acknowledgements and resolves, while
 
-- one replica at a time is killed (-9) and started again, at random;
+- one replica at a time is killed (-9) and started again, at random, a moment after a P1 was sent to it (mid-page);
 - the PostgreSQL connections are cut for a few seconds (tests/pgproxy.py between the replicas and PostgreSQL);
 - the fake Slack answers 429 (Retry-After: 1) or 500 in bursts, and the fake PagerDuty 429 or 500 for a while.
 
@@ -130,6 +130,7 @@ class Soak:
         self.stopping = False
         self.restarting: set[int] = set()
         self.restarts: set[asyncio.Task[None]] = set()
+        self.in_flight: set[asyncio.Task[Request]] = set()
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -159,9 +160,10 @@ class Soak:
 
     # -- the load -------------------------------------------------------------------------------------------------
 
-    async def send(self, kind: str, *, target: int | None = None, channel: str = "", user: str = REPORTER) -> Request:
-        live = self.up() or [0]
-        index = self.rng.choice(live)
+    async def send(
+        self, kind: str, *, target: int | None = None, channel: str = "", user: str = REPORTER, to: int | None = None
+    ) -> Request:
+        index = to if to is not None else self.rng.choice(self.up() or [0])
         replica = self.replicas[index]
         request = Request(kind, self.tag(), time.perf_counter(), index, target=target)
         self.requests.append(request)
@@ -257,7 +259,11 @@ class Soak:
             await asyncio.sleep(self.rng.uniform(8, 20))
             what = self.rng.choice(["kill", "kill", "cut", "slack", "pagerduty"])
             if what == "kill" and len(self.up()) == 2:
+                # Mid-page: a P1 goes to the victim, which dies a moment later (after its ack, or before it).
                 index = self.rng.randrange(2)
+                kind = self.rng.choice(["declare_command", "alert"])
+                self.in_flight.add(asyncio.create_task(self.send(kind, to=index)))
+                await asyncio.sleep(self.rng.uniform(0.1, 1.5))
                 self.replicas[index].kill()
                 self.chaos.kills.append(time.perf_counter())
                 print(f"  {self.clock()} killed replica {index} (-9)", flush=True)
@@ -322,7 +328,7 @@ class Soak:
         await asyncio.gather(self.load(until), self.chaos_loop(until))
         print(f"  {self.clock()} chaos over: restoring, then waiting up to {self.args.settle:.0f} s", flush=True)
         self.proxy.restore()
-        await asyncio.gather(*self.restarts)
+        await asyncio.gather(*self.restarts, *self.in_flight)
         for index, replica in enumerate(self.replicas):
             if not replica.alive:
                 await replica.start()
