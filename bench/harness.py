@@ -247,6 +247,13 @@ MANAGER = "U0MANAGER"
 WEBHOOK_SECRET = "bench-webhook-secret"
 PD_KEY = "R0BENCHPAGERDUTYROUTINGKEY00001"
 TAG = re.compile(r"ttp\d+x\d+x\d+z")  # the tag each declaration carries in its title or summary
+ESCALATION = re.compile(r"escalat", re.IGNORECASE)
+
+
+def is_page(text: str) -> bool:
+    """A page DM of a declaration or an alert. An escalation's page (the next role, once the response time has
+    passed unacknowledged) is not a second page of the same declaration."""
+    return text.startswith(":rotating_light:") and not ESCALATION.search(text)
 
 
 @contextlib.asynccontextmanager

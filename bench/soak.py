@@ -9,7 +9,8 @@ Each request goes to a replica that is up, as a load balancer would send it. The
 restored, and the soak waits (bounded) for the durable work to finish and checks the invariants, printing each:
 
 1. every declared P1 incident and P1 alert paged each right person exactly once (the right people: those a P1
-   declared and a P1 alert paged before the chaos began), and PagerDuty accepted one trigger for each;
+   declared and a P1 alert paged before the chaos began; escalation pages, sent when nobody acknowledges within
+   the response time, are not counted), and PagerDuty accepted one trigger for each;
 2. every alert posted once in the alerts channel;
 3. every acked command's effect is present (incident declared, acknowledged, resolved; alert acknowledged);
 4. nobody was told "nothing was done" (the ack, the response_url, the DMs and ephemerals to them) for a change
@@ -56,6 +57,7 @@ from harness import (
     alertmanager_delivery,
     bot_env,
     declare_form,
+    is_page,
     machine,
     pct,
     post_alert,
@@ -363,7 +365,7 @@ class Soak:
         for method, _, args in self.slack.ok:
             channel = str(args.get("channel") or "")
             text = str(args.get("text") or "")
-            if method == "chat.postMessage" and channel[:1] in ("U", "W") and text.startswith(":rotating_light:"):
+            if method == "chat.postMessage" and channel[:1] in ("U", "W") and is_page(text):
                 found = TAG.search(text)
                 if found:
                     out.setdefault(found[0], Counter())[channel] += 1
@@ -375,7 +377,7 @@ class Soak:
         for method, at, args in self.slack.ok:
             channel = str(args.get("channel") or "")
             text = str(args.get("text") or "")
-            if method == "chat.postMessage" and channel[:1] in ("U", "W") and text.startswith(":rotating_light:"):
+            if method == "chat.postMessage" and channel[:1] in ("U", "W") and is_page(text):
                 found = TAG.search(text)
                 if found:
                     firsts.setdefault(found[0], {}).setdefault(channel, at)

@@ -48,6 +48,7 @@ from harness import (
     alertmanager_delivery,
     bot_env,
     declare_form,
+    is_page,
     machine,
     pct,
     post_alert,
@@ -101,7 +102,7 @@ class Watch:
             if method == "chat.postMessage" and channel[:1] in ("U", "W"):
                 text = str(args.get("text") or "")
                 found = TAG.search(text)
-                if found and text.startswith(":rotating_light:") and found[0] in self.by_tag:
+                if found and is_page(text) and found[0] in self.by_tag:
                     self.by_tag[found[0]].dms.setdefault(channel, end)
             elif method == "pins.add":
                 self.pins.setdefault(channel, end)
