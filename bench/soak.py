@@ -34,7 +34,6 @@ import json
 import math
 import os
 import random
-import re
 import tempfile
 import time
 from collections import Counter
@@ -70,7 +69,6 @@ from tests.pgproxy import PgProxy
 from tests.slackreq import ANSWERS, SlackRequests
 
 NOTHING_DONE = "nothing was done"
-MENTION = re.compile(r"<@([UW][A-Z0-9]+)")
 
 
 class SoakSlack(TimedSlack):
