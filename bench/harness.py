@@ -1,27 +1,38 @@
 """What the benchmarks share: a fake Slack that timestamps answers, the bot and the bare Bolt app as processes,
-signed slash commands, percentiles, and a note on the machine (CPUs, load) the figures were taken on."""
+signed slash commands, percentiles, and a note on the machine (CPUs, load) the figures were taken on; for the time
+to page and the soak, scratch databases, killable `serve` processes, a rota on call now, a timed fake PagerDuty and
+Alertmanager deliveries."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import aiohttp
+import asyncpg
+import yaml
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.fakepagerduty import FakePagerDuty  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -224,3 +235,193 @@ async def answer_times(fake: TimedSlack, sent: list[tuple[float, bool, str, floa
         elif name in fake.answered:
             times.append(fake.answered[name] - started)
     return times
+
+
+# -- What bench/time_to_page.py and bench/soak.py share: scratch databases, `serve` processes that can be killed
+# and restarted, a config with a rota on call now, a fake PagerDuty that notes when it accepted each event, and
+# Alertmanager deliveries. Only the public surface: processes, signed HTTP, the fakes over HTTP, the database.
+
+REPORTER = "U0REPORTER"
+ENGINEERS = ["U0ENG1", "U0ENG2", "U0ENG3"]
+MANAGER = "U0MANAGER"
+WEBHOOK_SECRET = "bench-webhook-secret"
+PD_KEY = "R0BENCHPAGERDUTYROUTINGKEY00001"
+TAG = re.compile(r"ttp\d+x\d+x\d+z")  # the tag each declaration carries in its title or summary
+ESCALATION = re.compile(r"escalat", re.IGNORECASE)
+
+
+def is_page(text: str) -> bool:
+    """A page DM of a declaration or an alert. An escalation's page (the next role, once the response time has
+    passed unacknowledged) is not a second page of the same declaration."""
+    return text.startswith(":rotating_light:") and not ESCALATION.search(text)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of `admin_dsn`; its URL. Dropped afterwards, connections and all."""
+    name = f"zzik_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield urlparse(admin_dsn)._replace(path=f"/{name}").geturl()
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def rota_config(directory: Path) -> Path:
+    """The built-in config with a rota on call now (three engineers, one manager): a P1 pages three people."""
+    config = yaml.safe_load((ROOT / "bot" / "default.yml").read_text())
+    config["oncall"].update(
+        timezone="UTC",
+        start=(datetime.now(UTC) - timedelta(days=7)).date().isoformat(),
+        engineers=ENGINEERS,
+        managers=[MANAGER],
+    )
+    path = directory / "zzik.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def add_people(fake: FakeSlack) -> None:
+    for user in [REPORTER, *ENGINEERS, MANAGER]:
+        fake.add_user(user, user.lower())
+
+
+class Served:
+    """One `python -m bot serve` process on 127.0.0.1, which can be killed (-9) and started again on its port."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(self.port), "LOG_FORMAT": "json"}
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self, healthy_within: float = 90) -> None:
+        with self.log.open("a") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "serve"], env=self.env, cwd=ROOT, stdout=out, stderr=out
+            )
+        await wait_healthy(self.url, self.proc, healthy_within)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flush, as a host that fails."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                await asyncio.to_thread(self.proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def bot_env(dsn: str, slack: FakeSlack, config: Path, pagerduty: FakePagerDuty | None) -> dict[str, str]:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-bench-token",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.url,
+        "DATABASE_URL": dsn,
+        "ZZIK_CONFIG": str(config),
+        "ZZIK_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ZZIK_DATA_DIR": str(config.parent),
+    }
+    if pagerduty is not None:
+        env.update(ZZIK_PAGERDUTY_ROUTING_KEY=PD_KEY, ZZIK_PAGERDUTY_EVENTS_URL=pagerduty.url)
+    return env
+
+
+class TimedPagerDuty(FakePagerDuty):
+    """The fake PagerDuty, noting when it accepted (202) each event. `script` answers each trigger's first tries
+    (per dedup key) with these statuses, e.g. (429, 500); `burst(status, seconds)` answers every event so for a
+    while (an outage or a rate limit)."""
+
+    def __init__(self, script: tuple[int, ...] = ()) -> None:
+        super().__init__({PD_KEY})
+        self.script = script
+        self.tries: dict[str, int] = {}
+        self.accepted: list[tuple[float, dict[str, Any]]] = []  # (perf_counter, event)
+        self.refused = 0
+        self._burst: tuple[int, float] | None = None
+
+    def burst(self, status: int, seconds: float) -> None:
+        self._burst = (status, time.perf_counter() + seconds)
+
+    async def _enqueue(self, request: web.Request) -> web.Response:
+        try:
+            event = json.loads(await request.text())  # aiohttp keeps the body: the fake reads it again
+        except ValueError:
+            event = None
+        status = None
+        if self._burst is not None and time.perf_counter() < self._burst[1]:
+            status = self._burst[0]
+        elif isinstance(event, dict) and event.get("event_action") == "trigger" and self.script:
+            key = str(event.get("dedup_key"))
+            tried = self.tries.get(key, 0)
+            self.tries[key] = tried + 1
+            if tried < len(self.script):
+                status = self.script[tried]
+        if status is not None:
+            self.refused += 1
+            self.arrived += 1
+            self.answers.append(status)
+            return web.json_response({"status": "throttle event" if status == 429 else "error"}, status=status)
+        response = await super()._enqueue(request)
+        if response.status == 202:
+            self.accepted.append((time.perf_counter(), event or {}))
+        return response
+
+
+def alertmanager_delivery(tag: str, *, status: str = "firing", alertname: str = "ServiceDown") -> bytes:
+    """An Alertmanager (v4) delivery of one P1 alert of its own group, its summary carrying `tag`."""
+    starts = datetime.now(UTC) - timedelta(seconds=30)
+    alert = {
+        "status": status,
+        "labels": {"alertname": alertname, "instance": tag, "severity": "critical"},
+        "annotations": {"summary": f"Checkout unreachable {tag}"},
+        "startsAt": starts.isoformat(),
+        "endsAt": datetime.now(UTC).isoformat() if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.invalid/graph",
+        "fingerprint": uuid.uuid5(uuid.NAMESPACE_OID, tag).hex[:16],
+    }
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": f'{{}}:{{alertname="{alertname}",instance="{tag}"}}',
+            "truncatedAlerts": 0,
+            "status": status,
+            "receiver": "zzik",
+            "groupLabels": {"alertname": alertname, "instance": tag},
+            "commonLabels": alert["labels"],
+            "commonAnnotations": alert["annotations"],
+            "externalURL": "http://alertmanager.invalid:9093",
+            "alerts": [alert],
+        }
+    ).encode()
+
+
+async def post_alert(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
+    headers = {"Authorization": f"Bearer {WEBHOOK_SECRET}", "Content-Type": "application/json"}
+    async with session.post(url + "/hooks/alertmanager", data=body, headers=headers) as r:
+        await r.read()
+        return r.status
+
+
+def declare_form(tag: str) -> dict[str, dict[str, Any]]:
+    """The Declare form's values for a P1 titled with `tag` (commander left to the rota)."""
+    return {
+        "title": {"value": {"value": f"Checkout down {tag}"}},
+        "severity": {"value": {"selected_option": {"value": "P1"}}},
+        "description": {"value": {"value": "declared by the benchmark"}},
+        "commander": {"value": {"selected_user": None}},
+    }

@@ -118,7 +118,7 @@ def build(
         retry_backoff=settings.zzik_slack_retry_backoff_seconds,
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
-    services.audit_writer = audit.Writer(db)
+    services.audit_writer = audit.Writer(db, metrics)
     if config.prometheus.url:
         services.prometheus = Prometheus(config.prometheus.url, config.prometheus.timeout, lambda: slack.session)
 

@@ -35,6 +35,13 @@ class Metrics:
             "name",
             "route",
         )
+        self.audit_rows_lost = self._counter(
+            "zzik_audit_rows_lost",
+            "Audit rows never written, by reason: overflow (the database was away and the rows waiting passed the "
+            "writer's limit; the oldest go), refused (PostgreSQL refused the row), shutdown (unwritten when the "
+            "process stopped)",
+            "reason",
+        )
         self.jobs = self._counter("zzik_jobs_run", "Scheduled job runs, by job and outcome", "job", "outcome")
         self.job_lag = Histogram(
             "zzik_job_lag_seconds",

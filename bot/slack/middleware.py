@@ -139,6 +139,18 @@ def install(app: AsyncApp, services: Services) -> None:
                 fresh = await bounded_claim(services.db, key)
             except DatabaseUnavailable:
                 services.metrics.requests.labels(kind, name, "unavailable").inc()
+                # Audited too (the writer retries until the database takes it): a claim that only ran out of
+                # time on a loaded machine is a request refused, and every request has its row.
+                await _audit(
+                    services,
+                    kind=kind,
+                    action=name,
+                    outcome="unavailable",
+                    actor=actor_of(body),
+                    channel=channel_of(body),
+                    request_id=request_id,
+                    detail={"key": key},
+                )
                 return await _unavailable(req, kind)
             if not fresh:
                 logger.info("duplicate delivery ignored", key=key, retry=req.headers.get("x-slack-retry-num"))
