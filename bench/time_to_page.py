@@ -254,6 +254,7 @@ async def main() -> None:
     parser.add_argument("--pagerduty", default="ok,429-500", help="ok and/or 429-500")
     parser.add_argument("--sources", default="command,form,alert")
     parser.add_argument("--within", type=float, default=180, help="seconds each batch may take before it is cut")
+    parser.add_argument("--logs", type=Path, help="keep each scenario's bot.log under this folder")
     args = parser.parse_args()
     if args.quick:
         args.concurrency, args.slack_ms = "20", "300"
@@ -269,8 +270,10 @@ async def main() -> None:
     print(HEADER, flush=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="zzik-ttp-") as tmp:
+        folder = args.logs or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for slack_ms, mode in itertools.product([int(s) for s in args.slack_ms.split(",")], args.pagerduty.split(",")):
-            rows += await scenario(admin, slack_ms, mode, sources, concurrency, args.within, Path(tmp))
+            rows += await scenario(admin, slack_ms, mode, sources, concurrency, args.within, folder)
     print(f"\nsummary ({machine()}):\n{HEADER}\n" + "\n".join(rows))
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from datetime import datetime
 from typing import Any
 
 from bot import log, policy
@@ -16,7 +15,7 @@ from bot.incidents import channel, guards, ids, messages, paging, records, refus
 from bot.incidents.enums import Severity
 from bot.incidents.outcomes import Acknowledged, Declared, Joined, Reopened, Resolved, SeverityChanged, StageChanged
 from bot.incidents.store import Incident
-from bot.oncall.lookup import who_is_on_call
+from bot.oncall.lookup import OnCall
 from bot.pagerduty import flows as pagerduty
 from bot.policy import Do, Subject
 from bot.services import Services, zone
@@ -47,7 +46,8 @@ async def declare(
 
     A Slack handler passes set_up=False: it acks once the incident is stored, then calls `start_setup`."""
     now = services.clock.now()
-    commander = commander or await default_commander(services, reporter, now)
+    on_call = await paging.on_call_now(services)  # read before the transaction: see on_call_now
+    commander = commander or await default_commander(services, reporter, on_call)
     async with services.db.transaction() as conn:
         incident, created = await store.declare(
             conn,
@@ -63,7 +63,7 @@ async def declare(
         )
         if created:
             reply = setup.Reply(reporter, response_url, "declare", shortened)
-            await _declared(services, conn, incident, reply, request_id)
+            await _declared(services, conn, incident, reply, request_id, on_call)
     declared = Declared(incident, created)
     if set_up:
         await start_setup(services, declared)
@@ -104,7 +104,14 @@ async def start_setup(services: Services, declared: Declared) -> None:
         await setup.start(services, declared.incident.id)
 
 
-async def _declared(services: Services, conn: Any, incident: Incident, reply: setup.Reply, request_id: str | None):
+async def _declared(
+    services: Services,
+    conn: Any,
+    incident: Incident,
+    reply: setup.Reply,
+    request_id: str | None,
+    on_call: OnCall,
+) -> None:
     """What a new incident brings along in its transaction: the timeline, timers, the set-up job, the status
     page, PagerDuty and the audit."""
     now = incident.declared_at
@@ -114,7 +121,7 @@ async def _declared(services: Services, conn: Any, incident: Incident, reply: se
     await services.jobs.schedule_once(
         conn, setup.SETUP, ids.key(incident.id, 1), now, {"incident_id": incident.id, "reply": reply.payload()}
     )
-    await paging.record_declared(services, conn, incident)
+    await paging.record_declared(services, conn, incident, on_call)
     await status.incident_declared(services, conn, incident, now)
     await pagerduty.incident_declared(services, conn, incident, now)
     await guards.audit(
@@ -129,11 +136,11 @@ async def _declared(services: Services, conn: Any, incident: Incident, reply: se
     )
 
 
-async def default_commander(services: Services, reporter: str, at: datetime) -> str:
+async def default_commander(services: Services, reporter: str, on_call: OnCall) -> str:
     """The manual: "Primary: first responder, incident commander". Config `incidents.default_commander`."""
     if services.config.incidents.default_commander == "reporter":
         return reporter
-    primary = (await who_is_on_call(services, at)).primary.user
+    primary = on_call.primary.user
     resolved = await services.users.resolve(primary) if primary else None
     return resolved or reporter
 
@@ -182,6 +189,7 @@ def _raise_unexpected(results: list[Any]) -> None:
 
 async def change_severity(services: Services, incident: Incident, actor: str, severity: Severity) -> SeverityChanged:
     now = services.clock.now()
+    on_call = await paging.on_call_now(services)
     async with services.db.transaction() as conn:
         # The row lock serializes changes: of simultaneous identical changes one happens, the rest are told.
         incident = await guards.locked_open(conn, incident.id)
@@ -208,6 +216,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
                 paging.paged_roles(services, severity),
                 reason_key,
                 messages.escalated_to(severity),
+                on_call,
             )
             # The page job is the safety net (a crash before the send below); this request sends them at once.
             await paging.schedule_round(services, conn, incident.id, now, delay=paging.PAGE_LEASE)

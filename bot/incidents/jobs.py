@@ -4,7 +4,7 @@ action items' due-date reminders."""
 from __future__ import annotations
 
 from bot.incidents import flows, followups, paging, scheduled, setup
-from bot.jobs import PAGING_LEASE, JobRun, JobRunner, call
+from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
 from bot.services import Services
 
 
@@ -25,8 +25,9 @@ def register(runner: JobRunner, services: Services) -> None:
             scheduled.ESCALATE: call(
                 scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=PAGING_LEASE
             ),
-            setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE),
-            flows.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE),
+            # A declaration and its set-up that failed (the database away a moment) are retried within seconds.
+            setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE, retry=PAGING_RETRY),
+            flows.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE, retry=PAGING_RETRY),
             paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE),
             followups.ACTION_DUE: call(followups.remind, "action_id"),
             scheduled.NUDGE: call(scheduled.nudge, "incident_id"),

@@ -17,7 +17,7 @@ from bot import log
 from bot.incidents import channel, guards, ids, messages, store
 from bot.incidents.store import Incident
 from bot.jobs import PAGING_LEASE
-from bot.oncall.lookup import who_is_on_call
+from bot.oncall.lookup import OnCall, who_is_on_call
 from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
@@ -41,10 +41,22 @@ def paged_roles(services: Services, severity: str) -> list[str]:
     return ["primary", "secondary", "manager"] if services.config.severity(severity).all_hands else ["primary"]
 
 
+async def on_call_now(services: Services) -> OnCall:
+    """Who is on call now, read before a paging transaction opens: the lookup takes a connection of its own and
+    may ask Slack, and a transaction that waited on either would hold its connection (20 declarations at once
+    would then wait on each other for the pool)."""
+    return await who_is_on_call(services, services.clock.now())
+
+
 async def record_pages(
-    services: Services, conn: Any, incident: Incident, roles: list[str], reason_key: str, reason: str
+    services: Services,
+    conn: Any,
+    incident: Incident,
+    roles: list[str],
+    reason_key: str,
+    reason: str,
+    on_call: OnCall,
 ) -> None:
-    on_call = await who_is_on_call(services, services.clock.now())
     people: list[tuple[str, str]] = []
     for role in roles:
         user = on_call.shift(role).user or f"nobody ({role})"
@@ -53,22 +65,24 @@ async def record_pages(
     await store.add_pages(conn, incident.id, reason_key, reason, people, services.clock.now())
 
 
-async def record_declared(services: Services, conn: Any, incident: Incident) -> None:
+async def record_declared(services: Services, conn: Any, incident: Incident, on_call: OnCall) -> None:
     """In the declaration's transaction: who is paged, and the page job's first round, due at once."""
     lvl = services.config.severity(incident.severity)
     reason = "All hands" if lvl.all_hands else f"{incident.severity} incident declared"
-    await record_pages(services, conn, incident, paged_roles(services, incident.severity), "declared", reason)
+    roles = paged_roles(services, incident.severity)
+    await record_pages(services, conn, incident, roles, "declared", reason, on_call)
     await store.update(conn, incident.id, paged_at=incident.declared_at)
     await schedule_round(services, conn, incident.id, incident.declared_at)
 
 
 async def record_missing(services: Services, incident: Incident) -> None:
     """For an incident declared before pages were recorded with the declaration: record them now (once)."""
+    on_call = await on_call_now(services)
     async with services.db.transaction() as conn:
         current = await guards.locked(conn, incident.id)
         if current.paged_at is not None:
             return
-        await record_declared(services, conn, current)
+        await record_declared(services, conn, current, on_call)
 
 
 async def page_pagerduty(services: Services, incident_id: int) -> list[str]:

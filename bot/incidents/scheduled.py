@@ -64,8 +64,9 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
     now = services.clock.now()
     waited = store.duration(incident.declared_at, now)
     reason, reason_key = messages.not_acknowledged(waited), f"escalate:{run_key}"
+    on_call = await paging.on_call_now(services)
     async with services.db.transaction() as conn:
-        await paging.record_pages(services, conn, incident, [role], reason_key, reason)
+        await paging.record_pages(services, conn, incident, [role], reason_key, reason, on_call)
     await paging.deliver(services, incident)
     start = ids.prefix(incident_id, reason_key)
     [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(start)]
