@@ -182,6 +182,16 @@ def no_raw_placeholders(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not seen, f"raw <placeholders> in what the bot sent: {seen}"
 
 
+@pytest.fixture(autouse=True)
+def channels_by_id(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Whatever a test did, the bot never edited, pinned or managed a channel by its name (or a DM by the user's
+    id): Slack refuses those with channel_not_found, and the bot may swallow that where a test does not look."""
+    fake = request.getfixturevalue("fake_slack") if "fake_slack" in request.fixturenames else None
+    yield
+    refused = fake.by_name if fake is not None else []
+    assert not refused, f"Slack calls that named a channel where Slack needs its id: {refused}"
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(START)

@@ -227,7 +227,7 @@ async def test_slo_report_for_a_backfilled_month_and_the_monthly_review(
         reports = [c for c in fake_slack.calls_to("chat.postMessage") if c["text"].startswith("SLO report")]
         assert len(reports) == 1 and reports[0]["thread_ts"] is not None
         assert reports[0]["text"] == "SLO report 2026-10: 1 SLO(s) missed"
-        assert reports[0]["channel"] == checklist["channel"]
+        assert reports[0]["channel"] == fake_slack.channel_id(checklist["channel"])  # the thread: by its id
     finally:
         prom.stop()
 
