@@ -79,6 +79,23 @@ def _embedded_postgres() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+# Most tests wait on sockets and subprocesses, not the CPU: four workers even on two cores. worksteal: an idle
+# worker takes queued tests from a busy one, so the few long tests do not end the run alone.
+XDIST_WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """pytest-xdist's defaults for this suite, set here rather than in pyproject's addopts: an `-n` there makes
+    `-p no:xdist` fail ("unrecognized arguments"). Runs before xdist reads the options; not in its workers."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    if config.option.numprocesses is None:  # no -n given
+        config.option.numprocesses = XDIST_WORKERS
+    if config.option.dist == "no" and not config.option.distload:  # no --dist given
+        config.option.dist = "worksteal"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, the controller starts the one embedded server before the workers exist."""
     is_controller = not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None)
