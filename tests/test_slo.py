@@ -308,6 +308,7 @@ async def test_the_watch_window_is_measured_and_a_rollback_verified(
     posts = await ticking(lambda: thread(fake_slack, "Error rate &gt; 10%*:"))
     text = _flatten(posts[0])
     assert "Deploy #2 of v2 to prod meets the manual's rollback criteria: *Error rate &gt; 10%*: error rate" in text
+    assert "% &gt; 10%" in posts[0]["text"] and ">" not in posts[0]["text"]  # `>` escaped once, as the criterion's
     assert "(before: 0%)" in text and "Roll back to v1" in text
     radio = next(b for b in posts[0]["blocks"] if b.get("block_id") == "rollback_reason")["elements"][0]
     assert radio["initial_option"]["value"] == "error_rate"
