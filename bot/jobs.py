@@ -36,6 +36,7 @@ logger = log.get("zzik.jobs")
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 BATCH = 20
+ROUTINE_LATENESS = timedelta(minutes=1)  # a recurring run later than this is logged at info
 
 
 @dataclass(frozen=True)
@@ -348,7 +349,10 @@ class JobRunner:
             )
         except DatabaseUnavailable:
             bound.warning("job ran but could not be marked done")
-        bound.info("job ran", late_seconds=int(run.lateness.total_seconds()))
+        # A recurring run on time is routine (the alert sweep runs every 10 s): debug, so an idle bot is quiet at
+        # info; a late one, and every one-off run (a page, a set-up, a send), did something worth a line.
+        routine = run.job in self.recurring_jobs and not run.is_late(ROUTINE_LATENESS)
+        (bound.debug if routine else bound.info)("job ran", late_seconds=int(run.lateness.total_seconds()))
         self.on_finished(run.job, "ok")
 
     async def _heartbeat(self, run: JobRun) -> None:
