@@ -10,8 +10,9 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > requirements.txt \
     && pip wheel --wheel-dir /wheels/deps --requirement requirements.txt
-COPY README.md ./
+COPY README.md LICENSE setup.py ./
 COPY bot ./bot
+COPY migrations ./migrations
 RUN pip wheel --no-deps --wheel-dir /wheels/bot .
 
 # -- run

@@ -88,6 +88,7 @@ PRUNE = "jobs.prune_runs"
 KEEP_DONE = timedelta(days=7)  # done or cancelled runs of recurring jobs
 KEEP_FAILED = timedelta(days=30)  # failed ones stay longer: someone may look into them
 PRUNE_BATCH = 5000
+ROUTINE_LATENESS = timedelta(minutes=1)  # a recurring run later than this is logged at info
 
 
 @dataclass(frozen=True)
@@ -658,7 +659,10 @@ class JobRunner:
         if recorded.endswith(" 0"):
             bound.warning("job ran after it was taken over; the replica that took it over records its outcome")
             return
-        bound.info("job ran", late_seconds=int(run.lateness.total_seconds()))
+        # A recurring run on time is routine (the alert sweep runs every 10 s): debug, so an idle bot is quiet at
+        # info; a late one, and every one-off run (a page, a set-up, a send), did something worth a line.
+        routine = run.job in self.recurring_jobs and not run.is_late(ROUTINE_LATENESS)
+        (bound.debug if routine else bound.info)("job ran", late_seconds=int(run.lateness.total_seconds()))
         self.on_finished(run.job, "ok")
 
     async def _failed(self, run: JobRun, job: Job, policy: Retry, exc: Exception, bound: Any) -> None:

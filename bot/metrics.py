@@ -42,6 +42,19 @@ class Metrics:
             "process stopped)",
             "reason",
         )
+        self.slack_signature_refusals = self._counter(
+            "zzik_slack_signature_refusals",
+            "Requests to the Slack URL refused with 401 (signature missing, stale or wrong), by route and reason",
+            "route",
+            "reason",
+        )
+        self.webhook_refusals = self._counter(
+            "zzik_webhook_refusals",
+            "Webhooks refused with 401 (no credentials, wrong ones, a stale timestamp, no secret set on the bot), "
+            "by route and reason",
+            "route",
+            "reason",
+        )
         self.jobs = self._counter("zzik_jobs_run", "Scheduled job runs, by job and outcome", "job", "outcome")
         self.job_lag = Histogram(
             "zzik_job_lag_seconds",

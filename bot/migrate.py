@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 import asyncpg
 
@@ -16,8 +17,19 @@ from bot.errors import MigrationError
 
 logger = log.get("zzik.migrate")
 
-# Package data, read through importlib.resources, so a wheel (or a zipped install) carries the schema.
-MIGRATIONS_DIR: Traversable = resources.files("bot") / "migrations"
+
+def _migrations_dir() -> Traversable:
+    """The checkout keeps the migrations at its top, in migrations/; an install carries them as package data
+    in bot/migrations (setup.py maps one to the other), read through importlib.resources so a wheel or a zipped
+    install has its schema. The installed copy first; else (a clone, or `pip install -e .`, which points at
+    the clone) the migrations/ beside the bot package."""
+    packaged = resources.files("bot") / "migrations"
+    if packaged.is_dir() and any(f.name.endswith(".sql") for f in packaged.iterdir()):
+        return packaged
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+MIGRATIONS_DIR: Traversable = _migrations_dir()
 # pg_advisory_lock key: "zzik" in ASCII. Held on a dedicated connection: asyncpg's pool resets
 # connections on release with pg_advisory_unlock_all(), which would drop a pooled lock early.
 LOCK_KEY = 0x7A7A696B

@@ -144,9 +144,13 @@ async def alertmanagers(
                 ]
                 args += [f"--cluster.peer=127.0.0.1:{p}" for j, p in enumerate(cluster) if j != i]
             log = tmp / f"alertmanager{i}.log"
-            proc = await asyncio.create_subprocess_exec(
-                exe, *args, stdout=asyncio.subprocess.DEVNULL, stderr=await asyncio.to_thread(log.open, "w")
-            )
+            stderr = await asyncio.to_thread(log.open, "w")
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    exe, *args, stdout=asyncio.subprocess.DEVNULL, stderr=stderr
+                )
+            finally:
+                stderr.close()  # the process has its own copy of the descriptor
             started.append(Alertmanager(proc, port, log))
         for am in started:
             await _ready(am)

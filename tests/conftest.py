@@ -79,6 +79,23 @@ def _embedded_postgres() -> Iterator[str]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+# Most tests wait on sockets and subprocesses, not the CPU: four workers even on two cores. worksteal: an idle
+# worker takes queued tests from a busy one, so the few long tests do not end the run alone.
+XDIST_WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """pytest-xdist's defaults for this suite, set here rather than in pyproject's addopts: an `-n` there makes
+    `-p no:xdist` fail ("unrecognized arguments"). Runs before xdist reads the options; not in its workers."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    if config.option.numprocesses is None:  # no -n given
+        config.option.numprocesses = XDIST_WORKERS
+    if config.option.dist == "no" and not config.option.distload:  # no --dist given
+        config.option.dist = "worksteal"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, the controller starts the one embedded server before the workers exist."""
     is_controller = not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None)
@@ -180,6 +197,16 @@ def no_raw_placeholders(request: pytest.FixtureRequest) -> Iterator[None]:
         if isinstance(body, dict):
             seen += [("ack", p) for p in message_placeholders(body)]
     assert not seen, f"raw <placeholders> in what the bot sent: {seen}"
+
+
+@pytest.fixture(autouse=True)
+def channels_by_id(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Whatever a test did, the bot never edited, pinned or managed a channel by its name (or a DM by the user's
+    id): Slack refuses those with channel_not_found, and the bot may swallow that where a test does not look."""
+    fake = request.getfixturevalue("fake_slack") if "fake_slack" in request.fixturenames else None
+    yield
+    refused = fake.by_name if fake is not None else []
+    assert not refused, f"Slack calls that named a channel where Slack needs its id: {refused}"
 
 
 @pytest.fixture

@@ -2,6 +2,11 @@
 
 The bot's SlackClient talks to it through SLACK_API_URL exactly as it talks to slack.com: same paths,
 same JSON or form bodies, same Authorization header. It also serves response_url endpoints.
+
+As strict as Slack about channels: `chat.postMessage` (and `chat.postEphemeral`) accept a channel's name and
+answer with its id; every other method given a name (`chat.update`, `pins.add`, `conversations.*` …) fails with
+`channel_not_found`, as does `chat.update` given a user id instead of the DM's id. The workspace has the
+manual's channels (WORKSPACE_CHANNELS); `add_channel()` adds others.
 """
 
 from __future__ import annotations
@@ -35,6 +40,21 @@ class Failure:
     channel: str | None = None  # only calls to this channel fail (e.g. a DM to one user)
 
 
+# The channels the workspace has from the start (the manual's), by name, with the ids Slack gave them.
+WORKSPACE_CHANNELS = {
+    "zzik-alerts": "C0ALERTS",
+    "zzik-deployments": "C0DEPLOYS",
+    "zzik-incidents": "C0INCIDENTS",
+    "zzik-dev": "C0DEV",
+    "zzik-support": "C0SUPPORT",
+}
+# Methods that take a channel's name as well as its id (Slack's reference: "an encoded ID, or a name").
+TAKE_NAMES = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage"})
+# Slack's ids: channels C…, private channels G…, DMs D…; users U… or W… (a user id posts to the DM).
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+
+
 @dataclass
 class User:
     id: str
@@ -50,9 +70,13 @@ class FakeSlack:
         self.failures: dict[str, list[Failure]] = {}
         self.users: dict[str, User] = {}
         self.channels: dict[str, dict[str, Any]] = {}  # id -> channel
+        for name, channel_id in WORKSPACE_CHANNELS.items():
+            self.add_channel(name, channel_id)
         self.usergroups: dict[str, list[str]] = {}
         self.response_url_uses: dict[str, int] = {}
         self.refused: list[tuple[str, list[str]]] = []  # (method, why) of every payload refused as invalid
+        # (method, channel) of every call refused because it named a channel (or a user) where Slack needs an id
+        self.by_name: list[tuple[str, str]] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -66,6 +90,46 @@ class FakeSlack:
 
     def add_user(self, user_id: str, name: str | None = None, *, tz: str = "UTC", email: str | None = None) -> None:
         self.users[user_id] = User(user_id, name or user_id.lower(), tz, email)
+
+    def add_channel(self, name: str, channel_id: str | None = None) -> str:
+        """A channel the workspace has (`#name` or `name`); returns its id."""
+        channel_id = channel_id or f"C{next(self._ids):08d}"
+        self.channels[channel_id] = {"id": channel_id, "name": name.removeprefix("#"), "members": []}
+        return channel_id
+
+    def channel_id(self, channel: str) -> str:
+        """The id of a channel the workspace has, by name (`#zzik-alerts` or `zzik-alerts`; an id is its own):
+        what Slack answers a post to that name with, and what the bot must use for everything after the post."""
+        found = channel if _CHANNEL_ID.fullmatch(channel) else self._by_name(channel)
+        if found is None:
+            raise KeyError(f"no channel named {channel!r} in the fake workspace")
+        return found
+
+    def posted_in(self, channel: str) -> list[dict[str, Any]]:
+        """The chat.postMessage calls whose message landed in `channel`, whether the bot named it by name or by
+        id (a first post may name it, a thread reply or an update must use the id)."""
+        where = self._resolve("chat.postMessage", channel)
+        return [
+            c for c in self.calls_to("chat.postMessage") if self._resolve("chat.postMessage", c.get("channel")) == where
+        ]
+
+    def created_channels(self) -> list[dict[str, Any]]:
+        """The channels created through conversations.create (not the workspace's own)."""
+        return [c for c in self.channels.values() if c["id"] not in WORKSPACE_CHANNELS.values()]
+
+    def _by_name(self, name: str) -> str | None:
+        name = name.removeprefix("#")
+        return next((c["id"] for c in self.channels.values() if c["name"] == name), None)
+
+    def _resolve(self, method: str, channel: Any) -> str | None:
+        """The id a call's `channel` means, as Slack reads it; None when Slack would answer channel_not_found."""
+        channel = str(channel)
+        if _CHANNEL_ID.fullmatch(channel):
+            return channel
+        if _USER_ID.fullmatch(channel):
+            # A post to a user id lands in the DM and is answered with the DM's id (D…); editing needs that id.
+            return "D" + channel if method in TAKE_NAMES else None
+        return self._by_name(channel) if method in TAKE_NAMES else None
 
     def fail(self, method: str, *, times: int = 1, **failure: Any) -> None:
         self.failures.setdefault(method, []).extend(Failure(**failure) for _ in range(times))
@@ -136,7 +200,9 @@ class FakeSlack:
         queue = self.failures.get("response_url")
         if queue:
             failure = queue.pop(0)
-            return web.json_response({"ok": False, "error": failure.error or "expired_url"}, status=failure.status)
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            error = failure.error or ("rate_limited" if failure.status == 429 else "expired_url")
+            return web.json_response({"ok": False, "error": error}, status=failure.status, headers=headers)
         if self.response_url_uses[name] > 5:
             return web.json_response({"ok": False, "error": "used_url"}, status=404)
         errors = check_message(args)
@@ -152,6 +218,10 @@ class FakeSlack:
         self.calls.append(Call(method, args, token, _peer(request)))
         if self.latency:
             await asyncio.sleep(self.latency)
+        if "channel" in args and self._resolve(method, args["channel"]) is None:
+            if method not in TAKE_NAMES:  # (an unknown name given to chat.postMessage is only a missing channel)
+                self.by_name.append((method, str(args["channel"])))
+            return web.json_response({"ok": False, "error": "channel_not_found"})
         queue = self.failures.get(method)
         failure = next((f for f in queue or [] if f.channel in (None, args.get("channel"))), None)
         if failure is not None and queue is not None:
@@ -210,7 +280,7 @@ class FakeSlack:
         ts = self._next_ts()
         return {
             "ok": True,
-            "channel": args.get("channel"),
+            "channel": self._resolve("chat.postMessage", args.get("channel")),
             "ts": ts,
             "message": {"text": args.get("text"), "ts": ts, "blocks": args.get("blocks")},
         }

@@ -59,17 +59,21 @@ async def serve(dsn: str, fake: FakeSlack, log: Path, *args: str, **env: str) ->
         "LOG_FORMAT": "json",
         **env,
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        *args,
-        env=environment,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=await asyncio.to_thread(log.open, "w"),
-    )
+    stderr = await asyncio.to_thread(log.open, "w")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            *args,
+            env=environment,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    finally:
+        stderr.close()  # the process has its own copy of the descriptor
     served = Served(proc, port, log)
     try:
         await _healthy(served)

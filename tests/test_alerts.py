@@ -40,7 +40,7 @@ async def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tu
 
 
 def posts(fake: FakeSlack, channel: str = ALERTS) -> list[dict]:
-    return [c for c in fake.calls_to("chat.postMessage") if c.get("channel") == channel]
+    return fake.posted_in(channel)
 
 
 def updates(fake: FakeSlack) -> list[dict]:

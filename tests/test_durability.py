@@ -98,7 +98,7 @@ async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: 
             reply = await requests.command("/incident", "p1 Database outage", user="U0CAROL")
             assert reply.status == 200
             # The crash comes mid-way through the set-up, as in the report: once Slack has made the channel.
-            await eventually(lambda: fake_slack.channels)
+            await eventually(lambda: fake_slack.created_channels())
             first.proc.kill()
             await first.proc.wait()
         db = await asyncpg.connect(dsn)
@@ -129,7 +129,7 @@ async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: 
             assert len(answers) == 1 and answers[0]["text"].startswith("Declared *INC-1* (P1): <#C00000001>.")
             assert "Paged <@U0ALICE>, <@U0BOB>, <@U0MGR>." in answers[0]["text"]
             assert len([c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "#zzik-incidents"]) == 1
-            assert len(fake_slack.channels) == 1  # the channel the first process created is adopted
+            assert len(fake_slack.created_channels()) == 1  # the channel the first process created is adopted
             pages = await db.fetch("SELECT user_id, delivered_at FROM incident_pages ORDER BY id")
             assert [p["user_id"] for p in pages] == ["U0ALICE", "U0BOB", "U0MGR"]
             runs = await db.fetch("SELECT status, attempts FROM job_runs WHERE job = 'incidents.setup'")

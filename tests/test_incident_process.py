@@ -161,7 +161,8 @@ async def test_a_deleted_announcement_is_posted_again_and_said_in_its_thread(
     await ask(fake_slack, bot, "/incident", "p3 Search is slow")
     first = await eventually(lambda: bot.db.fetchval("SELECT announcement_ts FROM incidents"))
     await eventually(set_up_is_over(bot))  # the next edit of the announcement is the stage change's
-    fake_slack.fail("chat.update", error="message_not_found", channel="#zzik-incidents")  # not the kickoff's
+    # Not the kickoff's: the announcement's, which the bot edits by the id Slack answered its post with.
+    fake_slack.fail("chat.update", error="message_not_found", channel=fake_slack.channel_id("#zzik-incidents"))
     await bot.slack.command("/incident", "stage triage", channel="C00000001")
     again = await eventually(
         lambda: bot.db.fetchval("SELECT announcement_ts FROM incidents WHERE announcement_ts <> $1", first)

@@ -36,7 +36,7 @@ async def declare(fake: FakeSlack, bot: RunningBot, text: str = "p2 Search is sl
 
 
 def posts_to(fake: FakeSlack, channel: str) -> list[dict]:
-    return [c for c in fake.calls_to("chat.postMessage") if c["channel"] == channel]
+    return fake.posted_in(channel)
 
 
 async def test_declare_p2_by_command(bot: RunningBot, fake_slack: FakeSlack) -> None:

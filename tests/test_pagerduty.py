@@ -42,7 +42,7 @@ async def pd_events(bot: RunningBot) -> list[dict]:
 
 
 def posts_to(fake: FakeSlack, channel: str) -> list[str]:
-    return [_flatten(c) for c in fake.calls_to("chat.postMessage") if c["channel"] == channel]
+    return [_flatten(c) for c in fake.posted_in(channel)]
 
 
 async def test_a_p1_triggers_once_and_is_acknowledged_and_resolved_on_both_sides(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -128,9 +129,13 @@ async def test_slo_shows_live_values_budgets_and_burn_rates(
 
 
 async def test_slo_says_plainly_when_prometheus_is_slow_or_down(make_bot: BotFactory) -> None:
-    # Slow: a server that accepts the connection and never answers.
+    # Slow: a server that accepts the connection and never answers (until the test lets go of it).
+    release = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(30)
+        held.append(writer)
+        await release.wait()
         writer.close()
 
     stalled = await asyncio.start_server(stall, "127.0.0.1", 0)
@@ -144,7 +149,14 @@ async def test_slo_says_plainly_when_prometheus_is_slow_or_down(make_bot: BotFac
         took, answer = await slo(bot, "report 2026-10")
         assert took < 2.9 and "Prometheus did not answer within 2 s" in answer["text"]
     finally:
+        # Its connections closed before the test's event loop is: else they are collected open later, as
+        # ResourceWarnings (errors) in whatever test runs then.
+        release.set()
         stalled.close()
+        for writer in held:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
     # Down: nothing listens.
     down = await make_bot(slo_config(f"http://127.0.0.1:{free_port()}"))
@@ -227,7 +239,7 @@ async def test_slo_report_for_a_backfilled_month_and_the_monthly_review(
         reports = [c for c in fake_slack.calls_to("chat.postMessage") if c["text"].startswith("SLO report")]
         assert len(reports) == 1 and reports[0]["thread_ts"] is not None
         assert reports[0]["text"] == "SLO report 2026-10: 1 SLO(s) missed"
-        assert reports[0]["channel"] == checklist["channel"]
+        assert reports[0]["channel"] == fake_slack.channel_id(checklist["channel"])  # the thread: by its id
     finally:
         prom.stop()
 
@@ -308,6 +320,7 @@ async def test_the_watch_window_is_measured_and_a_rollback_verified(
     posts = await ticking(lambda: thread(fake_slack, "Error rate &gt; 10%*:"))
     text = _flatten(posts[0])
     assert "Deploy #2 of v2 to prod meets the manual's rollback criteria: *Error rate &gt; 10%*: error rate" in text
+    assert "% &gt; 10%" in posts[0]["text"] and ">" not in posts[0]["text"]  # `>` escaped once, as the criterion's
     assert "(before: 0%)" in text and "Roll back to v1" in text
     radio = next(b for b in posts[0]["blocks"] if b.get("block_id") == "rollback_reason")["elements"][0]
     assert radio["initial_option"]["value"] == "error_rate"

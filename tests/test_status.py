@@ -28,7 +28,7 @@ async def bot(make_bot: BotFactory) -> RunningBot:
 
 
 def posts_to(fake: FakeSlack, channel: str) -> list[dict]:
-    return [c for c in fake.calls_to("chat.postMessage") if c["channel"] == channel]
+    return fake.posted_in(channel)
 
 
 def reminders(fake: FakeSlack) -> list[dict]:

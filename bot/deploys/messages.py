@@ -244,6 +244,13 @@ def rollback_offer(env: str, current: Deploy, target: Deploy, config: OpsConfig,
     ]
 
 
+def watch_breach(deploy: Deploy, met: list[tuple[str, str]]) -> str:
+    """The watch's alarm: each rollback criterion the figures meet (the config's text) with what was measured
+    (`error rate 20% > 10%`); both raw, escaped here once, so `>` reads `&gt;` throughout."""
+    named = "; ".join(f"*{escape(criterion)}*: {escape(measured)}" for criterion, measured in met)
+    return f":rotating_light: {deploy.ref} meets the manual's rollback criteria: {named}"
+
+
 def watch_reminder(deploy: Deploy, zone: ZoneInfo, measured: str | None = None) -> tuple[str, Blocks]:
     value = str(deploy.id)
     text = f"The watch of {deploy.ref} is over. Healthy?"

@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass
 
 from bot.errors import UsageError
-from bot.slack.commands import HELP_WORDS, Help, Word
+from bot.slack.commands import HELP_WORDS, Help, Word, echo
 from bot.slack.text import whole_number
 
 VERSION = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
@@ -47,7 +47,7 @@ class Rollback:
 def environment(token: str, environments: list[str]) -> str:
     env = ALIASES.get(token.lower(), token.lower())
     if env not in environments:
-        raise UsageError(f"`{token}` is not an environment: use {' or '.join(environments)}")
+        raise UsageError(f"`{echo(token)}` is not an environment: use {' or '.join(environments)}")
     return env
 
 
@@ -93,7 +93,7 @@ def parse_deploy(text: str, environments: list[str]) -> Help | Deploy | Status |
     if len(rest) != 1:
         raise UsageError("name one version: `/deploy staging v1.4.2`")
     if not VERSION.match(rest[0]):
-        raise UsageError(f"`{rest[0][:80]}` is not a version: 1–64 of letters, digits, `.`, `_`, `-`, `/`")
+        raise UsageError(f"`{echo(rest[0])}` is not a version: 1–64 of letters, digits, `.`, `_`, `-`, `/`")
     return Deploy(env, rest[0], force)
 
 

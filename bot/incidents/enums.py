@@ -1,5 +1,5 @@
 """The incident's states and severities, as the database's CHECK constraints have them
-(bot/migrations/0003_incidents.sql, 0006_trust.sql)."""
+(migrations/0003_incidents.sql, 0006_trust.sql)."""
 
 from __future__ import annotations
 

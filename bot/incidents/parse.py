@@ -8,7 +8,7 @@ from datetime import date
 
 from bot.errors import UsageError
 from bot.incidents.enums import Severity
-from bot.slack.commands import HELP_WORDS, Help, Word
+from bot.slack.commands import HELP_WORDS, Help, Word, echo
 from bot.slack.text import length, shorten, user_id, whole_number
 
 MAX_TITLE = 150
@@ -216,5 +216,5 @@ def parse(text: str) -> Request:
     if word == "public":
         return Public(rest)
     raise UsageError(
-        f"`{head}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
+        f"`{echo(text)}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
     )

@@ -3,6 +3,8 @@ incident's timeline links the message."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 
 from bot import log
@@ -18,16 +20,14 @@ logger = log.get("zzik.incidents")
 async def open_declare_form(
     services: Services, *, trigger_id: str, reporter: str, channel: str | None, message: dict[str, Any]
 ) -> None:
-    """The Declare form with the message's text (title: its first line, description: all of it) and its link."""
-    text = plain(str(message.get("text") or "")).strip()
+    """The Declare form with the message's text (title: its first line, description: all of it) and its link.
+    A monitoring bot's post says it in attachments, a screenshot in its file's name; mentions show names."""
+    said, link = await asyncio.gather(
+        _with_names(services, reported_text(message)), _permalink(services, channel, message)
+    )
+    text = plain(said).strip()
     first_line = " ".join((text.splitlines() or [""])[0].split())
     title = shorten(escape(first_line), parse.MAX_TITLE) if first_line else ""
-    link = None
-    if channel and message.get("ts"):
-        try:
-            link = (await services.slack.chat_getPermalink(channel=channel, message_ts=message["ts"]))["permalink"]
-        except SLACK_FAILURES as exc:  # the form still opens: the link is a nicety, the report is not
-            logger.warning("no permalink for the reported message", error=slack_error(exc))
     description = text if len(text) <= parse.MAX_TEXT else text[: parse.MAX_TEXT - 1] + "…"
     view = forms.declare_modal(
         services.config,
@@ -38,6 +38,63 @@ async def open_declare_form(
         source=link or (f"{channel}:{message.get('ts')}" if channel else None),
     )
     await services.slack.views_open(trigger_id=trigger_id, view=view)
+
+
+async def _permalink(services: Services, channel: str | None, message: dict[str, Any]) -> str | None:
+    if not channel or not message.get("ts"):
+        return None
+    try:
+        return (await services.slack.chat_getPermalink(channel=channel, message_ts=message["ts"]))["permalink"]
+    except SLACK_FAILURES as exc:  # the form still opens: the link is a nicety, the report is not
+        logger.warning("no permalink for the reported message", error=slack_error(exc))
+        return None
+
+
+def reported_text(message: dict[str, Any]) -> str:
+    """What a reported message says, Slack-encoded, first line first: its text; else (a monitoring bot's post,
+    text empty) its attachments' title, pretext, text and fields; else (a screenshot) its files' names."""
+    text = str(message.get("text") or "").strip()
+    if text:
+        return text
+    lines: list[str] = []
+    for attachment in message.get("attachments") or []:
+        if not isinstance(attachment, dict):
+            continue
+        parts = [_str(attachment.get(key)) for key in ("title", "pretext", "text")]
+        for field in attachment.get("fields") or []:
+            if isinstance(field, dict):
+                parts.append(": ".join(p for p in (_str(field.get("title")), _str(field.get("value"))) if p))
+        parts = [p for p in parts if p]
+        # The fallback is the plain summary Slack shows in notifications: used when nothing else is there.
+        lines += parts or [_str(attachment.get("fallback"))]
+    for file in message.get("files") or []:
+        if isinstance(file, dict):
+            lines.append(escape(_str(file.get("title")) or _str(file.get("name"))))  # file names are raw text
+    return "\n".join(line for line in lines if line)
+
+
+def _str(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
+MOST_NAMES = 10  # users.info calls before the form opens (the trigger expires in 3 s; profiles are cached)
+
+
+async def _with_names(services: Services, text: str) -> str:
+    """`<@U0BOB>` as the person's name (`@Bob`): the title and the channel name are read by people; a mention
+    Slack gave a label to keeps it, one whose profile cannot be had stays as it is."""
+    users = list(dict.fromkeys(_MENTION.findall(text)))[:MOST_NAMES]
+
+    async def name(user: str) -> str | None:
+        try:
+            return await services.users.name(user)
+        except SLACK_FAILURES as exc:
+            logger.warning("no name for a mentioned user", user=user, error=slack_error(exc))
+            return None
+
+    names = dict(zip(users, await asyncio.gather(*(name(u) for u in users)), strict=True))
+    return _MENTION.sub(lambda m: escape("@" + names[m[1]]) if names.get(m[1]) else m[0], text)
 
 
 async def link_source(services: Services, incident: Incident, source: str, actor: str) -> None:

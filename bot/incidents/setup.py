@@ -149,6 +149,8 @@ async def _reply(
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             logger.warning("response_url unreachable", error=type(exc).__name__)
     await services.slack.chat_postMessage(channel=reply.user, text=text, blocks=blocks)
+    if reply.response_url:  # an answer its response_url did not carry (refused, 429, unreachable or expired)
+        services.metrics.answer_fallbacks.labels("job", SETUP, "dm").inc()
 
 
 async def retry_setup(

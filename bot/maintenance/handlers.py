@@ -10,7 +10,7 @@ from bot.maintenance import flows
 from bot.maintenance.ids import KINDS, Action, parse_checklist_block, parse_task
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
-from bot.slack.commands import HELP_WORDS, usage
+from bot.slack.commands import HELP_WORDS, echo, usage
 from bot.slack.middleware import Ctx, action, command
 from bot.slack.text import whole_number
 
@@ -26,7 +26,7 @@ async def maintenance(ctx: Ctx) -> None:
         await ctx.answer(await flows.post_now(ctx.services, words[1], ctx.user_id))
         return
     if words:
-        raise UsageError(f"`{ctx.text.split()[0]}` is not a /maintenance command")  # as typed, not lowercased
+        raise UsageError(f"`{echo(ctx.text)}` is not a /maintenance command")  # as typed, not lowercased
     await ctx.answer_soon(flows.overview(ctx.services))
 
 

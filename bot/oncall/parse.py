@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
 from bot.oncall.rotation import ROLES
-from bot.slack.commands import HELP_WORDS, Help, Word
+from bot.slack.commands import HELP_WORDS, Help, Word, echo
 from bot.slack.text import user_id, whole_number
 
 MAX_WEEKS = 26
@@ -132,7 +132,7 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
         return Contacts()
     if head == "override":
         return _override(rest, zone, now)
-    raise UsageError(f"`{tokens[0]}` is not an /oncall command")
+    raise UsageError(f"`{echo(text)}` is not an /oncall command")
 
 
 def _override(rest: list[str], zone: ZoneInfo, now: datetime) -> Request:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.slack.text import escape
+from bot.slack.text import escape, first_word, shorten
 
 HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
+ECHO_MOST = 40  # visible characters of a word shown back in "`…` is not a /x command"
 
 
 @dataclass(frozen=True)
@@ -125,3 +126,10 @@ def only_reads(name: str, text: str) -> bool:
     words = text.split(maxsplit=1)
     first = words[0].lower() if words else ""
     return command is not None and (first in HELP_WORDS or first in command.reads)
+
+
+def echo(text: str) -> str:
+    """The first word of a command's text (safe mrkdwn), as an answer shows it back ("`…` is not a /x command"):
+    whole if it is a link or a mention whose label has spaces, and a long one shortened with "…" outside any
+    `<…>` sequence or entity, so what Slack shows is never half a link."""
+    return shorten(first_word(text), ECHO_MOST)

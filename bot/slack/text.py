@@ -123,6 +123,17 @@ def shorten(text: str, limit: int) -> str:
     return "".join(out).rstrip() + "…"
 
 
+def first_word(text: str) -> str:
+    """The first word of Slack-encoded text, a `<…>` sequence kept whole: a link's label may hold spaces
+    (`<https://x|the log>`), and half of one is a broken link."""
+    out = []
+    for unit in _UNIT.findall(text.lstrip()):
+        if unit.isspace():
+            break
+        out.append(unit)
+    return "".join(out)
+
+
 def user_id(token: str) -> str | None:
     """`<@U123|name>` or `<@U123>` (or a bare U123) -> U123; None otherwise."""
     token = token.strip()

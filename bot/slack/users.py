@@ -84,6 +84,11 @@ class Directory:
         if profile.get("id"):
             self._info[str(profile["id"])] = (time.monotonic(), profile)
 
+    async def name(self, user: str) -> str | None:
+        """The name Slack shows for a user (display name, else real name, else handle); None if unknown."""
+        info = await self.info(user)
+        return shown_name(info) if info else None
+
     async def zone(self, user: str) -> ZoneInfo | None:
         info = await self.info(user)
         try:
@@ -104,3 +109,12 @@ class Directory:
             raise
         self._groups[group] = (time.monotonic(), members)
         return members
+
+
+def shown_name(profile: dict[str, Any]) -> str | None:
+    """What Slack shows for a user in a mention: the display name if set, else the real name, else the handle."""
+    details = profile.get("profile") or {}
+    for name in (details.get("display_name"), details.get("real_name"), profile.get("real_name"), profile.get("name")):
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    return None

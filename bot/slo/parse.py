@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.errors import UsageError
-from bot.slack.commands import HELP_WORDS, Help, Word
+from bot.slack.commands import HELP_WORDS, Help, Word, echo
 
 
 class Live(Word):
@@ -27,7 +27,7 @@ def parse(text: str) -> Help | Live | Report:
     if head in HELP_WORDS:
         return Help()
     if head != "report":
-        raise UsageError(f"`{words[0]}` is not a /slo command")
+        raise UsageError(f"`{echo(text)}` is not a /slo command")
     if len(words) == 1:
         return Report(None, None)
     match = re.fullmatch(r"(\d{4})-(\d{2})", words[1])

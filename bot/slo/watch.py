@@ -69,7 +69,7 @@ async def figures(services: Services, deploy: Deploy, at: datetime, span: timede
 
 
 def criteria_met(services: Services, f: Figures) -> list[tuple[str, str]]:
-    """(rollback criterion id, what was measured) for each of the manual's criteria the figures meet."""
+    """(rollback criterion id, what was measured as raw text) for each of the manual's criteria the figures meet."""
     config = services.config.prometheus
     met = []
     if f.errors is not None and f.errors > config.rollback_error_ratio:
@@ -186,8 +186,7 @@ async def _breach_message(services: Services, deploy: Deploy, f: Figures, met: l
     from bot.deploys import rollback  # deploys calls into this module; import at use
 
     criteria = {c.id: c.text for c in services.config.rollback.criteria}
-    named = "; ".join(f"*{escape(criteria.get(cid, cid))}*: {why}" for cid, why in met)
-    text = f":rotating_light: {deploy.ref} meets the manual's rollback criteria: {named}"
+    text = deploy_messages.watch_breach(deploy, [(criteria.get(cid, cid), why) for cid, why in met])
     header = deploy_messages.section(f"{text}\nLast {_span(f.span)}: {f.line()}.")
     try:
         current, target = await rollback.target(services, deploy.environment)

@@ -13,12 +13,14 @@ from bot import __version__, migrate
 from bot.errors import DatabaseUnavailable
 from bot.metrics import CONTENT_TYPE
 from bot.services import Services
+from bot.web import refusals
 
 HEALTH_BUDGET = 0.8
 
 
 def add_routes(web_app: web.Application, bolt: AsyncApp, services: Services) -> None:
     routes = Routes(bolt, services)
+    web_app.middlewares.append(refusals.middleware(services.metrics))
     web_app.router.add_post("/slack/events", routes.slack_events)
     web_app.router.add_get("/healthz", routes.healthz)
     web_app.router.add_get("/livez", routes.livez)

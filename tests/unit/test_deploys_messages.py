@@ -126,3 +126,9 @@ def test_answers() -> None:
     assert "stays unlocked" in answers.say(
         answers.NOT_ANNOUNCED, d, channel="#zzik-deployments", error="channel_not_found"
     )
+
+
+def test_the_watch_alarm_escapes_the_criterion_and_the_figure_once() -> None:
+    text = messages.watch_breach(deploy(), [("Error rate > 10%", "error rate 20% > 10%")])
+    assert text.endswith("*Error rate &gt; 10%*: error rate 20% &gt; 10%")
+    assert ">" not in text.replace("&gt;", "") and "&amp;gt;" not in text
