@@ -134,7 +134,7 @@ async def test_pages_given_up_are_said_in_the_incident_channel(
         await bot.tick()
     rounds = await page_rounds(bot)
     assert len(rounds) == 10  # the first try and nine retries
-    channel = fake_slack.channels and next(iter(fake_slack.channels))
+    [channel] = [c["id"] for c in fake_slack.created_channels()]
     told = [_flatten(c) for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == channel]
     gave_up = [t for t in told if "paging gave up" in t]
     assert len(gave_up) == 1 and "could not page <@U0ALICE>: fatal_error" in gave_up[0]
@@ -145,7 +145,7 @@ async def test_a_page_already_being_sent_is_not_sent_twice(
 ) -> None:
     # A severity escalation sends its pages at once, while its safety-net round may start on another ticker.
     await ask(fake_slack, bot, "/incident", "p3 Search is slow", user="U0CAROL")
-    channel = next(iter(fake_slack.channels))
+    [channel] = [c["id"] for c in fake_slack.created_channels()]
     fake_slack.latency = 0.5
     answer = asyncio.ensure_future(bot.slack.command("/incident", "severity p1", channel=channel, user="U0ALICE"))
     await asyncio.sleep(0)

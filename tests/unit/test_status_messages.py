@@ -56,6 +56,7 @@ def published(**fields) -> Published:
         incident_id=1,
         number=7,
         severity="P1",
+        public_id="k3v9q2m7xa",
         public_title="Checkout <unavailable>",
         status=Public.INVESTIGATING.value,
         components=["web"],
