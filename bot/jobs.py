@@ -79,6 +79,9 @@ PAGING_LEASE = timedelta(seconds=10)  # for jobs that page, escalate or announce
 MAX_ATTEMPTS = 5
 MAX_RETRY_AFTER = timedelta(minutes=5)  # a Retry-After longer than this is taken as this
 CONCURRENCY = 16
+# Runs of urgent jobs (the ones that page) one replica runs beyond `concurrency`: a page never waits for a slot
+# behind slower work. They take pool connections only for their short statements.
+URGENT_SLOTS = 16
 TICK_PASSES = 10  # passes one tick() makes at most while more runs may be due
 # Connections of the pool a runner leaves to requests: a run may hold one while it waits on Slack, and a request
 # commits before Slack gets its ack, within the ack budget.
@@ -88,6 +91,8 @@ PRUNE = "jobs.prune_runs"
 KEEP_DONE = timedelta(days=7)  # done or cancelled runs of recurring jobs
 KEEP_FAILED = timedelta(days=30)  # failed ones stay longer: someone may look into them
 PRUNE_BATCH = 5000
+# A pass for a run due soon comes this long after it is due: after the transaction that stored it has committed.
+WAKE_AFTER = 0.05
 ROUTINE_LATENESS = timedelta(minutes=1)  # a recurring run later than this is logged at info
 
 
@@ -173,6 +178,7 @@ class Call:
     retry: RetryPolicy | None = None
     on_gave_up: Callable[[Any, JobRun, Exception], Awaitable[Any]] | None = None
     in_order: str | None = None
+    urgent: bool = False
 
     def bind(self, services: Any) -> Handler:
         async def handler(run: JobRun) -> None:
@@ -199,8 +205,9 @@ def call(
     retry: RetryPolicy | None = None,
     on_gave_up: Callable[[Any, JobRun, Exception], Awaitable[Any]] | None = None,
     in_order: str | None = None,
+    urgent: bool = False,
 ) -> Call:
-    return Call(flow, args, lease, retry, on_gave_up, in_order)
+    return Call(flow, args, lease, retry, on_gave_up, in_order, urgent)
 
 
 def _arg(run: JobRun, arg: Arg) -> Any:
@@ -220,6 +227,7 @@ class Job:
     retry: RetryPolicy = DEFAULT_RETRY
     on_gave_up: GaveUp | None = None
     in_order: str | None = None  # a payload key: runs with the same value run one after another, in due order
+    urgent: bool = False  # it pages: claimed first, in slots of its own (JobRunner.urgent)
 
     def policy(self, run: JobRun) -> Retry:
         if isinstance(self.retry, Retry):
@@ -268,6 +276,7 @@ class JobRunner:
     jobs: dict[str, Job] = field(default_factory=dict)
     recurring_jobs: dict[str, Recurring] = field(default_factory=dict)
     _busy: int = field(default=0, init=False)  # slots taken: runs started, or reserved while claiming
+    _urgent_busy: int = field(default=0, init=False)  # the urgent jobs' own slots taken (see urgent())
     _tasks: set[asyncio.Task] = field(default_factory=set, init=False)
     # Schedules known to be in the database with this spec: each is written at most once per process and spec.
     _synced: dict[str, str] = field(default_factory=dict, init=False)
@@ -276,6 +285,7 @@ class JobRunner:
     # Wakes the background loop before its interval: a slot freed after a pass that filled them all, a run of an
     # `in_order` job ended (its successor may be due), or stop().
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _every: float = field(default=5.0, init=False)  # the background loop's interval between passes
     _saturated: bool = field(default=False, init=False)
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)  # for a tick() waiting for one
 
@@ -307,18 +317,22 @@ class JobRunner:
         retry: RetryPolicy | None = None,
         on_gave_up: GaveUp | None = None,
         in_order: str | None = None,
+        urgent: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare a job. `lease`: how long a run may go without a heartbeat before another replica takes it
         over (a running handler renews it every third of it; DEFAULT_LEASE when not given). `retry`: how a failed
         run is tried again (DEFAULT_RETRY when not given). `on_gave_up`: awaited when a run is given up on.
         `in_order`: a payload key; runs whose payloads hold the same value there (e.g. one incident's posts) run
         one after another in due order, on any replica: a run waits while an earlier one is pending or running
-        (a failed one waiting to be retried no longer counts as earlier once its new due time is later)."""
+        (a failed one waiting to be retried no longer counts as earlier once its new due time is later).
+        `urgent`: the job pages (a DM to someone on call, a declaration that leads to one): its runs are claimed
+        ahead of the others, in URGENT_SLOTS of their own, so a page never waits for a slot behind slower work. An
+        urgent job must not hold a database connection while it waits on the network."""
 
         def decorator(fn: Handler) -> Handler:
             if name in self.jobs:
                 raise ValueError(f"job {name} declared twice")
-            self.jobs[name] = Job(fn, lease or DEFAULT_LEASE, retry or DEFAULT_RETRY, on_gave_up, in_order)
+            self.jobs[name] = Job(fn, lease or DEFAULT_LEASE, retry or DEFAULT_RETRY, on_gave_up, in_order, urgent)
             return fn
 
         return decorator
@@ -327,7 +341,12 @@ class JobRunner:
         """Declare a domain's one-call jobs from its table: job name -> `call(flow, *args, ...)`."""
         for name, job in jobs.items():
             self.handler(
-                name, lease=job.lease, retry=job.retry, on_gave_up=job.gave_up(services), in_order=job.in_order
+                name,
+                lease=job.lease,
+                retry=job.retry,
+                on_gave_up=job.gave_up(services),
+                in_order=job.in_order,
+                urgent=job.urgent,
             )(job.bind(services))
 
     def recurring(
@@ -363,7 +382,26 @@ class JobRunner:
             json.dumps(payload or {}),
             declared.lease.total_seconds(),
         )
+        if row is not None:
+            self._wake_at(due_at)
         return row is not None
+
+    def wake(self) -> bool:
+        """Ask the background loop for a pass now (work was just stored). False when no loop runs here."""
+        if not self.running:
+            return False
+        self._wake.set()
+        return True
+
+    def _wake_at(self, due_at: datetime) -> None:
+        """A run due before the loop's next pass (a retry within seconds, a page due now): pass when it is due, a
+        moment after, so the transaction that stored it has committed. Any replica's pass may take it; this only
+        saves this one the wait for its interval."""
+        if not self.running:
+            return
+        delay = max((due_at - self.clock.now()).total_seconds(), 0.0) + WAKE_AFTER
+        if delay < self._every:
+            asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     async def run_now(self, job: str, key: str) -> bool:
         """Claim one pending run and run it here, now (after the transaction that scheduled it committed).
@@ -548,26 +586,42 @@ class JobRunner:
                 )
             self._synced[job.name] = job.spec
 
+    def urgent(self, job: str) -> bool:
+        """A job declared urgent (it pages): claimed ahead of the others, in slots of its own, so a page never
+        waits for a slot behind slow work."""
+        return self.jobs[job].urgent
+
     async def _claim_and_start(self) -> list[tuple[JobRun, asyncio.Task]]:
-        """Claim due runs, as many as there are free slots, and start each in its own task."""
-        free = self.concurrency - self._busy
-        if free <= 0 or self._stopping or not self.jobs:
+        """Claim due runs, the urgent ones first in their own slots, then the others up to the free slots, and
+        start each in its own task."""
+        if self._stopping or not self.jobs:
             return []
-        self._busy += free  # reserved while claiming, so run_now and other passes count them
-        try:
-            runs = await self._claim(free)
-        finally:
-            self._busy -= free
-            self._slot_freed.set()
         started = []
-        for run in runs:
-            self._busy += 1
-            started.append((run, self._start(run)))
+        urgent = [name for name in self.jobs if self.urgent(name)]
+        others = [name for name in self.jobs if not self.urgent(name)]
+        for names, is_urgent in ((urgent, True), (others, False)):
+            free = (URGENT_SLOTS - self._urgent_busy) if is_urgent else (self.concurrency - self._busy)
+            if free <= 0 or not names:
+                continue
+            self._reserve(is_urgent, free)  # reserved while claiming, so run_now and other passes count them
+            try:
+                runs = await self._claim(free, names)
+            finally:
+                self._reserve(is_urgent, -free)
+                self._slot_freed.set()
+            for run in runs:
+                self._reserve(is_urgent, 1)
+                started.append((run, self._start(run, urgent=is_urgent)))
         return started
 
-    async def _claim(self, limit: int) -> list[JobRun]:
+    def _reserve(self, urgent: bool, slots: int) -> None:
+        if urgent:
+            self._urgent_busy += slots
+        else:
+            self._busy += slots
+
+    async def _claim(self, limit: int, names: list[str]) -> list[JobRun]:
         now = self.clock.now()
-        names = list(self.jobs)
         rows = await self.db.fetch(
             f"""WITH claimed AS (
                     SELECT id, status AS was, claimed_by AS holder FROM job_runs
@@ -613,19 +667,19 @@ class JobRunner:
 
     # -- running one run -------------------------------------------------------------------------
 
-    def _start(self, run: JobRun) -> asyncio.Task:
-        """Run `run` in its own task; its slot (already counted in _busy) is released when it ends."""
+    def _start(self, run: JobRun, *, urgent: bool = False) -> asyncio.Task:
+        """Run `run` in its own task; its slot (already counted in _busy or _urgent_busy) is released when it ends."""
         task = asyncio.create_task(self._run(run), name=f"job {run.job} {run.run_key}")
         self._tasks.add(task)
-        task.add_done_callback(lambda task: self._ended(task, run))
+        task.add_done_callback(lambda task: self._ended(task, run, urgent))
         return task
 
-    def _ended(self, task: asyncio.Task, run: JobRun) -> None:
+    def _ended(self, task: asyncio.Task, run: JobRun, urgent: bool = False) -> None:
         self._tasks.discard(task)
-        self._release(successor_due=self.jobs[run.job].in_order is not None)
+        self._release(successor_due=self.jobs[run.job].in_order is not None, urgent=urgent)
 
-    def _release(self, *, successor_due: bool = False) -> None:
-        self._busy -= 1
+    def _release(self, *, successor_due: bool = False, urgent: bool = False) -> None:
+        self._reserve(urgent, -1)
         self._slot_freed.set()
         if self._saturated or successor_due:
             self._wake.set()
@@ -697,6 +751,8 @@ class JobRunner:
         if recorded.endswith(" 0"):
             bound.warning("job failed after it was taken over; the replica that took it over records its outcome")
             return
+        if not final:
+            self._wake_at(self.clock.now() + wait)
         self.on_finished(run.job, "failed" if final else "retry")
 
     async def _heartbeat(self, run: JobRun, lease: timedelta) -> None:
@@ -757,6 +813,7 @@ class JobRunner:
     def start(self, every_seconds: float) -> None:
         """Run passes in the background until stop(): see the module's docstring."""
         self._stopping = False
+        self._every = every_seconds
         self.started_at, self.pass_started, self.pass_finished = time.monotonic(), None, None
         self._loop = asyncio.create_task(self._passes(every_seconds), name="zzik-jobs")
 

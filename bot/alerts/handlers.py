@@ -100,6 +100,8 @@ class _Kick:
         self.tasks: set[asyncio.Task] = set()
 
     def __call__(self) -> None:
+        if self.services.jobs.wake():
+            return  # the background loop passes now, without waiting for runs it starts (pages start at once)
         if self.running is not None and not self.running.done():
             self.again = True
             return

@@ -29,9 +29,17 @@ def register(runner: JobRunner, services: Services) -> None:
             # a page is retried at once, then less often.
             Job.PROCESS: call(sending.process_and_send, "delivery_id", lease=PAGING_LEASE),
             Job.SEND: call(sending.send, "channel", lease=PAGING_LEASE),
-            Job.PAGE: call(scheduled.page_primary, "alert_id?", "digest_id?", lease=PAGING_LEASE, retry=PAGING_RETRY),
+            Job.PAGE: call(
+                scheduled.page_primary, "alert_id?", "digest_id?", lease=PAGING_LEASE, retry=PAGING_RETRY, urgent=True
+            ),
             Job.ESCALATE: call(
-                scheduled.escalate, "alert_id?", "digest_id?", "role", lease=PAGING_LEASE, retry=PAGING_RETRY
+                scheduled.escalate,
+                "alert_id?",
+                "digest_id?",
+                "role",
+                lease=PAGING_LEASE,
+                retry=PAGING_RETRY,
+                urgent=True,
             ),
             Job.DEPLOY_NOTE: call(scheduled.deploy_thread, "alert_id"),
             Job.DECLARE: call(scheduled.auto_declare, "alert_id", lease=PAGING_LEASE),

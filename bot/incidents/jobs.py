@@ -23,12 +23,12 @@ def register(runner: JobRunner, services: Services) -> None:
         {
             # Escalations, pages and declarations resume within seconds of a crash (a short heartbeat lease).
             scheduled.ESCALATE: call(
-                scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=PAGING_LEASE
+                scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=PAGING_LEASE, urgent=True
             ),
             # A declaration and its set-up that failed (the database away a moment) are retried within seconds.
             setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE, retry=PAGING_RETRY),
-            flows.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE, retry=PAGING_RETRY),
-            paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE),
+            flows.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE, retry=PAGING_RETRY, urgent=True),
+            paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE, urgent=True),
             followups.ACTION_DUE: call(followups.remind, "action_id"),
             scheduled.NUDGE: call(scheduled.nudge, "incident_id"),
         },
