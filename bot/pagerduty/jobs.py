@@ -18,7 +18,7 @@ def register(runner: JobRunner, services: Services) -> None:
         services,
         {
             # A page: retried within seconds (1, 2, 4, 8, 16 s, then every 30 s), or after PagerDuty's Retry-After.
-            flows.SEND: call(flows.run_send, lambda run: run, lease=flows.SEND_LEASE, retry=PAGING_RETRY),
+            flows.SEND: call(flows.run_send, lambda run: run, lease=flows.SEND_LEASE, retry=PAGING_RETRY, urgent=True),
             inbound.WEBHOOK: call(inbound.process, "event_id"),
         },
     )
