@@ -6,6 +6,8 @@ only what changes nothing (opening a form, posting a draft) acks first."""
 
 from __future__ import annotations
 
+import asyncio
+
 from slack_bolt.async_app import AsyncApp
 
 from bot.alerts import flows as alert_flows
@@ -226,9 +228,12 @@ async def declare_submitted(ctx: Ctx) -> None:
         await ctx.ack(response_action="errors", errors=errors)
         return
     origin, source = forms.metadata(form.private_metadata)
-    result = await flows.declare(
+    key = f"view:{form.id}"
+    # As /incident p1: the declaration stored in one statement, then the ack closes the form; it is made (and
+    # paged, and set up) now, or by any replica after a crash.
+    stored = await flows.declare_durably(
         services,
-        key=f"view:{form.id}",
+        key=key,
         title=parse.title(title),
         severity=severity,
         reporter=ctx.user_id,
@@ -236,17 +241,32 @@ async def declare_submitted(ctx: Ctx) -> None:
         description=description or None,
         origin_channel=origin,
         request_id=ctx.request_id,
-        set_up=False,
     )
-    await ctx.ack()  # the incident is stored (or was already): the form closes
-    await flows.start_setup(services, result)  # paging first: the links below can wait for it
-    if source and result.created:
-        await reports.link_source(services, result.incident, source, ctx.user_id)
+    await ctx.ack()
+    if not stored:  # submitted twice: the first submission declares (and answers); this one says so
+        incident = await _declared_by(services, key)
+        if incident is not None:
+            await ctx.answer(messages.already_declared(incident))
+        return
+    await services.jobs.run_now(flows.DECLARE, key)
+    incident = await store.by_declare_key(services.db, key)
+    if incident is None:  # not made here yet (another replica runs it): the links follow from its run's answer
+        return
+    if source:
+        await reports.link_source(services, incident, source, ctx.user_id)
     alert_id = alert_flows.declared_for(form.private_metadata)
     if alert_id is not None:
-        await alert_flows.link_incident(services, alert_id, result.incident.id, ctx.user_id)
-    if not result.created:
-        await ctx.answer(messages.already_declared(result.incident))
+        await alert_flows.link_incident(services, alert_id, incident.id, ctx.user_id)
+
+
+async def _declared_by(services: Services, key: str, within: float = 10.0) -> store.Incident | None:
+    """The incident a stored declaration made, once its run (here or on another replica) has made it."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (incident := await store.by_declare_key(services.db, key)) is None:
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
+        await asyncio.sleep(0.1)
+    return incident
 
 
 async def declare_from_message(ctx: Ctx) -> None:

@@ -114,6 +114,11 @@ async def declare(
     return Incident.of(existing), False
 
 
+async def by_declare_key(conn: Conn, key: str) -> Incident | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE declare_key = $1", key)
+    return Incident.of(row) if row else None
+
+
 async def get(conn: Conn, incident_id: int, *, for_update: bool = False) -> Incident | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE id = $1{lock}", incident_id)
