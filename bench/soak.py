@@ -554,6 +554,7 @@ async def main() -> None:
     parser.add_argument("--every", type=float, default=1.0, help="mean seconds between requests")
     parser.add_argument("--settle", type=float, default=180, help="seconds to wait for the durable work after")
     parser.add_argument("--seed", type=int, default=22)
+    parser.add_argument("--logs", type=Path, help="keep the replicas' logs under this folder")
     args = parser.parse_args()
     admin = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     print(f"soak: {args.minutes:g} min of load and chaos, 2 replicas; {machine()}", flush=True)
@@ -561,7 +562,9 @@ async def main() -> None:
         async with scratch_database(admin) as dsn:
             proxy = PgProxy(dsn)
             await proxy.start()
-            soak = Soak(args, dsn, proxy, Path(tmp))
+            folder = args.logs or Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            soak = Soak(args, dsn, proxy, folder)
             try:
                 await soak.start()
                 await soak.run()

@@ -151,3 +151,19 @@ async def test_a_commands_audit_row_follows_its_answer(bot: RunningBot) -> None:
         lambda: bot.db.fetchrow("SELECT actor, outcome, detail FROM audit_log WHERE action = '/incident'")
     )
     assert (row["actor"], row["outcome"], json.loads(row["detail"])["text"]) == ("U0BOB", "ok", "list")
+
+
+async def test_a_form_the_database_cannot_take_stays_open_and_says_so(make_bot: BotFactory, proxy: PgProxy) -> None:
+    """An empty ack would close the Declare form as if it were declared; a form has no response_url to say why."""
+    bot = await make_bot(config_with(oncall=ROTA), dsn=proxy.dsn)
+    assert (await bot.slack.command("/incident", "list")).status == 200
+    proxy.lose_packets()
+    values = {
+        "title": {"value": {"value": "Checkout down"}},
+        "severity": {"value": {"selected_option": {"value": "P1"}}},
+    }
+    started = time.monotonic()
+    reply = await bot.slack.view_submission("incident_declare", values, user="U0BOB", view_id="VOUTAGE")
+    assert reply.status == 200 and time.monotonic() - started < 2.5
+    assert reply.json["response_action"] == "errors"
+    assert reply.json["errors"]["title"].startswith(UNAVAILABLE)

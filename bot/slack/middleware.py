@@ -199,8 +199,27 @@ async def _incomplete(req: AsyncBoltRequest, services: Services, body: dict[str,
 async def _unavailable(req: AsyncBoltRequest, kind: str) -> BoltResponse:
     if kind == "command":
         return _ephemeral_response(UNAVAILABLE)
+    form = _form_error(req.body or {}, UNAVAILABLE)
+    if form is not None:
+        return form
     await _tell(req, UNAVAILABLE)
     return BoltResponse(status=200, body="")
+
+
+def _form_error(body: dict[str, Any], text: str) -> BoltResponse | None:
+    """A form submitted when nothing could be done stays open and says so on its first field: an empty ack
+    would close it, and a form has no response_url to say why, so its sender would take it as done."""
+    if body.get("type") != "view_submission":
+        return None
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    if not isinstance(values, dict) or not values:
+        return None
+    first = next(iter(values))
+    return BoltResponse(
+        status=200,
+        body=json.dumps({"response_action": "errors", "errors": {first: text}}),
+        headers={"content-type": "application/json"},
+    )
 
 
 async def _tell(req: AsyncBoltRequest, text: str) -> None:
