@@ -518,7 +518,12 @@ class Soak:
 
     def latency(self) -> tuple[str, bool]:
         times = self.page_times()
-        pages = [r for r in self.requests if (r.kind.startswith("declare") or r.kind == "alert") and r.acked]
+        # A request refused with "nothing was done" (the database out of reach) pages nobody, rightly.
+        pages = [
+            r
+            for r in self.requests
+            if (r.kind.startswith("declare") or r.kind == "alert") and r.acked and not self.refused(r)
+        ]
         all_times = [times[r.tag] - r.sent if r.tag in times else math.inf for r in pages]
         near = [
             times[r.tag] - r.sent if r.tag in times else math.inf
