@@ -34,6 +34,7 @@ from bot.embedded import EmbeddedPostgres, bin_dir
 from bot.settings import Settings
 from tests import slackreq
 from tests.fakeslack import FakeSlack, _flatten, message_placeholders
+from tests.pgproxy import PgProxy
 from tests.slackreq import SlackRequests
 
 SIGNING_SECRET = "test-signing-secret-8f2c"
@@ -104,6 +105,15 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[EMBEDDED_DSN] = stack.enter_context(_embedded_postgres())
         config.add_cleanup(stack.close)
         config.add_cleanup(lambda: os.environ.pop(EMBEDDED_DSN, None))
+
+
+@pytest.fixture
+async def proxy(pg_dsn: str) -> AsyncIterator[PgProxy]:
+    """A real TCP proxy in front of PostgreSQL that a test can cut or black-hole: a database outage."""
+    p = PgProxy(pg_dsn)
+    await p.start()
+    yield p
+    await p.stop()
 
 
 @pytest.fixture(scope="session")

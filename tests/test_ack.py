@@ -18,14 +18,6 @@ UNAVAILABLE = "The database is unavailable right now"
 
 
 @pytest.fixture
-async def proxy(pg_dsn: str):
-    p = PgProxy(pg_dsn)
-    await p.start()
-    yield p
-    await p.stop()
-
-
-@pytest.fixture
 async def bot(make_bot: BotFactory) -> RunningBot:
     return await make_bot(config_with(oncall=ROTA))
 

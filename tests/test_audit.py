@@ -18,14 +18,6 @@ from tests.pgproxy import PgProxy
 
 
 @pytest.fixture
-async def proxy(pg_dsn: str) -> AsyncIterator[PgProxy]:
-    p = PgProxy(pg_dsn)
-    await p.start()
-    yield p
-    await p.stop()
-
-
-@pytest.fixture
 async def through_proxy(proxy: PgProxy, schema: str) -> AsyncIterator[Database]:
     db = Database(proxy.dsn, schema=schema, min_size=1, max_size=2)
     await db.open()

@@ -140,14 +140,6 @@ async def test_database_unreachable_at_start_gives_up_with_one_clear_error() -> 
     assert time.monotonic() - started < 5
 
 
-@pytest.fixture
-async def proxy(pg_dsn: str):
-    p = PgProxy(pg_dsn)
-    await p.start()
-    yield p
-    await p.stop()
-
-
 async def test_database_outage_degrades_then_recovers_without_restart(make_bot, proxy: PgProxy) -> None:
     bot = await make_bot(dsn=proxy.dsn)
     assert (await get(bot.url + "/healthz"))[0] == 200

@@ -11,7 +11,6 @@ import asyncio
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.conftest import eventually
 from tests.fakeslack import FakeSlack
@@ -85,14 +84,6 @@ async def test_liveness_fails_when_the_job_runner_stops(make_bot) -> None:
 async def _failing(url: str, problem: str) -> dict[str, Any] | None:
     status, body = await get(url, "/livez")
     return body if status == 503 and any(p.startswith(problem) for p in body["problems"]) else None
-
-
-@pytest.fixture
-async def proxy(pg_dsn: str):
-    p = PgProxy(pg_dsn)
-    await p.start()
-    yield p
-    await p.stop()
 
 
 async def test_liveness_fails_when_a_pass_runs_longer_than_its_limit(make_bot, proxy: PgProxy) -> None:

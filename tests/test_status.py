@@ -381,14 +381,6 @@ async def test_nothing_is_public_until_published(bot: RunningBot, fake_slack: Fa
     assert "credentials" not in declared
 
 
-@pytest.fixture
-async def proxy(pg_dsn: str):
-    p = PgProxy(pg_dsn)
-    await p.start()
-    yield p
-    await p.stop()
-
-
 async def test_page_says_so_when_the_database_is_down(make_bot: BotFactory, proxy: PgProxy) -> None:
     bot = await make_bot(dsn=proxy.dsn)
     assert (await get(bot, "/status"))[0] == 200
