@@ -6,7 +6,6 @@ Alertmanager deliveries."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -16,15 +15,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
 import aiohttp
-import asyncpg
 import yaml
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
@@ -34,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakepagerduty import FakePagerDuty  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
+from tests.processes import scratch_database  # noqa: E402,F401  (the benches' scratch databases)
 
 SECRET = "bench-signing-secret"
 USER = "U0BENCH"
@@ -254,21 +252,6 @@ def is_page(text: str) -> bool:
     """A page DM of a declaration or an alert. An escalation's page (the next role, once the response time has
     passed unacknowledged) is not a second page of the same declaration."""
     return text.startswith(":rotating_light:") and not ESCALATION.search(text)
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(admin_dsn: str) -> AsyncIterator[str]:
-    """A new, empty database on the server of `admin_dsn`; its URL. Dropped afterwards, connections and all."""
-    name = f"zzik_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    try:
-        yield urlparse(admin_dsn)._replace(path=f"/{name}").geturl()
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def rota_config(directory: Path) -> Path:
