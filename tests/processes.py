@@ -78,6 +78,11 @@ async def serve(dsn: str, fake: FakeSlack, log: Path, *args: str, **env: str) ->
     try:
         await _healthy(served)
         yield served
+    except BaseException:
+        # The test failed while this process ran: its log's tail goes with the failure (pytest shows stdout).
+        tail = (await asyncio.to_thread(log.read_text, errors="replace")).splitlines()[-80:]
+        print(f"--- the last lines of {log.name} ---", *tail, sep="\n")
+        raise
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -96,7 +101,9 @@ async def _healthy(served: Served, seconds: float = 60) -> None:
             assert served.proc.returncode is None, f"serve exited with {served.proc.returncode}"
             try:
                 async with session.get(f"http://127.0.0.1:{served.port}/healthz") as r:
-                    if r.status == 200:
+                    # Healthy, and it is this process that answers: it says "serving" once it has bound the port
+                    # (another suite's bot may have taken the port first, and this one then exits).
+                    if r.status == 200 and "serving" in await asyncio.to_thread(served.log.read_text):
                         return
             except aiohttp.ClientError:
                 pass

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from bot.clock import FrozenClock
+from bot.incidents import paging
+from bot.incidents import store as incidents_store
 from tests.conftest import (
     ROTA,
     SIGNING_SECRET,
@@ -85,6 +87,26 @@ async def test_retry_resends_only_what_is_undelivered(bot: RunningBot, fake_slac
     assert answer[0]["text"].startswith("INC-1 is fully set up: <#C00000001>. Paged <@U0ALICE>.")
     assert [c["channel"] for c in fake_slack.calls_to("chat.postMessage")] == ["U0ALICE"]
     assert await bot.db.fetchval("SELECT attempts FROM incident_pages") == 2
+
+
+async def test_a_page_left_claimed_by_a_dead_sender_is_sent_when_the_claim_runs_out(
+    bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    await ask(fake_slack, bot, "/incident", "p2 Search is slow", user="U0CAROL")
+    await eventually(set_up_is_over(bot))
+    # As a replica killed mid-send leaves it: claimed, never tried, undelivered; its round's run is over.
+    await bot.db.execute("UPDATE incident_pages SET delivered_at = NULL, attempts = 0, sending_since = $1", clock.now())
+    fake_slack.clear()
+    incident = await incidents_store.get(bot.db, 1)
+    assert incident is not None
+    await paging.deliver(bot.app.services, incident)  # a round that finds the page claimed sends nothing...
+    assert fake_slack.calls_to("chat.postMessage") == []
+    due = await bot.db.fetchval("SELECT due_at FROM job_runs WHERE job = $1 AND status = 'pending'", paging.PAGE_RETRY)
+    assert due == clock.now() + paging.SENDING_CLAIM + timedelta(seconds=0.5)  # ...and comes back when it runs out
+    clock.advance(paging.SENDING_CLAIM + timedelta(seconds=1))
+    await bot.tick()
+    assert [c["channel"] for c in fake_slack.calls_to("chat.postMessage") if c["channel"][0] == "U"] == ["U0ALICE"]
+    assert await bot.db.fetchval("SELECT delivered_at IS NOT NULL FROM incident_pages")
 
 
 async def test_kill_9_during_set_up_resumes_on_restart(pg_dsn: str, fake_slack: FakeSlack, tmp_path) -> None:

@@ -31,8 +31,11 @@ PAGE_RETRY = "incidents.page_retry"
 PAGE_LEASE = PAGING_LEASE  # a round a dead replica left is taken over this soon (heartbeats renew it)
 # Round n+1 is due this long after round n failed (or Slack's Retry-After, if longer); then the page is given up on.
 PAGE_BACKOFF = [timedelta(seconds=s) for s in (1, 2, 4, 8, 15, 30, 60, 120, 300)]
-# How long a sender's claim on a page stands: past it, a sender that died mid-send leaves the page to the next.
-SENDING_CLAIM = timedelta(seconds=30)
+# How long a sender's claim on a page stands: past it, a sender that died mid-send leaves the page to the next,
+# and the round that found the page claimed comes back then. A live sender gives up on a send (and records it
+# as failed, for the next round) before its claim runs out, so a claim never outlives its sender's attempt.
+SENDING_CLAIM = timedelta(seconds=15)
+SEND_LIMIT = SENDING_CLAIM - timedelta(seconds=3)
 # How long a declaration's first round waits for the set-up to create the channel, so the page can link it.
 CHANNEL_WAIT = timedelta(seconds=2)
 
@@ -118,9 +121,13 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
 
     async def send(p: store.Page) -> str | None:
         try:
-            await services.slack.chat_postMessage(
-                channel=p.user_id, text=messages.page_text(incident, lvl, p.reason, services.config.channels.incidents)
-            )
+            async with asyncio.timeout(SEND_LIMIT.total_seconds()):
+                await services.slack.chat_postMessage(
+                    channel=p.user_id,
+                    text=messages.page_text(incident, lvl, p.reason, services.config.channels.incidents),
+                )
+        except TimeoutError:
+            return "timed out"
         except SLACK_FAILURES as exc:
             wait = _retry_after(exc)
             if wait is not None:
@@ -151,8 +158,17 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
         if len(delivered) < len(pending):
             retry_after = timedelta(seconds=min(max(waits), 300)) if waits else None
             gave_up = not await schedule_round(services, conn, incident.id, now, retry_after=retry_after)
+    undelivered = await store.pages(services.db, incident.id, undelivered=True)
+    mine = {p.id for p in pending}
+    held = [p.sending_since for p in undelivered if p.sending_since is not None and p.id not in mine]
+    if held:
+        # Another sender has claimed some pages: if it died mid-send (kill -9), nothing else would come back to
+        # them, so a round is due when its claim runs out (it finds them delivered if the sender was alive).
+        async with services.db.transaction() as conn:
+            due = min(held) + SENDING_CLAIM + timedelta(seconds=0.5)
+            await schedule_round(services, conn, incident.id, now, delay=max(due - now, timedelta(0)))
     failures = []
-    for p in await store.pages(services.db, incident.id, undelivered=True):
+    for p in undelivered:
         who = mention(p.user_id) if p.reachable else escape(p.user_id)
         failures.append(f"could not page {who}: {p.last_error or 'not tried yet'}")
     if gave_up:

@@ -388,6 +388,7 @@ class Page:
     last_error: str | None
     delivered_at: datetime | None
     created_at: datetime
+    sending_since: datetime | None = None  # a sender's claim (claim_undelivered_pages), cleared when it is tried
 
     @property
     def reachable(self) -> bool:
@@ -395,7 +396,7 @@ class Page:
         return self.user_id[:1] in "UW" and "@" not in self.user_id
 
 
-_PAGE_COLUMNS = "id, page_key, user_id, role, reason, attempts, last_error, delivered_at, created_at"
+_PAGE_COLUMNS = "id, page_key, user_id, role, reason, attempts, last_error, delivered_at, created_at, sending_since"
 
 
 async def add_pages(
