@@ -22,13 +22,13 @@ from bot.db import Database
 from bot.jobs import JobRunner
 from bot.metrics import Metrics
 from bot.opsconfig import OpsConfig
+from bot.prom import Prometheus
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import middleware
 from bot.slack.client import SlackClient
 from bot.slack.commands import COMMANDS
 from bot.slack.users import Directory
-from bot.slo.prom import Prometheus
 from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")

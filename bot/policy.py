@@ -3,7 +3,7 @@
 Roles come from the ops config (`permissions.deployers`, `permissions.incident_managers`, the rotation's
 `oncall.engineers` and `oncall.managers`) and from the thing acted on (an incident's commander, a deploy's
 requester, the engineer an override replaces). Being on call counts only the rotation and accepted or
-manager-set overrides (`bot.oncall.lookup.who_is_on_call`), so nobody makes themselves on call alone.
+manager-set overrides (`bot.rota.lookup.who_is_on_call`), so nobody makes themselves on call alone.
 
 A flow asks `require(services, Do.X, actor, subject)`; a refusal is `Refused`, which the Slack wrapper
 answers ephemerally (the message names who may) and audits with outcome `refused`.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.errors import Refused
-from bot.oncall.lookup import who_is_on_call
+from bot.rota.lookup import who_is_on_call
 from bot.services import Services
 from bot.slack.text import mention
 

@@ -15,10 +15,10 @@ from bot.jobs import JobRunner
 from bot.liveness import Liveness
 from bot.metrics import Metrics
 from bot.opsconfig import OpsConfig
+from bot.prom import Prometheus
 from bot.settings import Settings
 from bot.slack.client import SlackClient
 from bot.slack.users import Directory
-from bot.slo.prom import Prometheus
 
 
 @dataclass

@@ -12,10 +12,10 @@ import yaml
 from bot import opsconfig
 from bot.__main__ import main
 from bot.deploys import messages as deploy_messages
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.incidents import messages as incident_messages
 from bot.incidents.ids import Shortcut
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.slack.text import length
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, set_up_is_over
 from tests.fakeslack import FakeSlack, _flatten, check_blocks

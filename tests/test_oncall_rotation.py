@@ -9,8 +9,8 @@ import pytest
 
 from bot.errors import UsageError
 from bot.oncall import parse
-from bot.oncall.rotation import Rotation
 from bot.opsconfig import Oncall
+from bot.rota.rotation import Rotation
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

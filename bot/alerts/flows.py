@@ -14,8 +14,8 @@ from typing import Any
 from bot import audit, log, policy
 from bot.alerts import ingest, messages, rules, silences, store
 from bot.alerts.ids import Acknowledged, Job, Source
+from bot.alerts.models import Alert
 from bot.alerts.sending import NOTE_JOB, changed, wall
-from bot.alerts.store import Alert
 from bot.deploys import answers as deploy_answers
 from bot.deploys import rollback as deploy_rollback
 from bot.deploys import store as deploys

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.alerts.ids import Acknowledged, Action, Source, alert_value
-from bot.alerts.store import Alert, Digest, IngestNote
+from bot.alerts.models import Alert, Digest, IngestNote
 from bot.opsconfig import Runbook, Severity
 from bot.slack.blocks import Blocks, button, clock_time, confirm_dialog, context, pieces, section, when
 from bot.slack.text import escape, mention, truncate

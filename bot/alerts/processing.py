@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from bot import log
 from bot.alerts import payloads, rules, store
 from bot.alerts.ids import Job, Status
-from bot.alerts.store import Alert
+from bot.alerts.models import Alert
 from bot.deploys import store as deploys
-from bot.oncall.lookup import who_is_on_call
 from bot.opsconfig import Severity
 from bot.pagerduty import alert_pages as pd_alerts
+from bot.rota.lookup import who_is_on_call
 from bot.services import Services
 
 logger = log.get("zzik.alerts")

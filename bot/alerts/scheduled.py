@@ -12,9 +12,9 @@ from bot.alerts.sending import deploy_note, wall
 from bot.deploys import store as deploys
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
-from bot.oncall.lookup import who_is_on_call
 from bot.pagerduty import alert_pages as pd_alerts
 from bot.pagerduty import flows as pd_flows
+from bot.rota.lookup import who_is_on_call
 from bot.services import Services
 from bot.slack.failures import attempt
 from bot.slack.text import escape

@@ -13,8 +13,9 @@ from slack_sdk.errors import SlackApiError
 from bot import log
 from bot.alerts import messages, rules, store
 from bot.alerts.ids import Job, Message, Source
+from bot.alerts.models import Alert
 from bot.alerts.processing import process
-from bot.alerts.store import Alert
+from bot.deploys import models as deploys_models
 from bot.deploys import store as deploys
 from bot.incidents import store as incidents
 from bot.services import Services, zone
@@ -187,7 +188,7 @@ async def _context(services: Services, conn: Any, alert: Alert) -> messages.Cont
     )
 
 
-def deploy_note(alert: Alert, deploy: deploys.Deploy) -> messages.DeployNote:
+def deploy_note(alert: Alert, deploy: deploys_models.Deploy) -> messages.DeployNote:
     finished = deploy.finished_at or deploy.created_at
     return messages.DeployNote(
         ref=deploy.ref,

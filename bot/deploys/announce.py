@@ -6,7 +6,7 @@ import asyncio
 
 from bot import log
 from bot.deploys import messages, store
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.incidents import store as incidents
 from bot.services import Services, zone
 from bot.slack.failures import SLACK_FAILURES, attempt, failure, update_in_place

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from bot.deploys.ids import Finished, Status
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.slack.blocks import when
 from bot.slack.text import escape, mention, mrkdwn
 

@@ -22,7 +22,8 @@ from bot.deploys.ids import (
     expire_key,
     expire_prefix,
 )
-from bot.deploys.store import Deploy, Locked
+from bot.deploys.models import Deploy
+from bot.deploys.store import Locked
 from bot.errors import AlreadyDone, NotFound, Refused, UsageError
 from bot.opsconfig import CheckItem
 from bot.policy import Do, Subject

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.deploys.ids import STAGING, Action, Checklist, Kind, RollbackOffer, Status, checklist_block
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.opsconfig import CheckItem, OpsConfig
 from bot.slack.blocks import button, checkbox_groups, context, option_text, section, when
 from bot.slack.blocks import confirm_dialog as confirm

@@ -8,7 +8,7 @@ import json
 import aiohttp
 
 from bot import log
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.services import Services
 from bot.web.signing import signed_headers
 

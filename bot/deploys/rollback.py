@@ -10,7 +10,8 @@ from bot.deploys.announce import refresh, tell_incidents
 from bot.deploys.flows import run_pipeline, schedule_running
 from bot.deploys.ids import Job, Kind, Status
 from bot.deploys.messages import Prompt
-from bot.deploys.store import Deploy, Locked
+from bot.deploys.models import Deploy
+from bot.deploys.store import Locked
 from bot.errors import Invalid, NotFound, Refused
 from bot.policy import Do
 from bot.services import Services

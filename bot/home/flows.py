@@ -6,7 +6,7 @@ import asyncio
 
 from bot.deploys import store as deploys
 from bot.home import messages, store
-from bot.oncall.lookup import rotation, who_is_on_call
+from bot.rota.lookup import rotation, who_is_on_call
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES
 

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.deploys.store import Deploy
-from bot.home.store import MyAction, MyIncident, OpenChecklist
-from bot.oncall.lookup import OnCall
+from bot.deploys.models import Deploy
+from bot.home.models import MyAction, MyIncident, OpenChecklist
 from bot.oncall.messages import shift_line
 from bot.opsconfig import Runbook
+from bot.rota.lookup import OnCall
 from bot.slack.blocks import TEXT_LIMIT, clock_time, context, section, when
 from bot.slack.text import escape, mrkdwn, shorten
 

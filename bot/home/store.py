@@ -4,39 +4,9 @@ checklists still open. Deploys and watch windows come from the deploys domain's 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 
 from bot.db import Database
-
-
-@dataclass(frozen=True)
-class MyIncident:
-    number: int
-    severity: str
-    title: str  # safe mrkdwn
-    stage: str
-    channel_id: str | None
-    declared_at: datetime
-    role: str  # commander | reporter
-
-
-@dataclass(frozen=True)
-class MyAction:
-    id: int
-    number: int
-    text: str  # safe mrkdwn
-    channel_id: str | None
-
-
-@dataclass(frozen=True)
-class OpenChecklist:
-    kind: str
-    posted_at: datetime
-    deadline_at: datetime
-    channel: str | None
-    ts: str | None
-    open_items: list[str]
+from bot.home.models import MyAction, MyIncident, OpenChecklist
 
 
 async def my_incidents(db: Database, user: str) -> list[MyIncident]:

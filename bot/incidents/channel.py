@@ -9,9 +9,9 @@ from typing import Any
 
 from bot import log
 from bot.deploys import store as deploys
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.incidents import messages, store
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.pagerduty import flows as pagerduty
 from bot.services import Services, zone
 from bot.slack.client import SLACK_FAILURES, slack_error

@@ -10,8 +10,8 @@ from bot import policy
 from bot.errors import AlreadyDone, Invalid, NotFound
 from bot.incidents import channel, guards, messages, records, refusals, store
 from bot.incidents.enums import CommandAnswer
+from bot.incidents.models import CommandRequest, Incident
 from bot.incidents.outcomes import AlreadyCommander, CommandAnswered, CommandAsked, CommanderChanged, CommandSettled
-from bot.incidents.store import CommandRequest, Incident
 from bot.policy import Do, Subject
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error

@@ -11,13 +11,13 @@ from typing import Any
 
 from bot import log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, UsageError
-from bot.incidents import channel, guards, ids, messages, paging, records, refusals, scheduled, setup, store
+from bot.incidents import channel, guards, ids, messages, models, paging, records, refusals, scheduled, setup, store
 from bot.incidents.enums import Severity
+from bot.incidents.models import Incident
 from bot.incidents.outcomes import Acknowledged, Declared, Joined, Reopened, Resolved, SeverityChanged, StageChanged
-from bot.incidents.store import Incident
-from bot.oncall.lookup import OnCall
 from bot.pagerduty import flows as pagerduty
 from bot.policy import Do, Subject
+from bot.rota.lookup import OnCall
 from bot.services import Services, zone
 from bot.slack.blocks import message_parts, selection_change
 from bot.slack.client import SLACK_FAILURES, slack_error
@@ -226,7 +226,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
     return SeverityChanged(incident, old, paged)
 
 
-async def _page_escalation(services: Services, incident: Incident, reason_key: str) -> list[store.Page]:
+async def _page_escalation(services: Services, incident: Incident, reason_key: str) -> list[models.Page]:
     """Send the pages a severity escalation recorded; who was reached joins the channel. Returns those pages."""
     await paging.deliver(services, incident)
     mine = [

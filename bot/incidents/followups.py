@@ -8,8 +8,8 @@ from datetime import date, datetime, time
 from bot import policy
 from bot.errors import Invalid, NotFound
 from bot.incidents import guards, records, refusals, store
+from bot.incidents.models import Incident
 from bot.incidents.outcomes import ActionAdded, ActionClosed
-from bot.incidents.store import Incident
 from bot.services import Services, zone
 
 ACTION_DUE = "incidents.action_due"

@@ -7,7 +7,7 @@ from typing import Any
 from bot import audit as audit_log
 from bot.errors import NotFound, Refused
 from bot.incidents import refusals, store
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 
 
 async def locked(conn: Any, incident_id: int) -> Incident:

@@ -19,6 +19,7 @@ from bot.incidents import (
     forms,
     ids,
     messages,
+    models,
     parse,
     records,
     refusals,
@@ -103,7 +104,7 @@ async def _declare(ctx: Ctx, request: parse.Declare) -> None:
         await ctx.services.jobs.run_now(flows.DECLARE, key)
 
 
-async def _in_channel(ctx: Ctx, current: store.Incident, request: parse.Request) -> None:
+async def _in_channel(ctx: Ctx, current: models.Incident, request: parse.Request) -> None:
     services, actor = ctx.services, ctx.user_id
     match request:
         case parse.Update(text=text):
@@ -259,7 +260,7 @@ async def declare_submitted(ctx: Ctx) -> None:
         await alert_flows.link_incident(services, alert_id, incident.id, ctx.user_id)
 
 
-async def _declared_by(services: Services, key: str, within: float = 10.0) -> store.Incident | None:
+async def _declared_by(services: Services, key: str, within: float = 10.0) -> models.Incident | None:
     """The incident a stored declaration made, once its run (here or on another replica) has made it."""
     deadline = asyncio.get_running_loop().time() + within
     while (incident := await store.by_declare_key(services.db, key)) is None:

@@ -8,10 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.deploys.ids import Action as DeployAction
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.incidents import ids
 from bot.incidents.enums import Severity, Status
 from bot.incidents.ids import Action
+from bot.incidents.models import Incident, Page, duration
 from bot.incidents.outcomes import (
     Acknowledged,
     ActionAdded,
@@ -30,7 +31,6 @@ from bot.incidents.outcomes import (
     StageChanged,
 )
 from bot.incidents.parse import MAX_TITLE
-from bot.incidents.store import Incident, Page, duration
 from bot.opsconfig import OpsConfig, SeverityLevel
 from bot.slack.blocks import button, checkbox_groups, context, option_text, section, when
 from bot.slack.text import escape, mention, mrkdwn, truncate

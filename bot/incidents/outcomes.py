@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bot.incidents.store import ActionItem, Incident, Page
+from bot.incidents.models import ActionItem, Incident, Page
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import log
-from bot.incidents import channel, guards, ids, messages, store
-from bot.incidents.store import Incident
+from bot.incidents import channel, guards, ids, messages, models, store
+from bot.incidents.models import Incident
 from bot.jobs import PAGING_LEASE
-from bot.oncall.lookup import OnCall, who_is_on_call
 from bot.pagerduty import flows as pagerduty
+from bot.rota.lookup import OnCall, who_is_on_call
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.failures import attempt
@@ -119,7 +119,7 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
     lvl = services.config.severity(incident.severity)
     waits: list[float] = []
 
-    async def send(p: store.Page) -> str | None:
+    async def send(p: models.Page) -> str | None:
         try:
             async with asyncio.timeout(SEND_LIMIT.total_seconds()):
                 await services.slack.chat_postMessage(

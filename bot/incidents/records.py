@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.incidents.ids import Action
 from bot.incidents.messages import channel_ref, header
-from bot.incidents.store import ActionItem, Event, Incident, duration
+from bot.incidents.models import ActionItem, Event, Incident, duration
 from bot.slack.blocks import button, context, pieces, section, when
 from bot.slack.text import escape, mention, mrkdwn
 

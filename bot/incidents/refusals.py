@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.slack.text import escape, mention, mrkdwn
 
 NO_INCIDENT = "That incident does not exist."

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import log
 from bot.incidents import forms, parse, store
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.text import escape, plain, shorten

@@ -7,8 +7,8 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from bot.incidents import channel, ids, messages, paging, records, store
-from bot.incidents.store import Incident
+from bot.incidents import channel, ids, messages, models, paging, records, store
+from bot.incidents.models import Incident
 from bot.services import Services, zone
 
 ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
@@ -62,7 +62,7 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
     if incident is None or not incident.is_open or incident.acknowledged_at or incident.severity != severity:
         return False
     now = services.clock.now()
-    waited = store.duration(incident.declared_at, now)
+    waited = models.duration(incident.declared_at, now)
     reason, reason_key = messages.not_acknowledged(waited), f"escalate:{run_key}"
     on_call = await paging.on_call_now(services)
     async with services.db.transaction() as conn:

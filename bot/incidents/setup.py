@@ -15,8 +15,8 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot import log
 from bot.errors import NotFound
 from bot.incidents import channel, guards, ids, messages, paging, refusals, store
+from bot.incidents.models import Incident
 from bot.incidents.outcomes import SetupUnderWay
-from bot.incidents.store import Incident
 from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error

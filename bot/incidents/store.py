@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -12,71 +11,9 @@ import asyncpg
 from bot.db import Conn, columns, from_row
 from bot.incidents import ids
 from bot.incidents.enums import CommandAnswer, Severity, Status
-
-
-@dataclass(frozen=True)
-class Incident:
-    id: int
-    number: int
-    title: str
-    description: str | None
-    severity: Severity
-    status: Status
-    stage: str
-    commander: str
-    reporter: str
-    origin_channel: str | None
-    channel_id: str | None
-    channel_name: str | None
-    kickoff_ts: str | None
-    announcement_channel: str | None
-    announcement_ts: str | None
-    paged_at: datetime | None
-    setup_error: str | None
-    declared_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    last_update_at: datetime
-    resolved_at: datetime | None
-    resolved_by: str | None
-    summary: str | None
-    reporter_answered_at: datetime | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"INC-{self.number}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status == Status.OPEN
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Incident:
-        return from_row(cls, row, severity=Severity, status=Status)
-
+from bot.incidents.models import ActionItem, CommandRequest, Event, Incident, Page
 
 _COLUMNS = columns(Incident)
-
-
-@dataclass(frozen=True)
-class Event:
-    at: datetime
-    actor: str | None
-    kind: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ActionItem:
-    id: int
-    text: str
-    owner: str | None
-    created_by: str
-    created_at: datetime
-    done_at: datetime | None
-    due_on: date | None = None
-    done_by: str | None = None
-    incident_id: int | None = None
 
 
 async def declare(
@@ -301,25 +238,6 @@ async def open_actions(conn: Conn) -> list[tuple[str, ActionItem]]:
     return [(f"INC-{r['number']}", from_row(ActionItem, r)) for r in rows]
 
 
-def duration(start: datetime, end: datetime) -> str:
-    minutes = int((end - start) / timedelta(minutes=1))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours // 24} d {hours % 24} h"
-
-
-@dataclass(frozen=True)
-class CommandRequest:
-    id: int
-    incident_id: int
-    requested_by: str
-    commander: str
-    answer: CommandAnswer | None
-
-
 async def ask_command(
     conn: asyncpg.Connection, incident_id: int, requested_by: str, commander: str, at: datetime
 ) -> tuple[CommandRequest, bool]:
@@ -375,25 +293,6 @@ async def answer_open_command_requests(conn: asyncpg.Connection, incident_id: in
         at,
         CommandAnswer.MOOT,
     )
-
-
-@dataclass(frozen=True)
-class Page:
-    id: int
-    page_key: str
-    user_id: str
-    role: str
-    reason: str
-    attempts: int
-    last_error: str | None
-    delivered_at: datetime | None
-    created_at: datetime
-    sending_since: datetime | None = None  # a sender's claim (claim_undelivered_pages), cleared when it is tried
-
-    @property
-    def reachable(self) -> bool:
-        """A Slack user the bot can DM (not an email Slack does not know, not nobody)."""
-        return self.user_id[:1] in "UW" and "@" not in self.user_id
 
 
 _PAGE_COLUMNS = "id, page_key, user_id, role, reason, attempts, last_error, delivered_at, created_at, sending_since"

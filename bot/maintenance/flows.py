@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from bot import audit, log
 from bot.errors import NotFound, UsageError
 from bot.jobs import cron_next
-from bot.maintenance import messages, store
+from bot.maintenance import messages, models, store
 from bot.maintenance.ids import Job
 from bot.opsconfig import WEEKDAYS, Deadline
 from bot.services import Services, zone
@@ -46,7 +46,7 @@ def channel(services: Services) -> str:
 
 async def post(
     services: Services, kind: str, due_at: datetime, *, posted_by: str | None = None, late: bool = False
-) -> store.Post:
+) -> models.Post:
     """Record the checklist (once per kind and due time), then post it; a failed post raises so the job retries,
     and the retry posts the recorded checklist instead of recording another."""
     checklist = services.config.maintenance.checklists.get(kind)  # type: ignore[call-overload]

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.maintenance.ids import Action, checklist_block, task_value
-from bot.maintenance.store import Item, Post
+from bot.maintenance.models import Item, Post
 from bot.slack.blocks import checkbox_groups, context, option_text, section, when
 from bot.slack.text import escape, mention
 

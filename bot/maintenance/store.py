@@ -3,37 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from bot.db import Conn, columns, from_row, json_value
-
-
-@dataclass(frozen=True)
-class Post:
-    id: int
-    kind: str
-    due_at: datetime
-    items: list[str]
-    posted_at: datetime
-    deadline_at: datetime
-    late: bool
-    posted_by: str | None
-    channel: str | None
-    ts: str | None
-    completed_at: datetime | None
-    nudged_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Item:
-    item: int
-    assignee: str | None
-    done_by: str | None
-    done_at: datetime | None
-
+from bot.maintenance.models import Item, Post
 
 _COLUMNS = columns(Post)
 

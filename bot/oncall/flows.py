@@ -11,9 +11,10 @@ from bot import audit, log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, Refused, UsageError
 from bot.oncall import messages, store
 from bot.oncall.ids import Job
-from bot.oncall.lookup import OnCall, rotation, who_is_on_call
 from bot.oncall.parse import OverrideCreate
 from bot.policy import Do
+from bot.rota import store as rota_store
+from bot.rota.lookup import OnCall, rotation, who_is_on_call
 from bot.services import Services
 from bot.services import zone as team_zone
 from bot.slack.client import SLACK_FAILURES
@@ -78,7 +79,7 @@ async def show_schedule(services: Services, weeks: int) -> Blocks:
     rot = rotation(services)
     first = max(rot.week_index(services.clock.now()), 0)
     plan = [rot.week(n) for n in range(first, first + weeks)]
-    overrides = await store.overlapping(services.db, plan[0].starts_at, plan[-1].ends_at)
+    overrides = await rota_store.overlapping(services.db, plan[0].starts_at, plan[-1].ends_at)
     members = {m for week in plan for m in (week.primary, week.secondary, week.manager) if m}
     ids = {m: await services.users.resolve(m) or m for m in members}
     resolved = [
@@ -89,7 +90,7 @@ async def show_schedule(services: Services, weeks: int) -> Blocks:
 
 async def list_overrides(services: Services) -> str:
     now = services.clock.now()
-    items = await store.overlapping(services.db, now, now + timedelta(days=3660))
+    items = await rota_store.overlapping(services.db, now, now + timedelta(days=3660))
     return messages.overrides(items, team_zone(services))
 
 
@@ -303,7 +304,7 @@ async def sync_usergroup(services: Services, now_on: OnCall) -> None:
 async def week_in_review(services: Services, starts: datetime, ends: datetime) -> list[str]:
     """The on-call domain's own lines of the handoff summary: the overrides the week had."""
     zone = team_zone(services)
-    items = await store.overlapping(services.db, starts, ends)
+    items = await rota_store.overlapping(services.db, starts, ends)
     if not items:
         return []
     return ["*Overrides this week*", *(messages.override_line(o, zone) for o in items)]

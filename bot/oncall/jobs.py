@@ -7,7 +7,7 @@ from datetime import timedelta
 from bot.jobs import JobRun, JobRunner
 from bot.oncall import flows
 from bot.oncall.ids import Job
-from bot.oncall.lookup import rotation
+from bot.rota.lookup import rotation
 from bot.services import Services
 
 

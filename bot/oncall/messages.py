@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.oncall.contacts import EmergencyContact
 from bot.oncall.ids import Action
-from bot.oncall.lookup import OnCall, Shift
-from bot.oncall.rotation import Week
 from bot.oncall.store import Override
+from bot.opsconfig.contacts import EmergencyContact
+from bot.rota.lookup import OnCall, Shift
+from bot.rota.rotation import Week
 from bot.slack.blocks import button, context, section
 from bot.slack.blocks import when as _when
 from bot.slack.text import escape, mention

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
-from bot.oncall.rotation import ROLES
+from bot.rota.rotation import ROLES
 from bot.slack.commands import HELP_WORDS, Help, Word, echo
 from bot.slack.text import user_id, whole_number
 

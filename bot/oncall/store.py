@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from bot.db import Conn, columns, from_row
-
-
-@dataclass(frozen=True)
-class Override:
-    id: int
-    role: str
-    user_id: str
-    starts_at: datetime
-    ends_at: datetime
-    created_by: str
-    cancelled_at: datetime | None = None
-    status: str = "accepted"  # requested | accepted | declined: only accepted overrides put anyone on call
-    approver: str | None = None
-
-    @classmethod
-    def of(cls, row: asyncpg.Record) -> Override:
-        return from_row(cls, row)
-
-    def active_at(self, at: datetime) -> bool:
-        return self.status == "accepted" and self.cancelled_at is None and self.starts_at <= at < self.ends_at
-
+from bot.db import Conn, columns
+from bot.rota.models import Override
 
 _COLUMNS = columns(Override)
 
@@ -101,15 +80,3 @@ async def cancel(conn: asyncpg.Connection, override_id: int, by: str, at: dateti
         at,
     )
     return status.endswith(" 1")
-
-
-async def overlapping(db: Conn, starts: datetime, ends: datetime) -> list[Override]:
-    """Live accepted overrides that touch [starts, ends), any role, in start order."""
-    rows = await db.fetch(
-        f"""SELECT {_COLUMNS} FROM oncall_overrides
-            WHERE cancelled_at IS NULL AND status = 'accepted' AND starts_at < $2 AND ends_at > $1
-            ORDER BY starts_at, id""",
-        starts,
-        ends,
-    )
-    return [Override.of(r) for r in rows]

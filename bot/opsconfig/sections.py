@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.oncall.contacts import MAX_CONTACTS, EmergencyContact
 from bot.opsconfig import values
+from bot.opsconfig.contacts import MAX_CONTACTS, EmergencyContact
 from bot.opsconfig.values import WEEKDAYS, ChannelName, Duration, Member, MemberOrGroup, Severity, TimeOfDay
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.alerts.store import Alert
+from bot.alerts.models import Alert
 from bot.pagerduty import store
 from bot.pagerduty.flows import Outgoing, configured, echoing, record, routing_key
 from bot.services import Services

@@ -20,9 +20,9 @@ import aiohttp
 
 from bot import log
 from bot.incidents import store as incidents
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.jobs import JobRun
-from bot.pagerduty import store
+from bot.pagerduty import models, store
 from bot.services import Services
 from bot.slack.failures import attempt
 from bot.slack.text import escape
@@ -166,7 +166,7 @@ async def record(
 # -- sending --------------------------------------------------------------------------------------------------------
 
 
-def _as_sent(event: store.Event, incident: Incident | None) -> dict[str, Any]:
+def _as_sent(event: models.Event, incident: Incident | None) -> dict[str, Any]:
     """A trigger says who commands and where, as things stand when it is sent (the channel comes after the
     declaration)."""
     body = dict(event.body)
@@ -182,7 +182,7 @@ def _as_sent(event: store.Event, incident: Incident | None) -> dict[str, Any]:
     return body
 
 
-async def flush(services: Services, incident_id: int) -> list[store.Event]:
+async def flush(services: Services, incident_id: int) -> list[models.Event]:
     """Send the incident's unsent events in order; stop at the first PagerDuty did not take. Returns the events
     PagerDuty refused (400) in this pass. Raises PagerDutyUnavailable when one is left to retry."""
     async with services.db.transaction() as conn, aiohttp.ClientSession(timeout=TIMEOUT) as http:
@@ -198,7 +198,7 @@ async def flush(services: Services, incident_id: int) -> list[store.Event]:
     return refused
 
 
-async def flush_alert(services: Services, alert_id: int) -> list[store.Event]:
+async def flush_alert(services: Services, alert_id: int) -> list[models.Event]:
     """flush() for the events of a P1 alert paged without an incident (refusals are logged, not posted)."""
     async with services.db.transaction() as conn, aiohttp.ClientSession(timeout=TIMEOUT) as http:
         await store.lock_alert(conn, alert_id)
@@ -212,11 +212,11 @@ async def _send_pending(
     services: Services,
     conn: Any,
     http: aiohttp.ClientSession,
-    events: list[store.Event],
+    events: list[models.Event],
     incident: Incident | None = None,
-) -> tuple[list[store.Event], PagerDutyUnavailable | None]:
+) -> tuple[list[models.Event], PagerDutyUnavailable | None]:
     """Send the unsent events in order, under the caller's lock: (refused, why the first not taken was not)."""
-    refused: list[store.Event] = []
+    refused: list[models.Event] = []
     for event in (e for e in events if not e.settled):
         key = routing_key(services, event.severity)
         if key is None:
@@ -265,7 +265,7 @@ async def _post(
         return 0, f"PagerDuty unreachable ({type(exc).__name__})", None
 
 
-async def _tell_refused(services: Services, incident_id: int, event: store.Event) -> None:
+async def _tell_refused(services: Services, incident_id: int, event: models.Event) -> None:
     incident = await incidents.get(services.db, incident_id)
     if incident is None:
         return

@@ -33,9 +33,9 @@ from bot.alerts.ids import Acknowledged
 from bot.errors import UserError
 from bot.incidents import flows as incident_flows
 from bot.incidents import store as incidents
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.jobs import MAX_ATTEMPTS
-from bot.pagerduty import messages, store
+from bot.pagerduty import messages, models, store
 from bot.pagerduty.flows import told_by_pagerduty
 from bot.pagerduty.payloads import STATUS_AFTER, Event, EventType, Head, Webhook
 from bot.policy import Do, Subject, allows, who_may
@@ -118,7 +118,7 @@ async def _process(services: Services, event_id: str) -> str | None:
     return outcome
 
 
-async def _owner(conn: Any, event: Event, now: datetime) -> store.Owner | None:
+async def _owner(conn: Any, event: Event, now: datetime) -> models.Owner | None:
     """Whose PagerDuty incident the event is about: the owner recorded for its PagerDuty id, else the owner of the
     bot's trigger whose dedup key is its incident_key (recorded now, so later events match by id too)."""
     data = event.data

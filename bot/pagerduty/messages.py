@@ -3,7 +3,7 @@ raw and escaped once here)."""
 
 from __future__ import annotations
 
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.pagerduty.payloads import Event, Reference
 from bot.slack.text import escape, mention
 

@@ -8,9 +8,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot import audit, log
 from bot.errors import Invalid, NotFound
+from bot.incidents import models as incidents_models
 from bot.incidents import store as incidents
 from bot.opsconfig import Runbook
-from bot.runbooks import messages, store
+from bot.runbooks import messages, models, store
 from bot.runbooks.ids import RunStep, StepStatus
 from bot.services import Services, zone
 from bot.slack.failures import SLACK_FAILURES, SlackErrorCode, code, failure, update_in_place
@@ -105,12 +106,12 @@ async def record_step(
     await refresh(services, run, index)
     if finished:
         recorded = await store.steps(services.db, run_id)
-        duration = incidents.duration(run.started_at, now)
+        duration = incidents_models.duration(run.started_at, now)
         await services.slack.chat_postMessage(channel=run.channel, text=messages.summary(run, recorded, duration))
     return None
 
 
-async def refresh(services: Services, run: store.Run, index: int) -> None:
+async def refresh(services: Services, run: models.Run, index: int) -> None:
     run_id = run.id
     recorded = await store.steps(services.db, run_id)
     incident = await incidents.get(services.db, run.incident_id) if run.incident_id else None
@@ -125,10 +126,12 @@ async def refresh(services: Services, run: store.Run, index: int) -> None:
 async def in_progress(services: Services) -> str:
     now = services.clock.now()
     runs = await store.in_progress(services.db)
-    return messages.in_progress([(run, recorded, incidents.duration(run.started_at, now)) for run, recorded in runs])
+    return messages.in_progress(
+        [(run, recorded, incidents_models.duration(run.started_at, now)) for run, recorded in runs]
+    )
 
 
-async def step_run(services: Services, step: RunStep) -> store.Run:
+async def step_run(services: Services, step: RunStep) -> models.Run:
     """The run a step's button or modal belongs to; NotFound when the step is not one of its steps."""
     run = await store.get(services.db, step.run)
     if run is None or not 0 <= step.index < len(run.steps):

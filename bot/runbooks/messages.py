@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.opsconfig import Runbook
 from bot.runbooks.ids import Action, RunStep, StepStatus
-from bot.runbooks.store import Run, Step
+from bot.runbooks.models import Run, Step
 from bot.slack.blocks import clock_time as when
 from bot.slack.blocks import context, pieces, section
 from bot.slack.text import escape, mention, mrkdwn

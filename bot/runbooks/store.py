@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,30 +10,7 @@ import asyncpg
 
 from bot.db import Conn, columns, from_row, json_value
 from bot.runbooks.ids import StepStatus
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    runbook: str
-    name: str
-    steps: list[dict[str, Any]]
-    channel: str
-    messages: list[dict[str, Any]]
-    incident_id: int | None
-    started_by: str
-    started_at: datetime
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Step:
-    step: int
-    status: StepStatus
-    reason: str | None
-    by_user: str
-    at: datetime
-
+from bot.runbooks.models import Run, Step
 
 _COLUMNS = columns(Run)
 

@@ -10,10 +10,10 @@ from bot import log
 from bot.errors import Invalid
 from bot.jobs import JobRun
 from bot.maintenance import store as maintenance
+from bot.prom import PrometheusError
 from bot.services import Services
 from bot.slack.blocks import Blocks
 from bot.slo import measure, messages, store
-from bot.slo.prom import PrometheusError
 
 logger = log.get("zzik.slo")
 MONTHLY_REPORT = "slo.monthly_report"

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.opsconfig import Objective, SloGroup
-from bot.slo.prom import Prometheus, PrometheusError, with_window
+from bot.prom import Prometheus, PrometheusError, with_window
 
 _TARGET = re.compile(r"^\s*(<=|>=|<|>|=|≤|≥)?\s*(\d+(?:\.\d+)?)\s*(%|ms|s)?\s*$")
 HOUR, SIX_HOURS = timedelta(hours=1), timedelta(hours=6)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.opsconfig import SloGroup
+from bot.prom import duration
 from bot.slack.blocks import Blocks, context, pieces, section
 from bot.slack.text import escape
 from bot.slo.measure import Measured, Month, Status, show
-from bot.slo.prom import duration
 
 ICON = {
     Status.OK: ":large_green_circle:",

@@ -7,8 +7,8 @@ import re
 import yaml
 
 from bot.opsconfig import OpsConfig, parse_duration
+from bot.prom import duration, with_window
 from bot.slo.measure import objective_target, parse_target
-from bot.slo.prom import duration, with_window
 
 SEVERITY = {"P1": "critical", "P2": "warning", "P3": "info", "P4": "info"}
 # The SRE workbook's multiwindow, multi-burn-rate alerts for a 30-day SLO: (burn rate, long window, short window).

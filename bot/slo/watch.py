@@ -12,13 +12,13 @@ from bot.deploys import announce
 from bot.deploys import messages as deploy_messages
 from bot.deploys import store as deploys
 from bot.deploys.ids import Checklist, Kind, Status
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.jobs import JobRun
+from bot.prom import PrometheusError, with_window
 from bot.services import Services
 from bot.slack.text import escape
 from bot.slo import store
 from bot.slo.measure import query_all, show
-from bot.slo.prom import PrometheusError, with_window
 
 logger = log.get("zzik.slo.watch")
 WATCH_TICK, ROLLBACK_CHECK = "slo.watch_tick", "slo.rollback_check"

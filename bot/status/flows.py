@@ -12,9 +12,9 @@ from bot import audit, log, policy
 from bot.errors import Invalid, NotFound
 from bot.incidents import channel as incident_channel
 from bot.incidents import store as incidents
-from bot.incidents.store import Incident
-from bot.oncall.lookup import who_is_on_call
+from bot.incidents.models import Incident
 from bot.policy import Do, Subject
+from bot.rota.lookup import who_is_on_call
 from bot.services import Services, zone
 from bot.slack.failures import SLACK_FAILURES
 from bot.status import messages, store, uptime
@@ -22,8 +22,8 @@ from bot.status import page as statuspage
 from bot.status import text as slacktext
 from bot.status.hooks import STAKEHOLDERS, schedule_reminder
 from bot.status.ids import MAX_BUTTON_VALUE, NOT_A_PREVIEW, Confirmation, Public, Told
+from bot.status.models import Draft, Published, Update
 from bot.status.parse import PublicUpdate
-from bot.status.store import Draft, Published, Update
 
 logger = log.get("zzik.status")
 RECENT = timedelta(days=14)

@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot import log
 from bot.errors import DatabaseUnavailable
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.services import Services
 from bot.slack.middleware import Ctx, action, view
 from bot.status import flows, parse

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.incidents import store as incidents
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.services import Services
 from bot.status import store
 from bot.status import text as slacktext
 from bot.status.ids import Public, Told
-from bot.status.store import Draft
+from bot.status.models import Draft
 
 STAKEHOLDERS, REMIND = "status.stakeholders", "status.remind"
 

@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.incidents.store import Incident, duration
+from bot.incidents.models import Incident, duration
 from bot.opsconfig import OpsConfig
 from bot.slack.blocks import button, clock_time, context, section, when
 from bot.slack.text import escape, mention
 from bot.status import text as slacktext
 from bot.status.ids import Action, Block, Confirmation, Public, View
-from bot.status.store import Published, Update
+from bot.status.models import Published, Update
 
 Blocks = list[dict[str, Any]]
 MAX_TITLE = 150

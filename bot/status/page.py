@@ -17,7 +17,7 @@ from bot.opsconfig import Component
 from bot.status import text as slacktext
 from bot.status import uptime
 from bot.status.ids import Impact, Public
-from bot.status.store import Published, Update
+from bot.status.models import Published, Update
 
 
 @dataclass(frozen=True)

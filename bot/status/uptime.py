@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.status.ids import Impact
-from bot.status.store import Published
+from bot.status.models import Published
 
 DAYS = 90
 IMPACT_OF_SEVERITY = {"P1": Impact.MAJOR, "P2": Impact.PARTIAL, "P3": Impact.DEGRADED, "P4": Impact.DEGRADED}

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts import messages
 from bot.alerts.ids import Acknowledged, Action, Source, Status
-from bot.alerts.store import Alert
+from bot.alerts.models import Alert
 
 ZONE = ZoneInfo("UTC")
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

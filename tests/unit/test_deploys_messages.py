@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from bot import opsconfig
 from bot.deploys import answers, messages
 from bot.deploys.ids import Action, Kind, RollbackOffer, Status
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 
 CONFIG = opsconfig.load()
 ZONE = ZoneInfo("Asia/Seoul")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import opsconfig
-from bot.deploys.store import Deploy
+from bot.deploys.models import Deploy
 from bot.home.messages import MAX_BLOCKS, MAX_LINES, Home, home_view
-from bot.home.store import MyAction, MyIncident, OpenChecklist
-from bot.oncall.lookup import OnCall, Shift
+from bot.home.models import MyAction, MyIncident, OpenChecklist
+from bot.rota.lookup import OnCall, Shift
 from bot.slack.blocks import TEXT_LIMIT
 from tests.unit.test_deploys_messages import deploy as deploy_value
 

@@ -12,6 +12,7 @@ import pytest
 from bot import opsconfig
 from bot.incidents import forms, messages, records, refusals
 from bot.incidents.enums import Severity, Status
+from bot.incidents.models import ActionItem, Incident, Page
 from bot.incidents.outcomes import (
     Acknowledged,
     ActionAdded,
@@ -28,7 +29,6 @@ from bot.incidents.outcomes import (
     SeverityChanged,
     StageChanged,
 )
-from bot.incidents.store import ActionItem, Incident, Page
 
 AT = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Berlin")

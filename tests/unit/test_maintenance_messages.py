@@ -10,7 +10,7 @@ import pytest
 from bot.errors import NotFound
 from bot.maintenance import messages
 from bot.maintenance.ids import Action, parse_checklist_block, parse_task
-from bot.maintenance.store import Item, Post
+from bot.maintenance.models import Item, Post
 
 ZONE = ZoneInfo("UTC")
 DUE = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

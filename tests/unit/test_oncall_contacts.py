@@ -9,7 +9,7 @@ import pytest
 
 from bot.errors import UsageError
 from bot.oncall import messages, parse
-from bot.oncall.contacts import EmergencyContact
+from bot.opsconfig.contacts import EmergencyContact
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 

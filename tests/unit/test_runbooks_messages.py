@@ -10,7 +10,7 @@ import pytest
 from bot.errors import NotFound
 from bot.runbooks import messages
 from bot.runbooks.ids import Action, RunStep, StepStatus
-from bot.runbooks.store import Run, Step
+from bot.runbooks.models import Run, Step
 
 ZONE = ZoneInfo("UTC")
 AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

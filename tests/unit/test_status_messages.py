@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import opsconfig
-from bot.incidents.store import Incident
+from bot.incidents.models import Incident
 from bot.status import messages, page, uptime
 from bot.status.ids import Block, Impact, Public, View
-from bot.status.store import Published, Update
+from bot.status.models import Published, Update
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SEOUL = ZoneInfo("Asia/Seoul")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.oncall import store
-from bot.oncall.rotation import ROLES, Rotation
+from bot.rota import models, store
+from bot.rota.rotation import ROLES, Rotation
 from bot.services import Services
 
 HORIZON = timedelta(weeks=27)
@@ -49,7 +49,7 @@ def rotation(services: Services) -> Rotation:
     return Rotation(services.config.oncall)
 
 
-async def who_is_on_call(services: Services, at: datetime, *, overrides: list[store.Override] | None = None) -> OnCall:
+async def who_is_on_call(services: Services, at: datetime, *, overrides: list[models.Override] | None = None) -> OnCall:
     rot = rotation(services)
     week = rot.at(at)
     if overrides is None:
