@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import os
 import re
@@ -17,18 +15,30 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot import audit, jobs, log, migrate
+from bot.alerts import handlers as alerts
 from bot.clock import Clock
 from bot.db import Database
+from bot.deploys import handlers as deploys
+from bot.domain import Domain
+from bot.events import Events
+from bot.home import handlers as home
+from bot.incidents import handlers as incidents
 from bot.jobs import JobRunner
+from bot.maintenance import handlers as maintenance
 from bot.metrics import Metrics
+from bot.oncall import handlers as oncall
 from bot.opsconfig import OpsConfig
+from bot.pagerduty import handlers as pagerduty
 from bot.prom import Prometheus
+from bot.runbooks import handlers as runbooks
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack import middleware
 from bot.slack.client import SlackClient
 from bot.slack.commands import COMMANDS
 from bot.slack.users import Directory
+from bot.slo import handlers as slo
+from bot.status import handlers as status
 from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")
@@ -36,19 +46,19 @@ logger = log.get("zzik.app")
 # How long a stop waits for the work under way (bot.__main__ serve spends part of it on in-flight requests).
 STOP_GRACE = 10.0
 
-# Each domain: handlers.register(app, services) for its Slack listeners (and, if it has webhooks,
-# handlers.web_routes(web_app, services)), and jobs.register(runner, services) if it has scheduled work.
-DOMAINS: list[str] = [
-    "oncall",
-    "incidents",
-    "deploys",
-    "runbooks",
-    "maintenance",
-    "slo",
-    "status",
-    "home",
-    "alerts",
-    "pagerduty",
+# Every domain, in the order they are mounted: each one's registration table (bot/domain.py). The direction of
+# their imports is drawn in README's layout section and checked by tests/unit/test_layout.py.
+DOMAINS: list[Domain] = [
+    oncall.DOMAIN,
+    incidents.DOMAIN,
+    deploys.DOMAIN,
+    runbooks.DOMAIN,
+    maintenance.DOMAIN,
+    slo.DOMAIN,
+    status.DOMAIN,
+    home.DOMAIN,
+    alerts.DOMAIN,
+    pagerduty.DOMAIN,
 ]
 
 
@@ -119,6 +129,7 @@ def build(
     )
     services = Services(settings, config, db, clock, slack, metrics, runner, replica_id, Directory(slack))
     services.audit_writer = audit.Writer(db, metrics)
+    services.events = Events(runner)
     if config.prometheus.url:
         services.prometheus = Prometheus(config.prometheus.url, config.prometheus.timeout, lambda: slack.session)
 
@@ -136,18 +147,19 @@ def build(
     middleware.install(bolt, services)
     _register_housekeeping(runner, services)
     for domain in DOMAINS:
-        importlib.import_module(f"bot.{domain}.handlers").register(bolt, services)
-        if importlib.util.find_spec(f"bot.{domain}.jobs"):
-            importlib.import_module(f"bot.{domain}.jobs").register(runner, services)
+        middleware.mount(bolt, services, domain.routes)
+        if domain.register is not None:
+            domain.register(bolt, services)
+        if domain.jobs is not None:
+            domain.jobs(runner, services)
     _register_directory(bolt, services)
     _register_fallbacks(bolt, services)
 
     web_app = web.Application(client_max_size=1024**2)
     add_routes(web_app, bolt, services)
     for domain in DOMAINS:
-        module = importlib.import_module(f"bot.{domain}.handlers")
-        if hasattr(module, "web_routes"):
-            module.web_routes(web_app, services)
+        if domain.web_routes is not None:
+            domain.web_routes(web_app, services)
     return BotApp(services, bolt, web_app)
 
 

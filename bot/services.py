@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.audit import Writer
 from bot.clock import Clock
 from bot.db import Database
+from bot.events import Events
 from bot.jobs import JobRunner
 from bot.liveness import Liveness
 from bot.metrics import Metrics
@@ -42,6 +43,8 @@ class Services:
     prometheus: Prometheus | None = None
     # The audit rows of Slack requests, written in the background (group commit); None: each row at once.
     audit_writer: Writer | None = None
+    # Domain events (bot/events.py): publish in a transaction, subscribe in a domain's jobs.register().
+    events: Events = field(init=False)
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
 
 from bot import log
-from bot.alerts import flows, ingest, parse, payloads
+from bot.alerts import flows, ingest, jobs, parse, payloads
 from bot.alerts.ids import Acknowledged, Action, Source, alert_id, runbook_of, silence_of
+from bot.domain import Domain
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from bot.slack.commands import usage
@@ -193,3 +194,11 @@ def web_routes(web_app: web.Application, services: Services) -> None:
 
     web_app.router.add_post("/hooks/alertmanager", receiver(Source.ALERTMANAGER))
     web_app.router.add_post("/hooks/grafana", receiver(Source.GRAFANA))
+
+
+DOMAIN = Domain(
+    "alerts",
+    jobs=jobs.register,
+    register=register,
+    web_routes=web_routes,
+)

@@ -12,8 +12,9 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncApp
 
 from bot import audit
-from bot.deploys import answers, flows, parse, rollback
+from bot.deploys import answers, flows, jobs, parse, rollback
 from bot.deploys.ids import Action, Finished, RollbackOffer, Status, deploy_id, parse_checklist_block
+from bot.domain import Domain
 from bot.errors import DatabaseUnavailable, Invalid
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
@@ -193,3 +194,11 @@ def web_routes(web_app: web.Application, services: Services) -> None:
         )
 
     web_app.router.add_post("/hooks/deploy", deploy_callback)
+
+
+DOMAIN = Domain(
+    "deploys",
+    jobs=jobs.register,
+    register=register,
+    web_routes=web_routes,
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain import Domain
 from bot.home import flows
 from bot.services import Services
 from bot.slack.middleware import Ctx, event
@@ -20,3 +21,10 @@ async def home_opened(ctx: Ctx) -> None:
 
 def register(app: AsyncApp, services: Services) -> None:
     event(app, services, "app_home_opened")(home_opened)
+
+
+DOMAIN = Domain(
+    "home",
+    jobs=None,
+    register=register,
+)

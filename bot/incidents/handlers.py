@@ -11,6 +11,7 @@ import asyncio
 from slack_bolt.async_app import AsyncApp
 
 from bot.alerts import flows as alert_flows
+from bot.domain import Domain
 from bot.errors import NotFound, UsageError
 from bot.incidents import (
     commander,
@@ -18,6 +19,7 @@ from bot.incidents import (
     followups,
     forms,
     ids,
+    jobs,
     messages,
     models,
     parse,
@@ -279,3 +281,10 @@ async def declare_from_message(ctx: Ctx) -> None:
         channel=ctx.channel_id,
         message=ctx.body.get("message") or {},
     )
+
+
+DOMAIN = Domain(
+    "incidents",
+    jobs=jobs.register,
+    register=register,
+)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain import Domain
 from bot.errors import UsageError
-from bot.maintenance import flows
+from bot.maintenance import flows, jobs
 from bot.maintenance.ids import KINDS, Action, parse_checklist_block, parse_task
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
@@ -45,3 +46,10 @@ def register(app: AsyncApp, services: Services) -> None:
     command(app, services, "/maintenance")(maintenance)
     action(app, services, Action.CHECK)(check)
     action(app, services, Action.ASSIGN)(assign)
+
+
+DOMAIN = Domain(
+    "maintenance",
+    jobs=jobs.register,
+    register=register,
+)

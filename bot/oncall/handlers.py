@@ -7,8 +7,9 @@ from functools import partial
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain import Domain
 from bot.errors import NotFound
-from bot.oncall import flows, parse
+from bot.oncall import flows, jobs, parse
 from bot.oncall.ids import Action
 from bot.services import Services
 from bot.slack.commands import usage
@@ -52,3 +53,10 @@ def register(app: AsyncApp, services: Services) -> None:
     command(app, services, "/oncall")(partial(oncall, services))
     action(app, services, Action.OVERRIDE_ACCEPT)(partial(answer_request, services, True))
     action(app, services, Action.OVERRIDE_DECLINE)(partial(answer_request, services, False))
+
+
+DOMAIN = Domain(
+    "oncall",
+    jobs=jobs.register,
+    register=register,
+)

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from slack_bolt.async_app import AsyncApp
 
 from bot import log
+from bot.domain import Domain
 from bot.errors import DatabaseUnavailable
-from bot.pagerduty import inbound
+from bot.pagerduty import inbound, jobs
 from bot.pagerduty.payloads import Envelope, EventType, Head, Unreadable, Webhook, read, verify
 from bot.services import Services
 
@@ -84,3 +85,11 @@ def web_routes(web_app: web.Application, services: Services) -> None:
         return web.json_response({"ok": True, "event": head.id, "new": new})
 
     web_app.router.add_post("/hooks/pagerduty", pagerduty)
+
+
+DOMAIN = Domain(
+    "pagerduty",
+    jobs=jobs.register,
+    register=register,
+    web_routes=web_routes,
+)

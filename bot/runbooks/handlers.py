@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain import Domain
 from bot.runbooks import flows, messages
 from bot.runbooks.ids import Action, RunStep, StepStatus
 from bot.services import Services
@@ -60,3 +61,10 @@ def register(app: AsyncApp, services: Services) -> None:
     action(app, services, Action.DONE)(done)
     action(app, services, Action.SKIP)(skip)
     view(app, services, Action.SKIP_VIEW)(skip_reason)
+
+
+DOMAIN = Domain(
+    "runbooks",
+    jobs=None,
+    register=register,
+)

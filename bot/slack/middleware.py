@@ -18,8 +18,9 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, Unpack
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, Unpack
 
 import structlog
 from slack_bolt.async_app import AsyncApp
@@ -420,3 +421,34 @@ def event(app: AsyncApp, services: Services, event_type: str | re.Pattern[str]):
         return fn
 
     return decorator
+
+
+@dataclass(frozen=True)
+class Route:
+    """One line of a domain's routing table (its handlers.py ROUTES): what Slack sends -> the handler.
+    `kind`: command (a slash command's name), action (an action_id), view (a form's callback_id), shortcut (a
+    shortcut's callback_id) or event (an Events API type). `usage_of`: the command whose usage a wrong use of
+    this action or form is answered with."""
+
+    kind: Literal["command", "action", "view", "shortcut", "event"]
+    id: str | re.Pattern[str]
+    handler: HandlerFn
+    usage_of: str | None = None
+
+
+def mount(app: AsyncApp, services: Services, routes: Iterable[Route]) -> None:
+    """Register a routing table with Bolt, each listener wrapped as every listener is (ack, audit, errors)."""
+    for route in routes:
+        match route.kind:
+            case "command":
+                command(app, services, route.id)(route.handler)
+            case "action":
+                action(app, services, route.id, usage_of=route.usage_of)(route.handler)
+            case "view":
+                assert isinstance(route.id, str)
+                view(app, services, route.id, usage_of=route.usage_of)(route.handler)
+            case "shortcut":
+                assert isinstance(route.id, str)
+                shortcut(app, services, route.id)(route.handler)
+            case "event":
+                event(app, services, route.id)(route.handler)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain import Domain
 from bot.services import Services
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, command
-from bot.slo import flows, parse
+from bot.slo import flows, jobs, parse
 
 
 async def slo(ctx: Ctx) -> None:
@@ -33,3 +34,10 @@ async def _early_ack(ctx: Ctx, services: Services) -> None:
 
 def register(app: AsyncApp, services: Services) -> None:
     command(app, services, "/slo")(slo)
+
+
+DOMAIN = Domain(
+    "slo",
+    jobs=jobs.register,
+    register=register,
+)

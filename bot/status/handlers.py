@@ -10,11 +10,12 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot import log
+from bot.domain import Domain
 from bot.errors import DatabaseUnavailable
 from bot.incidents.models import Incident
 from bot.services import Services
 from bot.slack.middleware import Ctx, action, view
-from bot.status import flows, parse
+from bot.status import flows, jobs, parse
 from bot.status import page as statuspage
 from bot.status.ids import Action, Block, Public, View
 from bot.status.messages import MAX_TITLE, NOT_PUBLISHED
@@ -127,3 +128,11 @@ def web_routes(web_app: web.Application, services: Services) -> None:
     web_app.router.add_get("/status", status_html)
     web_app.router.add_get("/status.json", status_json)
     web_app.router.add_get("/status/feed.atom", status_feed)
+
+
+DOMAIN = Domain(
+    "status",
+    jobs=jobs.register,
+    register=register,
+    web_routes=web_routes,
+)
