@@ -10,7 +10,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
@@ -196,6 +196,17 @@ def from_row(cls: type[T], row: Mapping[str, Any], **convert: Callable[[Any], An
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise KeyError(f"{cls.__name__}.{f.name}: no column {f.name!r} in the row")
     return cls(**values)
+
+
+def assignments(values: Mapping[str, Any], updatable: Iterable[str], *, first: int = 2) -> tuple[str, list[Any]]:
+    """The SET list of an UPDATE of `values` (`name = $first, ...`) and its arguments, every name checked first
+    against the table's `updatable` columns: one that is not raises ValueError, so no caller's key ever reaches
+    the SQL text unchecked."""
+    unknown = sorted(set(values) - set(updatable))
+    if unknown:
+        raise ValueError(f"not updatable columns: {unknown}")
+    names = list(values)
+    return ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=first)), [values[n] for n in names]
 
 
 def columns(cls: type, prefix: str = "") -> str:

@@ -10,7 +10,7 @@ import asyncpg
 
 from bot.alerts.ids import Message, Source, Status
 from bot.alerts.models import Alert, Digest, IngestNote
-from bot.db import Conn, columns, from_row, json_value
+from bot.db import Conn, assignments, columns, from_row, json_value
 
 _ALERT = columns(Alert)
 _DIGEST = columns(Digest)
@@ -173,17 +173,14 @@ _UPDATABLE = {
 
 async def change(conn: Conn, alert_id: int, at: datetime, **values: Any) -> Alert:
     """Change an episode and mark its message due for an edit (version bump)."""
-    unknown = set(values) - _UPDATABLE
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(values, start=3))
+    sets, args = assignments(values, _UPDATABLE, first=3)
     row = await conn.fetchrow(
         f"""UPDATE alerts SET {sets}{"," if sets else ""} version = version + 1, dirty_at = COALESCE(
                 CASE WHEN version > sent_version THEN dirty_at END, $2)
             WHERE id = $1 RETURNING {_ALERT}""",
         alert_id,
         at,
-        *values.values(),
+        *args,
     )
     return _alert(row)
 

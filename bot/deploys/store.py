@@ -7,11 +7,12 @@ from typing import Any
 
 import asyncpg
 
-from bot.db import Conn, columns, from_row
+from bot.db import Conn, assignments, columns, from_row
 from bot.deploys.ids import Kind, Status
 from bot.deploys.models import Deploy
 
 _COLUMNS = columns(Deploy)
+_UPDATABLE = set(_COLUMNS.split(", ")) - {"id"}
 
 
 def _deploy(row: asyncpg.Record) -> Deploy:
@@ -95,23 +96,19 @@ async def active(conn: Conn, environment: str) -> Deploy | None:
 
 async def transition(conn: Conn, deploy_id: int, from_status: tuple[str, ...], **values: Any) -> Deploy | None:
     """Change a deploy only if it is still in one of `from_status`: a double click changes it once."""
-    names = list(values)
-    assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(names))
+    sets, args = assignments(values, _UPDATABLE, first=3)
     row = await conn.fetchrow(
-        f"""UPDATE deploys SET {assignments} WHERE id = $1 AND status = ANY($2::text[]) RETURNING {_COLUMNS}""",
+        f"""UPDATE deploys SET {sets} WHERE id = $1 AND status = ANY($2::text[]) RETURNING {_COLUMNS}""",
         deploy_id,
         list(from_status),
-        *(values[n] for n in names),
+        *args,
     )
     return _deploy(row) if row else None
 
 
 async def set_values(conn: Conn, deploy_id: int, **values: Any) -> Deploy:
-    names = list(values)
-    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
-    row = await conn.fetchrow(
-        f"UPDATE deploys SET {assignments} WHERE id = $1 RETURNING {_COLUMNS}", deploy_id, *(values[n] for n in names)
-    )
+    sets, args = assignments(values, _UPDATABLE)
+    row = await conn.fetchrow(f"UPDATE deploys SET {sets} WHERE id = $1 RETURNING {_COLUMNS}", deploy_id, *args)
     return _deploy(row)
 
 

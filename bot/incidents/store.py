@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.db import Conn, columns, from_row
+from bot.db import Conn, assignments, columns, from_row
 from bot.incidents import ids
 from bot.incidents.enums import CommandAnswer, Severity, Status
 from bot.incidents.models import ActionItem, CommandRequest, Event, Incident, Page
@@ -75,17 +75,8 @@ async def open_incidents(conn: Conn) -> list[Incident]:
 
 
 async def update(conn: asyncpg.Connection, incident_id: int, **values: Any) -> Incident:
-    allowed = set(_COLUMNS.split(", ")) - {"id", "number"}
-    unknown = set(values) - allowed
-    if unknown:
-        raise ValueError(f"not incident columns: {unknown}")
-    names = list(values)
-    assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
-    row = await conn.fetchrow(
-        f"UPDATE incidents SET {assignments} WHERE id = $1 RETURNING {_COLUMNS}",
-        incident_id,
-        *(values[n] for n in names),
-    )
+    sets, args = assignments(values, set(_COLUMNS.split(", ")) - {"id", "number"})
+    row = await conn.fetchrow(f"UPDATE incidents SET {sets} WHERE id = $1 RETURNING {_COLUMNS}", incident_id, *args)
     return Incident.of(row)
 
 

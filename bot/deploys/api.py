@@ -1,0 +1,8 @@
+"""What the other domains may use of the deploys domain's data: the reads. Its records are in models.py; its
+store (the SQL) is its own. A domain that needs more of it adds it here, in the deploys domain's words."""
+
+from __future__ import annotations
+
+from bot.deploys.store import active, checks, finished_between, get, open_watches, tick, watching
+
+__all__ = ["active", "checks", "finished_between", "get", "open_watches", "tick", "watching"]

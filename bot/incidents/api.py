@@ -1,0 +1,9 @@
+"""What the other domains may use of the incidents domain's data: the timeline note others add (an alert
+linked, a PagerDuty ack, a runbook run, a status update) and the reads. Its records are in models.py; its
+store (the SQL) is its own. A domain that needs more of it adds it here, in the incidents domain's words."""
+
+from __future__ import annotations
+
+from bot.incidents.store import add_event, by_channel, get, open_incidents, tick
+
+__all__ = ["add_event", "by_channel", "get", "open_incidents", "tick"]
