@@ -45,6 +45,9 @@ class Services:
     audit_writer: Writer | None = None
     # Domain events (bot/events.py): publish in a transaction, subscribe in a domain's jobs.register().
     events: Events = field(init=False)
+    # The /incident subcommands another domain answers ("public": the status page's), registered by that
+    # domain: incidents parse the command and hand the rest over, without importing the domain.
+    subcommands: dict[str, Callable[..., Awaitable[None]]] = field(default_factory=dict)
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 

@@ -3,7 +3,7 @@ action items' due-date reminders."""
 
 from __future__ import annotations
 
-from bot.incidents import flows, followups, paging, scheduled, setup
+from bot.incidents import deploy_notes, flows, followups, paging, scheduled, setup
 from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
 from bot.services import Services
 
@@ -17,6 +17,7 @@ def _payload(run: JobRun) -> dict:
 
 
 def register(runner: JobRunner, services: Services) -> None:
+    deploy_notes.register(runner, services)
     services.handoff_summary.append(scheduled.week_in_review)
     runner.declare(
         services,

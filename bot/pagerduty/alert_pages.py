@@ -77,3 +77,7 @@ async def _follow_up(services: Services, conn: Any, alert: Alert, action: str, n
 
 def _event(alert: Alert, action: str, body: dict[str, Any]) -> Outgoing:
     return f"alert:{alert.id}:{action}", action, alert.priority, body
+
+
+def register(runner: Any, services: Services) -> None:
+    """The alert events PagerDuty acts on (subscribed here; called from the domain's jobs.register)."""

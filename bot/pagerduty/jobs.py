@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.jobs import PAGING_RETRY, JobRun, JobRunner, call, cron_next
-from bot.pagerduty import flows, inbound, store
+from bot.pagerduty import alert_pages, flows, inbound, store
 from bot.services import Services
 
 PRUNE = "pagerduty.prune_webhooks"
@@ -14,6 +14,7 @@ KEEP_WEBHOOKS = timedelta(days=30)  # PagerDuty retries a delivery for 48 h: a m
 
 
 def register(runner: JobRunner, services: Services) -> None:
+    alert_pages.register(runner, services)
     runner.declare(
         services,
         {
