@@ -39,6 +39,7 @@ from bot.slack.commands import COMMANDS
 from bot.slack.users import Directory
 from bot.slo import handlers as slo
 from bot.status import handlers as status
+from bot.web import hooks
 from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")
@@ -157,6 +158,7 @@ def build(
 
     web_app = web.Application(client_max_size=1024**2)
     add_routes(web_app, bolt, services)
+    hooks.mount(web_app, services, [hook for domain in DOMAINS for hook in domain.hooks])
     for domain in DOMAINS:
         if domain.web_routes is not None:
             domain.web_routes(web_app, services)
