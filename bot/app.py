@@ -33,7 +33,7 @@ from bot.prom import Prometheus
 from bot.runbooks import handlers as runbooks
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack import middleware
+from bot.slack import middleware, store
 from bot.slack.client import SlackClient
 from bot.slack.commands import COMMANDS
 from bot.slack.users import Directory
@@ -173,7 +173,7 @@ def _register_housekeeping(runner: JobRunner, services: Services) -> None:
     )
     async def prune(run: jobs.JobRun) -> None:
         # Slack redelivers within minutes; a week of keys is far more than any retry needs.
-        await services.db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", run.now - timedelta(days=7))
+        await store.prune(services.db, run.now - timedelta(days=7))
 
 
 def _register_directory(bolt: AsyncApp, services: Services) -> None:
