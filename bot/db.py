@@ -169,9 +169,11 @@ class Database:
     async def ping(self) -> bool:
         try:
             return await asyncio.wait_for(self.fetchval("SELECT 1"), timeout=2) == 1
-        except (DatabaseUnavailable, *OUTAGE_ERRORS):
+        except PING_ERRORS:
             return False
 
+
+PING_ERRORS: tuple[type[BaseException], ...] = (DatabaseUnavailable, *OUTAGE_ERRORS)
 
 # What a store function takes: a connection (inside the caller's transaction) or the pool.
 Conn = asyncpg.Connection | Database

@@ -267,7 +267,7 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
         task = asyncio.ensure_future(_handle(services, handler, usage_of, ctx))
         _running.add(task)
         task.add_done_callback(_running.discard)
-        task.add_done_callback(lambda _: acked.done() or acked.set_result(None))
+        task.add_done_callback(lambda _: None if acked.done() else acked.set_result(None))
         try:
             async with asyncio.timeout(ACK_DEADLINE):
                 await asyncio.shield(acked)
