@@ -108,8 +108,9 @@ class Hook(Generic[T]):
 def mount(web_app: web.Application, services: Services, hooks: Sequence[Hook[Any]]) -> None:
     built: dict[Store[Any], Callable[[Any], Awaitable[Answer]]] = {}
     for hook in hooks:
-        store = built.get(hook.store) or built.setdefault(hook.store, hook.store(services))
-        web_app.router.add_post(hook.path, receiver(hook, services, store))
+        if hook.store not in built:
+            built[hook.store] = hook.store(services)
+        web_app.router.add_post(hook.path, receiver(hook, services, built[hook.store]))
 
 
 def receiver(
