@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aiohttp import web
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 
 from bot import audit, jobs, log, migrate
@@ -32,13 +33,14 @@ from bot.pagerduty import handlers as pagerduty
 from bot.prom import Prometheus
 from bot.runbooks import handlers as runbooks
 from bot.services import Services
-from bot.settings import Settings
-from bot.slack import middleware
+from bot.settings import Settings, SettingsError
+from bot.slack import middleware, store
 from bot.slack.client import SlackClient
 from bot.slack.commands import COMMANDS
 from bot.slack.users import Directory
 from bot.slo import handlers as slo
 from bot.status import handlers as status
+from bot.web import hooks
 from bot.web.routes import add_routes
 
 logger = log.get("zzik.app")
@@ -122,7 +124,7 @@ def build(
         concurrency=jobs.concurrency_for(db.max_size),
     )
     slack = SlackClient(
-        token=settings.slack_bot_token.get_secret_value(),
+        token=_required(settings.slack_bot_token, "SLACK_BOT_TOKEN"),
         base_url=settings.slack_api_url,
         metrics=metrics,
         retry_backoff=settings.zzik_slack_retry_backoff_seconds,
@@ -137,7 +139,7 @@ def build(
     bolt_logger.addFilter(_ClientGivenFilter())
     bolt = AsyncApp(
         client=slack,
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        signing_secret=_required(settings.slack_signing_secret, "SLACK_SIGNING_SECRET"),
         # The listener wrapper (bot.slack.middleware) returns once acked and lets the handler go on in its own
         # task, so Bolt sends the ack at once instead of polling for it every 10 ms.
         process_before_response=True,
@@ -157,10 +159,18 @@ def build(
 
     web_app = web.Application(client_max_size=1024**2)
     add_routes(web_app, bolt, services)
+    hooks.mount(web_app, services, [hook for domain in DOMAINS for hook in domain.hooks])
     for domain in DOMAINS:
         if domain.web_routes is not None:
             domain.web_routes(web_app, services)
     return BotApp(services, bolt, web_app)
+
+
+def _required(secret: SecretStr | None, name: str) -> str:
+    """Slack's secrets, which the app cannot be built without (`serve` checks them first: require_slack)."""
+    if secret is None:
+        raise SettingsError(f"{name} is not set")
+    return secret.get_secret_value()
 
 
 def _register_housekeeping(runner: JobRunner, services: Services) -> None:
@@ -171,7 +181,7 @@ def _register_housekeeping(runner: JobRunner, services: Services) -> None:
     )
     async def prune(run: jobs.JobRun) -> None:
         # Slack redelivers within minutes; a week of keys is far more than any retry needs.
-        await services.db.execute("DELETE FROM idempotency_keys WHERE created_at < $1", run.now - timedelta(days=7))
+        await store.prune(services.db, run.now - timedelta(days=7))
 
 
 def _register_directory(bolt: AsyncApp, services: Services) -> None:
@@ -200,7 +210,7 @@ def _register_fallbacks(bolt: AsyncApp, services: Services) -> None:
         event = ctx.body.get("event") or {}
         lines = [f"`{c.name}` {c.description} · `{c.name} help`" for c in COMMANDS.values()]
         await services.slack.chat_postMessage(
-            channel=event.get("channel"),
+            channel=str(event.get("channel") or ""),
             thread_ts=event.get("thread_ts") or event.get("ts"),
             text="What I can do:\n" + "\n".join(lines),
         )

@@ -10,7 +10,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
@@ -18,6 +18,7 @@ import asyncpg
 from bot import log
 from bot.errors import DatabaseMisconfigured, DatabaseUnavailable
 
+R = TypeVar("R")
 logger = log.get("zzik.db")
 
 # What asyncpg raises when the server is gone or going: these mean "try again later", not "bug".
@@ -139,39 +140,32 @@ class Database:
 
     # A statement on the pool commits on its own: one that writes tells `on_commit` as a transaction does.
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        async with self.connection() as conn:
-            rows = await conn.fetch(query, *args)
-        if _writes(query):
-            _committed()
-        return rows
+        return await self._statement(query, lambda conn: conn.fetch(query, *args))
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        async with self.connection() as conn:
-            row = await conn.fetchrow(query, *args)
-        if _writes(query):
-            _committed()
-        return row
+        return await self._statement(query, lambda conn: conn.fetchrow(query, *args))
 
     async def fetchval(self, query: str, *args: Any) -> Any:
-        async with self.connection() as conn:
-            value = await conn.fetchval(query, *args)
-        if _writes(query):
-            _committed()
-        return value
+        return await self._statement(query, lambda conn: conn.fetchval(query, *args))
 
     async def execute(self, query: str, *args: Any) -> str:
+        return await self._statement(query, lambda conn: conn.execute(query, *args))
+
+    async def _statement(self, query: str, run: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
         async with self.connection() as conn:
-            status = await conn.execute(query, *args)
+            result = await run(conn)
         if _writes(query):
             _committed()
-        return status
+        return result
 
     async def ping(self) -> bool:
         try:
             return await asyncio.wait_for(self.fetchval("SELECT 1"), timeout=2) == 1
-        except (DatabaseUnavailable, *OUTAGE_ERRORS):
+        except PING_ERRORS:
             return False
 
+
+PING_ERRORS: tuple[type[BaseException], ...] = (DatabaseUnavailable, *OUTAGE_ERRORS)
 
 # What a store function takes: a connection (inside the caller's transaction) or the pool.
 Conn = asyncpg.Connection | Database

@@ -5,7 +5,10 @@ mounts (app.py's DOMAINS is the explicit list of them, in order).
 - `jobs`: `register(runner, services)`, the domain's durable work: `runner.declare(services, {Job.X: call(...)})`
   for one-call jobs, `runner.recurring(...)` for scheduled ones, and `services.events.subscribe(...)` for the
   events of other domains it acts on (bot/events.py).
-- `hooks`: the inbound webhooks it receives (bot.web.hooks.Hook), mounted by the one webhook receiver.
+- `hooks`: the inbound webhooks it receives (bot.web.hooks.Hook, declared in the domain's webhooks.py), mounted
+  by the one webhook receiver.
+- `web_routes`: `web_routes(web_app, services)` adds plain HTTP pages that are not webhooks (the status domain's
+  public status page); an inbound webhook is never one of these, it is a hook.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.slack.middleware import Route
+from bot.web.hooks import Hook
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class Domain:
     name: str
     routes: Sequence[Route] = ()
     jobs: Callable[[Any, Any], None] | None = None
-    hooks: Sequence[Any] = ()
-    # Until a domain's handlers are a ROUTES table and its webhooks are hooks: its old register functions.
+    hooks: Sequence[Hook[Any]] = ()
+    web_routes: Callable[[Any, Any], None] | None = None  # pages only (status): webhooks are hooks
+    # Until a domain's handlers are a ROUTES table: its old register function.
     register: Callable[[Any, Any], None] | None = None
-    web_routes: Callable[[Any, Any], None] | None = None

@@ -698,20 +698,15 @@ class JobRunner:
             return
         finally:
             heartbeat.cancel()
-        try:
-            recorded = await self.db.execute(
-                """UPDATE job_runs SET status = 'done', finished_at = $2, last_error = NULL
-                   WHERE id = $1 AND claimed_by = $3 AND attempts = $4""",
-                run.id,
-                self.clock.now(),
-                self.replica_id,
-                run.attempts,
-            )
-        except DatabaseUnavailable:
-            bound.warning("job ran but could not be marked done; the lease will expire and it runs again")
-            return
-        if recorded.endswith(" 0"):
-            bound.warning("job ran after it was taken over; the replica that took it over records its outcome")
+        done = await self._record(
+            run,
+            bound,
+            "ran",
+            """UPDATE job_runs SET status = 'done', finished_at = $4, last_error = NULL
+               WHERE id = $1 AND claimed_by = $2 AND attempts = $3""",
+            self.clock.now(),
+        )
+        if not done:
             return
         # A recurring run on time is routine (the alert sweep runs every 10 s): debug, so an idle bot is quiet at
         # info; a late one, and every one-off run (a page, a set-up, a send), did something worth a line.
@@ -732,28 +727,37 @@ class JobRunner:
                 await job.on_gave_up(run, exc)
             except Exception as hook_error:
                 bound.error("job's give-up hook failed", error=repr(hook_error))
-        try:
-            recorded = await self.db.execute(
-                """UPDATE job_runs SET status = $2, last_error = $3, due_at = $4,
-                          finished_at = CASE WHEN $2 = 'failed' THEN $5::timestamptz END
-                   WHERE id = $1 AND claimed_by = $6 AND attempts = $7""",
-                run.id,
-                "failed" if final else "pending",
-                "".join(traceback.format_exception_only(exc)).strip()[:2000],
-                run.due_at if final else self.clock.now() + wait,
-                self.clock.now(),
-                self.replica_id,
-                run.attempts,
-            )
-        except DatabaseUnavailable:
-            bound.warning("could not record job failure; the lease will expire and it runs again")
-            return
-        if recorded.endswith(" 0"):
-            bound.warning("job failed after it was taken over; the replica that took it over records its outcome")
+        recorded = await self._record(
+            run,
+            bound,
+            "failed",
+            """UPDATE job_runs SET status = $4, last_error = $5, due_at = $6,
+                      finished_at = CASE WHEN $4 = 'failed' THEN $7::timestamptz END
+               WHERE id = $1 AND claimed_by = $2 AND attempts = $3""",
+            "failed" if final else "pending",
+            "".join(traceback.format_exception_only(exc)).strip()[:2000],
+            run.due_at if final else self.clock.now() + wait,
+            self.clock.now(),
+        )
+        if not recorded:
             return
         if not final:
             self._wake_at(self.clock.now() + wait)
         self.on_finished(run.job, "failed" if final else "retry")
+
+    async def _record(self, run: JobRun, bound: Any, how: str, update: str, *values: Any) -> bool:
+        """Record how the run went (`update`: $1 its id, $2 this replica, $3 the attempt, then `values`), only while
+        this replica still holds that attempt. False, with a warning, when it could not be recorded (the lease
+        will expire and it runs again) or the run was taken over (the replica that took it records it)."""
+        try:
+            recorded = await self.db.execute(update, run.id, self.replica_id, run.attempts, *values)
+        except DatabaseUnavailable:
+            bound.warning(f"job {how} but could not be recorded; the lease will expire and it runs again")
+            return False
+        if recorded.endswith(" 0"):
+            bound.warning(f"job {how} after it was taken over; the replica that took it over records its outcome")
+            return False
+        return True
 
     async def _heartbeat(self, run: JobRun, lease: timedelta) -> None:
         """Renew the lease while the handler runs, so only a dead replica's run is taken over."""

@@ -14,12 +14,12 @@ class Metrics:
         self.requests = self._counter(
             "zzik_requests", "Slack requests and webhooks handled, by kind, name and outcome", "kind", "name", "outcome"
         )
-        self.latency = Histogram(
+        self.latency = self._histogram(
             "zzik_request_seconds",
             "Time from a Slack request's arrival to its HTTP answer (the ack)",
-            ["kind", "name"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3, 5, 10),
-            registry=self.registry,
+            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3, 5, 10),
+            "kind",
+            "name",
         )
         self.slack_api_errors = self._counter(
             "zzik_slack_api_errors",
@@ -56,12 +56,11 @@ class Metrics:
             "reason",
         )
         self.jobs = self._counter("zzik_jobs_run", "Scheduled job runs, by job and outcome", "job", "outcome")
-        self.job_lag = Histogram(
+        self.job_lag = self._histogram(
             "zzik_job_lag_seconds",
             "Time from a job run's due time (a retry's: when it was due again) to its start, by job",
-            ["job"],
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
-            registry=self.registry,
+            (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            "job",
         )
         self.database_up = Gauge(
             "zzik_database_up", "1 when the last health check reached PostgreSQL", registry=self.registry
@@ -69,6 +68,9 @@ class Metrics:
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(name, documentation, list(labels), registry=self.registry)
+
+    def _histogram(self, name: str, documentation: str, buckets: tuple[float, ...], *labels: str) -> Histogram:
+        return Histogram(name, documentation, list(labels), buckets=buckets, registry=self.registry)
 
     def job_finished(self, job: str, outcome: str) -> None:
         self.jobs.labels(job, outcome).inc()

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.alerts import ingest
-from bot.alerts.handlers import READ_CAP
 from bot.alerts.payloads import MAX_ALERTS
+from bot.alerts.webhooks import READ_CAP
 from tests.alertmanager import alert, alertmanagers
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
 from tests.fakeslack import FakeSlack, _flatten

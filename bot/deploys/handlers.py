@@ -7,33 +7,17 @@ from __future__ import annotations
 
 import re
 
-from aiohttp import web
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.async_app import AsyncApp
 
-from bot import audit
-from bot.deploys import answers, flows, jobs, parse, rollback
-from bot.deploys.ids import Action, Finished, RollbackOffer, Status, deploy_id, parse_checklist_block
+from bot.deploys import answers, flows, jobs, parse, rollback, webhooks
+from bot.deploys.ids import Action, RollbackOffer, Status, deploy_id, parse_checklist_block
 from bot.domain import Domain
-from bot.errors import DatabaseUnavailable, Invalid
+from bot.errors import Invalid
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, action, command
 from bot.slack.middleware import HandlerFn as Handler
-from bot.slack.text import escape
-from bot.web.signing import verify
-
-
-class DeployCallback(BaseModel):
-    """What CI posts to /hooks/deploy when a deploy or rollback it was asked to run has finished."""
-
-    model_config = ConfigDict(extra="ignore")
-    deploy_id: int = Field(gt=0)
-    status: str = Field(pattern=r"^(succeeded|failed)$")
-    url: AnyHttpUrl | None = None
-    detail: str | None = Field(default=None, max_length=2000)
-
 
 # -- handlers: parse, call one flow ----------------------------------------------------------------------
 
@@ -151,54 +135,9 @@ def register(app: AsyncApp, services: Services) -> None:
         action(app, services, action_id)(handler)
 
 
-def web_routes(web_app: web.Application, services: Services) -> None:
-    async def deploy_callback(request: web.Request) -> web.Response:
-        body = await request.read()
-        secret = services.settings.zzik_webhook_secret
-        if secret is None:
-            return web.json_response({"error": "unauthorized: ZZIK_WEBHOOK_SECRET is not set on the bot"}, status=401)
-        if not verify(request.headers, body, secret.get_secret_value()):
-            return web.json_response({"error": "unauthorized: sign the body or send the shared secret"}, status=401)
-        try:
-            callback = DeployCallback.model_validate_json(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "body"
-            return web.json_response({"error": f"{field}: {first['msg']}"}, status=400)
-        try:
-            deploy, outcome = await flows.finish(
-                services,
-                callback.deploy_id,
-                Status(callback.status),
-                "pipeline",
-                str(callback.url) if callback.url else None,
-                escape(callback.detail) if callback.detail else None,  # raw from the pipeline: stored as mrkdwn
-            )
-        except DatabaseUnavailable:
-            return web.json_response({"error": "database unavailable, retry later"}, status=503)
-        await audit.record(
-            services.db,
-            kind="webhook",
-            action="hooks/deploy",
-            outcome=outcome,
-            actor="pipeline",
-            detail=callback.model_dump(mode="json"),
-        )
-        services.metrics.requests.labels("webhook", "hooks/deploy", outcome).inc()
-        if deploy is None:
-            return web.json_response({"error": f"deploy_id: no deploy {callback.deploy_id}"}, status=404)
-        if outcome == Finished.CONFLICT:
-            return web.json_response({"error": f"deploy {deploy.id} is {deploy.status}, not running"}, status=409)
-        return web.json_response(
-            {"ok": True, "deploy_id": deploy.id, "status": deploy.status, "replayed": outcome == Finished.REPLAYED}
-        )
-
-    web_app.router.add_post("/hooks/deploy", deploy_callback)
-
-
 DOMAIN = Domain(
     "deploys",
     jobs=jobs.register,
     register=register,
-    web_routes=web_routes,
+    hooks=webhooks.HOOKS,
 )

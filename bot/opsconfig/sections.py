@@ -337,9 +337,9 @@ class Stakeholders(Section):
     """Who outside the incident channel hears about incidents, in plain language, and when the manager is reminded."""
 
     channel: ChannelName = "#zzik-support"
-    severities: list[Severity] = ["P1", "P2"]
+    severities: list[Severity] = [Severity.P1, Severity.P2]
     # An incident of these severities with no stakeholder update for `remind_after`: the manager is reminded.
-    remind_severities: list[Severity] = ["P1"]
+    remind_severities: list[Severity] = [Severity.P1]
     remind_after: Duration = timedelta(minutes=30)
     status_page_title: str = Field(default="ZZIK LIVE status", min_length=1, max_length=100)
 
@@ -348,12 +348,12 @@ class PagerDuty(Section):
     """Paging through PagerDuty (Events API v2), beside the Slack DM, when a routing key is set."""
 
     # Declaring an incident of these severities triggers a PagerDuty incident.
-    severities: list[Severity] = ["P1", "P2"]
+    severities: list[Severity] = [Severity.P1, Severity.P2]
     severity_map: dict[Severity, Literal["critical", "error", "warning", "info"]] = {
-        "P1": "critical",
-        "P2": "error",
-        "P3": "warning",
-        "P4": "info",
+        Severity.P1: "critical",
+        Severity.P2: "error",
+        Severity.P3: "warning",
+        Severity.P4: "info",
     }
     # Per-severity integration keys overriding ZZIK_PAGERDUTY_ROUTING_KEY (e.g. P1 to a louder service).
     routing_keys: dict[Severity, str] = {}

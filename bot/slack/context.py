@@ -7,6 +7,19 @@ message in the channel or a DM. The answer that reached nobody is counted and au
 Nothing acknowledged is lost: a request that may change something is acked once its change has committed
 (`committed()`, called by bot/db.py for every commit made while its handler runs), when its handler is done, or,
 past the ack budget, with an ack that says the change is not recorded yet (`ack_overdue`).
+
+Which answer a handler uses (one rule; the kind of request decides, never taste):
+- A read (help, a list, a status: what bot/slack/commands.py `Command.reads` names, so no delivery claim) whose
+  answer needs the database or the network → `answer_soon(flows.x(...))`: in the ack when it is ready within the
+  ack budget, else an empty ack at once and the answer through response_url. Never `await` such work and then
+  `answer`: past 3 s Slack shows the user an error.
+- A change from a slash command (claimed before its handler runs) → `answer_change(flows.y(...))`: a refusal or bad
+  input raised within the budget is answered in the ack; otherwise the ack goes once the change commits, and the
+  answer through response_url. The answer never says "done" before the commit, and never "nothing was done" after.
+- A change whose outcome the channel should see (the incident channel's subcommands) → `in_channel(...)` with the
+  change's outcome, once the flow has returned (the commit has acked the request).
+- Anything already in hand — usage, a parse error, a button's or a form's result once its flow has returned (a
+  click's ack carries no text, so `answer_soon`/`answer_change` buy nothing there) → `answer(text, blocks)`.
 """
 
 from __future__ import annotations

@@ -28,9 +28,10 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import audit, log
-from bot.db import on_commit
+from bot.db import Database, on_commit
 from bot.errors import UNAVAILABLE, DatabaseUnavailable, Refused, answer_for, answer_text
 from bot.services import Services
+from bot.slack import store
 from bot.slack.commands import only_reads, usage
 from bot.slack.context import Ctx, actor_of, channel_of
 
@@ -57,10 +58,10 @@ def scrub(value: Any) -> Any:
     return value
 
 
-async def bounded_claim(db: Any, key: str) -> bool:
-    """`claim` within CLAIM_BUDGET; DatabaseUnavailable past it. The query is left to finish or fail on its own
-    (cancelling a query on an unreachable server can itself hang)."""
-    task = asyncio.ensure_future(claim(db, key))
+async def bounded_claim(db: Database, key: str) -> bool:
+    """`store.claim` (True the first time a key is seen) within CLAIM_BUDGET; DatabaseUnavailable past it. The
+    query is left to finish or fail on its own (cancelling a query on an unreachable server can itself hang)."""
+    task = asyncio.ensure_future(store.claim(db, key))
     done, _ = await asyncio.wait({task}, timeout=CLAIM_BUDGET)
     if not done:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -110,16 +111,6 @@ def delivery_key(body: dict[str, Any]) -> str | None:
     return None
 
 
-async def claim(db: Any, key: str) -> bool:
-    """True the first time a key is seen, False ever after."""
-    return (
-        await db.fetchval(
-            "INSERT INTO idempotency_keys (key) VALUES ($1) ON CONFLICT (key) DO NOTHING RETURNING true", key
-        )
-        is not None
-    )
-
-
 def install(app: AsyncApp, services: Services) -> None:
     @app.middleware
     async def request_context(req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[Any]]):
@@ -136,36 +127,29 @@ def install(app: AsyncApp, services: Services) -> None:
             return await _incomplete(req, services, body, request_id)
         key = delivery_key(body)
         if key is not None:
+
+            def unclaimed(outcome: str) -> audit.Row:
+                services.metrics.requests.labels(kind, name, outcome).inc()
+                return audit.Row(
+                    kind=kind,
+                    action=name,
+                    outcome=outcome,
+                    actor=actor_of(body),
+                    channel=channel_of(body),
+                    request_id=request_id,
+                    detail={"key": key},
+                )
+
             try:
                 fresh = await bounded_claim(services.db, key)
             except DatabaseUnavailable:
-                services.metrics.requests.labels(kind, name, "unavailable").inc()
                 # Audited too (the writer retries until the database takes it): a claim that only ran out of
                 # time on a loaded machine is a request refused, and every request has its row.
-                await _audit(
-                    services,
-                    kind=kind,
-                    action=name,
-                    outcome="unavailable",
-                    actor=actor_of(body),
-                    channel=channel_of(body),
-                    request_id=request_id,
-                    detail={"key": key},
-                )
+                await _audit(services, **unclaimed("unavailable"))
                 return await _unavailable(req, kind)
             if not fresh:
                 logger.info("duplicate delivery ignored", key=key, retry=req.headers.get("x-slack-retry-num"))
-                services.metrics.requests.labels(kind, name, "duplicate").inc()
-                await audit.record(
-                    services.db,
-                    kind=kind,
-                    action=name,
-                    outcome="duplicate",
-                    actor=actor_of(body),
-                    channel=channel_of(body),
-                    request_id=request_id,
-                    detail={"key": key},
-                )
+                await audit.record(services.db, **unclaimed("duplicate"))
                 return BoltResponse(status=200, body="")
         req.context["started"] = started  # the listener observes the ack's latency (Bolt's next() returns at once)
         req.context["claimed"] = key is not None  # it may change something: acked only once that is stored
@@ -283,7 +267,7 @@ def _wrap(services: Services, handler: HandlerFn, usage_of: str | None) -> Calla
         task = asyncio.ensure_future(_handle(services, handler, usage_of, ctx))
         _running.add(task)
         task.add_done_callback(_running.discard)
-        task.add_done_callback(lambda _: acked.done() or acked.set_result(None))
+        task.add_done_callback(lambda _: None if acked.done() else acked.set_result(None))
         try:
             async with asyncio.timeout(ACK_DEADLINE):
                 await asyncio.shield(acked)

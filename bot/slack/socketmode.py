@@ -45,6 +45,8 @@ class _Client(SocketModeClient):
 class SocketMode(AsyncSocketModeHandler):
     """The Socket Mode connection of one process."""
 
+    client: _Client
+
     def __init__(self, app: AsyncApp, app_token: str, *, on_fatal: Callable[[str], None]) -> None:
         # Not super().__init__: it would build a client of its own, and ours must know the fatal errors.
         self.app = app

@@ -13,6 +13,7 @@ from bot import __version__, migrate
 from bot.errors import DatabaseUnavailable
 from bot.metrics import CONTENT_TYPE
 from bot.services import Services
+from bot.settings import SettingsError
 from bot.web import refusals
 
 HEALTH_BUDGET = 0.8
@@ -31,7 +32,10 @@ class Routes:
     def __init__(self, bolt: AsyncApp, services: Services) -> None:
         self.bolt = bolt
         self.services = services
-        self.verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
+        secret = services.settings.slack_signing_secret
+        if secret is None:  # build() refuses to start without it first
+            raise SettingsError("SLACK_SIGNING_SECRET is not set")
+        self.verifier = SignatureVerifier(secret.get_secret_value())
         self.expected = migrate.expected_version()
 
     async def slack_events(self, request: web.Request) -> web.Response:

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from collections import defaultdict
 from pathlib import Path
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
 ROOT = {"bot.app", "bot.__main__"}
+# Where SQL may be written besides a store module: the platform's own tables (the pool's ping, the job runner's
+# job_runs and job_schedules, the audit log, the schema migrations).
+SQL_OUTSIDE_STORES = {"bot.db", "bot.jobs", "bot.audit", "bot.migrate"}
+SQL = re.compile(r"\s*(SELECT|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|WITH\s+\w+\s+AS)\b", re.IGNORECASE)
 
 
 def _domains() -> set[str]:
@@ -95,6 +100,25 @@ def test_no_domain_imports_another_domains_store() -> None:
 def test_no_shared_module_imports_a_domain() -> None:
     _, _, upward = _graph()
     assert upward == []
+
+
+def _sql(path: Path) -> list[int]:
+    """The lines of `path` where a string constant starts with a statement."""
+    tree = ast.parse(path.read_text())
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return sorted(n.lineno for n in found if SQL.match(n.value))
+
+
+def test_sql_only_in_store_modules() -> None:
+    """Every SQL string in a domain's (or slack/'s) store.py, or in the platform's own modules."""
+    outside = [
+        f"{_module(path)}:{line}"
+        for path in sorted(BOT.rglob("*.py"))
+        if path.name != "store.py" and _module(path) not in SQL_OUTSIDE_STORES
+        for line in _sql(path)
+    ]
+    assert outside == []
+    assert _sql(BOT / "slack" / "store.py")  # the check finds SQL at all
 
 
 def test_the_check_sees_what_it_checks() -> None:
