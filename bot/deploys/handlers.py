@@ -9,7 +9,6 @@ import re
 
 from aiohttp import web
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
-from slack_bolt.async_app import AsyncApp
 
 from bot import audit
 from bot.deploys import answers, flows, jobs, parse, rollback
@@ -19,8 +18,7 @@ from bot.errors import DatabaseUnavailable, Invalid
 from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, action, command
-from bot.slack.middleware import HandlerFn as Handler
+from bot.slack.middleware import Ctx, Route
 from bot.slack.text import escape
 from bot.web.signing import verify
 
@@ -128,27 +126,21 @@ async def rollback_confirmed(ctx: Ctx) -> None:
     await ctx.answer(said)
 
 
-COMMANDS: list[tuple[str, Handler]] = [("/deploy", deploy), ("/rollback", rollback_command)]
-ACTIONS: list[tuple[str | re.Pattern[str], Handler]] = [
-    (Action.ROLLBACK_OFFER, rollback_offered),
-    (Action.START, start),
-    (Action.START_ANYWAY, start_anyway),
-    (Action.CANCEL, cancel),
-    (Action.MARK_DEPLOYED, mark_deployed),
-    (Action.MARK_FAILED, mark_failed),
-    (re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"), check),
-    (Action.HEALTHY, healthy),
-    (Action.ROLL_BACK, watch_rollback),
-    (Action.ROLLBACK_REASON, reason_picked),
-    (Action.ROLLBACK_CONFIRM, rollback_confirmed),
+ROUTES: list[Route] = [
+    Route("command", "/deploy", deploy),
+    Route("command", "/rollback", rollback_command),
+    Route("action", Action.ROLLBACK_OFFER, rollback_offered),
+    Route("action", Action.START, start),
+    Route("action", Action.START_ANYWAY, start_anyway),
+    Route("action", Action.CANCEL, cancel),
+    Route("action", Action.MARK_DEPLOYED, mark_deployed),
+    Route("action", Action.MARK_FAILED, mark_failed),
+    Route("action", re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"), check),
+    Route("action", Action.HEALTHY, healthy),
+    Route("action", Action.ROLL_BACK, watch_rollback),
+    Route("action", Action.ROLLBACK_REASON, reason_picked),
+    Route("action", Action.ROLLBACK_CONFIRM, rollback_confirmed),
 ]
-
-
-def register(app: AsyncApp, services: Services) -> None:
-    for name, handler in COMMANDS:
-        command(app, services, name)(handler)
-    for action_id, handler in ACTIONS:
-        action(app, services, action_id)(handler)
 
 
 def web_routes(web_app: web.Application, services: Services) -> None:
@@ -198,7 +190,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
 
 DOMAIN = Domain(
     "deploys",
+    routes=ROUTES,
     jobs=jobs.register,
-    register=register,
     web_routes=web_routes,
 )
