@@ -80,7 +80,7 @@ async def post_monthly_report(services: Services, run: JobRun, final_attempt: bo
     record = await maintenance.get(services.db, post_id)
     if record is None or services.prometheus is None:
         return
-    if record.ts is None:
+    if record.ts is None or record.channel is None:  # both are set together when it is posted
         raise RuntimeError("the monthly checklist is not posted yet; its report follows it")
     year, month = previous_month(record.due_at)
     starts, ends = month_of(year, month)

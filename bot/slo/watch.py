@@ -56,7 +56,7 @@ async def figures(services: Services, deploy: Deploy, at: datetime, span: timede
     if prom is None:
         raise PrometheusError("no Prometheus is configured")
     before = _deployed_at(deploy)
-    values = await query_all(
+    before_errors, before_p95, errors, p95 = await query_all(
         prom,
         [
             prom.value(with_window(config.error_ratio, config.baseline), before),
@@ -65,7 +65,7 @@ async def figures(services: Services, deploy: Deploy, at: datetime, span: timede
             prom.value(with_window(config.latency_p95, span), at),
         ],
     )
-    return Figures(*values, span=span)
+    return Figures(before_errors, before_p95, errors, p95, span)
 
 
 def criteria_met(services: Services, f: Figures) -> list[tuple[str, str]]:
