@@ -48,6 +48,9 @@ class Services:
     # The /incident subcommands another domain answers ("public": the status page's), registered by that
     # domain: incidents parse the command and hand the rest over, without importing the domain.
     subcommands: dict[str, Callable[..., Awaitable[None]]] = field(default_factory=dict)
+    # The measured figures of a deploy's watch window for its end message (`await watch_summary(services, deploy)`,
+    # a bot.deploys.models.Deploy; mrkdwn or None), registered by the SLO watch: deploys ask without importing it.
+    watch_summary: Callable[[Services, Any], Awaitable[str | None]] | None = None
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 

@@ -371,3 +371,46 @@ async def test_no_webhook_secret_refuses_every_report(make_bot: BotFactory) -> N
     body = json.dumps({"deploy_id": 1, "status": "succeeded"}).encode()
     status, answer = await post(bot.url, body, {"Authorization": "Bearer anything"})
     assert (status, answer) == (401, {"error": "unauthorized: ZZIK_WEBHOOK_SECRET is not set on the bot"})
+
+
+async def test_incident_channels_hear_of_a_rollback_a_crash_left_untold(
+    bot: RunningBot, fake_slack: FakeSlack, pipeline: FakePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rollback (and its end) are committed with the incident notes' runs; the process dies before it runs them.
+    await ship(bot, fake_slack, pipeline, "prod", "v1.0.0", extra='--force "first"')
+    bad = await ship(bot, fake_slack, pipeline, "prod", "v1.0.1", extra='--force "second"')
+    await ask(fake_slack, bot, "/incident", "p1 Checkout errors", user="U0ALICE")
+
+    async def opened() -> bool:
+        return bool(await bot.db.fetchval("SELECT channel_id FROM incidents WHERE status = 'open'"))
+
+    await eventually(opened)
+    channel = await bot.db.fetchval("SELECT channel_id FROM incidents WHERE status = 'open'")
+
+    def told() -> list[str]:
+        posts = fake_slack.calls_to("chat.postMessage")
+        return [c["text"] for c in posts if c["channel"] == channel and ":rewind:" in c["text"]]
+
+    async def crashed(published) -> None:
+        return None
+
+    monkeypatch.setattr(bot.services.events, "after_commit", crashed)
+    said = await click(bot, fake_slack, "deploy_watch_rollback", str(bad), user="U0ALICE")
+    assert said.startswith(f"Rollback #{bad + 1} of v1.0.0 to prod started")
+    assert told() == []
+    await bot.tick()  # any replica's pass
+    assert told() == [
+        ":rewind: <@U0ALICE> is rolling prod back from `v1.0.1` to `v1.0.0`: "
+        f"Post-deployment watch of Deploy #{bad} of v1.0.1 to prod"
+    ]
+    status, _ = await pipeline.report(bot.url, bad + 1, "succeeded")
+    assert status == 200 and len(told()) == 1
+    await bot.tick()
+    assert told()[1:] == [f":rewind: Rollback #{bad + 1} of v1.0.0 to prod succeeded."]
+    notes = "SELECT job, run_key, status FROM job_runs WHERE job LIKE 'incidents.rollback%' AND run_key LIKE $1"
+    assert sorted(
+        (r["job"], r["run_key"], r["status"]) for r in await bot.db.fetch(notes + " ORDER BY id", f"{bad + 1}%")
+    ) == [
+        ("incidents.rollback_finished_note", f"{bad + 1}:succeeded", "done"),
+        ("incidents.rollback_started_note", f"{bad + 1}", "done"),
+    ]

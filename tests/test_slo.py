@@ -439,3 +439,30 @@ async def test_a_rollback_that_does_not_bring_error_rates_back_is_said(
     assert said["text"].endswith("% (normal: at most 0.1%). Check it by hand.")
     ticked = await bot.db.fetchval("SELECT count(*) FROM deploy_checks WHERE item = 'error_rates_normal'")
     assert ticked == 0
+
+
+async def test_a_watch_start_a_crash_left_pending_is_done_by_a_tick(
+    make_bot: BotFactory, fake_slack: FakeSlack, pipeline: FakePipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deploy's success is committed with its subscribers' runs; the process dies before it runs them itself.
+    bot = await make_bot(slo_config(f"http://127.0.0.1:{free_port()}", pipeline.url, watch_every="1s"))
+
+    async def crashed(published) -> None:
+        return None
+
+    monkeypatch.setattr(bot.services.events, "after_commit", crashed)
+    first = await deploy(bot, fake_slack, "v1")
+    status, _ = await pipeline.report(bot.url, first, "succeeded")
+    assert status == 200
+    runs = "SELECT job, run_key, status, due_at FROM job_runs WHERE job LIKE 'slo.%' ORDER BY id"
+    assert [(r["job"], r["run_key"], r["status"]) for r in await bot.db.fetch(runs)] == [
+        ("slo.start_watch", f"{first}:succeeded", "pending")
+    ]
+    await bot.tick()  # any replica's pass
+    rows = await bot.db.fetch(runs)
+    assert [(r["job"], r["run_key"], r["status"]) for r in rows] == [
+        ("slo.start_watch", f"{first}:succeeded", "done"),
+        ("slo.watch_tick", f"{first}:1", "pending"),
+    ]
+    finished = (await deploys(bot))[-1]["finished_at"]
+    assert rows[1]["due_at"] == finished + timedelta(seconds=1)

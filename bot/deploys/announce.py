@@ -1,13 +1,11 @@
-"""The deploy's announcement in the deployments channel, its thread, and the incident channels' notes."""
+"""The deploy's announcement in the deployments channel, and its thread. (The incident channels' notes of a
+rollback are the incidents domain's: bot/incidents/deploy_notes.py, subscribed to this domain's events.)"""
 
 from __future__ import annotations
-
-import asyncio
 
 from bot import log
 from bot.deploys import messages, store
 from bot.deploys.models import Deploy
-from bot.incidents import store as incidents
 from bot.services import Services, zone
 from bot.slack.failures import SLACK_FAILURES, attempt, failure, update_in_place
 
@@ -39,14 +37,3 @@ async def thread(services: Services, deploy: Deploy, text: str) -> None:
     channel = deploy.channel or services.config.channels.deployments
     post = services.slack.chat_postMessage(channel=channel, thread_ts=deploy.message_ts, text=text)
     await attempt("deploy thread message not posted", post)
-
-
-async def tell_incidents(services: Services, text: str) -> None:
-    """Every open incident's channel hears of a rollback (one channel failing does not stop the others)."""
-    channels = [i.channel_id for i in await incidents.open_incidents(services.db) if i.channel_id]
-    results = await asyncio.gather(
-        *(services.slack.chat_postMessage(channel=c, text=text) for c in channels), return_exceptions=True
-    )
-    for channel, result in zip(channels, results, strict=True):
-        if isinstance(result, BaseException):
-            logger.warning("incident channel not told of the rollback", channel=channel, error=repr(result))

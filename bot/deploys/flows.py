@@ -8,7 +8,8 @@ from typing import Any
 
 from bot import audit, policy
 from bot.deploys import answers, messages, parse, pipeline, store
-from bot.deploys.announce import refresh, tell_incidents, thread
+from bot.deploys.announce import refresh, thread
+from bot.deploys.events import DeployFinished
 from bot.deploys.ids import (
     BOT,
     PROD,
@@ -29,7 +30,6 @@ from bot.opsconfig import CheckItem
 from bot.policy import Do, Subject
 from bot.services import Services, zone
 from bot.slack.blocks import selection_change
-from bot.slo import watch as slo_watch
 
 PENDING_TIMEOUT = timedelta(hours=4)
 RUNNING_TIMEOUT = timedelta(minutes=60)
@@ -293,11 +293,13 @@ async def finish(
             await services.jobs.schedule_once(
                 conn, Job.WATCH_END, str(deploy_id), deploy.watch_until, {"deploy_id": deploy_id}
             )
-        await slo_watch.deploy_finished(conn, services, deploy)
+        # The SLO watch (or rollback check) starts, the incident channels hear of a rollback: subscribers.
+        published = await services.events.publish(
+            conn, DeployFinished(deploy_id=deploy_id, status=deploy.status, kind=deploy.kind)
+        )
         await _audit(conn, f"finished.{status}", by, {"deploy": deploy_id, "url": url, "detail": detail})
     await refresh(services, deploy)
-    if deploy.kind == Kind.ROLLBACK:
-        await tell_incidents(services, answers.say(answers.ROLLBACK_FINISHED, deploy))
+    await services.events.after_commit(published)
     return deploy, Finished.CHANGED
 
 

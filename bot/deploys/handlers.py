@@ -1,4 +1,5 @@
-"""/deploy, /rollback, their buttons, and the pipeline's callback: parse, call one flow, answer.
+"""/deploy, /rollback and their buttons: parse, call one flow, answer. The pipeline's callback is a webhook
+(webhooks.py).
 
 A change is acked once the flow has committed it (bot/slack/middleware.py acks on the commit), never before: only
 what changes nothing (a rollback offer, a reason picked) acks first."""
@@ -7,17 +8,13 @@ from __future__ import annotations
 
 import re
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.deploys import answers, flows, jobs, parse, rollback, webhooks
 from bot.deploys.ids import Action, RollbackOffer, Status, deploy_id, parse_checklist_block
 from bot.domain import Domain
 from bot.errors import Invalid
-from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, action, command
-from bot.slack.middleware import HandlerFn as Handler
+from bot.slack.middleware import Ctx, Route
 
 # -- handlers: parse, call one flow ----------------------------------------------------------------------
 
@@ -112,32 +109,21 @@ async def rollback_confirmed(ctx: Ctx) -> None:
     await ctx.answer(said)
 
 
-COMMANDS: list[tuple[str, Handler]] = [("/deploy", deploy), ("/rollback", rollback_command)]
-ACTIONS: list[tuple[str | re.Pattern[str], Handler]] = [
-    (Action.ROLLBACK_OFFER, rollback_offered),
-    (Action.START, start),
-    (Action.START_ANYWAY, start_anyway),
-    (Action.CANCEL, cancel),
-    (Action.MARK_DEPLOYED, mark_deployed),
-    (Action.MARK_FAILED, mark_failed),
-    (re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"), check),
-    (Action.HEALTHY, healthy),
-    (Action.ROLL_BACK, watch_rollback),
-    (Action.ROLLBACK_REASON, reason_picked),
-    (Action.ROLLBACK_CONFIRM, rollback_confirmed),
+ROUTES: list[Route] = [
+    Route("command", "/deploy", deploy),
+    Route("command", "/rollback", rollback_command),
+    Route("action", Action.ROLLBACK_OFFER, rollback_offered),
+    Route("action", Action.START, start),
+    Route("action", Action.START_ANYWAY, start_anyway),
+    Route("action", Action.CANCEL, cancel),
+    Route("action", Action.MARK_DEPLOYED, mark_deployed),
+    Route("action", Action.MARK_FAILED, mark_failed),
+    Route("action", re.compile(rf"^{Action.CHECK}:(pre|staging|post|verify)$"), check),
+    Route("action", Action.HEALTHY, healthy),
+    Route("action", Action.ROLL_BACK, watch_rollback),
+    Route("action", Action.ROLLBACK_REASON, reason_picked),
+    Route("action", Action.ROLLBACK_CONFIRM, rollback_confirmed),
 ]
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    for name, handler in COMMANDS:
-        command(app, services, name)(handler)
-    for action_id, handler in ACTIONS:
-        action(app, services, action_id)(handler)
-
-
-DOMAIN = Domain(
-    "deploys",
-    jobs=jobs.register,
-    register=register,
-    hooks=webhooks.HOOKS,
-)
+DOMAIN = Domain("deploys", routes=ROUTES, jobs=jobs.register, hooks=webhooks.HOOKS)

@@ -6,7 +6,8 @@ import asyncio
 
 from bot import audit, policy
 from bot.deploys import answers, messages, store
-from bot.deploys.announce import refresh, tell_incidents
+from bot.deploys.announce import refresh
+from bot.deploys.events import RollbackStarted
 from bot.deploys.flows import run_pipeline, schedule_running
 from bot.deploys.ids import Job, Kind, Status
 from bot.deploys.messages import Prompt
@@ -112,7 +113,12 @@ async def rollback(
             request_id=request_id,
             detail={"deploy": deploy.id, "from": current.version, "to": good.version, "reason": reason},
         )
+        # The open incidents' channels hear of it (bot/incidents/deploy_notes.py subscribes).
+        started = RollbackStarted(
+            deploy_id=deploy.id, replaced_id=current.id, actor=actor, environment=environment, reason=reason
+        )
+        published = await services.events.publish(conn, started)
     replaced = await store.get(services.db, current.id) or current
     answer, _ = await asyncio.gather(run_pipeline(services, deploy, Kind.ROLLBACK), refresh(services, replaced))
-    await tell_incidents(services, answers.rolling_back(actor, environment, current, good, reason))
+    await services.events.after_commit(published)
     return answer

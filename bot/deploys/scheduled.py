@@ -8,14 +8,15 @@ from bot.deploys import answers, messages, store
 from bot.deploys.announce import refresh, thread
 from bot.deploys.ids import BOT, Status
 from bot.services import Services, zone
-from bot.slo import watch as slo_watch
 
 
 async def watch_ended(services: Services, deploy_id: int) -> bool:
     deploy = await store.get(services.db, deploy_id)
     if deploy is None or deploy.watch_result:
         return False
-    text, blocks = messages.watch_reminder(deploy, zone(services), await slo_watch.watch_summary(services, deploy))
+    # The measured figures, from the domain that measures them (the SLO watch registers it; None: not measured).
+    summary = await services.watch_summary(services, deploy) if services.watch_summary else None
+    text, blocks = messages.watch_reminder(deploy, zone(services), summary)
     await services.slack.chat_postMessage(
         channel=deploy.channel or services.config.channels.deployments,
         thread_ts=deploy.message_ts,

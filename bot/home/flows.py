@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.deploys import store as deploys
+from bot.deploys import api as deploys
 from bot.home import messages, store
 from bot.rota.lookup import rotation, who_is_on_call
 from bot.services import Services

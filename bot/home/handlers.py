@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.domain import Domain
 from bot.home import flows
-from bot.services import Services
-from bot.slack.middleware import Ctx, event
+from bot.slack.middleware import Ctx, Route
 
 
 async def home_opened(ctx: Ctx) -> None:
@@ -19,12 +16,6 @@ async def home_opened(ctx: Ctx) -> None:
     await flows.publish(ctx.services, ctx.user_id)
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    event(app, services, "app_home_opened")(home_opened)
+ROUTES: list[Route] = [Route("event", "app_home_opened", home_opened)]
 
-
-DOMAIN = Domain(
-    "home",
-    jobs=None,
-    register=register,
-)
+DOMAIN = Domain("home", routes=ROUTES, jobs=None)

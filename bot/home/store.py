@@ -1,5 +1,5 @@
 """The Home tab's own reads (it writes nothing): a person's incidents and action items, the maintenance
-checklists still open. Deploys and watch windows come from the deploys domain's store."""
+checklists still open. Deploys and watch windows come from the deploys domain's api."""
 
 from __future__ import annotations
 

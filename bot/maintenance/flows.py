@@ -7,14 +7,15 @@ from zoneinfo import ZoneInfo
 
 from bot import audit, log
 from bot.errors import NotFound, UsageError
+from bot.events import Published
 from bot.jobs import cron_next
 from bot.maintenance import messages, models, store
+from bot.maintenance.events import ChecklistPosted
 from bot.maintenance.ids import Job
 from bot.opsconfig import WEEKDAYS, Deadline
 from bot.services import Services, zone
 from bot.slack.blocks import selection_change
 from bot.slack.failures import SLACK_FAILURES, failure, update_in_place
-from bot.slo import flows as slo
 
 logger = log.get("zzik.maintenance")
 LATE_AFTER = timedelta(minutes=15)
@@ -53,6 +54,7 @@ async def post(
     if checklist is None:
         raise UsageError(messages.not_a_checklist(kind))
     now = services.clock.now()
+    published = Published()
     async with services.db.transaction() as conn:
         record, created = await store.create(
             conn,
@@ -68,7 +70,9 @@ async def post(
             await services.jobs.schedule_once(
                 conn, Job.OVERDUE, str(record.id), record.deadline_at, {"post_id": record.id}
             )
-            await slo.checklist_posted(conn, services, kind, record.id, list(checklist.items))
+            # The SLO domain's monthly report follows an SLO review (a subscriber).
+            posted = ChecklistPosted(post_id=record.id, kind=kind, items=list(checklist.items))
+            published = await services.events.publish(conn, posted)
             await audit.record(
                 conn,
                 kind="maintenance",
@@ -83,6 +87,7 @@ async def post(
         response = await services.slack.chat_postMessage(channel=channel(services), text=text, blocks=blocks)
         await store.set_message(services.db, record.id, response["channel"], response["ts"])
         record = await store.get(services.db, record.id) or record
+    await services.events.after_commit(published)
     return record
 
 

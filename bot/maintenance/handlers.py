@@ -3,16 +3,13 @@ the flow has committed it (bot/slack/middleware.py acks on the commit), never be
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.domain import Domain
 from bot.errors import UsageError
 from bot.maintenance import flows, jobs
 from bot.maintenance.ids import KINDS, Action, parse_checklist_block, parse_task
-from bot.services import Services
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import HELP_WORDS, echo, usage
-from bot.slack.middleware import Ctx, action, command
+from bot.slack.middleware import Ctx, Route
 from bot.slack.text import whole_number
 
 
@@ -42,14 +39,10 @@ async def assign(ctx: Ctx) -> None:
     await ctx.answer(await flows.assign(ctx.services, *parse_task(ctx.action.value), ctx.user_id))
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    command(app, services, "/maintenance")(maintenance)
-    action(app, services, Action.CHECK)(check)
-    action(app, services, Action.ASSIGN)(assign)
+ROUTES: list[Route] = [
+    Route("command", "/maintenance", maintenance),
+    Route("action", Action.CHECK, check),
+    Route("action", Action.ASSIGN, assign),
+]
 
-
-DOMAIN = Domain(
-    "maintenance",
-    jobs=jobs.register,
-    register=register,
-)
+DOMAIN = Domain("maintenance", routes=ROUTES, jobs=jobs.register)

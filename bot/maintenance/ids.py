@@ -17,11 +17,15 @@ class Action(StrEnum):
 
 class Job(StrEnum):
     OVERDUE = "maintenance.overdue"  # key <post id>: one nudge when the deadline passes with tasks open
+    # The recurring jobs that post each checklist on its schedule (posted(kind) picks one).
+    DAILY = "maintenance.daily"
+    WEEKLY = "maintenance.weekly"
+    MONTHLY = "maintenance.monthly"
 
 
-def posted(kind: str) -> str:
+def posted(kind: str) -> Job:
     """The recurring job that posts a checklist on its schedule."""
-    return f"maintenance.{kind}"
+    return Job(f"maintenance.{kind}")
 
 
 def checklist_block(post_id: int) -> str:

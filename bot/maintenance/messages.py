@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -79,7 +80,9 @@ def nudge(post: Post, items: list[Item], zone: ZoneInfo) -> str:
     )
 
 
-def overview(rows: list[tuple[str, Post | None, list[Item], datetime | None]], zone: ZoneInfo, now: datetime) -> str:
+def overview(
+    rows: Sequence[tuple[str, Post | None, list[Item], datetime | None]], zone: ZoneInfo, now: datetime
+) -> str:
     lines = ["*Maintenance checklists*"]
     for kind, post, items, next_due in rows:
         title = TITLES.get(kind, kind)

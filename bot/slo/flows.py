@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import asyncpg
-
 from bot import log
 from bot.errors import Invalid
 from bot.jobs import JobRun
-from bot.maintenance import store as maintenance
+from bot.maintenance import api as maintenance
+from bot.maintenance.events import ChecklistPosted
 from bot.prom import PrometheusError
 from bot.services import Services
 from bot.slack.blocks import Blocks
 from bot.slo import measure, messages, store
+from bot.slo.ids import Job
 
 logger = log.get("zzik.slo")
-MONTHLY_REPORT = "slo.monthly_report"
 NO_PROMETHEUS = "Not measured: no Prometheus is configured (`prometheus.url` in the ops config)."
 
 
@@ -64,13 +63,15 @@ async def report(services: Services, year: int | None, month: int | None) -> tup
 # -- the monthly checklist's "SLO review" ------------------------------------------------------------------------
 
 
-async def checklist_posted(conn: asyncpg.Connection, services: Services, kind: str, post_id: int, items: list[str]):
-    """Called in the transaction that records a maintenance checklist: an SLO review gets its report."""
-    if kind != "monthly" or services.prometheus is None:
+async def review_due(services: Services, posted: ChecklistPosted) -> None:
+    """A maintenance checklist was recorded (the Job.REVIEW_DUE subscriber): an SLO review gets its report."""
+    if posted.kind != "monthly" or services.prometheus is None:
         return
-    if not any("slo" in item.lower() for item in items):
+    if not any("slo" in item.lower() for item in posted.items):
         return
-    await services.jobs.schedule_once(conn, MONTHLY_REPORT, str(post_id), services.clock.now(), {"post_id": post_id})
+    async with services.db.transaction() as conn:
+        payload = {"post_id": posted.post_id}
+        await services.jobs.schedule_once(conn, Job.MONTHLY_REPORT, str(posted.post_id), services.clock.now(), payload)
 
 
 async def post_monthly_report(services: Services, run: JobRun, final_attempt: bool) -> None:
@@ -79,7 +80,7 @@ async def post_monthly_report(services: Services, run: JobRun, final_attempt: bo
     record = await maintenance.get(services.db, post_id)
     if record is None or services.prometheus is None:
         return
-    if record.ts is None:
+    if record.ts is None or record.channel is None:  # both are set together when it is posted
         raise RuntimeError("the monthly checklist is not posted yet; its report follows it")
     year, month = previous_month(record.due_at)
     starts, ends = month_of(year, month)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.domain import Domain
 from bot.services import Services
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, command
+from bot.slack.middleware import Ctx, Route
 from bot.slo import flows, jobs, parse
 
 
@@ -32,12 +30,6 @@ async def _early_ack(ctx: Ctx, services: Services) -> None:
         await ctx.ack()
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    command(app, services, "/slo")(slo)
+ROUTES: list[Route] = [Route("command", "/slo", slo)]
 
-
-DOMAIN = Domain(
-    "slo",
-    jobs=jobs.register,
-    register=register,
-)
+DOMAIN = Domain("slo", routes=ROUTES, jobs=jobs.register)

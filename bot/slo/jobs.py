@@ -1,21 +1,29 @@
-"""The SLO domain's scheduled work: the deploy watch every minute, the rollback check, the monthly report."""
+"""The SLO domain's work: a deploy's watch every minute, a rollback's check, the monthly report; started by the
+deploys' and maintenance's events, and the watch's figures offered to the deploys' watch-end message."""
 
 from __future__ import annotations
 
-from bot.jobs import JobRun, JobRunner
+from bot.deploys.events import DeployFinished
+from bot.jobs import JobRun, JobRunner, call, the_run
+from bot.maintenance.events import ChecklistPosted
 from bot.services import Services
 from bot.slo import flows, watch
+from bot.slo.ids import Job
+
+
+def _final_attempt(run: JobRun) -> bool:
+    return run.final_attempt
 
 
 def register(runner: JobRunner, services: Services) -> None:
-    @runner.handler(watch.WATCH_TICK)
-    async def watch_tick(run: JobRun) -> None:
-        await watch.watch_tick(services, run)
-
-    @runner.handler(watch.ROLLBACK_CHECK)
-    async def rollback_check(run: JobRun) -> None:
-        await watch.rollback_check(services, run)
-
-    @runner.handler(flows.MONTHLY_REPORT)
-    async def monthly_report(run: JobRun) -> None:
-        await flows.post_monthly_report(services, run, final_attempt=run.final_attempt)
+    runner.declare(
+        services,
+        {
+            Job.WATCH_TICK: call(watch.watch_tick, the_run),
+            Job.ROLLBACK_CHECK: call(watch.rollback_check, the_run),
+            Job.MONTHLY_REPORT: call(flows.post_monthly_report, the_run, _final_attempt),
+        },
+    )
+    services.events.subscribe(services, DeployFinished, Job.START_WATCH, watch.start_watch)
+    services.events.subscribe(services, ChecklistPosted, Job.REVIEW_DUE, flows.review_due)
+    services.watch_summary = watch.watch_summary

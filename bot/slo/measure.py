@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from bot.opsconfig import Objective, SloGroup
 from bot.prom import Prometheus, PrometheusError, with_window
@@ -16,6 +18,7 @@ HOUR, SIX_HOURS = timedelta(hours=1), timedelta(hours=6)
 # The SRE workbook's paging thresholds: 2% of a 30-day budget in 1 h, 5% in 6 h.
 FAST_BURN, SLOW_BURN = 14.4, 6.0
 AT_RISK_BUDGET = 0.25
+Ask = Coroutine[Any, Any, float | None]  # one Prometheus query, not yet awaited
 
 
 class Status(StrEnum):
@@ -92,18 +95,20 @@ class Measured:
     burn_6h: float | None = None
 
 
-def judge(objective: Objective, group: str, target: Target, value: float | None, h1: float | None, h6: float | None):
-    base = dict(group=group, name=objective.name, target=objective_target(objective), window=objective.window)
+def judge(
+    objective: Objective, group: str, target: Target, value: float | None, h1: float | None, h6: float | None
+) -> Measured:
+    base = Measured(group, objective.name, objective_target(objective), objective.window, Status.NO_DATA)
     if value is None:
-        return Measured(**base, status=Status.NO_DATA)
+        return base
     shown = show(value, target.unit)
     if not target.is_ratio:
         recent_bad = h1 is not None and not target.met(h1)
         status = Status.BREACHING if not target.met(value) else Status.AT_RISK if recent_bad else Status.OK
-        return Measured(**base, status=status, value=shown)
+        return replace(base, status=status, value=shown)
     allowed = target.allowed_bad
     if allowed <= 0:  # a 0% target has no budget: any bad event breaches it
-        return Measured(**base, status=Status.OK if target.met(value) else Status.BREACHING, value=shown)
+        return replace(base, status=Status.OK if target.met(value) else Status.BREACHING, value=shown)
     left = 1 - target.bad(value) / allowed
     burn_1h = None if h1 is None else target.bad(h1) / allowed
     burn_6h = None if h6 is None else target.bad(h6) / allowed
@@ -113,7 +118,7 @@ def judge(objective: Objective, group: str, target: Target, value: float | None,
         status = Status.AT_RISK
     else:
         status = Status.OK
-    return Measured(**base, status=status, value=shown, budget_left=left, burn_1h=burn_1h, burn_6h=burn_6h)
+    return replace(base, status=status, value=shown, budget_left=left, burn_1h=burn_1h, burn_6h=burn_6h)
 
 
 def not_measured(objective: Objective, group: str) -> Measured:
@@ -122,7 +127,8 @@ def not_measured(objective: Objective, group: str) -> Measured:
 
 async def now(prom: Prometheus, groups: list[SloGroup], at: datetime) -> list[Measured]:
     """Every SLO over its window, with 1 h and 6 h burn rates. Raises PrometheusError (bounded by the timeout)."""
-    plans, asks = [], []
+    plans: list[tuple[Objective, str, Target | None]] = []
+    asks: list[Ask] = []
     for group in groups:
         for objective in group.objectives:
             target = parse_target(objective_target(objective))
@@ -134,11 +140,11 @@ async def now(prom: Prometheus, groups: list[SloGroup], at: datetime) -> list[Me
                 asks.append(prom.value(with_window(objective.query, window), at))
     values = await query_all(prom, asks)
     out, i = [], 0
-    for objective, group, target in plans:
+    for objective, group_name, target in plans:
         if target is None:
-            out.append(not_measured(objective, group))
+            out.append(not_measured(objective, group_name))
             continue
-        out.append(judge(objective, group, target, *values[i : i + 3]))
+        out.append(judge(objective, group_name, target, *values[i : i + 3]))
         i += 3
     return out
 
@@ -155,7 +161,8 @@ class Month:
 
 async def month(prom: Prometheus, groups: list[SloGroup], starts: datetime, ends: datetime) -> list[Month]:
     """Each SLO over [starts, ends): its value and the share of the error budget it spent."""
-    plans, asks = [], []
+    plans: list[tuple[Objective, str, Target | None]] = []
+    asks: list[Ask] = []
     for group in groups:
         for objective in group.objectives:
             target = parse_target(objective_target(objective))
@@ -164,23 +171,23 @@ async def month(prom: Prometheus, groups: list[SloGroup], starts: datetime, ends
                 asks.append(prom.value(with_window(objective.query, ends - starts), ends))
     values = await query_all(prom, asks)
     out, i = [], 0
-    for objective, group, target in plans:
+    for objective, group_name, target in plans:
         name, shown_target = objective.name, objective_target(objective)
         if target is None:
-            out.append(Month(group, name, shown_target, Status.NOT_MEASURED))
+            out.append(Month(group_name, name, shown_target, Status.NOT_MEASURED))
             continue
         value = values[i]
         i += 1
         if value is None:
-            out.append(Month(group, name, shown_target, Status.NO_DATA))
+            out.append(Month(group_name, name, shown_target, Status.NO_DATA))
             continue
         spent = target.bad(value) / target.allowed_bad if target.is_ratio and target.allowed_bad > 0 else None
         status = Status.OK if target.met(value) else Status.BREACHING
-        out.append(Month(group, name, shown_target, status, show(value, target.unit), spent))
+        out.append(Month(group_name, name, shown_target, status, show(value, target.unit), spent))
     return out
 
 
-async def query_all(prom: Prometheus, asks: list) -> list[float | None]:
+async def query_all(prom: Prometheus, asks: list[Ask]) -> list[float | None]:
     """All queries at once, within one timeout in total."""
     seconds = prom.timeout.total_seconds()
     try:
@@ -190,7 +197,7 @@ async def query_all(prom: Prometheus, asks: list) -> list[float | None]:
         raise PrometheusError(f"Prometheus did not answer within {seconds:g} s") from None
 
 
-async def _gather(asks: list) -> list[float | None]:
+async def _gather(asks: list[Ask]) -> list[float | None]:
     """Like gather, but the first failure cancels the rest (no query is left running unattended)."""
     failure: PrometheusError | None = None
     try:
@@ -198,7 +205,12 @@ async def _gather(asks: list) -> list[float | None]:
             tasks = [group.create_task(ask) for ask in asks]
     except* PrometheusError as failed:
         # Raised here it would leave wrapped in a new ExceptionGroup; raised after, it is the plain error.
-        failure = failed.exceptions[0]
+        failure = _first(failed.exceptions[0])
     if failure is not None:
         raise failure.with_traceback(None) from None
     return [task.result() for task in tasks]
+
+
+def _first(error: PrometheusError | ExceptionGroup[PrometheusError]) -> PrometheusError:
+    """The first plain error of what a task group raised (its groups nest only if a task ran a group itself)."""
+    return _first(error.exceptions[0]) if isinstance(error, ExceptionGroup) else error

@@ -5,23 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
-
 from bot import audit, log
 from bot.deploys import announce
+from bot.deploys import api as deploys
 from bot.deploys import messages as deploy_messages
-from bot.deploys import store as deploys
+from bot.deploys.events import DeployFinished
 from bot.deploys.ids import Checklist, Kind, Status
 from bot.deploys.models import Deploy
+from bot.deploys.rollback import target as rollback_target
 from bot.jobs import JobRun
 from bot.prom import PrometheusError, with_window
 from bot.services import Services
 from bot.slack.text import escape
 from bot.slo import store
+from bot.slo.ids import Job
 from bot.slo.measure import query_all, show
 
 logger = log.get("zzik.slo.watch")
-WATCH_TICK, ROLLBACK_CHECK = "slo.watch_tick", "slo.rollback_check"
 VERIFY_ITEM = "error_rates_normal"  # rollback.verify: "Check error rates returned to normal"
 
 
@@ -56,7 +56,7 @@ async def figures(services: Services, deploy: Deploy, at: datetime, span: timede
     if prom is None:
         raise PrometheusError("no Prometheus is configured")
     before = _deployed_at(deploy)
-    values = await query_all(
+    before_errors, before_p95, errors, p95 = await query_all(
         prom,
         [
             prom.value(with_window(config.error_ratio, config.baseline), before),
@@ -65,7 +65,7 @@ async def figures(services: Services, deploy: Deploy, at: datetime, span: timede
             prom.value(with_window(config.latency_p95, span), at),
         ],
     )
-    return Figures(*values, span=span)
+    return Figures(before_errors, before_p95, errors, p95, span)
 
 
 def criteria_met(services: Services, f: Figures) -> list[tuple[str, str]]:
@@ -91,23 +91,31 @@ def criteria_met(services: Services, f: Figures) -> list[tuple[str, str]]:
     return met
 
 
-# -- hooks the deploys domain calls -----------------------------------------------------------------------------
+# -- what follows the deploys domain's events, and what it asks ------------------------------------------------
 
 
-async def deploy_finished(conn: asyncpg.Connection, services: Services, deploy: Deploy) -> None:
-    """In the transaction that records a deploy's success: start measuring its watch or its rollback."""
-    if services.prometheus is None or deploy.status != Status.SUCCEEDED or deploy.finished_at is None:
+async def start_watch(services: Services, finished: DeployFinished) -> None:
+    """A deploy finished (the Job.START_WATCH subscriber): a prod deploy's watch, or a rollback's check, starts
+    being measured a minute after it finished."""
+    if services.prometheus is None or finished.status != Status.SUCCEEDED:
         return
-    every = services.config.prometheus.watch_every
+    deploy = await deploys.get(services.db, finished.deploy_id)
+    if deploy is None or deploy.status != Status.SUCCEEDED or deploy.finished_at is None:
+        return
+    due = deploy.finished_at + services.config.prometheus.watch_every
     payload = {"deploy_id": deploy.id, "n": 1}
     if deploy.kind == Kind.DEPLOY and deploy.watch_until:
-        await services.jobs.schedule_once(conn, WATCH_TICK, f"{deploy.id}:1", deploy.finished_at + every, payload)
+        job = Job.WATCH_TICK
     elif deploy.kind == Kind.ROLLBACK and any(i.id == VERIFY_ITEM for i in services.config.rollback.verify):
-        await services.jobs.schedule_once(conn, ROLLBACK_CHECK, f"{deploy.id}:1", deploy.finished_at + every, payload)
+        job = Job.ROLLBACK_CHECK
+    else:
+        return
+    async with services.db.transaction() as conn:
+        await services.jobs.schedule_once(conn, job, f"{deploy.id}:1", due, payload)
 
 
 async def watch_summary(services: Services, deploy: Deploy) -> str | None:
-    """The window's before/after figures for its end message; None without Prometheus."""
+    """The window's before/after figures for its end message (services.watch_summary); None without Prometheus."""
     if services.prometheus is None or deploy.watch_until is None or deploy.finished_at is None:
         return None
     try:
@@ -150,7 +158,7 @@ async def watch_tick(services: Services, run: JobRun) -> None:
     deploy = await deploys.get(services.db, int(run.payload["deploy_id"]))
     if deploy is None or deploy.watch_until is None or deploy.finished_at is None or deploy.watch_result:
         return
-    await _next(services, WATCH_TICK, deploy.id, run, deploy.watch_until)
+    await _next(services, Job.WATCH_TICK, deploy.id, run, deploy.watch_until)
     now = services.clock.now()
     span = min(services.config.prometheus.watch_window, now - deploy.finished_at)
     if span < timedelta(seconds=1):
@@ -183,13 +191,11 @@ async def watch_tick(services: Services, run: JobRun) -> None:
 
 
 async def _breach_message(services: Services, deploy: Deploy, f: Figures, met: list[tuple[str, str]]):
-    from bot.deploys import rollback  # deploys calls into this module; import at use
-
     criteria = {c.id: c.text for c in services.config.rollback.criteria}
     text = deploy_messages.watch_breach(deploy, [(criteria.get(cid, cid), why) for cid, why in met])
     header = deploy_messages.section(f"{text}\nLast {_span(f.span)}: {f.line()}.")
     try:
-        current, target = await rollback.target(services, deploy.environment)
+        current, target = await rollback_target(services, deploy.environment)
     except Exception:  # nothing to roll back to: say so rather than offer a button that cannot work
         return text, [header, deploy_messages.context("No earlier good version is known to roll back to.")]
     if current.id != deploy.id:
@@ -219,7 +225,7 @@ async def rollback_check(services: Services, run: JobRun) -> None:
         f = await figures(services, bad or rollback, now, max(span, timedelta(seconds=1)))
     except PrometheusError as exc:
         logger.warning("rollback check not measured", deploy=rollback.id, error=str(exc))
-        await _next(services, ROLLBACK_CHECK, rollback.id, run, until)
+        await _next(services, Job.ROLLBACK_CHECK, rollback.id, run, until)
         return
     limit = normal_limit(f.before_errors)
     if f.errors is None or f.errors > limit:
@@ -232,7 +238,7 @@ async def rollback_check(services: Services, run: JobRun) -> None:
                 f"{_span(services.config.prometheus.verify_for)}: {show(f.errors, '%')} (normal: at most "
                 f"{show(limit, '%')}). Check it by hand.",
             )
-        await _next(services, ROLLBACK_CHECK, rollback.id, run, until)
+        await _next(services, Job.ROLLBACK_CHECK, rollback.id, run, until)
         return
     figure = f"bot:Prometheus: error rate {show(f.errors, '%')} (before the deploy: {show(f.before_errors, '%')})"
     async with services.db.transaction() as conn:
