@@ -1,4 +1,5 @@
-"""Block Kit view, block and action ids of the status domain, and its button values (grep for them here)."""
+"""Block Kit view, block and action ids and job names of the status domain, and its button values (grep for them
+here)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ from enum import StrEnum
 
 from bot.errors import NotFound
 from bot.slack.text import whole_number
+
+
+class Job(StrEnum):
+    STAKEHOLDERS = "status.stakeholders"  # run key: "<incident id>:<what>[:<update id>][:<at>]"
+    REMIND = "status.remind"  # run key: "<incident id>:<due>"
+    # Subscribers of the incidents' events (bot/incidents/events.py); run key: the event's key().
+    INCIDENT_DECLARED = "status.incident_declared"
+    SEVERITY_CHANGED = "status.severity_changed"
+    INCIDENT_RESOLVED = "status.incident_resolved"
+    INCIDENT_REOPENED = "status.incident_reopened"
 
 
 class View(StrEnum):
