@@ -58,7 +58,7 @@ async def publish_submitted(ctx: Ctx) -> None:
         errors[Block.TITLE.value] = "Give the public a title."
     elif len(title) > MAX_TITLE:
         errors[Block.TITLE.value] = f"Keep the title to {MAX_TITLE} characters."
-    if status not in {s.value for s in Public}:
+    if Public.parse(status) is None:
         errors[Block.STATUS.value] = "Pick a public status."
     if known and not components:
         errors[Block.COMPONENTS.value] = "Pick at least one affected component."

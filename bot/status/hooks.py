@@ -9,6 +9,7 @@ no reminder, so runs that finish out of order leave the page and the reminders a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,36 +34,37 @@ RESOLVED_TEXT = "This incident has been resolved."
 
 async def on_declared(services: Services, event: IncidentDeclared) -> None:
     """The stakeholders hear of it (severities they follow, as declared); the manager's reminder is set."""
-    async with services.db.transaction() as conn:
-        incident = await incidents.get(conn, event.incident_id)
-        if incident is None:
-            return
-        await _declared(services, conn, incident, event.severity, incident.declared_at)
+    await _with_incident(
+        services, event.incident_id, lambda conn, i: _declared(services, conn, i, event.severity, i.declared_at)
+    )
 
 
 async def on_severity_changed(services: Services, event: SeverityChanged) -> None:
     """The manager's reminder follows the new severity (for an incident still open)."""
-    async with services.db.transaction() as conn:
-        incident = await incidents.get(conn, event.incident_id)
-        if incident is None or not incident.is_open:
-            return
-        await _severity_changed(services, conn, incident, event.at)
+    await _with_incident(services, event.incident_id, lambda conn, i: _severity_changed(services, conn, i, event.at))
 
 
 async def on_resolved(services: Services, event: IncidentResolved) -> None:
-    async with services.db.transaction() as conn:
-        incident = await incidents.get(conn, event.incident_id, for_update=True)
-        if incident is None:
-            return
-        await _resolved(services, conn, incident, event.actor, event.at)
+    await _with_incident(
+        services, event.incident_id, lambda conn, i: _resolved(services, conn, i, event.actor, event.at), lock=True
+    )
 
 
 async def on_reopened(services: Services, event: IncidentReopened) -> None:
+    await _with_incident(
+        services, event.incident_id, lambda conn, i: _reopened(services, conn, i, event.actor, event.at), lock=True
+    )
+
+
+async def _with_incident(
+    services: Services, incident_id: int, work: Callable[[Any, Incident], Awaitable[None]], *, lock: bool = False
+) -> None:
+    """`work(conn, incident)` in a transaction of its own, the incident read in it (`lock`: its row locked, so
+    the runs of one incident's resolutions and reopenings take turns and each reads the incident as it is)."""
     async with services.db.transaction() as conn:
-        incident = await incidents.get(conn, event.incident_id, for_update=True)
-        if incident is None:
-            return
-        await _reopened(services, conn, incident, event.actor, event.at)
+        incident = await incidents.get(conn, incident_id, for_update=lock)
+        if incident is not None:
+            await work(conn, incident)
 
 
 # -- what each does, in the caller's transaction -------------------------------------------------------------------
@@ -76,6 +78,8 @@ async def _declared(services: Services, conn: Any, incident: Incident, severity:
 
 
 async def _severity_changed(services: Services, conn: Any, incident: Incident, now: datetime) -> None:
+    if not incident.is_open:  # resolved since its run was due: no reminder
+        return
     last = await store.last_update_at(conn, incident.id) or incident.declared_at
     await schedule_reminder(services, conn, incident, last, now)
 

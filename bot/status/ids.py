@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.enums import Choice
 from bot.errors import NotFound
 from bot.slack.text import whole_number
 
@@ -36,7 +37,7 @@ class Block(StrEnum):
     COMPONENTS = "public_components"
 
 
-class Public(StrEnum):
+class Public(Choice):
     """The public statuses of an incident, in the order an incident usually goes through them."""
 
     INVESTIGATING = "investigating"
@@ -97,7 +98,7 @@ class Confirmation:
         except (ValueError, TypeError, KeyError):
             raise NotFound(NOT_A_PREVIEW) from None
         found = whole_number(str(incident)) if isinstance(incident, int) else None
-        if found is None or status not in {s.value for s in Public} or not isinstance(body, str) or not body:
+        if found is None or Public.parse(status) is None or not isinstance(body, str) or not body:
             raise NotFound(NOT_A_PREVIEW)
         if not isinstance(key, str) or not key.startswith("command:"):
             raise NotFound(NOT_A_PREVIEW)
