@@ -62,6 +62,10 @@ async def _with_incident(
     """`work(conn, incident)` in a transaction of its own, the incident read in it (`lock`: its row locked, so
     the runs of one incident's resolutions and reopenings take turns and each reads the incident as it is)."""
     async with services.db.transaction() as conn:
+        if lock:
+            # The page's row first, then the incident's: the order a publication takes them in (flows.publish
+            # updates the page, then adds to the incident's timeline), so neither waits on the other in a circle.
+            await store.published(conn, incident_id, for_update=True)
         incident = await incidents.get(conn, incident_id, for_update=lock)
         if incident is not None:
             await work(conn, incident)
