@@ -82,8 +82,12 @@ async def show_schedule(services: Services, weeks: int) -> Blocks:
     overrides = await rota_store.overlapping(services.db, plan[0].starts_at, plan[-1].ends_at)
     members = {m for week in plan for m in (week.primary, week.secondary, week.manager) if m}
     ids = {m: await services.users.resolve(m) or m for m in members}
+
+    def named(member: str | None) -> str | None:
+        return ids[member] if member else None
+
     resolved = [
-        replace(w, primary=ids.get(w.primary), secondary=ids.get(w.secondary), manager=ids.get(w.manager)) for w in plan
+        replace(w, primary=named(w.primary), secondary=named(w.secondary), manager=named(w.manager)) for w in plan
     ]
     return messages.schedule(resolved, overrides, team_zone(services))
 

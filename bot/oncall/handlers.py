@@ -1,23 +1,19 @@
 """/oncall and the override buttons: parse, call one flow; a change is acked once it is committed.
-register() is the routing table."""
+ROUTES is the routing table."""
 
 from __future__ import annotations
-
-from functools import partial
-
-from slack_bolt.async_app import AsyncApp
 
 from bot.domain import Domain
 from bot.errors import NotFound
 from bot.oncall import flows, jobs, parse
 from bot.oncall.ids import Action
-from bot.services import Services
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, action, command
+from bot.slack.middleware import Ctx, Route
 from bot.slack.text import whole_number
 
 
-async def oncall(services: Services, ctx: Ctx) -> None:
+async def oncall(ctx: Ctx) -> None:
+    services = ctx.services
     request = parse.parse(ctx.text, services.config.oncall.zone, services.clock.now())
     match request:
         case parse.Help():
@@ -41,22 +37,26 @@ async def oncall(services: Services, ctx: Ctx) -> None:
             await ctx.answer_change(flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
 
 
-async def answer_request(services: Services, accept: bool, ctx: Ctx) -> None:
+async def _answer_request(ctx: Ctx, accept: bool) -> None:
     """*Accept* / *Decline* on a request for someone's shift: acked once the answer is stored."""
     override_id = whole_number(ctx.action.value or "")
     if override_id is None:
         raise NotFound("That button does not belong to an override request.")
-    await ctx.answer(await flows.answer_override(services, override_id, ctx.user_id, accept, ctx.request_id))
+    await ctx.answer(await flows.answer_override(ctx.services, override_id, ctx.user_id, accept, ctx.request_id))
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    command(app, services, "/oncall")(partial(oncall, services))
-    action(app, services, Action.OVERRIDE_ACCEPT)(partial(answer_request, services, True))
-    action(app, services, Action.OVERRIDE_DECLINE)(partial(answer_request, services, False))
+async def accept_request(ctx: Ctx) -> None:
+    await _answer_request(ctx, True)
 
 
-DOMAIN = Domain(
-    "oncall",
-    jobs=jobs.register,
-    register=register,
-)
+async def decline_request(ctx: Ctx) -> None:
+    await _answer_request(ctx, False)
+
+
+ROUTES: list[Route] = [
+    Route("command", "/oncall", oncall),
+    Route("action", Action.OVERRIDE_ACCEPT, accept_request),
+    Route("action", Action.OVERRIDE_DECLINE, decline_request),
+]
+
+DOMAIN = Domain("oncall", routes=ROUTES, jobs=jobs.register)

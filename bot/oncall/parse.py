@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.errors import UsageError
-from bot.rota.rotation import ROLES
+from bot.rota.rotation import Role
 from bot.slack.commands import HELP_WORDS, Help, Word, echo
 from bot.slack.text import user_id, whole_number
 
@@ -37,17 +37,23 @@ class Contacts(Word):
 
 @dataclass(frozen=True)
 class Schedule:
+    """`/oncall schedule [weeks]`: the rotation for the coming weeks (4 unless given)."""
+
     weeks: int
 
 
 @dataclass(frozen=True)
 class At:
+    """`/oncall at <date> [HH:MM]`: who is on call then (at noon when only a date is given)."""
+
     when: datetime
     date_only: bool
 
 
 @dataclass(frozen=True)
 class OverrideCreate:
+    """`/oncall override @who <role> <start> <end>`: someone covers a role for a while."""
+
     user: str
     role: str
     starts: datetime
@@ -56,6 +62,8 @@ class OverrideCreate:
 
 @dataclass(frozen=True)
 class OverrideCancel:
+    """`/oncall override cancel <id>`: an override called off."""
+
     override_id: int
 
 
@@ -146,8 +154,8 @@ def _override(rest: list[str], zone: ZoneInfo, now: datetime) -> Request:
     who = user_id(rest[0])
     if who is None:
         raise UsageError(f"`{rest[0]}` is not a Slack user: mention them, e.g. @alice")
-    role = rest[1].lower()
-    if role not in ROLES:
+    role = Role.parse(rest[1].lower())
+    if role is None:
         raise UsageError(f"`{rest[1]}` is not a role: use primary, secondary or manager")
     tokens = rest[2:]
     starts, _ = take_when(tokens, zone, now, default_time=time(0, 0))

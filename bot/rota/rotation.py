@@ -12,9 +12,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.enums import Choice
 from bot.opsconfig import WEEKDAYS, Oncall
 
-ROLES = ("primary", "secondary", "manager")
+
+class Role(Choice):
+    """The roles on call, in the order they are paged and shown."""
+
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    MANAGER = "manager"
+
+
+ROLES = tuple(Role.values())  # as plain strings: the keys of a week's holders and of who is on call
 
 
 @dataclass(frozen=True)

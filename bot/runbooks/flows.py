@@ -8,8 +8,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot import audit, log
 from bot.errors import Invalid, NotFound
+from bot.incidents import api as incidents
 from bot.incidents import models as incidents_models
-from bot.incidents import store as incidents
 from bot.opsconfig import Runbook
 from bot.runbooks import messages, models, store
 from bot.runbooks.ids import RunStep, StepStatus
@@ -95,8 +95,8 @@ async def record_step(
     async with services.db.transaction() as conn:
         await store.lock(conn, run_id)  # steps recorded at once: the last one to commit sees them all and finishes
         if not await store.record(conn, run_id, index, status, reason, actor, now):
-            recorded = (await store.steps(conn, run_id))[index]
-            return messages.already_recorded(index, recorded)
+            earlier = (await store.steps(conn, run_id))[index]
+            return messages.already_recorded(index, earlier)
         finished = await store.finish(conn, run_id, now)
         if run.incident_id:
             entry = messages.step_entry(run, index, status, reason)

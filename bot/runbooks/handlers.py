@@ -3,14 +3,11 @@ it (bot/slack/middleware.py acks on the commit), never before."""
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.domain import Domain
 from bot.runbooks import flows, messages
 from bot.runbooks.ids import Action, RunStep, StepStatus
-from bot.services import Services
 from bot.slack.commands import HELP_WORDS, usage
-from bot.slack.middleware import Ctx, action, command, view
+from bot.slack.middleware import Ctx, Route
 from bot.slack.text import escape
 
 
@@ -56,15 +53,11 @@ async def skip_reason(ctx: Ctx) -> None:
         await ctx.answer(said)
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    command(app, services, "/runbook")(runbook)
-    action(app, services, Action.DONE)(done)
-    action(app, services, Action.SKIP)(skip)
-    view(app, services, Action.SKIP_VIEW)(skip_reason)
+ROUTES: list[Route] = [
+    Route("command", "/runbook", runbook),
+    Route("action", Action.DONE, done),
+    Route("action", Action.SKIP, skip),
+    Route("view", Action.SKIP_VIEW, skip_reason),
+]
 
-
-DOMAIN = Domain(
-    "runbooks",
-    jobs=None,
-    register=register,
-)
+DOMAIN = Domain("runbooks", routes=ROUTES)

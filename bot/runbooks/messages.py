@@ -86,7 +86,8 @@ def pages(
 ) -> list[tuple[int, int, Blocks]]:
     """[(first step, last step, blocks)]: as many messages as it takes to stay under 50 blocks each."""
     packed: list[tuple[int, int, Blocks]] = []
-    first, body = 0, []
+    first = 0
+    body: Blocks = []
     for i in range(len(run.steps)):
         blocks = step_blocks(run, i, recorded.get(i), zone)
         if body and len(body) + len(blocks) > MAX_BLOCKS - 1:

@@ -10,8 +10,8 @@ from typing import Any
 
 from bot import audit, log, policy
 from bot.errors import Invalid, NotFound
+from bot.incidents import api as incidents
 from bot.incidents import channel as incident_channel
-from bot.incidents import store as incidents
 from bot.incidents.models import Incident
 from bot.policy import Do, Subject
 from bot.rota.lookup import who_is_on_call
@@ -20,8 +20,8 @@ from bot.slack.failures import SLACK_FAILURES
 from bot.status import messages, store, uptime
 from bot.status import page as statuspage
 from bot.status import text as slacktext
-from bot.status.hooks import STAKEHOLDERS, schedule_reminder
-from bot.status.ids import MAX_BUTTON_VALUE, NOT_A_PREVIEW, Confirmation, Public, Told
+from bot.status.hooks import schedule_reminder
+from bot.status.ids import MAX_BUTTON_VALUE, NOT_A_PREVIEW, Confirmation, Job, Public, Told
 from bot.status.models import Draft, Published, Update
 from bot.status.parse import PublicUpdate
 
@@ -159,7 +159,7 @@ async def publish(services: Services, incident: Incident, actor: str, draft: Dra
         if incident.severity in services.config.stakeholders.severities:
             await services.jobs.schedule_once(
                 conn,
-                STAKEHOLDERS,
+                Job.STAKEHOLDERS,
                 f"{incident.id}:update:{update.id}",
                 now,
                 {"incident_id": incident.id, "what": Told.UPDATE, "update_id": update.id},

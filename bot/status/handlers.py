@@ -1,4 +1,5 @@
-"""The Publish form, `/incident public` (routed here from /incident) and the public page's routes."""
+"""The Publish form, `/incident public` (the incidents domain hands it over through services.subcommands) and the
+public page's routes (a page, not an inbound hook: mounted by web_routes)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from slack_bolt.async_app import AsyncApp
 
 from bot import log
 from bot.domain import Domain
 from bot.errors import DatabaseUnavailable
 from bot.incidents.models import Incident
+from bot.jobs import JobRunner
 from bot.services import Services
-from bot.slack.middleware import Ctx, action, view
+from bot.slack.middleware import Ctx, Route
 from bot.status import flows, jobs, parse
 from bot.status import page as statuspage
 from bot.status.ids import Action, Block, Public, View
@@ -57,7 +58,7 @@ async def publish_submitted(ctx: Ctx) -> None:
         errors[Block.TITLE.value] = "Give the public a title."
     elif len(title) > MAX_TITLE:
         errors[Block.TITLE.value] = f"Keep the title to {MAX_TITLE} characters."
-    if status not in {s.value for s in Public}:
+    if Public.parse(status) is None:
         errors[Block.STATUS.value] = "Pick a public status."
     if known and not components:
         errors[Block.COMPONENTS.value] = "Pick at least one affected component."
@@ -75,12 +76,6 @@ async def publish_submitted(ctx: Ctx) -> None:
         status=status,
         components=components,
     )
-
-
-def register(app: AsyncApp, services: Services) -> None:
-    view(app, services, View.PUBLISH)(publish_submitted)
-    action(app, services, Action.PUBLISH)(publish_update)
-    action(app, services, Action.EDIT)(edit_update)
 
 
 def _cached(request: web.Request, body: bytes, content_type: str) -> web.Response:
@@ -130,9 +125,24 @@ def web_routes(web_app: web.Application, services: Services) -> None:
     web_app.router.add_get("/status/feed.atom", status_feed)
 
 
+ROUTES: list[Route] = [
+    Route("view", View.PUBLISH, publish_submitted),
+    Route("action", Action.PUBLISH, publish_update),
+    Route("action", Action.EDIT, edit_update),
+]
+
+SUBCOMMAND = "/incident public"
+
+
+def register_jobs(runner: JobRunner, services: Services) -> None:
+    """The domain's durable work and event subscriptions, and the /incident subcommand it answers."""
+    jobs.register(runner, services)
+    services.subcommands[SUBCOMMAND] = public
+
+
 DOMAIN = Domain(
     "status",
-    jobs=jobs.register,
-    register=register,
+    routes=ROUTES,
+    jobs=register_jobs,
     web_routes=web_routes,
 )

@@ -1,4 +1,5 @@
-"""Block Kit view, block and action ids of the status domain, and its button values (grep for them here)."""
+"""Block Kit view, block and action ids and job names of the status domain, and its button values (grep for them
+here)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,19 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.enums import Choice
 from bot.errors import NotFound
 from bot.slack.text import whole_number
+
+
+class Job(StrEnum):
+    STAKEHOLDERS = "status.stakeholders"  # run key: "<incident id>:<what>[:<update id>][:<at>]"
+    REMIND = "status.remind"  # run key: "<incident id>:<due>"
+    # Subscribers of the incidents' events (bot/incidents/events.py); run key: the event's key().
+    INCIDENT_DECLARED = "status.incident_declared"
+    SEVERITY_CHANGED = "status.severity_changed"
+    INCIDENT_RESOLVED = "status.incident_resolved"
+    INCIDENT_REOPENED = "status.incident_reopened"
 
 
 class View(StrEnum):
@@ -25,7 +37,7 @@ class Block(StrEnum):
     COMPONENTS = "public_components"
 
 
-class Public(StrEnum):
+class Public(Choice):
     """The public statuses of an incident, in the order an incident usually goes through them."""
 
     INVESTIGATING = "investigating"
@@ -86,7 +98,7 @@ class Confirmation:
         except (ValueError, TypeError, KeyError):
             raise NotFound(NOT_A_PREVIEW) from None
         found = whole_number(str(incident)) if isinstance(incident, int) else None
-        if found is None or status not in {s.value for s in Public} or not isinstance(body, str) or not body:
+        if found is None or Public.parse(status) is None or not isinstance(body, str) or not body:
             raise NotFound(NOT_A_PREVIEW)
         if not isinstance(key, str) or not key.startswith("command:"):
             raise NotFound(NOT_A_PREVIEW)

@@ -25,9 +25,9 @@ class PublicUpdate:
 def parse(rest: str) -> PublicUpdate:
     rest = rest.strip()
     head, _, tail = rest.partition(" ")
-    status = None
-    if head.lower() in {s.value for s in Public}:
-        status, rest = head.lower(), tail.strip()
+    status = Public.parse(head.lower())
+    if status is not None:
+        rest = tail.strip()
     if not rest:
         raise Invalid("the public update text is missing.\n" + escape(USAGE))
     if len(rest) > MAX_TEXT:

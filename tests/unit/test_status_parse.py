@@ -7,6 +7,7 @@ import pytest
 
 from bot.errors import Invalid
 from bot.status import text
+from bot.status.ids import Public
 from bot.status.parse import MAX_TEXT, PublicUpdate, parse
 
 
@@ -47,3 +48,16 @@ def test_entities_are_decoded_once_and_raw_text_encoded_once() -> None:
     assert text.plain("&amp;lt;b&amp;gt;") == "&lt;b&gt;"  # what the user typed, literally
     assert text.from_plain("<b> & co") == "&lt;b&gt; &amp; co"
     assert text.plain(text.from_plain("<b> & co")) == "<b> & co"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("resolved", Public.RESOLVED), ("Resolved", None), (" resolved", None), ("", None), (None, None), (["x"], None)],
+)
+def test_a_public_status_is_named_exactly_or_not_at_all(value: object, expected: Public | None) -> None:
+    """bot/enums.py Choice.parse: the member a value names, else None (a forged button value is no error)."""
+    assert Public.parse(value) is expected
+
+
+def test_the_public_statuses_in_order() -> None:
+    assert Public.values() == ["investigating", "identified", "monitoring", "resolved"]
