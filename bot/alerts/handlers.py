@@ -1,4 +1,5 @@
-"""/alerts, the buttons on alert messages, and the two webhooks: parse, ack, call one flow."""
+"""/alerts, the buttons on alert messages (the routing table, ROUTES), and the two webhooks: parse, ack, call one
+flow."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import re
 
 from aiohttp import web
 from pydantic import ValidationError
-from slack_bolt.async_app import AsyncApp
 
 from bot import log
 from bot.alerts import flows, ingest, jobs, parse, payloads
@@ -16,8 +16,7 @@ from bot.domain import Domain
 from bot.errors import DatabaseUnavailable
 from bot.services import Services
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, action, command
-from bot.slack.middleware import HandlerFn as Handler
+from bot.slack.middleware import Ctx, Route
 from bot.web.signing import verify
 
 logger = log.get("zzik.alerts")
@@ -74,20 +73,15 @@ async def unsilence(ctx: Ctx) -> None:
     await ctx.answer(await flows.unsilence(ctx.services, alert_id(ctx.action.value), ctx.user_id, ctx.request_id))
 
 
-ACTIONS: list[tuple[str | re.Pattern[str], Handler]] = [
-    (Action.ACKNOWLEDGE, acknowledge),
-    (Action.DECLARE, declare),
-    (re.compile(rf"^{Action.RUNBOOK}(:.*)?$"), runbook),
-    (Action.ROLL_BACK, roll_back),
-    (re.compile(rf"^{Action.SILENCE}(:\d+h)?$"), silence),
-    (Action.UNSILENCE, unsilence),
+ROUTES: list[Route] = [
+    Route("command", "/alerts", alerts),
+    Route("action", Action.ACKNOWLEDGE, acknowledge),
+    Route("action", Action.DECLARE, declare),
+    Route("action", re.compile(rf"^{Action.RUNBOOK}(:.*)?$"), runbook),
+    Route("action", Action.ROLL_BACK, roll_back),
+    Route("action", re.compile(rf"^{Action.SILENCE}(:\d+h)?$"), silence),
+    Route("action", Action.UNSILENCE, unsilence),
 ]
-
-
-def register(app: AsyncApp, services: Services) -> None:
-    command(app, services, "/alerts")(alerts)
-    for action_id, handler in ACTIONS:
-        action(app, services, action_id)(handler)
 
 
 class _Kick:
@@ -198,7 +192,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
 
 DOMAIN = Domain(
     "alerts",
+    routes=ROUTES,
     jobs=jobs.register,
-    register=register,
     web_routes=web_routes,
 )
