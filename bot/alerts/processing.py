@@ -1,6 +1,7 @@
 """Processing a stored delivery into firing episodes: one row per episode (fingerprint + startsAt), so repeats,
 HA duplicates and stale firings change nothing; a stormy group goes into a digest; each new episode brings its
-durable follow-ups (pages, escalations, the deploy's thread, an auto-declared incident)."""
+durable follow-ups (pages, escalations, the deploy's thread, an auto-declared incident); a resolved episode is
+announced (AlertResolved) in the same transaction."""
 
 from __future__ import annotations
 
