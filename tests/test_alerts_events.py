@@ -4,6 +4,8 @@ the alert's message names the incident."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.alerts.ids import Job
@@ -22,11 +24,11 @@ async def bot(make_bot: BotFactory) -> RunningBot:
 
 
 async def _delivered(bot: RunningBot, event: IncidentDeclared, key: str) -> None:
-    """The subscriber's run, as a publish adds it in the declaration's transaction, then run at once."""
+    """The subscriber's run, as a publish adds it in the declaration's transaction, then run here at once (due
+    later, so that no pass elsewhere takes it first)."""
+    due = bot.services.clock.now() + timedelta(hours=1)
     async with bot.db.transaction() as conn:
-        await bot.services.jobs.schedule_once(
-            conn, Job.LINK_INCIDENT, key, bot.services.clock.now(), event.model_dump(mode="json")
-        )
+        await bot.services.jobs.schedule_once(conn, Job.LINK_INCIDENT, key, due, event.model_dump(mode="json"))
     assert await bot.services.jobs.run_now(Job.LINK_INCIDENT, key)
 
 
