@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.events import Published
 from tests.alertmanager import now
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
 from tests.fakepagerduty import KEY, FakePagerDuty, running, user
@@ -142,3 +143,77 @@ async def test_acknowledged_in_pagerduty_by_someone_unknown_is_told_in_the_threa
         ":pager: Acknowledged in <https://zzik.pagerduty.com/incidents/Q000001|PagerDuty #1> by Bob &lt;Builder&gt;."
     )
     assert await bot.db.fetchval("SELECT acknowledged_at FROM alerts") is None
+
+
+async def _crash_after_commits(bot: RunningBot, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The replica dies once each event is committed, before any subscriber runs here: `after_commit` does
+    nothing. Returns the subscriber jobs whose runs were in job_runs at that moment (committed with the change;
+    pending, or already taken by another pass)."""
+    committed: set[str] = set()
+
+    async def crashed(published: Published) -> None:
+        for job, key in published.runs:
+            if await bot.db.fetchval("SELECT true FROM job_runs WHERE job = $1 AND run_key = $2", job, key):
+                committed.add(job)
+
+    monkeypatch.setattr(bot.services.events, "after_commit", crashed)
+    return committed
+
+
+async def _is_done(bot: RunningBot, job: str) -> bool:
+    return await bot.db.fetchval("SELECT status FROM job_runs WHERE job = $1", job) == "done"
+
+
+async def test_an_alert_page_reaches_pagerduty_after_a_crash_between_its_commit_and_the_trigger(
+    make_bot: BotFactory, pagerduty: FakePagerDuty, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await make(make_bot, pagerduty)
+    committed = await _crash_after_commits(bot, monkeypatch)
+    assert (await post(bot.url + "/hooks/grafana", grafana("firing", now(), name="ServiceDown"), AUTH))[0] == 200
+    await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"])
+    # The page was committed with its subscriber's run; nothing ran it here.
+    await eventually(lambda: "pagerduty.alert_paged" in committed)
+
+    async def sent() -> bool:
+        await bot.tick()  # any replica's pass
+        return pagerduty.actions("ALERT-1") == ["trigger"]
+
+    await eventually(sent)
+    await eventually(lambda: _is_done(bot, "pagerduty.alert_paged"))  # the run that sent it (a pass may still end it)
+
+
+async def test_an_acknowledgement_from_pagerduty_is_not_echoed_back_when_a_tick_runs_it(
+    make_bot: BotFactory, pagerduty: FakePagerDuty, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await make(make_bot, pagerduty)
+    await fire(bot, pagerduty)
+    committed = await _crash_after_commits(bot, monkeypatch)
+    await pagerduty.acknowledge_in_pagerduty("ALERT-1", user("PALICE1", "Alice Example"))
+    assert await eventually(lambda: outcomes(bot)) == ["alert:acknowledged"]
+    await eventually(lambda: "pagerduty.alert_acknowledged" in committed)
+
+    async def done() -> bool:
+        await bot.tick()  # any replica's pass, outside the webhook's context
+        return await _is_done(bot, "pagerduty.alert_acknowledged")
+
+    await eventually(done)
+    await bot.tick()
+    assert pagerduty.actions("ALERT-1") == ["trigger"]  # the acknowledgement came from PagerDuty: not sent back
+
+
+async def test_a_resolve_reaches_pagerduty_after_a_crash_between_its_commit_and_the_send(
+    make_bot: BotFactory, pagerduty: FakePagerDuty, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await make(make_bot, pagerduty)
+    started = now()
+    await fire(bot, pagerduty)
+    committed = await _crash_after_commits(bot, monkeypatch)
+    resolved = grafana("resolved", started, ends=started + timedelta(minutes=4), name="ServiceDown")
+    assert (await post(bot.url + "/hooks/grafana", resolved, AUTH))[0] == 200
+    await eventually(lambda: "pagerduty.alert_resolved" in committed)
+
+    async def sent() -> bool:
+        await bot.tick()
+        return pagerduty.actions("ALERT-1") == ["trigger", "resolve"]
+
+    await eventually(sent)

@@ -13,17 +13,16 @@ from typing import Any
 
 from bot import audit, log, policy
 from bot.alerts import ingest, messages, rules, silences, store
+from bot.alerts.events import AlertAcknowledged
 from bot.alerts.ids import Acknowledged, Job, Source
 from bot.alerts.models import Alert
-from bot.alerts.sending import NOTE_JOB, changed, wall
+from bot.alerts.sending import changed, wall
 from bot.deploys import answers as deploy_answers
+from bot.deploys import api as deploys
 from bot.deploys import rollback as deploy_rollback
-from bot.deploys import store as deploys
 from bot.errors import AlreadyDone, Invalid, NotFound, Refused
+from bot.incidents import api as incidents
 from bot.incidents import forms as incident_forms
-from bot.incidents import store as incidents
-from bot.pagerduty import alert_pages as pd_alerts
-from bot.pagerduty import flows as pagerduty
 from bot.runbooks import flows as runbook_flows
 from bot.services import Services, zone
 
@@ -63,13 +62,8 @@ async def receive(services: Services, admitted: ingest.Admitted) -> Received:
         logger.warning(
             "alert delivery not taken whole",
             source=source,
-            receiver=admitted.receiver,
-            group_key=admitted.group_key,
             alerts=admitted.total,
-            accepted=admitted.accepted,
-            unreadable=len(admitted.unreadable),
-            over_limit=admitted.over_limit,
-            truncated=admitted.truncated,
+            **admitted.counts(),
             reasons=[u.reason for u in admitted.unreadable[:5]],
         )
     return Received(delivery_id, note_id)
@@ -100,13 +94,8 @@ async def _note(
         source=admitted.source,
         delivery_id=delivery_id,
         received_at=now,
-        receiver=admitted.receiver,
-        group_key=admitted.group_key,
         alert_count=admitted.total,
-        accepted=admitted.accepted,
-        unreadable=len(admitted.unreadable),
-        over_limit=admitted.over_limit,
-        truncated=admitted.truncated,
+        **admitted.counts(),
         limit_reason=admitted.limit_reason,
         repeat_key=repeat_key,
         said=said,
@@ -115,7 +104,7 @@ async def _note(
     kept = admitted.unreadable[:MAX_REJECTS]
     await store.add_rejects(conn, note_id, [(u.position, u.reason, ingest.raw_text(u.raw, MAX_RAW)) for u in kept])
     if said:
-        await services.jobs.schedule_once(conn, NOTE_JOB, str(note_id), now, {"note_id": note_id})
+        await services.jobs.schedule_once(conn, Job.INGEST_NOTE, str(note_id), now, {"note_id": note_id})
     return note_id
 
 
@@ -141,10 +130,13 @@ async def acknowledge(services: Services, target: Acknowledged, actor: str, requ
             return messages.say(messages.ALREADY_RESOLVED, alert)
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
-        pd_run = await pd_alerts.acknowledged(services, conn, alert, now)
+        published = await services.events.publish(
+            conn,
+            AlertAcknowledged(alert_id=alert.id, priority=alert.priority, actor=actor, at=now, request_id=request_id),
+        )
         detail = {"alert": alert.id, "alertname": alert.alertname}
         await record(conn, "acknowledge", actor=actor, request_id=request_id, detail=detail)
-    await pagerduty.send_now(services, pd_run)
+    await services.events.after_commit(published)
     await changed(services, alert.channel, f"ack:{alert.id}")
     return messages.acknowledged(alert, now)
 

@@ -1,18 +1,15 @@
-"""/alerts, the buttons on alert messages, and the two webhooks: parse, ack, call one flow."""
+"""/alerts and the buttons on alert messages (the routing table, ROUTES): parse, ack, call one flow. The two
+webhooks (Alertmanager, Grafana) are in webhooks.py."""
 
 from __future__ import annotations
 
 import re
 
-from slack_bolt.async_app import AsyncApp
-
 from bot.alerts import flows, jobs, parse, webhooks
 from bot.alerts.ids import Acknowledged, Action, alert_id, runbook_of, silence_of
 from bot.domain import Domain
-from bot.services import Services
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, action, command
-from bot.slack.middleware import HandlerFn as Handler
+from bot.slack.middleware import Ctx, Route
 
 
 async def alerts(ctx: Ctx) -> None:
@@ -61,25 +58,15 @@ async def unsilence(ctx: Ctx) -> None:
     await ctx.answer(await flows.unsilence(ctx.services, alert_id(ctx.action.value), ctx.user_id, ctx.request_id))
 
 
-ACTIONS: list[tuple[str | re.Pattern[str], Handler]] = [
-    (Action.ACKNOWLEDGE, acknowledge),
-    (Action.DECLARE, declare),
-    (re.compile(rf"^{Action.RUNBOOK}(:.*)?$"), runbook),
-    (Action.ROLL_BACK, roll_back),
-    (re.compile(rf"^{Action.SILENCE}(:\d+h)?$"), silence),
-    (Action.UNSILENCE, unsilence),
+ROUTES: list[Route] = [
+    Route("command", "/alerts", alerts),
+    Route("action", Action.ACKNOWLEDGE, acknowledge),
+    Route("action", Action.DECLARE, declare),
+    Route("action", re.compile(rf"^{Action.RUNBOOK}(:.*)?$"), runbook),
+    Route("action", Action.ROLL_BACK, roll_back),
+    Route("action", re.compile(rf"^{Action.SILENCE}(:\d+h)?$"), silence),
+    Route("action", Action.UNSILENCE, unsilence),
 ]
 
 
-def register(app: AsyncApp, services: Services) -> None:
-    command(app, services, "/alerts")(alerts)
-    for action_id, handler in ACTIONS:
-        action(app, services, action_id)(handler)
-
-
-DOMAIN = Domain(
-    "alerts",
-    jobs=jobs.register,
-    register=register,
-    hooks=webhooks.HOOKS,
-)
+DOMAIN = Domain("alerts", routes=ROUTES, jobs=jobs.register, hooks=webhooks.HOOKS)

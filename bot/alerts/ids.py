@@ -27,6 +27,8 @@ class Job(StrEnum):
     DEPLOY_NOTE = "alerts.deploy_note"  # the deploy thread hears of an alert in its watch window
     DECLARE = "alerts.declare"  # config auto-declares an incident for this priority
     INCIDENT_NOTE = "alerts.incident_note"  # the incident channel hears the alert resolved
+    INGEST_NOTE = "alerts.ingest_note"  # a delivery not taken whole: its note is said in the alerts channel
+    LINK_INCIDENT = "alerts.link_incident"  # an incident declared from an alert (IncidentDeclared): link them
     SWEEP = "alerts.sweep"  # every few seconds: what a crashed replica left half-done is picked up
 
 
@@ -68,14 +70,8 @@ class Acknowledged:
     def parse(cls, value: str | None) -> Acknowledged:
         value = value or ""
         if value.startswith("d"):
-            digest = whole_number(value[1:])
-            if digest is not None:
-                return cls(digest=digest)
-        else:
-            alert = whole_number(value)
-            if alert is not None:
-                return cls(alert=alert)
-        raise NotFound(NOT_AN_ALERT)
+            return cls(digest=_number(value[1:]))
+        return cls(alert=_number(value))
 
 
 NOT_AN_ALERT = "That button does not belong to an alert."
@@ -88,12 +84,17 @@ def alert_value(alert_id: int, extra: str | int | None = None) -> str:
     return str(alert_id) if extra is None else f"{alert_id}:{extra}"
 
 
-def alert_id(value: str | None) -> int:
-    """`<alert id>`, nothing else: a value with more to it (`1:²`) was not made by the bot."""
-    found = whole_number(value or "")
+def _number(token: str) -> int:
+    """A whole number the bot put in a button value; anything else was not made by the bot."""
+    found = whole_number(token)
     if found is None:
         raise NotFound(NOT_AN_ALERT)
     return found
+
+
+def alert_id(value: str | None) -> int:
+    """`<alert id>`, nothing else: a value with more to it (`1:²`) was not made by the bot."""
+    return _number(value or "")
 
 
 def runbook_of(value: str | None) -> tuple[int, str]:
@@ -107,7 +108,4 @@ def runbook_of(value: str | None) -> tuple[int, str]:
 def silence_of(value: str | None) -> tuple[int, int]:
     """`<alert id>:<hours>` -> (alert id, hours); the flow says which hours it offers."""
     head, _, hours = (value or "").partition(":")
-    found = whole_number(hours)
-    if found is None:
-        raise NotFound(NOT_AN_ALERT)
-    return alert_id(head), found
+    return alert_id(head), _number(hours)

@@ -98,6 +98,18 @@ class Admitted:
         """Something of this delivery did not reach #zzik-alerts: a note must say so."""
         return bool(self.unreadable or self.over_limit or self.truncated)
 
+    def counts(self) -> dict[str, Any]:
+        """Where it came from, what was let in and what was left out, by name: the warning's fields and the
+        note's columns alike."""
+        return {
+            "receiver": self.receiver,
+            "group_key": self.group_key,
+            "accepted": self.accepted,
+            "unreadable": len(self.unreadable),
+            "over_limit": self.over_limit,
+            "truncated": self.truncated,
+        }
+
     @property
     def stored_json(self) -> str | None:
         return json.dumps(self.body, ensure_ascii=False) if self.body is not None else None

@@ -1,4 +1,5 @@
-"""The alerts domain's durable work: processing deliveries, sending at Slack's pace, pages and escalations."""
+"""The alerts domain's durable work: processing deliveries, sending at Slack's pace, pages and escalations, and
+the link to an incident declared from an alert (IncidentDeclared)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime
 
 from bot.alerts import scheduled, sending
 from bot.alerts.ids import Job
+from bot.incidents.events import IncidentDeclared
 from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
 from bot.services import Services
 
@@ -44,6 +46,7 @@ def register(runner: JobRunner, services: Services) -> None:
             Job.DEPLOY_NOTE: call(scheduled.deploy_thread, "alert_id"),
             Job.DECLARE: call(scheduled.auto_declare, "alert_id", lease=PAGING_LEASE),
             Job.INCIDENT_NOTE: call(scheduled.incident_note, "alert_id"),
-            sending.NOTE_JOB: call(sending.post_note, "note_id"),
+            Job.INGEST_NOTE: call(sending.post_note, "note_id"),
         },
     )
+    services.events.subscribe(services, IncidentDeclared, Job.LINK_INCIDENT, scheduled.incident_declared)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -172,50 +173,53 @@ def _buttons(alert: Alert, ctx: Context) -> list[dict]:
 def digest_message(digest: Digest, alerts: list[Alert], now: datetime, zone: ZoneInfo) -> tuple[str, Blocks]:
     firing = [a for a in alerts if a.firing]
     resolved = len(alerts) - len(firing)
+    lines = [_digest_head(digest, alerts, firing), *_digest_lines(firing, now)]
+    blocks: Blocks = [section(piece) for piece in pieces("\n".join(lines))[:45]]
+    blocks.append(context("\n".join(_digest_notes(digest, firing, zone))))
+    if firing and not digest.acknowledged_at:
+        everything = button("Acknowledge all", Action.ACKNOWLEDGE, Acknowledged(digest=digest.id).value(), "primary")
+        blocks.append({"type": "actions", "block_id": f"digest:{digest.id}", "elements": [everything]})
+    text = f"Alert storm: {len(firing)} firing, {resolved} resolved" if firing else "Alert storm over"
+    return text, blocks
+
+
+def _digest_head(digest: Digest, alerts: list[Alert], firing: list[Alert]) -> str:
     group = " ".join(f"`{escape(k)}={escape(truncate(v, 60))}`" for k, v in sorted(digest.group_labels.items()))
-    top = min((a.priority for a in firing), default=None)
-    icon = ICON.get(top or "", ":white_check_mark:")
-    if firing:
-        head = (
-            f"{icon} *Alert storm: {len(firing)} firing* in {group or 'one group'} "
-            f"({resolved} resolved, {len(alerts)} in all)"
-        )
-    else:
-        head = f":white_check_mark: *Alert storm over*: all {len(alerts)} resolved in {group or 'one group'}"
-    by_priority = {}
-    for a in firing:
-        by_priority[a.priority] = by_priority.get(a.priority, 0) + 1
-    lines = [head]
-    if by_priority:
-        lines.append(" · ".join(f"{p}: {n}" for p, n in sorted(by_priority.items())))
+    if not firing:
+        return f":white_check_mark: *Alert storm over*: all {len(alerts)} resolved in {group or 'one group'}"
+    icon = ICON.get(min(a.priority for a in firing), ":white_check_mark:")
+    resolved = len(alerts) - len(firing)
+    return (
+        f"{icon} *Alert storm: {len(firing)} firing* in {group or 'one group'} "
+        f"({resolved} resolved, {len(alerts)} in all)"
+    )
+
+
+def _digest_lines(firing: list[Alert], now: datetime) -> list[str]:
+    """How many firing of each priority, then the first DIGEST_LINES firing alerts, and how many more."""
+    if not firing:
+        return []
+    by_priority = Counter(a.priority for a in firing)
+    lines = [" · ".join(f"{p}: {n}" for p, n in sorted(by_priority.items()))]
     shown = firing[:DIGEST_LINES]
-    for a in shown:
-        lines.append(
-            f"{ICON.get(a.priority, '')} {a.priority} · {escape(truncate(a.summary, 120))} · {_labels(a)} · "
-            f"{duration(now - a.starts_at)}"
-        )
+    lines += [
+        f"{ICON.get(a.priority, '')} {a.priority} · {escape(truncate(a.summary, 120))} · {_labels(a)} · "
+        f"{duration(now - a.starts_at)}"
+        for a in shown
+    ]
     if len(firing) > len(shown):
         lines.append(f"…and {len(firing) - len(shown)} more firing (`/alerts` lists them all)")
-    blocks: Blocks = [section(piece) for piece in pieces("\n".join(lines))[:45]]
+    return lines
+
+
+def _digest_notes(digest: Digest, firing: list[Alert], zone: ZoneInfo) -> list[str]:
     notes = [f"Since {when(digest.opened_at, zone)} · one message for the whole group, edited as it grows"]
     primary = next((a.primary_user for a in firing if a.primary_user and a.priority in LOUD), None)
     if firing and primary and not digest.acknowledged_at:
         notes.append(f":pager: {mention(primary)} (on-call primary)")
     if digest.acknowledged_at:
         notes.append(f":eyes: Acknowledged by {mention(digest.acknowledged_by or '?')}")
-    blocks.append(context("\n".join(notes)))
-    if firing and not digest.acknowledged_at:
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"digest:{digest.id}",
-                "elements": [
-                    button("Acknowledge all", Action.ACKNOWLEDGE, Acknowledged(digest=digest.id).value(), "primary")
-                ],
-            }
-        )
-    text = f"Alert storm: {len(firing)} firing, {resolved} resolved" if firing else "Alert storm over"
-    return text, blocks
+    return notes
 
 
 def page_text(alert: Alert, reason: str) -> str:

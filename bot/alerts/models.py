@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.alerts.ids import Status
+from bot.opsconfig import Severity
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Alert:
     group_key: str | None
     status: str
     ends_at: datetime | None
-    priority: str
+    priority: Severity
     response_time: timedelta
     rule: str | None
     runbook: str | None

@@ -1,10 +1,12 @@
 """Processing a stored delivery into firing episodes: one row per episode (fingerprint + startsAt), so repeats,
 HA duplicates and stale firings change nothing; a stormy group goes into a digest; each new episode brings its
-durable follow-ups (pages, escalations, the deploy's thread, an auto-declared incident)."""
+durable follow-ups (pages, escalations, the deploy's thread, an auto-declared incident); a resolved episode is
+announced (AlertResolved) in the same transaction."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,11 +14,12 @@ from pydantic import ValidationError
 
 from bot import log
 from bot.alerts import payloads, rules, store
+from bot.alerts.events import AlertResolved
 from bot.alerts.ids import Job, Status
 from bot.alerts.models import Alert
-from bot.deploys import store as deploys
+from bot.deploys import api as deploys
+from bot.events import Published
 from bot.opsconfig import Severity
-from bot.pagerduty import alert_pages as pd_alerts
 from bot.rota.lookup import who_is_on_call
 from bot.services import Services
 
@@ -29,8 +32,17 @@ def escalation_plan(priority: str, response_time: timedelta) -> list[tuple[str, 
     return [(role, response_time * step) for step, role in enumerate(roles, start=1)]
 
 
-async def process(services: Services, delivery_id: int) -> set[str]:
-    """Turn a stored delivery into episodes and due messages. Returns the channels with something due."""
+@dataclass(frozen=True)
+class Processed:
+    """What processing a delivery left due: the channels with messages to send, and the event runs to start once
+    it committed (`services.events.after_commit`)."""
+
+    channels: set[str] = field(default_factory=set)
+    published: Published = field(default_factory=Published)
+
+
+async def process(services: Services, delivery_id: int) -> Processed:
+    """Turn a stored delivery into episodes and due messages, and say what resolved (events)."""
     now = services.clock.now()
     config = services.config
     channel = config.channels.alerts
@@ -39,8 +51,9 @@ async def process(services: Services, delivery_id: int) -> set[str]:
     async with services.db.transaction() as conn:
         claimed = await store.claim_delivery(conn, delivery_id)
         if claimed is None:
-            return set()
+            return Processed()
         source, body = claimed
+        published = Published()
         fresh: list[Alert] = []
         digests: set[int] = set()
         group_labels: dict[str, dict[str, str]] = {}
@@ -52,7 +65,7 @@ async def process(services: Services, delivery_id: int) -> set[str]:
                 if created is not None and created.firing:
                     fresh.append(created)
             elif item.status == Status.RESOLVED and existing.firing:
-                await _resolved(services, conn, existing, item.ends_at or now, now)
+                published += await _resolved(services, conn, existing, item.ends_at or now, now)
                 if existing.digest_id:
                     digests.add(existing.digest_id)
             # Otherwise a repeat, the HA twin's copy, or a stale firing after the resolve: nothing changes.
@@ -63,7 +76,7 @@ async def process(services: Services, delivery_id: int) -> set[str]:
             await store.touch_digest(conn, digest_id, now)
         await store.delivery_done(conn, delivery_id, now)
         await services.jobs.schedule_once(conn, Job.SEND, f"{channel}:d{delivery_id}", now, {"channel": channel})
-    return {channel}
+    return Processed({channel}, published)
 
 
 def _readable(delivery_id: int, source: str, body: Any) -> list[payloads.Incoming]:
@@ -125,12 +138,12 @@ async def _new_episode(
     return alert
 
 
-async def _resolved(services: Services, conn: Any, alert: Alert, ends_at: datetime, now: datetime) -> None:
+async def _resolved(services: Services, conn: Any, alert: Alert, ends_at: datetime, now: datetime) -> Published:
     await store.change(conn, alert.id, now, status=Status.RESOLVED, ends_at=ends_at, resolved_seen_at=now)
     await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
-    await pd_alerts.resolved(services, conn, alert, now)
     if alert.incident_id:
         await services.jobs.schedule_once(conn, Job.INCIDENT_NOTE, str(alert.id), now, {"alert_id": alert.id})
+    return await services.events.publish(conn, AlertResolved(alert_id=alert.id, priority=alert.priority, at=ends_at))
 
 
 async def _storms(

@@ -7,13 +7,16 @@ import asyncio
 
 from bot import log
 from bot.alerts import messages, store
+from bot.alerts.events import AlertPaged
 from bot.alerts.flows import link_incident, record
+from bot.alerts.models import Alert
 from bot.alerts.sending import deploy_note, wall
-from bot.deploys import store as deploys
+from bot.deploys import api as deploys
+from bot.events import Published
+from bot.incidents import api as incidents
 from bot.incidents import flows as incident_flows
-from bot.incidents import store as incidents
-from bot.pagerduty import alert_pages as pd_alerts
-from bot.pagerduty import flows as pd_flows
+from bot.incidents.enums import Severity as IncidentSeverity
+from bot.incidents.events import IncidentDeclared
 from bot.rota.lookup import who_is_on_call
 from bot.services import Services
 from bot.slack.failures import attempt
@@ -40,18 +43,18 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         if not firing:
             return False
         text = messages.page_text(firing[0], messages.say(messages.STORM_REASON, count=len(firing)))
-        pd_run = await pd_alerts.paged(services, firing[0])
+        published = await _paged(services, firing[0], digest_id)
     else:
         alert = await store.get(services.db, alert_id or 0)
         if alert is None or not alert.firing or alert.acknowledged_at:
             return False
         text = messages.page_text(alert, "You are the on-call primary")
-        pd_run = await pd_alerts.paged(services, alert)
-    # PagerDuty and the DM side by side: neither waits on the other. The trigger's SEND run records and retries
-    # its own failures; a DM that fails raises after both are done, so this job retries it (the trigger, already
-    # recorded, is not sent twice).
+        published = await _paged(services, alert, None)
+    # The page's subscribers (PagerDuty) and the DM side by side: neither waits on the other. A subscriber's run
+    # records and retries its own failures; a DM that fails raises after both are done, so this job retries it
+    # (the page, already published, is not published twice).
     _, dm = await asyncio.gather(
-        pd_flows.send_now(services, pd_run), _dm_role(services, "primary", text), return_exceptions=True
+        services.events.after_commit(published), _dm_role(services, "primary", text), return_exceptions=True
     )
     if isinstance(dm, BaseException):
         raise dm
@@ -65,6 +68,14 @@ async def page_primary(services: Services, alert_id: int | None, digest_id: int 
         detail={"alert": alert_id, "digest": digest_id, "paged": user, "error": why},
     )
     return user is not None
+
+
+async def _paged(services: Services, alert: Alert, digest_id: int | None) -> Published:
+    """Say that the primary is being paged for `alert` (committed before the DM goes out)."""
+    async with services.db.transaction() as conn:
+        return await services.events.publish(
+            conn, AlertPaged(alert_id=alert.id, priority=alert.priority, digest_id=digest_id)
+        )
 
 
 async def escalate(services: Services, alert_id: int | None, digest_id: int | None, role: str) -> bool:
@@ -115,13 +126,19 @@ async def auto_declare(services: Services, alert_id: int) -> bool:
         key=f"alert:{alert.id}",
         # Incident text is stored as mrkdwn; the alert's is raw webhook text: escaped once here.
         title=escape(alert.summary[:140]),
-        severity=alert.priority,
+        severity=IncidentSeverity(alert.priority),
         reporter=reporter,
         description=escape(messages.declare_prefill(alert, None)["description"]),
         origin_channel=None,
     )
     await link_incident(services, alert.id, result.incident.id, None)
     return True
+
+
+async def incident_declared(services: Services, event: IncidentDeclared) -> None:
+    """An incident declared from an alert (its Declare incident button): the two are linked."""
+    if event.alert_id is not None:
+        await link_incident(services, event.alert_id, event.incident_id, event.actor)
 
 
 async def incident_note(services: Services, alert_id: int) -> None:

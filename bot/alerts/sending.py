@@ -15,9 +15,9 @@ from bot.alerts import messages, rules, store
 from bot.alerts.ids import Job, Message, Source
 from bot.alerts.models import Alert
 from bot.alerts.processing import process
-from bot.deploys import models as deploys_models
-from bot.deploys import store as deploys
-from bot.incidents import store as incidents
+from bot.deploys import api as deploys
+from bot.deploys.models import Deploy
+from bot.incidents import api as incidents
 from bot.services import Services, zone
 from bot.slack.blocks import section
 from bot.slack.failures import SLACK_FAILURES, TRANSIENT, code, slack_error
@@ -27,7 +27,6 @@ SEND_BUDGET = 8.0  # seconds one sender run may spend waiting for the pace befor
 MAX_BACKOFF = timedelta(minutes=5)
 SWEEP_EVERY = timedelta(seconds=10)
 SWEEP_GRACE = timedelta(seconds=30)  # a delivery older than this and unprocessed: its run's replica died
-NOTE_JOB = "alerts.ingest_note"  # a delivery not taken whole: its note is said in the alerts channel
 
 
 def wall() -> datetime:
@@ -188,7 +187,7 @@ async def _context(services: Services, conn: Any, alert: Alert) -> messages.Cont
     )
 
 
-def deploy_note(alert: Alert, deploy: deploys_models.Deploy) -> messages.DeployNote:
+def deploy_note(alert: Alert, deploy: Deploy) -> messages.DeployNote:
     finished = deploy.finished_at or deploy.created_at
     return messages.DeployNote(
         ref=deploy.ref,
@@ -208,9 +207,14 @@ async def changed(services: Services, channel: str, key: str) -> None:
 
 
 async def process_and_send(services: Services, delivery_id: int) -> None:
-    """A delivery's job: process it, then post at once what the pace allows; the rest is a scheduled send run
-    (committed with the episodes)."""
-    for channel in await process(services, delivery_id):
+    """A delivery's job: process it, then post at once what the pace allows (the rest is a scheduled send run,
+    committed with the episodes), and beside that start what its events bring (PagerDuty hears of a resolve)."""
+    processed = await process(services, delivery_id)
+    await asyncio.gather(services.events.after_commit(processed.published), _send_now(services, processed.channels))
+
+
+async def _send_now(services: Services, channels: set[str]) -> None:
+    for channel in channels:
         await send(services, channel, budget=0)
 
 
@@ -219,7 +223,9 @@ async def sweep(services: Services) -> int:
     idempotent (a delivery is claimed FOR UPDATE and processed once; a message is due until Slack took it)."""
     channels: set[str] = set()
     for delivery_id in await store.stale_deliveries(services.db, services.clock.now() - SWEEP_GRACE):
-        channels |= await process(services, delivery_id)
+        processed = await process(services, delivery_id)
+        channels |= processed.channels
+        await services.events.after_commit(processed.published)
     channels |= set(await store.channels_with_unsent(services.db))
     calls = 0
     for channel in sorted(channels):
@@ -267,4 +273,4 @@ async def _note_later(services: Services, conn: Any, note_id: int, wait: float) 
     wait = min(max(wait, 0.0), MAX_BACKOFF.total_seconds())
     second = int(wall().timestamp() + wait)
     due = services.clock.now() + timedelta(seconds=wait)
-    await services.jobs.schedule_once(conn, NOTE_JOB, f"{note_id}:t{second}", due, {"note_id": note_id})
+    await services.jobs.schedule_once(conn, Job.INGEST_NOTE, f"{note_id}:t{second}", due, {"note_id": note_id})

@@ -11,13 +11,16 @@ import asyncpg
 from bot.alerts.ids import Message, Source, Status
 from bot.alerts.models import Alert, Digest, IngestNote
 from bot.db import Conn, assignments, columns, from_row, json_value
+from bot.opsconfig import Severity
 
 _ALERT = columns(Alert)
 _DIGEST = columns(Digest)
 
 
 def _alert(row: asyncpg.Record) -> Alert:
-    return from_row(Alert, row, labels=json_value, annotations=json_value, status=Status, source=Source)
+    return from_row(
+        Alert, row, labels=json_value, annotations=json_value, status=Status, source=Source, priority=Severity
+    )
 
 
 def _digest(row: asyncpg.Record) -> Digest:
