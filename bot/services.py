@@ -48,6 +48,9 @@ class Services:
     # The /incident subcommands another domain answers ("public": the status page's), registered by that
     # domain: incidents parse the command and hand the rest over, without importing the domain.
     subcommands: dict[str, Callable[..., Awaitable[None]]] = field(default_factory=dict)
+    # The pagers besides the Slack DMs (PagerDuty), each registered by its domain: how its page of an incident
+    # stands, in words for the announcement and the reporter's answer (None: it does not page this incident).
+    paging_providers: list[PagingState] = field(default_factory=list)
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 
@@ -58,3 +61,4 @@ def zone(services: Services) -> ZoneInfo:
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]
+PagingState = Callable[["Services", int], Awaitable[str | None]]

@@ -8,11 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from bot import log
-from bot.deploys import store as deploys
+from bot.deploys import api as deploys
 from bot.deploys.models import Deploy
 from bot.incidents import messages, store
 from bot.incidents.models import Incident
-from bot.pagerduty import flows as pagerduty
 from bot.services import Services, zone
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.failures import Failure, SlackErrorCode, attempt, update_in_place
@@ -63,8 +62,17 @@ async def announcement(services: Services, incident: Incident) -> Message:
         zone(services),
         services.clock.now(),
         await store.pages(services.db, incident.id),
-        await pagerduty.paging_state(services, incident.id),
+        await paging_state(services, incident.id),
     )
+
+
+async def paging_state(services: Services, incident_id: int) -> str | None:
+    """How the pagers besides the DMs (services.paging_providers: PagerDuty's) stand on the incident, in words."""
+    for provider in services.paging_providers:
+        state = await provider(services, incident_id)
+        if state is not None:
+            return state
+    return None
 
 
 async def kickoff(services: Services, incident: Incident) -> Message:
