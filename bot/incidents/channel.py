@@ -32,7 +32,8 @@ async def set_topic(services: Services, incident: Incident) -> list[str]:
     return said(
         [
             await attempt(
-                "channel topic not set", services.slack.conversations_setTopic(channel=incident.channel_id, topic=topic)
+                "channel topic not set",
+                services.slack.conversations_setTopic(channel=incident.slack_channel, topic=topic),
             )
         ]
     )
@@ -40,7 +41,7 @@ async def set_topic(services: Services, incident: Incident) -> list[str]:
 
 async def invite(services: Services, incident: Incident, users: list[str]) -> list[str]:
     async def one(user: str) -> Failure | None:
-        call = services.slack.conversations_invite(channel=incident.channel_id, users=user)
+        call = services.slack.conversations_invite(channel=incident.slack_channel, users=user)
         return await attempt(f"{mention(user)} not invited", call, harmless=INVITED_ALREADY)
 
     return said(await asyncio.gather(*(one(u) for u in users if u and u[:1] in "UW" and "@" not in u)))

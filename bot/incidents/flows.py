@@ -180,11 +180,11 @@ async def post_update(services: Services, incident: Incident, actor: str, text: 
         incident = await store.update(conn, incident.id, last_update_at=now)
         await store.add_event(conn, incident.id, now, actor, "update", text)
     message = messages.update(incident, actor, text)
-    posts = [services.slack.chat_postMessage(channel=incident.channel_id, text=message)]
+    posts = [services.slack.chat_postMessage(channel=incident.slack_channel, text=message)]
     if incident.announcement_ts:
         posts.append(
             services.slack.chat_postMessage(
-                channel=incident.announcement_channel,
+                channel=incident.announced_in,
                 thread_ts=incident.announcement_ts,
                 reply_broadcast=True,
                 text=message,
@@ -339,7 +339,7 @@ async def resolve(
     await services.events.after_commit(published)
     text, blocks = messages.resolved(incident, services.config)
     results = await asyncio.gather(
-        services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks),
+        services.slack.chat_postMessage(channel=incident.slack_channel, text=text, blocks=blocks),
         channel.refresh(services, incident, topic=True),
         channel.refresh_kickoff(services, incident),
         return_exceptions=True,
@@ -405,7 +405,7 @@ async def post_postmortem(services: Services, incident: Incident) -> None:
     parts = message_parts(await postmortem(services, incident))
     for n, part in enumerate(parts, start=1):
         text = messages.postmortem_part(incident, n, len(parts))
-        await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=part)
+        await services.slack.chat_postMessage(channel=incident.slack_channel, text=text, blocks=part)
 
 
 async def timeline(services: Services, incident: Incident) -> tuple[str, list[dict[str, Any]]]:

@@ -265,10 +265,10 @@ async def _ensure_kickoff(services: Services, incident: Incident) -> list[str]:
         return []
     text, blocks = await channel.kickoff(services, incident)
     try:
-        response = await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks)
+        response = await services.slack.chat_postMessage(channel=incident.slack_channel, text=text, blocks=blocks)
     except SLACK_FAILURES as exc:
         return [str(failure("kickoff message not posted", exc))]
     async with services.db.transaction() as conn:
         await store.update(conn, incident.id, kickoff_ts=response["ts"])
-    pin = services.slack.pins_add(channel=incident.channel_id, timestamp=response["ts"])
+    pin = services.slack.pins_add(channel=incident.slack_channel, timestamp=response["ts"])
     return channel.said([await attempt("kickoff message not pinned", pin, harmless={SlackErrorCode.ALREADY_PINNED})])

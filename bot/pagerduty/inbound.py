@@ -90,10 +90,10 @@ async def _process(services: Services, event_id: str) -> str | None:
         incident_id = owner.incident_id if owner is not None else None
         fresh = incident_id is not None and await _note_status(conn, incident_id, event)
     if owner is None:
-        outcome, notes = UNMATCHED, []
+        outcome, notes = UNMATCHED, list[str]()
     elif owner.alert_id is not None:
         outcome, notes = await _alert_told(services, owner.alert_id, event), []
-    elif not fresh:
+    elif not fresh or incident_id is None:
         outcome, notes = "stale", []
     else:
         outcome, notes = await _apply(services, incident_id, event)
