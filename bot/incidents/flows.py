@@ -215,8 +215,7 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         old = incident.severity
         incident = await store.update(conn, incident.id, severity=severity)
         await store.add_event(conn, incident.id, now, actor, "severity", records.severity_entry(old, severity))
-        await services.jobs.cancel_prefix(conn, Job.ESCALATE, ids.prefix(incident.id))
-        await services.jobs.cancel_prefix(conn, Job.NUDGE, ids.prefix(incident.id))
+        await scheduled.cancel(services, conn, incident.id, Job.ESCALATE, Job.NUDGE)
         if incident.acknowledged_at is None:
             await scheduled.schedule_escalations(services, conn, incident, now)
         await scheduled.schedule_nudge(services, conn, incident, now)
@@ -328,8 +327,7 @@ async def resolve(
         )
         ttr, tta = messages.times_to_resolve(incident)
         await store.add_event(conn, incident.id, now, actor, "resolved", records.resolved_entry(incident, ttr, tta))
-        await services.jobs.cancel_prefix(conn, Job.ESCALATE, ids.prefix(incident.id))
-        await services.jobs.cancel_prefix(conn, Job.NUDGE, ids.prefix(incident.id))
+        await scheduled.cancel(services, conn, incident.id, Job.ESCALATE, Job.NUDGE)
         resolved = events.IncidentResolved(
             incident_id=incident.id, actor=actor, at=now, via=via, change_id=_change_id()
         )
@@ -361,7 +359,7 @@ async def acknowledge(
         guards.must_be_open(incident)
         incident = await store.update(conn, incident_id, acknowledged_at=now, acknowledged_by=actor)
         await store.add_event(conn, incident_id, now, actor, "acknowledged", records.acknowledged_entry(incident, now))
-        await services.jobs.cancel_prefix(conn, Job.ESCALATE, ids.prefix(incident_id))
+        await scheduled.cancel(services, conn, incident_id, Job.ESCALATE)
         acknowledged = events.IncidentAcknowledged(incident_id=incident_id, actor=actor, at=now, via=via)
         published = await services.events.publish(conn, acknowledged)
     await services.events.after_commit(published)

@@ -33,6 +33,12 @@ def escalation_times(services: Services, severity: str, since: datetime) -> list
     return [("secondary", first), ("manager", _business_day_at(first, services))]
 
 
+async def cancel(services: Services, conn: Any, incident_id: int, *jobs: Job) -> None:
+    """In a change's transaction: the incident's pending runs of `jobs` (escalation steps, nudges) are cancelled."""
+    for job in jobs:
+        await services.jobs.cancel_prefix(conn, job, ids.prefix(incident_id))
+
+
 async def schedule_escalations(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
     """One chain for the incident's current severity. Each chain has keys of its own: a chain cancelled by a
     severity change (p1 -> p2 -> p1) must never block the new one."""

@@ -7,7 +7,6 @@ import asyncio
 import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
-from slack_bolt.async_app import AsyncApp
 
 from bot import log
 from bot.domain import Domain
@@ -15,13 +14,10 @@ from bot.errors import DatabaseUnavailable
 from bot.pagerduty import inbound, jobs
 from bot.pagerduty.payloads import Envelope, EventType, Head, Unreadable, Webhook, read, verify
 from bot.services import Services
+from bot.slack.middleware import Route
 
 logger = log.get("zzik.pagerduty")
 HANDLED = {str(t) for t in EventType}
-
-
-def register(app: AsyncApp, services: Services) -> None:
-    """PagerDuty talks to the bot over its webhook only."""
 
 
 def _field_error(exc: ValidationError) -> str:
@@ -87,9 +83,11 @@ def web_routes(web_app: web.Application, services: Services) -> None:
     web_app.router.add_post("/hooks/pagerduty", pagerduty)
 
 
+ROUTES: list[Route] = []  # PagerDuty talks to the bot over its webhook only: no Slack listeners
+
 DOMAIN = Domain(
     "pagerduty",
+    routes=ROUTES,
     jobs=jobs.register,
-    register=register,
     web_routes=web_routes,
 )
