@@ -10,9 +10,11 @@ job runner's backoff; a 400 is recorded and told in the incident channel, never 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -39,6 +41,8 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
 # How long the declaration's subscriber has to send the trigger itself; its SEND run is the safety net.
 SETUP_GRACE = timedelta(seconds=3)
+# How long a change waits for the declaration's run to record the trigger it follows (see _after_the_declaration).
+DECLARATION_WAIT = timedelta(seconds=5)
 _from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 
@@ -102,7 +106,19 @@ async def on_declared(services: Services, event: events.IncidentDeclared) -> Non
         await flush(services, incident.id)
 
 
+async def _after_the_declaration(services: Services, incident_id: int) -> None:
+    """A change heard while the declaration's own run has not recorded its trigger yet (they start side by side
+    when the change follows at once) waits for that run, briefly: what PagerDuty hears keeps the incident's order
+    (an acknowledge before the trigger would be dropped)."""
+    deadline = time.monotonic() + DECLARATION_WAIT.total_seconds()
+    while time.monotonic() < deadline and not await _triggered(services.db, incident_id):
+        if not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id)):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def on_severity_changed(services: Services, event: events.SeverityChanged) -> None:
+    await _after_the_declaration(services, event.incident_id)
     async with services.db.transaction() as conn:
         incident = await incidents.get(conn, event.incident_id)
         if incident is None:
@@ -127,6 +143,7 @@ async def _on_follow_up(
 ) -> None:
     if via == "pagerduty":
         return  # what PagerDuty told the bot is not sent back
+    await _after_the_declaration(services, incident_id)
     async with services.db.transaction() as conn:
         incident = await incidents.get(conn, incident_id)
         if incident is None:
