@@ -48,9 +48,9 @@ class Services:
     # The /incident subcommands another domain answers ("public": the status page's), registered by that
     # domain: incidents parse the command and hand the rest over, without importing the domain.
     subcommands: dict[str, Callable[..., Awaitable[None]]] = field(default_factory=dict)
-    # The pagers besides the Slack DMs (PagerDuty), each registered by its domain: how its page of an incident
-    # stands, in words for the announcement and the reporter's answer (None: it does not page this incident).
-    paging_providers: list[PagingState] = field(default_factory=list)
+    # The pagers besides the Slack DMs (PagerDuty), each registered by its domain: what the incidents' set-up
+    # asks of them for the announcement and the reporter's answer.
+    paging_providers: list[PagingProvider] = field(default_factory=list)
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 
@@ -61,4 +61,13 @@ def zone(services: Services) -> ZoneInfo:
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]
-PagingState = Callable[["Services", int], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class PagingProvider:
+    """A pager besides the Slack DMs, as the incidents domain sees it (it pages by subscribing to their events)."""
+
+    # How its page of the incident stands, in words (None: it does not page this incident).
+    state: Callable[[Services, int], Awaitable[str | None]]
+    # Whether its first try at the declaration's page is over (the answer then says how it went).
+    settled: Callable[[Services, int], Awaitable[bool]]

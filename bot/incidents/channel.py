@@ -70,7 +70,7 @@ async def announcement(services: Services, incident: Incident) -> Message:
 async def paging_state(services: Services, incident_id: int) -> str | None:
     """How the pagers besides the DMs (services.paging_providers: PagerDuty's) stand on the incident, in words."""
     for provider in services.paging_providers:
-        state = await provider(services, incident_id)
+        state = await provider.state(services, incident_id)
         if state is not None:
             return state
     return None

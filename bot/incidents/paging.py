@@ -242,17 +242,34 @@ async def page_round(services: Services, incident_id: int) -> None:
 
 # How long the set-up waits for the first round: enough for one taken over from a dead replica (its lease).
 SETTLE_WITHIN = PAGE_LEASE + CHANNEL_WAIT + timedelta(seconds=3)
+# How much longer, once the DMs were tried, it waits for the other pagers' first try (PagerDuty's), no more: a
+# slow pager is told as under way.
+PAGERS_GRACE = timedelta(seconds=1)
 
 
 async def settled(services: Services, incident_id: int, within: timedelta = SETTLE_WITHIN) -> None:
-    """Wait (at most `within`) until every reachable page of the incident was tried once, so the announcement and
-    the reporter's answer say who was reached rather than 'not tried yet'."""
+    """Wait (at most `within`) until every reachable page of the incident was tried once, and (briefly) the other
+    pagers' first try, so the announcement and the reporter's answer say who was reached rather than 'not tried
+    yet'."""
     deadline = time.monotonic() + within.total_seconds()
+    pagers_until: float | None = None
     while time.monotonic() < deadline:
-        pages = await store.pages(services.db, incident_id, undelivered=True)
-        if all(p.attempts > 0 or not p.reachable for p in pages):
+        if pagers_until is None and await _dms_tried(services, incident_id):
+            pagers_until = min(deadline, time.monotonic() + PAGERS_GRACE.total_seconds())
+        if pagers_until is not None and (
+            time.monotonic() >= pagers_until or await _pagers_tried(services, incident_id)
+        ):
             return
         await asyncio.sleep(0.05)
+
+
+async def _dms_tried(services: Services, incident_id: int) -> bool:
+    pages = await store.pages(services.db, incident_id, undelivered=True)
+    return all(p.attempts > 0 or not p.reachable for p in pages)
+
+
+async def _pagers_tried(services: Services, incident_id: int) -> bool:
+    return all([await p.settled(services, incident_id) for p in services.paging_providers])
 
 
 async def all_hands(services: Services, incident: Incident) -> list[str]:

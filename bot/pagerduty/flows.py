@@ -375,7 +375,17 @@ async def run_send(services: Services, run: JobRun) -> None:
         raise
 
 
-# -- what the announcement says ---------------------------------------------------------------------------------------
+# -- what the announcement says (services.paging_providers) ----------------------------------------------------
+
+
+async def paging_settled(services: Services, incident_id: int) -> bool:
+    """The declaration's trigger was tried once (or will not be: PagerDuty does not page this incident)."""
+    if not configured(services):
+        return True
+    triggers = [e for e in await store.events(services.db, incident_id) if e.action == "trigger"]
+    if triggers:
+        return any(e.sent_at or e.rejected_at or e.last_error for e in triggers)
+    return not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id))
 
 
 async def paging_state(services: Services, incident_id: int) -> str | None:

@@ -10,7 +10,7 @@ from bot.incidents import events
 from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call, cron_next
 from bot.pagerduty import alert_pages, flows, inbound, store
 from bot.pagerduty.ids import Job
-from bot.services import Services
+from bot.services import PagingProvider, Services
 
 KEEP_WEBHOOKS = timedelta(days=30)  # PagerDuty retries a delivery for 48 h: a month of event ids is plenty
 
@@ -21,7 +21,7 @@ def _paging(services: Services, event: type[E], job: Job, handler: Subscriber[E]
 
 def register(runner: JobRunner, services: Services) -> None:
     alert_pages.register(runner, services)
-    services.paging_providers.append(flows.paging_state)
+    services.paging_providers.append(PagingProvider(flows.paging_state, flows.paging_settled))
     runner.declare(
         services,
         {
