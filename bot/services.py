@@ -51,6 +51,9 @@ class Services:
     # The measured figures of a deploy's watch window for its end message (`await watch_summary(services, deploy)`,
     # a bot.deploys.models.Deploy; mrkdwn or None), registered by the SLO watch: deploys ask without importing it.
     watch_summary: Callable[[Services, Any], Awaitable[str | None]] | None = None
+    # The pagers besides the Slack DMs (PagerDuty), each registered by its domain: what the incidents' set-up
+    # asks of them for the announcement and the reporter's answer.
+    paging_providers: list[PagingProvider] = field(default_factory=list)
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 
@@ -61,3 +64,13 @@ def zone(services: Services) -> ZoneInfo:
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class PagingProvider:
+    """A pager besides the Slack DMs, as the incidents domain sees it (it pages by subscribing to their events)."""
+
+    # How its page of the incident stands, in words (None: it does not page this incident).
+    state: Callable[[Services, int], Awaitable[str | None]]
+    # Whether its first try at the declaration's page is over (the answer then says how it went).
+    settled: Callable[[Services, int], Awaitable[bool]]

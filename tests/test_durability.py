@@ -13,6 +13,7 @@ import yaml
 from bot.clock import FrozenClock
 from bot.incidents import paging
 from bot.incidents import store as incidents_store
+from bot.incidents.ids import Job
 from tests.conftest import (
     ROTA,
     SIGNING_SECRET,
@@ -101,7 +102,7 @@ async def test_a_page_left_claimed_by_a_dead_sender_is_sent_when_the_claim_runs_
     assert incident is not None
     await paging.deliver(bot.app.services, incident)  # a round that finds the page claimed sends nothing...
     assert fake_slack.calls_to("chat.postMessage") == []
-    due = await bot.db.fetchval("SELECT due_at FROM job_runs WHERE job = $1 AND status = 'pending'", paging.PAGE_RETRY)
+    due = await bot.db.fetchval("SELECT due_at FROM job_runs WHERE job = $1 AND status = 'pending'", Job.PAGE_RETRY)
     assert due == clock.now() + paging.SENDING_CLAIM + timedelta(seconds=0.5)  # ...and comes back when it runs out
     clock.advance(paging.SENDING_CLAIM + timedelta(seconds=1))
     await bot.tick()

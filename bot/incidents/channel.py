@@ -8,11 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from bot import log
-from bot.deploys import store as deploys
+from bot.deploys import api as deploys
 from bot.deploys.models import Deploy
 from bot.incidents import messages, store
 from bot.incidents.models import Incident
-from bot.pagerduty import flows as pagerduty
 from bot.services import Services, zone
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.failures import Failure, SlackErrorCode, attempt, update_in_place
@@ -33,7 +32,8 @@ async def set_topic(services: Services, incident: Incident) -> list[str]:
     return said(
         [
             await attempt(
-                "channel topic not set", services.slack.conversations_setTopic(channel=incident.channel_id, topic=topic)
+                "channel topic not set",
+                services.slack.conversations_setTopic(channel=incident.slack_channel, topic=topic),
             )
         ]
     )
@@ -41,7 +41,7 @@ async def set_topic(services: Services, incident: Incident) -> list[str]:
 
 async def invite(services: Services, incident: Incident, users: list[str]) -> list[str]:
     async def one(user: str) -> Failure | None:
-        call = services.slack.conversations_invite(channel=incident.channel_id, users=user)
+        call = services.slack.conversations_invite(channel=incident.slack_channel, users=user)
         return await attempt(f"{mention(user)} not invited", call, harmless=INVITED_ALREADY)
 
     return said(await asyncio.gather(*(one(u) for u in users if u and u[:1] in "UW" and "@" not in u)))
@@ -63,8 +63,17 @@ async def announcement(services: Services, incident: Incident) -> Message:
         zone(services),
         services.clock.now(),
         await store.pages(services.db, incident.id),
-        await pagerduty.paging_state(services, incident.id),
+        await paging_state(services, incident.id),
     )
+
+
+async def paging_state(services: Services, incident_id: int) -> str | None:
+    """How the pagers besides the DMs (services.paging_providers: PagerDuty's) stand on the incident, in words."""
+    for provider in services.paging_providers:
+        state = await provider.state(services, incident_id)
+        if state is not None:
+            return state
+    return None
 
 
 async def kickoff(services: Services, incident: Incident) -> Message:

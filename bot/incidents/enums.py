@@ -24,7 +24,7 @@ class Severity(StrEnum):
     def of(cls, value: object) -> Severity | None:
         """The severity `value` names exactly ("P2"), else None."""
         try:
-            return cls(value)
+            return cls(str(value))
         except ValueError:
             return None
 

@@ -22,9 +22,14 @@ class IncidentDeclared(Event):
 
 
 class IncidentAcknowledged(Event):
+    """Acknowledged (once per incident). `actor` is None when PagerDuty's user is not known in Slack; `via`: the
+    outside system it was acknowledged in ("pagerduty"), which need not be told it back."""
+
     topic = "incident.acknowledged"
     incident_id: int
-    actor: str
+    actor: str | None
+    at: datetime | None = None
+    via: str | None = None
 
     def key(self) -> str:
         return f"{self.incident_id}:acknowledged"
@@ -37,19 +42,24 @@ class SeverityChanged(Event):
     new: str
     actor: str
     at: datetime
+    change_id: str | None = None  # which change (two at the same instant are two occurrences)
 
     def key(self) -> str:
-        return f"{self.incident_id}:severity:{self.at.isoformat()}"
+        return f"{self.incident_id}:severity:{self.change_id or self.at.isoformat()}"
 
 
 class IncidentResolved(Event):
+    """Resolved. `via`: the outside system it was resolved in ("pagerduty"), which need not be told it back."""
+
     topic = "incident.resolved"
     incident_id: int
     actor: str
     at: datetime
+    via: str | None = None
+    change_id: str | None = None  # which change (two at the same instant are two occurrences)
 
     def key(self) -> str:
-        return f"{self.incident_id}:resolved:{self.at.isoformat()}"
+        return f"{self.incident_id}:resolved:{self.change_id or self.at.isoformat()}"
 
 
 class IncidentReopened(Event):
@@ -57,6 +67,7 @@ class IncidentReopened(Event):
     incident_id: int
     actor: str
     at: datetime
+    change_id: str | None = None  # which change (two at the same instant are two occurrences)
 
     def key(self) -> str:
-        return f"{self.incident_id}:reopened:{self.at.isoformat()}"
+        return f"{self.incident_id}:reopened:{self.change_id or self.at.isoformat()}"

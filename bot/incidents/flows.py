@@ -11,17 +11,30 @@ from typing import Any
 
 from bot import log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, UsageError
-from bot.incidents import channel, guards, ids, messages, models, paging, records, refusals, scheduled, setup, store
+from bot.events import Published
+from bot.incidents import (
+    channel,
+    events,
+    guards,
+    ids,
+    messages,
+    models,
+    paging,
+    records,
+    refusals,
+    scheduled,
+    setup,
+    store,
+)
 from bot.incidents.enums import Severity
+from bot.incidents.ids import Job
 from bot.incidents.models import Incident
 from bot.incidents.outcomes import Acknowledged, Declared, Joined, Reopened, Resolved, SeverityChanged, StageChanged
-from bot.pagerduty import flows as pagerduty
 from bot.policy import Do, Subject
 from bot.rota.lookup import OnCall
 from bot.services import Services, zone
 from bot.slack.blocks import message_parts, selection_change
 from bot.slack.client import SLACK_FAILURES, slack_error
-from bot.status import hooks as status
 
 logger = log.get("zzik.incidents")
 
@@ -40,11 +53,13 @@ async def declare(
     response_url: str | None = None,
     shortened: bool = False,
     set_up: bool = True,
+    alert_id: int | None = None,
 ) -> Declared:
     """The incident row and its set-up job in one transaction; then (`set_up`) the set-up runs here at once (or,
     after a crash, on whichever replica ticks next). A repeated key declares nothing.
 
-    A Slack handler passes set_up=False: it acks once the incident is stored, then calls `start_setup`."""
+    A Slack handler passes set_up=False: it acks once the incident is stored, then calls `start_setup`.
+    `alert_id`: the alert it is declared from (IncidentDeclared carries it; the alerts domain links them)."""
     now = services.clock.now()
     on_call = await paging.on_call_now(services)  # read before the transaction: see on_call_now
     commander = commander or await default_commander(services, reporter, on_call)
@@ -61,29 +76,27 @@ async def declare(
             origin_channel=origin_channel,
             at=now,
         )
+        published = None
         if created:
             reply = setup.Reply(reporter, response_url, "declare", shortened)
-            await _declared(services, conn, incident, reply, request_id, on_call)
-    declared = Declared(incident, created)
+            published = await _declared(services, conn, incident, reply, request_id, on_call, alert_id)
+    declared = Declared(incident, created, published)
     if set_up:
         await start_setup(services, declared)
     return declared
-
-
-# `/incident p1 …`'s declaration as a durable job (key: the declare key), stored before the ack in one statement.
-DECLARE = "incidents.declare"
 
 
 async def declare_durably(services: Services, *, key: str, **declaration: Any) -> bool:
     """Store the declaration to make (`declare`'s keywords) as a job run: one INSERT on the pool, which commits by
     itself, so Slack's ack waits one round trip, not the declaration's transaction. Then `run_now(DECLARE, key)`
     declares and sets up at once; a crash after the ack leaves it to whichever replica ticks next.
+    (Job.DECLARE: `/incident p1 …`'s declaration as a durable job, key: the declare key.)
     False if this key's declaration is stored already (its run answers)."""
     declaration["severity"] = str(declaration["severity"])
     # one statement on the pool, not a transaction: Database has the connection's fetchval
     return await services.jobs.schedule_once(
         services.db,  # type: ignore[arg-type]
-        DECLARE,
+        Job.DECLARE,
         key,
         services.clock.now(),
         {"key": key, **declaration},
@@ -98,10 +111,10 @@ async def run_declare(services: Services, declaration: dict[str, Any]) -> Declar
 
 
 async def start_setup(services: Services, declared: Declared) -> None:
-    """Run a new incident's first page round and its set-up here, now and side by side (a ticker that got to
-    either first runs it there instead)."""
+    """Run a new incident's first page round, its set-up and the subscribers of its declaration (PagerDuty's
+    trigger among them) here, now and side by side (a ticker that got to one first runs it there instead)."""
     if declared.created:
-        await setup.start(services, declared.incident.id)
+        await setup.start(services, declared.incident.id, declared.published)
 
 
 async def _declared(
@@ -111,19 +124,18 @@ async def _declared(
     reply: setup.Reply,
     request_id: str | None,
     on_call: OnCall,
-) -> None:
-    """What a new incident brings along in its transaction: the timeline, timers, the set-up job, the status
-    page, PagerDuty and the audit."""
+    alert_id: int | None,
+) -> Published:
+    """What a new incident brings along in its transaction: the timeline, timers, the set-up job, the pages,
+    the audit and IncidentDeclared (its subscribers: PagerDuty, the status page, the alert it came from)."""
     now = incident.declared_at
     await store.add_event(conn, incident.id, now, incident.reporter, "declared", records.declared_entry(incident))
     await scheduled.schedule_escalations(services, conn, incident, now)
     await scheduled.schedule_nudge(services, conn, incident, now)
     await services.jobs.schedule_once(
-        conn, setup.SETUP, ids.key(incident.id, 1), now, {"incident_id": incident.id, "reply": reply.payload()}
+        conn, Job.SETUP, ids.key(incident.id, 1), now, {"incident_id": incident.id, "reply": reply.payload()}
     )
     await paging.record_declared(services, conn, incident, on_call)
-    await status.incident_declared(services, conn, incident, now)
-    await pagerduty.incident_declared(services, conn, incident, now)
     await guards.audit(
         conn,
         "declare",
@@ -134,6 +146,10 @@ async def _declared(
         severity=incident.severity,
         title=incident.title,
     )
+    declared = events.IncidentDeclared(
+        incident_id=incident.id, severity=incident.severity, actor=incident.reporter, alert_id=alert_id
+    )
+    return await services.events.publish(conn, declared)
 
 
 async def default_commander(services: Services, reporter: str, on_call: OnCall) -> str:
@@ -164,11 +180,11 @@ async def post_update(services: Services, incident: Incident, actor: str, text: 
         incident = await store.update(conn, incident.id, last_update_at=now)
         await store.add_event(conn, incident.id, now, actor, "update", text)
     message = messages.update(incident, actor, text)
-    posts = [services.slack.chat_postMessage(channel=incident.channel_id, text=message)]
+    posts = [services.slack.chat_postMessage(channel=incident.slack_channel, text=message)]
     if incident.announcement_ts:
         posts.append(
             services.slack.chat_postMessage(
-                channel=incident.announcement_channel,
+                channel=incident.announced_in,
                 thread_ts=incident.announcement_ts,
                 reply_broadcast=True,
                 text=message,
@@ -199,14 +215,16 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         old = incident.severity
         incident = await store.update(conn, incident.id, severity=severity)
         await store.add_event(conn, incident.id, now, actor, "severity", records.severity_entry(old, severity))
-        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, ids.prefix(incident.id))
-        await services.jobs.cancel_prefix(conn, scheduled.NUDGE, ids.prefix(incident.id))
+        await scheduled.cancel(services, conn, incident.id, Job.ESCALATE, Job.NUDGE)
         if incident.acknowledged_at is None:
             await scheduled.schedule_escalations(services, conn, incident, now)
         await scheduled.schedule_nudge(services, conn, incident, now)
-        await status.incident_severity_changed(services, conn, incident, now)
-        pd_run = await pagerduty.incident_severity_changed(services, conn, incident, now)
-        reason_key = f"severity:{uuid.uuid4().hex[:12]}"
+        change_id = _change_id()
+        reason_key = f"severity:{change_id}"
+        changed = events.SeverityChanged(
+            incident_id=incident.id, old=old, new=severity, actor=actor, at=now, change_id=change_id
+        )
+        published = await services.events.publish(conn, changed)
         if escalation:
             # Recorded with the change, so a crash before they are sent leaves them to the retry job.
             await paging.record_pages(
@@ -220,10 +238,15 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
             )
             # The page job is the safety net (a crash before the send below); this request sends them at once.
             await paging.schedule_round(services, conn, incident.id, now, delay=paging.PAGE_LEASE)
-    await pagerduty.send_now(services, pd_run)
+    await services.events.after_commit(published)
     paged = await _page_escalation(services, incident, reason_key) if escalation else None
     await channel.refresh(services, incident, topic=True)
     return SeverityChanged(incident, old, paged)
+
+
+def _change_id() -> str:
+    """Which change an event announces: its subscribers' run key, unique even for two changes at one instant."""
+    return uuid.uuid4().hex[:12]
 
 
 async def _page_escalation(services: Services, incident: Incident, reason_key: str) -> list[models.Page]:
@@ -282,13 +305,18 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
         incident = await store.reopen(conn, incident.id, stages[min(1, len(stages) - 1)].name, now)
         await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
         await scheduled.schedule_nudge(services, conn, incident, now)
-        await status.incident_reopened(services, conn, incident, actor, now)
+        reopened = events.IncidentReopened(incident_id=incident.id, actor=actor, at=now, change_id=_change_id())
+        published = await services.events.publish(conn, reopened)
         await guards.audit(conn, "reopen", actor, incident, channel=incident.channel_id, request_id=request_id)
+    await services.events.after_commit(published)
     await asyncio.gather(channel.refresh(services, incident, topic=True), channel.refresh_kickoff(services, incident))
     return Reopened(incident)
 
 
-async def resolve(services: Services, incident: Incident, actor: str, summary: str | None, request_id: str) -> Resolved:
+async def resolve(
+    services: Services, incident: Incident, actor: str, summary: str | None, request_id: str, *, via: str | None = None
+) -> Resolved:
+    """Resolve it (`via`: the outside system it was resolved in, whose subscriber need not hear it back)."""
     guards.must_be_open(incident)
     await may_resolve(services, incident, actor)
     now = services.clock.now()
@@ -299,16 +327,17 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
         )
         ttr, tta = messages.times_to_resolve(incident)
         await store.add_event(conn, incident.id, now, actor, "resolved", records.resolved_entry(incident, ttr, tta))
-        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, ids.prefix(incident.id))
-        await services.jobs.cancel_prefix(conn, scheduled.NUDGE, ids.prefix(incident.id))
-        await status.incident_resolved(services, conn, incident, actor, now)
-        pd_run = await pagerduty.incident_resolved(services, conn, incident, now)
+        await scheduled.cancel(services, conn, incident.id, Job.ESCALATE, Job.NUDGE)
+        resolved = events.IncidentResolved(
+            incident_id=incident.id, actor=actor, at=now, via=via, change_id=_change_id()
+        )
+        published = await services.events.publish(conn, resolved)
         where = incident.channel_id
         await guards.audit(conn, "resolve", actor, incident, channel=where, request_id=request_id, ttr=ttr, tta=tta)
-    await pagerduty.send_now(services, pd_run)
+    await services.events.after_commit(published)
     text, blocks = messages.resolved(incident, services.config)
     results = await asyncio.gather(
-        services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks),
+        services.slack.chat_postMessage(channel=incident.slack_channel, text=text, blocks=blocks),
         channel.refresh(services, incident, topic=True),
         channel.refresh_kickoff(services, incident),
         return_exceptions=True,
@@ -317,8 +346,11 @@ async def resolve(services: Services, incident: Incident, actor: str, summary: s
     return Resolved(incident)
 
 
-async def acknowledge(services: Services, incident_id: int, actor: str) -> Acknowledged:
-    """The Acknowledge button (and, through PagerDuty, an acknowledgement there): escalation stops."""
+async def acknowledge(
+    services: Services, incident_id: int, actor: str | None, *, via: str | None = None
+) -> Acknowledged:
+    """The Acknowledge button (and, through PagerDuty, an acknowledgement there: `via` "pagerduty", whose actor
+    may be unknown): escalation stops."""
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident_id)
@@ -327,9 +359,10 @@ async def acknowledge(services: Services, incident_id: int, actor: str) -> Ackno
         guards.must_be_open(incident)
         incident = await store.update(conn, incident_id, acknowledged_at=now, acknowledged_by=actor)
         await store.add_event(conn, incident_id, now, actor, "acknowledged", records.acknowledged_entry(incident, now))
-        await services.jobs.cancel_prefix(conn, scheduled.ESCALATE, ids.prefix(incident_id))
-        pd_run = await pagerduty.incident_acknowledged(services, conn, incident, now)
-    await pagerduty.send_now(services, pd_run)
+        await scheduled.cancel(services, conn, incident_id, Job.ESCALATE)
+        acknowledged = events.IncidentAcknowledged(incident_id=incident_id, actor=actor, at=now, via=via)
+        published = await services.events.publish(conn, acknowledged)
+    await services.events.after_commit(published)
     await channel.refresh(services, incident)
     return Acknowledged(incident)
 
@@ -370,7 +403,7 @@ async def post_postmortem(services: Services, incident: Incident) -> None:
     parts = message_parts(await postmortem(services, incident))
     for n, part in enumerate(parts, start=1):
         text = messages.postmortem_part(incident, n, len(parts))
-        await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=part)
+        await services.slack.chat_postMessage(channel=incident.slack_channel, text=text, blocks=part)
 
 
 async def timeline(services: Services, incident: Incident) -> tuple[str, list[dict[str, Any]]]:

@@ -8,11 +8,11 @@ from datetime import date, datetime, time
 from bot import policy
 from bot.errors import Invalid, NotFound
 from bot.incidents import guards, records, refusals, store
+from bot.incidents.ids import Job
 from bot.incidents.models import Incident
 from bot.incidents.outcomes import ActionAdded, ActionClosed
 from bot.services import Services, zone
 
-ACTION_DUE = "incidents.action_due"
 REMIND_AT = time(9, 0)  # the owner hears about a due item at 09:00 in the team's time zone
 
 
@@ -33,7 +33,7 @@ async def add(
         await store.add_event(conn, incident.id, now, actor, "action", records.action_entry(item))
         if due is not None and owner is not None:
             await services.jobs.schedule_once(
-                conn, ACTION_DUE, str(item.id), max(due_at(services, due), now), {"action_id": item.id}
+                conn, Job.ACTION_DUE, str(item.id), max(due_at(services, due), now), {"action_id": item.id}
             )
     return ActionAdded(incident, item, due)
 
@@ -58,7 +58,7 @@ async def close(services: Services, actor: str, action_id: int, incident: Incide
             return ActionClosed(owner_of, item, already=True)
         item = await store.close_action(conn, action_id, actor, now)
         await store.add_event(conn, owner_of.id, now, actor, "action_done", records.action_done_entry(item))
-        await services.jobs.cancel(conn, ACTION_DUE, str(item.id))
+        await services.jobs.cancel(conn, Job.ACTION_DUE, str(item.id))
         await guards.audit(conn, "action.done", actor, owner_of, channel=owner_of.channel_id, action=item.id)
     return ActionClosed(owner_of, item)
 

@@ -65,6 +65,17 @@ def metadata(private_metadata: str) -> tuple[str | None, str | None]:
     return private_metadata or None, None
 
 
+def alert_of(private_metadata: str) -> int | None:
+    """The alert the form was opened for (an alert's *Declare incident* button), if any."""
+    if not private_metadata.startswith("{"):
+        return None
+    try:
+        value = json.loads(private_metadata).get("alert")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
 def _text_input(
     block: Block,
     label: str,

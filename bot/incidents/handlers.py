@@ -1,5 +1,5 @@
 """/incident, its buttons and the Declare modal: parse, call one flow, answer in messages' words.
-`register` is the routing table: every command, button, form and shortcut of the domain, one line each.
+`ROUTES` is the routing table: every command, button, form and shortcut of the domain, one line each.
 
 A change is acked once the flow has committed it (bot/slack/middleware.py acks on the commit), never before:
 only what changes nothing (opening a form, posting a draft) acks first."""
@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-from slack_bolt.async_app import AsyncApp
-
-from bot.alerts import flows as alert_flows
 from bot.domain import Domain
 from bot.errors import NotFound, UsageError
 from bot.incidents import (
@@ -30,22 +27,13 @@ from bot.incidents import (
     store,
 )
 from bot.incidents.enums import Severity
-from bot.incidents.ids import Action, Block, Shortcut, View
+from bot.incidents.ids import Action, Block, Job, Shortcut, View
 from bot.incidents.outcomes import Outcome
 from bot.services import Services, zone
 from bot.slack.blocks import checkbox_part
 from bot.slack.commands import usage
-from bot.slack.middleware import Ctx, HandlerFn, action, command, shortcut, view
+from bot.slack.middleware import Ctx, Route
 from bot.slack.text import escape, length, whole_number
-from bot.status import handlers as status
-
-
-def register(app: AsyncApp, services: Services) -> None:
-    command(app, services, "/incident")(incident)
-    for action_id, handler in ACTIONS.items():
-        action(app, services, action_id)(handler)
-    view(app, services, View.DECLARE)(declare_submitted)
-    shortcut(app, services, Shortcut.DECLARE_FROM_MESSAGE)(declare_from_message)
 
 
 def _said(ctx: Ctx, outcome: Outcome) -> str:
@@ -103,7 +91,7 @@ async def _declare(ctx: Ctx, request: parse.Declare) -> None:
     )
     await ctx.ack()  # the declaration is stored (one round trip): it is made and set up now, or after a crash
     if stored:  # else a run of this key is under way, and it answers
-        await ctx.services.jobs.run_now(flows.DECLARE, key)
+        await ctx.services.jobs.run_now(Job.DECLARE, key)
 
 
 async def _in_channel(ctx: Ctx, current: models.Incident, request: parse.Request) -> None:
@@ -134,9 +122,18 @@ async def _in_channel(ctx: Ctx, current: models.Incident, request: parse.Request
             await ctx.ack()  # a draft posted in the channel: nothing is stored
             await flows.post_postmortem(services, current)
         case parse.Public(rest=rest):
-            await status.public(ctx, services, current, rest)
+            await _public(ctx, current, rest)
         case parse.Reopen():
             await ctx.in_channel(_said(ctx, await flows.reopen(services, current, actor, ctx.request_id)))
+
+
+async def _public(ctx: Ctx, current: models.Incident, rest: str) -> None:
+    """`/incident public …`: the status page's subcommand (registered by its domain on services.subcommands);
+    without one, answered as an unknown subcommand."""
+    public = ctx.services.subcommands.get("/incident public")
+    if public is None:
+        raise parse.unknown(ctx.text.strip())
+    await public(ctx, ctx.services, current, rest)
 
 
 # -- buttons --------------------------------------------------------------------------------------------------
@@ -191,18 +188,6 @@ async def check(ctx: Ctx) -> None:
     await flows.tick_stage(ctx.services, incident.id, stage, selected, ctx.user_id, scope)
 
 
-ACTIONS: dict[object, HandlerFn] = {
-    Action.ACTION_DONE: action_done,
-    Action.ACKNOWLEDGE: acknowledge,
-    Action.TAKE_COMMAND: take_command,
-    Action.HAND_OVER: hand_over,
-    Action.KEEP_COMMAND: keep_command,
-    Action.JOIN: join,
-    Action.RETRY_SETUP: retry_setup,
-    ids.CHECK_ACTION: check,
-}
-
-
 # -- the Declare form and the message shortcut ------------------------------------------------------------------
 
 
@@ -244,6 +229,7 @@ async def declare_submitted(ctx: Ctx) -> None:
         description=description or None,
         origin_channel=origin,
         request_id=ctx.request_id,
+        alert_id=forms.alert_of(form.private_metadata),  # the alerts domain links them (IncidentDeclared)
     )
     await ctx.ack()
     if not stored:  # submitted twice: the first submission declares (and answers); this one says so
@@ -251,15 +237,12 @@ async def declare_submitted(ctx: Ctx) -> None:
         if incident is not None:
             await ctx.answer(messages.already_declared(incident))
         return
-    await services.jobs.run_now(flows.DECLARE, key)
+    await services.jobs.run_now(Job.DECLARE, key)
     incident = await store.by_declare_key(services.db, key)
     if incident is None:  # not made here yet (another replica runs it): the links follow from its run's answer
         return
     if source:
         await reports.link_source(services, incident, source, ctx.user_id)
-    alert_id = alert_flows.declared_for(form.private_metadata)
-    if alert_id is not None:
-        await alert_flows.link_incident(services, alert_id, incident.id, ctx.user_id)
 
 
 async def _declared_by(services: Services, key: str, within: float = 10.0) -> models.Incident | None:
@@ -283,8 +266,18 @@ async def declare_from_message(ctx: Ctx) -> None:
     )
 
 
-DOMAIN = Domain(
-    "incidents",
-    jobs=jobs.register,
-    register=register,
-)
+ROUTES: list[Route] = [
+    Route("command", "/incident", incident),
+    Route("action", Action.ACTION_DONE, action_done),
+    Route("action", Action.ACKNOWLEDGE, acknowledge),
+    Route("action", Action.TAKE_COMMAND, take_command),
+    Route("action", Action.HAND_OVER, hand_over),
+    Route("action", Action.KEEP_COMMAND, keep_command),
+    Route("action", Action.JOIN, join),
+    Route("action", Action.RETRY_SETUP, retry_setup),
+    Route("action", ids.CHECK_ACTION, check),
+    Route("view", View.DECLARE, declare_submitted),
+    Route("shortcut", Shortcut.DECLARE_FROM_MESSAGE, declare_from_message),
+]
+
+DOMAIN = Domain("incidents", routes=ROUTES, jobs=jobs.register)

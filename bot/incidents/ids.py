@@ -6,6 +6,17 @@ from enum import StrEnum
 from bot.slack.text import whole_number
 
 
+class Job(StrEnum):
+    """The incidents domain's job names (stored with every run: the values never change)."""
+
+    DECLARE = "incidents.declare"  # `/incident p1 …`'s declaration, stored before the ack (key: the declare key)
+    SETUP = "incidents.setup"
+    PAGE_RETRY = "incidents.page_retry"  # the page job's rounds (the name is kept, so queued runs still run)
+    ESCALATE = "incidents.escalate"
+    NUDGE = "incidents.nudge"
+    ACTION_DUE = "incidents.action_due"
+
+
 class Action(StrEnum):
     JOIN = "incident_join"
     ACKNOWLEDGE = "incident_acknowledge"

@@ -4,6 +4,7 @@ action items' due-date reminders."""
 from __future__ import annotations
 
 from bot.incidents import deploy_notes, flows, followups, paging, scheduled, setup
+from bot.incidents.ids import Job
 from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
 from bot.services import Services
 
@@ -23,14 +24,14 @@ def register(runner: JobRunner, services: Services) -> None:
         services,
         {
             # Escalations, pages and declarations resume within seconds of a crash (a short heartbeat lease).
-            scheduled.ESCALATE: call(
+            Job.ESCALATE: call(
                 scheduled.escalate, "incident_id", "role", "severity", _run_key, lease=PAGING_LEASE, urgent=True
             ),
             # A declaration and its set-up that failed (the database away a moment) are retried within seconds.
-            setup.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE, retry=PAGING_RETRY),
-            flows.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE, retry=PAGING_RETRY, urgent=True),
-            paging.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE, urgent=True),
-            followups.ACTION_DUE: call(followups.remind, "action_id"),
-            scheduled.NUDGE: call(scheduled.nudge, "incident_id"),
+            Job.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE, retry=PAGING_RETRY),
+            Job.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE, retry=PAGING_RETRY, urgent=True),
+            Job.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE, urgent=True),
+            Job.ACTION_DUE: call(followups.remind, "action_id"),
+            Job.NUDGE: call(scheduled.nudge, "incident_id"),
         },
     )

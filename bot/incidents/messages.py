@@ -3,6 +3,7 @@ the answers to what the stories return (`answer`). All user text is escaped."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -286,47 +287,69 @@ def command_request(incident: Incident, requested_by: str, request_id: int) -> t
 
 def answer(outcome: Outcome, zone: ZoneInfo) -> str:
     """The answer to the person who asked (or the channel), for what a story returned."""
-    ref = outcome.incident.ref
-    match outcome:
-        case SeverityChanged(incident=incident, was=was, paged=paged):
-            said = f"{ref} is now {incident.severity} (was {was})."
-            return (said + " " + paged_line(paged)).strip() if paged is not None else said
-        case StageChanged(incident=incident):
-            return f"{ref} moved to *{incident.stage}*."
-        case Reopened(incident=incident):
-            return f"{ref} is reopened, back at *{incident.stage}*; {mention(incident.commander)} has command."
-        case Resolved(incident=incident):
-            ttr, tta = times_to_resolve(incident)
-            return f"{ref} resolved after {ttr} (time to acknowledge: {tta})."
-        case Acknowledged(incident=incident, already=True):
-            by = mention(incident.acknowledged_by) if incident.acknowledged_by else "someone in PagerDuty"
-            return f"{ref} was already acknowledged by {by} at {when(incident.acknowledged_at, zone)}."
-        case Acknowledged():
-            return f"You acknowledged {ref}."
-        case Joined(incident=incident, failures=failures):
-            return failures[0] if failures else f"You are in {channel_ref(incident)}."
-        case CommanderChanged(incident=incident):
-            return f"{mention(incident.commander)} is now the commander of {ref}."
-        case AlreadyCommander():
-            return f"You are already the commander of {ref}."
-        case CommandAsked() as asked:
-            return command_asked(asked)
-        case CommandAnswered() as answered:
-            return command_answered(answered)
-        case CommandSettled():
-            return f"That request for command of {ref} is already settled."
-        case SetupUnderWay():
-            return f"The set-up of {ref} is under way; give it a moment."
-        case ActionAdded(item=item, due=due):
-            said = f"Action item #{item.id} added to {ref}" + (f", owner {mention(item.owner)}" if item.owner else "")
-            if due is not None:
-                said += f", due {due.isoformat()}" + ("" if item.owner else " (name an owner to have them reminded)")
-            return said + "."
-        case ActionClosed(item=item, already=True):
-            done_by = mention(item.done_by or "?")
-            return f"Action item #{item.id} was already done ({done_by}, {when(item.done_at, zone)})."
-        case ActionClosed(item=item):
-            return f"Action item #{item.id} of {ref} is done: {mrkdwn(item.text)}"
+    return _ANSWERS[type(outcome)](outcome, zone)
+
+
+def _severity_changed(changed: SeverityChanged, zone: ZoneInfo) -> str:
+    said = f"{changed.incident.ref} is now {changed.incident.severity} (was {changed.was})."
+    return (said + " " + paged_line(changed.paged)).strip() if changed.paged is not None else said
+
+
+def _resolved(resolved: Resolved, zone: ZoneInfo) -> str:
+    ttr, tta = times_to_resolve(resolved.incident)
+    return f"{resolved.incident.ref} resolved after {ttr} (time to acknowledge: {tta})."
+
+
+def _acknowledged(acknowledged: Acknowledged, zone: ZoneInfo) -> str:
+    incident = acknowledged.incident
+    if not acknowledged.already:
+        return f"You acknowledged {incident.ref}."
+    by = mention(incident.acknowledged_by) if incident.acknowledged_by else "someone in PagerDuty"
+    assert incident.acknowledged_at is not None  # `already`: it was acknowledged
+    return f"{incident.ref} was already acknowledged by {by} at {when(incident.acknowledged_at, zone)}."
+
+
+def _action_added(added: ActionAdded, zone: ZoneInfo) -> str:
+    item = added.item
+    said = f"Action item #{item.id} added to {added.incident.ref}" + (
+        f", owner {mention(item.owner)}" if item.owner else ""
+    )
+    if added.due is not None:
+        said += f", due {added.due.isoformat()}" + ("" if item.owner else " (name an owner to have them reminded)")
+    return said + "."
+
+
+def _action_closed(closed: ActionClosed, zone: ZoneInfo) -> str:
+    item = closed.item
+    if closed.already:
+        assert item.done_at is not None  # `already`: it was done
+        return f"Action item #{item.id} was already done ({mention(item.done_by or '?')}, {when(item.done_at, zone)})."
+    return f"Action item #{item.id} of {closed.incident.ref} is done: {mrkdwn(item.text)}"
+
+
+def _joined(joined: Joined, zone: ZoneInfo) -> str:
+    return joined.failures[0] if joined.failures else f"You are in {channel_ref(joined.incident)}."
+
+
+# One answer per outcome type (the incident's ref and state say the rest).
+_ANSWERS: dict[type, Callable[[Any, ZoneInfo], str]] = {
+    SeverityChanged: _severity_changed,
+    StageChanged: lambda o, _: f"{o.incident.ref} moved to *{o.incident.stage}*.",
+    Reopened: lambda o, _: (
+        f"{o.incident.ref} is reopened, back at *{o.incident.stage}*; {mention(o.incident.commander)} has command."
+    ),
+    Resolved: _resolved,
+    Acknowledged: _acknowledged,
+    Joined: _joined,
+    CommanderChanged: lambda o, _: f"{mention(o.incident.commander)} is now the commander of {o.incident.ref}.",
+    AlreadyCommander: lambda o, _: f"You are already the commander of {o.incident.ref}.",
+    CommandAsked: lambda o, _: command_asked(o),
+    CommandAnswered: lambda o, _: command_answered(o),
+    CommandSettled: lambda o, _: f"That request for command of {o.incident.ref} is already settled.",
+    SetupUnderWay: lambda o, _: f"The set-up of {o.incident.ref} is under way; give it a moment.",
+    ActionAdded: _action_added,
+    ActionClosed: _action_closed,
+}
 
 
 def command_asked(asked: CommandAsked) -> str:

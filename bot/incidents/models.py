@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast
 
 import asyncpg
 
@@ -38,6 +39,17 @@ class Incident:
     resolved_by: str | None
     summary: str | None
     reporter_answered_at: datetime | None = None
+
+    @property
+    def slack_channel(self) -> str:
+        """The incident channel, for the Slack calls made in it (they run once the set-up has created it; were
+        one made before, the missing channel goes out as before and Slack refuses the call)."""
+        return cast(str, self.channel_id)
+
+    @property
+    def announced_in(self) -> str:
+        """The announcement's channel, for the Slack calls about it (made only once `announcement_ts` is set)."""
+        return cast(str, self.announcement_channel)
 
     @property
     def ref(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from bot.events import Published
 from bot.incidents.models import ActionItem, Incident, Page
 
 
@@ -18,6 +19,7 @@ class About:
 @dataclass(frozen=True)
 class Declared(About):
     created: bool  # False: the declaration key was seen before, nothing new was declared
+    published: Published | None = None  # IncidentDeclared's subscriber runs, to run after the commit
 
 
 class StageChanged(About):

@@ -1,6 +1,7 @@
 """Paging: every page recorded (who, why, attempts, delivered) before it is sent, in the transaction that calls for it
 (the declaration, a severity escalation, an escalation step), then sent by the PAGE job, which waits on nothing but
-the incident's channel (briefly, so the page can link it) and never on PagerDuty or the rest of the set-up.
+the incident's channel (briefly, so the page can link it) and never on PagerDuty or the rest of the set-up (the
+pagers of other domains, PagerDuty, subscribe to IncidentDeclared and run side by side with the first round).
 
 What a round does not deliver is retried within seconds (1, 2, 4, 8 s, then longer, honouring Slack's
 `Retry-After`), each retry a run of its own; when the retries are spent, the incident channel (or the incidents
@@ -15,9 +16,9 @@ from typing import Any
 
 from bot import log
 from bot.incidents import channel, guards, ids, messages, models, store
+from bot.incidents.ids import Job
 from bot.incidents.models import Incident
 from bot.jobs import PAGING_LEASE
-from bot.pagerduty import flows as pagerduty
 from bot.rota.lookup import OnCall, who_is_on_call
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
@@ -26,8 +27,6 @@ from bot.slack.text import escape, mention
 
 logger = log.get("zzik.incidents")
 
-# The page job: its runs are rounds of delivery (the name is kept, so runs queued before an upgrade still run).
-PAGE_RETRY = "incidents.page_retry"
 PAGE_LEASE = PAGING_LEASE  # a round a dead replica left is taken over this soon (heartbeats renew it)
 # Round n+1 is due this long after round n failed (or Slack's Retry-After, if longer); then the page is given up on.
 PAGE_BACKOFF = [timedelta(seconds=s) for s in (1, 2, 4, 8, 15, 30, 60, 120, 300)]
@@ -86,18 +85,6 @@ async def record_missing(services: Services, incident: Incident) -> None:
         if current.paged_at is not None:
             return
         await record_declared(services, conn, current, on_call)
-
-
-async def page_pagerduty(services: Services, incident_id: int) -> list[str]:
-    """The incident's PagerDuty events, sent now beside the DMs; what PagerDuty does not take now its SEND job
-    retries (or tells, if refused)."""
-    if not pagerduty.configured(services):
-        return []
-    try:
-        refused = await pagerduty.flush(services, incident_id)
-    except pagerduty.PagerDutyUnavailable as exc:
-        return [f"PagerDuty not reached yet ({exc}); retrying"]
-    return [f"PagerDuty refused the {e.action}" for e in refused]
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -188,9 +175,9 @@ async def schedule_round(
     """The next round of the incident's page job: after `delay` if given, else at once for the first round and
     after the backoff (or Slack's Retry-After, if longer) for the others. False when the rounds are spent (the
     page is given up on); True when one is due (or already pending)."""
-    if await services.jobs.pending(conn, PAGE_RETRY, ids.prefix(incident_id)):
+    if await services.jobs.pending(conn, Job.PAGE_RETRY, ids.prefix(incident_id)):
         return True
-    tried = await services.jobs.count(conn, PAGE_RETRY, ids.prefix(incident_id))
+    tried = await services.jobs.count(conn, Job.PAGE_RETRY, ids.prefix(incident_id))
     if delay is None:
         if tried > len(PAGE_BACKOFF):
             return False
@@ -198,7 +185,7 @@ async def schedule_round(
     if retry_after is not None:
         delay = max(delay, retry_after)
     await services.jobs.schedule_once(
-        conn, PAGE_RETRY, ids.key(incident_id, tried + 1), now + delay, {"incident_id": incident_id}
+        conn, Job.PAGE_RETRY, ids.key(incident_id, tried + 1), now + delay, {"incident_id": incident_id}
     )
     return True
 
@@ -229,8 +216,8 @@ async def wait_for_channel(services: Services, incident: Incident) -> Incident:
 
 
 async def page_round(services: Services, incident_id: int) -> None:
-    """The PAGE job: the incident's undelivered pages, and (on the first round) its PagerDuty trigger, side by side;
-    whoever was reached joins the channel, and the announcement says how paging stands."""
+    """The PAGE job: the incident's undelivered pages; whoever was reached joins the channel, and the announcement
+    says how paging stands."""
     incident = await store.get(services.db, incident_id)
     if incident is None or not incident.is_open:
         return
@@ -238,7 +225,7 @@ async def page_round(services: Services, incident_id: int) -> None:
         await record_missing(services, incident)
     incident = await wait_for_channel(services, incident)
     tried_before = {p.id: p.attempts for p in await store.pages(services.db, incident_id, undelivered=True)}
-    await asyncio.gather(page_pagerduty(services, incident_id), deliver(services, incident))
+    await deliver(services, incident)
     reached = [p for p in await store.pages(services.db, incident_id) if p.id in tried_before and p.delivered_at]
     incident = await store.get(services.db, incident_id) or incident
     if reached and incident.channel_id:
@@ -255,17 +242,34 @@ async def page_round(services: Services, incident_id: int) -> None:
 
 # How long the set-up waits for the first round: enough for one taken over from a dead replica (its lease).
 SETTLE_WITHIN = PAGE_LEASE + CHANNEL_WAIT + timedelta(seconds=3)
+# How much longer, once the DMs were tried, it waits for the other pagers' first try (PagerDuty's), no more: a
+# slow pager is told as under way.
+PAGERS_GRACE = timedelta(seconds=1)
 
 
 async def settled(services: Services, incident_id: int, within: timedelta = SETTLE_WITHIN) -> None:
-    """Wait (at most `within`) until every reachable page of the incident was tried once, so the announcement and
-    the reporter's answer say who was reached rather than 'not tried yet'."""
+    """Wait (at most `within`) until every reachable page of the incident was tried once, and (briefly) the other
+    pagers' first try, so the announcement and the reporter's answer say who was reached rather than 'not tried
+    yet'."""
     deadline = time.monotonic() + within.total_seconds()
+    pagers_until: float | None = None
     while time.monotonic() < deadline:
-        pages = await store.pages(services.db, incident_id, undelivered=True)
-        if all(p.attempts > 0 or not p.reachable for p in pages):
+        if pagers_until is None and await _dms_tried(services, incident_id):
+            pagers_until = min(deadline, time.monotonic() + PAGERS_GRACE.total_seconds())
+        if pagers_until is not None and (
+            time.monotonic() >= pagers_until or await _pagers_tried(services, incident_id)
+        ):
             return
         await asyncio.sleep(0.05)
+
+
+async def _dms_tried(services: Services, incident_id: int) -> bool:
+    pages = await store.pages(services.db, incident_id, undelivered=True)
+    return all(p.attempts > 0 or not p.reachable for p in pages)
+
+
+async def _pagers_tried(services: Services, incident_id: int) -> bool:
+    return all([await p.settled(services, incident_id) for p in services.paging_providers])
 
 
 async def all_hands(services: Services, incident: Incident) -> list[str]:

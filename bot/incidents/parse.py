@@ -215,6 +215,11 @@ def parse(text: str) -> Request:
         return Resolve(summary)
     if word == "public":
         return Public(rest)
-    raise UsageError(
+    raise unknown(text)
+
+
+def unknown(text: str) -> UsageError:
+    """The answer to what is no /incident subcommand (`text`: the command's text, stripped)."""
+    return UsageError(
         f"`{echo(text)}` is not an /incident command; to declare one, start with its severity: `/incident p2 {text}`"
     )

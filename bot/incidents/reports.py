@@ -56,21 +56,27 @@ def reported_text(message: dict[str, Any]) -> str:
     text = str(message.get("text") or "").strip()
     if text:
         return text
-    lines: list[str] = []
-    for attachment in message.get("attachments") or []:
-        if not isinstance(attachment, dict):
-            continue
-        parts = [_str(attachment.get(key)) for key in ("title", "pretext", "text")]
-        for field in attachment.get("fields") or []:
-            if isinstance(field, dict):
-                parts.append(": ".join(p for p in (_str(field.get("title")), _str(field.get("value"))) if p))
-        parts = [p for p in parts if p]
-        # The fallback is the plain summary Slack shows in notifications: used when nothing else is there.
-        lines += parts or [_str(attachment.get("fallback"))]
-    for file in message.get("files") or []:
-        if isinstance(file, dict):
-            lines.append(escape(_str(file.get("title")) or _str(file.get("name"))))  # file names are raw text
+    lines = [line for attachment in message.get("attachments") or [] for line in _attachment_lines(attachment)]
+    lines += [_file_name(file) for file in message.get("files") or [] if isinstance(file, dict)]
     return "\n".join(line for line in lines if line)
+
+
+def _attachment_lines(attachment: Any) -> list[str]:
+    """An attachment's title, pretext, text and fields; the fallback (the plain summary Slack shows in
+    notifications) when nothing else is there."""
+    if not isinstance(attachment, dict):
+        return []
+    parts = [_str(attachment.get(key)) for key in ("title", "pretext", "text")]
+    parts += [_field(field) for field in attachment.get("fields") or [] if isinstance(field, dict)]
+    return [p for p in parts if p] or [_str(attachment.get("fallback"))]
+
+
+def _field(field: dict[str, Any]) -> str:
+    return ": ".join(p for p in (_str(field.get("title")), _str(field.get("value"))) if p)
+
+
+def _file_name(file: dict[str, Any]) -> str:
+    return escape(_str(file.get("title")) or _str(file.get("name")))  # file names are raw text
 
 
 def _str(value: Any) -> str:

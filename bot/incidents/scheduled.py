@@ -8,10 +8,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot.incidents import channel, ids, messages, models, paging, records, store
+from bot.incidents.ids import Job
 from bot.incidents.models import Incident
 from bot.services import Services, zone
-
-ESCALATE, NUDGE = "incidents.escalate", "incidents.nudge"
 
 
 def _business_day_at(after: datetime, services: Services, at: time = time(10, 0)) -> datetime:
@@ -34,6 +33,12 @@ def escalation_times(services: Services, severity: str, since: datetime) -> list
     return [("secondary", first), ("manager", _business_day_at(first, services))]
 
 
+async def cancel(services: Services, conn: Any, incident_id: int, *jobs: Job) -> None:
+    """In a change's transaction: the incident's pending runs of `jobs` (escalation steps, nudges) are cancelled."""
+    for job in jobs:
+        await services.jobs.cancel_prefix(conn, job, ids.prefix(incident_id))
+
+
 async def schedule_escalations(services: Services, conn: Any, incident: Incident, since: datetime) -> None:
     """One chain for the incident's current severity. Each chain has keys of its own: a chain cancelled by a
     severity change (p1 -> p2 -> p1) must never block the new one."""
@@ -41,7 +46,7 @@ async def schedule_escalations(services: Services, conn: Any, incident: Incident
     for step, (role, due) in enumerate(escalation_times(services, incident.severity, since), start=1):
         await services.jobs.schedule_once(
             conn,
-            ESCALATE,
+            Job.ESCALATE,
             ids.key(incident.id, incident.severity, chain, step),
             due,
             {"incident_id": incident.id, "role": role, "severity": incident.severity},
@@ -53,7 +58,7 @@ async def schedule_nudge(services: Services, conn: Any, incident: Incident, sinc
     if every is not None:
         due = since + every
         await services.jobs.schedule_once(
-            conn, NUDGE, ids.key(incident.id, due.isoformat()), due, {"incident_id": incident.id}
+            conn, Job.NUDGE, ids.key(incident.id, due.isoformat()), due, {"incident_id": incident.id}
         )
 
 
@@ -91,7 +96,7 @@ async def nudge(services: Services, incident_id: int) -> bool:
         due = incident.last_update_at + every  # an update came in: wait a full interval from it
         async with services.db.transaction() as conn:
             await services.jobs.schedule_once(
-                conn, NUDGE, ids.key(incident_id, due.isoformat()), due, {"incident_id": incident_id}
+                conn, Job.NUDGE, ids.key(incident_id, due.isoformat()), due, {"incident_id": incident_id}
             )
         return False
     if incident.channel_id:
@@ -102,7 +107,7 @@ async def nudge(services: Services, incident_id: int) -> bool:
     async with services.db.transaction() as conn:
         await store.add_event(conn, incident_id, now, None, "nudge", "reminded the commander to post an update")
         await services.jobs.schedule_once(
-            conn, NUDGE, ids.key(incident_id, due.isoformat()), due, {"incident_id": incident_id}
+            conn, Job.NUDGE, ids.key(incident_id, due.isoformat()), due, {"incident_id": incident_id}
         )
     return True
 

@@ -10,21 +10,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import log
 from bot.errors import NotFound
+from bot.events import Published
 from bot.incidents import channel, guards, ids, messages, paging, refusals, store
+from bot.incidents.ids import Job
 from bot.incidents.models import Incident
 from bot.incidents.outcomes import SetupUnderWay
-from bot.pagerduty import flows as pagerduty
 from bot.services import Services
 from bot.slack.client import SLACK_FAILURES, slack_error
 from bot.slack.failures import Failure, SlackErrorCode, attempt, failure
 from bot.slack.text import escape, mention, plain, slug
 
 logger = log.get("zzik.incidents")
-SETUP = "incidents.setup"
 SETUP_LEASE = timedelta(seconds=10)  # a set-up a dead replica left half done resumes this soon after
 
 
@@ -59,7 +58,7 @@ async def setup(services: Services, incident_id: int, *, resend: bool = False) -
         incident = await store.get(services.db, incident_id) or incident
     if incident.paged_at is None:  # declared before pages were recorded with the declaration
         await paging.record_missing(services, incident)
-        await services.jobs.run_now(paging.PAGE_RETRY, ids.key(incident_id, 1))
+        await services.jobs.run_now(Job.PAGE_RETRY, ids.key(incident_id, 1))
     # The page job pages side by side with this set-up (it waits for the channel above, no longer); the
     # announcement and the invitations say who it reached, so they wait (briefly) for its first try.
     await paging.settled(services, incident_id)
@@ -91,12 +90,14 @@ async def setup(services: Services, incident_id: int, *, resend: bool = False) -
     return failures
 
 
-async def start(services: Services, incident_id: int) -> None:
-    """After the declaration's commit: its first page round and its set-up, here and side by side (a ticker
-    elsewhere may get to either first; it runs there)."""
+async def start(services: Services, incident_id: int, published: Published | None = None) -> None:
+    """After the declaration's commit: its first page round, its set-up and the runs of its IncidentDeclared
+    subscribers (PagerDuty's trigger), here and side by side (a ticker elsewhere may get to one first; it runs
+    there)."""
     await asyncio.gather(
-        services.jobs.run_now(paging.PAGE_RETRY, ids.key(incident_id, 1)),
-        services.jobs.run_now(SETUP, ids.key(incident_id, 1)),
+        services.jobs.run_now(Job.PAGE_RETRY, ids.key(incident_id, 1)),
+        services.jobs.run_now(Job.SETUP, ids.key(incident_id, 1)),
+        services.events.after_commit(published or Published()),
     )
 
 
@@ -124,7 +125,7 @@ async def run_setup(services: Services, incident_id: int, payload: dict[str, Any
             pages,
             failures,
             shortened=reply.shortened,
-            pagerduty=await pagerduty.paging_state(services, incident_id),
+            pagerduty=await channel.paging_state(services, incident_id),
         )
         if incident.reporter_answered_at is None:
             await _reply(services, reply, incident.declared_at, text, blocks)
@@ -138,11 +139,10 @@ async def _reply(
 ) -> None:
     """Answer by the response_url while Slack still takes it; else (or if it fails) by DM. A DM that fails
     too raises, so the job is retried: the answer is never dropped silently."""
-    if reply.response_url and services.clock.now() - asked_at < RESPONSE_URL_LIFETIME:
+    respond = services.slack.responder(reply.response_url)
+    if respond is not None and services.clock.now() - asked_at < RESPONSE_URL_LIFETIME:
         try:
-            response = await AsyncWebhookClient(reply.response_url, timeout=5).send(
-                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-            )
+            response = await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
             if response.status_code == 200:
                 return
             logger.warning("response_url refused the answer", status=response.status_code)
@@ -150,7 +150,7 @@ async def _reply(
             logger.warning("response_url unreachable", error=type(exc).__name__)
     await services.slack.chat_postMessage(channel=reply.user, text=text, blocks=blocks)
     if reply.response_url:  # an answer its response_url did not carry (refused, 429, unreachable or expired)
-        services.metrics.answer_fallbacks.labels("job", SETUP, "dm").inc()
+        services.metrics.answer_fallbacks.labels("job", Job.SETUP, "dm").inc()
 
 
 async def retry_setup(
@@ -161,18 +161,18 @@ async def retry_setup(
     incident = await store.get(services.db, incident_id)
     if incident is None:
         raise NotFound(refusals.NO_INCIDENT)
-    if await services.jobs.active(SETUP, ids.prefix(incident_id)):
+    if await services.jobs.active(Job.SETUP, ids.prefix(incident_id)):
         return SetupUnderWay(incident)
-    runs = await services.jobs.count(None, SETUP, ids.prefix(incident_id))
+    runs = await services.jobs.count(None, Job.SETUP, ids.prefix(incident_id))
     key = ids.key(incident_id, runs + 1)
     async with services.db.transaction() as conn:
         reply = Reply(actor, response_url, "retry")
         if not await services.jobs.schedule_once(
-            conn, SETUP, key, services.clock.now(), {"incident_id": incident_id, "reply": reply.payload()}
+            conn, Job.SETUP, key, services.clock.now(), {"incident_id": incident_id, "reply": reply.payload()}
         ):
             return SetupUnderWay(incident)
         await guards.audit(conn, "retry_setup", actor, incident)
-    await services.jobs.run_now(SETUP, key)
+    await services.jobs.run_now(Job.SETUP, key)
     return None
 
 
@@ -265,10 +265,10 @@ async def _ensure_kickoff(services: Services, incident: Incident) -> list[str]:
         return []
     text, blocks = await channel.kickoff(services, incident)
     try:
-        response = await services.slack.chat_postMessage(channel=incident.channel_id, text=text, blocks=blocks)
+        response = await services.slack.chat_postMessage(channel=incident.slack_channel, text=text, blocks=blocks)
     except SLACK_FAILURES as exc:
         return [str(failure("kickoff message not posted", exc))]
     async with services.db.transaction() as conn:
         await store.update(conn, incident.id, kickoff_ts=response["ts"])
-    pin = services.slack.pins_add(channel=incident.channel_id, timestamp=response["ts"])
+    pin = services.slack.pins_add(channel=incident.slack_channel, timestamp=response["ts"])
     return channel.said([await attempt("kickoff message not pinned", pin, harmless={SlackErrorCode.ALREADY_PINNED})])

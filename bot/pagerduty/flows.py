@@ -1,7 +1,8 @@
 """PagerDuty as the pager beside the Slack DM (Events API v2).
 
-Each change of an incident that PagerDuty must hear (declared, severity changed, acknowledged, resolved) is one
-row in `pagerduty_events`, written in the change's own transaction with a SEND job. The job sends every unsent
+Each change of an incident that PagerDuty must hear (declared, severity changed, acknowledged, resolved) is an
+event of the incidents domain (bot/incidents/events.py); PagerDuty subscribes (jobs.py), and its subscriber run
+writes one row in `pagerduty_events` with a SEND job, in one transaction. The job sends every unsent
 event of the incident in order, under a per-incident lock, so each goes out once whatever the replicas and
 retries; PagerDuty deduplicates on `dedup_key` (the incident's ref) besides. A 429 or 5xx is retried with the
 job runner's backoff; a 400 is recorded and told in the incident channel, never sent again.
@@ -9,8 +10,11 @@ job runner's backoff; a 400 is recorded and told in the incident channel, never 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -19,21 +23,26 @@ from typing import Any
 import aiohttp
 
 from bot import log
-from bot.incidents import store as incidents
+from bot.incidents import api as incidents
+from bot.incidents import events
+from bot.incidents.enums import Severity
 from bot.incidents.models import Incident
 from bot.jobs import JobRun
 from bot.pagerduty import models, store
+from bot.pagerduty.ids import Job
 from bot.services import Services
 from bot.slack.failures import attempt
 from bot.slack.text import escape
 
 logger = log.get("zzik.pagerduty")
-SEND = "pagerduty.send"
+SEND = Job.SEND  # the name alert_pages and the tests know it by
 Outgoing = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
-# How long the page job has to send a declaration's trigger itself; its SEND run is the safety net.
+# How long the declaration's subscriber has to send the trigger itself; its SEND run is the safety net.
 SETUP_GRACE = timedelta(seconds=3)
+# How long a change waits for the declaration's run to record the trigger it follows (see _after_the_declaration).
+DECLARATION_WAIT = timedelta(seconds=5)
 _from_pagerduty: ContextVar[bool] = ContextVar("from_pagerduty", default=False)
 
 
@@ -77,32 +86,92 @@ def channel_link(incident: Incident) -> str | None:
     return f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id else None
 
 
-# -- what incidents tell us, inside their transactions; each returns the SEND run to start after the commit --------
+# -- the incidents' events (bot/incidents/events.py), PagerDuty a subscriber: urgent runs, started at once after
+# the incident's commit, side by side with its page round ----------------------------------------------------------
+
+
+async def on_declared(services: Services, event: events.IncidentDeclared) -> None:
+    """The declaration's trigger, recorded with its SEND run (the safety net, due a little later), then sent here
+    as soon as the incident channel exists (briefly waited for, so the trigger links it). What PagerDuty does not
+    take now its SEND job retries (or tells, if refused)."""
+    incident = await incidents.get(services.db, event.incident_id)
+    if incident is None:
+        return
+    async with services.db.transaction() as conn:
+        await incident_declared(services, conn, incident, incident.declared_at)
+    if not configured(services):
+        return
+    await incidents.wait_for_channel(services, incident)
+    with contextlib.suppress(PagerDutyUnavailable):
+        await flush(services, incident.id)
+
+
+async def _after_the_declaration(services: Services, incident_id: int) -> None:
+    """A change heard while the declaration's own run has not recorded its trigger yet (they start side by side
+    when the change follows at once) waits for that run, briefly: what PagerDuty hears keeps the incident's order
+    (an acknowledge before the trigger would be dropped)."""
+    deadline = time.monotonic() + DECLARATION_WAIT.total_seconds()
+    while time.monotonic() < deadline and not await _triggered(services.db, incident_id):
+        if not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id)):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def on_severity_changed(services: Services, event: events.SeverityChanged) -> None:
+    await _after_the_declaration(services, event.incident_id)
+    async with services.db.transaction() as conn:
+        incident = await incidents.get(conn, event.incident_id)
+        if incident is None:
+            return
+        changed = dataclasses.replace(incident, severity=Severity(event.new))
+        run = await incident_severity_changed(
+            services, conn, changed, event.at, event.change_id or event.at.isoformat()
+        )
+    await send_now(services, run)
+
+
+async def on_acknowledged(services: Services, event: events.IncidentAcknowledged) -> None:
+    await _on_follow_up(services, event.incident_id, "acknowledge", event.at, event.via)
+
+
+async def on_resolved(services: Services, event: events.IncidentResolved) -> None:
+    await _on_follow_up(services, event.incident_id, "resolve", event.at, event.via)
+
+
+async def _on_follow_up(
+    services: Services, incident_id: int, action: str, at: datetime | None, via: str | None
+) -> None:
+    if via == "pagerduty":
+        return  # what PagerDuty told the bot is not sent back
+    await _after_the_declaration(services, incident_id)
+    async with services.db.transaction() as conn:
+        incident = await incidents.get(conn, incident_id)
+        if incident is None:
+            return
+        run = await _follow_up(services, conn, incident, action, at or services.clock.now())
+    await send_now(services, run)
+
+
+# -- what PagerDuty records of an incident, in a transaction; each returns the SEND run to start after the commit --
 
 
 async def incident_declared(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
-    """The declaration's trigger. The set-up sends it as soon as the channel exists (so it links to it); the SEND
-    run is the safety net, due a little later, for a set-up that dies or stalls."""
+    """The declaration's trigger. Its subscriber sends it as soon as the channel exists (so it links to it); the
+    SEND run is the safety net, due a little later, for a subscriber that dies or stalls."""
     if incident.severity not in services.config.pagerduty.severities:
         return None
     return await _trigger(services, conn, incident, f"{incident.id}:trigger:declared", now, due=now + SETUP_GRACE)
 
 
-async def incident_severity_changed(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
-    """Re-trigger with the new severity: when PagerDuty already has the incident, or the new one pages."""
+async def incident_severity_changed(
+    services: Services, conn: Any, incident: Incident, now: datetime, change: str
+) -> str | None:
+    """Re-trigger with the new severity: when PagerDuty already has the incident, or the new one pages. `change`:
+    which change it is, so a rerun of its subscriber records it once."""
     triggered = await _triggered(conn, incident.id)
     if not triggered and incident.severity not in services.config.pagerduty.severities:
         return None
-    changes = sum(1 for e in await store.events(conn, incident.id) if e.action == "trigger")
-    return await _trigger(services, conn, incident, f"{incident.id}:trigger:severity:{changes}", now)
-
-
-async def incident_acknowledged(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
-    return await _follow_up(services, conn, incident, "acknowledge", now)
-
-
-async def incident_resolved(services: Services, conn: Any, incident: Incident, now: datetime) -> str | None:
-    return await _follow_up(services, conn, incident, "resolve", now)
+    return await _trigger(services, conn, incident, f"{incident.id}:trigger:severity:{change}", now)
 
 
 async def send_now(services: Services, run_key: str | None) -> None:
@@ -306,7 +375,17 @@ async def run_send(services: Services, run: JobRun) -> None:
         raise
 
 
-# -- what the announcement says ---------------------------------------------------------------------------------------
+# -- what the announcement says (services.paging_providers) ----------------------------------------------------
+
+
+async def paging_settled(services: Services, incident_id: int) -> bool:
+    """The declaration's trigger was tried once (or will not be: PagerDuty does not page this incident)."""
+    if not configured(services):
+        return True
+    triggers = [e for e in await store.events(services.db, incident_id) if e.action == "trigger"]
+    if triggers:
+        return any(e.sent_at or e.rejected_at or e.last_error for e in triggers)
+    return not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id))
 
 
 async def paging_state(services: Services, incident_id: int) -> str | None:

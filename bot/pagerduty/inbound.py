@@ -27,22 +27,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import audit, log
+from bot.alerts import api as alerts
 from bot.alerts import flows as alert_flows
-from bot.alerts import store as alerts
 from bot.alerts.ids import Acknowledged
 from bot.errors import UserError
+from bot.incidents import api as incidents
 from bot.incidents import flows as incident_flows
-from bot.incidents import store as incidents
 from bot.incidents.models import Incident
 from bot.jobs import MAX_ATTEMPTS
 from bot.pagerduty import messages, models, store
 from bot.pagerduty.flows import told_by_pagerduty
+from bot.pagerduty.ids import Job
 from bot.pagerduty.payloads import STATUS_AFTER, Event, EventType, Head, Webhook
 from bot.policy import Do, Subject, allows, who_may
 from bot.services import Services
 
 logger = log.get("zzik.pagerduty")
-WEBHOOK = "pagerduty.webhook"
+WEBHOOK = Job.WEBHOOK  # the name handlers.web_routes knows it by
 IGNORED = "ignored"  # an event type the bot does not follow: recorded, never applied
 UNMATCHED = "unmatched"  # not a PagerDuty incident the bot opened
 FAILED = "failed"  # could not be applied: `error` says why
@@ -89,10 +90,10 @@ async def _process(services: Services, event_id: str) -> str | None:
         incident_id = owner.incident_id if owner is not None else None
         fresh = incident_id is not None and await _note_status(conn, incident_id, event)
     if owner is None:
-        outcome, notes = UNMATCHED, []
+        outcome, notes = UNMATCHED, list[str]()
     elif owner.alert_id is not None:
         outcome, notes = await _alert_told(services, owner.alert_id, event), []
-    elif not fresh:
+    elif not fresh or incident_id is None:
         outcome, notes = "stale", []
     else:
         outcome, notes = await _apply(services, incident_id, event)
@@ -200,7 +201,7 @@ async def _acknowledged(services: Services, incident: Incident, event: Event) ->
         return "already", []  # acknowledged in Slack first: PagerDuty only echoes it
     actor = await _slack_user(services, event)
     with told_by_pagerduty():
-        await incident_flows.acknowledge(services, incident.id, actor)  # type: ignore[arg-type]
+        await incident_flows.acknowledge(services, incident.id, actor, via="pagerduty")
     return "acknowledged", [messages.acknowledged_note(event)]
 
 
@@ -213,7 +214,12 @@ async def _resolved(services: Services, incident: Incident, event: Event) -> tup
         try:
             with told_by_pagerduty():
                 await incident_flows.resolve(
-                    services, incident, actor, messages.resolved_summary(event), f"pagerduty:{event.id}"
+                    services,
+                    incident,
+                    actor,
+                    messages.resolved_summary(event),
+                    f"pagerduty:{event.id}",
+                    via="pagerduty",
                 )
         except UserError:
             return "already", []  # resolved in Slack meanwhile
