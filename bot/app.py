@@ -150,8 +150,6 @@ def build(
     _register_housekeeping(runner, services)
     for domain in DOMAINS:
         middleware.mount(bolt, services, domain.routes)
-        if domain.register is not None:
-            domain.register(bolt, services)
         if domain.jobs is not None:
             domain.jobs(runner, services)
     _register_directory(bolt, services)

@@ -28,5 +28,3 @@ class Domain:
     jobs: Callable[[Any, Any], None] | None = None
     hooks: Sequence[Hook[Any]] = ()
     web_routes: Callable[[Any, Any], None] | None = None  # pages only (status): webhooks are hooks
-    # Until a domain's handlers are a ROUTES table: its old register function.
-    register: Callable[[Any, Any], None] | None = None

@@ -12,25 +12,13 @@ import pytest
 from bot.clock import FrozenClock
 from bot.events import Event, Published
 from bot.incidents.events import IncidentDeclared, IncidentReopened, IncidentResolved, SeverityChanged
-from bot.status import handlers, hooks
+from bot.status import handlers
 from bot.status.ids import Job
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakeslack import FakeSlack
 from tests.test_status import INC, publish, reminders, run_jobs, timeline
 
 STAKEHOLDERS = "#zzik-support"
-
-
-async def _nothing(*args: object) -> None:
-    return None
-
-
-@pytest.fixture(autouse=True)
-def events_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As once the incidents flows publish their events: they no longer call the status domain in their
-    transactions (raising=False: those calls are gone after the merge)."""
-    for name in ("incident_declared", "incident_severity_changed", "incident_resolved", "incident_reopened"):
-        monkeypatch.setattr(hooks, name, _nothing, raising=False)
 
 
 @pytest.fixture

@@ -180,17 +180,6 @@ async def declare_form(services: Services, alert_id: int, reporter: str, channel
     )
 
 
-def declared_for(private_metadata: str) -> int | None:
-    """The alert a Declare incident form was opened for, if any (see incidents.forms.declare_modal)."""
-    if not private_metadata.startswith("{"):
-        return None
-    try:
-        value = json.loads(private_metadata).get("alert")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int) else None
-
-
 async def link_incident(services: Services, alert_id: int, incident_id: int, actor: str | None) -> None:
     """An incident was declared from this alert: its timeline gets the alert, the alert's message links it."""
     now = services.clock.now()

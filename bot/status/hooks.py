@@ -22,9 +22,6 @@ from bot.status import text as slacktext
 from bot.status.ids import Job, Public, Told
 from bot.status.models import Draft
 
-# The job names flows.py and jobs.py used before ids.Job (kept for callers that still import them).
-STAKEHOLDERS, REMIND = Job.STAKEHOLDERS, Job.REMIND
-
 REOPENED_TEXT = "This incident has been reopened; we are investigating again."
 RESOLVED_TEXT = "This incident has been resolved."
 
@@ -144,23 +141,3 @@ async def schedule_reminder(services: Services, conn: Any, incident: Incident, l
     await services.jobs.schedule_once(
         conn, Job.REMIND, f"{incident.id}:{due.isoformat()}", due, {"incident_id": incident.id}
     )
-
-
-# -- until the merge: bot/incidents/flows.py still calls these inside its transactions --------------------------
-# Delete them once the incidents flows publish the events instead (the subscribers above do the same work).
-
-
-async def incident_declared(services: Services, conn: Any, incident: Incident, now: datetime) -> None:
-    await _declared(services, conn, incident, incident.severity, now)
-
-
-async def incident_severity_changed(services: Services, conn: Any, incident: Incident, now: datetime) -> None:
-    await _severity_changed(services, conn, incident, now)
-
-
-async def incident_resolved(services: Services, conn: Any, incident: Incident, actor: str, now: datetime) -> None:
-    await _resolved(services, conn, incident, actor, now)
-
-
-async def incident_reopened(services: Services, conn: Any, incident: Incident, actor: str, now: datetime) -> None:
-    await _reopened(services, conn, incident, actor, now)
