@@ -5,6 +5,7 @@ never text: a subscriber reads what else it needs through bot.alerts.api."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from bot.events import Event
 from bot.opsconfig import Severity
@@ -23,28 +24,31 @@ class AlertPaged(Event):
         return f"d{self.digest_id}:paged" if self.digest_id is not None else f"{self.alert_id}:paged"
 
 
-class AlertAcknowledged(Event):
+class AlertChange(Event):
+    """A change to one alert at a time (one occurrence per alert): the subscribers' run key is
+    `<alert>:<occurrence>`."""
+
+    occurrence: ClassVar[str]
+    alert_id: int
+    priority: Severity
+    at: datetime
+
+    def key(self) -> str:
+        return f"{self.alert_id}:{self.occurrence}"
+
+
+class AlertAcknowledged(AlertChange):
     """Someone acknowledged the alert (its escalations are cancelled). `request_id`: the request that did it
     (a Slack request's id, or what the caller passed, e.g. the webhook event a change came from)."""
 
     topic = "alert.acknowledged"
-    alert_id: int
-    priority: Severity
+    occurrence = "acknowledged"
     actor: str
-    at: datetime
     request_id: str | None = None
 
-    def key(self) -> str:
-        return f"{self.alert_id}:acknowledged"
 
-
-class AlertResolved(Event):
+class AlertResolved(AlertChange):
     """The alert's episode resolved (its sender said so); `at`: when it ended."""
 
     topic = "alert.resolved"
-    alert_id: int
-    priority: Severity
-    at: datetime
-
-    def key(self) -> str:
-        return f"{self.alert_id}:resolved"
+    occurrence = "resolved"

@@ -3,7 +3,11 @@ called. Fields are facts (ids and values), never text: a subscriber reads what e
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import ClassVar
+
+from pydantic import Field
 
 from bot.events import Event
 
@@ -35,39 +39,39 @@ class IncidentAcknowledged(Event):
         return f"{self.incident_id}:acknowledged"
 
 
-class SeverityChanged(Event):
-    topic = "incident.severity_changed"
+def _change_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class IncidentChange(Event):
+    """A change someone made to an incident at a time. `change_id` names the occurrence (two changes at the same
+    instant are two); the subscribers' run key is `<incident>:<occurrence>:<change_id>`."""
+
+    occurrence: ClassVar[str]
     incident_id: int
-    old: str
-    new: str
     actor: str
     at: datetime
-    change_id: str | None = None  # which change (two at the same instant are two occurrences)
+    change_id: str = Field(default_factory=_change_id)
 
     def key(self) -> str:
-        return f"{self.incident_id}:severity:{self.change_id or self.at.isoformat()}"
+        return f"{self.incident_id}:{self.occurrence}:{self.change_id}"
 
 
-class IncidentResolved(Event):
+class SeverityChanged(IncidentChange):
+    topic = "incident.severity_changed"
+    occurrence = "severity"
+    old: str
+    new: str
+
+
+class IncidentResolved(IncidentChange):
     """Resolved. `via`: the outside system it was resolved in ("pagerduty"), which need not be told it back."""
 
     topic = "incident.resolved"
-    incident_id: int
-    actor: str
-    at: datetime
+    occurrence = "resolved"
     via: str | None = None
-    change_id: str | None = None  # which change (two at the same instant are two occurrences)
-
-    def key(self) -> str:
-        return f"{self.incident_id}:resolved:{self.change_id or self.at.isoformat()}"
 
 
-class IncidentReopened(Event):
+class IncidentReopened(IncidentChange):
     topic = "incident.reopened"
-    incident_id: int
-    actor: str
-    at: datetime
-    change_id: str | None = None  # which change (two at the same instant are two occurrences)
-
-    def key(self) -> str:
-        return f"{self.incident_id}:reopened:{self.change_id or self.at.isoformat()}"
+    occurrence = "reopened"

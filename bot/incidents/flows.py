@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from typing import Any
 
 from bot import log, policy
@@ -219,11 +218,8 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
         if incident.acknowledged_at is None:
             await scheduled.schedule_escalations(services, conn, incident, now)
         await scheduled.schedule_nudge(services, conn, incident, now)
-        change_id = _change_id()
-        reason_key = f"severity:{change_id}"
-        changed = events.SeverityChanged(
-            incident_id=incident.id, old=old, new=severity, actor=actor, at=now, change_id=change_id
-        )
+        changed = events.SeverityChanged(incident_id=incident.id, old=old, new=severity, actor=actor, at=now)
+        reason_key = f"severity:{changed.change_id}"
         published = await services.events.publish(conn, changed)
         if escalation:
             # Recorded with the change, so a crash before they are sent leaves them to the retry job.
@@ -242,11 +238,6 @@ async def change_severity(services: Services, incident: Incident, actor: str, se
     paged = await _page_escalation(services, incident, reason_key) if escalation else None
     await channel.refresh(services, incident, topic=True)
     return SeverityChanged(incident, old, paged)
-
-
-def _change_id() -> str:
-    """Which change an event announces: its subscribers' run key, unique even for two changes at one instant."""
-    return uuid.uuid4().hex[:12]
 
 
 async def _page_escalation(services: Services, incident: Incident, reason_key: str) -> list[models.Page]:
@@ -305,7 +296,7 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
         incident = await store.reopen(conn, incident.id, stages[min(1, len(stages) - 1)].name, now)
         await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
         await scheduled.schedule_nudge(services, conn, incident, now)
-        reopened = events.IncidentReopened(incident_id=incident.id, actor=actor, at=now, change_id=_change_id())
+        reopened = events.IncidentReopened(incident_id=incident.id, actor=actor, at=now)
         published = await services.events.publish(conn, reopened)
         await guards.audit(conn, "reopen", actor, incident, channel=incident.channel_id, request_id=request_id)
     await services.events.after_commit(published)
@@ -328,9 +319,7 @@ async def resolve(
         ttr, tta = messages.times_to_resolve(incident)
         await store.add_event(conn, incident.id, now, actor, "resolved", records.resolved_entry(incident, ttr, tta))
         await scheduled.cancel(services, conn, incident.id, Job.ESCALATE, Job.NUDGE)
-        resolved = events.IncidentResolved(
-            incident_id=incident.id, actor=actor, at=now, via=via, change_id=_change_id()
-        )
+        resolved = events.IncidentResolved(incident_id=incident.id, actor=actor, at=now, via=via)
         published = await services.events.publish(conn, resolved)
         where = incident.channel_id
         await guards.audit(conn, "resolve", actor, incident, channel=where, request_id=request_id, ttr=ttr, tta=tta)

@@ -124,9 +124,7 @@ async def on_severity_changed(services: Services, event: events.SeverityChanged)
         if incident is None:
             return
         changed = dataclasses.replace(incident, severity=Severity(event.new))
-        run = await incident_severity_changed(
-            services, conn, changed, event.at, event.change_id or event.at.isoformat()
-        )
+        run = await incident_severity_changed(services, conn, changed, event.at, event.change_id)
     await send_now(services, run)
 
 
