@@ -56,6 +56,7 @@ from tests.fakepagerduty import KEY, FakePagerDuty, user  # noqa: E402
 from tests.fakepipeline import FakePipeline  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slackreq import Reply, SlackRequests  # noqa: E402
+from tests.test_alerts import grafana as grafana_body  # noqa: E402
 
 WEBHOOK_SECRET = "test-webhook-secret-77"  # test_settings' zzik_webhook_secret
 PD_SECRET = "pd-webhook-secret-transcript"
@@ -427,37 +428,8 @@ def alertmanager(status: str, run: Run) -> dict[str, Any]:
 
 
 def grafana(run: Run) -> dict[str, Any]:
-    """Grafana's unified alerting webhook body (tests/test_alerts.py's shape), firing."""
-    item = {
-        "status": "firing",
-        "labels": {"alertname": "SlowResponse", "grafana_folder": "API"},
-        "annotations": {"summary": "p95 latency is 4.2s on /search", "description": "p95 > 3s for 10 min"},
-        "startsAt": run.clock.now().isoformat(),
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "https://grafana.invalid/alerting/grafana/abc/view",
-        "fingerprint": "c6eadffa33fcdf37",
-        "silenceURL": "https://grafana.invalid/alerting/silence/new",
-        "dashboardURL": "",
-        "panelURL": "",
-        "values": {"B": 4.2, "C": 1},
-        "valueString": "[ var='B' labels={} value=4.2 ]",
-    }
-    return {
-        "receiver": "zzik",
-        "status": "firing",
-        "orgId": 1,
-        "alerts": [item],
-        "groupLabels": {"alertname": "SlowResponse"},
-        "commonLabels": item["labels"],
-        "commonAnnotations": item["annotations"],
-        "externalURL": "https://grafana.invalid/",
-        "version": "1",
-        "groupKey": '{}/{}:{alertname="SlowResponse"}',
-        "truncatedAlerts": 0,
-        "title": "[FIRING] SlowResponse",
-        "state": "alerting",
-        "message": "**Firing**",
-    }
+    """Grafana's unified alerting webhook body (the suite's own, tests/test_alerts.py), firing."""
+    return grafana_body("firing", run.clock.now(), name="SlowResponse")
 
 
 async def ship(run: Run, version: str, reason: str) -> None:
