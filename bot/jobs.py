@@ -440,12 +440,13 @@ class JobRunner:
         await asyncio.shield(task)
         return True
 
-    async def active(self, job: str, key_prefix: str) -> bool:
-        """A run of `job` with this key prefix is pending, or running under a live lease."""
+    async def active(self, job: str, key_prefix: str, *, exact: bool = False) -> bool:
+        """A run of `job` with this key prefix (with `exact`, this very key) is pending, or running under a live
+        lease."""
         return bool(
             await self.db.fetchval(
                 """SELECT true FROM job_runs
-                   WHERE job = $1 AND starts_with(run_key, $2)
+                   WHERE job = $1 AND (run_key = $2 OR (NOT $5 AND starts_with(run_key, $2)))
                      AND (status = 'pending' OR (status = 'running' AND claimed_at >= $3::timestamptz
                           - make_interval(secs => coalesce(lease_seconds, $4))))
                    LIMIT 1""",
@@ -453,6 +454,7 @@ class JobRunner:
                 key_prefix,
                 self.clock.now(),
                 DEFAULT_LEASE.total_seconds(),
+                exact,
             )
         )
 

@@ -187,3 +187,5 @@ async def test_a_resolution_run_after_the_reopening_leaves_the_page_open(
     assert await page_status(bot) == "investigating"
     pending = "SELECT count(*) FROM job_runs WHERE job = 'status.remind' AND status = 'pending'"
     assert await bot.db.fetchval(pending) == 1  # the reopening's reminder stands
+    # The late resolution's run tells the stakeholders nothing: their last word is the reopening.
+    assert stakeholder_posts(fake_slack)[-1].startswith(":rotating_light: *Sign-in problems* is not over after all")

@@ -35,7 +35,6 @@ from bot.slack.failures import attempt
 from bot.slack.text import escape
 
 logger = log.get("zzik.pagerduty")
-SEND = Job.SEND  # the name alert_pages and the tests know it by
 Outgoing = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 SEND_LEASE = timedelta(seconds=15)  # a send a dead replica left resumes this soon after (heartbeats renew it)
@@ -77,11 +76,6 @@ def told_by_pagerduty() -> Iterator[None]:
         _from_pagerduty.reset(token)
 
 
-def echoing() -> bool:
-    """True while the bot applies what PagerDuty told it."""
-    return _from_pagerduty.get()
-
-
 def channel_link(incident: Incident) -> str | None:
     return f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id else None
 
@@ -94,11 +88,16 @@ async def on_declared(services: Services, event: events.IncidentDeclared) -> Non
     """The declaration's trigger, recorded with its SEND run (the safety net, due a little later), then sent here
     as soon as the incident channel exists (briefly waited for, so the trigger links it). What PagerDuty does not
     take now its SEND job retries (or tells, if refused)."""
-    incident = await incidents.get(services.db, event.incident_id)
-    if incident is None:
-        return
     async with services.db.transaction() as conn:
-        await incident_declared(services, conn, incident, incident.declared_at)
+        # The incident's row lock orders this with its changes: a change committed first is seen here (and
+        # recorded after the trigger); one committed after finds the trigger recorded (and records itself).
+        incident = await incidents.get(conn, event.incident_id, for_update=True)
+        if incident is None or not incident.is_open:
+            return  # resolved before PagerDuty heard of it: nothing to page
+        if await incident_declared(services, conn, incident, incident.declared_at) is None:
+            return  # PagerDuty does not page this incident
+        if incident.acknowledged_at is not None:
+            await _follow_up(services, conn, incident, "acknowledge", incident.acknowledged_at)
     if not configured(services):
         return
     await incidents.wait_for_channel(services, incident)
@@ -112,7 +111,7 @@ async def _after_the_declaration(services: Services, incident_id: int) -> None:
     (an acknowledge before the trigger would be dropped)."""
     deadline = time.monotonic() + DECLARATION_WAIT.total_seconds()
     while time.monotonic() < deadline and not await _triggered(services.db, incident_id):
-        if not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id)):
+        if not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id), exact=True):
             return
         await asyncio.sleep(0.05)
 
@@ -120,9 +119,9 @@ async def _after_the_declaration(services: Services, incident_id: int) -> None:
 async def on_severity_changed(services: Services, event: events.SeverityChanged) -> None:
     await _after_the_declaration(services, event.incident_id)
     async with services.db.transaction() as conn:
-        incident = await incidents.get(conn, event.incident_id)
-        if incident is None:
-            return
+        incident = await incidents.get(conn, event.incident_id, for_update=True)
+        if incident is None or not incident.is_open or incident.severity != event.new:
+            return  # resolved since (no page for a closed incident), or a later change supersedes this one
         changed = dataclasses.replace(incident, severity=Severity(event.new))
         run = await incident_severity_changed(services, conn, changed, event.at, event.change_id)
     await send_now(services, run)
@@ -175,7 +174,7 @@ async def incident_severity_changed(
 async def send_now(services: Services, run_key: str | None) -> None:
     """After the commit: send at once here (a ticker elsewhere may get there first; it sends then)."""
     if run_key is not None:
-        await services.jobs.run_now(SEND, run_key)
+        await services.jobs.run_now(Job.SEND, run_key)
 
 
 async def _triggered(conn: Any, incident_id: int) -> bool:
@@ -226,7 +225,7 @@ async def record(
         return None
     prefix = str(about["incident_id"]) if "incident_id" in about else f"a{about['alert_id']}"
     run_key = f"{prefix}:{event_id}"
-    await services.jobs.schedule_once(conn, SEND, run_key, due or now, about)
+    await services.jobs.schedule_once(conn, Job.SEND, run_key, due or now, about)
     return run_key
 
 
@@ -383,7 +382,7 @@ async def paging_settled(services: Services, incident_id: int) -> bool:
     triggers = [e for e in await store.events(services.db, incident_id) if e.action == "trigger"]
     if triggers:
         return any(e.sent_at or e.rejected_at or e.last_error for e in triggers)
-    return not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id))
+    return not await services.jobs.active(Job.INCIDENT_DECLARED, str(incident_id), exact=True)
 
 
 async def paging_state(services: Services, incident_id: int) -> str | None:

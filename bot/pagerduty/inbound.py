@@ -43,7 +43,6 @@ from bot.policy import Do, Subject, allows, who_may
 from bot.services import Services
 
 logger = log.get("zzik.pagerduty")
-WEBHOOK = Job.WEBHOOK  # the name handlers.web_routes knows it by
 IGNORED = "ignored"  # an event type the bot does not follow: recorded, never applied
 UNMATCHED = "unmatched"  # not a PagerDuty incident the bot opened
 FAILED = "failed"  # could not be applied: `error` says why
@@ -61,7 +60,7 @@ async def receive(services: Services, head: Head, hook: Webhook | None, body: An
     async with services.db.transaction() as conn:
         new = await store.add_delivery(conn, head.id, head.event_type, head.occurred_at, body, now, outcome=outcome)
         if new and hook is not None:
-            await services.jobs.schedule_once(conn, WEBHOOK, head.id, now, {"event_id": head.id})
+            await services.jobs.schedule_once(conn, Job.WEBHOOK, head.id, now, {"event_id": head.id})
     if hook is None:
         logger.info("pagerduty webhook recorded, not followed", event_type=head.event_type, event_id=head.id)
     return new

@@ -12,6 +12,7 @@ import asyncpg
 
 from bot import log
 from bot.pagerduty import inbound
+from bot.pagerduty.ids import Job
 from bot.pagerduty.payloads import Envelope, EventType, Head, Unreadable, Webhook, read, verify
 from bot.services import Services
 from bot.web.hooks import Answer, Auth, Hook, Refused
@@ -42,7 +43,7 @@ def receive(services: Services) -> Callable[[Delivery], Awaitable[Answer]]:
 
     def apply_soon(event_id: str) -> None:
         # The job is committed: this only saves waiting for the next tick (a crash leaves it to the runner).
-        task = asyncio.create_task(services.jobs.run_now(inbound.WEBHOOK, event_id))
+        task = asyncio.create_task(services.jobs.run_now(Job.WEBHOOK, event_id))
         applying.add(task)
         task.add_done_callback(applying.discard)
 

@@ -88,8 +88,9 @@ async def _severity_changed(services: Services, conn: Any, incident: Incident, n
 async def _resolved(services: Services, conn: Any, incident: Incident, actor: str, now: datetime) -> None:
     """The page says resolved too (if anything was published), the stakeholders hear it, the reminders stop."""
     published = await store.published(conn, incident.id, for_update=True)
-    if incident.is_open:  # reopened since: the page and the reminders are the reopening's
-        await _tell_stakeholders(services, conn, incident, Told.RESOLVED, now)
+    if incident.is_open:
+        # Reopened since (this run came late): the page, the reminders and the stakeholders' last word are the
+        # reopening's; a "resolved" posted now would be the last thing they read of an open incident.
         return
     if published is not None and not published.is_resolved:
         await _publish(conn, incident, actor, now, Public.RESOLVED, RESOLVED_TEXT)
@@ -100,8 +101,9 @@ async def _resolved(services: Services, conn: Any, incident: Incident, actor: st
 async def _reopened(services: Services, conn: Any, incident: Incident, actor: str, now: datetime) -> None:
     """The page is open again (if it said resolved), the stakeholders hear it, the reminders start again."""
     published = await store.published(conn, incident.id, for_update=True)
-    if not incident.is_open:  # resolved again since: the page and the reminders are that resolution's
-        await _tell_stakeholders(services, conn, incident, Told.REOPENED, now)
+    if not incident.is_open:
+        # Resolved again since (this run came late): the page, the reminders and the stakeholders' last word are
+        # that resolution's.
         return
     if published is not None and published.is_resolved:
         await _publish(conn, incident, actor, now, Public.INVESTIGATING, REOPENED_TEXT)
