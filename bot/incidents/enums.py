@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.enums import Choice
 
-class Severity(StrEnum):
+
+class Severity(Choice):
+    """`Severity.parse(value)`: the severity `value` names exactly ("P2"), else None (bot.enums.Choice)."""
+
     P1 = "P1"
     P2 = "P2"
     P3 = "P3"
@@ -19,14 +23,6 @@ class Severity(StrEnum):
 
     def worse_than(self, other: Severity) -> bool:
         return self.rank < Severity(other).rank
-
-    @classmethod
-    def of(cls, value: object) -> Severity | None:
-        """The severity `value` names exactly ("P2"), else None."""
-        try:
-            return cls(str(value))
-        except ValueError:
-            return None
 
 
 class Status(StrEnum):

@@ -208,7 +208,7 @@ async def declare_submitted(ctx: Ctx) -> None:
     services, form = ctx.services, ctx.view
     title = escape(form.text(Block.TITLE))  # modal text is raw: encoded once, stored as mrkdwn
     picked = form.state.input(Block.SEVERITY).selected_option
-    severity = Severity.of(picked.value) if picked else None
+    severity = Severity.parse(picked.value) if picked else None
     description = escape(form.text(Block.DESCRIPTION))
     errors = _form_errors(title, severity, description)
     if errors or severity is None:

@@ -113,7 +113,7 @@ def test_button_values_round_trip() -> None:
 
 def test_severity_ranks() -> None:
     assert Severity.P1.worse_than(Severity.P2) and not Severity.P3.worse_than(Severity.P2)
-    assert Severity.of("P4") is Severity.P4 and Severity.of("p4") is None and Severity.of(None) is None
+    assert Severity.parse("P4") is Severity.P4 and Severity.parse("p4") is None and Severity.parse(None) is None
 
 
 def test_run_and_page_keys_share_the_incidents_prefix() -> None:
