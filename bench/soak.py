@@ -37,6 +37,7 @@ import random
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -357,28 +358,28 @@ class Soak:
 
     # -- what happened ----------------------------------------------------------------------------------------------
 
-    def paged(self) -> dict[str, Counter[str]]:
-        """tag -> how many page DMs each person got (accepted by Slack)."""
-        out: dict[str, Counter[str]] = {}
-        for method, _, args in self.slack.ok:
-            channel = str(args.get("channel") or "")
-            text = str(args.get("text") or "")
-            if method == "chat.postMessage" and channel[:1] in ("U", "W") and is_page(text):
-                found = TAG.search(text)
-                if found:
-                    out.setdefault(found[0], Counter())[channel] += 1
-        return out
-
-    def page_times(self) -> dict[str, float]:
-        """tag -> when the last of its page DMs was accepted (once all the right people had theirs)."""
-        firsts: dict[str, dict[str, float]] = {}
+    def _pages(self) -> Iterator[tuple[str, str, float]]:
+        """(tag, person, when Slack accepted it) for every page DM Slack accepted."""
         for method, at, args in self.slack.ok:
             channel = str(args.get("channel") or "")
             text = str(args.get("text") or "")
             if method == "chat.postMessage" and channel[:1] in ("U", "W") and is_page(text):
                 found = TAG.search(text)
                 if found:
-                    firsts.setdefault(found[0], {}).setdefault(channel, at)
+                    yield found[0], channel, at
+
+    def paged(self) -> dict[str, Counter[str]]:
+        """tag -> how many page DMs each person got (accepted by Slack)."""
+        out: dict[str, Counter[str]] = {}
+        for tag, channel, _ in self._pages():
+            out.setdefault(tag, Counter())[channel] += 1
+        return out
+
+    def page_times(self) -> dict[str, float]:
+        """tag -> when the last of its page DMs was accepted (once all the right people had theirs)."""
+        firsts: dict[str, dict[str, float]] = {}
+        for tag, channel, at in self._pages():
+            firsts.setdefault(tag, {}).setdefault(channel, at)
         return {tag: max(times.values()) for tag, times in firsts.items()}
 
     def told(self, request: Request) -> list[str]:

@@ -33,6 +33,7 @@ from bot.db import Database
 from bot.embedded import EmbeddedPostgres, bin_dir
 from bot.settings import Settings
 from tests import slackreq
+from tests.fakepagerduty import KEY, FakePagerDuty, running
 from tests.fakeslack import FakeSlack, _flatten, message_placeholders
 from tests.pgproxy import PgProxy
 from tests.slackreq import SlackRequests
@@ -297,6 +298,13 @@ async def make_bot(pg_dsn: str, schema: str, fake_slack: FakeSlack, clock: Froze
     for bot in started:
         await bot.runner.cleanup()
         await bot.app.stop()
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[FakePagerDuty]:
+    """A fake PagerDuty Events API (and webhook sender) over real HTTP, taking the routing key KEY."""
+    async with running(KEY) as fake:
+        yield fake
 
 
 @pytest.fixture

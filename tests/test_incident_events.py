@@ -5,7 +5,6 @@ through them (its subscriber runs trigger, acknowledge and resolve)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,14 +14,8 @@ from bot.incidents import events, flows, store
 from bot.incidents.enums import Severity
 from bot.pagerduty.ids import Job as PagerDutyJob
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, set_up_is_over
-from tests.fakepagerduty import KEY, FakePagerDuty, running
+from tests.fakepagerduty import KEY, FakePagerDuty
 from tests.fakeslack import FakeSlack
-
-
-@pytest.fixture
-async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    async with running(KEY) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and PagerDuty hears when it is acknowledged in Slack and when it resolves."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -12,18 +11,12 @@ from bot.clock import FrozenClock
 from bot.events import Published
 from tests.alertmanager import now
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
-from tests.fakepagerduty import KEY, FakePagerDuty, running, user
+from tests.fakepagerduty import KEY, FakePagerDuty, user
 from tests.fakeslack import FakeSlack
 from tests.test_alerts import AUTH, grafana, post
 
 SECRET = "pd-webhook-secret-new-4c1e"
 ESCALATIONS = "SELECT count(*) FROM job_runs WHERE job = 'alerts.escalate' AND status = 'pending'"
-
-
-@pytest.fixture
-async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    async with running(KEY) as fake:
-        yield fake
 
 
 async def make(make_bot: BotFactory, pagerduty: FakePagerDuty, **alerting: object) -> RunningBot:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -17,7 +16,7 @@ import yaml
 from bot.clock import FrozenClock
 from bot.jobs import MAX_ATTEMPTS
 from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually, rota_now
-from tests.fakepagerduty import KEY, FakePagerDuty, running, user
+from tests.fakepagerduty import KEY, FakePagerDuty, user
 from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
 from tests.slackreq import SlackRequests
@@ -26,12 +25,6 @@ SECRET = "pd-webhook-secret-new-4c1e"
 OLD_SECRET = "pd-webhook-secret-old-9a7b"
 ALICE_PD = user("PALICE1", "Alice Example")  # alice in PagerDuty (pagerduty.users maps her to U0ALICE)
 BOB_PD = user("PBOB001", "Bob <Builder>")  # not mapped: the bot does not know who he is in Slack
-
-
-@pytest.fixture
-async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    async with running(KEY) as fake:
-        yield fake
 
 
 def config():

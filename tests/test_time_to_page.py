@@ -4,22 +4,15 @@ within seconds honouring Slack's Retry-After, and what is never delivered is sai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
 from bot.clock import FrozenClock
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakepagerduty import KEY, FakePagerDuty, running
+from tests.fakepagerduty import KEY, FakePagerDuty
 from tests.fakeslack import FakeSlack, _flatten
 from tests.test_alerts import AUTH, grafana, now, post
-
-
-@pytest.fixture
-async def pagerduty() -> AsyncIterator[FakePagerDuty]:
-    async with running(KEY) as fake:
-        yield fake
 
 
 def config():
