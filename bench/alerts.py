@@ -39,7 +39,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakeslack import FakeSlack  # noqa: E402
+from bot.fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 SIGNING = "bench-signing-secret"

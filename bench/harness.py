@@ -29,8 +29,8 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.fakeslack import FakeSlack  # noqa: E402
 from tests.fakepagerduty import FakePagerDuty  # noqa: E402
-from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.processes import scratch_database  # noqa: E402,F401  (the benches' scratch databases)
 
 SECRET = "bench-signing-secret"

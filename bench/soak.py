@@ -65,7 +65,7 @@ from harness import (
     scratch_database,
 )
 
-from tests.fakeslack import FakeSlack, _flatten
+from bot.fakeslack import FakeSlack, flatten
 from tests.pgproxy import PgProxy
 from tests.slackreq import ANSWERS, SlackRequests
 
@@ -387,9 +387,9 @@ class Soak:
         said = [request.ack_body]
         for call in self.slack.calls:
             if call.method == "response_url" and str(call.args.get("_response_url")).startswith(request.tag + "-"):
-                said.append(_flatten(call.args))
-            elif call.method in ("chat.postMessage", "chat.postEphemeral") and request.tag in _flatten(call.args):
-                said.append(_flatten(call.args))
+                said.append(flatten(call.args))
+            elif call.method in ("chat.postMessage", "chat.postEphemeral") and request.tag in flatten(call.args):
+                said.append(flatten(call.args))
         return said
 
     async def check(self, conn: asyncpg.Connection) -> list[tuple[str, bool, str]]:
@@ -447,7 +447,7 @@ class Soak:
         for method, _, args in self.slack.ok:
             channel = str(args.get("channel") or "")
             if method == "chat.postMessage" and channel[:1] not in ("U", "W", "D") and not args.get("thread_ts"):
-                text = _flatten(args)
+                text = flatten(args)
                 found = TAG.search(text)
                 if found and found[0] in alerts:
                     posts[found[0]] += 1

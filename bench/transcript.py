@@ -2,7 +2,7 @@
 same inputs before and after a change (issue 24: "a review compares answers and Slack calls for the same inputs").
 
 The bot runs in this process on a scratch PostgreSQL schema (TEST_DATABASE_URL, else DATABASE_URL; dropped at the
-end), with the suite's fakes over real HTTP: Slack (tests/fakeslack.py), PagerDuty (tests/fakepagerduty.py, its v3
+end), with the suite's fakes over real HTTP: Slack (bot/fakeslack.py), PagerDuty (tests/fakepagerduty.py, its v3
 webhooks subscribed) and the CI pipeline (tests/fakepipeline.py), and a frozen clock. Each step sends correctly
 signed requests (Slack's wire format, tests/slackreq.py) or webhooks, waits until the bot has finished what they
 started (no handler, job run or delivery in flight, nothing due), and notes: the HTTP answer (status and body),
@@ -51,10 +51,10 @@ from bot import migrate  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.db import Database  # noqa: E402
+from bot.fakeslack import FakeSlack  # noqa: E402
 from tests.conftest import ROTA, SIGNING_SECRET, START, config_with, test_settings  # noqa: E402
 from tests.fakepagerduty import KEY, FakePagerDuty, user  # noqa: E402
 from tests.fakepipeline import FakePipeline  # noqa: E402
-from tests.fakeslack import FakeSlack  # noqa: E402
 from tests.slackreq import Reply, SlackRequests  # noqa: E402
 from tests.test_alerts import grafana as grafana_body  # noqa: E402
 

@@ -57,6 +57,11 @@ class Do(StrEnum):
     DEPLOY_UNLOCK = "deploy.unlock"
     ALERT_ACKNOWLEDGE = "alert.acknowledge"
     ALERT_SILENCE = "alert.silence"
+    ALERT_SNOOZE = "alert.snooze"
+    INCIDENT_SNOOZE = "incident.snooze"
+    COVER_ASK = "oncall.cover.ask"
+    COVER_TAKE = "oncall.cover.take"
+    ONCALL_REPORT = "oncall.report"
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,15 @@ POLICY: dict[Do, Rule] = {
     # Whoever sees an alert first may own it or quiet it for a while; both are recorded and shown on it.
     Do.ALERT_ACKNOWLEDGE: Rule((R.ANYONE,), "acknowledge an alert"),
     Do.ALERT_SILENCE: Rule((R.ANYONE,), "silence or unsilence an alert"),
+    # An acknowledgement that expires reminds, then escalates again; a snooze postpones that, recorded and shown.
+    Do.ALERT_SNOOZE: Rule((R.ANYONE,), "snooze an acknowledged alert's reminder"),
+    Do.INCIDENT_SNOOZE: Rule((R.COMMANDER, R.ON_CALL, R.MANAGER), "snooze this incident's acknowledgement reminder"),
+    # Urgent cover: whoever is on call for the role (the subject's `replaced`) or a manager asks; the first
+    # member of the rotation to press "I'll cover" gets the override at once, with no acceptance step.
+    Do.COVER_ASK: Rule((R.REPLACED, R.MANAGER), "ask for urgent cover of this role"),
+    Do.COVER_TAKE: Rule((R.ROTATION,), "take this cover"),
+    # The monthly on-call report (hours, out-of-hours, pages, incidents: compensation figures).
+    Do.ONCALL_REPORT: Rule((R.MANAGER,), "see the on-call report"),
 }
 
 # What the README's table says for each role (kept beside the table it explains).

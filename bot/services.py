@@ -54,6 +54,10 @@ class Services:
     # The pagers besides the Slack DMs (PagerDuty), each registered by its domain: what the incidents' set-up
     # asks of them for the announcement and the reporter's answer.
     paging_providers: list[PagingProvider] = field(default_factory=list)
+    # Lines (mrkdwn) other domains add to an incident's pinned kickoff, after its recent changes: the recovery
+    # runbook to try (runbooks), an environment pinned by a rollback (deploys). `await note(services, incident)`
+    # with a bot.incidents.models.Incident; registered in the domain's register(); must answer in well under 1 s.
+    kickoff_notes: list[KickoffNote] = field(default_factory=list)
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 
@@ -64,6 +68,7 @@ def zone(services: Services) -> ZoneInfo:
 
 
 HandoffSection = Callable[["Services", datetime, datetime], Awaitable[list[str]]]
+KickoffNote = Callable[["Services", Any], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)

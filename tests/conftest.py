@@ -31,10 +31,10 @@ from bot.app import BotApp, build
 from bot.clock import FrozenClock
 from bot.db import Database
 from bot.embedded import EmbeddedPostgres, bin_dir
+from bot.fakeslack import FakeSlack, flatten, message_placeholders
 from bot.settings import Settings
 from tests import slackreq
 from tests.fakepagerduty import KEY, FakePagerDuty, running
-from tests.fakeslack import FakeSlack, _flatten, message_placeholders
 from tests.pgproxy import PgProxy
 from tests.slackreq import SlackRequests
 
@@ -376,8 +376,8 @@ async def ask(
     if reply.text:  # answered in the ack itself
         if ephemeral:
             assert reply.json.get("response_type") == "ephemeral", reply.json
-        return _flatten(reply.json)
+        return flatten(reply.json)
     calls = await eventually(lambda: fake.calls_to("response_url")[before:])
     if ephemeral:
         assert calls[0]["response_type"] == "ephemeral", calls[0]
-    return _flatten(calls[0])
+    return flatten(calls[0])

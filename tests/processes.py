@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 import aiohttp
 import asyncpg
 
+from bot.fakeslack import FakeSlack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.fakeslack import FakeSlack
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from bot.audit import Writer
+from bot.fakeslack import FakeSlack
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
-from tests.fakeslack import FakeSlack
 from tests.pgproxy import PgProxy
 
 UNAVAILABLE = "The database is unavailable right now"

@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from bot.errors import STILL_WORKING
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, ask, config_with, eventually, rota_now, set_up_is_over
 from tests.fakepipeline import FakePipeline
-from tests.fakeslack import FakeSlack, _flatten
 from tests.pgproxy import PgProxy
 from tests.processes import Served, scratch_database, serve
 from tests.slackreq import Reply, SlackRequests
@@ -97,9 +97,9 @@ def _set_up_done(db: asyncpg.Connection):
 
 def _told_nothing_done(fake: FakeSlack, user: str) -> list[str]:
     """Every answer that told `user` nothing was done: through response_url, ephemeral, or in a DM."""
-    said = [_flatten(c) for c in fake.calls_to("response_url")]
-    said += [_flatten(c) for c in fake.calls_to("chat.postEphemeral") if c.get("user") == user]
-    said += [_flatten(c) for c in fake.calls_to("chat.postMessage") if c.get("channel") == user]
+    said = [flatten(c) for c in fake.calls_to("response_url")]
+    said += [flatten(c) for c in fake.calls_to("chat.postEphemeral") if c.get("user") == user]
+    said += [flatten(c) for c in fake.calls_to("chat.postMessage") if c.get("channel") == user]
     return [s for s in said if NOTHING_DONE in s]
 
 
@@ -179,7 +179,7 @@ async def test_kill_9_right_after_the_ack_of_deploy_prod_loses_nothing(
             within=40,
         )
         await eventually(lambda: db.fetchval("SELECT message_ts IS NOT NULL FROM deploys"))
-    assert len(announced) == 1 and "v2.0.0" in _flatten(announced[0])
+    assert len(announced) == 1 and "v2.0.0" in flatten(announced[0])
 
 
 async def test_kill_9_right_after_the_ack_of_a_rollback_confirmation_loses_nothing(
@@ -221,7 +221,7 @@ async def test_kill_9_right_after_the_ack_of_a_rollback_confirmation_loses_nothi
             )
             assert "Rollback #3 of v1.0 to prod" in told[0]
             announced = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "#zzik-deployments"]
-            assert announced and "Mark deployed" in _flatten(announced[0])
+            assert announced and "Mark deployed" in flatten(announced[0])
     finally:
         await pipeline.stop()
 
@@ -278,7 +278,7 @@ async def test_an_outage_after_the_commit_is_never_answered_nothing_was_done(
         assert reply.status == 200 and NOTHING_DONE not in reply.text
         await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"])
         proxy.cut()
-        said = await eventually(lambda: [_flatten(c) for c in fake_slack.calls_to("response_url")], within=30)
+        said = await eventually(lambda: [flatten(c) for c in fake_slack.calls_to("response_url")], within=30)
         assert said[0].startswith("Recorded, but the database became unavailable"), said
         assert _told_nothing_done(fake_slack, "U0BOB") == []
         proxy.restore()

@@ -14,9 +14,9 @@ import pytest
 from bot.alerts import ingest
 from bot.alerts.payloads import MAX_ALERTS
 from bot.alerts.webhooks import READ_CAP
+from bot.fakeslack import FakeSlack, flatten
 from tests.alertmanager import alert, alertmanagers
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 from tests.test_alerts import AUTH, SECRET, grafana, post, posts
 
 AM = "/hooks/alertmanager"
@@ -58,11 +58,11 @@ def am_delivery(*alerts: dict[str, Any], **envelope: Any) -> dict[str, Any]:
 
 
 def notes(fake: FakeSlack) -> list[str]:
-    return [_flatten(c) for c in posts(fake) if "are not shown here" in c["text"]]
+    return [flatten(c) for c in posts(fake) if "are not shown here" in c["text"]]
 
 
 def alert_posts(fake: FakeSlack) -> list[str]:
-    return [_flatten(c) for c in posts(fake) if "are not shown here" not in c["text"]]
+    return [flatten(c) for c in posts(fake) if "are not shown here" not in c["text"]]
 
 
 async def rows(bot: RunningBot, query: str, *args: Any) -> list[dict]:
@@ -99,7 +99,7 @@ async def test_grafana_nan_and_infinity_values_are_kept_as_text(bot: RunningBot,
     status, _ = await post(bot.url + "/hooks/grafana", raw, AUTH)
     assert status == 200
     message = (await eventually(lambda: posts(fake_slack)))[0]
-    assert "Values: `A=NaN, B=Infinity, C=-Infinity, D=4.2`" in _flatten(message)
+    assert "Values: `A=NaN, B=Infinity, C=-Infinity, D=4.2`" in flatten(message)
     stored = await bot.db.fetchval("SELECT body->'alerts'->0->'values' FROM alert_deliveries")
     assert json.loads(stored) == {"A": "NaN", "B": "Infinity", "C": "-Infinity", "D": 4.2}
 
@@ -184,7 +184,7 @@ async def test_null_common_fields_from_a_relay_are_accepted(bot: RunningBot, fak
     status, answer = await post(bot.url + AM, body, AUTH)
     assert status == 200 and answer["alerts"] == 1
     message = (await eventually(lambda: posts(fake_slack)))[0]
-    assert "IngestTest" in _flatten(message)
+    assert "IngestTest" in flatten(message)
     grafana_body = grafana("firing", clock.now()) | {"groupLabels": None, "commonLabels": None}
     assert (await post(bot.url + "/hooks/grafana", grafana_body, AUTH))[0] == 200
     await eventually(lambda: len(posts(fake_slack)) == 2)

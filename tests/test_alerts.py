@@ -16,9 +16,9 @@ import pytest
 from bot import opsconfig
 from bot.alerts import rules, sending
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from tests.alertmanager import alert, alertmanagers, now
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 SECRET = "test-webhook-secret-77"  # the bot's ZZIK_WEBHOOK_SECRET in tests
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -150,7 +150,7 @@ async def test_alertmanager_alert_fires_resolves_and_comes_back_in_the_thread(
             alert("HighErrorRate", started, summary="5xx at 7% <!channel> & <b>", description="error rate > 5%")
         )
         first = (await eventually(lambda: posts(fake_slack), within=15))[0]
-        seen = _flatten(first)
+        seen = flatten(first)
         assert "P1 · HighErrorRate" in seen and "alert table: " not in seen
         assert "5xx at 7% &lt;!channel&gt; &amp; &lt;b&gt;" in seen and "<!channel>" not in seen
         assert "<@U0ALICE> (on-call primary)" in seen  # P1 mentions the primary …
@@ -162,14 +162,14 @@ async def test_alertmanager_alert_fires_resolves_and_comes_back_in_the_thread(
         await am.push(alert("HighErrorRate", started, ends=clock.now(), summary="5xx at 7% <!channel> & <b>"))
         edit = (await eventually(lambda: updates(fake_slack), within=15))[-1]
         first_ts = await bot.db.fetchval("SELECT message_ts FROM alerts WHERE episode = 1")
-        assert edit["ts"] == first_ts and "Resolved* after" in _flatten(edit)
+        assert edit["ts"] == first_ts and "Resolved* after" in flatten(edit)
         assert buttons(edit) == []
 
         again = clock.now() + timedelta(minutes=1)
         await am.push(alert("HighErrorRate", again, summary="5xx back"))
         second = (await eventually(lambda: posts(fake_slack)[1:], within=15))[0]
         assert second["thread_ts"] == first_ts and second["reply_broadcast"] in (True, "true", "1")
-        assert "Episode 2" in _flatten(second)
+        assert "Episode 2" in flatten(second)
     rows = await alert_rows(bot)
     assert [(r["status"], r["episode"]) for r in rows] == [("resolved", 1), ("firing", 2)]
     assert len(posts(fake_slack)) == 2
@@ -195,7 +195,7 @@ async def test_ha_pair_posts_once_and_a_stale_firing_never_reopens(
     rows = await alert_rows(bot)
     assert [(r["alertname"], r["status"]) for r in rows] == [("ServiceDown", "resolved")]
     assert len(posts(fake_slack)) == 1
-    assert "Resolved* after" in _flatten(updates(fake_slack)[-1])
+    assert "Resolved* after" in flatten(updates(fake_slack)[-1])
 
 
 async def _senders(bot: RunningBot, status: str, wanted: set[str]) -> bool:
@@ -254,7 +254,7 @@ async def click(bot: RunningBot, fake: FakeSlack, action_id: str, value: str, us
     before = len(fake.calls_to("response_url"))
     assert (await bot.slack.action(action_id, value, user=user, channel="C0ALERTS")).status == 200
     calls = await eventually(lambda: fake.calls_to("response_url")[before:])
-    return _flatten(calls[0])
+    return flatten(calls[0])
 
 
 async def test_grafana_alert_is_owned_escalated_until_acknowledged_and_suggests_runbooks(
@@ -264,7 +264,7 @@ async def test_grafana_alert_is_owned_escalated_until_acknowledged_and_suggests_
     status, _ = await post(bot.url + "/hooks/grafana", grafana("firing", started), AUTH)
     assert status == 200
     message = (await eventually(lambda: posts(fake_slack)))[0]
-    seen = _flatten(message)
+    seen = flatten(message)
     assert "P2 · SlowResponse" in seen and "respond within 15m" in seen and "Values: `B=4.2, C=1`" in seen
     assert "<@U0ALICE> (on-call primary)" in seen
     assert not [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"]  # P2: no DM
@@ -287,7 +287,7 @@ async def test_grafana_alert_is_owned_escalated_until_acknowledged_and_suggests_
     said = await click(bot, fake_slack, "alert_acknowledge", str(alert_id))
     assert said.startswith("You acknowledged SlowResponse (P2)")
     edit = (await eventually(lambda: updates(fake_slack)))[-1]
-    assert "Acknowledged by <@U0BOB>" in _flatten(edit) and "Acknowledge" not in buttons(edit)
+    assert "Acknowledged by <@U0BOB>" in flatten(edit) and "Acknowledge" not in buttons(edit)
     assert "Already acknowledged by <@U0BOB>" in await click(bot, fake_slack, "alert_acknowledge", str(alert_id))
     clock.advance(timedelta(minutes=30))
     await bot.tick()
@@ -296,12 +296,12 @@ async def test_grafana_alert_is_owned_escalated_until_acknowledged_and_suggests_
     runbook = button(message, "Start runbook: Slow API Responses")
     assert runbook["action_id"] == "alert_runbook:slow-api"
     assert await click(bot, fake_slack, runbook["action_id"], runbook["value"]) == "Slow API Responses started."
-    assert any("Check database query performance" in _flatten(c) for c in posts(fake_slack))
+    assert any("Check database query performance" in flatten(c) for c in posts(fake_slack))
 
     listing = await ask(fake_slack, bot, "/alerts")
     assert "*P2* SlowResponse — p95 latency is 4.2s on /search · for 46m · acknowledged by <@U0BOB>" in listing
     await post(bot.url + "/hooks/grafana", grafana("resolved", started, ends=started + timedelta(minutes=40)), AUTH)
-    await eventually(lambda: "Resolved* after 40m" in _flatten(updates(fake_slack)[-1]))
+    await eventually(lambda: "Resolved* after 40m" in flatten(updates(fake_slack)[-1]))
     assert await ask(fake_slack, bot, "/alerts") == "Nothing is firing."
     history = await ask(fake_slack, bot, "/alerts", "history 5")
     assert "P2 SlowResponse — p95 latency is 4.2s on /search · resolved after 40m" in history
@@ -338,7 +338,7 @@ async def test_declare_incident_from_an_alert_links_both_ways(bot: RunningBot, f
         r["text"] for r in await bot.db.fetch("SELECT text FROM incident_events WHERE incident_id = $1", incident["id"])
     ]
     assert any(t.startswith("alert P1 HighErrorRate: p95 latency is 4.2s on /search") for t in events)
-    await eventually(lambda: "Incident INC-1" in _flatten(updates(fake_slack)[-1]) if updates(fake_slack) else False)
+    await eventually(lambda: "Incident INC-1" in flatten(updates(fake_slack)[-1]) if updates(fake_slack) else False)
 
     await post(
         bot.url + "/hooks/grafana",
@@ -406,10 +406,10 @@ async def test_an_alert_in_a_deploys_watch_window_blames_it_and_offers_the_rollb
     # Firing since before the deploy finished: not its fault.
     await post(bot.url + "/hooks/grafana", grafana("firing", deployed - timedelta(minutes=20), name="DiskSpace"), AUTH)
     await eventually(lambda: len(posts(fake_slack)) == 2)
-    blamed, earlier = sorted(posts(fake_slack), key=lambda c: "DiskSpace" in _flatten(c))
-    assert "Started 6 min after Deploy #2 of v1.1 to prod (`v1.1`, by <@U0DAVE>)" in _flatten(blamed)
+    blamed, earlier = sorted(posts(fake_slack), key=lambda c: "DiskSpace" in flatten(c))
+    assert "Started 6 min after Deploy #2 of v1.1 to prod (`v1.1`, by <@U0DAVE>)" in flatten(blamed)
     assert "Roll back" in buttons(blamed)
-    assert "after Deploy" not in _flatten(earlier) and "Roll back" not in buttons(earlier)
+    assert "after Deploy" not in flatten(earlier) and "Roll back" not in buttons(earlier)
     thread = await eventually(
         lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "C0DEPLOYS"]
     )
@@ -423,8 +423,8 @@ async def test_an_alert_in_a_deploys_watch_window_blames_it_and_offers_the_rollb
         e for b in offer["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "radio_buttons"
     )
     assert radio["initial_option"]["value"] == "error_rate"
-    assert "Alert HighErrorRate: p95 latency is 4.2s on /search · values B=4.2, C=1" in _flatten(offer)
-    assert "back to `v1.0`" in _flatten(offer) and offer["text"] == "Roll back prod?"
+    assert "Alert HighErrorRate: p95 latency is 4.2s on /search · values B=4.2, C=1" in flatten(offer)
+    assert "back to `v1.0`" in flatten(offer) and offer["text"] == "Roll back prod?"
 
 
 # -- silences against a real Alertmanager ----------------------------------------------------------------------
@@ -454,7 +454,7 @@ async def test_silence_and_unsilence_through_alertmanagers_api(
         }
 
         edit = (await eventually(ticking(bot, lambda: updates(fake_slack))))[-1]
-        assert "Silenced until" in _flatten(edit) and "by <@U0BOB>" in _flatten(edit)
+        assert "Silenced until" in flatten(edit) and "by <@U0BOB>" in flatten(edit)
         assert "Unsilence" in buttons(edit) and "Silence 1h" not in buttons(edit)
 
         said = await click(bot, fake_slack, "alert_unsilence", str(row["id"]))
@@ -576,6 +576,6 @@ async def test_flapping_is_labelled_and_threaded_not_broadcast(bot: RunningBot, 
     first, second, third = posts(fake_slack)
     assert "thread_ts" not in first and second["reply_broadcast"] in (True, "true", "1")
     assert third["thread_ts"] == second["thread_ts"] and "reply_broadcast" not in third
-    assert "*Flapping*: 3 episodes within 1h" in _flatten(third)
+    assert "*Flapping*: 3 episodes within 1h" in flatten(third)
     root_ts = await bot.db.fetchval("SELECT message_ts FROM alerts WHERE episode = 1")
-    await eventually(lambda: any(c["ts"] == root_ts and "*Flapping*" in _flatten(c) for c in updates(fake_slack)))
+    await eventually(lambda: any(c["ts"] == root_ts and "*Flapping*" in flatten(c) for c in updates(fake_slack)))

@@ -10,11 +10,11 @@ import pytest
 
 from bot.alerts.ids import Job
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from bot.incidents import flows as incident_flows
 from bot.incidents.enums import Severity
 from bot.incidents.events import IncidentDeclared
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 from tests.test_alerts import AUTH, alert_rows, grafana, post, posts, updates
 
 
@@ -52,7 +52,7 @@ async def test_an_incident_declared_from_an_alert_is_linked_to_it_once(
     )
     assert [r["actor"] for r in entries] == ["U0BOB"]
     assert entries[0]["text"].startswith("alert P1 HighErrorRate: p95 latency is 4.2s on /search")
-    await eventually(lambda: updates(fake_slack) and "Incident INC-1" in _flatten(updates(fake_slack)[-1]))
+    await eventually(lambda: updates(fake_slack) and "Incident INC-1" in flatten(updates(fake_slack)[-1]))
 
     await _delivered(bot, event, "again")  # a second delivery of the same news changes nothing
     assert await bot.db.fetchval("SELECT count(*) FROM incident_events WHERE kind = 'alert'") == 1

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
 from tests.fakepipeline import FakePipeline, post
-from tests.fakeslack import FakeSlack, _flatten
 
 SECRET = "test-webhook-secret-77"  # the bot's ZZIK_WEBHOOK_SECRET in tests
 PRE = ["tests", "security_scan", "benchmarks", "migrations", "rollback_plan", "changelog", "team_notified"]
@@ -61,7 +61,7 @@ async def click(bot: RunningBot, fake: FakeSlack, action_id: str, value: str, us
     before = len(fake.calls_to("response_url"))
     assert (await bot.slack.action(action_id, value, user=user, **kw)).status == 200
     calls = await eventually(lambda: fake.calls_to("response_url")[before:])
-    return _flatten(calls[0])
+    return flatten(calls[0])
 
 
 async def ship(
@@ -90,7 +90,7 @@ async def test_staging_to_prod_to_watch_to_rollback(
 ) -> None:
     # An earlier good prod version, forced through (and shown as such).
     first = await ship(bot, fake_slack, pipeline, "prod", "v1.4.1", extra='--force "first deploy through the bot"')
-    announced = _flatten(fake_slack.calls_to("chat.update")[-1])
+    announced = flatten(fake_slack.calls_to("chat.update")[-1])
     assert "Staging validation overridden* by <@U0DAVE>: first deploy through the bot" in announced
     await click(bot, fake_slack, "deploy_watch_healthy", str(first), user="U0DAVE")
 
@@ -98,7 +98,7 @@ async def test_staging_to_prod_to_watch_to_rollback(
     said = await ask(fake_slack, bot, "/deploy", "staging v1.4.2", user="U0BOB")
     assert said.startswith("Deploy #2 of v1.4.2 to staging is announced in #zzik-deployments")
     post_ = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "#zzik-deployments"][-1]
-    text = _flatten(post_)
+    text = flatten(post_)
     assert "Deploy #2: `v1.4.2` → staging" in text and "Pre-deployment checklist* (1/7)" in text
     assert "All tests passing (unit, integration, E2E)" in text and "the announcement ·" in text
     await check(bot, 2, "pre", PRE)
@@ -125,7 +125,7 @@ async def test_staging_to_prod_to_watch_to_rollback(
     assert (status, body["replayed"]) == (200, False)
     status, body = await pipeline.report(bot.url, 2, "succeeded")  # a replay changes nothing
     assert (status, body["replayed"]) == (200, True)
-    assert "Staging validation* (0/4)" in _flatten(fake_slack.calls_to("chat.update")[-1])
+    assert "Staging validation* (0/4)" in flatten(fake_slack.calls_to("chat.update")[-1])
 
     # Prod before validation: refused with the reason.
     refused = await ask(fake_slack, bot, "/deploy", "prod v1.4.2", user="U0DAVE")
@@ -138,7 +138,7 @@ async def test_staging_to_prod_to_watch_to_rollback(
     prod = await ship(bot, fake_slack, pipeline, "prod", "v1.4.2", user="U0CAROL")
     row = (await deploys(bot))[-1]
     assert row["watch_until"] == clock.now() + timedelta(minutes=30)
-    assert "Post-deployment validation* (0/4)" in _flatten(fake_slack.calls_to("chat.update")[-1])
+    assert "Post-deployment validation* (0/4)" in flatten(fake_slack.calls_to("chat.update")[-1])
     status_text = await ask(fake_slack, bot, "/deploy", "status")
     assert "*prod*: `v1.4.2`" in status_text and "*staging*: `v1.4.2`" in status_text
     assert f"Deploy #{prod} of v1.4.2 to prod until" in status_text
@@ -162,7 +162,7 @@ async def test_staging_to_prod_to_watch_to_rollback(
     assert told and "rolling prod back from `v1.4.2` to `v1.4.1`: Post-deployment watch" in told[0]["text"]
     assert incident_channel
     await pipeline.report(bot.url, prod + 1, "succeeded")
-    assert "Verify the rollback* (0/3)" in _flatten(fake_slack.calls_to("chat.update")[-1])
+    assert "Verify the rollback* (0/3)" in flatten(fake_slack.calls_to("chat.update")[-1])
     history = await ask(fake_slack, bot, "/deploy", "history prod")
     assert f"Rollback #{prod + 1} of v1.4.1 to prod · succeeded" in history and "· forced" in history
     audit = await bot.db.fetch("SELECT action FROM audit_log WHERE kind IN ('deploy', 'webhook') ORDER BY id")
@@ -262,7 +262,7 @@ async def test_bad_callbacks(bot: RunningBot, fake_slack: FakeSlack, pipeline: F
         bot.url, json.dumps({"deploy_id": 1, "status": "failed", "detail": "smoke tests failed"}).encode(), bearer
     )
     assert (status, answer["status"]) == (200, "failed")
-    assert "smoke tests failed" in _flatten(fake_slack.calls_to("chat.update")[-1])
+    assert "smoke tests failed" in flatten(fake_slack.calls_to("chat.update")[-1])
 
 
 async def test_without_a_pipeline_humans_run_the_command(make_bot: BotFactory, fake_slack: FakeSlack) -> None:
@@ -271,7 +271,7 @@ async def test_without_a_pipeline_humans_run_the_command(make_bot: BotFactory, f
     await check(bot, 1, "pre", PRE)
     said = await click(bot, fake_slack, "deploy_start", "1")
     assert "run the command shown in the announcement" in said
-    shown = _flatten(fake_slack.calls_to("chat.update")[-1])
+    shown = flatten(fake_slack.calls_to("chat.update")[-1])
     assert "Run it now: `npm run deploy:staging`" in shown
     assert await click(bot, fake_slack, "deploy_mark_deployed", "1") == "Deploy #1 of v6 to staging marked succeeded."
     assert await click(bot, fake_slack, "deploy_mark_deployed", "1") == (

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from bot.incidents import paging
 from bot.incidents import store as incidents_store
 from bot.incidents.ids import Job
@@ -26,7 +27,6 @@ from tests.conftest import (
     set_up_is_over,
 )
 from tests.fakepipeline import FakePipeline
-from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
 from tests.slackreq import SlackRequests
 
@@ -52,7 +52,7 @@ async def test_failed_pages_are_recorded_told_and_retried(
         ("U0MGR", 1, None),
     ]
     posts = fake_slack.calls_to("chat.postMessage")
-    announcement = _flatten(next(c for c in posts if c["channel"] == "#zzik-incidents"))
+    announcement = flatten(next(c for c in posts if c["channel"] == "#zzik-incidents"))
     assert "*Paging:* Could not reach <@U0ALICE> (fatal_error)" in announcement
 
     # Retried by the job runner after its backoff, not before.
@@ -66,7 +66,7 @@ async def test_failed_pages_are_recorded_told_and_retried(
         c["text"] == ":pager: Paged <@U0ALICE>, <@U0BOB>, <@U0MGR> (late)."
         for c in fake_slack.calls_to("chat.postMessage")
     )
-    updated = _flatten(fake_slack.calls_to("chat.update")[-1])
+    updated = flatten(fake_slack.calls_to("chat.update")[-1])
     assert "*Paging:* Paged <@U0ALICE>, <@U0BOB>, <@U0MGR>." in updated
 
     # Retry now answers from the records: everyone reached, nothing sent twice.
@@ -203,7 +203,7 @@ async def test_kill_9_while_calling_the_pipeline_is_announced_and_markable(
                         lambda: [t for t in fake_slack.texts() if "outcome unknown: check CI" in t], within=20
                     )
                     assert "staging stays locked until the pipeline reports back" in told[0]
-                    updated = _flatten(fake_slack.calls_to("chat.update")[-1])
+                    updated = flatten(fake_slack.calls_to("chat.update")[-1])
                     assert "Outcome unknown: check CI" in updated and "Mark deployed" in updated
                     assert "Start deploy" not in updated
                     # A late callback from CI is accepted, and the lock goes with it.

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakeslack import FakeSlack
+from bot.fakeslack import FakeSlack
 
 
 async def call(fake: FakeSlack, method: str, **args: Any) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ async def test_quick_answers_arrive_in_the_ack_body(
     reply = await oncall_bot.slack.command(command, text)
     assert reply.status == 200 and reply.json, f"{command} {text}: empty ack"
     assert reply.json["response_type"] == "ephemeral"
-    assert expected in _flatten(reply.json)
+    assert expected in flatten(reply.json)
     assert fake_slack.calls_to("response_url") == []
     assert await claims(oncall_bot) == 0  # a read needs no delivery claim: no database round trip before it
 
@@ -59,7 +59,7 @@ async def test_work_slower_than_the_budget_answers_through_response_url(
     reply = await bot.slack.command("/oncall", "")
     assert reply.status == 200 and not reply.text  # acked at once, without the answer
     calls = await eventually(lambda: fake_slack.calls_to("response_url"))
-    assert calls[0]["response_type"] == "ephemeral" and "*Primary:* <@U0ALICE>" in _flatten(calls[0])
+    assert calls[0]["response_type"] == "ephemeral" and "*Primary:* <@U0ALICE>" in flatten(calls[0])
 
 
 async def test_response_url_answers_reuse_one_connection(make_bot: BotFactory, fake_slack: FakeSlack) -> None:
@@ -77,19 +77,19 @@ async def test_response_url_answers_reuse_one_connection(make_bot: BotFactory, f
 async def test_oncall_asks_slack_for_a_profile_once(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
     replies = await asyncio.gather(*(oncall_bot.slack.command("/oncall", "", user="U0BOB") for _ in range(5)))
     replies.append(await oncall_bot.slack.command("/oncall", "next", user="U0BOB"))
-    assert all("*Primary:*" in _flatten(r.json) for r in replies)
+    assert all("*Primary:*" in flatten(r.json) for r in replies)
     assert [c["user"] for c in fake_slack.calls_to("users.info")] == ["U0BOB"]
 
 
 async def test_user_change_refreshes_the_cached_time_zone(oncall_bot: RunningBot, fake_slack: FakeSlack) -> None:
-    seoul = _flatten((await oncall_bot.slack.command("/oncall", "")).json)
+    seoul = flatten((await oncall_bot.slack.command("/oncall", "")).json)
     assert "until Mon 30 Nov 2026 10:00 CET (Mon 30 Nov 2026 18:00 KST your time)" in seoul
     profile = {"id": "U0ALICE", "name": "alice", "tz": "America/New_York", "deleted": False}
     reply = await oncall_bot.slack.event({"type": "user_change", "user": profile}, event_id="Ev0TZ1")
     assert reply.status == 200
 
     async def new_zone() -> str:
-        text = _flatten((await oncall_bot.slack.command("/oncall", "")).json)
+        text = flatten((await oncall_bot.slack.command("/oncall", "")).json)
         return "(Mon 30 Nov 2026 04:00 EST your time)" in text and text
 
     await eventually(new_zone)
@@ -116,4 +116,4 @@ async def test_a_refused_change_is_answered_in_the_ack(oncall_bot: RunningBot, f
     done = await oncall_bot.slack.command("/deploy", "staging v2", user="U0DAVE")
     assert done.status == 200 and not done.text
     calls = await eventually(lambda: fake_slack.calls_to("response_url"))
-    assert "staging" in _flatten(calls[0])
+    assert "staging" in flatten(calls[0])

@@ -11,9 +11,9 @@ import pytest
 from bot import migrate
 from bot.db import Database
 from bot.errors import DatabaseUnavailable, UsageError
+from bot.fakeslack import FakeSlack
 from bot.slack import middleware
 from tests.conftest import RunningBot, eventually
-from tests.fakeslack import FakeSlack
 from tests.pgproxy import PgProxy
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 _events = itertools.count(1)
 
@@ -56,7 +56,7 @@ async def test_home_shows_what_the_person_needs(bot: RunningBot, fake_slack: Fak
     assert "_none: you command or reported no open incident_" in parts["Your open incidents"]
     assert parts["Deploys in progress"].endswith("_none_") and parts["Watch windows open"].endswith("_none_")
     assert parts["Runbooks"].count("`/runbook ") == 6 and "`/runbook db-recovery` " in parts["Runbooks"]
-    assert "<https://ops.zzik.example/status|Public status page>" in _flatten(view)
+    assert "<https://ops.zzik.example/status|Public status page>" in flatten(view)
 
     # Alice commands an incident (the on-call primary commands by default), owns an action item; a deploy
     # runs on staging, a prod watch window is open, the daily checklist has open items.

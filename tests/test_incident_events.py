@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from bot.events import Published
+from bot.fakeslack import FakeSlack
 from bot.incidents import events, flows, store
 from bot.incidents.enums import Severity
 from bot.pagerduty.ids import Job as PagerDutyJob
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, set_up_is_over
 from tests.fakepagerduty import KEY, FakePagerDuty
-from tests.fakeslack import FakeSlack
 
 
 @pytest.fixture

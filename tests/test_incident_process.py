@@ -13,12 +13,12 @@ from bot import opsconfig
 from bot.__main__ import main
 from bot.deploys import messages as deploy_messages
 from bot.deploys.models import Deploy
+from bot.fakeslack import FakeSlack, check_blocks, flatten
 from bot.incidents import messages as incident_messages
 from bot.incidents.ids import Shortcut
 from bot.incidents.models import Incident
 from bot.slack.text import length
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, set_up_is_over
-from tests.fakeslack import FakeSlack, _flatten, check_blocks
 from tests.test_manifest import MANIFEST
 
 
@@ -149,7 +149,7 @@ async def test_a_long_p1_post_mortem_is_split_over_messages(bot: RunningBot, fak
 
     posts = await eventually(all_parts)
     assert not fake_slack.refused and all(len(p["blocks"]) <= 50 for p in posts)
-    everything = "\n".join(_flatten(p) for p in posts)
+    everything = "\n".join(flatten(p) for p in posts)
     assert all(
         f"update {n:02d}" not in everything and f"{n:02d} we know more &amp; more" in everything for n in range(60)
     )
@@ -170,7 +170,7 @@ async def test_a_deleted_announcement_is_posted_again_and_said_in_its_thread(
     note = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c.get("thread_ts") == again])
     assert "could not be updated (`message_not_found`)" in note[0]["text"]
     reposted = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "#zzik-incidents"]
-    assert "*Stage:* Triage" in _flatten(reposted[-2 if reposted[-1].get("thread_ts") else -1])
+    assert "*Stage:* Triage" in flatten(reposted[-2 if reposted[-1].get("thread_ts") else -1])
     fake_slack.clear()
     await bot.slack.command("/incident", "stage investigation", channel="C00000001")
     updates = await eventually(lambda: fake_slack.calls_to("chat.update"))
@@ -257,7 +257,7 @@ async def test_the_kickoff_shows_recent_prod_deploys_with_a_way_back(
 
     await ask(fake_slack, bot, "/incident", "p2 Logins fail")
     kickoff = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "kickoff" in c["text"]])
-    text = _flatten(kickoff[0])
+    text = flatten(kickoff[0])
     assert "*Recent changes:* prod deploys in the 24 h before the declaration" in text
     assert "`v7.1` by <@U0BOB>, finished" in text
     announced = "\n".join(fake_slack.texts() + fake_slack.texts("chat.update"))
@@ -269,14 +269,14 @@ async def test_the_kickoff_shows_recent_prod_deploys_with_a_way_back(
     before = len(fake_slack.calls_to("response_url"))
     await bot.slack.action("rollback_offer", "prod", user="U0BOB", channel="C00000001")
     [answer] = await eventually(lambda: fake_slack.calls_to("response_url")[before:])
-    assert "v7.1" in _flatten(answer)  # the rollback offer (or why there is nothing to go back to)
+    assert "v7.1" in flatten(answer)  # the rollback offer (or why there is nothing to go back to)
 
     clock.advance(timedelta(days=2))
     await ask(fake_slack, bot, "/incident", "p3 Later one")
     later = await eventually(
         lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "INC-2 kickoff" in c["text"]]
     )
-    assert "*Recent changes:* prod deploys in the 24 h before the declaration\n_none_" in _flatten(later[0])
+    assert "*Recent changes:* prod deploys in the 24 h before the declaration\n_none_" in flatten(later[0])
 
 
 async def test_declare_from_a_message_shortcut_prefills_the_form_and_links_the_message(
@@ -333,7 +333,7 @@ async def test_oncall_says_what_each_role_means_from_the_config(make_bot: BotFac
     bot = await make_bot(config_with(oncall=oncall))
     reply = await bot.slack.command("/oncall", "")
     body = reply.json if reply.text else (await eventually(lambda: fake_slack.calls_to("response_url")))[0]
-    text = _flatten(body)
+    text = flatten(body)
     assert "What each role means: *Primary:* First responder &amp; incident commander · *Secondary:* Backup" in text
 
 
@@ -349,8 +349,8 @@ async def test_a_long_maintenance_checklist_fits_one_message_and_says_what_did_n
     assert len(blocks) <= 50 and not fake_slack.refused
     boxes = [o for b in blocks if b["type"] == "actions" for e in b["elements"] for o in e.get("options", [])]
     assert len(boxes) == 60  # every task can be ticked
-    assert "more open tasks (tick them above; no room for their buttons): " in _flatten(posts[0])
-    assert "Task 60 &amp; check" in _flatten(posts[0])
+    assert "more open tasks (tick them above; no room for their buttons): " in flatten(posts[0])
+    assert "Task 60 &amp; check" in flatten(posts[0])
 
 
 def test_check_config_names_a_kickoff_slack_cannot_take() -> None:
@@ -400,7 +400,7 @@ def test_texts_name_the_configured_channel_and_zone_and_long_criteria_become_a_m
     assert not check_blocks(blocks, 50)
     [menu] = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "rollback_reason"]
     assert menu["type"] == "static_select" and len(menu["options"]) == 11  # 10 criteria and "Other"
-    text = _flatten({"blocks": blocks})
+    text = flatten({"blocks": blocks})
     assert "UTC" not in text and "12:00 KST" in text
 
     incident = Incident(

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from bot.incidents.setup import channel_names
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
-from tests.fakeslack import FakeSlack, _flatten
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ async def test_declare_p2_by_command(bot: RunningBot, fake_slack: FakeSlack) -> 
     assert fake_slack.calls_to("conversations.setTopic")[0]["topic"].startswith("P2 · Detection · commander")
     assert fake_slack.channels["C00000001"]["members"] == ["U0ALICE"]
     kickoff = posts_to(fake_slack, "C00000001")[0]
-    text = _flatten(kickoff)
+    text = flatten(kickoff)
     assert "Severity P2:* Degraded service or important feature broken" in text and "Within 30 min" in text
     for stage in (
         "1. Detection",
@@ -183,7 +183,7 @@ async def test_user_text_never_pings(bot: RunningBot, fake_slack: FakeSlack) -> 
     await declare(fake_slack, bot, "p2 <!channel> login down <@U0BOB> <!here|here> &")
     await bot.slack.command("/incident", "update <!everyone> still <@U0CAROL|carol> down", channel="C00000001")
     await eventually(lambda: len(posts_to(fake_slack, "C00000001")) >= 2)
-    everything = "\n".join(_flatten(c.args) for c in fake_slack.calls if c.method.startswith("chat."))
+    everything = "\n".join(flatten(c.args) for c in fake_slack.calls if c.method.startswith("chat."))
     for ping in ("<!channel>", "<!here", "<!everyone>", "&lt;", "&amp;amp;"):
         assert ping not in everything
     assert "@channel login down <@U0BOB> @here &amp;" in everything
@@ -206,7 +206,7 @@ async def test_in_channel_commands(bot: RunningBot, fake_slack: FakeSlack, clock
     assert said.startswith("INC-1 is now P1 (was P2). Paged <@U0ALICE>, <@U0BOB>, <@U0MGR>.")
     assert "P1" in fake_slack.calls_to("conversations.setTopic")[-1]["topic"]
     updated = fake_slack.calls_to("chat.update")
-    assert any("INC-1 · P1" in _flatten(u) for u in updated)
+    assert any("INC-1 · P1" in flatten(u) for u in updated)
 
     said = await ask(fake_slack, bot, "/incident", "commander <@U0BOB|bob>", channel=ch, ephemeral=False)
     assert said == "<@U0BOB> is now the commander of INC-1."
@@ -238,9 +238,9 @@ async def test_in_channel_commands(bot: RunningBot, fake_slack: FakeSlack, clock
     row = (await incidents(bot))[0]
     assert (row["status"], row["resolved_by"], row["summary"]) == ("resolved", "U0BOB", "Rebuilt the index")
     checklist = [c for c in posts_to(fake_slack, ch) if "resolved" in (c.get("text") or "")]
-    assert "Identify root cause" in _flatten(checklist[-1])
+    assert "Identify root cause" in flatten(checklist[-1])
     last_announcement = fake_slack.calls_to("chat.update")[-1]
-    assert any("Resolved" in _flatten(u) for u in fake_slack.calls_to("chat.update"))
+    assert any("Resolved" in flatten(u) for u in fake_slack.calls_to("chat.update"))
     assert last_announcement
     again = await ask(fake_slack, bot, "/incident", "resolve", channel=ch, user="U0BOB")
     assert "INC-1 is resolved" in again
@@ -259,7 +259,7 @@ async def test_in_channel_commands(bot: RunningBot, fake_slack: FakeSlack, clock
 
     fake_slack.clear()
     await bot.slack.command("/incident", "postmortem", channel=ch)
-    draft = _flatten((await eventually(lambda: posts_to(fake_slack, ch)))[0])
+    draft = flatten((await eventually(lambda: posts_to(fake_slack, ch)))[0])
     assert "*Post-mortem: INC-1 Search is slow*" in draft
     assert "*Summary:* Rebuilt the index" in draft and "*Duration:* 43 min" in draft and "*Severity:* P1" in draft
     assert "*Root cause:* _to be written_" in draft
@@ -322,7 +322,7 @@ async def test_buttons_act_once(bot: RunningBot, fake_slack: FakeSlack, clock: F
         "check: unticked Triage: Assess severity",
     ]
     kickoff_updates = [u for u in fake_slack.calls_to("chat.update") if u["channel"] == "C00000001"]
-    assert "<@U0BOB> ·" in _flatten(kickoff_updates[-1])
+    assert "<@U0BOB> ·" in flatten(kickoff_updates[-1])
 
 
 async def _check(bot: RunningBot, action: dict, selected: list[str], *, user: str) -> None:
@@ -335,7 +335,7 @@ async def test_slack_failure_is_reported_and_retry_finishes_the_job(bot: Running
     said = await declare(fake_slack, bot, "p2 Queue backlog")
     assert "Declared *INC-1* (P2)" in said
     call = fake_slack.calls_to("response_url")[-1]
-    text = _flatten(call)
+    text = flatten(call)
     assert "INC-1 is declared and recorded, but Slack refused part of the set-up" in text
     assert "channel not created: HTTP 500 from Slack" in text
     retry_button = call["blocks"][1]["elements"][0]

@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.fakeslack import FakeSlack
 from tests.conftest import eventually
-from tests.fakeslack import FakeSlack
 from tests.pgproxy import PgProxy
 from tests.processes import scratch_database, serve
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from bot.maintenance.flows import deadline
 from bot.opsconfig import Deadline
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
-from tests.fakeslack import FakeSlack, _flatten
 
 DAILY_THU = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # Thursday 09:00 CET
 
@@ -50,7 +50,7 @@ async def test_daily_weekly_monthly_post_on_time_once(
     clock.set(DAILY_THU + timedelta(seconds=1))
     await tick_all(pair)
     [daily] = checklists(fake_slack)
-    text = _flatten(daily)
+    text = flatten(daily)
     assert "*Daily maintenance checklist* · Thu 26 Nov 09:00 CET · due by Thu 26 Nov 23:59 CET · 0/4 done" in text
     for item in (
         "Review error logs",
@@ -63,14 +63,14 @@ async def test_daily_weekly_monthly_post_on_time_once(
 
     clock.set(datetime(2026, 11, 30, 8, 30, 1, tzinfo=UTC))  # Monday 09:30 CET: the weekly (and Friday's daily)
     await tick_all(pair)
-    kinds = [_flatten(c).split("*")[1] for c in checklists(fake_slack)]
+    kinds = [flatten(c).split("*")[1] for c in checklists(fake_slack)]
     assert kinds.count("Weekly maintenance checklist") == 1
     weekly = next(c for c in checklists(fake_slack) if "Weekly" in c["text"])
-    assert "due by Fri 04 Dec 17:00 CET" in _flatten(weekly)
+    assert "due by Fri 04 Dec 17:00 CET" in flatten(weekly)
     clock.set(datetime(2026, 12, 1, 9, 0, 1, tzinfo=UTC))  # the 1st, 10:00 CET
     await tick_all(pair)
     monthly = [c for c in checklists(fake_slack) if "Monthly" in c["text"]]
-    assert len(monthly) == 1 and "due by Mon 07 Dec 23:59 CET" in _flatten(monthly[0])
+    assert len(monthly) == 1 and "due by Mon 07 Dec 23:59 CET" in flatten(monthly[0])
     rows = await pair[0].db.fetch("SELECT kind, count(*) AS n FROM maintenance_posts GROUP BY kind ORDER BY kind")
     assert {r["kind"]: r["n"] for r in rows}["monthly"] == 1
 
@@ -86,7 +86,7 @@ async def test_daily_stays_nine_local_across_daylight_saving(
     clock.set(due + timedelta(seconds=1))
     await bot.tick()
     posted = [c for c in fake_slack.calls_to("chat.postMessage") if "Daily" in c["text"]]
-    assert len(posted) == 1 and "Mon 29 Mar 09:00 CEST · due by Mon 29 Mar 23:59 CEST" in _flatten(posted[0])
+    assert len(posted) == 1 and "Mon 29 Mar 09:00 CEST · due by Mon 29 Mar 23:59 CEST" in flatten(posted[0])
     clock.set(datetime(2027, 10, 29, 12, 0, tzinfo=UTC))  # Friday before the autumn switch
     await bot.tick()
     due = await bot.db.fetchval("SELECT next_due_at FROM job_schedules WHERE job = 'maintenance.daily'")
@@ -101,7 +101,7 @@ async def test_after_downtime_posted_once_and_marked_late(
     await tick_all(pair)
     dailies = [c for c in checklists(fake_slack) if "Daily" in c["text"]]
     assert len(dailies) == 1
-    assert "Posted late (Mon 30 Nov 15:00 CET): the bot was down when it was due." in _flatten(dailies[0])
+    assert "Posted late (Mon 30 Nov 15:00 CET): the bot was down when it was due." in flatten(dailies[0])
 
 
 async def test_ticks_assignments_and_one_overdue_nudge(
@@ -118,7 +118,7 @@ async def test_ticks_assignments_and_one_overdue_nudge(
     items = await one.db.fetch("SELECT item, done_by FROM maintenance_items WHERE post_id = $1 ORDER BY item", post_id)
     assert [r["done_by"] for r in items] == ["U0BOB", None, "U0BOB", None]
     update = fake_slack.calls_to("chat.update")[-1]
-    assert "2/4 done" in _flatten(update) and "<@U0BOB> · Thu 26 Nov 09:01 CET" in _flatten(update)
+    assert "2/4 done" in flatten(update) and "<@U0BOB> · Thu 26 Nov 09:01 CET" in flatten(update)
 
     assert (await one.slack.action("maintenance_assign", f"{post_id}:1", user="U0CAROL")).status == 200
     said = await eventually(lambda: [c for c in fake_slack.calls_to("response_url") if "assigned" in c["text"]])
@@ -161,7 +161,7 @@ async def test_post_now_and_bad_input(pair: tuple[RunningBot, RunningBot], fake_
     bot = pair[0]
     said = await ask(fake_slack, bot, "/maintenance", "post weekly", user="U0DAVE")
     assert said == "The weekly checklist is posted in #zzik-dev (due by Fri 27 Nov 17:00 CET)."
-    assert "Posted by <@U0DAVE>." in _flatten(checklists(fake_slack)[0])
+    assert "Posted by <@U0DAVE>." in flatten(checklists(fake_slack)[0])
     assert "say which checklist" in await ask(fake_slack, bot, "/maintenance", "post yearly")
     assert "`clean` is not a /maintenance command" in await ask(fake_slack, bot, "/maintenance", "clean")
     assert await bot.db.fetchval("SELECT count(*) FROM maintenance_posts") == 1

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from bot.rota.lookup import who_is_on_call
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 HANDOFF = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # Monday 10:00 CET: alice -> bob
 
@@ -97,7 +97,7 @@ async def test_override_now_by_the_replaced_engineer(oncall_bot: RunningBot, fak
     assert (row["user_id"], row["role"], row["created_by"]) == ("U0DAVE", "primary", "U0ALICE")
     post = fake_slack.calls_to("chat.postMessage")[-1]
     assert post["channel"] == "#zzik-incidents"
-    assert "*Primary:* <@U0DAVE>" in _flatten(post) and "Override #1 set by <@U0ALICE>" in _flatten(post)
+    assert "*Primary:* <@U0DAVE>" in flatten(post) and "Override #1 set by <@U0ALICE>" in flatten(post)
     assert fake_slack.usergroups["S0ONCALL"] == ["U0DAVE", "U0BOB", "U0MGR"]
 
     now = await answer(fake_slack, oncall_bot, "")
@@ -175,7 +175,7 @@ async def test_cancel_permissions_and_announcement(oncall_bot: RunningBot, fake_
     fake_slack.clear()
     assert await answer(fake_slack, oncall_bot, "override cancel 1") == "Override #1 cancelled."
     post = fake_slack.calls_to("chat.postMessage")[-1]
-    assert "*Primary:* <@U0ALICE>" in _flatten(post) and "Override #1 cancelled by <@U0ALICE>" in _flatten(post)
+    assert "*Primary:* <@U0ALICE>" in flatten(post) and "Override #1 cancelled by <@U0ALICE>" in flatten(post)
     again = await answer(fake_slack, oncall_bot, "override cancel 1")
     assert again == "Override #1 was already cancelled."
     runs = await oncall_bot.db.fetch("SELECT status FROM job_runs WHERE job = 'oncall.override_changes'")
@@ -193,16 +193,12 @@ async def test_future_override_is_announced_when_it_begins_and_ends_once(
     await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick())
     posts = announced(fake_slack)
     assert (
-        len(posts) == 1
-        and "*Secondary:* <@U0DAVE>" in _flatten(posts[0])
-        and "Override #1 begins" in _flatten(posts[0])
+        len(posts) == 1 and "*Secondary:* <@U0DAVE>" in flatten(posts[0]) and "Override #1 begins" in flatten(posts[0])
     )
     clock.set(datetime(2026, 11, 26, 23, 1, tzinfo=UTC))
     await asyncio.gather(one.tick(), two.tick())
     posts = announced(fake_slack)
-    assert (
-        len(posts) == 2 and "*Secondary:* <@U0BOB>" in _flatten(posts[1]) and "Override #1 ends" in _flatten(posts[1])
-    )
+    assert len(posts) == 2 and "*Secondary:* <@U0BOB>" in flatten(posts[1]) and "Override #1 ends" in flatten(posts[1])
 
 
 async def test_weekly_handoff_reminder_dm_and_announcement_once(
@@ -214,7 +210,7 @@ async def test_weekly_handoff_reminder_dm_and_announcement_once(
     await asyncio.gather(one.tick(), two.tick())  # schedules are laid down
     clock.set(datetime(2026, 11, 27, 0, 0, tzinfo=UTC))  # the override came and went, each announced once
     await asyncio.gather(one.tick(), two.tick())
-    assert [_flatten(c).count("Override #1") for c in announced(fake_slack)] == [1]
+    assert [flatten(c).count("Override #1") for c in announced(fake_slack)] == [1]
     fake_slack.clear()
 
     # Sunday 10:00 CET: the day-before DMs to the incoming bob, carol and the manager.
@@ -231,7 +227,7 @@ async def test_weekly_handoff_reminder_dm_and_announcement_once(
     clock.set(HANDOFF - timedelta(minutes=30) + timedelta(seconds=1))  # 09:30 CET
     await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick())
     [reminder] = announced(fake_slack)
-    text = _flatten(reminder)
+    text = flatten(reminder)
     assert reminder["channel"] == "#zzik-incidents"
     assert "On-call handoff at Mon 30 Nov 2026 10:00 CET" in text
     assert "*Primary:* <@U0ALICE> → <@U0BOB>" in text and "*Secondary:* <@U0BOB> → <@U0CAROL>" in text
@@ -241,8 +237,8 @@ async def test_weekly_handoff_reminder_dm_and_announcement_once(
     await asyncio.gather(one.tick(), two.tick(), one.tick(), two.tick())
     posts = announced(fake_slack)
     assert len(posts) == 2
-    assert "Now on call" in _flatten(posts[1]) and "*Primary:* <@U0BOB>" in _flatten(posts[1])
-    assert "Weekly handoff, Mon 30 Nov 2026 10:00 CET." in _flatten(posts[1])
+    assert "Now on call" in flatten(posts[1]) and "*Primary:* <@U0BOB>" in flatten(posts[1])
+    assert "Weekly handoff, Mon 30 Nov 2026 10:00 CET." in flatten(posts[1])
     assert fake_slack.usergroups["S0ONCALL"] == ["U0BOB", "U0CAROL", "U0MGR"]
 
 
@@ -255,7 +251,7 @@ async def test_handoff_after_downtime_is_announced_once_and_late(
     await oncall_bot.tick()
     posts = [p for p in fake_slack.calls_to("chat.postMessage") if p["channel"] == "#zzik-incidents"]
     assert len(posts) == 1  # no stale reminder, one late announcement
-    assert "Announced late: the bot was down for the handoff, 180 min ago" in _flatten(posts[0])
+    assert "Announced late: the bot was down for the handoff, 180 min ago" in flatten(posts[0])
 
 
 async def test_p1_paging_uses_the_lookup(oncall_bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock) -> None:

@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from bot import opsconfig
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 CONTACTS = [
     {"name": "Jane <Doe>", "role": "CTO & founder", "phone": "+82 10-1234-5678", "email": "jane@zzik.example"},
@@ -98,7 +98,7 @@ async def test_a_p1_kickoff_points_to_the_list(bot: RunningBot, fake_slack: Fake
     kickoffs = await eventually(
         lambda: (
             [
-                _flatten(c)
+                flatten(c)
                 for c in fake_slack.calls_to("chat.postMessage")
                 if c["channel"] in ("C00000001", "C00000002") and "kickoff" in c.get("text", "")
             ]

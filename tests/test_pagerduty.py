@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, set_up_is_over
 from tests.fakepagerduty import KEY, FakePagerDuty, running
-from tests.fakeslack import FakeSlack, _flatten
 
 P1_KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEYP1X"
 
@@ -42,7 +42,7 @@ async def pd_events(bot: RunningBot) -> list[dict]:
 
 
 def posts_to(fake: FakeSlack, channel: str) -> list[str]:
-    return [_flatten(c) for c in fake.posted_in(channel)]
+    return [flatten(c) for c in fake.posted_in(channel)]
 
 
 async def test_a_p1_triggers_once_and_is_acknowledged_and_resolved_on_both_sides(
@@ -78,7 +78,7 @@ async def test_a_p1_triggers_once_and_is_acknowledged_and_resolved_on_both_sides
     await eventually(set_up_is_over(bot))
     answers = [c for c in fake_slack.calls_to("response_url") if "Declared" in c.get("text", "")]
     assert "Paged in PagerDuty · DM'd <@" in answers[0]["text"]
-    [announcement] = [t for t in map(_flatten, fake_slack.calls_to("chat.postMessage")) if "*Paging:*" in t]
+    [announcement] = [t for t in map(flatten, fake_slack.calls_to("chat.postMessage")) if "*Paging:*" in t]
     assert "*Paging:* Paged in PagerDuty · DM'd <@" in announcement
 
     # Acknowledge in Slack: PagerDuty agrees; a double click acknowledges once.

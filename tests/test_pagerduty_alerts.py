@@ -9,10 +9,10 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.events import Published
+from bot.fakeslack import FakeSlack
 from tests.alertmanager import now
 from tests.conftest import ROTA, BotFactory, RunningBot, config_with, eventually
 from tests.fakepagerduty import KEY, FakePagerDuty, user
-from tests.fakeslack import FakeSlack
 from tests.test_alerts import AUTH, grafana, post
 
 SECRET = "pd-webhook-secret-new-4c1e"

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from bot.jobs import MAX_ATTEMPTS
 from tests.conftest import ROTA, SIGNING_SECRET, BotFactory, RunningBot, ask, config_with, eventually, rota_now
 from tests.fakepagerduty import KEY, FakePagerDuty, user
-from tests.fakeslack import FakeSlack, _flatten
 from tests.processes import scratch_database, serve
 from tests.slackreq import SlackRequests
 
@@ -66,7 +66,7 @@ async def timeline(bot: RunningBot) -> list[tuple[str | None, str, str]]:
 
 
 def channel_posts(fake: FakeSlack) -> list[str]:
-    return [_flatten(c) for c in fake.calls_to("chat.postMessage") if c["channel"] == "C00000001"]
+    return [flatten(c) for c in fake.calls_to("chat.postMessage") if c["channel"] == "C00000001"]
 
 
 async def test_acknowledged_in_pagerduty_acknowledges_in_slack_once(
@@ -87,7 +87,7 @@ async def test_acknowledged_in_pagerduty_acknowledges_in_slack_once(
     assert (None, "pagerduty", "acknowledged in PagerDuty by Bob &lt;Builder&gt;") in events
     assert next(e for e in events if e[1] == "acknowledged")[0] is None  # not a Slack user the bot knows
     updated = await eventually(
-        lambda: [t for t in map(_flatten, fake_slack.calls_to("chat.update")) if "*Acknowledged:* in PagerDuty" in t]
+        lambda: [t for t in map(flatten, fake_slack.calls_to("chat.update")) if "*Acknowledged:* in PagerDuty" in t]
     )
     assert "Acknowledge" not in updated[-1].split("*Acknowledged:*")[1].split("\n")[0]
     # Not sent back to PagerDuty, which has it already.

@@ -18,9 +18,9 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from bot.fakeslack import FakeSlack, flatten
 from bot.slack.commands import COMMANDS
 from tests.conftest import ROTA, BotFactory, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "2000"))
 BROADCAST = re.compile(r"<!(?:everyone|channel|here)(?:\|[^>]*)?>")
@@ -219,7 +219,7 @@ async def test_any_command_text_and_any_click_is_acked_audited_and_safe(
     await bot.slack.command("/incident", "p3 Something to click on", user="U0BOB")  # incident 1 exists
     # ... and is set up: its set-up (channel, pages, announcement, kickoff, all through the fake Slack in this
     # process) must not share the CPU with the first examples, whose acks it delayed past 3 s on a loaded machine.
-    await eventually(lambda: any("INC-1" in _flatten(c) for c in fake_slack.calls_to("response_url")), within=60)
+    await eventually(lambda: any("INC-1" in flatten(c) for c in fake_slack.calls_to("response_url")), within=60)
 
     slow: list[tuple[float, Any]] = []
     bad: list[tuple[int, Any]] = []
@@ -262,7 +262,7 @@ async def test_any_command_text_and_any_click_is_acked_audited_and_safe(
         ) from None
     metrics = bot.services.metrics.render().decode()
     assert 'outcome="error"' not in metrics, [line for line in metrics.splitlines() if 'outcome="error"' in line]
-    said = [_flatten(c.args) for c in fake_slack.calls] + acks
+    said = [flatten(c.args) for c in fake_slack.calls] + acks
     said += [c.args.get("topic", "") for c in fake_slack.calls if c.method == "conversations.setTopic"]
     live = [s for s in said if BROADCAST.search(s)]
     assert not live, live[:5]

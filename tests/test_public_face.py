@@ -17,8 +17,8 @@ import pytest
 
 from bot import migrate
 from bot.db import Database
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 from tests.test_alerts import AUTH, grafana
 
 SLACK_ID = re.compile(r"\b[UCWGS][0-9A-Z]{6,}\b")
@@ -81,7 +81,7 @@ async def test_public_text_is_cleaned_previewed_and_the_feed_stays_valid(
     reply = await bot.slack.command("/incident", f"public {FIRST}", user="U0ALICE", channel=channel)
     assert reply.status == 200
     view = (await eventually(lambda: fake_slack.calls_to("views.open")))[0]["view"]
-    preview = _flatten({"blocks": view["blocks"]})
+    preview = flatten({"blocks": view["blocks"]})
     cleaned = (
         "Logins fail for some users. Bob is on it, too; see #general and "
         "<https://zzik.example/help|the help page> @here"
@@ -101,7 +101,7 @@ async def test_public_text_is_cleaned_previewed_and_the_feed_stays_valid(
     reply = await bot.slack.command("/incident", f"public {LATER}", user="U0ALICE", channel=channel)
     shown = await answer_to(bot, fake_slack, before, reply)
     assert shown["response_type"] == "ephemeral"
-    seen = _flatten(shown)
+    seen = flatten(shown)
     later = "Fix deployed by Carol; ask in #channel or @deployers, @channel @everyone <https://zzik.example/status>"
     assert "*Sign-in problems* — Monitoring" in seen and later.removesuffix(">") in seen, seen
     assert not SLACK_ID.search(seen) and "\x01" not in seen and "\x0b" not in seen
@@ -112,13 +112,13 @@ async def test_public_text_is_cleaned_previewed_and_the_feed_stays_valid(
     before = len(fake_slack.calls_to("response_url"))
     edit = buttons["status_edit_update"]
     reply = await bot.slack.action(edit["action_id"], edit["value"], user="U0ALICE", channel=channel)
-    assert _flatten(await answer_to(bot, fake_slack, before, reply)).startswith("Not published.")
+    assert flatten(await answer_to(bot, fake_slack, before, reply)).startswith("Not published.")
     assert await bot.db.fetchval("SELECT count(*) FROM status_updates") == 1
 
     publish = buttons["status_publish_update"]
     before = len(fake_slack.calls_to("response_url"))
     reply = await bot.slack.action(publish["action_id"], publish["value"], user="U0ALICE", channel=channel)
-    assert _flatten(await answer_to(bot, fake_slack, before, reply)) == "Published."
+    assert flatten(await answer_to(bot, fake_slack, before, reply)) == "Published."
     bodies = [r["body"] for r in await bot.db.fetch("SELECT body FROM status_updates ORDER BY id")]
     assert bodies == [cleaned, later]  # stored as previewed
     await run_jobs(bot)
@@ -181,7 +181,7 @@ async def test_a_forged_publish_button_publishes_nothing(bot: RunningBot, fake_s
     for value in forged:
         before = len(fake_slack.calls_to("response_url"))
         reply = await bot.slack.action("status_publish_update", value, user="U0ALICE", channel="C00000001")
-        said = _flatten(await answer_to(bot, fake_slack, before, reply))
+        said = flatten(await answer_to(bot, fake_slack, before, reply))
         assert said == "That button does not belong to an update's preview.", (value, said)
     assert await bot.db.fetchval("SELECT count(*) FROM status_incidents") == 0
     assert await bot.db.fetchval("SELECT count(*) FROM audit_log WHERE outcome = 'error'") == 0
@@ -267,7 +267,7 @@ async def test_forged_alert_button_values_get_a_sentence_and_change_nothing(
         for value in values:
             before = len(fake_slack.calls_to("response_url"))
             reply = await bot.slack.action(action_id, value, user="U0BOB", channel="C0ALERTS")
-            said = _flatten(await answer_to(bot, fake_slack, before, reply))
+            said = flatten(await answer_to(bot, fake_slack, before, reply))
             assert said == NOT_AN_ALERT, (action_id, value, said)
 
     errors = await bot.db.fetch("SELECT action, detail FROM audit_log WHERE outcome = 'error'")

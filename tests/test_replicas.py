@@ -8,8 +8,8 @@ import signal
 
 import asyncpg
 
+from bot.fakeslack import FakeSlack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, eventually
-from tests.fakeslack import FakeSlack
 from tests.processes import scratch_database, serve
 
 

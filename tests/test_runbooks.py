@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ async def test_a_run_step_by_step(bot: RunningBot, fake_slack: FakeSlack, clock)
     reply = await bot.slack.command("/runbook", "Database Recovery", user="U0BOB", channel="C0OPS")
     assert reply.status == 200
     [message] = await eventually(lambda: run_posts(fake_slack))
-    text = _flatten(message)
+    text = flatten(message)
     assert "Runbook: Database Recovery* · started by <@U0BOB> · 0/5 steps recorded" in text
     assert "*2.* Restore from backup\n```psql -d zzik_live &lt; backup.sql```" in text
     assert [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]][:2] == [
@@ -71,7 +71,7 @@ async def test_a_run_step_by_step(bot: RunningBot, fake_slack: FakeSlack, clock)
     rows = await step_rows(bot)
     assert len(rows) == 1 and rows[0][:2] == (0, "done")
     updated = await eventually(lambda: fake_slack.calls_to("chat.update"))
-    assert "1/5 steps recorded" in _flatten(updated[-1]) and ":white_check_mark: done by" in _flatten(updated[-1])
+    assert "1/5 steps recorded" in flatten(updated[-1]) and ":white_check_mark: done by" in flatten(updated[-1])
 
     short = await skip(bot, fake_slack, "1:1", "no")
     assert short.json == {"response_action": "errors", "errors": {"reason": "Say why, in a few words."}}
@@ -100,14 +100,14 @@ async def test_inside_an_incident_the_steps_join_its_timeline(bot: RunningBot, f
     await ask(fake_slack, bot, "/incident", "p2 Connections refused")
     await bot.slack.command("/runbook", "db-connection-errors", channel="C00000001")
     message = (await eventually(lambda: run_posts(fake_slack, "C00000001")))[0]
-    assert "part of INC-1" in _flatten(message)
+    assert "part of INC-1" in flatten(message)
     running = await ask(fake_slack, bot, "/runbook", "runs")
     assert "*Database Connection Errors* in <#C00000001> · 0/4 steps" in running
     await bot.slack.action("runbook_done", "1:0", channel="C00000001")
     await eventually(lambda: _count(bot, 1))
     await bot.slack.command("/incident", "postmortem", channel="C00000001")
     draft = await eventually(lambda: [c for c in fake_slack.calls_to("chat.postMessage") if "Post-mortem" in c["text"]])
-    text = _flatten(draft[0])
+    text = flatten(draft[0])
     assert "runbook Database Connection Errors started" in text
     assert "runbook Database Connection Errors step 1 done: Check connection pool settings" in text
 
@@ -123,11 +123,11 @@ async def test_a_long_runbook_is_paged_not_cut(make_bot: BotFactory, fake_slack:
     assert len(messages) > 1 and placed.count('"ts"') == len(messages)
     assert all(len(m["blocks"]) <= 50 for m in messages)
     assert all(len(b["text"]["text"]) <= 3000 for m in messages for b in m["blocks"] if b["type"] == "section")
-    everything = "\n".join(_flatten(m) for m in messages).replace("\n", "")
+    everything = "\n".join(flatten(m) for m in messages).replace("\n", "")
     for n in (0, 31, 59):
         assert ("verify replication lag and disk on every replica. " * 80).strip() in everything
         assert f"Check shard {n}:" in everything and f"psql -h shard{n} -c 'select 1'" in everything
-    assert f"page 1 of {len(messages)}" in _flatten(messages[0])
+    assert f"page 1 of {len(messages)}" in flatten(messages[0])
 
 
 async def test_a_channel_the_bot_is_not_in(bot: RunningBot, fake_slack: FakeSlack) -> None:

@@ -25,8 +25,8 @@ import pytest
 from bot import migrate
 from bot.__main__ import main
 from bot.embedded import ACCOUNT
+from bot.fakeslack import FakeSlack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RunningBot, eventually
-from tests.fakeslack import FakeSlack
 from tests.processes import ROOT, free_port, scratch_database, serve
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from slack_sdk.errors import SlackApiError
 
+from bot.fakeslack import FakeSlack
 from bot.metrics import Metrics
 from bot.slack.client import SlackClient
-from tests.fakeslack import FakeSlack
 
 
 @pytest.fixture

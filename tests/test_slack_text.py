@@ -5,9 +5,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from bot.fakeslack import FakeSlack, check_blocks, check_view
 from bot.slack.text import escape, from_slack, length, plain, shorten, slug
 from tests.conftest import RunningBot, eventually
-from tests.fakeslack import FakeSlack, check_blocks, check_view
 from tests.slackreq import slack_encode
 
 ISSUE_UPDATE = (

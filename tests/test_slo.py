@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakepipeline import FakePipeline
-from tests.fakeslack import FakeSlack, _flatten
 from tests.prom import Exporter, PrometheusServer, backfill, free_port, start_prometheus
 from tests.test_deploys import check, click, deploys
 
@@ -92,7 +92,7 @@ async def test_slo_shows_live_values_budgets_and_burn_rates(
     bot = await make_bot(slo_config(failing_prometheus.url))
     _, answer = await slo(bot)
     assert answer["response_type"] == "ephemeral"
-    text = _flatten(answer)
+    text = flatten(answer)
     assert answer["text"] == "SLOs: 2 SLO(s) breaching, 0 at risk"
     assert (
         ":red_circle: Error Rate: *1%* over 30d (target &lt;= 0.3%) · breaching · budget *overspent* (233.333% over)"
@@ -122,7 +122,7 @@ async def test_slo_shows_live_values_budgets_and_burn_rates(
         _, answer = await slo(healthy)
         assert answer["text"] == "SLOs: All measured SLOs are within target"
         assert ":large_green_circle: Error Rate: *0%* over 30d (target &lt;= 0.3%) · ok · budget left 100%" in (
-            _flatten(answer)
+            flatten(answer)
         )
     finally:
         ok.stop()
@@ -145,7 +145,7 @@ async def test_slo_says_plainly_when_prometheus_is_slow_or_down(make_bot: BotFac
         took, answer = await slo(bot)
         assert took < 2.9  # within Slack's 3 s, in the ack
         assert answer["text"] == "Live SLO values are unavailable: Prometheus did not answer within 2 s. The targets:"
-        assert "• Error Rate: *&lt;= 0.3%* _(Failed requests / Total requests)_" in _flatten(answer)
+        assert "• Error Rate: *&lt;= 0.3%* _(Failed requests / Total requests)_" in flatten(answer)
         took, answer = await slo(bot, "report 2026-10")
         assert took < 2.9 and "Prometheus did not answer within 2 s" in answer["text"]
     finally:
@@ -169,7 +169,7 @@ async def test_slo_says_plainly_when_prometheus_is_slow_or_down(make_bot: BotFac
     # Not configured: the targets, "not measured".
     plain = await make_bot()
     _, answer = await slo(plain)
-    assert "Not measured: no Prometheus is configured" in _flatten(answer)
+    assert "Not measured: no Prometheus is configured" in flatten(answer)
 
 
 async def test_slo_usage(bot: RunningBot, fake_slack: FakeSlack) -> None:
@@ -219,7 +219,7 @@ async def test_slo_report_for_a_backfilled_month_and_the_monthly_review(
     try:
         bot = await make_bot(slo_config(prom.url, timeout="5s"))
         said = await ask(fake_slack, bot, "/slo", "report 2026-10")
-        text = _flatten(fake_slack.calls_to("response_url")[-1])
+        text = flatten(fake_slack.calls_to("response_url")[-1])
         assert said.startswith("SLO report 2026-10: 1 SLO(s) missed\n")
         assert ":large_green_circle: Error Rate: *0.1%* (target &lt;= 0.3%) · ok · error budget spent 33.333%" in text
         # 1 of the month's 63 samples down: 98.413% up, 15.87 times the 0.1% budget.
@@ -266,7 +266,7 @@ async def deploy(bot: RunningBot, fake: FakeSlack, version: str) -> int:
 
 
 def thread(fake: FakeSlack, needle: str) -> list[dict]:
-    return [c for c in fake.calls_to("chat.postMessage") if c.get("thread_ts") and needle in _flatten(c)]
+    return [c for c in fake.calls_to("chat.postMessage") if c.get("thread_ts") and needle in flatten(c)]
 
 
 async def test_the_watch_window_is_measured_and_a_rollback_verified(
@@ -300,7 +300,7 @@ async def test_the_watch_window_is_measured_and_a_rollback_verified(
     clock.set(finished + timedelta(minutes=30))
     await bot.tick()
     (end,) = thread(fake_slack, "Watch window of Deploy #1")
-    assert "Over the watch window: error rate 0% (before: 0%) · p95 95 ms (before: 95 ms)" in _flatten(end)
+    assert "Over the watch window: error rate 0% (before: 0%) · p95 95 ms (before: 95 ms)" in flatten(end)
     await click(bot, fake_slack, "deploy_watch_healthy", str(first), user="U0DAVE")
 
     # v2 makes things worse: first every request takes 0.4 s, then 20% of them fail.
@@ -310,15 +310,15 @@ async def test_the_watch_window_is_measured_and_a_rollback_verified(
     await pipeline.report(bot.url, second, "succeeded")
     (slow,) = await ticking(lambda: thread(fake_slack, "*Performance degraded &gt; 50%*:"))
     assert "Deploy #2 of v2 to prod meets the manual's rollback criteria: *Performance degraded &gt; 50%*: p95" in (
-        _flatten(slow)
+        flatten(slow)
     )
-    assert "slower than before (95 ms), over 50%" in _flatten(slow)
+    assert "slower than before (95 ms), over 50%" in flatten(slow)
     slow_radio = next(b for b in slow["blocks"] if b.get("block_id") == "rollback_reason")["elements"][0]
     assert slow_radio["initial_option"]["value"] == "performance"
 
     exporter.error_ratio = 0.2
     posts = await ticking(lambda: thread(fake_slack, "Error rate &gt; 10%*:"))
-    text = _flatten(posts[0])
+    text = flatten(posts[0])
     assert "Deploy #2 of v2 to prod meets the manual's rollback criteria: *Error rate &gt; 10%*: error rate" in text
     assert "% &gt; 10%" in posts[0]["text"] and ">" not in posts[0]["text"]  # `>` escaped once, as the criterion's
     assert "(before: 0%)" in text and "Roll back to v1" in text
@@ -369,7 +369,7 @@ async def test_the_watch_window_is_measured_and_a_rollback_verified(
         "SELECT ticked_by FROM deploy_checks WHERE deploy_id = $1 AND item = 'error_rates_normal'", rollback["id"]
     )
     assert by.startswith("bot:Prometheus: error rate 0% (before the deploy: 0%)")
-    shown = _flatten(fake_slack.calls_to("chat.update")[-1])
+    shown = flatten(fake_slack.calls_to("chat.update")[-1])
     assert "Prometheus: error rate 0% (before the deploy: 0%)" in shown and "Verify the rollback* (1/3)" in shown
     audit = await bot.db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'verify.error_rates_normal'")
     assert audit == 1
@@ -394,7 +394,7 @@ async def test_the_watch_says_when_prometheus_is_down(
     clock.set((await deploys(bot))[-1]["watch_until"])
     await bot.tick()
     (end,) = thread(fake_slack, "Watch window of Deploy #1")
-    assert "Measured figures unavailable: Prometheus could not be reached" in _flatten(end)
+    assert "Measured figures unavailable: Prometheus could not be reached" in flatten(end)
     assert json.dumps(end)  # the end message is still posted with its buttons
 
 

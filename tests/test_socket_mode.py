@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.__main__ import main
+from bot.fakeslack import FakeSlack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, eventually
-from tests.fakeslack import FakeSlack
 from tests.processes import scratch_database, serve
 
 

@@ -12,8 +12,8 @@ import pytest
 from multidict import CIMultiDict
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 from tests.pgproxy import PgProxy
 
 INC = "C00000001"  # the first incident's channel in the fake Slack
@@ -103,8 +103,8 @@ async def confirm(bot: RunningBot, fake: FakeSlack, answer: dict, *, user: str =
     reply = await bot.slack.action(button["action_id"], button["value"], user=user, channel=INC)
     assert reply.status == 200
     if reply.text and reply.json.get("text"):
-        return _flatten(reply.json)
-    return _flatten((await eventually(lambda: fake.calls_to("response_url")[before:]))[0])
+        return flatten(reply.json)
+    return flatten((await eventually(lambda: fake.calls_to("response_url")[before:]))[0])
 
 
 async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, fake_slack: FakeSlack) -> None:
@@ -125,7 +125,7 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
         "API Services",
         "Database",
     ]
-    preview = _flatten({"blocks": view["blocks"]})
+    preview = flatten({"blocks": view["blocks"]})
     assert "Logins fail &amp; pages are slow Bob @channel" in preview and "&amp;amp;" not in preview
     assert await bot.db.fetchval("SELECT count(*) FROM status_incidents") == 0  # nothing public yet
 
@@ -162,7 +162,7 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
 
     # Later updates are previewed first (an optional new status), and published once Publish is pressed.
     shown = await preview_of(bot, fake_slack, "monitoring Fix deployed, watching")
-    assert "*Sign-in problems* — Monitoring" in _flatten(shown) and "Fix deployed, watching" in _flatten(shown)
+    assert "*Sign-in problems* — Monitoring" in flatten(shown) and "Fix deployed, watching" in flatten(shown)
     assert await bot.db.fetchval("SELECT count(*) FROM status_updates") == 1  # nothing published yet
     assert await confirm(bot, fake_slack, shown) == "Published."
     said = (await eventually(lambda: [c for c in posts_to(fake_slack, INC) if "Fix deployed" in c["text"]]))[0]
@@ -170,7 +170,7 @@ async def test_first_public_update_opens_a_form_then_publishes(bot: RunningBot, 
     assert await confirm(bot, fake_slack, shown) == "That update is published already."  # a second press
     assert len(fake_slack.calls_to("views.open")) == 1
     shown = await preview_of(bot, fake_slack, "Still watching", user="U0DAVE")  # an incident manager
-    assert "— Monitoring" in _flatten(shown)
+    assert "— Monitoring" in flatten(shown)
     assert await confirm(bot, fake_slack, shown, user="U0DAVE") == "Published."
     assert [r["status"] for r in await bot.db.fetch("SELECT status FROM status_updates ORDER BY id")] == [
         "identified",

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack
 from tests.conftest import START, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

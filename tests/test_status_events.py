@@ -11,11 +11,11 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.events import Event, Published
+from bot.fakeslack import FakeSlack
 from bot.incidents.events import IncidentDeclared, IncidentReopened, IncidentResolved, SeverityChanged
 from bot.status import handlers
 from bot.status.ids import Job
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack
 from tests.test_status import INC, publish, reminders, run_jobs, timeline
 
 STAKEHOLDERS = "#zzik-support"

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from bot.clock import FrozenClock
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.fakepagerduty import KEY, FakePagerDuty
-from tests.fakeslack import FakeSlack, _flatten
 from tests.test_alerts import AUTH, grafana, now, post
 
 
@@ -29,7 +29,7 @@ async def bot(make_bot: BotFactory, pagerduty: FakePagerDuty) -> RunningBot:
 
 
 def dms(fake: FakeSlack, user: str) -> list[str]:
-    return [_flatten(c) for c in fake.calls_to("chat.postMessage") if c["channel"] == user]
+    return [flatten(c) for c in fake.calls_to("chat.postMessage") if c["channel"] == user]
 
 
 async def delivered(bot: RunningBot, user: str) -> bool:
@@ -128,7 +128,7 @@ async def test_pages_given_up_are_said_in_the_incident_channel(
     rounds = await page_rounds(bot)
     assert len(rounds) == 10  # the first try and nine retries
     [channel] = [c["id"] for c in fake_slack.created_channels()]
-    told = [_flatten(c) for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == channel]
+    told = [flatten(c) for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == channel]
     gave_up = [t for t in told if "paging gave up" in t]
     assert len(gave_up) == 1 and "could not page <@U0ALICE>: fatal_error" in gave_up[0]
 

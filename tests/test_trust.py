@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot import opsconfig, policy
+from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.fakeslack import FakeSlack, _flatten
 
 PRE = ["tests", "security_scan", "benchmarks", "migrations", "rollback_plan", "changelog", "team_notified"]
 
@@ -32,7 +32,7 @@ async def click(bot: RunningBot, fake: FakeSlack, action_id: str, value: str, us
     assert (await bot.slack.action(action_id, value, user=user, **kw)).status == 200
     calls = await eventually(lambda: fake.calls_to("response_url")[before:])
     assert calls[0]["response_type"] == "ephemeral", calls[0]
-    return _flatten(calls[0])
+    return flatten(calls[0])
 
 
 async def refusals(bot: RunningBot) -> list[dict]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.fakeslack import FakeSlack
 from tests.conftest import BotFactory, RunningBot, ask, eventually
-from tests.fakeslack import FakeSlack
 
 FIRING = 'zzik_answer_fallbacks_total{kind="job",name="incidents.setup",route="dm"} 1.0'
 

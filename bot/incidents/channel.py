@@ -81,7 +81,21 @@ async def kickoff(services: Services, incident: Incident) -> Message:
     ticks = await store.checks(services.db, incident.id)
     level = services.config.severity(incident.severity)
     recent = await recent_deploys(services, incident)
-    return messages.kickoff(incident, level, services.config, ticks, zone(services), recent)
+    return messages.kickoff(
+        incident, level, services.config, ticks, zone(services), recent, await notes(services, incident)
+    )
+
+
+async def notes(services: Services, incident: Incident) -> list[str]:
+    """What other domains add to the kickoff (services.kickoff_notes), in order; one that fails is left out and
+    logged, so a note never keeps the kickoff from being posted."""
+    found: list[str] = []
+    for note in services.kickoff_notes:
+        try:
+            found += await note(services, incident)
+        except Exception:
+            logger.exception("kickoff note failed", incident=incident.id, note=getattr(note, "__qualname__", "?"))
+    return found
 
 
 async def refresh_announcement(services: Services, incident: Incident) -> list[str]:

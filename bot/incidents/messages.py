@@ -123,6 +123,7 @@ def kickoff(
     ticks: dict[tuple[int, int], tuple[str, datetime]],
     zone: ZoneInfo,
     recent: list[Deploy] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[str, Blocks]:
     intro = [
         f":rotating_light: *{header(incident)}*",
@@ -143,6 +144,7 @@ def kickoff(
     ]
     if recent is not None:
         blocks += recent_changes(recent, config, zone)
+    blocks += [section(note) for note in notes or []]
     for s, stage in enumerate(config.incidents.stages):
         options, selected = [], []
         for i, item in enumerate(stage.items):

@@ -1,4 +1,6 @@
-"""A fake Slack Web API served over real HTTP: records every call, can fail on demand.
+"""A fake Slack Web API served over real HTTP: records every call, can fail on demand, refuses what Slack refuses.
+
+Shared by the tests and `zzik-bot demo` (one fake, not two).
 
 The bot's SlackClient talks to it through SLACK_API_URL exactly as it talks to slack.com: same paths,
 same JSON or form bodies, same Authorization header. It also serves response_url endpoints.
@@ -142,7 +144,7 @@ class FakeSlack:
 
     def texts(self, method: str = "chat.postMessage") -> list[str]:
         """Every text a method was called with, blocks flattened in (for assertions on what people saw)."""
-        return [_flatten(c) for c in self.calls_to(method)]
+        return [flatten(c) for c in self.calls_to(method)]
 
     def connections(self, method: str) -> set[tuple[str, int] | None]:
         """The distinct TCP connections a method was called over (keep-alive reuses one)."""
@@ -303,8 +305,9 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_name_specials"}
         if any(c["name"] == name for c in self.channels.values()):
             return {"ok": False, "error": "name_taken"}
-        channel = {"id": f"C{next(self._ids):08d}", "name": name, "members": []}
-        self.channels[channel["id"]] = channel
+        channel_id = f"C{next(self._ids):08d}"
+        channel: dict[str, Any] = {"id": channel_id, "name": name, "members": []}
+        self.channels[channel_id] = channel
         return {"ok": True, "channel": channel}
 
     def m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -550,7 +553,7 @@ def _user_json(user: User) -> dict[str, Any]:
     }
 
 
-def _flatten(args: dict[str, Any]) -> str:
+def flatten(args: dict[str, Any]) -> str:
     parts = [str(args.get("text") or "")]
 
     def walk(node: Any) -> None:
