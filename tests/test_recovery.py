@@ -220,6 +220,7 @@ async def test_drills_timed_held_against_rto_and_rpo_posted_in_the_monthly_threa
     assert "restore time 50m against RTO 1h 00m: :white_check_mark: met" in text
     assert "data age 7h 00m against RPO 6h 00m: :x: missed" in text
     assert "1. Stop application servers: +10m" in text and "5. Run validation tests: +50m" in text
+    assert "Also in the monthly checklist's thread." in flatten(here[0])
     row = await bot.db.fetchrow("SELECT * FROM recovery_drills WHERE run_id = 1")
     assert row["finished_at"] - row["started_at"] == timedelta(minutes=50) and row["started_at"] == started
     assert row["data_age"] == timedelta(hours=7) and row["posted_here"] and row["posted_monthly"]
@@ -228,7 +229,7 @@ async def test_drills_timed_held_against_rto_and_rpo_posted_in_the_monthly_threa
     again = await bot.slack.view_submission(
         "runbook_drill_age_view", {"age": {"value": {"value": "1h"}}}, user="U0CAROL", private_metadata="1"
     )
-    assert again.status == 200
+    assert again.json["errors"]["age"] == "That drill's data age was already recorded (7h 00m)."
     assert await bot.db.fetchval("SELECT data_age FROM recovery_drills WHERE run_id = 1") == timedelta(hours=7)
 
     # A drill by command: 4 steps 30 min apart: 2h (RTO missed); the newest restored row 2h before it (RPO met).

@@ -77,9 +77,9 @@ def data_age(text: str, started_at: datetime, services: Services) -> timedelta:
     return started_at - newest
 
 
-async def record_age(services: Services, run_id: int, text: str, actor: str) -> str | None:
-    """The data-age modal: recorded once, with the monthly checklist its result goes to; then the result is
-    posted (a job). None when recorded, else what to tell the user."""
+async def record_age(services: Services, run_id: int, text: str, actor: str) -> None:
+    """The data-age form: recorded once, with the monthly checklist its result goes to; then the result is posted
+    (a job). Invalid (nothing stored: the form says why) for a bad age, an unfinished or already told drill."""
     _, drill = await _drill(services, run_id)
     age = data_age(text, drill.started_at, services)
     now = services.clock.now()
@@ -87,15 +87,10 @@ async def record_age(services: Services, run_id: int, text: str, actor: str) -> 
         monthly = await maintenance.latest_checklist(conn, "monthly")
         post_id = monthly.id if monthly is not None and monthly.ts else None
         if not await store.record_data_age(conn, run_id, age, actor, now, post_id):
-            fresh = await store.drill(conn, run_id)
-            return (
-                messages.NOT_FINISHED
-                if fresh is None or fresh.finished_at is None
-                else messages.age_already_recorded(fresh)
-            )
+            fresh = await store.drill(conn, run_id) or drill
+            raise Invalid(messages.NOT_FINISHED if fresh.finished_at is None else messages.age_already_recorded(fresh))
         await services.jobs.schedule_once(conn, Job.DRILL_RESULT, str(run_id), now, {"run_id": run_id})
     await services.jobs.run_now(Job.DRILL_RESULT, str(run_id))
-    return None
 
 
 async def post_result(services: Services, run_id: int) -> None:
@@ -103,9 +98,11 @@ async def post_result(services: Services, run_id: int) -> None:
     run, drill = await _drill(services, run_id)
     if drill.recorded_at is None:
         return
-    text, blocks = messages.drill_result(run, drill, await store.steps(services.db, run_id))
+    recorded = await store.steps(services.db, run_id)
+    text, blocks = messages.drill_result(run, drill, recorded)
     if not drill.posted_here:
-        await services.slack.chat_postMessage(channel=run.channel, text=text, blocks=blocks)
+        _, here = messages.drill_result(run, drill, recorded, here=True)
+        await services.slack.chat_postMessage(channel=run.channel, text=text, blocks=here)
         await store.set_drill_posted(services.db, run_id, here=True)
     if drill.monthly_post_id is not None and not drill.posted_monthly:
         post = await maintenance.get(services.db, drill.monthly_post_id)

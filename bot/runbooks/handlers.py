@@ -83,15 +83,10 @@ async def drill_age(ctx: Ctx) -> None:
 
 async def drill_age_told(ctx: Ctx) -> None:
     try:
-        said = await drills.record_age(
-            ctx.services, run_id(ctx.view.private_metadata), ctx.view.text("age"), ctx.user_id
-        )
-    except Invalid as exc:  # the form stays open and says what it takes
+        await drills.record_age(ctx.services, run_id(ctx.view.private_metadata), ctx.view.text("age"), ctx.user_id)
+    except Invalid as exc:  # nothing stored: the form stays open and says why
         ctx.outcome = "usage_error"
         await ctx.ack(response_action="errors", errors={"age": exc.message})
-        return
-    if said:
-        await ctx.answer(said)
 
 
 ROUTES: list[Route] = [

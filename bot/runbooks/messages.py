@@ -261,7 +261,7 @@ def data_age_modal(run: Run, rpo: timedelta) -> dict[str, Any]:
     }
 
 
-def drill_result(run: Run, drill: Drill, recorded: dict[int, Step]) -> tuple[str, Blocks]:
+def drill_result(run: Run, drill: Drill, recorded: dict[int, Step], *, here: bool = False) -> tuple[str, Blocks]:
     """The drill's result: restore time against RTO, data age against RPO, and when each step was recorded."""
     restore = drill.restore_time or timedelta(0)
     age = drill.data_age or timedelta(0)
@@ -281,6 +281,13 @@ def drill_result(run: Run, drill: Drill, recorded: dict[int, Step]) -> tuple[str
         for i, step in enumerate(run.steps)
     ]
     told = f"Data age told by {mention(drill.data_age_by)}." if drill.data_age_by else ""
+    if here:  # where the drill ran: say where else the result went
+        told += (
+            " Also in the monthly checklist's thread."
+            if drill.monthly_post_id is not None
+            else " No monthly checklist is posted yet: the result is only here."
+        )
+    told = told.strip()
     return text, [section(text), *(section(p) for p in pieces("\n".join(steps))), *([context(told)] if told else [])]
 
 
@@ -331,4 +338,6 @@ def drill_started(name: str) -> str:
 
 
 def age_already_recorded(drill: Drill) -> str:
-    return f"That drill's data age was already recorded by {mention(drill.data_age_by or '?')}."
+    """Plain text: it is also a form's error."""
+    told = f" ({span(drill.data_age)})" if drill.data_age is not None else ""
+    return f"That drill's data age was already recorded{told}."
