@@ -157,7 +157,8 @@ async def test_alertmanager_alert_fires_resolves_and_comes_back_in_the_thread(
         assert await eventually(
             lambda: [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"]
         )
-        assert buttons(first) == ["Acknowledge", "Declare incident"]  # no Silence without ZZIK_ALERTMANAGER_URL
+        # No Silence without ZZIK_ALERTMANAGER_URL; no prod deploy before it: the recovery runbook (config recovery).
+        assert buttons(first) == ["Acknowledge", "Declare incident", "Start runbook: Application Recovery"]
 
         await am.push(alert("HighErrorRate", started, ends=clock.now(), summary="5xx at 7% <!channel> & <b>"))
         edit = (await eventually(lambda: updates(fake_slack), within=15))[-1]

@@ -204,6 +204,7 @@ ONE_FIELD = {
     "permissions": ("deployers: [U0ALICE]", "deployers", ["U0ALICE"]),
     "stakeholders": ("remind_after: 45m", "remind_after", timedelta(minutes=45)),
     "pagerduty": ("source: zzik-live", "source", "zzik-live"),
+    "recovery": ("rto: 2h", "rto", timedelta(hours=2)),
 }
 
 

@@ -18,6 +18,7 @@ from bot.alerts.processing import process
 from bot.deploys import api as deploys
 from bot.deploys.models import Deploy
 from bot.incidents import api as incidents
+from bot.runbooks import api as runbooks
 from bot.services import Services, zone
 from bot.slack.blocks import section
 from bot.slack.failures import SLACK_FAILURES, TRANSIENT, code, slack_error
@@ -175,10 +176,14 @@ async def _context(services: Services, conn: Any, alert: Alert) -> messages.Cont
         flap_count = await store.episodes_since(
             conn, alert.source, alert.fingerprint, services.clock.now() - config.alerting.flap_window
         )
+    meaning = rules.meaning(config, alert.labels)
+    # Service Down / High Error Rate with no prod deploy before it: the recovery runbook too (config recovery).
+    row = meaning.rule.name if meaning.rule else None
+    recovery = await runbooks.recovery_for_alert(services, conn, row, alert.labels, alert.starts_at)
     return messages.Context(
         now=services.clock.now(),
         zone=zone(services),
-        runbooks=rules.meaning(config, alert.labels).runbooks,
+        runbooks=meaning.runbooks + ((recovery,) if recovery and recovery not in meaning.runbooks else ()),
         deploy=note,
         incident_ref=incident_ref,
         can_silence=bool(services.settings.zzik_alertmanager_url) and alert.source == Source.ALERTMANAGER,

@@ -17,6 +17,7 @@ from bot.opsconfig.sections import (
     PagerDuty,
     Permissions,
     Prometheus,
+    Recovery,
     Rollback,
     Runbook,
     SeverityLevel,
@@ -38,6 +39,7 @@ class OpsConfig(BaseModel):
     rollback: Rollback
     incidents: Incidents
     runbooks: list[Runbook]
+    recovery: Recovery = Recovery()
     maintenance: Maintenance
     backups: list[Backup] = []
     prometheus: Prometheus = Prometheus()
@@ -83,6 +85,12 @@ class OpsConfig(BaseModel):
             unknown = [n for n in r.alerts if n not in names]
             if unknown:
                 found.append(f"runbooks: {r.slug}: alerts {unknown} are not rows of the alerts table: never suggested")
+        recovery = self.recovery
+        for where, slug in [("runbook", recovery.runbook), ("database_runbook", recovery.database_runbook)] + [
+            (f"drills[{i}]", s) for i, s in enumerate(recovery.drills)
+        ]:
+            if slug not in {r.slug for r in self.runbooks}:
+                found.append(f"recovery.{where}: {slug!r} is not a runbook slug: never suggested or drilled")
         return found + self.slack_limits()
 
     def slack_limits(self) -> list[str]:

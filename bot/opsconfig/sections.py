@@ -229,6 +229,8 @@ class RunbookStep(Section):
     text: str
     command: str | None = None
     link: str | None = None
+    # `rollback`: the step offers the /rollback button for prod (the same confirmed rollback as `/rollback prod`).
+    action: Literal["rollback"] | None = None
 
 
 class Runbook(Section):
@@ -237,6 +239,21 @@ class Runbook(Section):
     title: str | None = None
     alerts: list[str] = []
     steps: list[RunbookStep] = Field(min_length=1)
+
+
+class Recovery(Section):
+    """Which recovery runbook the bot suggests, the drills' targets and which runbooks are drilled."""
+
+    runbook: str = "app-recovery"  # suggested when nothing points at the database
+    database_runbook: str = "db-recovery"  # suggested when the incident or alert concerns the database
+    # The incident's title, or the alert's `job`, `component` or `service` label, names one of these words.
+    database_words: list[str] = ["database", "db", "postgres", "postgresql"]
+    severities: list[Severity] = [Severity.P1, Severity.P2]  # incidents whose kickoff suggests it
+    alerts: list[str] = ["Service Down", "High Error Rate"]  # rows of the alerts table whose alerts suggest it
+    rto: Duration = timedelta(hours=1)  # a drill's restore time (start to last step) meets it when not longer
+    rpo: Duration = timedelta(hours=6)  # the restored data's age meets it when not older ("Every 6 hours")
+    drills: list[str] = ["db-recovery", "app-recovery"]  # `/runbook drill <slug>` takes these
+    drill_items: list[str] = ["Full backup test", "Disaster recovery drill"]  # monthly items that offer a drill
 
 
 class Deadline(Section):

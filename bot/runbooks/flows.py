@@ -12,7 +12,7 @@ from bot.incidents import api as incidents
 from bot.incidents import models as incidents_models
 from bot.opsconfig import Runbook
 from bot.runbooks import messages, models, store
-from bot.runbooks.ids import RunStep, StepStatus
+from bot.runbooks.ids import Job, RunStep, StepStatus
 from bot.services import Services, zone
 from bot.slack.failures import SLACK_FAILURES, SlackErrorCode, code, failure, update_in_place
 from bot.slack.text import plain
@@ -44,10 +44,14 @@ async def _post(services: Services, channel: str, text: str, blocks: list) -> di
     return (await services.slack.chat_postMessage(channel=channel, text=text, blocks=blocks)).data  # type: ignore[return-value]
 
 
-async def start(services: Services, actor: str, channel: str | None, runbook: Runbook, key: str) -> str:
+async def start(
+    services: Services, actor: str, channel: str | None, runbook: Runbook, key: str, *, drill: bool = False
+) -> str:
+    """Start a run of `runbook` in `channel` (a drill: timed and held against recovery.rto and .rpo, never part
+    of an incident); "" once posted, else what to tell the user."""
     if not channel:
         raise Invalid(messages.NO_CHANNEL)
-    incident = await incidents.by_channel(services.db, channel)
+    incident = None if drill else await incidents.by_channel(services.db, channel)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         run, created = await store.start(
@@ -60,15 +64,18 @@ async def start(services: Services, actor: str, channel: str | None, runbook: Ru
             incident_id=incident.id if incident else None,
             by=actor,
             at=now,
+            drill=drill,
         )
         if not created:
             return messages.already_started(runbook.name)
+        if drill:
+            await store.start_drill(conn, run, services.config.recovery.rto, services.config.recovery.rpo)
         if incident:
             await incidents.add_event(conn, incident.id, now, actor, "runbook", messages.started_entry(runbook.name))
         await audit.record(
             conn,
             kind="runbook",
-            action="start",
+            action="drill" if drill else "start",
             outcome="ok",
             actor=actor,
             channel=channel,
@@ -98,6 +105,9 @@ async def record_step(
             earlier = (await store.steps(conn, run_id))[index]
             return messages.already_recorded(index, earlier)
         finished = await store.finish(conn, run_id, now)
+        if finished and run.drill:  # the restore time is in; the data age is asked (a job: it survives a crash)
+            await store.finish_drill(conn, run_id, now)
+            await services.jobs.schedule_once(conn, Job.DRILL_ASK, str(run_id), now, {"run_id": run_id})
         if run.incident_id:
             entry = messages.step_entry(run, index, status, reason)
             await incidents.add_event(conn, run.incident_id, now, actor, "runbook", entry)
@@ -108,6 +118,8 @@ async def record_step(
         recorded = await store.steps(services.db, run_id)
         duration = incidents_models.duration(run.started_at, now)
         await services.slack.chat_postMessage(channel=run.channel, text=messages.summary(run, recorded, duration))
+        if run.drill:
+            await services.jobs.run_now(Job.DRILL_ASK, str(run_id))
     return None
 
 

@@ -13,6 +13,23 @@ class Action(StrEnum):
     DONE = "runbook_done"  # value: <run id>:<step index>
     SKIP = "runbook_skip"  # value: <run id>:<step index>
     SKIP_VIEW = "runbook_skip_reason"  # the skip-reason modal; private_metadata: <run id>:<step index>
+    DRILL_START = "runbook_drill_start"  # + ":<slug>" (unique in the block); value: the runbook's slug
+    DRILL_AGE = "runbook_drill_age"  # value: <run id>: opens the data-age modal
+    DRILL_AGE_VIEW = "runbook_drill_age_view"  # the data-age modal; private_metadata: <run id>
+
+
+class Job(StrEnum):
+    OFFER_DRILL = "runbooks.offer_drill"  # maintenance ChecklistPosted: a monthly checklist's drill items
+    DRILL_ASK = "runbooks.drill_ask"  # key <run id>: a finished drill asks for the restored data's age
+    DRILL_RESULT = "runbooks.drill_result"  # key <run id>: the drill's result, here and in the monthly thread
+
+
+def run_id(value: str | None) -> int:
+    """A drill button's value or modal's metadata: the run's id."""
+    found = whole_number(value or "")
+    if found is None:
+        raise NotFound("That button does not belong to a drill.")
+    return found
 
 
 class StepStatus(StrEnum):

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from bot.db import Conn, columns, from_row, json_value
 from bot.runbooks.ids import StepStatus
-from bot.runbooks.models import Run, Step
+from bot.runbooks.models import Drill, Run, Step
 
 _COLUMNS = columns(Run)
+_DRILL = columns(Drill)
 
 
 def _run(row: asyncpg.Record) -> Run:
@@ -30,10 +31,12 @@ async def start(
     incident_id: int | None,
     by: str,
     at: datetime,
+    drill: bool = False,
 ) -> tuple[Run, bool]:
     row = await conn.fetchrow(
-        f"""INSERT INTO runbook_runs (request_key, runbook, name, steps, channel, incident_id, started_by, started_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_key) DO NOTHING RETURNING {_COLUMNS}""",
+        f"""INSERT INTO runbook_runs
+                (request_key, runbook, name, steps, channel, incident_id, started_by, started_at, drill)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (request_key) DO NOTHING RETURNING {_COLUMNS}""",
         key,
         runbook,
         name,
@@ -42,6 +45,7 @@ async def start(
         incident_id,
         by,
         at,
+        drill,
     )
     if row is not None:
         return _run(row), True
@@ -99,3 +103,62 @@ async def in_progress(conn: Conn) -> list[tuple[Run, int]]:
             FROM runbook_runs r WHERE finished_at IS NULL ORDER BY started_at"""
     )
     return [(_run(r), r["recorded"]) for r in rows]
+
+
+# -- drills ----------------------------------------------------------------------------------------------------
+
+
+async def start_drill(conn: Conn, run: Run, rto: timedelta, rpo: timedelta) -> None:
+    await conn.execute(
+        """INSERT INTO recovery_drills (run_id, runbook, started_by, started_at, rto, rpo)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO NOTHING""",
+        run.id,
+        run.runbook,
+        run.started_by,
+        run.started_at,
+        rto,
+        rpo,
+    )
+
+
+async def drill(conn: Conn, run_id: int, *, for_update: bool = False) -> Drill | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_DRILL} FROM recovery_drills WHERE run_id = $1{lock}", run_id)
+    return from_row(Drill, row) if row else None
+
+
+async def finish_drill(conn: Conn, run_id: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE recovery_drills SET finished_at = $2 WHERE run_id = $1 AND finished_at IS NULL", run_id, at
+    )
+
+
+async def record_data_age(
+    conn: Conn, run_id: int, age: timedelta, by: str, at: datetime, monthly_post_id: int | None
+) -> bool:
+    """The restored data's age, once per drill (a finished one); True only for the call that recorded it."""
+    result = await conn.execute(
+        """UPDATE recovery_drills SET data_age = $2, data_age_by = $3, recorded_at = $4, monthly_post_id = $5
+           WHERE run_id = $1 AND finished_at IS NOT NULL AND recorded_at IS NULL""",
+        run_id,
+        age,
+        by,
+        at,
+        monthly_post_id,
+    )
+    return result.endswith(" 1")
+
+
+async def set_drill_posted(conn: Conn, run_id: int, *, here: bool = False, monthly: bool = False) -> None:
+    await conn.execute(
+        """UPDATE recovery_drills SET posted_here = posted_here OR $2, posted_monthly = posted_monthly OR $3
+           WHERE run_id = $1""",
+        run_id,
+        here,
+        monthly,
+    )
+
+
+async def drills(conn: Conn, limit: int) -> list[Drill]:
+    rows = await conn.fetch(f"SELECT {_DRILL} FROM recovery_drills ORDER BY started_at DESC LIMIT $1", limit)
+    return [from_row(Drill, r) for r in rows]

@@ -70,9 +70,11 @@ COMMANDS: dict[str, Command] = {
         Command(
             "/runbook",
             "List and run runbooks step by step",
-            "[name] | runs | help",
-            "*`/runbook`* lists runbooks · `/runbook <name>` starts one · `/runbook runs` shows runs in progress",
-            reads=frozenset({"", "list", "runs"}),
+            "[name] | runs | drill <name> | drills | help",
+            "*`/runbook`* lists runbooks · `/runbook <name>` starts one · `/runbook runs` shows runs in progress · "
+            "`/runbook drill <name>` runs a recovery runbook as a timed drill (restore time against the RTO, the "
+            "restored data's age against the RPO) · `/runbook drills` lists past drills",
+            reads=frozenset({"", "list", "runs", "drills"}),
         ),
         Command(
             "/oncall",
