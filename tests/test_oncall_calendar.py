@@ -121,6 +121,23 @@ async def test_a_bad_token_is_refused_without_detail(oncall_bot: RunningBot, tok
     assert body == b"404: Not Found" and "calendar" not in headers.get("Content-Type", "")
 
 
+async def test_a_feed_slack_cannot_complete_now_is_503_not_a_shorter_feed(
+    oncall_bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """carol is configured by email: while Slack cannot say who that is, the feed would lose her shifts (and the
+    calendars their events), so it answers 503 and the calendars keep their last copy."""
+    await oncall(fake_slack, oncall_bot, "calendar", user="U0CAROL")
+    tokens = dm_links(fake_slack, "U0CAROL")
+    fake_slack.fail("users.lookupByEmail", status=500, times=3)
+    status, _, headers = await fetch(oncall_bot, tokens["person"])
+    assert status == 503 and headers["Retry-After"] == "30"
+    mine = await feed(oncall_bot, tokens["person"])
+    assert mine and {str(e["SUMMARY"]) for e in mine.values()} == {
+        "On call: primary — Carol",
+        "On call: secondary — Carol",
+    }
+
+
 async def test_calendar_links_are_shown_once_and_rotate_replaces_them(
     oncall_bot: RunningBot, fake_slack: FakeSlack
 ) -> None:

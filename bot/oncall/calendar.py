@@ -27,7 +27,7 @@ from bot.rota import store as rota_store
 from bot.rota.lookup import rotation
 from bot.services import Services
 from bot.services import zone as team_zone
-from bot.slack.failures import attempt
+from bot.slack.failures import SLACK_FAILURES, attempt
 
 logger = log.get("zzik.oncall")
 
@@ -93,11 +93,16 @@ async def feed_owner(services: Services, token: str) -> tuple[str, str] | None:
 
 
 async def _names(services: Services, members: set[str]) -> dict[str, tuple[str | None, str]]:
-    """Each member as (user id or None, the name to show)."""
+    """Each member as (user id or None, the name to show). A name Slack cannot give now is shown as the id; an
+    email Slack cannot resolve now raises (the feed answers 503): a feed missing someone's shifts would make
+    their calendar delete them."""
     found: dict[str, tuple[str | None, str]] = {}
     for member in members:
         uid = await services.users.resolve(member)
-        name = await services.users.name(uid) if uid else None
+        try:
+            name = await services.users.name(uid) if uid else None
+        except SLACK_FAILURES:
+            name = None
         found[member] = (uid, name or member)
     return found
 
@@ -111,7 +116,9 @@ async def feed(services: Services, owner: str, scope: str) -> bytes:
     names = await _names(services, {s.member for s in plan if s.member})
     if scope == "person":
         plan = [s for s in plan if s.member and names[s.member][0] == owner]
-    title = f"On call: {await services.users.name(owner) or owner}" if scope == "person" else "On call: the team"
+    title = "On call: the team"
+    if scope == "person":
+        title = f"On call: {(await _names(services, {owner}))[owner][1]}"
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")

@@ -12,9 +12,11 @@ from bot import log
 from bot.errors import DatabaseUnavailable
 from bot.oncall import calendar
 from bot.services import Services
+from bot.slack.failures import SLACK_FAILURES
 
 logger = log.get("zzik.oncall")
 NOT_FOUND = "404: Not Found"
+UNAVAILABLE: tuple[type[BaseException], ...] = (DatabaseUnavailable, *SLACK_FAILURES)
 
 
 def web_routes(web_app: web.Application, services: Services) -> None:
@@ -25,7 +27,7 @@ def web_routes(web_app: web.Application, services: Services) -> None:
             if owner is None:
                 return web.Response(status=404, text=NOT_FOUND, headers=headers)
             body = await calendar.feed(services, *owner)
-        except DatabaseUnavailable:
+        except UNAVAILABLE:  # the calendar keeps its last copy and asks again later
             return web.Response(
                 status=503, text="Unavailable for a moment; try again shortly.", headers={"Retry-After": "30"}
             )
