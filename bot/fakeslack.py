@@ -87,6 +87,8 @@ class FakeSlack:
         self.url = ""
         self.base = ""
         self.latency = 0.0  # seconds every Web API call takes (a slow Slack)
+        # files.uploadV2: file id -> {"filename", "length", "content" (bytes, once uploaded), "shared" (channels)}
+        self.files: dict[str, dict[str, Any]] = {}
 
     # -- set-up used by tests ---------------------------------------------------------------------
 
@@ -164,6 +166,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_post("/upload/{file_id}", self._upload)  # files.getUploadURLExternal's upload_url
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -358,6 +361,61 @@ class FakeSlack:
         if user is None:
             return {"ok": False, "error": "users_not_found"}
         return {"ok": True, "user": _user_json(user)}
+
+    # -- files.uploadV2 (slack_sdk's files_upload_v2): get an upload URL, POST the bytes there, complete -------------
+
+    def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's reference: `filename` and `length` (bytes, an integer) required; a length of 0 is
+        `missing_argument`."""
+        filename, length = args.get("filename"), str(args.get("length", ""))
+        if not filename or not length:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not length.isdigit() or int(length) == 0:
+            return {"ok": False, "error": "missing_argument" if length == "0" else "invalid_arguments"}
+        file_id = f"F{next(self._ids):08d}"
+        self.files[file_id] = {"filename": filename, "length": int(length), "content": None, "shared": []}
+        return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: the file's bytes, raw or as multipart form data; unknown ids 404."""
+        file_id = request.match_info["file_id"]
+        entry = self.files.get(file_id)
+        if entry is None:
+            return web.Response(status=404, text="not found")
+        body = await request.read()
+        self.calls.append(Call("upload", {"file_id": file_id, "bytes": len(body)}, peer=_peer(request)))
+        entry["content"] = body
+        return web.Response(text=f"OK - {len(body)}")
+
+    def m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        """`files` (a JSON array of {id, title}) required, each a file whose bytes were uploaded; `channel_id` must
+        be a channel's id, `channels` channel or user ids (a user: the DM)."""
+        try:
+            files = json.loads(args["files"]) if isinstance(args.get("files"), str) else args.get("files")
+        except (KeyError, ValueError):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files or not all(isinstance(f, dict) and f.get("id") for f in files):
+            return {"ok": False, "error": "invalid_arguments"}
+        targets = [c for c in str(args.get("channels") or "").split(",") if c]
+        if args.get("channel_id"):
+            if not _CHANNEL_ID.fullmatch(str(args["channel_id"])):
+                return {"ok": False, "error": "invalid_channel"}
+            targets.append(str(args["channel_id"]))
+        if any(not (_CHANNEL_ID.fullmatch(c) or _USER_ID.fullmatch(c)) for c in targets):
+            return {"ok": False, "error": "invalid_channel"}
+        done = []
+        for f in files:
+            entry = self.files.get(str(f["id"]))
+            if entry is None or entry["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            entry["shared"] = targets
+            entry["title"] = f.get("title") or entry["filename"]
+            done.append({"id": f["id"], "name": entry["filename"], "title": entry["title"]})
+        return {"ok": True, "files": done}
+
+    def uploaded(self) -> list[dict[str, Any]]:
+        """The files completed through files.uploadV2, each with its bytes and where it was shared."""
+        return [{"id": file_id, **entry} for file_id, entry in self.files.items() if entry.get("title") is not None]
 
     def m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = str(args.get("usergroup"))

@@ -27,6 +27,7 @@ SCOPES: dict[str, str | None] = {
     "conversations_join": "channels:join",
     "conversations_list": "channels:read",
     "conversations_open": "im:write",
+    "files_upload_v2": "files:write",
     "pins_add": "pins:write",
     "users_info": "users:read",
     "users_lookupByEmail": "users:read.email",
@@ -37,7 +38,7 @@ SCOPES: dict[str, str | None] = {
     "views_push": None,
     "views_publish": None,
 }
-_METHOD = re.compile(r"^(auth|chat|conversations|pins|users|usergroups|views|reactions|bookmarks)_[A-Za-z_]+$")
+_METHOD = re.compile(r"^(auth|chat|conversations|files|pins|users|usergroups|views|reactions|bookmarks)_[A-Za-z_0-9]+$")
 
 
 def methods_called_in_code() -> set[str]:

@@ -94,3 +94,12 @@ class IngestNote:
     message_channel: str | None
     message_ts: str | None
     send_error: str | None
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    """A page the alerts domain sent (a P1's page of the primary, or an escalation): who, as what, when."""
+
+    user_id: str
+    role: str
+    at: datetime

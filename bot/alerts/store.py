@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from bot.alerts.ids import Message, Source, Status
-from bot.alerts.models import Alert, Digest, IngestNote
+from bot.alerts.models import Alert, AlertPage, Digest, IngestNote
 from bot.db import Conn, assignments, columns, from_row, json_value
 from bot.opsconfig import Severity
 
@@ -368,3 +368,21 @@ async def channels_with_unsent(conn: Conn) -> list[str]:
            UNION SELECT DISTINCT channel FROM alert_digests WHERE version > sent_version"""
     )
     return [r["channel"] for r in rows]
+
+
+async def pages_sent(conn: Conn, starts: datetime, ends: datetime) -> list[AlertPage]:
+    """The pages that reached someone in [starts, ends): each page's and escalation's audit row (its record)."""
+    rows = await conn.fetch(
+        """SELECT at, action, detail FROM audit_log
+           WHERE kind = 'alert' AND action IN ('page', 'escalate') AND outcome = 'ok' AND at >= $1 AND at < $2
+           ORDER BY at, id""",
+        starts,
+        ends,
+    )
+    found = []
+    for row in rows:
+        detail = json_value(row["detail"]) or {}
+        if detail.get("paged"):
+            role = "primary" if row["action"] == "page" else str(detail.get("role") or "primary")
+            found.append(AlertPage(str(detail["paged"]), role, row["at"]))
+    return found

@@ -358,3 +358,25 @@ async def mark_answered(conn: Conn, incident_id: int, at: datetime) -> bool:
         at,
     )
     return status.endswith(" 1")
+
+
+async def pages_delivered(conn: Conn, starts: datetime, ends: datetime) -> list[Page]:
+    """The pages delivered in [starts, ends), any incident (the on-call report's figures)."""
+    rows = await conn.fetch(
+        f"""SELECT {_PAGE_COLUMNS} FROM incident_pages WHERE delivered_at >= $1 AND delivered_at < $2
+            ORDER BY delivered_at, id""",
+        starts,
+        ends,
+    )
+    return [from_row(Page, r) for r in rows]
+
+
+async def open_during(conn: Conn, starts: datetime, ends: datetime) -> list[Incident]:
+    """The incidents open at some time in [starts, ends), in number order."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM incidents WHERE declared_at < $2 AND (resolved_at IS NULL OR resolved_at >= $1)
+            ORDER BY number""",
+        starts,
+        ends,
+    )
+    return [Incident.of(r) for r in rows]

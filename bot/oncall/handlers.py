@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.domain import Domain
 from bot.errors import NotFound
-from bot.oncall import flows, jobs, parse
+from bot.oncall import calendar, feed, flows, jobs, parse, report
 from bot.oncall.ids import Action
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, Route
@@ -35,6 +35,10 @@ async def oncall(ctx: Ctx) -> None:
             await ctx.answer_change(flows.create_override(services, ctx.user_id, request, ctx.request_id))
         case parse.OverrideCancel(override_id=override_id):
             await ctx.answer_change(flows.cancel_override(services, ctx.user_id, override_id, ctx.request_id))
+        case parse.Calendar(rotate=rotate):
+            await ctx.answer_change(calendar.send_links(services, ctx.user_id, ctx.request_id, rotate=rotate))
+        case parse.Report(month=month):  # heavy reads: answered after the ack when they take longer than its budget
+            await ctx.answer_soon(report.report(services, ctx.user_id, month))
 
 
 async def _answer_request(ctx: Ctx, accept: bool) -> None:
@@ -59,4 +63,4 @@ ROUTES: list[Route] = [
     Route("action", Action.OVERRIDE_DECLINE, decline_request),
 ]
 
-DOMAIN = Domain("oncall", routes=ROUTES, jobs=jobs.register)
+DOMAIN = Domain("oncall", routes=ROUTES, jobs=jobs.register, web_routes=feed.web_routes)

@@ -67,7 +67,22 @@ class OverrideCancel:
     override_id: int
 
 
-Request = Help | Now | Next | Overrides | Contacts | Schedule | At | OverrideCreate | OverrideCancel
+@dataclass(frozen=True)
+class Calendar:
+    """`/oncall calendar [rotate]`: the person's calendar feed links by DM; `rotate` (or `reset`) replaces them."""
+
+    rotate: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    """`/oncall report [YYYY-MM]`: a month's hours, out-of-hours, pages and incidents (default: the last month)."""
+
+    month: date | None
+
+
+Request = Help | Now | Next | Overrides | Contacts | Schedule | At | OverrideCreate | OverrideCancel | Calendar | Report
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 
 _SHOW: dict[str, type[Now | Next | Overrides]] = {"now": Now, "next": Next, "overrides": Overrides}
 
@@ -140,6 +155,8 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
         return Contacts()
     if head == "override":
         return _override(rest, zone, now)
+    if head in ("calendar", "report"):
+        return _calendar(head, rest)
     raise UsageError(f"`{echo(text)}` is not an /oncall command")
 
 
@@ -169,3 +186,18 @@ def _override(rest: list[str], zone: ZoneInfo, now: datetime) -> Request:
     if ends - max(starts, now) > MAX_OVERRIDE:
         raise UsageError("an override can last 26 weeks at most")
     return OverrideCreate(who, role, starts, ends)
+
+
+def _calendar(head: str, rest: list[str]) -> Calendar | Report:
+    if head == "calendar":
+        if not rest:
+            return Calendar(rotate=False)
+        if len(rest) == 1 and rest[0].lower() in ("rotate", "reset"):
+            return Calendar(rotate=True)
+        raise UsageError("use `/oncall calendar` for your links, or `/oncall calendar rotate` to replace them")
+    if not rest:
+        return Report(None)
+    match = _MONTH.match(rest[0]) if len(rest) == 1 else None
+    if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2100:
+        raise UsageError(f"`{echo(' '.join(rest))}` is not a month: use YYYY-MM (e.g. 2026-11)")
+    return Report(date(int(match[1]), int(match[2]), 1))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from bot.db import Conn, columns
+from bot.db import Conn, columns, from_row
 from bot.rota.models import Override
 
 _COLUMNS = columns(Override)
@@ -80,3 +81,68 @@ async def cancel(conn: asyncpg.Connection, override_id: int, by: str, at: dateti
         at,
     )
     return status.endswith(" 1")
+
+
+# -- Calendar feed links (bot/oncall/calendar.py): only each token's sha256 is stored ------------------------
+
+
+@dataclass(frozen=True)
+class CalendarLink:
+    """One live feed link of a person: their own shifts (`person`) or the whole team's (`team`)."""
+
+    user_id: str
+    scope: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+async def lock_calendar(conn: asyncpg.Connection, user_id: str) -> None:
+    """Serialise one person's link changes until the transaction ends (a double command issues once)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('zzik.oncall.calendar.' || $1))", user_id)
+
+
+async def live_links(conn: Conn, user_id: str) -> list[CalendarLink]:
+    rows = await conn.fetch(
+        """SELECT user_id, scope, created_at, sent_at FROM oncall_calendar_tokens
+           WHERE user_id = $1 AND revoked_at IS NULL ORDER BY scope""",
+        user_id,
+    )
+    return [from_row(CalendarLink, r) for r in rows]
+
+
+async def revoke_links(conn: Conn, user_id: str, at: datetime, hashes: list[bytes] | None = None) -> int:
+    """Revoke a person's live links (only those with these hashes, when given); how many were live."""
+    status = await conn.execute(
+        """UPDATE oncall_calendar_tokens SET revoked_at = $2
+           WHERE user_id = $1 AND revoked_at IS NULL AND ($3::bytea[] IS NULL OR token_hash = ANY($3::bytea[]))""",
+        user_id,
+        at,
+        hashes,
+    )
+    return int(status.split()[-1])
+
+
+async def add_link(conn: asyncpg.Connection, user_id: str, scope: str, token_hash: bytes, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO oncall_calendar_tokens (user_id, scope, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        user_id,
+        scope,
+        token_hash,
+        at,
+    )
+
+
+async def links_sent(conn: Conn, hashes: list[bytes], at: datetime) -> None:
+    await conn.execute(
+        "UPDATE oncall_calendar_tokens SET sent_at = $2 WHERE token_hash = ANY($1::bytea[]) AND revoked_at IS NULL",
+        hashes,
+        at,
+    )
+
+
+async def link_owner(conn: Conn, token_hash: bytes) -> tuple[str, str] | None:
+    """(user id, scope) of a live link, or None (unknown or revoked)."""
+    row = await conn.fetchrow(
+        "SELECT user_id, scope FROM oncall_calendar_tokens WHERE token_hash = $1 AND revoked_at IS NULL", token_hash
+    )
+    return (row["user_id"], row["scope"]) if row else None

@@ -301,6 +301,45 @@ class Handoff(Section):
         return value.lower() if isinstance(value, str) else value
 
 
+_DAY_ABBREVIATIONS = tuple(day[:3] for day in WEEKDAYS)
+
+
+class WorkingHours(Section):
+    """Working time on the team's wall clock: the on-call report counts the hours on call outside it."""
+
+    days: str = "mon-fri"  # a range (mon-fri) or a list (mon,tue,thu)
+    start: TimeOfDay = time(9, 0)
+    end: TimeOfDay = time(18, 0)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        _weekdays(value)
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> WorkingHours:
+        if self.end <= self.start:
+            raise ValueError("working_hours: end must be after start (same day)")
+        return self
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """Monday 0 … Sunday 6."""
+        return _weekdays(self.days)
+
+
+def _weekdays(text: str) -> frozenset[int]:
+    found: set[int] = set()
+    for part in text.lower().replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first not in _DAY_ABBREVIATIONS or (last and last not in _DAY_ABBREVIATIONS):
+            raise ValueError(f"{text!r} is not a list of days (use e.g. mon-fri or mon,tue,thu)")
+        a, b = _DAY_ABBREVIATIONS.index(first), _DAY_ABBREVIATIONS.index(last or first)
+        found |= {d % 7 for d in range(a, b + 1 if b >= a else b + 8)}
+    return frozenset(found)
+
+
 class Oncall(Section):
     timezone: str = "UTC"
     handoff: Handoff = Handoff()
@@ -312,6 +351,7 @@ class Oncall(Section):
     roles: dict[str, str] = {}
     kit: list[str] = []
     contacts: list[EmergencyContact] = Field(default=[], max_length=MAX_CONTACTS)  # the kit's emergency contacts
+    working_hours: WorkingHours = WorkingHours()  # the on-call report's "out of hours" is outside these
 
     @field_validator("timezone")
     @classmethod

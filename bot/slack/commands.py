@@ -79,13 +79,16 @@ COMMANDS: dict[str, Command] = {
         Command(
             "/oncall",
             "Who is on call, the schedule, overrides",
-            "[next | schedule [weeks] | at <when> | override … | overrides | contacts | help]",
+            "[next | schedule [weeks] | at <when> | override … | overrides | contacts | calendar | report | help]",
             "*`/oncall`* who is on call now\n"
             "`/oncall next` the next rotation · `/oncall schedule [weeks]` (default 4, at most 26) · "
             "`/oncall at <YYYY-MM-DD [HH:MM]>`\n"
             "`/oncall override @user <primary|secondary|manager> <from> <to>` (dates or `YYYY-MM-DD HH:MM`, "
             "team time zone) · `/oncall overrides` · `/oncall override cancel <id>` · "
-            "`/oncall contacts` the emergency contact list (the rotation, whoever is on call, incident managers)",
+            "`/oncall contacts` the emergency contact list (the rotation, whoever is on call, incident managers)\n"
+            "`/oncall calendar` your calendar feed links by DM (your shifts, the whole team) · "
+            "`/oncall calendar rotate` replaces them · `/oncall report [YYYY-MM]` a month's hours, out-of-hours, "
+            "pages and incidents per person, with a CSV (managers; default: last month)",
             reads=frozenset({"", "next", "schedule", "at", "overrides", "contacts"}),
         ),
         Command(
