@@ -295,6 +295,8 @@ class Oncall(Section):
     roles: dict[str, str] = {}
     kit: list[str] = []
     contacts: list[EmergencyContact] = Field(default=[], max_length=MAX_CONTACTS)  # the kit's emergency contacts
+    # Urgent cover (`/oncall cover`) nobody has taken after this long is put to the on-call manager.
+    cover_ask_manager_after: Duration = timedelta(minutes=15)
 
     @field_validator("timezone")
     @classmethod

@@ -77,13 +77,15 @@ COMMANDS: dict[str, Command] = {
         Command(
             "/oncall",
             "Who is on call, the schedule, overrides",
-            "[next | schedule [weeks] | at <when> | override … | overrides | contacts | help]",
+            "[next | schedule [weeks] | at <when> | override … | overrides | contacts | cover … | help]",
             "*`/oncall`* who is on call now\n"
             "`/oncall next` the next rotation · `/oncall schedule [weeks]` (default 4, at most 26) · "
             "`/oncall at <YYYY-MM-DD [HH:MM]>`\n"
             "`/oncall override @user <primary|secondary|manager> <from> <to>` (dates or `YYYY-MM-DD HH:MM`, "
             "team time zone) · `/oncall overrides` · `/oncall override cancel <id>` · "
-            "`/oncall contacts` the emergency contact list (the rotation, whoever is on call, incident managers)",
+            "`/oncall contacts` the emergency contact list (the rotation, whoever is on call, incident managers)\n"
+            "`/oncall cover [primary|secondary] [for <hours>|until <time>]` urgent cover now (default: your role, "
+            "4 h; `until` in your time zone): the first to press *I'll cover* takes it · `/oncall cover cancel`",
             reads=frozenset({"", "next", "schedule", "at", "overrides", "contacts"}),
         ),
         Command(
