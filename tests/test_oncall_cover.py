@@ -345,3 +345,31 @@ def test_parse_cover() -> None:
     assert parse("cover for 1.5 h", zone, START) == Cover(None, timedelta(hours=1.5))
     assert parse("cover primary until 2026-11-26 09:30", zone, START) == Cover("primary", until=("2026-11-26", "09:30"))
     assert parse("cover cancel", zone, START) == CoverCancel()
+
+
+async def test_a_request_slack_refuses_is_retried_and_never_silent(
+    cover_bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    clock: FrozenClock = cover_bot.services.clock
+    fake_slack.fail("chat.postMessage", error="fatal_error", channel="U0BOB")
+    said = await oncall(fake_slack, cover_bot, "cover")
+    assert "Sent to <@U0CAROL>." in said and "Not reached yet, retrying: <@U0BOB>." in said
+    clock.advance(timedelta(seconds=2))
+    await cover_bot.tick()
+    assert len(requests_to(fake_slack, "U0BOB")) == 2  # refused once, then the retry delivered it
+    assert await cover_bot.db.fetchval("SELECT ts IS NOT NULL FROM oncall_cover_posts WHERE target = 'U0BOB'")
+    assert await oncall(fake_slack, cover_bot, "cover cancel") == "Cancelled: primary cover (request #1)."
+
+    # Refused every time: after the last retry the one who asked is told, not left waiting for an answer.
+    fake_slack.fail("chat.postMessage", error="fatal_error", channel="U0CAROL", times=50)
+    said = await oncall(fake_slack, cover_bot, "cover")
+    assert "Not reached yet, retrying: <@U0CAROL>." in said
+    for _ in range(12):
+        clock.advance(timedelta(seconds=31))
+        await cover_bot.tick()
+    told = "Your request for *primary* cover (#2): the message to <@U0CAROL> was not delivered (fatal_error)."
+    await eventually(lambda: any(t.startswith(told) for t in dms(fake_slack, "U0ALICE")))
+    failed = await cover_bot.db.fetchval(
+        "SELECT status FROM job_runs WHERE job = 'oncall.cover_post' AND run_key = '4'"
+    )
+    assert failed == "failed"

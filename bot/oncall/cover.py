@@ -10,7 +10,7 @@ on is told to the one who asked."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -23,7 +23,7 @@ from bot.oncall import cover_messages as words
 from bot.oncall import flows, store
 from bot.oncall.ids import Job
 from bot.oncall.models import CoverPost, CoverRequest
-from bot.oncall.parse import COVER_DEFAULT, Cover, cover_until
+from bot.oncall.parse import COVER_DEFAULT, MAX_COVER, Cover, cover_until
 from bot.policy import Do
 from bot.rota.lookup import OnCall, who_is_on_call
 from bot.services import Services
@@ -73,7 +73,7 @@ async def _ends(services: Services, actor: str, req: Cover, now: datetime) -> da
     ends = cover_until(req.until, own or team_zone(services), now)  # the asker's time, as they typed it
     if ends <= now:
         raise Invalid("That time has passed: cover must end after now.")
-    if ends - now > timedelta(days=7):
+    if ends - now > MAX_COVER:
         raise Invalid("Urgent cover lasts 7 days at most: plan longer with `/oncall override`.")
     return ends
 
