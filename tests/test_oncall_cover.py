@@ -164,6 +164,15 @@ async def test_two_presses_at_once_exactly_one_wins(cover_bot: RunningBot, fake_
     assert len(await rows(cover_bot, "oncall_overrides")) == 1
 
 
+async def test_two_presses_on_two_replicas_one_wins(make_bot: BotFactory, fake_slack: FakeSlack) -> None:
+    config = config_with(oncall=ROTA)
+    one, two = await make_bot(config, replica_id="one"), await make_bot(config, replica_id="two")
+    await oncall(fake_slack, one, "cover")
+    answers = await asyncio.gather(press(one, fake_slack, 1, "U0BOB"), press(two, fake_slack, 1, "U0CAROL"))
+    assert sorted(a.split(" ")[0] for a in answers) == ["Too", "You"], answers
+    assert len(await rows(one, "oncall_overrides")) == 1
+
+
 async def test_the_incidents_channel_hears_it_while_a_p1_is_open(cover_bot: RunningBot, fake_slack: FakeSlack) -> None:
     # A P3 open: the rotation only.
     await ask(fake_slack, cover_bot, "/incident", "p3 Slow search", user="U0DAVE")

@@ -95,7 +95,6 @@ async def _serious_incidents(services: Services) -> list[str]:
 
 async def ask(services: Services, actor: str, req: Cover, request_id: str) -> str:
     now = services.clock.now()
-    zone = team_zone(services)
     current = await who_is_on_call(services, now)
     role = await _role(services, actor, current, req.role)
     shift = current.shift(role)
@@ -107,25 +106,9 @@ async def ask(services: Services, actor: str, req: Cover, request_id: str) -> st
         ends = shift.until
     volunteers = await _volunteers(services, {actor, shift.user})
     incidents = await _serious_incidents(services)
-    manager_after = services.config.oncall.cover_ask_manager_after
     try:
         async with services.db.transaction() as conn:
-            await store.expire_ended_covers(conn, role, now)
-            existing = await store.open_cover(conn, role)
-            if existing is not None:
-                raise AlreadyDone(
-                    f"{mention(existing.requested_by)} already asked for {role} cover (request #{existing.id}), "
-                    "still open: the first to press *I'll cover* takes it."
-                )
-            cover = await store.insert_cover(conn, role, shift.user, actor, now, ends)
-            targets = [(u, "rotation") for u in volunteers]
-            if incidents:
-                targets.append((services.config.channels.incidents, "incidents"))
-            posts = await _add_posts(services, conn, cover, targets, now)
-            # With nobody else to ask, the manager is asked at once.
-            escalate_at = now + manager_after if volunteers else now
-            await services.jobs.schedule_once(conn, Job.COVER_ESCALATE, str(cover.id), escalate_at, _key(cover))
-            await services.jobs.schedule_once(conn, Job.COVER_EXPIRE, str(cover.id), cover.ends_at, _key(cover))
+            cover, posts = await _store_request(services, conn, actor, role, shift.user, ends, volunteers, incidents)
             detail = {
                 "role": role,
                 "replaced": shift.user,
@@ -140,12 +123,47 @@ async def ask(services: Services, actor: str, req: Cover, request_id: str) -> st
     if not volunteers:
         await _run(services, Job.COVER_ESCALATE, [str(cover.id)])
     done = await store.cover_posts(services.db, cover.id)
-    reached = [_where(p) for p in done if p.ts and p.why != "manager"]
-    waiting = [_where(p) for p in done if not p.ts and p.why != "manager"]
-    viewer = await flows._viewer_zone(services, actor)
-    return words.asked(
-        cover, zone, viewer, reached=reached, waiting=waiting, manager_after=manager_after, clipped=clipped
-    ) + (f" Open incident: {', '.join(incidents)}." if incidents else "")
+    answer = words.asked(
+        cover,
+        team_zone(services),
+        await flows._viewer_zone(services, actor),
+        reached=[_where(p) for p in done if p.ts and p.why != "manager"],
+        waiting=[_where(p) for p in done if not p.ts and p.why != "manager"],
+        manager_after=services.config.oncall.cover_ask_manager_after,
+        clipped=clipped,
+    )
+    return answer + (f" Open incident: {', '.join(incidents)}." if incidents else "")
+
+
+async def _store_request(
+    services: Services,
+    conn: asyncpg.Connection,
+    actor: str,
+    role: str,
+    replaced: str | None,
+    ends: datetime,
+    volunteers: list[str],
+    incidents: list[str],
+) -> tuple[CoverRequest, list[CoverPost]]:
+    """The request, its messages' runs, the manager's turn and its end, in the caller's transaction."""
+    now = services.clock.now()
+    await store.expire_ended_covers(conn, role, now)
+    existing = await store.open_cover(conn, role)
+    if existing is not None:
+        raise AlreadyDone(
+            f"{mention(existing.requested_by)} already asked for {role} cover (request #{existing.id}), "
+            "still open: the first to press *I'll cover* takes it."
+        )
+    cover = await store.insert_cover(conn, role, replaced, actor, now, ends)
+    targets = [(u, "rotation") for u in volunteers]
+    if incidents:
+        targets.append((services.config.channels.incidents, "incidents"))
+    posts = await _add_posts(services, conn, cover, targets, now)
+    # With nobody else to ask, the manager is asked at once.
+    escalate_at = now + services.config.oncall.cover_ask_manager_after if volunteers else now
+    await services.jobs.schedule_once(conn, Job.COVER_ESCALATE, str(cover.id), escalate_at, _key(cover))
+    await services.jobs.schedule_once(conn, Job.COVER_EXPIRE, str(cover.id), cover.ends_at, _key(cover))
+    return cover, posts
 
 
 def _key(cover: CoverRequest) -> dict[str, Any]:
