@@ -284,15 +284,22 @@ async def test_who_may_ask_and_who_may_take(cover_bot: RunningBot, fake_slack: F
     assert (await press(cover_bot, fake_slack, 1, "U0ALICE")).startswith("You are already on call as primary")
     assert await rows(cover_bot, "oncall_overrides") == []
     assert (await rows(cover_bot, "oncall_cover_requests"))[0]["status"] == "open"
-    refusals = await cover_bot.db.fetch("SELECT action, actor FROM audit_log WHERE outcome = 'refused' ORDER BY id")
-    assert [(r["action"], r["actor"]) for r in refusals] == [
-        ("/oncall", "U0DAVE"),
-        ("/oncall", "U0DAVE"),
-        ("/oncall", "U0BOB"),
-        (TAKE, "U0DAVE"),
-        (TAKE, "U0MGR"),
-        (TAKE, "U0ALICE"),
-    ]
+
+    async def refusals() -> list[tuple[str, str]] | None:
+        found = await cover_bot.db.fetch("SELECT action, actor FROM audit_log WHERE outcome = 'refused'")
+        return sorted((r["action"], r["actor"]) for r in found) if len(found) == 6 else None
+
+    # Every refusal audited (the audit rows are written after the answer, in the background).
+    assert await eventually(refusals) == sorted(
+        [
+            ("/oncall", "U0DAVE"),
+            ("/oncall", "U0DAVE"),
+            ("/oncall", "U0BOB"),
+            (TAKE, "U0DAVE"),
+            (TAKE, "U0MGR"),
+            (TAKE, "U0ALICE"),
+        ]
+    )
 
 
 async def test_until_is_the_askers_time_and_stops_at_the_shifts_end(

@@ -209,6 +209,7 @@ async def take(services: Services, cover_id: int, actor: str, request_id: str) -
         raise Refused("You asked for this cover: someone else takes it (`/oncall cover cancel` calls it off).")
     if (await who_is_on_call(services, now)).shift(cover.role).user == actor:
         raise Refused(f"You are already on call as {cover.role}: someone else must take it.")
+    managers = await _managers(services, cover)  # (Slack lookups: not while holding the role's lock)
     async with services.db.transaction() as conn:
         await store.lock_role(conn, cover.role)
         won = await store.take_cover(conn, cover_id, actor, now)
@@ -226,7 +227,7 @@ async def take(services: Services, cover_id: int, actor: str, request_id: str) -
         await services.jobs.cancel(conn, Job.COVER_ESCALATE, str(cover_id))
         await services.jobs.cancel(conn, Job.COVER_EXPIRE, str(cover_id))
         updates = await _schedule_updates(services, conn, cover_id, now)
-        tells = await _schedule_tells(services, conn, won, now)
+        tells = await _schedule_tells(services, conn, won, managers, now)
         detail = {"role": won.role, "replaced": won.replaced, "requested_by": won.requested_by}
         await _audit(conn, "cover.take", actor, cover_id, request_id, override_id=override.id, ends_at=ends, **detail)
     await asyncio.gather(
@@ -263,10 +264,10 @@ async def _managers(services: Services, cover: CoverRequest) -> list[str]:
 
 
 async def _schedule_tells(
-    services: Services, conn: asyncpg.Connection, cover: CoverRequest, now: datetime
+    services: Services, conn: asyncpg.Connection, cover: CoverRequest, managers: list[str], now: datetime
 ) -> list[str]:
     """DMs to the one who asked and to the manager (not to the one who took it)."""
-    people = [cover.requested_by, *await _managers(services, cover)]
+    people = [cover.requested_by, *managers]
     keys = []
     for user in dict.fromkeys(people):
         if user == cover.taken_by or not _person(user):
