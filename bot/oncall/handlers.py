@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.domain import Domain
 from bot.errors import NotFound
-from bot.oncall import calendar, feed, flows, jobs, parse, report
+from bot.oncall import calendar, cover, feed, flows, jobs, parse, report
 from bot.oncall.ids import Action
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, Route
@@ -39,6 +39,10 @@ async def oncall(ctx: Ctx) -> None:
             await ctx.answer_change(calendar.send_links(services, ctx.user_id, ctx.request_id, rotate=rotate))
         case parse.Report(month=month):  # heavy reads: answered after the ack when they take longer than its budget
             await ctx.answer_soon(report.report(services, ctx.user_id, month))
+        case parse.Cover():
+            await ctx.answer_change(cover.ask(services, ctx.user_id, request, ctx.request_id))
+        case parse.CoverCancel():
+            await ctx.answer_change(cover.cancel(services, ctx.user_id, ctx.request_id))
 
 
 async def _answer_request(ctx: Ctx, accept: bool) -> None:
@@ -57,10 +61,19 @@ async def decline_request(ctx: Ctx) -> None:
     await _answer_request(ctx, False)
 
 
+async def take_cover(ctx: Ctx) -> None:
+    """*I'll cover* on a request for urgent cover: the first press wins, acked once it is stored."""
+    cover_id = whole_number(ctx.action.value or "")
+    if cover_id is None:
+        raise NotFound("That button does not belong to a request for cover.")
+    await ctx.answer(await cover.take(ctx.services, cover_id, ctx.user_id, ctx.request_id))
+
+
 ROUTES: list[Route] = [
     Route("command", "/oncall", oncall),
     Route("action", Action.OVERRIDE_ACCEPT, accept_request),
     Route("action", Action.OVERRIDE_DECLINE, decline_request),
+    Route("action", Action.COVER_TAKE, take_cover),
 ]
 
 DOMAIN = Domain("oncall", routes=ROUTES, jobs=jobs.register, web_routes=feed.web_routes)

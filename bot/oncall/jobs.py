@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.jobs import JobRun, JobRunner
-from bot.oncall import flows
+from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
+from bot.oncall import cover, flows
 from bot.oncall.ids import Job
 from bot.rota.lookup import rotation
 from bot.services import Services
@@ -44,3 +44,17 @@ def register(runner: JobRunner, services: Services) -> None:
     @runner.handler(Job.OVERRIDE_CHANGES)
     async def override_changes(run: JobRun) -> None:
         await flows.override_changed(services, run.payload["override_id"], run.payload["edge"], run.due_at)
+
+    # Urgent cover: its messages go out within seconds and are retried; one given up on is told to the asker.
+    runner.declare(
+        services,
+        {
+            Job.COVER_POST: call(
+                cover.post, "post_id", lease=PAGING_LEASE, retry=PAGING_RETRY, on_gave_up=cover.gave_up
+            ),
+            Job.COVER_UPDATE: call(cover.update, "post_id", lease=PAGING_LEASE, on_gave_up=cover.gave_up),
+            Job.COVER_TELL: call(cover.tell, "cover_id", "user", lease=PAGING_LEASE, on_gave_up=cover.gave_up),
+            Job.COVER_ESCALATE: call(cover.escalate, "cover_id", lease=PAGING_LEASE),
+            Job.COVER_EXPIRE: call(cover.expire, "cover_id", lease=PAGING_LEASE),
+        },
+    )

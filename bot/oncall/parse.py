@@ -81,7 +81,36 @@ class Report:
     month: date | None
 
 
-Request = Help | Now | Next | Overrides | Contacts | Schedule | At | OverrideCreate | OverrideCancel | Calendar | Report
+@dataclass(frozen=True)
+class Cover:
+    """`/oncall cover [primary|secondary] [for <hours>|until <time>]`: urgent cover, taken by the first member of
+    the rotation to press *I'll cover* (bot/oncall/cover.py). No role: the asker's own; no length: COVER_DEFAULT.
+    `until`: the words of a time in the asker's own zone (`cover_until` reads them)."""
+
+    role: str | None
+    length: timedelta | None = None
+    until: tuple[str, ...] = ()
+
+
+class CoverCancel(Word):
+    """`/oncall cover cancel`: the asker's open request for cover called off."""
+
+
+Request = (
+    Help
+    | Now
+    | Next
+    | Overrides
+    | Contacts
+    | Schedule
+    | At
+    | OverrideCreate
+    | OverrideCancel
+    | Calendar
+    | Report
+    | Cover
+    | CoverCancel
+)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 
 _SHOW: dict[str, type[Now | Next | Overrides]] = {"now": Now, "next": Next, "overrides": Overrides}
@@ -157,6 +186,8 @@ def parse(text: str, zone: ZoneInfo, now: datetime) -> Request:
         return _override(rest, zone, now)
     if head in ("calendar", "report"):
         return _calendar(head, rest)
+    if head == "cover":
+        return _cover(rest, zone, now)
     raise UsageError(f"`{echo(text)}` is not an /oncall command")
 
 
@@ -201,3 +232,61 @@ def _calendar(head: str, rest: list[str]) -> Calendar | Report:
     if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2100:
         raise UsageError(f"`{echo(' '.join(rest))}` is not a month: use YYYY-MM (e.g. 2026-11)")
     return Report(date(int(match[1]), int(match[2]), 1))
+
+
+COVER_DEFAULT = timedelta(hours=4)
+MAX_COVER = timedelta(days=7)
+COVER_USAGE = "use `/oncall cover [primary|secondary] [for &lt;hours&gt;|until &lt;time&gt;]`"
+_LENGTH = re.compile(r"^(\d{1,4}(?:\.\d{1,2})?)(h|hr|hrs|hours?|m|min|mins|minutes?)?$", re.ASCII)
+
+
+def _cover(rest: list[str], zone: ZoneInfo, now: datetime) -> Request:
+    first = rest[0].lower() if rest else ""
+    if first == "cancel":
+        if len(rest) > 1:
+            raise UsageError("`cover cancel` takes nothing after it")
+        return CoverCancel()
+    if first == "manager":
+        raise UsageError("cover is for the primary or secondary role; a manager's shift is an override")
+    role = first if first in ("primary", "secondary") else None
+    words = rest[1:] if role else rest
+    if not words:
+        return Cover(role)
+    head, tail = words[0].lower(), tuple(words[1:])
+    if head == "for":
+        return Cover(role, length=_length(" ".join(tail)))
+    if head == "until":
+        cover_until(tail, zone, now)  # the words are checked here; the flow reads them in the asker's zone
+        return Cover(role, until=tail)
+    raise UsageError(f"`{echo(words[0])}` is not a role, `for` or `until`: {COVER_USAGE}")
+
+
+def _length(text: str) -> timedelta:
+    """`4`, `4h`, `4 hours`, `1.5h`, `90m`: how long cover is needed (hours unless minutes are named)."""
+    match = _LENGTH.match(text.replace(" ", ""))
+    if not match:
+        raise UsageError(f"`{echo(text) or 'nothing'}` is not a length: give hours, e.g. `for 4` or `for 90m`")
+    amount = float(match[1])
+    length = timedelta(minutes=amount) if (match[2] or "h").startswith("m") else timedelta(hours=amount)
+    if length < timedelta(minutes=1):
+        raise UsageError("cover must last at least a minute")
+    if length > MAX_COVER:
+        raise UsageError("urgent cover lasts 7 days at most: plan longer with `/oncall override`")
+    return length
+
+
+def cover_until(words: tuple[str, ...], zone: ZoneInfo, now: datetime) -> datetime:
+    """The end of cover from `until` words in `zone`: `HH:MM` (the next time the clock shows it), or a moment as
+    `/oncall at` takes it (`YYYY-MM-DD [HH:MM]`, a date alone meaning its midnight)."""
+    tokens = list(words)
+    if len(tokens) == 1 and _TIME.match(tokens[0]):
+        wall = _time(tokens[0])
+        today = now.astimezone(zone).date()
+        at = datetime.combine(today, wall, tzinfo=zone)
+        return at if at > now else datetime.combine(today + timedelta(days=1), wall, tzinfo=zone)
+    if not tokens:
+        raise UsageError("`until` needs a time: HH:MM or YYYY-MM-DD HH:MM (your time zone)")
+    at, _ = take_when(tokens, zone, now, default_time=time(0, 0))
+    if tokens:
+        raise UsageError(f"unexpected `{echo(' '.join(tokens))}` after the time")
+    return at

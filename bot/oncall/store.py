@@ -8,9 +8,12 @@ from datetime import datetime
 import asyncpg
 
 from bot.db import Conn, columns, from_row
+from bot.oncall.models import CoverPost, CoverRequest
 from bot.rota.models import Override
 
 _COLUMNS = columns(Override)
+_COVER = columns(CoverRequest)
+_POST = columns(CoverPost)
 
 
 async def lock_role(conn: asyncpg.Connection, role: str) -> None:
@@ -146,3 +149,130 @@ async def link_owner(conn: Conn, token_hash: bytes) -> tuple[str, str] | None:
         "SELECT user_id, scope FROM oncall_calendar_tokens WHERE token_hash = $1 AND revoked_at IS NULL", token_hash
     )
     return (row["user_id"], row["scope"]) if row else None
+
+
+# -- urgent cover -----------------------------------------------------------------------------------------------
+
+
+async def next_override_start(
+    conn: asyncpg.Connection, role: str, after: datetime, before: datetime
+) -> datetime | None:
+    """When the next accepted override of `role` starts within (after, before), if one does."""
+    return await conn.fetchval(
+        """SELECT min(starts_at) FROM oncall_overrides
+           WHERE role = $1 AND cancelled_at IS NULL AND status = 'accepted' AND starts_at > $2 AND starts_at < $3""",
+        role,
+        after,
+        before,
+    )
+
+
+async def expire_ended_covers(conn: asyncpg.Connection, role: str, at: datetime) -> None:
+    """Open requests of `role` whose time is over count as expired (their expiry job may not have run yet)."""
+    await conn.execute(
+        """UPDATE oncall_cover_requests SET status = 'expired', closed_at = $2
+           WHERE role = $1 AND status = 'open' AND ends_at <= $2""",
+        role,
+        at,
+    )
+
+
+async def open_cover(conn: Conn, role: str) -> CoverRequest | None:
+    row = await conn.fetchrow(f"SELECT {_COVER} FROM oncall_cover_requests WHERE role = $1 AND status = 'open'", role)
+    return CoverRequest.of(row) if row else None
+
+
+async def open_covers_asked_by(conn: Conn, user: str) -> list[CoverRequest]:
+    rows = await conn.fetch(
+        f"SELECT {_COVER} FROM oncall_cover_requests WHERE requested_by = $1 AND status = 'open' ORDER BY id", user
+    )
+    return [CoverRequest.of(r) for r in rows]
+
+
+async def insert_cover(
+    conn: asyncpg.Connection, role: str, replaced: str | None, by: str, at: datetime, ends: datetime
+) -> CoverRequest:
+    row = await conn.fetchrow(
+        f"""INSERT INTO oncall_cover_requests (role, replaced, requested_by, requested_at, ends_at)
+            VALUES ($1, $2, $3, $4, $5) RETURNING {_COVER}""",
+        role,
+        replaced,
+        by,
+        at,
+        ends,
+    )
+    return CoverRequest.of(row)
+
+
+async def cover(conn: Conn, cover_id: int) -> CoverRequest | None:
+    row = await conn.fetchrow(f"SELECT {_COVER} FROM oncall_cover_requests WHERE id = $1", cover_id)
+    return CoverRequest.of(row) if row else None
+
+
+async def cover_status_locked(conn: asyncpg.Connection, cover_id: int) -> str | None:
+    """The request's status, its row share-locked until the transaction ends (a take or a cancel waits)."""
+    return await conn.fetchval("SELECT status FROM oncall_cover_requests WHERE id = $1 FOR SHARE", cover_id)
+
+
+async def take_cover(conn: asyncpg.Connection, cover_id: int, by: str, at: datetime) -> CoverRequest | None:
+    """The first press wins: open -> taken in one conditional UPDATE (a second one at the same time waits for the
+    row and then finds it taken). None when it is no longer open or its time is over."""
+    row = await conn.fetchrow(
+        f"""UPDATE oncall_cover_requests SET status = 'taken', taken_by = $2, taken_at = $3
+            WHERE id = $1 AND status = 'open' AND ends_at > $3 RETURNING {_COVER}""",
+        cover_id,
+        by,
+        at,
+    )
+    return CoverRequest.of(row) if row else None
+
+
+async def set_cover_override(conn: asyncpg.Connection, cover_id: int, override_id: int) -> None:
+    await conn.execute("UPDATE oncall_cover_requests SET override_id = $2 WHERE id = $1", cover_id, override_id)
+
+
+async def close_cover(
+    conn: asyncpg.Connection, cover_id: int, status: str, by: str | None, at: datetime
+) -> CoverRequest | None:
+    """Cancel or expire an open request; None when it was no longer open."""
+    row = await conn.fetchrow(
+        f"""UPDATE oncall_cover_requests SET status = $2, closed_by = $3, closed_at = $4
+            WHERE id = $1 AND status = 'open' RETURNING {_COVER}""",
+        cover_id,
+        status,
+        by,
+        at,
+    )
+    return CoverRequest.of(row) if row else None
+
+
+async def add_cover_post(conn: asyncpg.Connection, cover_id: int, target: str, why: str) -> CoverPost | None:
+    """A message to post for the request; None when that target already has one."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO oncall_cover_posts (request_id, target, why) VALUES ($1, $2, $3)
+            ON CONFLICT (request_id, target) DO NOTHING RETURNING {_POST}""",
+        cover_id,
+        target,
+        why,
+    )
+    return CoverPost.of(row) if row else None
+
+
+async def cover_post(conn: Conn, post_id: int) -> CoverPost | None:
+    row = await conn.fetchrow(f"SELECT {_POST} FROM oncall_cover_posts WHERE id = $1", post_id)
+    return CoverPost.of(row) if row else None
+
+
+async def cover_posts(conn: Conn, cover_id: int) -> list[CoverPost]:
+    rows = await conn.fetch(f"SELECT {_POST} FROM oncall_cover_posts WHERE request_id = $1 ORDER BY id", cover_id)
+    return [CoverPost.of(r) for r in rows]
+
+
+async def cover_posted(conn: asyncpg.Connection, post_id: int, channel_id: str, ts: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE oncall_cover_posts SET channel_id = $2, ts = $3, posted_at = $4 WHERE id = $1",
+        post_id,
+        channel_id,
+        ts,
+        at,
+    )

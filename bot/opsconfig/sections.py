@@ -352,6 +352,8 @@ class Oncall(Section):
     kit: list[str] = []
     contacts: list[EmergencyContact] = Field(default=[], max_length=MAX_CONTACTS)  # the kit's emergency contacts
     working_hours: WorkingHours = WorkingHours()  # the on-call report's "out of hours" is outside these
+    # Urgent cover (`/oncall cover`) nobody has taken after this long is put to the on-call manager.
+    cover_ask_manager_after: Duration = timedelta(minutes=15)
 
     @field_validator("timezone")
     @classmethod

@@ -57,7 +57,9 @@ async def who_is_on_call(services: Services, at: datetime, *, overrides: list[mo
     shifts = {}
     for role in ROLES:
         mine = sorted((o for o in overrides if o.role == role and o.cancelled_at is None), key=lambda o: o.starts_at)
-        active = next((o for o in mine if o.active_at(at)), None)
+        # Overrides of a role never overlap, except urgent cover laid over the one running (bot/oncall/cover.py):
+        # the latest to start wins while it runs.
+        active = max((o for o in mine if o.active_at(at)), key=lambda o: (o.starts_at, o.id), default=None)
         if active is not None:
             shifts[role] = Shift(role, active.user_id, active.ends_at, active.id)
             continue

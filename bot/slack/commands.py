@@ -79,7 +79,8 @@ COMMANDS: dict[str, Command] = {
         Command(
             "/oncall",
             "Who is on call, the schedule, overrides",
-            "[next | schedule [weeks] | at <when> | override … | overrides | contacts | calendar | report | help]",
+            "[next | schedule [weeks] | at <when> | override … | overrides | contacts | cover … | calendar | report "
+            "| help]",
             "*`/oncall`* who is on call now\n"
             "`/oncall next` the next rotation · `/oncall schedule [weeks]` (default 4, at most 26) · "
             "`/oncall at <YYYY-MM-DD [HH:MM]>`\n"
@@ -88,7 +89,9 @@ COMMANDS: dict[str, Command] = {
             "`/oncall contacts` the emergency contact list (the rotation, whoever is on call, incident managers)\n"
             "`/oncall calendar` your calendar feed links by DM (your shifts, the whole team) · "
             "`/oncall calendar rotate` replaces them · `/oncall report [YYYY-MM]` a month's hours, out-of-hours, "
-            "pages and incidents per person, with a CSV (managers; default: last month)",
+            "pages and incidents per person, with a CSV (managers; default: last month)\n"
+            "`/oncall cover [primary|secondary] [for <hours>|until <time>]` urgent cover now (default: your role, "
+            "4 h; `until` in your time zone): the first to press *I'll cover* takes it · `/oncall cover cancel`",
             reads=frozenset({"", "next", "schedule", "at", "overrides", "contacts"}),
         ),
         Command(
