@@ -172,6 +172,19 @@ def action_entry(item: ActionItem) -> str:
     return said + (f", due {item.due_on.isoformat()}" if item.due_on else "")
 
 
+def fix_forward_text(environment: str, from_version: str, version: str) -> str:
+    """The text of a rollback's action item (safe mrkdwn: versions escaped)."""
+    return (
+        f"Fix forward or revert `{escape(from_version)}` ({environment} was rolled back to `{escape(version)}` "
+        "and stays pinned there until another version is deployed)"
+    )
+
+
+def fix_forward_said(incident: Incident, item: ActionItem) -> str:
+    owner = mention(item.owner) if item.owner else "_unassigned_"
+    return f":memo: Action item #{item.id} of {incident.ref} for {owner}: {mrkdwn(item.text)}"
+
+
 def action_done_entry(item: ActionItem) -> str:
     return f"action item #{item.id} done: {item.text}"
 

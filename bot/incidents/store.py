@@ -180,6 +180,27 @@ async def add_action(
     return from_row(ActionItem, row)
 
 
+async def add_keyed_action(
+    conn: asyncpg.Connection, incident_id: int, text: str, owner: str | None, by: str, at: datetime, key: str
+) -> tuple[ActionItem, bool]:
+    """An action item the bot makes for something that happened, once per `key`: (item, made now)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at, source_key)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key) WHERE source_key IS NOT NULL DO NOTHING
+            RETURNING {_ACTION_COLUMNS}""",
+        incident_id,
+        text,
+        owner,
+        by,
+        at,
+        key,
+    )
+    if row is not None:
+        return from_row(ActionItem, row), True
+    row = await conn.fetchrow(f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE source_key = $1", key)
+    return from_row(ActionItem, row), False
+
+
 async def actions(conn: Conn, incident_id: int) -> list[ActionItem]:
     rows = await conn.fetch(
         f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE incident_id = $1 ORDER BY id", incident_id
