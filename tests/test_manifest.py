@@ -28,6 +28,7 @@ SCOPES: dict[str, str | None] = {
     "conversations_list": "channels:read",
     "conversations_open": "im:write",
     "pins_add": "pins:write",
+    "reactions_get": "reactions:read",
     "users_info": "users:read",
     "users_lookupByEmail": "users:read.email",
     "usergroups_users_list": "usergroups:read",
