@@ -453,8 +453,8 @@ async def pinners(conn: Conn, pin_id: int) -> list[str]:
 async def pin_entry(conn: Conn, pin: Pin, at: datetime, actor: str | None, text: str, detail: dict[str, Any]) -> int:
     """The pin's timeline entry (at the message's time), remembered on the pin; its id."""
     event_id = await conn.fetchval(
-        """INSERT INTO incident_events (incident_id, at, actor, kind, text, detail) VALUES ($1, $2, $3, 'pinned', $4, $5)
-           RETURNING id""",
+        """INSERT INTO incident_events (incident_id, at, actor, kind, text, detail)
+           VALUES ($1, $2, $3, 'pinned', $4, $5) RETURNING id""",
         pin.incident_id,
         at,
         actor,
