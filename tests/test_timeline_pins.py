@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackApiError
 
 from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
@@ -182,3 +183,24 @@ async def test_a_message_slack_no_longer_has_and_a_configured_emoji(
     await send(bot, fake_slack.react(channel, kept, "U0ALICE", "bookmark"))
     await eventually(lambda: replies(fake_slack, channel, kept))
     assert "the fix: restart the consumer" in await timeline(bot, fake_slack, channel)
+
+
+async def test_the_fake_slack_reads_only_messages_it_has(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    """reactions.get as strict as Slack: a message the workspace has (a person's or the bot's), else its error."""
+    ts = fake_slack.post_message("C0DEV", "U0BOB", "hello <@U0ALICE>")
+    fake_slack.react("C0DEV", ts, "U0ALICE", "pushpin")
+    found = await bot.services.slack.reactions_get(channel="C0DEV", timestamp=ts, full=True)
+    assert found["type"] == "message" and found["channel"] == "C0DEV"
+    assert found["message"]["text"] == "hello <@U0ALICE>" and found["message"]["user"] == "U0BOB"
+    assert found["message"]["reactions"] == [{"name": "pushpin", "users": ["U0ALICE"], "count": 1}]
+    posted = await bot.services.slack.chat_postMessage(channel="C0DEV", text="from the bot")
+    mine = await bot.services.slack.reactions_get(channel="C0DEV", timestamp=posted["ts"])
+    assert mine["message"]["text"] == "from the bot" and "reactions" not in mine["message"]
+    for args, error in (
+        ({"channel": "C0DEV", "timestamp": "1700000099.000001"}, "message_not_found"),
+        ({"channel": "C0DEV", "timestamp": "yesterday"}, "bad_timestamp"),
+        ({"channel": "C0DEV"}, "no_item_specified"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            await bot.services.slack.reactions_get(**args)
+        assert refused.value.response["error"] == error
