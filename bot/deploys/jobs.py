@@ -1,5 +1,5 @@
-"""Deploys' scheduled work: the end of a prod watch window, a pipeline call with no answer, and expiry so no
-lock is held forever."""
+"""Deploys' scheduled work: the end of a prod watch window, a pipeline call with no answer, expiry so no lock is
+held forever, and what is said of a rollback's pin (pins.py; it is also shown in the handoff and new kickoffs)."""
 
 from __future__ import annotations
 
