@@ -89,6 +89,9 @@ class FakeSlack:
         self.latency = 0.0  # seconds every Web API call takes (a slow Slack)
         # files.uploadV2: file id -> {"filename", "length", "content" (bytes, once uploaded), "shared" (channels)}
         self.files: dict[str, dict[str, Any]] = {}
+        # The messages of the workspace by (channel id, ts): the bot's posts and those tests post as users
+        # (`post_message`), for the methods that read a message (reactions.get).
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- set-up used by tests ---------------------------------------------------------------------
 
@@ -283,12 +286,70 @@ class FakeSlack:
 
     def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = self._next_ts()
+        self._keep("chat.postMessage", args, ts)
         return {
             "ok": True,
             "channel": self._resolve("chat.postMessage", args.get("channel")),
             "ts": ts,
             "message": {"text": args.get("text"), "ts": ts, "blocks": args.get("blocks")},
         }
+
+    def _keep(self, method: str, args: dict[str, Any], ts: str) -> None:
+        """A message the bot posted, as Slack keeps it (what reactions.get answers with)."""
+        channel = self._resolve(method, args.get("channel"))
+        if channel is not None:
+            message = {"type": "message", "user": "U0BOT", "bot_id": "B0BOT", "text": args.get("text") or "", "ts": ts}
+            if args.get("thread_ts"):
+                message["thread_ts"] = str(args["thread_ts"])
+            self.messages[(channel, ts)] = message
+
+    def post_message(self, channel: str, user: str, text: str, *, thread_ts: str | None = None, **extra: Any) -> str:
+        """A person's message in a channel (as Slack encodes it: `text` is sent as given); returns its ts."""
+        ts = self._next_ts()
+        message = {"type": "message", "user": user, "text": text, "ts": ts, **extra}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        self.messages[(self.channel_id(channel), ts)] = message
+        return ts
+
+    def react(self, channel: str, ts: str, user: str, name: str, *, added: bool = True) -> dict[str, Any]:
+        """Add (or take off) a person's reaction on a message, as Slack records it before it sends the
+        reaction_added (reaction_removed) event; returns that event."""
+        message = self.messages[(self.channel_id(channel), ts)]
+        reactions = message.setdefault("reactions", [])
+        reaction = next((r for r in reactions if r["name"] == name), None)
+        if reaction is None:
+            reaction = {"name": name, "users": [], "count": 0}
+            reactions.append(reaction)
+        if added and user not in reaction["users"]:
+            reaction["users"].append(user)
+        elif not added and user in reaction["users"]:
+            reaction["users"].remove(user)
+        reaction["count"] = len(reaction["users"])
+        message["reactions"] = [r for r in reactions if r["count"]]
+        if not message["reactions"]:
+            del message["reactions"]
+        return {
+            "type": "reaction_added" if added else "reaction_removed",
+            "user": user,
+            "reaction": name,
+            "item_user": message.get("user"),
+            "item": {"type": "message", "channel": self.channel_id(channel), "ts": ts},
+            "event_ts": self._next_ts(),
+        }
+
+    def m_reactions_get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """reactions.get for a message (channel + timestamp): the message with its text and reactions, or
+        message_not_found for one the workspace does not have (Slack's reference, "Errors")."""
+        channel, ts = args.get("channel"), args.get("timestamp")
+        if not channel or not ts:
+            return {"ok": False, "error": "no_item_specified"}
+        if not re.fullmatch(r"\d+\.\d+", str(ts)):
+            return {"ok": False, "error": "bad_timestamp"}
+        message = self.messages.get((str(channel), str(ts)))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "type": "message", "channel": channel, "message": json.loads(json.dumps(message))}
 
     def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text")}

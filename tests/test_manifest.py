@@ -29,6 +29,7 @@ SCOPES: dict[str, str | None] = {
     "conversations_open": "im:write",
     "files_upload_v2": "files:write",
     "pins_add": "pins:write",
+    "reactions_get": "reactions:read",
     "users_info": "users:read",
     "users_lookupByEmail": "users:read.email",
     "usergroups_users_list": "usergroups:read",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from bot.deploys.ids import Finished, Status
-from bot.deploys.models import Deploy
+from bot.deploys.models import Deploy, Pin
 from bot.slack.blocks import when
 from bot.slack.text import escape, mention, mrkdwn
 
@@ -125,4 +125,29 @@ def rolling_back(actor: str, environment: str, current: Deploy, target: Deploy, 
     return (
         f":rewind: {mention(actor)} is rolling {environment} back from "
         f"`{escape(current.version)}` to `{escape(target.version)}`: {mrkdwn(reason)}"
+    )
+
+
+# -- pins: what a rollback leaves to do --------------------------------------------------------------------------
+
+
+def fix_forward_note(pin: Pin) -> str:
+    """No incident to hold the action item: the note in vY's deploy thread, naming its deployer."""
+    return (
+        f":memo: {mention(pin.owner)}: fix forward or revert `{escape(pin.from_version)}`. {pin.environment} is "
+        f"rolled back to `{escape(pin.version)}` (Rollback #{pin.rollback_id}) and stays pinned there, shown in "
+        "`/deploy status`, until a deploy of another version succeeds. No incident is open, so this note is the "
+        "action item: that deploy closes it."
+    )
+
+
+def pin_cleared(pin: Pin, deploy: Deploy) -> str:
+    """The fix forward, said in the thread of the deploy that cleared the pin."""
+    closed = "" if pin.incident_ref else f" The fix-forward note for {mention(pin.owner)} is closed."
+    return (
+        f":pushpin: {pin.environment} is no longer pinned to `{escape(pin.version)}`: `{escape(deploy.version)}` "
+        f"is deployed (fix forward of `{escape(pin.from_version)}`, rolled back by Rollback #{pin.rollback_id}"
+        + (f", {pin.incident_ref}" if pin.incident_ref else "")
+        + ")."
+        + closed
     )

@@ -3,6 +3,18 @@ store (the SQL) is its own. A domain that needs more of it adds it here, in the 
 
 from __future__ import annotations
 
-from bot.deploys.store import active, checks, finished_between, get, open_watches, tick, watching
+from bot.deploys.messages import pin_line
+from bot.deploys.store import active, checks, finished_between, get, open_watches, pin, pinned, tick, watching
 
-__all__ = ["active", "checks", "finished_between", "get", "open_watches", "tick", "watching"]
+__all__ = [
+    "active",
+    "checks",
+    "finished_between",
+    "get",
+    "open_watches",
+    "pin",
+    "pin_line",
+    "pinned",
+    "tick",
+    "watching",
+]

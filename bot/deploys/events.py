@@ -19,7 +19,8 @@ class DeployFinished(Event):
 
 
 class RollbackStarted(Event):
-    """A rollback was asked for and is under way (committed). `replaced_id`: the deploy it rolls back."""
+    """A rollback was asked for and is under way (committed). `replaced_id`: the deploy it rolls back;
+    `incident_id`: the incident it belongs to (services.incident_for's answer when it started), if any."""
 
     topic = "deploy.rollback_started"
     deploy_id: int
@@ -27,6 +28,7 @@ class RollbackStarted(Event):
     actor: str
     environment: str
     reason: str | None = None
+    incident_id: int | None = None
 
     def key(self) -> str:
         return str(self.deploy_id)

@@ -23,7 +23,7 @@ from bot.deploys.ids import (
     expire_key,
     expire_prefix,
 )
-from bot.deploys.models import Deploy
+from bot.deploys.models import Deploy, Pin
 from bot.deploys.store import Locked
 from bot.errors import AlreadyDone, NotFound, Refused, UsageError
 from bot.opsconfig import CheckItem
@@ -293,6 +293,7 @@ async def finish(
             await services.jobs.schedule_once(
                 conn, Job.WATCH_END, str(deploy_id), deploy.watch_until, {"deploy_id": deploy_id}
             )
+        cleared = await _repin(services, conn, deploy, now) if deploy.status == Status.SUCCEEDED else []
         # The SLO watch (or rollback check) starts, the incident channels hear of a rollback: subscribers.
         published = await services.events.publish(
             conn, DeployFinished(deploy_id=deploy_id, status=deploy.status, kind=deploy.kind)
@@ -300,7 +301,22 @@ async def finish(
         await _audit(conn, f"finished.{status}", by, {"deploy": deploy_id, "url": url, "detail": detail})
     await refresh(services, deploy)
     await services.events.after_commit(published)
+    for pin in cleared:
+        await services.jobs.run_now(Job.PIN_CLEARED, str(pin.rollback_id))
     return deploy, Finished.CHANGED
+
+
+async def _repin(services: Services, conn: Any, deploy: Deploy, now: datetime) -> list[Pin]:
+    """A succeeded deploy or rollback: the pins it ends (another version runs there now), each said in its thread
+    by a job; and a rollback's own pin holds from now."""
+    cleared = await store.clear_pins(conn, deploy.environment, deploy.version, deploy.id, now)
+    for pin in cleared:
+        payload = {"rollback_id": pin.rollback_id, "deploy_id": deploy.id}
+        await services.jobs.schedule_once(conn, Job.PIN_CLEARED, str(pin.rollback_id), now, payload)
+        await _audit(conn, "unpinned", BOT, {"rollback": pin.rollback_id, "deploy": deploy.id})
+    if deploy.kind == Kind.ROLLBACK and await store.hold_pin(conn, deploy.id, now):
+        await _audit(conn, "pinned", BOT, {"rollback": deploy.id, "env": deploy.environment, "version": deploy.version})
+    return cleared
 
 
 async def mark(services: Services, deploy_id: int, status: Status, actor: str) -> str:
@@ -373,7 +389,8 @@ async def status(services: Services) -> str:
     current = {env: next(iter(await store.succeeded(services.db, env, 1)), None) for env in envs}
     active = {env: await store.active(services.db, env) for env in envs}
     watches = await store.open_watches(services.db, services.clock.now())
-    return messages.status(current, active, watches, zone(services))
+    pins = await store.pinned(services.db)
+    return messages.status(current, active, watches, zone(services), pins)
 
 
 async def history(services: Services, environment: str | None, limit: int) -> str:

@@ -92,7 +92,7 @@ async def healthy(ctx: Ctx) -> None:
 
 async def watch_rollback(ctx: Ctx) -> None:
     deploy = deploy_id(ctx.action.value)
-    await ctx.answer(await rollback.from_watch(ctx.services, ctx.user_id, deploy, ctx.request_id))
+    await ctx.answer(await rollback.from_watch(ctx.services, ctx.user_id, deploy, ctx.request_id, ctx.channel_id))
 
 
 async def reason_picked(ctx: Ctx) -> None:
@@ -104,7 +104,7 @@ async def rollback_confirmed(ctx: Ctx) -> None:
     picked = ctx.state.input("rollback_reason", Action.ROLLBACK_REASON).selected_option
     choice = picked.value if picked else None
     said = await rollback.confirmed(
-        ctx.services, ctx.user_id, offer.env, offer.current, choice, offer.reason, ctx.request_id
+        ctx.services, ctx.user_id, offer.env, offer.current, choice, offer.reason, ctx.request_id, ctx.channel_id
     )
     await ctx.answer(said)
 

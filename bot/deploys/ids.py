@@ -29,6 +29,8 @@ class Job(StrEnum):
     WATCH_END = "deploys.watch_end"  # key <id>: the end of a prod watch window
     CHECK_TRIGGER = "deploys.check_trigger"  # key <id>: the pipeline call got no recorded answer
     ANNOUNCE = "deploys.announce"  # key <id>: a request's announcement, durable from the request's commit
+    FIX_FORWARD_NOTE = "deploys.fix_forward_note"  # key <rollback id>: no incident: the note in vY's thread
+    PIN_CLEARED = "deploys.pin_cleared"  # key <rollback id>: its pin cleared by a deploy of another version
 
 
 class Status(StrEnum):

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.deploys.ids import STAGING, Action, Checklist, Kind, RollbackOffer, Status, checklist_block
-from bot.deploys.models import Deploy
+from bot.deploys.models import Deploy, Pin
 from bot.opsconfig import CheckItem, OpsConfig
 from bot.slack.blocks import button, checkbox_groups, context, option_text, section, when
 from bot.slack.blocks import confirm_dialog as confirm
@@ -148,8 +148,26 @@ def announcement(deploy: Deploy, config: OpsConfig, ticks: Ticks, zone: ZoneInfo
     return text, blocks
 
 
+def pin_line(pin: Pin, zone: ZoneInfo) -> str:
+    """`prod pinned to v1 (rolled back from v2 on Wed 25 Nov 04:00 CET, INC-3)`: what a held pin says wherever it
+    is shown (deploy status, App Home, the handoff, an incident's kickoff)."""
+    since = when(pin.pinned_at or pin.created_at, zone)
+    where = pin.incident_ref or "no incident"
+    owner = f"fix forward or revert: {mention(pin.owner)}" + (
+        f" ({pin.incident_ref} action item)" if pin.incident_ref else " (noted in the deploy thread)"
+    )
+    return (
+        f":pushpin: *{pin.environment}* pinned to `{escape(pin.version)}` (rolled back from "
+        f"`{escape(pin.from_version)}` on {since}, {where}) · {owner} · a deploy of another version clears it"
+    )
+
+
 def status(
-    current: dict[str, Deploy | None], active: dict[str, Deploy | None], watches: list[Deploy], zone: ZoneInfo
+    current: dict[str, Deploy | None],
+    active: dict[str, Deploy | None],
+    watches: list[Deploy],
+    zone: ZoneInfo,
+    pins: list[Pin] | None = None,
 ) -> str:
     lines = ["*What runs where*"]
     for env, dep in current.items():
@@ -161,6 +179,7 @@ def status(
                 else "_unknown_"
             )
         )
+        lines += [f"   ↳ {pin_line(p, zone)}" for p in pins or [] if p.environment == env]
         holder = active.get(env)
         if holder:
             lines.append(

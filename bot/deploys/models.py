@@ -42,3 +42,32 @@ class Deploy:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def deployed_by(self) -> str:
+        """Who deployed it: who pressed *Start deploy*, else who asked for it."""
+        return self.started_by or self.requested_by
+
+
+@dataclass(frozen=True)
+class Pin:
+    """An environment a rollback put back to `version` (vX) from `from_version` (vY): held from the rollback's
+    success (`pinned_at`) until a deploy of another version there succeeds (`cleared_at`, `cleared_by`)."""
+
+    rollback_id: int
+    environment: str
+    version: str
+    from_id: int
+    from_version: str
+    owner: str  # who deployed vY: fix forward or revert it
+    incident_id: int | None
+    incident_ref: str | None
+    note_ts: str | None  # no incident: the fix-forward note in vY's deploy thread
+    created_at: datetime
+    pinned_at: datetime | None
+    cleared_at: datetime | None
+    cleared_by: int | None
+
+    @property
+    def held(self) -> bool:
+        return self.pinned_at is not None and self.cleared_at is None

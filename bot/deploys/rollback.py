@@ -51,27 +51,49 @@ def reason_of(services: Services, choice: str | None, other: str) -> str:
 
 
 async def confirmed(
-    services: Services, actor: str, environment: str, current_id: int, choice: str | None, other: str, request_id: str
+    services: Services,
+    actor: str,
+    environment: str,
+    current_id: int,
+    choice: str | None,
+    other: str,
+    request_id: str,
+    channel: str | None = None,
 ) -> str:
     """The confirmed rollback offer: who may first, then the reason picked."""
     await policy.require(
         services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
     )
     reason = reason_of(services, choice, other)
-    return await rollback(services, actor, environment, current_id, reason, request_id)
+    return await rollback(services, actor, environment, current_id, reason, request_id, channel=channel)
 
 
-async def from_watch(services: Services, actor: str, deploy_id: int, request_id: str) -> str:
+async def from_watch(
+    services: Services, actor: str, deploy_id: int, request_id: str, channel: str | None = None
+) -> str:
     """Roll back from the end-of-watch reminder's button."""
     deploy = await store.get(services.db, deploy_id)
     if deploy is None:
         raise NotFound(answers.NO_DEPLOY)
     reason = answers.say(answers.WATCH_ROLLBACK_REASON, deploy)
-    return await rollback(services, actor, deploy.environment, deploy.id, reason, request_id)
+    return await rollback(services, actor, deploy.environment, deploy.id, reason, request_id, channel=channel)
+
+
+async def incident_of(services: Services, channel: str | None) -> tuple[int, str] | None:
+    """The incident a rollback confirmed in `channel` belongs to (the incidents domain's rule, through
+    services.incident_for); None without one."""
+    return await services.incident_for(services, channel) if services.incident_for else None
 
 
 async def rollback(
-    services: Services, actor: str, environment: str, current_id: int, reason: str, request_id: str
+    services: Services,
+    actor: str,
+    environment: str,
+    current_id: int,
+    reason: str,
+    request_id: str,
+    *,
+    channel: str | None = None,
 ) -> str:
     await policy.require(
         services, Do.ROLLBACK, actor, what=answers.say(answers.ROLL_BACK_WHAT, environment=environment)
@@ -79,6 +101,7 @@ async def rollback(
     current, good = await target(services, environment)
     if current.id != current_id:
         raise Invalid(answers.say(answers.ENVIRONMENT_CHANGED, current))
+    incident = await incident_of(services, channel)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         try:
@@ -99,6 +122,13 @@ async def rollback(
         if not created:
             return answers.say(answers.ROLLBACK_UNDER_WAY, deploy)
         await schedule_running(services, conn, deploy.id, now)
+        # The environment is pinned to the older version once this succeeds; vY's deployer is to fix forward:
+        # an action item on the incident (its subscriber), else a note in vY's deploy thread (ours).
+        await store.add_pin(conn, deploy, current, current.deployed_by, incident, now)
+        if incident is None:
+            await services.jobs.schedule_once(
+                conn, Job.FIX_FORWARD_NOTE, str(deploy.id), now, {"rollback_id": deploy.id}
+            )
         if current.watch_until and not current.watch_result:
             await store.set_values(
                 conn, current.id, watch_result=answers.say(answers.BY, what="rolled back", actor=actor)
@@ -115,10 +145,17 @@ async def rollback(
         )
         # The open incidents' channels hear of it (bot/incidents/deploy_notes.py subscribes).
         started = RollbackStarted(
-            deploy_id=deploy.id, replaced_id=current.id, actor=actor, environment=environment, reason=reason
+            deploy_id=deploy.id,
+            replaced_id=current.id,
+            actor=actor,
+            environment=environment,
+            reason=reason,
+            incident_id=incident[0] if incident else None,
         )
         published = await services.events.publish(conn, started)
     replaced = await store.get(services.db, current.id) or current
     answer, _ = await asyncio.gather(run_pipeline(services, deploy, Kind.ROLLBACK), refresh(services, replaced))
     await services.events.after_commit(published)
+    if incident is None:
+        await services.jobs.run_now(Job.FIX_FORWARD_NOTE, str(deploy.id))
     return answer

@@ -9,9 +9,10 @@ import asyncpg
 
 from bot.db import Conn, assignments, columns, from_row
 from bot.deploys.ids import Kind, Status
-from bot.deploys.models import Deploy
+from bot.deploys.models import Deploy, Pin
 
 _COLUMNS = columns(Deploy)
+_PIN_COLUMNS = columns(Pin)
 _UPDATABLE = set(_COLUMNS.split(", ")) - {"id"}
 
 
@@ -200,3 +201,72 @@ async def untick(conn: Conn, deploy_id: int, list_name: str, item: str) -> bool:
         "DELETE FROM deploy_checks WHERE deploy_id = $1 AND list = $2 AND item = $3", deploy_id, list_name, item
     )
     return status.endswith(" 1")
+
+
+# -- pins: an environment a rollback put back to an older version ------------------------------------------------
+
+
+async def add_pin(
+    conn: Conn, rollback: Deploy, replaced: Deploy, owner: str, incident: tuple[int, str] | None, at: datetime
+) -> Pin:
+    """The rollback's pin, written with the rollback (held only once it succeeds)."""
+    incident_id, incident_ref = incident if incident else (None, None)
+    row = await conn.fetchrow(
+        f"""INSERT INTO deploy_pins (rollback_id, environment, version, from_id, from_version, owner, incident_id,
+                                     incident_ref, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (rollback_id) DO UPDATE SET rollback_id = EXCLUDED.rollback_id RETURNING {_PIN_COLUMNS}""",
+        rollback.id,
+        rollback.environment,
+        rollback.version,
+        replaced.id,
+        replaced.version,
+        owner,
+        incident_id,
+        incident_ref,
+        at,
+    )
+    return from_row(Pin, row)
+
+
+async def pin(conn: Conn, rollback_id: int) -> Pin | None:
+    row = await conn.fetchrow(f"SELECT {_PIN_COLUMNS} FROM deploy_pins WHERE rollback_id = $1", rollback_id)
+    return from_row(Pin, row) if row else None
+
+
+async def pinned(conn: Conn) -> list[Pin]:
+    """The pins held now, one per environment at most, by environment."""
+    rows = await conn.fetch(
+        f"""SELECT {_PIN_COLUMNS} FROM deploy_pins WHERE pinned_at IS NOT NULL AND cleared_at IS NULL
+            ORDER BY environment, pinned_at DESC"""
+    )
+    return [from_row(Pin, r) for r in rows]
+
+
+async def hold_pin(conn: Conn, rollback_id: int, at: datetime) -> Pin | None:
+    """The rollback succeeded: its pin holds from now."""
+    row = await conn.fetchrow(
+        f"""UPDATE deploy_pins SET pinned_at = $2 WHERE rollback_id = $1 AND pinned_at IS NULL
+            RETURNING {_PIN_COLUMNS}""",
+        rollback_id,
+        at,
+    )
+    return from_row(Pin, row) if row else None
+
+
+async def clear_pins(conn: Conn, environment: str, version: str, deploy_id: int, at: datetime) -> list[Pin]:
+    """A deploy of `version` succeeded on `environment`: the pins held there to another version are cleared."""
+    rows = await conn.fetch(
+        f"""UPDATE deploy_pins SET cleared_at = $4, cleared_by = $3
+            WHERE environment = $1 AND version <> $2 AND pinned_at IS NOT NULL AND cleared_at IS NULL
+            RETURNING {_PIN_COLUMNS}""",
+        environment,
+        version,
+        deploy_id,
+        at,
+    )
+    return [from_row(Pin, r) for r in rows]
+
+
+async def set_pin_note(conn: Conn, rollback_id: int, note_ts: str) -> None:
+    await conn.execute("UPDATE deploy_pins SET note_ts = $2 WHERE rollback_id = $1", rollback_id, note_ts)

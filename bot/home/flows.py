@@ -26,6 +26,7 @@ async def home(services: Services, user: str) -> messages.Home:
         deploys.open_watches(services.db, now),
         store.open_checklists(services.db),
     )
+    pins = await deploys.pinned(services.db)  # environments a rollback left on an older version
     under_way = [d for env in services.config.deploy.environments if (d := await deploys.active(services.db, env))]
     public = services.settings.zzik_public_url
     return messages.Home(
@@ -43,6 +44,7 @@ async def home(services: Services, user: str) -> messages.Home:
         checklists=checklists,
         runbooks=list(services.config.runbooks),
         status_url=f"{public.rstrip('/')}/status" if public else None,
+        pins=[deploys.pin_line(p, services.config.oncall.zone) for p in pins],
     )
 
 

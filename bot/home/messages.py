@@ -3,7 +3,7 @@ count of the rest, so the view stays far inside Slack's 100-block and 3,000-char
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,7 @@ class Home:
     checklists: list[OpenChecklist]
     runbooks: list[Runbook]
     status_url: str | None
+    pins: list[str] = field(default_factory=list)  # environments a rollback pinned, in words (deploys' pin_line)
 
 
 def _lines(items: list[str], empty: str) -> str:
@@ -95,6 +96,7 @@ def home_view(home: Home) -> dict[str, Any]:
         section("*Your open incidents*\n" + _lines(incidents, "none: you command or reported no open incident")),
         section("*Your open action items*\n" + _lines(actions, "none")),
         {"type": "divider"},
+        *([section("*Pinned environments*\n" + _lines(home.pins, "none"))] if home.pins else []),
         section("*Deploys in progress*\n" + _lines(deploys, "none")),
         section("*Watch windows open*\n" + _lines(watches, "none")),
         section("*Maintenance checklists with open items*\n" + _lines(checklists, "all done")),

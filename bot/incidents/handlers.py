@@ -20,6 +20,7 @@ from bot.incidents import (
     messages,
     models,
     parse,
+    pins,
     records,
     refusals,
     reports,
@@ -266,6 +267,26 @@ async def declare_from_message(ctx: Ctx) -> None:
     )
 
 
+# -- the timeline from the conversation: a 📌 reaction, or the message shortcut Add to timeline -------------------
+
+
+async def reaction_added(ctx: Ctx) -> None:
+    if not await pins.reacted(ctx.services, ctx.body.get("event") or {}, added=True):
+        ctx.outcome = "ignored"
+
+
+async def reaction_removed(ctx: Ctx) -> None:
+    if not await pins.reacted(ctx.services, ctx.body.get("event") or {}, added=False):
+        ctx.outcome = "ignored"
+
+
+async def add_to_timeline(ctx: Ctx) -> None:
+    said = await pins.from_shortcut(
+        ctx.services, ctx.user_id, ctx.channel_id, ctx.body.get("message") or {}, ctx.body.get("action_ts")
+    )
+    await ctx.answer(said)
+
+
 ROUTES: list[Route] = [
     Route("command", "/incident", incident),
     Route("action", Action.ACTION_DONE, action_done),
@@ -278,6 +299,9 @@ ROUTES: list[Route] = [
     Route("action", ids.CHECK_ACTION, check),
     Route("view", View.DECLARE, declare_submitted),
     Route("shortcut", Shortcut.DECLARE_FROM_MESSAGE, declare_from_message),
+    Route("shortcut", Shortcut.ADD_TO_TIMELINE, add_to_timeline),
+    Route("event", "reaction_added", reaction_added),
+    Route("event", "reaction_removed", reaction_removed),
 ]
 
 DOMAIN = Domain("incidents", routes=ROUTES, jobs=jobs.register)

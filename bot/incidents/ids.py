@@ -15,6 +15,8 @@ class Job(StrEnum):
     ESCALATE = "incidents.escalate"
     NUDGE = "incidents.nudge"
     ACTION_DUE = "incidents.action_due"
+    TIMELINE_PIN = "incidents.timeline_pin"  # key <channel>:<ts>:<user>:<via>:<event ts>: a pin or unpin, applied
+    TIMELINE_PIN_REPLY = "incidents.timeline_pin_reply"  # key <pin id>:<entry id>:<added|removed>
 
 
 class Action(StrEnum):
@@ -34,6 +36,7 @@ class View(StrEnum):
 
 class Shortcut(StrEnum):
     DECLARE_FROM_MESSAGE = "incident_declare_from_message"  # a message shortcut (manifest.yml)
+    ADD_TO_TIMELINE = "incident_add_to_timeline"  # a message shortcut (manifest.yml): pin it into the timeline
 
 
 class Block(StrEnum):

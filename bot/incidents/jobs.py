@@ -1,9 +1,9 @@
-"""Incidents' durable work: the Slack set-up, late pages, acknowledgement escalation, update nudges and the
-action items' due-date reminders."""
+"""Incidents' durable work: the Slack set-up, late pages, acknowledgement escalation, update nudges, the
+action items' due-date reminders and the messages pinned into the timeline."""
 
 from __future__ import annotations
 
-from bot.incidents import deploy_notes, flows, followups, paging, scheduled, setup
+from bot.incidents import deploy_notes, flows, followups, paging, pins, scheduled, setup
 from bot.incidents.ids import Job
 from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
 from bot.services import Services
@@ -33,5 +33,8 @@ def register(runner: JobRunner, services: Services) -> None:
             Job.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE, urgent=True),
             Job.ACTION_DUE: call(followups.remind, "action_id"),
             Job.NUDGE: call(scheduled.nudge, "incident_id"),
+            # One message's pins and unpins are applied in the order they came (a reaction taken off at once).
+            Job.TIMELINE_PIN: call(pins.apply, _payload, in_order="message_key"),
+            Job.TIMELINE_PIN_REPLY: call(pins.reply, "pin_id", "added", "by"),
         },
     )

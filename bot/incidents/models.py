@@ -85,6 +85,28 @@ class ActionItem:
     incident_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Pin:
+    """A message of an incident channel pinned into the incident's timeline (a 📌 reaction, *Add to timeline*).
+    `event_id`: its timeline entry, while someone still pins it."""
+
+    id: int
+    incident_id: int
+    channel: str
+    message_ts: str
+    thread_ts: str | None
+    author: str | None
+    posted_at: datetime
+    permalink: str | None
+    text: str  # safe mrkdwn: the message as Slack sent it
+    event_id: int | None
+
+    @property
+    def reply_ts(self) -> str:
+        """Where the bot's replies about it go: the message's thread."""
+        return self.thread_ts or self.message_ts
+
+
 def duration(start: datetime, end: datetime) -> str:
     minutes = int((end - start) / timedelta(minutes=1))
     if minutes < 60:

@@ -12,7 +12,7 @@ from bot.incidents.ids import Action
 from bot.incidents.messages import channel_ref, header
 from bot.incidents.models import ActionItem, Event, Incident, duration
 from bot.slack.blocks import button, context, pieces, section, when
-from bot.slack.text import escape, mention, mrkdwn
+from bot.slack.text import escape, mention, mrkdwn, shorten
 
 Blocks = list[dict[str, Any]]
 
@@ -170,6 +170,52 @@ def command_kept_entry(by: str, asker: str) -> str:
 def action_entry(item: ActionItem) -> str:
     said = f"action item #{item.id}: {item.text}" + (f" (owner @{item.owner})" if item.owner else "")
     return said + (f", due {item.due_on.isoformat()}" if item.due_on else "")
+
+
+def fix_forward_text(environment: str, from_version: str, version: str) -> str:
+    """The text of a rollback's action item (safe mrkdwn: versions escaped)."""
+    return (
+        f"Fix forward or revert `{escape(from_version)}` ({environment} was rolled back to `{escape(version)}` "
+        "and stays pinned there until another version is deployed)"
+    )
+
+
+def fix_forward_said(incident: Incident, item: ActionItem) -> str:
+    owner = mention(item.owner) if item.owner else "_unassigned_"
+    return f":memo: Action item #{item.id} of {incident.ref} for {owner}: {mrkdwn(item.text)}"
+
+
+PIN_TEXT = 600  # visible characters of a pinned message in its timeline entry (sections hold 3,000)
+
+
+def pin_entry(text: str, permalink: str | None) -> str:
+    """A pinned message's timeline entry: its text as Slack sent it (safe mrkdwn, on one line, shortened), and
+    its link."""
+    one_line = " ".join(text.split())
+    shown = shorten(one_line, PIN_TEXT) if one_line else "_a message without text_"
+    return f":pushpin: {shown}" + (f" (<{permalink}|message>)" if permalink else "")
+
+
+def pinned_reply(incident: Incident, by: str) -> str:
+    return (
+        f":pushpin: Added to the timeline of {incident.ref} by {mention(by)}: it is in `/incident timeline` and the "
+        "post-mortem draft. Take the reaction off to take it out."
+    )
+
+
+def unpinned_reply(incident: Incident, by: str) -> str:
+    return f":pushpin: Taken out of the timeline of {incident.ref} ({mention(by)} took the last pin off)."
+
+
+def already_pinned(incident: Incident) -> str:
+    return f":pushpin: That message is already in the timeline of {incident.ref}."
+
+
+def shortcut_pinned(incident: Incident) -> str:
+    return (
+        f":pushpin: In the timeline of {incident.ref} (`/incident timeline`) and its post-mortem draft; "
+        "the message's thread says so."
+    )
 
 
 def action_done_entry(item: ActionItem) -> str:

@@ -12,6 +12,10 @@ NO_CHANNEL_YET = "That incident has no channel yet; its reporter can retry the s
 NO_CHECKLIST = "That checklist is not part of this incident any more."
 NO_COMMAND_REQUEST = "That request for command does not exist."
 NOT_IN_INCIDENT_CHANNEL = "Run this in an incident's channel (`/incident list` shows the open ones)."
+TIMELINE_ONLY_IN_INCIDENTS = (
+    "*Add to timeline* only works on messages in an incident's channel (`/incident list` shows the open ones)."
+)
+NO_MESSAGE_TO_PIN = "That shortcut reached the bot without its message, so nothing was added. Try again."
 
 
 def read_only(incident: Incident) -> str:

@@ -11,7 +11,7 @@ import asyncpg
 from bot.db import Conn, assignments, columns, from_row
 from bot.incidents import ids
 from bot.incidents.enums import CommandAnswer, Severity, Status
-from bot.incidents.models import ActionItem, CommandRequest, Event, Incident, Page
+from bot.incidents.models import ActionItem, CommandRequest, Event, Incident, Page, Pin
 
 _COLUMNS = columns(Incident)
 
@@ -178,6 +178,27 @@ async def add_action(
         due_on,
     )
     return from_row(ActionItem, row)
+
+
+async def add_keyed_action(
+    conn: asyncpg.Connection, incident_id: int, text: str, owner: str | None, by: str, at: datetime, key: str
+) -> tuple[ActionItem, bool]:
+    """An action item the bot makes for something that happened, once per `key`: (item, made now)."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO incident_actions (incident_id, text, owner, created_by, created_at, source_key)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key) WHERE source_key IS NOT NULL DO NOTHING
+            RETURNING {_ACTION_COLUMNS}""",
+        incident_id,
+        text,
+        owner,
+        by,
+        at,
+        key,
+    )
+    if row is not None:
+        return from_row(ActionItem, row), True
+    row = await conn.fetchrow(f"SELECT {_ACTION_COLUMNS} FROM incident_actions WHERE source_key = $1", key)
+    return from_row(ActionItem, row), False
 
 
 async def actions(conn: Conn, incident_id: int) -> list[ActionItem]:
@@ -380,3 +401,94 @@ async def open_during(conn: Conn, starts: datetime, ends: datetime) -> list[Inci
         ends,
     )
     return [Incident.of(r) for r in rows]
+
+
+# -- messages pinned into the timeline ------------------------------------------------------------------------
+
+_PIN_COLUMNS = columns(Pin)
+
+
+async def pin(conn: Conn, incident_id: int, message_ts: str, *, for_update: bool = False) -> Pin | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {_PIN_COLUMNS} FROM incident_pins WHERE incident_id = $1 AND message_ts = $2{lock}",
+        incident_id,
+        message_ts,
+    )
+    return from_row(Pin, row) if row else None
+
+
+async def pin_by_id(conn: Conn, pin_id: int) -> Pin | None:
+    row = await conn.fetchrow(f"SELECT {_PIN_COLUMNS} FROM incident_pins WHERE id = $1", pin_id)
+    return from_row(Pin, row) if row else None
+
+
+async def add_pin(
+    conn: Conn,
+    incident_id: int,
+    channel: str,
+    message_ts: str,
+    *,
+    thread_ts: str | None,
+    author: str | None,
+    posted_at: datetime,
+    permalink: str | None,
+    text: str,
+) -> None:
+    """The message, once per incident (a second pin of it, by reaction or shortcut, adds nothing here)."""
+    await conn.execute(
+        """INSERT INTO incident_pins (incident_id, channel, message_ts, thread_ts, author, posted_at, permalink, text)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (incident_id, message_ts) DO NOTHING""",
+        incident_id,
+        channel,
+        message_ts,
+        thread_ts,
+        author,
+        posted_at,
+        permalink,
+        text,
+    )
+
+
+async def set_pinner(conn: Conn, pin_id: int, pinner: str, via: str, pinned: bool, event_ts: str) -> None:
+    """Who pins it, and how, as of Slack's `event_ts`: an older event than the one recorded changes nothing."""
+    await conn.execute(
+        """INSERT INTO incident_pinners (pin_id, pinner, via, pinned, event_ts) VALUES ($1, $2, $3, $4, $5::numeric)
+           ON CONFLICT (pin_id, pinner, via) DO UPDATE SET pinned = EXCLUDED.pinned, event_ts = EXCLUDED.event_ts
+           WHERE incident_pinners.event_ts < EXCLUDED.event_ts""",
+        pin_id,
+        pinner,
+        via,
+        pinned,
+        event_ts,
+    )
+
+
+async def pinners(conn: Conn, pin_id: int) -> list[str]:
+    """Who pins the message now (each once, however they pinned it)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT pinner FROM incident_pinners WHERE pin_id = $1 AND pinned ORDER BY pinner", pin_id
+    )
+    return [r["pinner"] for r in rows]
+
+
+async def pin_entry(conn: Conn, pin: Pin, at: datetime, actor: str | None, text: str, detail: dict[str, Any]) -> int:
+    """The pin's timeline entry (at the message's time), remembered on the pin; its id."""
+    event_id = await conn.fetchval(
+        """INSERT INTO incident_events (incident_id, at, actor, kind, text, detail)
+           VALUES ($1, $2, $3, 'pinned', $4, $5) RETURNING id""",
+        pin.incident_id,
+        at,
+        actor,
+        text,
+        json.dumps(detail, default=str),
+    )
+    await conn.execute("UPDATE incident_pins SET event_id = $2 WHERE id = $1", pin.id, event_id)
+    return int(event_id)
+
+
+async def drop_pin_entry(conn: Conn, pin: Pin) -> None:
+    """Nobody pins it any more: its timeline entry goes."""
+    if pin.event_id is not None:
+        await conn.execute("DELETE FROM incident_events WHERE id = $1 AND kind = 'pinned'", pin.event_id)
+    await conn.execute("UPDATE incident_pins SET event_id = NULL WHERE id = $1", pin.id)

@@ -223,6 +223,9 @@ class Incidents(Section):
     # Who commands an incident declared without naming a commander: the manual's on-call primary
     # ("first responder, incident commander"), or whoever declared it.
     default_commander: Literal["primary", "reporter"] = "primary"
+    # The reaction that adds a message of an incident channel to its timeline and post-mortem (its name, as Slack
+    # sends it in reaction_added: `pushpin` for 📌); taking the reaction off takes the message out.
+    timeline_emoji: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
 
 
 class RunbookStep(Section):
