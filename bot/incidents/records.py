@@ -176,6 +176,24 @@ def action_done_entry(item: ActionItem) -> str:
     return f"action item #{item.id} done: {item.text}"
 
 
+ACK_RENEWED = "still on it: acknowledgement renewed"
+
+
+def ack_reminder_entry(who: str) -> str:
+    return f"acknowledgement ran out with no activity: reminded @{who}"
+
+
+def ack_snoozed_entry(until: str) -> str:
+    return f"acknowledgement reminder snoozed until {until}"
+
+
+def ack_escalated_entry(role: str, user: str | None, waited: str, error: str | None) -> str:
+    """The timeline's (and the channel's) line for a page after an acknowledgement ran out."""
+    if user is not None:
+        return f"escalated to {role} @{user} (acknowledged {waited} ago, no activity since)"
+    return f"escalation to {role} failed: {error or 'nobody on call'} (retried)"
+
+
 def escalated_entry(role: str, user: str | None, waited: str, error: str | None) -> str:
     """The timeline's (and the channel's) line for an escalation page: delivered (user) or not."""
     if user is not None:
