@@ -111,14 +111,7 @@ def _notes(alert: Alert, ctx: Context) -> list[str]:
         notes.append(f":repeat: *Flapping*: {ctx.flap_count} episodes within {duration(ctx.flap_window)}")
     elif alert.episode > 1:
         notes.append(f":leftwards_arrow_with_hook: Episode {alert.episode} of this alert")
-    if alert.acknowledged_at:
-        notes.append(
-            f":eyes: Acknowledged by {mention(alert.acknowledged_by or '?')} after "
-            f"{duration(alert.acknowledged_at - alert.starts_at)}"
-        )
-    if alert.firing and alert.acknowledged_at and alert.snoozed_until and alert.snoozed_until > ctx.now:
-        until = clock_time(alert.snoozed_until, ctx.zone)
-        notes.append(f":zzz: Reminder snoozed until {until} by {mention(alert.snoozed_by or '?')}")
+    notes += _acknowledged_notes(alert, ctx)
     if alert.firing and alert.silence_id and alert.silenced_until and alert.silenced_until > ctx.now:
         notes.append(
             f":mute: Silenced until {when(alert.silenced_until, ctx.zone)} by {mention(alert.silenced_by or '?')}"
@@ -131,6 +124,20 @@ def _notes(alert: Alert, ctx: Context) -> list[str]:
         notes.append(f":notebook: <{_url(alert.runbook_url)}|Runbook link>")
     if alert.generator_url:
         notes.append(f"<{_url(alert.generator_url)}|Source>")
+    return notes
+
+
+def _acknowledged_notes(alert: Alert, ctx: Context) -> list[str]:
+    """Who acknowledged it, and a snooze of the acknowledgement's reminder while it lasts."""
+    if not alert.acknowledged_at:
+        return []
+    notes = [
+        f":eyes: Acknowledged by {mention(alert.acknowledged_by or '?')} after "
+        f"{duration(alert.acknowledged_at - alert.starts_at)}"
+    ]
+    if alert.firing and alert.snoozed_until and alert.snoozed_until > ctx.now:
+        until = clock_time(alert.snoozed_until, ctx.zone)
+        notes.append(f":zzz: Reminder snoozed until {until} by {mention(alert.snoozed_by or '?')}")
     return notes
 
 
@@ -159,7 +166,7 @@ def _buttons(alert: Alert, ctx: Context) -> list[dict]:
     out = []
     if not alert.acknowledged_at:
         out.append(button("Acknowledge", Action.ACKNOWLEDGE, value, "primary"))
-    else:
+    elif not ctx.incident_ref:  # an alert of an incident reminds through the incident's acknowledgement
         out += _snooze_buttons(alert)
     if not ctx.incident_ref:
         out.append(button("Declare incident", Action.DECLARE, value))

@@ -73,15 +73,8 @@ def paged_line(pages: list[Page], pagerduty: str | None = None) -> str:
     return " ".join(parts)
 
 
-def announcement(
-    incident: Incident,
-    level: SeverityLevel,
-    zone: ZoneInfo,
-    now: datetime,
-    pages: list[Page] | None = None,
-    pagerduty: str | None = None,
-) -> tuple[str, Blocks]:
-    status = "Resolved" if not incident.is_open else "Open"
+def _acknowledged_line(incident: Incident, zone: ZoneInfo, now: datetime) -> str:
+    """Who acknowledged it and when, and a snooze of the acknowledgement's reminder while it lasts."""
     ack = (
         f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
         if incident.acknowledged_at and incident.acknowledged_by
@@ -94,6 +87,19 @@ def announcement(
             f" · reminder snoozed until {clock_time(incident.snoozed_until, zone)}"
             f" by {mention(incident.snoozed_by or '?')}"
         )
+    return ack
+
+
+def announcement(
+    incident: Incident,
+    level: SeverityLevel,
+    zone: ZoneInfo,
+    now: datetime,
+    pages: list[Page] | None = None,
+    pagerduty: str | None = None,
+) -> tuple[str, Blocks]:
+    status = "Resolved" if not incident.is_open else "Open"
+    ack = _acknowledged_line(incident, zone, now)
     lines = [
         f"{STATUS_EMOJI[incident.status]} *{header(incident)}*",
         f"*Status:* {status} · *Stage:* {escape(incident.stage)} · *Commander:* {mention(incident.commander)}",
