@@ -300,3 +300,20 @@ async def test_a_resolved_incident_never_reminds(incident_bot: RunningBot, fake_
         await advance(bot, clock, 30)
     assert not inc_reminders(fake_slack, ts)
     assert not dms(fake_slack, SECONDARY) and not dms(fake_slack, MANAGER)
+
+
+async def test_reopening_an_acknowledged_incident_starts_a_fresh_period(
+    incident_bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    bot = incident_bot
+    _, ts = await declared_and_acknowledged(bot, fake_slack)
+    await advance(bot, clock, 5)
+    await ask(fake_slack, bot, "/incident", "resolve fixed", channel=INC_CHANNEL, ephemeral=False)
+    await advance(bot, clock, 35)  # +40 min: resolved, nothing
+    assert not inc_reminders(fake_slack, ts)
+    said = await ask(fake_slack, bot, "/incident", "reopen", channel=INC_CHANNEL, ephemeral=False)
+    assert "reopened" in said.lower()
+    await advance(bot, clock, 29)
+    assert not inc_reminders(fake_slack, ts)
+    await advance(bot, clock, 1)  # 30 min after the reopen, nothing since
+    await eventually(lambda: inc_reminders(fake_slack, ts))

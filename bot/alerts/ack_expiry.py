@@ -22,6 +22,7 @@ from bot.alerts.models import Alert
 from bot.alerts.processing import escalation_plan
 from bot.alerts.sending import changed, wall
 from bot.errors import Invalid, NotFound
+from bot.jobs import JobRun
 from bot.opsconfig import OpsConfig
 from bot.rota.lookup import who_is_on_call
 from bot.services import Services, zone
@@ -132,6 +133,14 @@ async def expired(services: Services, alert_id: int, deadline_text: str) -> bool
     async with services.db.transaction() as conn:
         await store.reminded(conn, alert_id, str(posted["ts"]))
     return True
+
+
+async def reminder_lost(services: Services, run: JobRun, error: Exception) -> None:
+    """The reminder's retries are spent (Slack kept refusing it): logged and audited. The escalation steps were
+    scheduled before it, so the follow-through goes on."""
+    alert_id = run.payload.get("alert_id")
+    logger.error("acknowledgement reminder not posted", alert=alert_id, error=repr(error))
+    await record(services.db, "ack_reminder", outcome="error", detail={"alert": alert_id, "error": str(error)[:500]})
 
 
 async def escalate(services: Services, alert_id: int, deadline_text: str, role: str) -> bool:

@@ -44,7 +44,14 @@ def register(runner: JobRunner, services: Services) -> None:
                 urgent=True,
             ),
             # An acknowledgement that ran out: the reminder, then one role a step (each keyed by the deadline).
-            Job.ACK_EXPIRED: call(ack_expiry.expired, "alert_id", "deadline", lease=PAGING_LEASE, retry=PAGING_RETRY),
+            Job.ACK_EXPIRED: call(
+                ack_expiry.expired,
+                "alert_id",
+                "deadline",
+                lease=PAGING_LEASE,
+                retry=PAGING_RETRY,
+                on_gave_up=ack_expiry.reminder_lost,
+            ),
             Job.ACK_ESCALATE: call(
                 ack_expiry.escalate, "alert_id", "deadline", "role", lease=PAGING_LEASE, retry=PAGING_RETRY, urgent=True
             ),

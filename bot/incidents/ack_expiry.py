@@ -22,6 +22,7 @@ from bot.errors import Invalid, NotFound
 from bot.incidents import channel, guards, ids, messages, models, paging, records, refusals, store
 from bot.incidents.ids import Job
 from bot.incidents.models import Incident
+from bot.jobs import JobRun
 from bot.policy import Do, Subject
 from bot.services import Services, zone
 from bot.slack.blocks import clock_time
@@ -132,6 +133,16 @@ async def expired(services: Services, incident_id: int, deadline_text: str) -> b
     async with services.db.transaction() as conn:
         await store.update(conn, incident_id, ack_reminder_ts=str(posted["ts"]))
     return True
+
+
+async def reminder_lost(services: Services, run: JobRun, error: Exception) -> None:
+    """The reminder's retries are spent (Slack kept refusing it): logged and on the timeline. The escalation steps
+    were scheduled before it, so the follow-through goes on."""
+    incident_id = run.payload.get("incident_id")
+    logger.error("acknowledgement reminder not posted", incident=incident_id, error=repr(error))
+    if isinstance(incident_id, int):
+        entry = records.ack_reminder_lost_entry(str(error)[:300])
+        await store.add_event(services.db, incident_id, services.clock.now(), None, "ack_reminder", entry)
 
 
 async def escalate(services: Services, incident_id: int, deadline_text: str, role: str, run_key: str) -> bool:

@@ -33,7 +33,12 @@ def register(runner: JobRunner, services: Services) -> None:
             Job.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE, urgent=True),
             # An acknowledgement that ran out: the reminder, then one role a step (each keyed by the deadline).
             Job.ACK_EXPIRED: call(
-                ack_expiry.expired, "incident_id", "deadline", lease=PAGING_LEASE, retry=PAGING_RETRY
+                ack_expiry.expired,
+                "incident_id",
+                "deadline",
+                lease=PAGING_LEASE,
+                retry=PAGING_RETRY,
+                on_gave_up=ack_expiry.reminder_lost,
             ),
             Job.ACK_ESCALATE: call(
                 ack_expiry.escalate, "incident_id", "deadline", "role", _run_key, lease=PAGING_LEASE, urgent=True

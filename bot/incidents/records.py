@@ -17,7 +17,8 @@ from bot.slack.text import escape, mention, mrkdwn
 Blocks = list[dict[str, Any]]
 
 
-_PEOPLE_KINDS = {"commander", "paged", "escalated"}  # bot-written texts naming users, no user text in them
+# Bot-written texts naming users, no user text in them.
+_PEOPLE_KINDS = {"commander", "paged", "escalated", "ack_reminder"}
 
 
 _AT_USER = re.compile(r"@([UW][A-Z0-9]{2,})\b")
@@ -181,6 +182,10 @@ ACK_RENEWED = "still on it: acknowledgement renewed"
 
 def ack_reminder_entry(who: str) -> str:
     return f"acknowledgement ran out with no activity: reminded @{who}"
+
+
+def ack_reminder_lost_entry(error: str) -> str:
+    return f"acknowledgement reminder could not be posted: {escape(error)}"
 
 
 def ack_snoozed_entry(until: str) -> str:
