@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import audit, log, policy
-from bot.alerts import ingest, messages, rules, silences, store
+from bot.alerts import ack_expiry, ingest, messages, rules, silences, store
 from bot.alerts.events import AlertAcknowledged
 from bot.alerts.ids import Acknowledged, Job, Source
 from bot.alerts.models import Alert
@@ -130,6 +130,7 @@ async def acknowledge(services: Services, target: Acknowledged, actor: str, requ
             return messages.say(messages.ALREADY_RESOLVED, alert)
         alert = await store.change(conn, alert.id, now, acknowledged_at=now, acknowledged_by=actor)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert.id}:")
+        alert = await ack_expiry.start(services, conn, alert, now)  # it runs out unless renewed: a reminder
         published = await services.events.publish(
             conn,
             AlertAcknowledged(alert_id=alert.id, priority=alert.priority, actor=actor, at=now, request_id=request_id),

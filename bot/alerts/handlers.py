@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from bot.alerts import flows, jobs, parse, webhooks
-from bot.alerts.ids import Acknowledged, Action, alert_id, runbook_of, silence_of
+from bot.alerts import ack_expiry, flows, jobs, parse, webhooks
+from bot.alerts.ids import Acknowledged, Action, alert_id, hours_of, runbook_of, silence_of
 from bot.domain import Domain
 from bot.slack.commands import usage
 from bot.slack.middleware import Ctx, Route
@@ -58,6 +58,16 @@ async def unsilence(ctx: Ctx) -> None:
     await ctx.answer(await flows.unsilence(ctx.services, alert_id(ctx.action.value), ctx.user_id, ctx.request_id))
 
 
+async def snooze(ctx: Ctx) -> None:  # acked once the snooze has committed
+    alert, hours = hours_of(ctx.action.value)
+    await ctx.answer(await ack_expiry.snooze(ctx.services, alert, hours, ctx.user_id, ctx.request_id))
+
+
+async def still_on_it(ctx: Ctx) -> None:  # acked once the renewal has committed
+    target = alert_id(ctx.action.value)
+    await ctx.answer(await ack_expiry.still_on_it(ctx.services, target, ctx.user_id, ctx.request_id))
+
+
 ROUTES: list[Route] = [
     Route("command", "/alerts", alerts),
     Route("action", Action.ACKNOWLEDGE, acknowledge),
@@ -66,6 +76,8 @@ ROUTES: list[Route] = [
     Route("action", Action.ROLL_BACK, roll_back),
     Route("action", re.compile(rf"^{Action.SILENCE}(:\d+h)?$"), silence),
     Route("action", Action.UNSILENCE, unsilence),
+    Route("action", re.compile(rf"^{Action.SNOOZE}(:\d+h)?$"), snooze),
+    Route("action", Action.STILL_ON_IT, still_on_it),
 ]
 
 

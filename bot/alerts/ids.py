@@ -17,6 +17,8 @@ class Action(StrEnum):
     ROLL_BACK = "alert_roll_back"
     SILENCE = "alert_silence"  # + ":<hours>h"; value: <alert id>:<hours>
     UNSILENCE = "alert_unsilence"
+    SNOOZE = "alert_ack_snooze"  # + ":<hours>h"; value: <alert id>:<hours> (an acknowledgement's reminder)
+    STILL_ON_IT = "alert_still_on_it"  # value: <alert id>; renews the acknowledgement
 
 
 class Job(StrEnum):
@@ -30,6 +32,8 @@ class Job(StrEnum):
     INGEST_NOTE = "alerts.ingest_note"  # a delivery not taken whole: its note is said in the alerts channel
     LINK_INCIDENT = "alerts.link_incident"  # an incident declared from an alert (IncidentDeclared): link them
     SWEEP = "alerts.sweep"  # every few seconds: what a crashed replica left half-done is picked up
+    ACK_EXPIRED = "alerts.ack_expired"  # an acknowledgement ran out (key: <alert>:<deadline>): remind
+    ACK_ESCALATE = "alerts.ack_escalate"  # then page one role a step (key: <alert>:<deadline>:<step>)
 
 
 class Status(StrEnum):
@@ -103,6 +107,11 @@ def runbook_of(value: str | None) -> tuple[int, str]:
     if not _SLUG.fullmatch(slug):
         raise NotFound(NOT_AN_ALERT)
     return alert_id(head), slug
+
+
+def hours_of(value: str | None) -> tuple[int, int]:
+    """`<alert id>:<hours>` -> (alert id, hours) of a Silence or Snooze button; the flow says which it offers."""
+    return silence_of(value)
 
 
 def silence_of(value: str | None) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.alerts import scheduled, sending
+from bot.alerts import ack_expiry, scheduled, sending
 from bot.alerts.ids import Job
 from bot.incidents.events import IncidentDeclared
 from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
@@ -42,6 +42,18 @@ def register(runner: JobRunner, services: Services) -> None:
                 lease=PAGING_LEASE,
                 retry=PAGING_RETRY,
                 urgent=True,
+            ),
+            # An acknowledgement that ran out: the reminder, then one role a step (each keyed by the deadline).
+            Job.ACK_EXPIRED: call(
+                ack_expiry.expired,
+                "alert_id",
+                "deadline",
+                lease=PAGING_LEASE,
+                retry=PAGING_RETRY,
+                on_gave_up=ack_expiry.reminder_lost,
+            ),
+            Job.ACK_ESCALATE: call(
+                ack_expiry.escalate, "alert_id", "deadline", "role", lease=PAGING_LEASE, retry=PAGING_RETRY, urgent=True
             ),
             Job.DEPLOY_NOTE: call(scheduled.deploy_thread, "alert_id"),
             Job.DECLARE: call(scheduled.auto_declare, "alert_id", lease=PAGING_LEASE),

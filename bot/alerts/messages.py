@@ -111,11 +111,7 @@ def _notes(alert: Alert, ctx: Context) -> list[str]:
         notes.append(f":repeat: *Flapping*: {ctx.flap_count} episodes within {duration(ctx.flap_window)}")
     elif alert.episode > 1:
         notes.append(f":leftwards_arrow_with_hook: Episode {alert.episode} of this alert")
-    if alert.acknowledged_at:
-        notes.append(
-            f":eyes: Acknowledged by {mention(alert.acknowledged_by or '?')} after "
-            f"{duration(alert.acknowledged_at - alert.starts_at)}"
-        )
+    notes += _acknowledged_notes(alert, ctx)
     if alert.firing and alert.silence_id and alert.silenced_until and alert.silenced_until > ctx.now:
         notes.append(
             f":mute: Silenced until {when(alert.silenced_until, ctx.zone)} by {mention(alert.silenced_by or '?')}"
@@ -128,6 +124,20 @@ def _notes(alert: Alert, ctx: Context) -> list[str]:
         notes.append(f":notebook: <{_url(alert.runbook_url)}|Runbook link>")
     if alert.generator_url:
         notes.append(f"<{_url(alert.generator_url)}|Source>")
+    return notes
+
+
+def _acknowledged_notes(alert: Alert, ctx: Context) -> list[str]:
+    """Who acknowledged it, and a snooze of the acknowledgement's reminder while it lasts."""
+    if not alert.acknowledged_at:
+        return []
+    notes = [
+        f":eyes: Acknowledged by {mention(alert.acknowledged_by or '?')} after "
+        f"{duration(alert.acknowledged_at - alert.starts_at)}"
+    ]
+    if alert.firing and alert.snoozed_until and alert.snoozed_until > ctx.now:
+        until = clock_time(alert.snoozed_until, ctx.zone)
+        notes.append(f":zzz: Reminder snoozed until {until} by {mention(alert.snoozed_by or '?')}")
     return notes
 
 
@@ -156,6 +166,8 @@ def _buttons(alert: Alert, ctx: Context) -> list[dict]:
     out = []
     if not alert.acknowledged_at:
         out.append(button("Acknowledge", Action.ACKNOWLEDGE, value, "primary"))
+    elif not ctx.incident_ref:  # an alert of an incident reminds through the incident's acknowledgement
+        out += _snooze_buttons(alert)
     if not ctx.incident_ref:
         out.append(button("Declare incident", Action.DECLARE, value))
     for r in ctx.runbooks[:3]:
@@ -168,6 +180,42 @@ def _buttons(alert: Alert, ctx: Context) -> list[dict]:
         else:
             out += [button(f"Silence {h}h", f"{Action.SILENCE}:{h}h", alert_value(alert.id, h)) for h in (1, 4)]
     return out
+
+
+def _snooze_buttons(alert: Alert) -> list[dict]:
+    """*Snooze 1h* / *Snooze 4h*: the acknowledgement's reminder waits (ack_expiry.py)."""
+    return [button(f"Snooze {h}h", f"{Action.SNOOZE}:{h}h", alert_value(alert.id, h)) for h in (1, 4)]
+
+
+def ack_reminder(alert: Alert, now: datetime, role: str, after: timedelta) -> tuple[str, Blocks]:
+    """The thread reply when an acknowledgement runs out and the alert still fires: the acknowledger is asked."""
+    since = alert.ack_since or alert.acknowledged_at or now
+    who = mention(alert.acknowledged_by or "?")
+    text = (
+        f":hourglass: {who}, you acknowledged *{escape(alert.alertname)}* {duration(now - since)} ago and it still "
+        f"fires. Still on it? If nobody answers, the {role} is paged in {duration(after)}, then the next role."
+    )
+    buttons = [button("Still on it", Action.STILL_ON_IT, str(alert.id), "primary"), *_snooze_buttons(alert)]
+    return text, [section(text), {"type": "actions", "block_id": f"alert_ack:{alert.id}", "elements": buttons}]
+
+
+def ack_escalation_note(waited: str, role: str, user: str | None, why: str | None) -> str:
+    """The alert's thread hears whom a resumed escalation paged, or why nobody."""
+    if user:
+        return (
+            f":arrow_up: Acknowledged {waited} ago, still firing, nobody answered: "
+            f"escalated to the {role} {mention(user)}."
+        )
+    return f":warning: Acknowledged {waited} ago, still firing; the {role} could not be paged: {why}"
+
+
+def snoozed(alert: Alert, until: datetime, zone: ZoneInfo) -> str:
+    return f"Reminder for {escape(alert.alertname)} snoozed until {clock_time(until, zone)}."
+
+
+def renewed(alert: Alert, zone: ZoneInfo) -> str:
+    until = f" until {clock_time(alert.ack_expires_at, zone)}" if alert.ack_expires_at else ""
+    return f"You are on {escape(alert.alertname)}: acknowledged again{until}."
 
 
 def digest_message(digest: Digest, alerts: list[Alert], now: datetime, zone: ZoneInfo) -> tuple[str, Blocks]:
@@ -311,6 +359,9 @@ UNSILENCED = "Silence `{silence}` expired: {alertname} notifies again."
 NOBODY_ON_CALL = "nobody reachable is on call as {role}"
 STORM_REASON = "Part of an alert storm: {count} alerts firing in its group"
 ESCALATION_REASON = "Not acknowledged after {waited}; escalating to you ({role})"
+ACK_EXPIRED_REASON = "Acknowledged {waited} ago, still firing, nobody answered the reminder; escalating to you ({role})"
+NOT_ACKNOWLEDGED = "{alertname} is not acknowledged: acknowledge it instead."
+SNOOZE_HOURS = "Snooze for 1 or 4 hours."
 RESOLVED_NOTE = ":white_check_mark: Alert *{alertname}* ({summary}) resolved after {lasted}."
 
 

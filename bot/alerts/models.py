@@ -48,6 +48,12 @@ class Alert:
     sent_version: int
     send_error: str | None
     created_at: datetime
+    # The acknowledgement's expiry (ack_expiry.py): when its window began and runs out, a snooze, the reminder.
+    ack_since: datetime | None = None
+    ack_expires_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    snoozed_by: str | None = None
+    ack_reminder_ts: str | None = None
 
     @property
     def summary(self) -> str:

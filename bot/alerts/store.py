@@ -171,6 +171,11 @@ _UPDATABLE = {
     "silenced_until",
     "silenced_by",
     "incident_id",
+    "ack_since",
+    "ack_expires_at",
+    "snoozed_until",
+    "snoozed_by",
+    "ack_reminder_ts",
 }
 
 
@@ -186,6 +191,11 @@ async def change(conn: Conn, alert_id: int, at: datetime, **values: Any) -> Aler
         *args,
     )
     return _alert(row)
+
+
+async def reminded(conn: Conn, alert_id: int, ts: str) -> None:
+    """The acknowledgement's reminder was posted (its ts): a retried run does not post it again. No edit is due."""
+    await conn.execute("UPDATE alerts SET ack_reminder_ts = $2 WHERE id = $1", alert_id, ts)
 
 
 async def get(conn: Conn, alert_id: int, *, for_update: bool = False) -> Alert | None:

@@ -12,6 +12,7 @@ from bot import log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, UsageError
 from bot.events import Published
 from bot.incidents import (
+    ack_expiry,
     channel,
     events,
     guards,
@@ -296,6 +297,8 @@ async def reopen(services: Services, incident: Incident, actor: str, request_id:
         incident = await store.reopen(conn, incident.id, stages[min(1, len(stages) - 1)].name, now)
         await store.add_event(conn, incident.id, now, actor, "reopened", "reopened")
         await scheduled.schedule_nudge(services, conn, incident, now)
+        if incident.acknowledged_at is not None:  # a fresh acknowledgement window
+            incident = await ack_expiry.start(services, conn, incident, now)
         reopened = events.IncidentReopened(incident_id=incident.id, actor=actor, at=now)
         published = await services.events.publish(conn, reopened)
         await guards.audit(conn, "reopen", actor, incident, channel=incident.channel_id, request_id=request_id)
@@ -347,6 +350,7 @@ async def acknowledge(
             return Acknowledged(incident, already=True)
         guards.must_be_open(incident)
         incident = await store.update(conn, incident_id, acknowledged_at=now, acknowledged_by=actor)
+        incident = await ack_expiry.start(services, conn, incident, now)  # it runs out without activity
         await store.add_event(conn, incident_id, now, actor, "acknowledged", records.acknowledged_entry(incident, now))
         await scheduled.cancel(services, conn, incident_id, Job.ESCALATE)
         acknowledged = events.IncidentAcknowledged(incident_id=incident_id, actor=actor, at=now, via=via)

@@ -11,6 +11,7 @@ import asyncio
 from bot.domain import Domain
 from bot.errors import NotFound, UsageError
 from bot.incidents import (
+    ack_expiry,
     commander,
     flows,
     followups,
@@ -147,6 +148,18 @@ async def action_done(ctx: Ctx) -> None:
 
 async def acknowledge(ctx: Ctx) -> None:
     await ctx.answer(_said(ctx, await flows.acknowledge(ctx.services, _incident_id(ctx), ctx.user_id)))
+
+
+async def snooze(ctx: Ctx) -> None:
+    target = ids.snooze_of(ctx.action.value or "")
+    if target is None:
+        raise NotFound(refusals.stale_button("an incident"))
+    incident_id, hours = target
+    await ctx.answer(await ack_expiry.snooze(ctx.services, incident_id, hours, ctx.user_id, ctx.request_id))
+
+
+async def still_on_it(ctx: Ctx) -> None:
+    await ctx.answer(await ack_expiry.still_on_it(ctx.services, _incident_id(ctx), ctx.user_id, ctx.request_id))
 
 
 async def take_command(ctx: Ctx) -> None:
@@ -292,6 +305,8 @@ ROUTES: list[Route] = [
     Route("action", Action.ACTION_DONE, action_done),
     Route("action", Action.ACKNOWLEDGE, acknowledge),
     Route("action", Action.TAKE_COMMAND, take_command),
+    Route("action", ids.SNOOZE_ACTION, snooze),
+    Route("action", Action.STILL_ON_IT, still_on_it),
     Route("action", Action.HAND_OVER, hand_over),
     Route("action", Action.KEEP_COMMAND, keep_command),
     Route("action", Action.JOIN, join),

@@ -17,6 +17,8 @@ class Job(StrEnum):
     ACTION_DUE = "incidents.action_due"
     TIMELINE_PIN = "incidents.timeline_pin"  # key <channel>:<ts>:<user>:<via>:<event ts>: a pin or unpin, applied
     TIMELINE_PIN_REPLY = "incidents.timeline_pin_reply"  # key <pin id>:<entry id>:<added|removed>
+    ACK_EXPIRED = "incidents.ack_expired"  # an acknowledgement ran out (key: <incident>:<deadline>): remind
+    ACK_ESCALATE = "incidents.ack_escalate"  # then page one role a step (key: <incident>:ack:<deadline>:<step>)
 
 
 class Action(StrEnum):
@@ -28,6 +30,8 @@ class Action(StrEnum):
     HAND_OVER = "incident_hand_over"  # the commander's answer to a request for command
     KEEP_COMMAND = "incident_keep_command"
     ACTION_DONE = "incident_action_done"  # value: the action item's id
+    SNOOZE = "incident_ack_snooze"  # + ":<hours>h"; value: <incident id>:<hours> (an acknowledgement's reminder)
+    STILL_ON_IT = "incident_still_on_it"  # value: the incident's id; renews the acknowledgement
 
 
 class View(StrEnum):
@@ -49,6 +53,7 @@ class Block(StrEnum):
 # -- the values and ids the incident's messages carry: built and read back here, nowhere else -----------------
 
 CHECK_ACTION = re.compile(rf"^{Action.CHECK}:\d+$")  # one action id per stage of the kickoff checklist
+SNOOZE_ACTION = re.compile(rf"^{Action.SNOOZE}:\d+h$")  # one action id per Snooze button
 _CHECK_VALUE = re.compile(r"\d{1,4}:\d{1,4}", re.ASCII)
 
 
@@ -60,6 +65,17 @@ def incident_block(incident_id: int) -> str:
 def incident_of(value: str) -> int | None:
     """The incident id a button carries (its value, or its block's id); None if it carries none."""
     return whole_number(value.removeprefix("incident:"))
+
+
+def snooze_value(incident_id: int, hours: int) -> str:
+    return f"{incident_id}:{hours}"
+
+
+def snooze_of(value: str) -> tuple[int, int] | None:
+    """(incident id, hours) a Snooze button carries; None if it carries no such pair."""
+    head, _, hours = value.partition(":")
+    incident_id, count = whole_number(head), whole_number(hours)
+    return (incident_id, count) if incident_id is not None and count is not None else None
 
 
 def check_action(stage: int) -> str:

@@ -3,7 +3,7 @@ action items' due-date reminders and the messages pinned into the timeline."""
 
 from __future__ import annotations
 
-from bot.incidents import deploy_notes, flows, followups, paging, pins, scheduled, setup
+from bot.incidents import ack_expiry, deploy_notes, flows, followups, paging, pins, scheduled, setup
 from bot.incidents.ids import Job
 from bot.jobs import PAGING_LEASE, PAGING_RETRY, JobRun, JobRunner, call
 from bot.services import Services
@@ -31,6 +31,18 @@ def register(runner: JobRunner, services: Services) -> None:
             Job.SETUP: call(setup.run_setup, "incident_id", "reply?", lease=setup.SETUP_LEASE, retry=PAGING_RETRY),
             Job.DECLARE: call(flows.run_declare, _payload, lease=PAGING_LEASE, retry=PAGING_RETRY, urgent=True),
             Job.PAGE_RETRY: call(paging.page_round, "incident_id", lease=PAGING_LEASE, urgent=True),
+            # An acknowledgement that ran out: the reminder, then one role a step (each keyed by the deadline).
+            Job.ACK_EXPIRED: call(
+                ack_expiry.expired,
+                "incident_id",
+                "deadline",
+                lease=PAGING_LEASE,
+                retry=PAGING_RETRY,
+                on_gave_up=ack_expiry.reminder_lost,
+            ),
+            Job.ACK_ESCALATE: call(
+                ack_expiry.escalate, "incident_id", "deadline", "role", _run_key, lease=PAGING_LEASE, urgent=True
+            ),
             Job.ACTION_DUE: call(followups.remind, "action_id"),
             Job.NUDGE: call(scheduled.nudge, "incident_id"),
             # One message's pins and unpins are applied in the order they came (a reaction taken off at once).

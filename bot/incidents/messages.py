@@ -4,7 +4,7 @@ the answers to what the stories return (`answer`). All user text is escaped."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,7 @@ from bot.incidents.outcomes import (
 )
 from bot.incidents.parse import MAX_TITLE
 from bot.opsconfig import OpsConfig, SeverityLevel
-from bot.slack.blocks import button, checkbox_groups, context, option_text, section, when
+from bot.slack.blocks import button, checkbox_groups, clock_time, context, option_text, section, when
 from bot.slack.text import escape, mention, mrkdwn, truncate
 
 Blocks = list[dict[str, Any]]
@@ -73,6 +73,23 @@ def paged_line(pages: list[Page], pagerduty: str | None = None) -> str:
     return " ".join(parts)
 
 
+def _acknowledged_line(incident: Incident, zone: ZoneInfo, now: datetime) -> str:
+    """Who acknowledged it and when, and a snooze of the acknowledgement's reminder while it lasts."""
+    ack = (
+        f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
+        if incident.acknowledged_at and incident.acknowledged_by
+        else f"in PagerDuty at {when(incident.acknowledged_at, zone)}"
+        if incident.acknowledged_at
+        else "_not yet_"
+    )
+    if incident.is_open and incident.acknowledged_at and incident.snoozed_until and incident.snoozed_until > now:
+        ack += (
+            f" · reminder snoozed until {clock_time(incident.snoozed_until, zone)}"
+            f" by {mention(incident.snoozed_by or '?')}"
+        )
+    return ack
+
+
 def announcement(
     incident: Incident,
     level: SeverityLevel,
@@ -82,13 +99,7 @@ def announcement(
     pagerduty: str | None = None,
 ) -> tuple[str, Blocks]:
     status = "Resolved" if not incident.is_open else "Open"
-    ack = (
-        f"{mention(incident.acknowledged_by)} at {when(incident.acknowledged_at, zone)}"
-        if incident.acknowledged_at and incident.acknowledged_by
-        else f"in PagerDuty at {when(incident.acknowledged_at, zone)}"
-        if incident.acknowledged_at
-        else "_not yet_"
-    )
+    ack = _acknowledged_line(incident, zone, now)
     lines = [
         f"{STATUS_EMOJI[incident.status]} *{header(incident)}*",
         f"*Status:* {status} · *Stage:* {escape(incident.stage)} · *Commander:* {mention(incident.commander)}",
@@ -111,9 +122,49 @@ def announcement(
         if incident.acknowledged_at is None:
             buttons.append(button("Acknowledge", Action.ACKNOWLEDGE, value, style="primary"))
         buttons.append(button("Take command", Action.TAKE_COMMAND, value))
+        if incident.acknowledged_at is not None:
+            buttons += _snooze_buttons(incident)
         blocks.append({"type": "actions", "block_id": ids.incident_block(incident.id), "elements": buttons})
     text = f"{incident.ref} {incident.severity} {status.lower()}: {mrkdwn(incident.title)}"
     return text, blocks
+
+
+def _snooze_buttons(incident: Incident) -> list[dict[str, Any]]:
+    """*Snooze 1h* / *Snooze 4h*: the acknowledgement's reminder waits (ack_expiry.py)."""
+    return [button(f"Snooze {h}h", f"{Action.SNOOZE}:{h}h", ids.snooze_value(incident.id, h)) for h in (1, 4)]
+
+
+def ack_reminder(incident: Incident, now: datetime, role: str, after: timedelta) -> tuple[str, Blocks]:
+    """The thread reply when an acknowledgement runs out with no activity: the acknowledger is asked."""
+    since = incident.ack_since or incident.acknowledged_at or now
+    who = mention(incident.acknowledged_by or incident.commander)
+    text = (
+        f":hourglass: {who}, {incident.ref} was acknowledged {duration(since, now)} ago and nothing has happened "
+        f"since (no update, stage or severity change). Still on it? If nobody answers, the {role} is paged in "
+        f"{duration(now, now + after)}, then the next role."
+    )
+    buttons = [button("Still on it", Action.STILL_ON_IT, str(incident.id), style="primary"), *_snooze_buttons(incident)]
+    return text, [section(text), {"type": "actions", "block_id": f"incident_ack:{incident.id}", "elements": buttons}]
+
+
+SNOOZE_HOURS = "Snooze for 1 or 4 hours."
+
+
+def ack_ran_out(waited: str) -> str:
+    """The reason given in a page after an acknowledgement ran out."""
+    return f"Acknowledged {waited} ago with no activity since, and nobody answered the reminder; escalating to you"
+
+
+def not_acknowledged_yet(incident: Incident) -> str:
+    return f"{incident.ref} is not acknowledged: acknowledge it instead."
+
+
+def ack_snoozed(incident: Incident, until: str) -> str:
+    return f"Reminder for {incident.ref} snoozed until {until}."
+
+
+def ack_renewed(incident: Incident, until: str) -> str:
+    return f"You are on {incident.ref}: acknowledged again until {until}."
 
 
 def kickoff(

@@ -39,6 +39,12 @@ class Incident:
     resolved_by: str | None
     summary: str | None
     reporter_answered_at: datetime | None = None
+    # The acknowledgement's expiry (ack_expiry.py): when its window began and runs out, a snooze, the reminder.
+    ack_since: datetime | None = None
+    ack_expires_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    snoozed_by: str | None = None
+    ack_reminder_ts: str | None = None
 
     @property
     def slack_channel(self) -> str:

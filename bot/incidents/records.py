@@ -17,7 +17,8 @@ from bot.slack.text import escape, mention, mrkdwn, shorten
 Blocks = list[dict[str, Any]]
 
 
-_PEOPLE_KINDS = {"commander", "paged", "escalated"}  # bot-written texts naming users, no user text in them
+# Bot-written texts naming users, no user text in them.
+_PEOPLE_KINDS = {"commander", "paged", "escalated", "ack_reminder"}
 
 
 _AT_USER = re.compile(r"@([UW][A-Z0-9]{2,})\b")
@@ -220,6 +221,28 @@ def shortcut_pinned(incident: Incident) -> str:
 
 def action_done_entry(item: ActionItem) -> str:
     return f"action item #{item.id} done: {item.text}"
+
+
+ACK_RENEWED = "still on it: acknowledgement renewed"
+
+
+def ack_reminder_entry(who: str) -> str:
+    return f"acknowledgement ran out with no activity: reminded @{who}"
+
+
+def ack_reminder_lost_entry(error: str) -> str:
+    return f"acknowledgement reminder could not be posted: {escape(error)}"
+
+
+def ack_snoozed_entry(until: str) -> str:
+    return f"acknowledgement reminder snoozed until {until}"
+
+
+def ack_escalated_entry(role: str, user: str | None, waited: str, error: str | None) -> str:
+    """The timeline's (and the channel's) line for a page after an acknowledgement ran out."""
+    if user is not None:
+        return f"escalated to {role} @{user} (acknowledged {waited} ago, no activity since)"
+    return f"escalation to {role} failed: {error or 'nobody on call'} (retried)"
 
 
 def escalated_entry(role: str, user: str | None, waited: str, error: str | None) -> str:

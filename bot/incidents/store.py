@@ -121,6 +121,16 @@ async def add_event(
     )
 
 
+async def last_activity(conn: Conn, incident_id: int, since: datetime) -> datetime | None:
+    """When someone last did something to the incident after `since`: the latest timeline entry with an actor
+    (the bot's own entries, pages, escalations, nudges, have none)."""
+    return await conn.fetchval(
+        "SELECT max(at) FROM incident_events WHERE incident_id = $1 AND at > $2 AND actor IS NOT NULL",
+        incident_id,
+        since,
+    )
+
+
 async def events(conn: Conn, incident_id: int) -> list[Event]:
     rows = await conn.fetch(
         "SELECT at, actor, kind, text FROM incident_events WHERE incident_id = $1 ORDER BY at, id", incident_id

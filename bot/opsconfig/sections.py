@@ -35,6 +35,9 @@ class SeverityLevel(Section):
     ack_within: Duration | Literal["next_business_day"]
     all_hands: bool = False
     update_every: Duration | None = None
+    # How long an acknowledgement of an incident of this severity lasts before its acknowledger is reminded
+    # (None: incidents.ack_expires_after, else ack_within, at least 30 min).
+    ack_expires_after: Duration | None = None
 
 
 class Objective(Section):
@@ -73,6 +76,9 @@ class AlertRule(Section):
     labels: dict[str, str] = {}
     # The runbook (slug) an alert of this row suggests, besides the runbooks whose `alerts` name this row.
     runbook: str | None = None
+    # How long an acknowledgement of this row's alert lasts (None: alerting.ack_expires_after, else the
+    # response time, at least 30 min).
+    ack_expires_after: Duration | None = None
 
     @model_validator(mode="after")
     def _default_alertname(self) -> AlertRule:
@@ -93,6 +99,9 @@ class Alerting(Section):
     # This many episodes of one alert within `flap_window` and it is labelled flapping.
     flap_episodes: int = Field(default=3, ge=2, le=100)
     flap_window: Duration = timedelta(hours=1)
+    # How long an acknowledgement of a firing alert lasts before the acknowledger is reminded and escalation
+    # resumes (None: the row's response time, at least 30 min).
+    ack_expires_after: Duration | None = None
 
 
 class PrometheusAlert(Section):
@@ -226,6 +235,9 @@ class Incidents(Section):
     # The reaction that adds a message of an incident channel to its timeline and post-mortem (its name, as Slack
     # sends it in reaction_added: `pushpin` for 📌); taking the reaction off takes the message out.
     timeline_emoji: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
+    # How long an acknowledgement of an open incident lasts without activity before the acknowledger is
+    # reminded and escalation resumes (None: the severity's ack_within, at least 30 min).
+    ack_expires_after: Duration | None = None
 
 
 class RunbookStep(Section):
