@@ -37,7 +37,8 @@ def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> t
             "value": str(item.item),
         }
         if item.done_by and item.done_at:
-            option["description"] = {"type": "mrkdwn", "text": f"{mention(item.done_by)} · {when(item.done_at, zone)}"}
+            by = option_text(item.note) if item.note else mention(item.done_by)  # the bot says what it checked
+            option["description"] = {"type": "mrkdwn", "text": f"{by} · {when(item.done_at, zone)}"}
             selected.append(option)
         options.append(option)
     blocks = [section(head), *checkbox_groups(checklist_block(post.id), Action.CHECK, options, selected)]

@@ -11,6 +11,7 @@ from bot.opsconfig.sections import (
     Channels,
     Component,
     Deploy,
+    Heartbeat,
     Incidents,
     Maintenance,
     Oncall,
@@ -40,6 +41,7 @@ class OpsConfig(BaseModel):
     runbooks: list[Runbook]
     maintenance: Maintenance
     backups: list[Backup] = []
+    heartbeats: list[Heartbeat] = []
     prometheus: Prometheus = Prometheus()
     oncall: Oncall
     permissions: Permissions
@@ -61,10 +63,19 @@ class OpsConfig(BaseModel):
         rules = [(a.alertname, tuple(sorted(a.labels.items()))) for a in self.alerts]
         if len(rules) != len(set(rules)):
             raise ValueError("alerts: two rows match the same alertname and labels")
+        watched = [w.name for w in self.watched]
+        twice = sorted({n for n in watched if watched.count(n) > 1})
+        if twice:
+            raise ValueError(f"backups and heartbeats: the name {', '.join(twice)} is used twice: names must be unique")
         for a in self.alerts:
             if a.runbook is not None and a.runbook not in slugs:
                 raise ValueError(f"alerts: {a.name}: runbook {a.runbook!r} is not a runbook slug")
         return self
+
+    @property
+    def watched(self) -> list[Backup | Heartbeat]:
+        """The backups and the other heartbeats, each by its unique name (POST /hooks/heartbeat/<name>)."""
+        return [*self.backups, *self.heartbeats]
 
     def severity(self, level: str) -> SeverityLevel:
         return next(s for s in self.severities if s.level == level.upper())

@@ -99,6 +99,8 @@ class Hook(Generic[T]):
     store: Store[T]  # (services) -> (parsed) -> Answer, after the commit; raises Refused or DatabaseUnavailable
     limit: int = MiB  # bytes: a larger body is refused (413) without reading it whole
     name: str = field(default="")  # the metric and audit name: "hooks/deploy" (the path without its slash)
+    # A path with {placeholders} ("/hooks/heartbeat/{name}"): parsed by `parse_routed(placeholders, body)` instead.
+    parse_routed: Callable[[Mapping[str, str], bytes], T] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -129,7 +131,7 @@ def receiver(
             if not hook.auth.verify(request.headers, body, key):
                 return _error(401, hook.auth.wrong)
             try:
-                parsed = hook.parse(body)
+                parsed = hook.parse_routed(request.match_info, body) if hook.parse_routed else hook.parse(body)
             except ValidationError as exc:
                 raise Refused(400, field_error(exc)) from None
             try:
