@@ -21,7 +21,7 @@ from bot.errors import NotFound
 from bot.heartbeats import messages, store
 from bot.heartbeats.ids import Job, Reason, Source, State, fingerprint
 from bot.heartbeats.models import Heartbeat, Run
-from bot.heartbeats.watch import Row, Standing, standing
+from bot.heartbeats.watch import Row, Standing, due_at, standing
 from bot.maintenance import api as maintenance
 from bot.maintenance.events import ChecklistPosted
 from bot.prom import PrometheusError
@@ -202,13 +202,10 @@ async def _check_one(services: Services, row: Row, now: datetime) -> list[int]:
 
 
 async def _late(services: Services, conn: asyncpg.Connection, row: Row, beat: Heartbeat, now: datetime) -> int | None:
-    allowance = row.allowance
-    if allowance is None or beat.alert_starts_at is not None:
+    due = due_at(row, beat)
+    if due is None or now < due or beat.alert_starts_at is not None or beat.last_success_at is None:
         return None
-    due = (beat.last_success_at or beat.watched_since) + allowance
-    if now < due:
-        return None
-    summary = messages.late_summary(row, beat.last_success_at, beat.watched_since, zone(services))
+    summary = messages.late_summary(row, beat.last_success_at, zone(services))
     delivery = await _alert(services, conn, row, due, firing=True, failed=False, summary=summary)
     await store.set_alert(conn, row.name, due, Reason.LATE)
     logger.info("heartbeat late", name=row.name, due=due.isoformat())
@@ -274,6 +271,8 @@ async def verify(services: Services, post_id: int, *, again: bool = False) -> No
     tz = zone(services)
     watched = [b for b in services.config.backups if b.allowance is not None]
     found = await standings(services, list(watched))
+    if all(s.last_run is None for s in found):
+        return  # no backup reports to the bot (yet): the item stays a person's
     late = [s for s in found if s.state != State.FRESH]
     item = record.items[checked.item]
     if not late:

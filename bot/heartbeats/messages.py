@@ -11,7 +11,7 @@ from bot.heartbeats.ids import State
 from bot.heartbeats.models import Run
 from bot.heartbeats.watch import Row, Standing
 from bot.opsconfig import Backup
-from bot.slack.blocks import clock_time, when
+from bot.slack.blocks import when
 from bot.slack.text import escape, truncate
 
 ICON = {
@@ -80,8 +80,10 @@ def line(s: Standing, zone: ZoneInfo, now: datetime) -> str:
     state = f"*{s.state}*"
     if s.state == State.FAILED and s.last_run is not None and s.last_run.message:
         state += f": {escape(truncate(s.last_run.message, 200))}"
-    elif s.state in (State.LATE, State.NEVER) and s.due_at is not None:
-        state += f" (late since {when(s.due_at, zone)})" if now >= s.due_at else f" (due by {when(s.due_at, zone)})"
+    elif s.state == State.LATE and s.due_at is not None:
+        state += f" (late since {when(s.due_at, zone)})"
+    elif s.state == State.NEVER:
+        state += " (watched from its first run)"
     return f"{head} · {state}"
 
 
@@ -101,10 +103,8 @@ def alertname(row: Row, failed: bool) -> str:
     return f"{kind}{'Failed' if failed else 'Late'}"
 
 
-def late_summary(row: Row, last_success: datetime | None, since: datetime, zone: ZoneInfo) -> str:
+def late_summary(row: Row, last_success: datetime, zone: ZoneInfo) -> str:
     every = duration(row.every) if row.every else "?"
-    if last_success is None:
-        return f"{title(row)} never reported (watched since {when(since, zone)}; expected every {every})"
     return f"{title(row)} is late: last success {when(last_success, zone)} (expected every {every})"
 
 
@@ -127,7 +127,7 @@ def fresh_note(standings: Sequence[Standing], zone: ZoneInfo) -> str:
         run = s.last_success
         if run is None:
             continue
-        part = f"{s.row.type} {clock_time(run.at, zone)}"
+        part = f"{s.row.type} {run.at.astimezone(zone):%H:%M}"  # the tick's own time shows the zone
         parts.append(part + (f", {size(run.size_bytes)}" if run.size_bytes is not None else ""))
     return " · ".join(parts)
 

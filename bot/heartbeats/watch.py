@@ -26,24 +26,25 @@ class Standing:
         return isinstance(self.row, Backup)
 
 
-def due_at(row: Row, beat: Heartbeat | None, now: datetime) -> datetime | None:
-    """When the job is late: its last success (else when the bot began watching it) plus interval and grace."""
+def due_at(row: Row, beat: Heartbeat | None) -> datetime | None:
+    """When the job is late: its last success plus interval and grace. None when it is not watched, or has never
+    succeeded: a job is watched from its first success on (a fresh install, whose backup scripts do not report
+    yet, is not paged for them; /backups shows them as "never")."""
     allowance = row.allowance
-    if allowance is None:
+    if allowance is None or beat is None or beat.last_success_at is None:
         return None
-    since = (beat.last_success_at or beat.watched_since) if beat is not None else now
-    return since + allowance
+    return beat.last_success_at + allowance
 
 
 def standing(
     row: Row, beat: Heartbeat | None, last_run: Run | None, last_success: Run | None, now: datetime
 ) -> Standing:
-    due = due_at(row, beat, now)
+    due = due_at(row, beat)
     if last_run is not None and not last_run.ok:
         state = State.FAILED
-    elif due is None:
+    elif row.allowance is None:
         state = State.NOT_WATCHED
-    elif last_success is None:
+    elif last_success is None or due is None:
         state = State.NEVER
     elif now >= due:
         state = State.LATE
