@@ -4,6 +4,5 @@ store (the SQL) is its own."""
 from __future__ import annotations
 
 from bot.heartbeats.flows import standings
-from bot.heartbeats.store import last_runs
 
-__all__ = ["last_runs", "standings"]
+__all__ = ["standings"]

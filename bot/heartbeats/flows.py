@@ -265,33 +265,49 @@ async def verify(services: Services, post_id: int, *, again: bool = False) -> No
         return
     if record.ts is None or record.channel is None:  # both are set together when it is posted
         raise RuntimeError("the daily checklist is not posted yet; its backup check follows it")
-    now = services.clock.now()
-    if again and now >= checked.deadline_at:
+    if again and services.clock.now() >= checked.deadline_at:
         return
-    tz = zone(services)
     watched = [b for b in services.config.backups if b.allowance is not None]
     found = await standings(services, list(watched))
     if all(s.last_run is None for s in found):
         return  # no backup reports to the bot (yet): the item stays a person's
     late = [s for s in found if s.state != State.FRESH]
-    item = record.items[checked.item]
-    if not late:
-        note = messages.fresh_note(found, tz)
-        await maintenance.tick_by_the_bot(services, post_id, checked.item, note)
-        async with services.db.transaction() as conn:
-            if again and checked.said_late:
-                await services.slack.chat_postMessage(
-                    channel=record.channel, thread_ts=record.ts, text=messages.verified_later(item, note)
-                )
-            await store.ticked(conn, post_id, now)
+    thread = Thread(record.channel, record.ts, record.items[checked.item])
+    if late:
+        await _say_late(services, post_id, thread, late)
         return
-    which = ",".join(f"{s.row.name}:{s.state}" for s in late)  # said again only when this changes
+    note = messages.fresh_note(found, zone(services))
+    ticked = await maintenance.tick_by_the_bot(services, post_id, checked.item, note)
+    async with services.db.transaction() as conn:
+        locked = await store.check(conn, post_id, for_update=True)
+        if locked is None or locked.ticked_at is not None:
+            return  # another run got here first
+        if ticked and locked.said_late:  # the thread heard it was late: it hears it is done
+            await thread.say(services, messages.verified_later(thread.item, note))
+        await store.ticked(conn, post_id, services.clock.now())
+
+
+@dataclass(frozen=True)
+class Thread:
+    """The daily checklist's thread, and its backup item's words."""
+
+    channel: str
+    ts: str
+    item: str
+
+    async def say(self, services: Services, text: str) -> None:
+        await services.slack.chat_postMessage(channel=self.channel, thread_ts=self.ts, text=text)
+
+
+async def _say_late(services: Services, post_id: int, thread: Thread, late: list[Standing]) -> None:
+    """Which backups keep the item from being ticked, in the thread: again only when that changes."""
+    now = services.clock.now()
+    which = ",".join(f"{s.row.name}:{s.state}" for s in late)
     async with services.db.transaction() as conn:
         locked = await store.check(conn, post_id, for_update=True)
         if locked is None or locked.said_late == which:
             return
-        text = messages.not_verified(item, messages.late_words(late, tz, now))
-        await services.slack.chat_postMessage(channel=record.channel, thread_ts=record.ts, text=text)
+        await thread.say(services, messages.not_verified(thread.item, messages.late_words(late, zone(services), now)))
         await store.said_late(conn, post_id, which, now)
 
 

@@ -90,6 +90,9 @@ class OpsConfig(BaseModel):
         if not self.oncall.engineers:
             found.append("oncall.engineers is empty: nobody is on call and nobody is paged")
         names = {a.name for a in self.alerts} | {a.alertname for a in self.alerts}
+        for w in self.watched:
+            if w.query is not None and self.prometheus.url is None:
+                found.append(f"backups/heartbeats: {w.name}: a query but no prometheus.url: only its webhook counts")
         for r in self.runbooks:
             unknown = [n for n in r.alerts if n not in names]
             if unknown:

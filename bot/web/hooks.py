@@ -5,7 +5,8 @@ One aiohttp handler does, for each hook, in this order:
 1. auth (`Auth`): no secret set on the bot → 401 `… is not set …`; credentials that do not match → 401. Refusals
    at the door are counted and logged by bot/web/refusals.py (zzik_webhook_refusals_total, by route and reason).
 2. size limit: a body past `Hook.limit` is refused unread → 413 `body: larger than …`.
-3. parse (`Hook.parse`, usually a pydantic model's `model_validate_json`): a ValidationError → 400 naming the field
+3. parse (`Hook.parse`, usually a pydantic model's `model_validate_json`; `Hook.parse_routed` with the path's
+   placeholders for a path that has some, /hooks/heartbeat/{name}): a ValidationError → 400 naming the field
    (`deploy_id: Input should be greater than 0`); a `Refused` raised there → its status and error.
 4. store-then-answer (`Hook.store`): the domain's handler commits what the delivery means and returns the `Answer`
    (200 and its JSON, or another status it chooses); PostgreSQL unreachable → 503 `not stored: …`, so the sender
