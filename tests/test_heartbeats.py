@@ -17,6 +17,7 @@ from aiohttp import web
 from bot import opsconfig
 from bot.clock import FrozenClock
 from bot.fakeslack import FakeSlack, flatten
+from bot.opsconfig.sections import interval_of
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.prom import PrometheusServer, start_prometheus
 
@@ -347,6 +348,9 @@ def test_frequency_words_give_the_interval() -> None:
     assert by_name["database"].every == timedelta(hours=6) and by_name["database"].priority == "P2"
     assert by_name["logs"].allowance == timedelta(hours=25)
     assert by_name["application"].every is None and by_name["media"].every is None
+    assert interval_of("Every 15 minutes") == timedelta(minutes=15) and interval_of("every hour") == timedelta(hours=1)
+    assert interval_of("Hourly") == timedelta(hours=1) and interval_of("Weekly") == timedelta(weeks=1)
+    assert interval_of("On deployment") is None and interval_of("Real-time") is None
     with pytest.raises(ValueError, match="a query needs an interval"):
         config_with(
             backups=[{"type": "Media", "frequency": "Real-time", "retention": "x", "location": "S3", "query": "m"}]
