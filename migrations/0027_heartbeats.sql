@@ -17,7 +17,6 @@ CREATE INDEX heartbeat_runs_name ON heartbeat_runs (name, at DESC);
 
 CREATE TABLE heartbeats (
     name              text PRIMARY KEY,
-    watched_since     timestamptz NOT NULL,     -- first seen by the bot (late only once it has succeeded once)
     last_success_at   timestamptz,
     last_run_id       bigint REFERENCES heartbeat_runs (id),
     alert_starts_at   timestamptz,              -- the open alert's episode (NULL: none open)

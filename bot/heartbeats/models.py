@@ -25,7 +25,6 @@ class Heartbeat:
     """What the bot knows of one watched job."""
 
     name: str
-    watched_since: datetime
     last_success_at: datetime | None
     last_run_id: int | None
     alert_starts_at: datetime | None  # the open alert's episode; None: no alert open

@@ -15,10 +15,9 @@ _CHECK = columns(ChecklistCheck)
 
 
 async def locked(conn: asyncpg.Connection, name: str, now: datetime) -> Heartbeat:
-    """The job's row, created at first sight (watched from now), locked for the caller's transaction."""
+    """The job's row, created at first sight, locked for the caller's transaction."""
     await conn.execute(
-        """INSERT INTO heartbeats (name, watched_since, updated_at) VALUES ($1, $2, $2)
-           ON CONFLICT (name) DO NOTHING""",
+        "INSERT INTO heartbeats (name, updated_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         name,
         now,
     )
