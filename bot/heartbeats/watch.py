@@ -21,10 +21,6 @@ class Standing:
     last_success: Run | None
     due_at: datetime | None  # when it is late without a new success (None: not watched)
 
-    @property
-    def is_backup(self) -> bool:
-        return isinstance(self.row, Backup)
-
 
 def due_at(row: Row, beat: Heartbeat | None) -> datetime | None:
     """When the job is late: its last success plus interval and grace. None when it is not watched, or has never
