@@ -22,6 +22,7 @@ from bot.db import Database
 from bot.deploys import handlers as deploys
 from bot.domain import Domain
 from bot.events import Events
+from bot.heartbeats import handlers as heartbeats
 from bot.home import handlers as home
 from bot.incidents import handlers as incidents
 from bot.jobs import JobRunner
@@ -61,6 +62,7 @@ DOMAINS: list[Domain] = [
     home.DOMAIN,
     alerts.DOMAIN,
     pagerduty.DOMAIN,
+    heartbeats.DOMAIN,
 ]
 
 

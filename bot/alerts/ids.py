@@ -48,6 +48,7 @@ class Source(StrEnum):
 
     ALERTMANAGER = "alertmanager"
     GRAFANA = "grafana"
+    HEARTBEAT = "heartbeat"  # raised by the bot itself (a heartbeat late or failed): bot.alerts.api.submit
 
 
 class Message(StrEnum):

@@ -112,6 +112,7 @@ Webhook = AlertmanagerWebhook | GrafanaWebhook
 ENVELOPES: dict[str, type[AlertmanagerWebhook] | type[GrafanaWebhook]] = {
     Source.ALERTMANAGER: AlertmanagerWebhook,
     Source.GRAFANA: GrafanaWebhook,
+    Source.HEARTBEAT: AlertmanagerWebhook,  # the bot's own alerts are written in Alertmanager's format
 }
 
 

@@ -130,6 +130,32 @@ async def tick(services: Services, post_id: int, selected: set[int], actor: str,
     await refresh(services, post_id)
 
 
+async def tick_by_the_bot(services: Services, post_id: int, item: int, note: str) -> bool:
+    """Tick one item of a checklist as the bot, with a note of what it checked (raw text, e.g. the backups' last
+    runs); True if it ticked it now, False if someone had already. The message is refreshed either way (a retry
+    after a failed refresh refreshes it)."""
+    now = services.clock.now()
+    async with services.db.transaction() as conn:
+        record = await store.get(conn, post_id, for_update=True)
+        if record is None or not 0 <= item < len(record.items):
+            raise NotFound("That task is not on a checklist.")
+        ticked = await store.mark(conn, post_id, item, models.BY_THE_BOT, now, note)
+        items = await store.items(conn, post_id)
+        if ticked and record.completed_at is None and all(i.done_by for i in items):
+            await store.set_completed(conn, post_id, now)
+        if ticked:
+            await audit.record(
+                conn,
+                kind="maintenance",
+                action=f"tick.{record.kind}",
+                outcome="ok",
+                actor=models.BY_THE_BOT,
+                detail={"post": post_id, "item": item, "note": note},
+            )
+    await refresh(services, post_id)
+    return ticked
+
+
 async def assign(services: Services, post_id: int, item: int, actor: str) -> str:
     record = await store.get(services.db, post_id)
     if record is None or not 0 <= item < len(record.items):

@@ -37,7 +37,10 @@ def checklist(post: Post, items: list[Item], zone: ZoneInfo, now: datetime) -> t
             "value": str(item.item),
         }
         if item.done_by and item.done_at:
-            option["description"] = {"type": "mrkdwn", "text": f"{mention(item.done_by)} · {when(item.done_at, zone)}"}
+            ticked = f"{mention(item.done_by)} · {when(item.done_at, zone)}"
+            if item.note:  # the bot says what it checked (raw text, cut to the option's 75 characters)
+                ticked = option_text(f"{item.note} · {when(item.done_at, zone)}")
+            option["description"] = {"type": "mrkdwn", "text": ticked}
             selected.append(option)
         options.append(option)
     blocks = [section(head), *checkbox_groups(checklist_block(post.id), Action.CHECK, options, selected)]

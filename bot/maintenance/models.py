@@ -28,3 +28,7 @@ class Item:
     assignee: str | None
     done_by: str | None
     done_at: datetime | None
+    note: str | None = None  # what the bot checked when it ticked the item itself (done_by BY_THE_BOT)
+
+
+BY_THE_BOT = "bot"  # done_by of an item the bot ticked itself, with a note (e.g. the backups' last runs)

@@ -62,28 +62,32 @@ async def set_message(conn: Conn, post_id: int, channel: str, ts: str) -> None:
 
 async def items(conn: Conn, post_id: int) -> list[Item]:
     rows = await conn.fetch(
-        "SELECT item, assignee, done_by, done_at FROM maintenance_items WHERE post_id = $1 ORDER BY item", post_id
+        "SELECT item, assignee, done_by, done_at, note FROM maintenance_items WHERE post_id = $1 ORDER BY item",
+        post_id,
     )
-    return [Item(r["item"], r["assignee"], r["done_by"], r["done_at"]) for r in rows]
+    return [Item(r["item"], r["assignee"], r["done_by"], r["done_at"], r["note"]) for r in rows]
 
 
-async def mark(conn: Conn, post_id: int, item: int, by: str | None, at: datetime | None) -> bool:
-    """Tick (by, at) or untick (None, None); True if it changed anything."""
+async def mark(
+    conn: Conn, post_id: int, item: int, by: str | None, at: datetime | None, note: str | None = None
+) -> bool:
+    """Tick (by, at, with an optional note) or untick (None, None); True if it changed anything."""
     if by is None:
         result = await conn.execute(
-            "UPDATE maintenance_items SET done_by = NULL, done_at = NULL "
+            "UPDATE maintenance_items SET done_by = NULL, done_at = NULL, note = NULL "
             "WHERE post_id = $1 AND item = $2 AND done_by IS NOT NULL",
             post_id,
             item,
         )
     else:
         result = await conn.execute(
-            "UPDATE maintenance_items SET done_by = $3, done_at = $4 "
+            "UPDATE maintenance_items SET done_by = $3, done_at = $4, note = $5 "
             "WHERE post_id = $1 AND item = $2 AND done_by IS NULL",
             post_id,
             item,
             by,
             at,
+            note,
         )
     return result.endswith(" 1")
 

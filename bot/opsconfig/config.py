@@ -11,6 +11,7 @@ from bot.opsconfig.sections import (
     Channels,
     Component,
     Deploy,
+    Heartbeat,
     Incidents,
     Maintenance,
     Oncall,
@@ -42,6 +43,7 @@ class OpsConfig(BaseModel):
     recovery: Recovery = Recovery()
     maintenance: Maintenance
     backups: list[Backup] = []
+    heartbeats: list[Heartbeat] = []
     prometheus: Prometheus = Prometheus()
     oncall: Oncall
     permissions: Permissions
@@ -63,10 +65,19 @@ class OpsConfig(BaseModel):
         rules = [(a.alertname, tuple(sorted(a.labels.items()))) for a in self.alerts]
         if len(rules) != len(set(rules)):
             raise ValueError("alerts: two rows match the same alertname and labels")
+        watched = [w.name for w in self.watched]
+        twice = sorted({n for n in watched if watched.count(n) > 1})
+        if twice:
+            raise ValueError(f"backups and heartbeats: the name {', '.join(twice)} is used twice: names must be unique")
         for a in self.alerts:
             if a.runbook is not None and a.runbook not in slugs:
                 raise ValueError(f"alerts: {a.name}: runbook {a.runbook!r} is not a runbook slug")
         return self
+
+    @property
+    def watched(self) -> list[Backup | Heartbeat]:
+        """The backups and the other heartbeats, each by its unique name (POST /hooks/heartbeat/<name>)."""
+        return [*self.backups, *self.heartbeats]
 
     def severity(self, level: str) -> SeverityLevel:
         return next(s for s in self.severities if s.level == level.upper())
@@ -81,6 +92,9 @@ class OpsConfig(BaseModel):
         if not self.oncall.engineers:
             found.append("oncall.engineers is empty: nobody is on call and nobody is paged")
         names = {a.name for a in self.alerts} | {a.alertname for a in self.alerts}
+        for w in self.watched:
+            if w.query is not None and self.prometheus.url is None:
+                found.append(f"backups/heartbeats: {w.name}: a query but no prometheus.url: only its webhook counts")
         for r in self.runbooks:
             unknown = [n for n in r.alerts if n not in names]
             if unknown:

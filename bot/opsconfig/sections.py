@@ -299,11 +299,101 @@ class Maintenance(Section):
     checklists: dict[Literal["daily", "weekly", "monthly"], Checklist]
 
 
-class Backup(Section):
+_EVERY = re.compile(r"^\s*every\s+(\d+\s*)?(minute|hour|day|week)s?\s*$", re.IGNORECASE)
+_UNITS = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
+_WORDS = {
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+    "nightly": timedelta(days=1),
+    "weekly": timedelta(weeks=1),
+}
+MAX_GRACE = timedelta(hours=1)
+
+
+def interval_of(frequency: str) -> timedelta | None:
+    """The interval the manual's frequency words mean ("Every 6 hours" 6h, "Daily" 24h, "Hourly", "Weekly",
+    "Every 15 minutes"); None for words that name no clock ("On deployment", "Real-time")."""
+    words = frequency.strip().lower()
+    if words in _WORDS:
+        return _WORDS[words]
+    match = _EVERY.match(words)
+    if match is None:
+        return None
+    return int(match[1] or 1) * _UNITS[match[2].lower()]
+
+
+class Watched(Section):
+    """A scheduled job the bot watches with a heartbeat (a dead man's switch): it reports each run to
+    POST /hooks/heartbeat/<name>, or Prometheus holds its last success (`query`)."""
+
+    name: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,39})?$")  # the URL's <name>
+    frequency: str = ""  # the manual's words; "Every 6 hours" or "Daily" give the interval
+    # How often it must succeed; default: from `frequency`. None (no interval, words with no clock such as "On
+    # deployment" or "Real-time"): not watched, only shown (its runs are still recorded, a failed one alerts).
+    interval: Duration | None = None
+    # How late past the interval it may be before it alerts; default a quarter of the interval, at most 1h.
+    grace: Duration | None = None
+    priority: Severity = Severity.P3  # the alert's priority when it is late or fails
+    # PromQL giving its last success as a Unix time (e.g. backup_last_success_timestamp_seconds{type="database"}),
+    # read every minute; a heartbeat by webhook counts as well.
+    query: str | None = None
+
+    @property
+    def every(self) -> timedelta | None:
+        return self.interval or interval_of(self.frequency)
+
+    @property
+    def allowance(self) -> timedelta | None:
+        """How old its last success may be before it is late: the interval plus the grace."""
+        every = self.every
+        if every is None:
+            return None
+        return every + (self.grace if self.grace is not None else min(every / 4, MAX_GRACE))
+
+    @model_validator(mode="after")
+    def _watchable(self) -> Watched:
+        if self.interval is not None and self.interval < timedelta(minutes=1):
+            raise ValueError("interval: must be at least 1m")
+        if self.query is not None and self.every is None:
+            raise ValueError(
+                f"a query needs an interval (how old the last success may be): {self.frequency!r} gives none"
+            )
+        return self
+
+
+class Backup(Watched):
+    """A row of the manual's backup table; its heartbeat's name defaults to its type ("Database" -> database)."""
+
     type: str
-    frequency: str
     retention: str
     location: str
+
+    @model_validator(mode="after")
+    def _default_name(self) -> Backup:
+        if not self.name:
+            slug = re.sub(r"[^a-z0-9]+", "-", self.type.lower()).strip("-")[:40].strip("-")
+            if not slug:
+                raise ValueError(f"name: {self.type!r} gives no name: set one (a-z, 0-9, -)")
+            object.__setattr__(self, "name", slug)
+        return self
+
+
+class Heartbeat(Watched):
+    """Another scheduled job watched as the backups are (config `heartbeats:`)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    type: str = ""  # what it is, as shown (default: its name)
+
+    @model_validator(mode="after")
+    def _default_type(self) -> Heartbeat:
+        if not self.type:
+            object.__setattr__(self, "type", self.name)
+        return self
 
 
 class Handoff(Section):

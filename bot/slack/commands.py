@@ -118,6 +118,15 @@ COMMANDS: dict[str, Command] = {
             "(default 20, at most 100)",
             reads=frozenset({"", "history"}),
         ),
+        Command(
+            "/backups",
+            "Backups and heartbeats: last run and state",
+            "[help]",
+            "*`/backups`* each backup and heartbeat: its expected interval, last run (your time), age, size and "
+            "state (fresh, late, failed, never, not watched). A job reports a run with "
+            "`POST /hooks/heartbeat/<name>`",
+            reads=frozenset({""}),
+        ),
     )
 }
 

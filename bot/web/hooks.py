@@ -5,7 +5,8 @@ One aiohttp handler does, for each hook, in this order:
 1. auth (`Auth`): no secret set on the bot → 401 `… is not set …`; credentials that do not match → 401. Refusals
    at the door are counted and logged by bot/web/refusals.py (zzik_webhook_refusals_total, by route and reason).
 2. size limit: a body past `Hook.limit` is refused unread → 413 `body: larger than …`.
-3. parse (`Hook.parse`, usually a pydantic model's `model_validate_json`): a ValidationError → 400 naming the field
+3. parse (`Hook.parse`, usually a pydantic model's `model_validate_json`; `Hook.parse_routed` with the path's
+   placeholders for a path that has some, /hooks/heartbeat/{name}): a ValidationError → 400 naming the field
    (`deploy_id: Input should be greater than 0`); a `Refused` raised there → its status and error.
 4. store-then-answer (`Hook.store`): the domain's handler commits what the delivery means and returns the `Answer`
    (200 and its JSON, or another status it chooses); PostgreSQL unreachable → 503 `not stored: …`, so the sender
@@ -99,6 +100,8 @@ class Hook(Generic[T]):
     store: Store[T]  # (services) -> (parsed) -> Answer, after the commit; raises Refused or DatabaseUnavailable
     limit: int = MiB  # bytes: a larger body is refused (413) without reading it whole
     name: str = field(default="")  # the metric and audit name: "hooks/deploy" (the path without its slash)
+    # A path with {placeholders} ("/hooks/heartbeat/{name}"): parsed by `parse_routed(placeholders, body)` instead.
+    parse_routed: Callable[[Mapping[str, str], bytes], T] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -129,7 +132,7 @@ def receiver(
             if not hook.auth.verify(request.headers, body, key):
                 return _error(401, hook.auth.wrong)
             try:
-                parsed = hook.parse(body)
+                parsed = hook.parse_routed(request.match_info, body) if hook.parse_routed else hook.parse(body)
             except ValidationError as exc:
                 raise Refused(400, field_error(exc)) from None
             try:
