@@ -146,6 +146,13 @@ ACTIONS = [
     "runbook_skip",
     "maintenance_check",
     "maintenance_assign",
+    "oncall_cover_take",
+    "alert_ack_snooze",
+    "alert_still_on_it",
+    "incident_ack_snooze",
+    "incident_still_on_it",
+    "runbook_drill_start",
+    "runbook_drill_age",
     "not_an_action",
 ]
 VALUES = st.one_of(
