@@ -324,8 +324,8 @@ def _check_config(path: str) -> int:
         return 1
     for warning in config.warnings():
         print(f"warning: {warning}")
-    print(f"{path}: ok")
     _print_unmeasured(config)
+    print(f"{path}: ok")
     # What the file sets, as the bot will use it: a section merges field by field over the built-in one.
     values = opsconfig.effective(path, config)
     if values:

@@ -31,6 +31,7 @@ from bot.oncall import handlers as oncall
 from bot.opsconfig import OpsConfig
 from bot.pagerduty import handlers as pagerduty
 from bot.prom import Prometheus
+from bot.reviews import handlers as reviews
 from bot.runbooks import handlers as runbooks
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -61,6 +62,7 @@ DOMAINS: list[Domain] = [
     home.DOMAIN,
     alerts.DOMAIN,
     pagerduty.DOMAIN,
+    reviews.DOMAIN,
 ]
 
 

@@ -3,6 +3,6 @@ store (the SQL) is its own. A domain that needs more of it adds it here, in the 
 
 from __future__ import annotations
 
-from bot.alerts.store import get
+from bot.alerts.store import by_rule_between, get
 
-__all__ = ["get"]
+__all__ = ["by_rule_between", "get"]

@@ -3,6 +3,6 @@ store (the SQL) is its own. A domain that needs more of it adds it here, in the 
 
 from __future__ import annotations
 
-from bot.deploys.store import active, checks, finished_between, get, open_watches, tick, watching
+from bot.deploys.store import active, checks, finished_between, get, open_watches, outcomes_between, tick, watching
 
-__all__ = ["active", "checks", "finished_between", "get", "open_watches", "tick", "watching"]
+__all__ = ["active", "checks", "finished_between", "get", "open_watches", "outcomes_between", "tick", "watching"]

@@ -42,3 +42,13 @@ class Deploy:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What finished on one environment in a period (a review's figures)."""
+
+    environment: str
+    deploys: int  # deploys that succeeded
+    rollbacks: int  # rollbacks that succeeded
+    failed: int  # deploys and rollbacks that failed

@@ -9,7 +9,7 @@ import asyncpg
 
 from bot.db import Conn, assignments, columns, from_row
 from bot.deploys.ids import Kind, Status
-from bot.deploys.models import Deploy
+from bot.deploys.models import Deploy, Outcomes
 
 _COLUMNS = columns(Deploy)
 _UPDATABLE = set(_COLUMNS.split(", ")) - {"id"}
@@ -200,3 +200,17 @@ async def untick(conn: Conn, deploy_id: int, list_name: str, item: str) -> bool:
         "DELETE FROM deploy_checks WHERE deploy_id = $1 AND list = $2 AND item = $3", deploy_id, list_name, item
     )
     return status.endswith(" 1")
+
+
+async def outcomes_between(conn: Conn, starts: datetime, ends: datetime) -> list[Outcomes]:
+    """Per environment: the deploys, rollbacks and failures that finished in [starts, ends)."""
+    rows = await conn.fetch(
+        """SELECT environment,
+                count(*) FILTER (WHERE kind = 'deploy' AND status = 'succeeded') AS deploys,
+                count(*) FILTER (WHERE kind = 'rollback' AND status = 'succeeded') AS rollbacks,
+                count(*) FILTER (WHERE status = 'failed') AS failed
+            FROM deploys WHERE finished_at >= $1 AND finished_at < $2 GROUP BY environment ORDER BY environment""",
+        starts,
+        ends,
+    )
+    return [Outcomes(r["environment"], r["deploys"], r["rollbacks"], r["failed"]) for r in rows]
