@@ -151,3 +151,19 @@ def test_the_built_in_prometheus_section_is_the_code_defaults() -> None:
 
     assert opsconfig.load().prometheus == opsconfig.Prometheus()
     assert opsconfig.Prometheus.model_validate({"url": "http://prom:9090"}).alert_rules == opsconfig.ALERT_RULES
+
+
+def test_an_alert_of_each_new_rule_suggests_its_runbook() -> None:
+    # The rules' runbook annotation says what the alerts domain offers on the alert itself.
+    from bot import opsconfig
+    from bot.alerts.rules import meaning
+
+    config = opsconfig.load()
+    for alertname, row, runbook in (
+        ("HighCPUUsage", "High CPU Usage", "high-cpu"),
+        ("HighMemoryUsage", "High Memory Usage", "memory-leak"),
+        ("DatabaseConnectionPool", "Database Connection Pool", "db-connection-errors"),
+    ):
+        found = meaning(config, {"alertname": alertname})
+        assert found.rule is not None and found.rule.name == row
+        assert [r.slug for r in found.runbooks] == [runbook]
