@@ -150,7 +150,8 @@ async def test_the_weekly_checklist_brings_the_weeks_figures_into_its_thread(
     ) in text
     assert "*Deploys*\n• prod: 2 deploy(s), 1 rollback(s)\n• staging: 1 deploy(s), 0 rollback(s), 1 failed" in text
     assert "*Trend* · not measured: no Prometheus is configured (`prometheus.url`)" in text
-    assert "For the checklist's _Review performance trends_" in text
+    served = "For the checklist's _Review performance trends_ and the week's daily _Review error logs_, _Review"
+    assert served + " security alerts_" in text
 
     # Once: the subscriber's run again (a retry, another replica) posts nothing more.
     await bot.tick()

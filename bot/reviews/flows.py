@@ -50,14 +50,16 @@ async def checklist_posted(services: Services, posted: ChecklistPosted) -> None:
         return
     if record.ts is None or record.channel is None:  # both are set together when it is posted
         raise RuntimeError("the checklist is not posted yet; its review follows it")
-    review = await gather(services, period, items)
+    daily = services.config.maintenance.checklists.get("daily")  # type: ignore[call-overload]
+    served = [item for item in daily.items if REVIEWED.search(item)] if daily and posted.kind == "weekly" else []
+    review = await gather(services, period, items, served)
     text, blocks = messages.review(review)
     async with services.db.transaction() as conn:
         if await store.claim_post(conn, f"{posted.kind}:{posted.post_id}", services.clock.now()):
             await services.slack.chat_postMessage(channel=record.channel, thread_ts=record.ts, text=text, blocks=blocks)
 
 
-async def gather(services: Services, period: Period, items: list[str]) -> Review:
+async def gather(services: Services, period: Period, items: list[str], daily_items: list[str]) -> Review:
     """The period's figures from the database, and the trend from Prometheus when it answers."""
     starts, ends = period.starts, period.ends
     declared = [i for i in await incidents.declared_between(services.db, starts, ends) if starts <= i.declared_at]
@@ -65,6 +67,7 @@ async def gather(services: Services, period: Period, items: list[str]) -> Review
     return Review(
         period=period,
         items=items,
+        daily_items=daily_items,
         alerts=await alerts.by_rule_between(services.db, starts, ends),
         incidents=by_severity([i for i in declared if i.declared_at < ends]),
         deploys=await deploys.outcomes_between(services.db, starts, ends),

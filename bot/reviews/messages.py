@@ -26,9 +26,14 @@ def review(r: Review) -> tuple[str, Blocks]:
         section(_incidents(r.incidents)),
         section(_deploys(r.deploys)),
         section(_trends(r.trends, r.not_measured, p.noun)),
-        context(shorten("For the checklist's " + ", ".join(f"_{escape(i)}_" for i in r.items), 2900)),
+        context(shorten(_served(r.items, r.daily_items), 2900)),
     ]
     return f"{p.kind.capitalize()} review {dates}: {summary}", blocks
+
+
+def _served(items: list[str], daily: list[str]) -> str:
+    text = "For the checklist's " + ", ".join(f"_{escape(i)}_" for i in items)
+    return text + (" and the week's daily " + ", ".join(f"_{escape(i)}_" for i in daily) if daily else "")
 
 
 def _alerts(rules: list[RuleCount]) -> str:

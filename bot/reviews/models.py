@@ -44,6 +44,7 @@ class Trend:
 class Review:
     period: Period
     items: list[str]  # the checklist's items these figures serve
+    daily_items: list[str]  # the week's daily reviews they serve too (a weekly review)
     alerts: list[RuleCount]
     incidents: list[Severity]
     deploys: list[Outcomes]
