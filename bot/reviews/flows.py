@@ -98,13 +98,13 @@ async def _trends(services: Services, period: Period) -> tuple[list[Trend], str 
     if prom is None:
         return [], NO_PROMETHEUS
     config = services.config.prometheus
-    window = period.ends - period.starts
+    # This period, then the one before (a month before may be shorter).
+    spans = ((period.ends, period.ends - period.starts), (period.starts, period.starts - period.previous_starts))
     queries = (("error rate", "%", config.error_ratio), ("p95", "s", config.latency_p95))
-    asked = [(name, unit, with_window(query, window)) for name, unit, query in queries]
     try:
         async with asyncio.timeout(prom.timeout.total_seconds()):
             values = await asyncio.gather(
-                *(prom.value(query, at) for _, _, query in asked for at in (period.ends, period.starts)),
+                *(prom.value(with_window(query, window), at) for _, _, query in queries for at, window in spans),
                 return_exceptions=True,
             )
     except TimeoutError:
@@ -116,4 +116,4 @@ async def _trends(services: Services, period: Period) -> tuple[list[Trend], str 
         logger.warning("review trend not measured", error=str(failed))
         return [], f"Prometheus is unavailable ({failed})"
     numbers = [v for v in values if not isinstance(v, BaseException)]
-    return [Trend(name, unit, numbers[2 * i], numbers[2 * i + 1]) for i, (name, unit, _) in enumerate(asked)], None
+    return [Trend(name, unit, numbers[2 * i], numbers[2 * i + 1]) for i, (name, unit, _) in enumerate(queries)], None
