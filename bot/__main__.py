@@ -324,6 +324,7 @@ def _check_config(path: str) -> int:
         return 1
     for warning in config.warnings():
         print(f"warning: {warning}")
+    _print_unmeasured(config)
     print(f"{path}: ok")
     # What the file sets, as the bot will use it: a section merges field by field over the built-in one.
     values = opsconfig.effective(path, config)
@@ -332,6 +333,17 @@ def _check_config(path: str) -> int:
         for field, value in values:
             print(f"  {field}: {value}")
     return 0
+
+
+def _print_unmeasured(config: opsconfig.OpsConfig) -> None:
+    """The SLOs /slo and the monthly report will show as "not measured", and why."""
+    from bot.slo.measure import unmeasured
+
+    missing = unmeasured(config.slos, config.prometheus)
+    if missing:
+        print("SLOs not measured:")
+        for name, why in missing:
+            print(f"  {name}: {why}")
 
 
 def _rules(path: str | None) -> int:

@@ -32,6 +32,7 @@ from bot.oncall import handlers as oncall
 from bot.opsconfig import OpsConfig
 from bot.pagerduty import handlers as pagerduty
 from bot.prom import Prometheus
+from bot.reviews import handlers as reviews
 from bot.runbooks import handlers as runbooks
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -63,6 +64,7 @@ DOMAINS: list[Domain] = [
     alerts.DOMAIN,
     pagerduty.DOMAIN,
     heartbeats.DOMAIN,
+    reviews.DOMAIN,
 ]
 
 

@@ -110,7 +110,8 @@ async def test_slo_shows_live_values_budgets_and_burn_rates(
     assert ":red_circle: API Services: *0%* over 30d (target 99.95%) · breaching · budget *overspent*" in text
     assert ":white_circle: Database (target 99.99%): _no data_" in text  # no such scrape job
     assert ":heavy_minus_sign: Ingest Success Rate (target &gt;= 97%): _not measured_" in text
-    assert ":heavy_minus_sign: Nearby Search (target &lt;= 100ms): _not measured_" in text
+    assert ":white_circle: Nearby Search p95 (target &lt;= 100ms): _no data_" in text  # no route-labelled series
+    assert ":white_circle: Nearby Search p99 (target &lt;= 200ms): _no data_" in text
 
     # A healthy service: everything measured is within target.
     exporter.error_ratio = 0.0

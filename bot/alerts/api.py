@@ -11,10 +11,10 @@ import asyncpg
 
 from bot.alerts import store
 from bot.alerts.ids import Job, Source, Status
-from bot.alerts.store import get, pages_sent
+from bot.alerts.store import by_rule_between, get, pages_sent
 from bot.services import Services
 
-__all__ = ["get", "pages_sent", "process_now", "submit"]
+__all__ = ["by_rule_between", "get", "pages_sent", "process_now", "submit"]
 
 
 async def submit(

@@ -109,3 +109,12 @@ class AlertPage:
     user_id: str
     role: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    """How often one row of the alert table fired in a period (a review's noisiest first)."""
+
+    rule: str  # the config row that matched, else the alertname
+    alerts: int  # firing episodes the bot received in the period
+    flapping: int  # how many of its alerts (by fingerprint) were labelled flapping

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from bot.alerts.ids import Message, Source, Status
-from bot.alerts.models import Alert, AlertPage, Digest, IngestNote
+from bot.alerts.models import Alert, AlertPage, Digest, IngestNote, RuleCount
 from bot.db import Conn, assignments, columns, from_row, json_value
 from bot.opsconfig import Severity
 
@@ -396,3 +396,15 @@ async def pages_sent(conn: Conn, starts: datetime, ends: datetime) -> list[Alert
             role = "primary" if row["action"] == "page" else str(detail.get("role") or "primary")
             found.append(AlertPage(str(detail["paged"]), role, row["at"]))
     return found
+
+
+async def by_rule_between(conn: Conn, starts: datetime, ends: datetime) -> list[RuleCount]:
+    """The alerts received in [starts, ends) by the row they matched, the noisiest first."""
+    rows = await conn.fetch(
+        """SELECT COALESCE(rule, alertname) AS rule, count(*) AS alerts,
+                count(DISTINCT (source, fingerprint)) FILTER (WHERE flapping) AS flapping
+            FROM alerts WHERE created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 2 DESC, 1""",
+        starts,
+        ends,
+    )
+    return [RuleCount(r["rule"], r["alerts"], r["flapping"]) for r in rows]

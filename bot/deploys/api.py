@@ -4,7 +4,18 @@ store (the SQL) is its own. A domain that needs more of it adds it here, in the 
 from __future__ import annotations
 
 from bot.deploys.messages import pin_line
-from bot.deploys.store import active, checks, finished_between, get, open_watches, pin, pinned, tick, watching
+from bot.deploys.store import (
+    active,
+    checks,
+    finished_between,
+    get,
+    open_watches,
+    outcomes_between,
+    pin,
+    pinned,
+    tick,
+    watching,
+)
 
 __all__ = [
     "active",
@@ -12,6 +23,7 @@ __all__ = [
     "finished_between",
     "get",
     "open_watches",
+    "outcomes_between",
     "pin",
     "pin_line",
     "pinned",

@@ -71,3 +71,13 @@ class Pin:
     @property
     def held(self) -> bool:
         return self.pinned_at is not None and self.cleared_at is None
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What finished on one environment in a period (a review's figures)."""
+
+    environment: str
+    deploys: int  # deploys that succeeded
+    rollbacks: int  # rollbacks that succeeded
+    failed: int  # deploys and rollbacks that failed

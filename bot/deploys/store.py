@@ -9,7 +9,7 @@ import asyncpg
 
 from bot.db import Conn, assignments, columns, from_row
 from bot.deploys.ids import Kind, Status
-from bot.deploys.models import Deploy, Pin
+from bot.deploys.models import Deploy, Outcomes, Pin
 
 _COLUMNS = columns(Deploy)
 _PIN_COLUMNS = columns(Pin)
@@ -270,3 +270,17 @@ async def clear_pins(conn: Conn, environment: str, version: str, deploy_id: int,
 
 async def set_pin_note(conn: Conn, rollback_id: int, note_ts: str) -> None:
     await conn.execute("UPDATE deploy_pins SET note_ts = $2 WHERE rollback_id = $1", rollback_id, note_ts)
+
+
+async def outcomes_between(conn: Conn, starts: datetime, ends: datetime) -> list[Outcomes]:
+    """Per environment: the deploys, rollbacks and failures that finished in [starts, ends)."""
+    rows = await conn.fetch(
+        """SELECT environment,
+                count(*) FILTER (WHERE kind = 'deploy' AND status = 'succeeded') AS deploys,
+                count(*) FILTER (WHERE kind = 'rollback' AND status = 'succeeded') AS rollbacks,
+                count(*) FILTER (WHERE status = 'failed') AS failed
+            FROM deploys WHERE finished_at >= $1 AND finished_at < $2 GROUP BY environment ORDER BY environment""",
+        starts,
+        ends,
+    )
+    return [Outcomes(r["environment"], r["deploys"], r["rollbacks"], r["failed"]) for r in rows]

@@ -5,11 +5,21 @@ store (the SQL) is its own. A domain that needs more of it adds it here, in the 
 from __future__ import annotations
 
 from bot.incidents.paging import wait_for_channel
-from bot.incidents.store import add_event, by_channel, get, open_during, open_incidents, pages_delivered, tick
+from bot.incidents.store import (
+    add_event,
+    by_channel,
+    declared_between,
+    get,
+    open_during,
+    open_incidents,
+    pages_delivered,
+    tick,
+)
 
 __all__ = [
     "add_event",
     "by_channel",
+    "declared_between",
     "get",
     "open_during",
     "open_incidents",

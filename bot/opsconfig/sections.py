@@ -47,9 +47,21 @@ class Objective(Section):
     p99: str | None = None
     measurement: str | None = None
     # PromQL of the indicator over `$window` (a ratio 0..1 for a % target, seconds for a time target), compared
-    # with the first of target / p95 / p99. No query: the objective is shown as "not measured".
+    # with each of target / p95 / p99 (`$quantile` reads 0.95 / 0.99 for p95 / p99). No query: a row with p95/p99
+    # is measured by prometheus.route_latency for its `route`; any other is shown as "not measured".
     query: str | None = None
     window: Duration = timedelta(days=30)
+    # The value of prometheus.route_label for this row (default: the name in kebab case, "nearby-search").
+    route: str = ""
+
+    @model_validator(mode="after")
+    def _default_route(self) -> Objective:
+        if not self.route:
+            object.__setattr__(self, "route", "-".join(re.findall(r"[0-9a-z]+", self.name.lower())))
+        targets = [t for t in (self.target, self.p95, self.p99) if t]
+        if self.query is not None and len(targets) > 1 and "$quantile" not in self.query:
+            raise ValueError("a row with several targets needs $quantile in its query (0.95 for p95, 0.99 for p99)")
+        return self
 
     @field_validator("query")
     @classmethod
@@ -127,14 +139,21 @@ ALERT_RULES = {
     "ServiceDown": _rule("up == 0", "1m"),
     "HighErrorRate": _rule(ERROR_RATIO.replace("$window", "1m") + " > 0.05", "5m"),
     "SlowResponse": _rule(LATENCY_P95.replace("$window", "1m") + " > 3", "10m"),
-    "DatabaseConnectionPool": _rule("sum(pg_stat_activity_count) / max(pg_settings_max_connections) > 0.8", "5m"),
     "DiskSpace": _rule(
         'node_filesystem_avail_bytes{fstype!~"tmpfs|overlay"} / node_filesystem_size_bytes{fstype!~"tmpfs|overlay"}'
         " < 0.2",
         "5m",
     ),
     "CertificateExpiry": _rule("(probe_ssl_earliest_cert_expiry - time()) / 86400 < 30", "10m"),
+    "HighCPUUsage": _rule('1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m])) > 0.9', "10m"),
+    "HighMemoryUsage": _rule("1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes > 0.9", "15m"),
 }
+# The application's pool in use (OpenTelemetry's db.client.connections.usage, state "used"), per instance.
+APP_POOL_IN_USE = 'db_client_connections_usage{state="used"}'
+ROUTE_LATENCY = (
+    "histogram_quantile($quantile, sum by (le) "
+    '(rate(http_request_duration_seconds_bucket{$route_label="$route"}[$window])))'
+)
 
 
 class Prometheus(Section):
@@ -162,11 +181,22 @@ class Prometheus(Section):
     alert_rules: dict[str, PrometheusAlert] = Field(default_factory=lambda: dict(ALERT_RULES))
     # Multiwindow, multi-burn-rate alerts (SRE workbook) for the ratio SLOs with a query.
     burn_rate_alerts: bool = True
+    # Database Connection Pool (unless alert_rules names it): the application's pool in use against its size
+    # (the manual's Connection Pool, max 10), over 80% for 5 minutes, per instance.
+    app_pool_in_use: str = APP_POOL_IN_USE
+    app_pool_max: int = Field(default=10, ge=1)
+    # Service Down as an uptime check: the blackbox exporter's probe of this target (probe_success == 0) in
+    # place of a failed scrape (up == 0). None: `up == 0`.
+    uptime_probe: str | None = None
+    # The p95/p99 of an SLO row with p95/p99 targets and no query, per route: $quantile (0.95, 0.99), $route (the
+    # row's `route`, by default its name in kebab case: nearby-search), $route_label; None: such rows are not measured.
+    route_latency: str | None = ROUTE_LATENCY
+    route_label: str = Field(default="route", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
-    @field_validator("error_ratio", "latency_p95")
+    @field_validator("error_ratio", "latency_p95", "route_latency")
     @classmethod
-    def _has_window(cls, value: str) -> str:
-        if "$window" not in value:
+    def _has_window(cls, value: str | None) -> str | None:
+        if value is not None and "$window" not in value:
             raise ValueError("the query must use $window for its range (e.g. rate(x[$window]))")
         return value
 

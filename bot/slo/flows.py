@@ -25,7 +25,7 @@ async def live(services: Services) -> tuple[str, Blocks]:
         return "Service level objectives", messages.tables(groups, NO_PROMETHEUS)
     at = services.clock.now()
     try:
-        rows = await measure.now(services.prometheus, groups, at)
+        rows = await measure.now(services.prometheus, services.config.prometheus, groups, at)
     except PrometheusError as exc:
         return messages.unavailable(groups, str(exc))
     return messages.live(rows, at)
@@ -54,7 +54,8 @@ async def report(services: Services, year: int | None, month: int | None) -> tup
     if services.prometheus is None:
         return f"SLO report {label}", messages.tables(services.config.slos, NO_PROMETHEUS)
     try:
-        rows = await measure.month(services.prometheus, services.config.slos, starts, min(ends, now))
+        config = services.config
+        rows = await measure.month(services.prometheus, config.prometheus, config.slos, starts, min(ends, now))
     except PrometheusError as exc:
         return messages.unavailable(services.config.slos, str(exc))
     return messages.report(rows, label, partial=ends > now)
@@ -86,7 +87,7 @@ async def post_monthly_report(services: Services, run: JobRun, final_attempt: bo
     starts, ends = month_of(year, month)
     label = f"{year:04d}-{month:02d}"
     try:
-        rows = await measure.month(services.prometheus, services.config.slos, starts, ends)
+        rows = await measure.month(services.prometheus, services.config.prometheus, services.config.slos, starts, ends)
         text, blocks = messages.report(rows, label, partial=False)
     except PrometheusError as exc:
         if not final_attempt:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.opsconfig import Objective, SloGroup
+from bot.opsconfig import Prometheus as PrometheusConfig
 from bot.prom import Prometheus, PrometheusError, with_window
 
 _TARGET = re.compile(r"^\s*(<=|>=|<|>|=|≤|≥)?\s*(\d+(?:\.\d+)?)\s*(%|ms|s)?\s*$")
@@ -68,8 +69,62 @@ def parse_target(text: str | None) -> Target | None:
 
 
 def objective_target(objective: Objective) -> str | None:
-    """The target a query is compared with: the first of target, p95, p99."""
+    """The first of target, p95, p99 (the burn-rate alerts read `target`, a ratio)."""
     return objective.target or objective.p95 or objective.p99
+
+
+QUANTILE = {"p95": "0.95", "p99": "0.99"}
+RUM = re.compile(r"\b(rum|lighthouse)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target of an SLO row and the query that measures it (None: not measured)."""
+
+    which: str  # "" for `target`, else "p95" / "p99"
+    text: str | None  # the target as the config writes it
+    target: Target | None
+    query: str | None
+
+
+def checks(objective: Objective, config: PrometheusConfig) -> list[Check]:
+    """Each target of the row: `target`, p95, p99, with its query (a p95/p99 row without one: route_latency)."""
+    out = []
+    for which, text in (("", objective.target), ("p95", objective.p95), ("p99", objective.p99)):
+        if not text:
+            continue
+        query = objective.query
+        if query is None and which and config.route_latency:
+            route = objective.route.replace("\\", "\\\\").replace('"', '\\"')  # inside the template's quotes
+            query = config.route_latency.replace("$route_label", config.route_label).replace("$route", route)
+        if query is not None and which:
+            query = query.replace("$quantile", QUANTILE[which])
+        out.append(Check(which, text, parse_target(text), query))
+    return out or [Check("", None, None, None)]
+
+
+def why_not_measured(objective: Objective, config: PrometheusConfig) -> str | None:
+    """Why Prometheus does not measure a row (None: it does, every target of it)."""
+    found = checks(objective, config)
+    if any(c.query is None for c in found):
+        if objective.measurement and RUM.search(objective.measurement):
+            return f"measured by {objective.measurement}, not Prometheus"
+        return "no query" + (" (and prometheus.route_latency is null)" if objective.p95 or objective.p99 else "")
+    if any(c.target is None for c in found):
+        return "its target is not a number"
+    if config.url is None:
+        return "no Prometheus is configured (prometheus.url)"
+    return None
+
+
+def unmeasured(groups: list[SloGroup], config: PrometheusConfig) -> list[tuple[str, str]]:
+    """(SLO, why) for every SLO /slo and the monthly report cannot measure."""
+    out = []
+    for group in groups:
+        for objective in group.objectives:
+            if (why := why_not_measured(objective, config)) is not None:
+                out.append((objective.name, why))
+    return out
 
 
 def show(value: float | None, unit: str) -> str:
@@ -93,13 +148,19 @@ class Measured:
     budget_left: float | None = None  # 1.0 = untouched, 0 = spent, < 0 = overspent
     burn_1h: float | None = None
     burn_6h: float | None = None
+    which: str = ""  # "p95" / "p99" for a row with percentile targets, each judged on its own
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.which}" if self.which else self.name
 
 
 def judge(
-    objective: Objective, group: str, target: Target, value: float | None, h1: float | None, h6: float | None
+    objective: Objective, group: str, check: Check, value: float | None, h1: float | None, h6: float | None
 ) -> Measured:
-    base = Measured(group, objective.name, objective_target(objective), objective.window, Status.NO_DATA)
-    if value is None:
+    base = Measured(group, objective.name, check.text, objective.window, Status.NO_DATA, which=check.which)
+    target = check.target
+    if value is None or target is None:
         return base
     shown = show(value, target.unit)
     if not target.is_ratio:
@@ -121,30 +182,37 @@ def judge(
     return replace(base, status=status, value=shown, budget_left=left, burn_1h=burn_1h, burn_6h=burn_6h)
 
 
-def not_measured(objective: Objective, group: str) -> Measured:
-    return Measured(group, objective.name, objective_target(objective), None, Status.NOT_MEASURED)
+def not_measured(objective: Objective, group: str, check: Check) -> Measured:
+    return Measured(group, objective.name, check.text, None, Status.NOT_MEASURED, which=check.which)
 
 
-async def now(prom: Prometheus, groups: list[SloGroup], at: datetime) -> list[Measured]:
-    """Every SLO over its window, with 1 h and 6 h burn rates. Raises PrometheusError (bounded by the timeout)."""
-    plans: list[tuple[Objective, str, Target | None]] = []
-    asks: list[Ask] = []
-    for group in groups:
-        for objective in group.objectives:
-            target = parse_target(objective_target(objective))
-            if objective.query is None or target is None:
-                plans.append((objective, group.group, None))
-                continue
-            plans.append((objective, group.group, target))
-            for window in (objective.window, HOUR, SIX_HOURS):
-                asks.append(prom.value(with_window(objective.query, window), at))
+def _plans(groups: list[SloGroup], config: PrometheusConfig) -> list[tuple[Objective, str, Check, bool]]:
+    """(row, group, one of its targets, measurable) in the config's order."""
+    return [
+        (objective, group.group, check, check.query is not None and check.target is not None)
+        for group in groups
+        for objective in group.objectives
+        for check in checks(objective, config)
+    ]
+
+
+async def now(prom: Prometheus, config: PrometheusConfig, groups: list[SloGroup], at: datetime) -> list[Measured]:
+    """Every SLO target over its window, with 1 h and 6 h burn rates. Raises PrometheusError (bounded by the
+    timeout)."""
+    plans = _plans(groups, config)
+    asks: list[Ask] = [
+        prom.value(with_window(check.query, window), at)
+        for objective, _, check, measurable in plans
+        if measurable and check.query is not None
+        for window in (objective.window, HOUR, SIX_HOURS)
+    ]
     values = await query_all(prom, asks)
     out, i = [], 0
-    for objective, group_name, target in plans:
-        if target is None:
-            out.append(not_measured(objective, group_name))
+    for objective, group_name, check, measurable in plans:
+        if not measurable:
+            out.append(not_measured(objective, group_name, check))
             continue
-        out.append(judge(objective, group_name, target, *values[i : i + 3]))
+        out.append(judge(objective, group_name, check, *values[i : i + 3]))
         i += 3
     return out
 
@@ -157,33 +225,38 @@ class Month:
     status: Status
     value: str = "—"
     budget_spent: float | None = None  # of the month's error budget; > 1 = overspent
+    which: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.which}" if self.which else self.name
 
 
-async def month(prom: Prometheus, groups: list[SloGroup], starts: datetime, ends: datetime) -> list[Month]:
-    """Each SLO over [starts, ends): its value and the share of the error budget it spent."""
-    plans: list[tuple[Objective, str, Target | None]] = []
-    asks: list[Ask] = []
-    for group in groups:
-        for objective in group.objectives:
-            target = parse_target(objective_target(objective))
-            plans.append((objective, group.group, target if objective.query else None))
-            if objective.query and target:
-                asks.append(prom.value(with_window(objective.query, ends - starts), ends))
+async def month(
+    prom: Prometheus, config: PrometheusConfig, groups: list[SloGroup], starts: datetime, ends: datetime
+) -> list[Month]:
+    """Each SLO target over [starts, ends): its value and the share of the error budget it spent."""
+    plans = _plans(groups, config)
+    asks: list[Ask] = [
+        prom.value(with_window(check.query, ends - starts), ends)
+        for _, _, check, measurable in plans
+        if measurable and check.query is not None
+    ]
     values = await query_all(prom, asks)
     out, i = [], 0
-    for objective, group_name, target in plans:
-        name, shown_target = objective.name, objective_target(objective)
-        if target is None:
-            out.append(Month(group_name, name, shown_target, Status.NOT_MEASURED))
+    for objective, group_name, check, measurable in plans:
+        name, shown_target, which, target = objective.name, check.text, check.which, check.target
+        if not measurable or target is None:
+            out.append(Month(group_name, name, shown_target, Status.NOT_MEASURED, which=which))
             continue
         value = values[i]
         i += 1
         if value is None:
-            out.append(Month(group_name, name, shown_target, Status.NO_DATA))
+            out.append(Month(group_name, name, shown_target, Status.NO_DATA, which=which))
             continue
         spent = target.bad(value) / target.allowed_bad if target.is_ratio and target.allowed_bad > 0 else None
         status = Status.OK if target.met(value) else Status.BREACHING
-        out.append(Month(group_name, name, shown_target, status, show(value, target.unit), spent))
+        out.append(Month(group_name, name, shown_target, status, show(value, target.unit), spent, which))
     return out
 
 

@@ -48,7 +48,7 @@ def _budget(left: float | None) -> str:
 
 
 def live_line(m: Measured) -> str:
-    what = f"{ICON[m.status]} {escape(m.name)}"
+    what = f"{ICON[m.status]} {escape(m.label)}"
     target = f" (target {escape(m.target)})" if m.target else ""
     if m.status in (Status.NOT_MEASURED, Status.NO_DATA):
         return f"{what}{target}: _{m.status}_"
@@ -57,6 +57,10 @@ def live_line(m: Measured) -> str:
     if m.burn_1h is not None or m.burn_6h is not None:
         line += f" · burn 1h {_burn(m.burn_1h)} / 6h {_burn(m.burn_6h)}"
     return line
+
+
+def _names(rows: list[Measured] | list[Month], status: Status) -> set[tuple[str, str]]:
+    return {(m.group, m.name) for m in rows if m.status == status}
 
 
 def _grouped(rows: list, line) -> list[str]:
@@ -70,8 +74,9 @@ def _grouped(rows: list, line) -> list[str]:
 
 
 def live(rows: list[Measured], at: datetime) -> tuple[str, Blocks]:
-    breaching = [m.name for m in rows if m.status == Status.BREACHING]
-    at_risk = [m.name for m in rows if m.status == Status.AT_RISK]
+    # A row with p95 and p99 breaches when either does; it counts once.
+    breaching = _names(rows, Status.BREACHING)
+    at_risk = _names(rows, Status.AT_RISK) - breaching
     summary = (
         f"{len(breaching)} SLO(s) breaching, {len(at_risk)} at risk"
         if breaching or at_risk
@@ -94,7 +99,7 @@ def unavailable(groups: list[SloGroup], reason: str) -> tuple[str, Blocks]:
 
 
 def month_line(m: Month) -> str:
-    what = f"{ICON[m.status]} {escape(m.name)}"
+    what = f"{ICON[m.status]} {escape(m.label)}"
     target = f" (target {escape(m.target)})" if m.target else ""
     if m.status in (Status.NOT_MEASURED, Status.NO_DATA):
         return f"{what}{target}: _{m.status}_"
@@ -103,7 +108,7 @@ def month_line(m: Month) -> str:
 
 
 def report(rows: list[Month], label: str, partial: bool) -> tuple[str, Blocks]:
-    missed = [m.name for m in rows if m.status == Status.BREACHING]
+    missed = _names(rows, Status.BREACHING)
     summary = f"{len(missed)} SLO(s) missed" if missed else "every measured SLO met"
     title = f"*SLO report {label}*" + (" (month to date)" if partial else "") + f" · {summary}"
     blocks: Blocks = [section(title)]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import yaml
 
-from bot.opsconfig import OpsConfig, parse_duration
+from bot.opsconfig import AlertRule, OpsConfig, PrometheusAlert, parse_duration
 from bot.prom import duration, with_window
 from bot.slo.measure import objective_target, parse_target
 
@@ -28,11 +29,35 @@ def _labels(priority: str, **more: str) -> dict[str, str]:
     return {"priority": str(priority), "severity": SEVERITY[priority], **more}
 
 
+def _label_value(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def promql_of(config: OpsConfig, alertname: str) -> PrometheusAlert | None:
+    """A row's PromQL: alert_rules, else the pool from app_pool_in_use; Service Down is the probe when one is set."""
+    prometheus = config.prometheus
+    promql = prometheus.alert_rules.get(alertname)
+    if alertname == "ServiceDown" and prometheus.uptime_probe:
+        for_ = promql.for_ if promql else timedelta(minutes=1)
+        expr = f"probe_success{{instance={_label_value(prometheus.uptime_probe)}}} == 0"
+        return PrometheusAlert(expr=expr, for_=for_)
+    if alertname == "DatabaseConnectionPool" and promql is None:
+        expr = f"sum by (instance) ({prometheus.app_pool_in_use}) / {prometheus.app_pool_max} > 0.8"
+        return PrometheusAlert(expr=expr, for_=timedelta(minutes=5))
+    return promql
+
+
+def runbooks_of(config: OpsConfig, row: AlertRule) -> list[str]:
+    """The runbooks an alert of this row suggests: its own `runbook`, then those naming the row."""
+    slugs = [row.runbook] if row.runbook else []
+    return slugs + [r.slug for r in config.runbooks if row.name in r.alerts and r.slug not in slugs]
+
+
 def manual_rules(config: OpsConfig) -> tuple[list[dict], list[str]]:
     """(rules, names of the rows Prometheus cannot measure)."""
     rules, skipped = [], []
     for row in config.alerts:
-        promql = config.prometheus.alert_rules.get(row.alertname)
+        promql = promql_of(config, row.alertname)
         if promql is None:
             skipped.append(row.name)
             continue
@@ -45,6 +70,8 @@ def manual_rules(config: OpsConfig) -> tuple[list[dict], list[str]]:
             "description": row.condition,
             "response_time": duration(row.response_time),
         }
+        if runbooks := runbooks_of(config, row):
+            rule["annotations"]["runbook"] = ", ".join(runbooks)
         rules.append(rule)
     return rules, skipped
 
