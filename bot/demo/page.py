@@ -734,7 +734,7 @@ def required_missing(blocks: list[dict[str, Any]], form: dict[str, list[str]]) -
         for name, block, _ in _elements(blocks)
         if block.get("type") == "input"
         and block.get("optional") not in (True, "true")
-        and not [v for v in form.get(name, []) if v.strip()]
+        and not [v for v in form.get(name, []) if v != ""]
     ]
 
 

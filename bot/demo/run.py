@@ -70,8 +70,11 @@ class Running:
         await self.standin.stop()
 
 
-async def start(database_url: str, page_socket: socket.socket, base: Settings | None = None) -> Running:
-    """Start the stand-in, the bot (migrating its database) and the page on `page_socket`."""
+async def start(
+    database_url: str, page_socket: socket.socket, base: Settings | None = None, *, configure_logging: bool = True
+) -> Running:
+    """Start the stand-in, the bot (migrating its database) and the page on `page_socket`. The generated secrets
+    are masked in the logs; `configure_logging=False` leaves the process's logging as it is (tests)."""
     standin = StandIn()
     await standin.start()
     for person in people.PEOPLE:
@@ -99,7 +102,10 @@ async def start(database_url: str, page_socket: socket.socket, base: Settings | 
         zzik_socket_mode=False,
         slack_app_token=None,
     )
-    log.configure(settings.log_format, secrets=[keys.signing, keys.webhook, keys.pagerduty_webhook])
+    for secret in (keys.signing, keys.webhook, keys.pagerduty_webhook, keys.pagerduty_routing):
+        log.register_secret(secret)
+    if configure_logging:
+        log.configure(settings.log_format)
     bot = build(settings, people.config(page_url), db=Database(database_url, max_size=8))
     running = Running(standin, bot, Demo(standin, bot_url, keys))
     try:
