@@ -192,6 +192,45 @@ async def test_the_sample_alert_pagerduty_acknowledgement_and_pipeline_callback(
     assert rows[0]["status"] == "succeeded"
 
 
+async def test_a_button_with_a_confirm_dialog_asks_first(demo: RunningDemo) -> None:
+    # A message with a confirm dialog on its button, posted through the stand-in's Web API as the bot would.
+    confirm = {
+        "title": {"type": "plain_text", "text": "Silence for 1 h?"},
+        "text": {"type": "mrkdwn", "text": "Alertmanager will *not* notify <this> alert."},
+        "confirm": {"type": "plain_text", "text": "Silence"},
+        "deny": {"type": "plain_text", "text": "Keep"},
+    }
+    element = {"type": "button", "text": {"type": "plain_text", "text": "Silence 1 h"}, "action_id": "demo_x"}
+    blocks = [{"type": "actions", "elements": [{**element, "confirm": confirm}]}]
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": ALERTS, "text": "x", "blocks": blocks}
+    ) as answer:
+        ts = (await answer.json())["ts"]
+    fields = {"as": "U0ALICE", "c": ALERTS, "where": f"msg:{ALERTS}:{ts}", "act": "0.0"}
+    asking = await demo.post("/act", **fields)
+    assert asking.startswith("/confirm?")
+    async with demo.http.get(demo.url + asking) as answer:
+        dialog = await answer.text()
+    assert "Silence for 1 h?" in dialog and 'role="alertdialog"' in dialog
+    assert "<b>not</b> notify &lt;this&gt; alert." in dialog and ">Keep</button>" in dialog
+    token = re.search(r'name="pending" value="([^"]+)"', dialog)
+    assert token
+    # Keep (deny): nothing is sent. Silence (confirm): the click goes to the bot, which answers Alice alone.
+    await demo.post("/act", pending=token[1], deny="1")
+    assert not [e for e in demo.running.standin.ephemerals if e.user == "U0ALICE"]
+    await demo.post("/act", pending=(await _token(demo, fields)))
+    said = await eventually(lambda: [e.text for e in demo.running.standin.ephemerals if e.user == "U0ALICE"])
+    assert said == ["This button is not handled by this version of the bot."]
+
+
+async def _token(demo: RunningDemo, fields: dict[str, str]) -> str:
+    asking = await demo.post("/act", **fields)
+    async with demo.http.get(demo.url + asking) as answer:
+        found = re.search(r'name="pending" value="([^"]+)"', await answer.text())
+    assert found
+    return found[1]
+
+
 def test_mrkdwn_is_escaped_before_it_is_formatted() -> None:
     names = {"U0ALICE": "alice"}
     renderer = Renderer(names.get, {"C0ALERTS": "zzik-alerts"}.get)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,7 @@ class Demo:
     pending: dict[str, tuple[str, dict[str, list[str]]]] = field(default_factory=dict)  # confirm token -> form
     paged: dict[str, Paged] = field(default_factory=dict)
     deploys: list[dict[str, Any]] = field(default_factory=list)  # what the pipeline was asked to run
+    silences: dict[str, dict[str, Any]] = field(default_factory=dict)  # Alertmanager's, by silence id
     alerts_fired: int = 0
     http: aiohttp.ClientSession | None = None
 
@@ -99,8 +101,10 @@ class Demo:
             ("/sample/deploy", self.sample_deploy),
             ("/pagerduty/enqueue", self.pagerduty_enqueue),
             ("/pipeline/trigger", self.pipeline_trigger),
+            ("/alertmanager/api/v2/silences", self.alertmanager_silence),
         ):
             app.router.add_post(path, handler)
+        app.router.add_delete("/alertmanager/api/v2/silence/{id}", self.alertmanager_expire)
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)
         return app
@@ -639,6 +643,25 @@ class Demo:
         return web.json_response({"queued": True}, status=202)
 
 
+    async def alertmanager_silence(self, request: web.Request) -> web.Response:
+        """Alertmanager's API v2 POST /silences: a silence needs matchers, its times, who and why."""
+        try:
+            silence = await request.json()
+        except ValueError:
+            return web.json_response("silence: not JSON", status=400)
+        missing = [k for k in ("matchers", "startsAt", "endsAt", "createdBy", "comment") if not silence.get(k)]
+        if missing:
+            return web.json_response(f"silence invalid: {', '.join(missing)} missing", status=400)
+        silence_id = str(uuid.uuid4())
+        self.silences[silence_id] = silence
+        return web.json_response({"silenceID": silence_id})
+
+    async def alertmanager_expire(self, request: web.Request) -> web.Response:
+        if self.silences.pop(request.match_info["id"], None) is None:
+            return web.json_response("silence not found", status=404)
+        return web.Response(status=200)
+
+
 # -- Slack's state and selections, from the page's form fields ------------------------------------------------------
 
 
@@ -854,7 +877,7 @@ code,pre{background:#f6f6f6;border:1px solid #ddd;border-radius:3px;padding:0 3p
 .btn.primary{background:#007a5a;color:#fff;border-color:#007a5a}.btn.danger{background:#e01e5a;color:#fff;border-color:#e01e5a}
 .btn:focus-visible,a:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible{
   outline:3px solid #1264a3;outline-offset:1px}
-.choices{display:flex;flex-direction:column;gap:.2em}.choice{display:block}
+.choices{display:flex;flex-direction:column;gap:.2em}.choice{display:block}.choices .apply{align-self:flex-start}
 .modal{border:2px solid #3f0e40;border-radius:8px;padding:1em;margin:0 0 1em;background:#fafafa;max-width:40em}
 .input{margin:.6em 0;border:0;padding:0}.input label,.input legend{display:block;font-weight:bold}
 .input input[type=text],.input textarea,.input select{width:100%;box-sizing:border-box}

@@ -1,10 +1,10 @@
 """`zzik-bot demo`: the real bot (bot.app.build, unchanged) against the Slack stand-in, and the page, on loopback.
 
 The bot gets settings of its own, never the environment's Slack ones: SLACK_API_URL is the stand-in, the signing
-secret, bot token and webhook secrets are generated for this run, PagerDuty's Events API and the deploy pipeline
-are the page's. Its database is the one given (`ZZIK_DEMO_DATABASE_URL`), else a database `zzik_demo`, made new
-at each start, on an embedded PostgreSQL of the demo's own (<data dir>/demo): never DATABASE_URL's, so a demo
-never mixes with a real bot's data.
+secret, bot token and webhook secrets are generated for this run; PagerDuty's Events API, the deploy pipeline and
+Alertmanager's silences API are the page's stand-ins. Its database is the one given (`ZZIK_DEMO_DATABASE_URL`),
+else a database `zzik_demo`, made new at each start, on an embedded PostgreSQL of the demo's own (<data dir>/demo):
+never DATABASE_URL's, so a demo never mixes with a real bot's data.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ async def start(
         zzik_pagerduty_routing_key=keys.pagerduty_routing,
         zzik_pagerduty_events_url=f"{page_url}/pagerduty/enqueue",
         zzik_pagerduty_webhook_secret=keys.pagerduty_webhook,
-        zzik_alertmanager_url=None,
+        zzik_alertmanager_url=f"{page_url}/alertmanager",
         log_format=base.log_format if base else None,
         zzik_socket_mode=False,
         slack_app_token=None,
