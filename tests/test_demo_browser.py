@@ -24,6 +24,7 @@ from tests.ports import free_port
 from tests.processes import ROOT, scratch_database
 from tests.test_status_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, browser_or_skip
 
+CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000")
 STEP = 20.0  # seconds a step may take to show up on the page (a loaded CI machine), polled, never slept
 
 
@@ -92,7 +93,7 @@ def _driver() -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
+    for arg in CHROME_ARGS:
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(20)
@@ -239,7 +240,8 @@ async def test_a_new_user_runs_the_demo_and_handles_an_incident_in_the_browser(
     monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never download a browser or a driver
     print(f"\nzzik-bot demo: the page answered {demo_process.started_in:.1f} s after the process started")
     seen = await asyncio.to_thread(a_new_user_tries_the_demo, demo_process.url)
-    print(f"demo screenshots: {ARTIFACTS / 'demo.png'}, {ARTIFACTS / 'demo-kickoff.png'}, {ARTIFACTS / 'demo-incident.png'}")
+    shots = ", ".join(str(ARTIFACTS / name) for name in ("demo.png", "demo-kickoff.png", "demo-incident.png"))
+    print(f"demo screenshots: {shots}")
 
     assert seen["title"].endswith("· ZZIK Ops Bot demo")
     assert "Declared INC-1 (P1)" in seen["declared"]
