@@ -642,7 +642,6 @@ class Demo:
             self.deploys.append(asked)
         return web.json_response({"queued": True}, status=202)
 
-
     async def alertmanager_silence(self, request: web.Request) -> web.Response:
         """Alertmanager's API v2 POST /silences: a silence needs matchers, its times, who and why."""
         try:
