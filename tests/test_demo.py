@@ -231,6 +231,16 @@ async def _token(demo: RunningDemo, fields: dict[str, str]) -> str:
     return found[1]
 
 
+async def test_the_home_tab_is_opened_as_slack_opens_it(demo: RunningDemo) -> None:
+    async with demo.http.get(
+        demo.url + "/", params={"c": "home", "as": "U0BOB", "open": "1"}, allow_redirects=False
+    ) as answer:  # app_home_opened goes to the bot, then the tab is shown (its refreshes send nothing)
+        assert (answer.status, answer.headers["Location"]) == (303, "/?c=home&as=U0BOB")
+    page = messages(await eventually(lambda: _when(demo.page("U0BOB", "home"), "On call now")))
+    assert '<b>Secondary:</b> <span class="mention">@bob</span>' in page
+    assert "On call now" not in messages(await demo.page("U0ALICE", "home"))  # Alice has not opened hers
+
+
 def test_mrkdwn_is_escaped_before_it_is_formatted() -> None:
     names = {"U0ALICE": "alice"}
     renderer = Renderer(names.get, {"C0ALERTS": "zzik-alerts"}.get)

@@ -28,6 +28,7 @@ from bot.web.signing import signed_headers as zzik_signed_headers
 from bot.web.signing import verify as zzik_verify
 
 CURRENT = ' aria-current="page"'
+HOME = "home"  # the page's name for the acting person's Home tab
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -129,6 +130,30 @@ class Demo:
         content_type = "application/x-www-form-urlencoded"
         return await self._post("/slack/events", body, wire.signed_headers(self.secrets.signing, body, content_type))
 
+    async def open_home(self, me: Person) -> None:
+        """The Events API's app_home_opened, signed, as Slack sends it when a person opens the Home tab."""
+        body = json.dumps(
+            {
+                "token": "demo-verification-token",
+                "team_id": wire.TEAM["id"],
+                "api_app_id": wire.APP_ID,
+                "event": {
+                    "type": "app_home_opened",
+                    "user": me.id,
+                    "channel": "D" + me.id,
+                    "tab": "home",
+                    "event_ts": f"{time.time():.6f}",
+                },
+                "type": "event_callback",
+                "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+                "event_time": int(time.time()),
+            }
+        )
+        headers = wire.signed_headers(self.secrets.signing, body, "application/json")
+        status, _ = await self._post("/slack/events", body, headers)
+        if status != 200:
+            self.flash(me.id, f"Opening the Home tab failed: the bot answered HTTP {status}")
+
     # -- reading ------------------------------------------------------------------------------------------------
 
     async def version(self, request: web.Request) -> web.Response:
@@ -137,20 +162,23 @@ class Demo:
     async def index(self, request: web.Request) -> web.Response:
         me = self.person(request.query.get("as"))
         channel = request.query.get("c") or self.standin.channel_id("zzik-incidents")
+        if channel == HOME and request.query.get("open"):
+            await self.open_home(me)  # as Slack tells the bot when the tab is opened; then the tab, without `open`
+            raise web.HTTPSeeOther(self.url(me, HOME, ""))
         return web.Response(text=self.render_page(me, channel), content_type="text/html", charset="utf-8")
 
     def channel_list(self) -> list[tuple[str, str]]:
         """(id, label) of every channel and DM, the manual's first, then as created."""
         channels = [(c["id"], "#" + c["name"]) for c in self.standin.channels.values()]
         dms = [("D" + p.id, f"DM · {p.title}") for p in PEOPLE]
-        return channels + dms
+        return [*channels, *dms, (HOME, "Home tab")]
 
     def render_page(self, me: Person, channel: str) -> str:
         names = dict(self.channel_list())
         title = names.get(channel, channel)
         self.renderer.channels = [(c["id"], c["name"]) for c in self.standin.channels.values()]
         nav = "".join(
-            f'<li><a href="{esc(self.url(me, cid))}"{CURRENT if cid == channel else ""}>'
+            f'<li><a href="{esc(self.url(me, cid, opening=cid == HOME))}"{CURRENT if cid == channel else ""}>'
             f"{esc(label)}</a> <span class=count>{len(self.standin.messages.get(cid, []))}</span></li>"
             for cid, label in self.channel_list()
         )
@@ -158,12 +186,11 @@ class Demo:
         return PAGE.format(
             title=esc(title),
             people=self.people_options(me),
-            channel=esc(channel),
+            channel=esc(channel if channel != HOME else "D" + me.id),
             nav=nav,
             flashes=f'<div class="flash" role="status">{flashes}</div>' if flashes else "",
             modal=self.render_modal(me, channel),
-            messages=self.render_messages(me, channel),
-            home=self.render_home(me, channel),
+            messages=self.render_home(me) if channel == HOME else self.render_messages(me, channel),
             me=esc(me.id),
             samples=self.render_samples(me, channel),
             version=self.standin.version,
@@ -175,8 +202,9 @@ class Demo:
             for p in PEOPLE
         )
 
-    def url(self, me: Person, channel: str, anchor: str = "latest") -> str:
-        return "/?" + urlencode({"c": channel, "as": me.id}) + (f"#{anchor}" if anchor else "")
+    def url(self, me: Person, channel: str, anchor: str = "latest", *, opening: bool = False) -> str:
+        query = {"c": channel, "as": me.id, **({"open": "1"} if opening else {})}
+        return "/?" + urlencode(query) + (f"#{anchor}" if anchor else "")
 
     def render_messages(self, me: Person, channel: str) -> str:
         posted = self.standin.messages.get(channel, [])
@@ -238,16 +266,14 @@ class Demo:
             f'<input type="hidden" name="where" value="{esc(where)}">{body}</form>'
         )
 
-    def render_home(self, me: Person, channel: str) -> str:
+    def render_home(self, me: Person) -> str:
+        """The person's Home tab, as the bot last published it (views.publish)."""
         view = self.standin.homes.get(me.id)
         if not view:
-            return ""
+            return '<p class="empty">The bot has not published this Home tab yet.</p>'
         body = self.renderer.blocks(view.get("blocks") or [])
-        form = self.wrap_form(me, f"view:{view['id']}", channel, body)
-        return (
-            f"<details class=\"home\"><summary>{esc(me.title)}'s Home tab (the bot's App Home)</summary>"
-            f"{form}</details>"
-        )
+        form = self.wrap_form(me, "view:" + str(view["id"]), HOME, body)
+        return f'<div class="home">{form}</div>'
 
     def render_modal(self, me: Person, channel: str) -> str:
         stack = self.standin.modals.get(me.id) or []
@@ -801,7 +827,7 @@ PAGE = """<!doctype html>
 <button type="submit" class="btn primary">Send</button>
 <p class="hint">What Slack sends: form-encoded, signed, <code>@alice</code> as a mention, <code>&amp; &lt; &gt;</code>
 escaped. Try <code>/incident help</code>, <code>/oncall</code>, <code>/deploy staging</code>.</p>
-</form>{home}
+</form>
 </main>
 <aside aria-label="Outside events">{samples}</aside>
 </div>
