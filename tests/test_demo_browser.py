@@ -127,8 +127,14 @@ class Browser:
 
         return str(self.driver.find_element(By.TAG_NAME, "body").text)
 
+    def messages(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        return str(self.driver.find_element(By.CSS_SELECTOR, "div.messages").text)
+
     def sees(self, text: str) -> str:
-        return self.until(lambda: text in self.text() and self.text(), repr(text))
+        """The channel's messages (not the notes or the side panel), once they show `text`."""
+        return self.until(lambda: text in self.messages() and self.messages(), repr(text))
 
     def open_channel(self, label_start: str) -> None:
         from selenium.webdriver.common.by import By
@@ -224,7 +230,7 @@ def a_new_user_tries_the_demo(url: str) -> dict[str, Any]:
         seen["incident_shot"] = me.screenshot(ARTIFACTS / "demo-incident.png")
         # A sample alert from Alertmanager lands in #zzik-alerts.
         me.press("Fire a sample alert")
-        seen["alert"] = me.sees("HighErrorRate")
+        seen["alert"] = me.sees("P1 · HighErrorRate")
         seen["alerts_channel"] = driver.find_element("css selector", "h2.channel-title").text
         seen["screenshot_bytes"] = me.screenshot(ARTIFACTS / "demo.png")
         seen["xss"] = driver.execute_script("return window.__xss === undefined ? null : window.__xss")
@@ -249,7 +255,7 @@ async def test_a_new_user_runs_the_demo_and_handles_an_incident_in_the_browser(
     assert "Commander: @alice" in seen["kickoff"]
     assert "You acknowledged INC-1." in seen["acknowledged"]
     assert "Post-mortem: INC-1 Search is down" in seen["postmortem"]
-    assert seen["alerts_channel"] == "#zzik-alerts" and "HighErrorRate" in seen["alert"]
+    assert seen["alerts_channel"] == "#zzik-alerts" and "on api-1 for 5 minutes" in seen["alert"]
     assert seen["xss"] is None
     assert min(seen["screenshot_bytes"], seen["kickoff_shot"], seen["incident_shot"]) > 10_000
     log = await asyncio.to_thread(demo_process.log.read_text)

@@ -313,7 +313,7 @@ class Demo:
         page_note = (
             f"Acknowledges {esc(open_pages[-1].key)} ({esc(open_pages[-1].summary)}) as {esc(me.title)}."
             if open_pages
-            else "Nothing is paged yet: declare a P1 or P2 first."
+            else "No page is open in PagerDuty: declare a P1 or P2 incident, or fire the sample alert."
         )
         running = self.deploys[-1] if self.deploys else None
         deploy_note = (
@@ -596,7 +596,7 @@ class Demo:
         channel = str(form.get("c") or "")
         open_pages = [p for p in self.paged.values() if p.status == "triggered"]
         if not open_pages:
-            self.flash(me.id, "Nothing is paged in PagerDuty yet: declare a P1 or P2 incident first.")
+            self.flash(me.id, "No page is open in PagerDuty: declare a P1 or P2 incident, or fire the sample alert.")
             raise web.HTTPSeeOther(self.url(me, channel))
         page = open_pages[-1]
         agent = {"id": me.pagerduty_id, "type": "user_reference", "summary": me.title}
