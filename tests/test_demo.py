@@ -225,6 +225,14 @@ async def test_a_button_with_a_confirm_dialog_asks_first(demo: RunningDemo) -> N
     await demo.post("/act", pending=(await _token(demo, fields)))
     said = await eventually(lambda: [e.text for e in demo.running.standin.ephemerals if e.user == "U0ALICE"])
     assert said == ["This button is not handled by this version of the bot."]
+    # What the stand-in refuses as Slack would is shown on the page (a bug of the bot's, for whoever watches).
+    assert "Refused as Slack would" not in await demo.page("U0ALICE", ALERTS)
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": ALERTS, "blocks": [{"type": "divider"}] * 51}
+    ) as answer:
+        assert (await answer.json())["error"] == "invalid_blocks"
+    page = await demo.page("U0ALICE", ALERTS)
+    assert "Refused as Slack would" in page and "chat.postMessage: 51 blocks (at most 50)" in page
 
 
 async def _token(demo: RunningDemo, fields: dict[str, str]) -> str:

@@ -321,7 +321,18 @@ class Demo:
             if running
             else "The pipeline has not been asked to deploy yet: try /deploy staging."
         )
-        return SAMPLES.format(hidden=hidden, page_note=page_note, deploy_note=deploy_note)
+        return SAMPLES.format(hidden=hidden, page_note=page_note, deploy_note=deploy_note) + self.render_refused()
+
+    def render_refused(self) -> str:
+        """What the stand-in refused as Slack would (bot/fakeslack.py's checks): a bug of the bot's, shown."""
+        refused = [f"{method}: {'; '.join(why)}" for method, why in self.standin.refused]
+        refused += [
+            f"{method}: channel_not_found ({channel} is a name, not an id)" for method, channel in self.standin.by_name
+        ]
+        if not refused:
+            return ""
+        items = "".join(f"<li>{esc(line)}</li>" for line in refused[-20:])
+        return f'<section class="refused" role="alert"><h2>Refused as Slack would</h2><ul>{items}</ul></section>'
 
     # -- confirm dialogs ------------------------------------------------------------------------------------------
 
