@@ -253,6 +253,19 @@ async def test_the_home_tab_is_opened_as_slack_opens_it(demo: RunningDemo) -> No
     assert "On call now" not in messages(await demo.page("U0ALICE", "home"))  # Alice has not opened hers
 
 
+async def test_thread_replies_are_shown_under_their_message(demo: RunningDemo) -> None:
+    async def post(**args: Any) -> dict[str, Any]:
+        async with demo.http.post(demo.running.standin.url + "chat.postMessage", json=args) as answer:
+            return await answer.json()
+
+    parent = await post(channel="#zzik-dev", text="parent *one*")
+    await post(channel="#zzik-dev", text="later, in the channel")
+    await post(channel=parent["channel"], thread_ts=parent["ts"], text="a reply in its thread")
+    page = messages(await demo.page("U0DAVE", parent["channel"]))
+    assert page.index("parent <b>one</b>") < page.index('<div class="thread"') < page.index("a reply in its thread")
+    assert page.index("a reply in its thread") < page.index("later, in the channel")
+
+
 def test_mrkdwn_is_escaped_before_it_is_formatted() -> None:
     names = {"U0ALICE": "alice"}
     renderer = Renderer(names.get, {"C0ALERTS": "zzik-alerts"}.get)
