@@ -1,4 +1,4 @@
-"""zzik-bot serve | migrate | check-config FILE | rules [FILE] | backup FILE | restore FILE
+"""zzik-bot serve | migrate | check-config FILE | rules [FILE] | backup FILE | restore FILE | demo [--port N]
 
 Every failure a person can fix ends the process with one line naming the setting, and exit status 2:
 settings, the ops config, DATABASE_URL's database/role/password, PORT, ZZIK_DATA_DIR, a token Slack refuses.
@@ -388,12 +388,16 @@ def _main(argv: list[str] | None) -> int:
     rules.add_argument("config", nargs="?", help="an ops config file (default: ZZIK_CONFIG, else the built-in)")
     for name, what in (("backup", "write the bot's database to FILE"), ("restore", "replace it with FILE")):
         sub.add_parser(name, help=f"{what} (pg_dump's custom format; embedded or DATABASE_URL)").add_argument("file")
+    demo = sub.add_parser("demo", help="the whole bot in a browser, with a Slack stand-in (no Slack settings needed)")
+    demo.add_argument("--port", type=int, default=DEMO_PORT, help=f"the page's port on 127.0.0.1 (default {DEMO_PORT})")
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
         return _check_config(args.file)
     if args.cmd == "rules":
         return _rules(args.config)
+    if args.cmd == "demo":
+        return _demo(args.port)
     try:
         settings = load_settings()
         if args.cmd == "serve":
@@ -417,6 +421,53 @@ def _main(argv: list[str] | None) -> int:
     except Fatal as exc:
         return _fail(str(exc), exc.code)
     return _run(lambda: _serve(settings, config, sock, socket_mode))
+
+
+DEMO_PORT = 8000
+
+
+def _demo(port: int) -> int:
+    """`zzik-bot demo`: the bot, a Slack stand-in and its page on 127.0.0.1 (bot/demo/run.py)."""
+    from bot.demo.run import loopback_socket
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(str(exc))
+    try:
+        sock = loopback_socket(port)
+    except OSError as exc:
+        return _fail(f"--port {port} cannot be used on 127.0.0.1: {exc.strerror}")
+    return _run(lambda: _serve_demo(settings, sock))
+
+
+async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
+    from bot.demo import run
+
+    life = _Lifetime()
+    own = os.environ.get("ZZIK_DEMO_DATABASE_URL") or None
+    # Never DATABASE_URL: the given demo database, else an embedded server of the demo's own.
+    demo_settings = settings.model_copy(update={"database_url": own, "zzik_data_dir": settings.data_dir / "demo"})
+    try:
+        async with _database_url(demo_settings, life) as url:
+            running = await run.start(own or await run.fresh_database(url), sock, settings)
+            try:
+                print(
+                    f"ZZIK Ops Bot demo: open http://127.0.0.1:{sock.getsockname()[1]}/ (Ctrl-C stops it)", flush=True
+                )
+                life.waiting()
+                await life.stop.wait()
+            finally:
+                await running.stop()
+    except asyncio.CancelledError:
+        if not life.stop.is_set():
+            raise
+        _uncancel()
+    except _STARTUP_ERRORS as exc:
+        return _fail_startup(exc)
+    finally:
+        sock.close()
+    return 0
 
 
 def _run(command: Callable[[], Any]) -> int:

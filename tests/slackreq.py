@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,32 +12,10 @@ from urllib.parse import urlencode
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
+from bot.demo.wire import slack_encode
+
 _ids = itertools.count(1)
-# What Slack itself writes into command text: mentions, channel links, links, broadcasts, dates.
-_SLACK_MADE = re.compile(
-    r"<(?:@[UW][A-Z0-9]+|#[CG][A-Z0-9]+|![a-z]+(?:\^[^<>|]*)?|(?:https?://|mailto:)[^<>|\s]+)(?:\|[^<>]*)?>"
-)
-_BARE_URL = re.compile(r"(?<![<|])\bhttps?://[^\s<>|]*[^\s<>|.,;:!?)]")
-_BROADCAST = re.compile(r"(?<![\w<])@(here|channel|everyone)\b")
-
-
-def slack_encode(typed: str) -> str:
-    """Command text as Slack sends it with `should_escape: true`: what a test writes the way Slack renders it
-    (`<@U1>`, `<#C1|ops>`, `<https://x|label>`) stays, `@here` becomes `<!here>`, a bare URL `<https://…>`,
-    and every other `&`, `<`, `>` becomes `&amp;`, `&lt;`, `&gt;`."""
-    out, last = [], 0
-    for match in _SLACK_MADE.finditer(typed):
-        out.append(_encode_plain(typed[last : match.start()]))
-        out.append(match[0])
-        last = match.end()
-    out.append(_encode_plain(typed[last:]))
-    return "".join(out)
-
-
-def _encode_plain(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _BARE_URL.sub(lambda m: f"<{m[0]}>", text)
-    return _BROADCAST.sub(lambda m: f"<!{m[1]}>", text)
+__all__ = ["ANSWERS", "Reply", "SlackRequests", "slack_encode"]  # slack_encode: Slack's command-text encoding
 
 
 @dataclass
