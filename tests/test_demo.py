@@ -308,7 +308,7 @@ async def test_the_stand_in_refuses_what_slack_refuses() -> None:
             )
             assert (await call("chat.update", channel=ALERTS, ts="1.2", text="two"))["error"] == "message_not_found"
             assert (await call("chat.update", channel=ALERTS, ts=posted["ts"], text="two"))["ok"]
-            [message] = standin.messages[ALERTS]
+            [message] = standin.history[ALERTS]
             assert (message.text, message.edited) == ("two", True)
     finally:
         await standin.stop()

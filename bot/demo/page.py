@@ -179,7 +179,7 @@ class Demo:
         self.renderer.channels = [(c["id"], c["name"]) for c in self.standin.channels.values()]
         nav = "".join(
             f'<li><a href="{esc(self.url(me, cid, opening=cid == HOME))}"{CURRENT if cid == channel else ""}>'
-            f"{esc(label)}</a> <span class=count>{len(self.standin.messages.get(cid, []))}</span></li>"
+            f"{esc(label)}</a> <span class=count>{len(self.standin.history.get(cid, []))}</span></li>"
             for cid, label in self.channel_list()
         )
         flashes = "".join(f"<p>{esc(text)}</p>" for text in self.flashes.pop(me.id, []))
@@ -207,7 +207,7 @@ class Demo:
         return "/?" + urlencode(query) + (f"#{anchor}" if anchor else "")
 
     def render_messages(self, me: Person, channel: str) -> str:
-        posted = self.standin.messages.get(channel, [])
+        posted = self.standin.history.get(channel, [])
         replies: dict[str, list[Message]] = {}
         for message in posted:
             if message.thread_ts and message.thread_ts != message.ts:

@@ -88,7 +88,7 @@ _TEXT_TYPES = frozenset({"mrkdwn", "plain_text", "image"})
 class StandIn(FakeSlack):
     def __init__(self) -> None:
         super().__init__()
-        self.messages: dict[str, list[Message]] = {}
+        self.history: dict[str, list[Message]] = {}
         self.ephemerals: list[Ephemeral] = []
         self.modals: dict[str, list[Modal]] = {}
         self.homes: dict[str, dict[str, Any]] = {}
@@ -111,7 +111,7 @@ class StandIn(FakeSlack):
         return self.response_url(name)
 
     def find(self, channel: str, ts: str) -> Message | None:
-        return next((m for m in self.messages.get(channel, []) if m.ts == ts), None)
+        return next((m for m in self.history.get(channel, []) if m.ts == ts), None)
 
     def find_ephemeral(self, ephemeral_id: str) -> Ephemeral | None:
         return next((e for e in self.ephemerals if e.id == ephemeral_id), None)
@@ -137,7 +137,7 @@ class StandIn(FakeSlack):
     def post_as(self, user: str, channel: str, text: str, blocks: Any = None) -> Message:
         """A message in a channel by someone (an in_channel answer is the bot's; this is for the page's own)."""
         message = Message(channel, self._next_ts(), text, with_ids(blocks, "m"), user=user)
-        self.messages.setdefault(channel, []).append(message)
+        self.history.setdefault(channel, []).append(message)
         self._changed()
         return message
 
@@ -158,7 +158,7 @@ class StandIn(FakeSlack):
             list(args.get("attachments") or []) if isinstance(args.get("attachments"), list) else [],
             str(thread) if thread else None,
         )
-        self.messages.setdefault(channel, []).append(message)
+        self.history.setdefault(channel, []).append(message)
         self._changed()
         return answer
 
@@ -181,7 +181,7 @@ class StandIn(FakeSlack):
         message = self.find(channel, str(args.get("ts")))
         if message is None:
             return {"ok": False, "error": "message_not_found"}
-        self.messages[channel].remove(message)
+        self.history[channel].remove(message)
         self._changed()
         return {"ok": True, "channel": channel, "ts": message.ts}
 
@@ -307,7 +307,7 @@ class StandIn(FakeSlack):
             thread = args.get("thread_ts")
             message = Message(answering.channel, self._next_ts(), text, with_ids(blocks, "m"))
             message.thread_ts = str(thread) if thread else None
-            self.messages.setdefault(answering.channel, []).append(message)
+            self.history.setdefault(answering.channel, []).append(message)
             self._changed()
             return
         self.ephemeral(answering.user, answering.channel, text, blocks, url)
@@ -320,5 +320,5 @@ class StandIn(FakeSlack):
         elif answering.message_ts is not None:
             message = self.find(answering.channel, answering.message_ts)
             if message is not None:
-                self.messages[answering.channel].remove(message)
+                self.history[answering.channel].remove(message)
         self._changed()
