@@ -17,6 +17,7 @@ import pytest
 
 from bot import migrate
 from bot.db import Database
+from bot.errors import UNAVAILABLE
 from bot.fakeslack import FakeSlack, flatten
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.test_alerts import AUTH, grafana
@@ -179,9 +180,11 @@ async def test_a_forged_publish_button_publishes_nothing(bot: RunningBot, fake_s
         json.dumps({"incident": 1, "status": "gone", "body": "x", "key": "command:4"}),
     ]
     for value in forged:
-        before = len(fake_slack.calls_to("response_url"))
-        reply = await bot.slack.action("status_publish_update", value, user="U0ALICE", channel="C00000001")
-        said = flatten(await answer_to(bot, fake_slack, before, reply))
+        said = UNAVAILABLE
+        while said == UNAVAILABLE:  # a busy machine may keep the delivery claim past its 1 s budget: press again
+            before = len(fake_slack.calls_to("response_url"))
+            reply = await bot.slack.action("status_publish_update", value, user="U0ALICE", channel="C00000001")
+            said = flatten(await answer_to(bot, fake_slack, before, reply))
         assert said == "That button does not belong to an update's preview.", (value, said)
     assert await bot.db.fetchval("SELECT count(*) FROM status_incidents") == 0
     assert await bot.db.fetchval("SELECT count(*) FROM audit_log WHERE outcome = 'error'") == 0
