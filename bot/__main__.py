@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -202,10 +202,22 @@ async def _check_bot_token(settings: Settings) -> None:
 
 async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.socket, socket_mode: bool) -> int:
     life = _Lifetime()
-    try:
+
+    async def serve() -> None:
         await _check_bot_token(settings)
         async with _database_url(settings, life) as url:
             await _serve_until_stopped(settings, config, url, sock, socket_mode, life)
+
+    code = await _until_stopped(serve, sock, life)
+    if code is None and life.fatal:
+        return _fail(life.fatal)
+    return code or 0
+
+
+async def _until_stopped(serve: Callable[[], Awaitable[None]], sock: socket.socket, life: _Lifetime) -> int | None:
+    """Run `serve` until it returns or a stop is asked for (None), or a startup error is told (its exit code)."""
+    try:
+        await serve()
     except asyncio.CancelledError:
         if not life.stop.is_set():
             raise
@@ -214,9 +226,7 @@ async def _serve(settings: Settings, config: opsconfig.OpsConfig, sock: socket.s
         return _fail_startup(exc)
     finally:
         sock.close()
-    if life.fatal:
-        return _fail(life.fatal)
-    return 0
+    return None
 
 
 async def _serve_until_stopped(
@@ -448,7 +458,8 @@ async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
     own = os.environ.get("ZZIK_DEMO_DATABASE_URL") or None
     # Never DATABASE_URL: the given demo database, else an embedded server of the demo's own.
     demo_settings = settings.model_copy(update={"database_url": own, "zzik_data_dir": settings.data_dir / "demo"})
-    try:
+
+    async def serve() -> None:
         async with _database_url(demo_settings, life) as url:
             running = await run.start(own or await run.fresh_database(url), sock, settings)
             try:
@@ -459,15 +470,8 @@ async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
                 await life.stop.wait()
             finally:
                 await running.stop()
-    except asyncio.CancelledError:
-        if not life.stop.is_set():
-            raise
-        _uncancel()
-    except _STARTUP_ERRORS as exc:
-        return _fail_startup(exc)
-    finally:
-        sock.close()
-    return 0
+
+    return await _until_stopped(serve, sock, life) or 0
 
 
 def _run(command: Callable[[], Any]) -> int:

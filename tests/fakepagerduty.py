@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -24,9 +22,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.demo import wire
+
 KEY = "R0ZZIKPAGERDUTYINTEGRATIONKEY001"  # the routing key the tests configure
 ACTIONS = {"trigger", "acknowledge", "resolve"}
 SEVERITIES = {"critical", "error", "warning", "info"}
+CREATED_AT = datetime(2026, 11, 25, 3, tzinfo=UTC)  # when every incident of the fake was opened, as its webhooks say
 
 
 class FakePagerDuty:
@@ -165,44 +166,17 @@ class FakePagerDuty:
     ) -> dict[str, Any]:
         """A v3 webhook body for the PagerDuty incident of `key`, shaped as PagerDuty documents it."""
         incident = self.incidents[key]
-        pd_id = f"Q{incident['number']:06d}"
-        return {
-            "event": {
-                "id": uuid.uuid4().hex.upper()[:26],
-                "event_type": event_type,
-                "resource_type": "incident",
-                "occurred_at": (occurred_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
-                "agent": agent,
-                "client": None,
-                "data": {
-                    "id": pd_id,
-                    "type": "incident",
-                    "self": f"https://api.pagerduty.com/incidents/{pd_id}",
-                    "html_url": f"https://zzik.pagerduty.com/incidents/{pd_id}",
-                    "number": incident["number"],
-                    "status": incident["status"],
-                    "incident_key": key,
-                    "created_at": "2026-11-25T03:00:00Z",
-                    "title": incident["summary"],
-                    "service": {"id": "PSVC001", "type": "service_reference", "summary": "ZZIK LIVE"},
-                    "assignees": [
-                        {"id": f"PU{i}", "type": "user_reference", "summary": name} for i, name in enumerate(assignees)
-                    ],
-                    "escalation_policy": {
-                        "id": "PESC001",
-                        "type": "escalation_policy_reference",
-                        "summary": "ZZIK LIVE on call",
-                        "self": "https://api.pagerduty.com/escalation_policies/PESC001",
-                        "html_url": "https://zzik.pagerduty.com/escalation_policies/PESC001",
-                    },
-                    "teams": [],
-                    "priority": None,
-                    "urgency": "high",
-                    "conference_bridge": None,
-                    "resolve_reason": None,
-                },
-            }
-        }
+        return wire.pagerduty_event(
+            key,
+            incident["number"],
+            event_type,
+            incident["summary"],
+            agent,
+            status=incident["status"],
+            occurred_at=occurred_at,
+            created_at=CREATED_AT,
+            assignees=assignees,
+        )
 
     def open_in_pagerduty(self, title: str, key: str | None = None) -> str:
         """An incident someone opens in PagerDuty itself (not through the bot's Events API trigger): PagerDuty gives
@@ -219,9 +193,7 @@ class FakePagerDuty:
         return key
 
     def sign(self, body: bytes, secrets: list[str] | None = None) -> str:
-        return ",".join(
-            "v1=" + hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in (secrets or self.secrets)
-        )
+        return ",".join(wire.pagerduty_signature(s, body) for s in (secrets or self.secrets))
 
     async def deliver(
         self, body: dict[str, Any] | bytes, *, signature: str | None = None, url: str | None = None

@@ -59,28 +59,41 @@ async def serve(dsn: str, fake: FakeSlack, log: Path, *args: str, **env: str) ->
         "LOG_FORMAT": "json",
         **env,
     }
-    stderr = await asyncio.to_thread(log.open, "w")
+    proc = await start_bot(["serve", *args], environment, log)
+    served = Served(proc, port, log)
+    async with stopped_after(proc, log):
+        await _healthy(served)
+        yield served
+
+
+async def start_bot(
+    args: list[str], environment: dict[str, str], log: Path, *, stdout: bool = False
+) -> asyncio.subprocess.Process:
+    """`python -m bot ARGS` from the checkout, its stderr (and stdout if asked) written to `log`."""
+    output = await asyncio.to_thread(log.open, "w")
     try:
-        proc = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bot",
-            "serve",
             *args,
             env=environment,
             cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
+            stdout=output if stdout else asyncio.subprocess.DEVNULL,
+            stderr=output,
         )
     finally:
-        stderr.close()  # the process has its own copy of the descriptor
-    served = Served(proc, port, log)
+        output.close()  # the process has its own copy of the descriptor
+
+
+@contextlib.asynccontextmanager
+async def stopped_after(proc: asyncio.subprocess.Process, log: Path, lines: int = 80) -> AsyncIterator[None]:
+    """Stops `proc` when the block ends; if the block fails, the tail of `log` goes with the failure."""
     try:
-        await _healthy(served)
-        yield served
+        yield
     except BaseException:
         # The test failed while this process ran: its log's tail goes with the failure (pytest shows stdout).
-        tail = (await asyncio.to_thread(log.read_text, errors="replace")).splitlines()[-80:]
+        tail = (await asyncio.to_thread(log.read_text, errors="replace")).splitlines()[-lines:]
         print(f"--- the last lines of {log.name} ---", *tail, sep="\n")
         raise
     finally:

@@ -33,19 +33,14 @@ def binary(name: str) -> str:
     return path
 
 
-@dataclass
-class Exporter:
-    """/metrics with request counters and a latency histogram that advance on every scrape, as traffic would."""
+class MetricsEndpoint:
+    """/metrics on a free loopback port (`url` is its host:port once started), answering `metrics()`'s lines."""
 
-    requests_per_scrape: int = 100
-    error_ratio: float = 0.0
-    latency: float = 0.05  # every request of a scrape interval takes this long
-    ok: float = 0.0
-    errors: float = 0.0
-    buckets: dict[float, float] = field(default_factory=lambda: dict.fromkeys((*BUCKETS, float("inf")), 0.0))
     url: str = ""
-    scrapes: int = 0  # how many times /metrics was read
     _runner: web.AppRunner | None = None
+
+    def metrics(self) -> list[str]:
+        raise NotImplementedError
 
     async def start(self) -> None:
         app = web.Application()
@@ -61,6 +56,22 @@ class Exporter:
             await self._runner.cleanup()
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(text="\n".join(self.metrics()) + "\n", content_type="text/plain")
+
+
+@dataclass
+class Exporter(MetricsEndpoint):
+    """/metrics with request counters and a latency histogram that advance on every scrape, as traffic would."""
+
+    requests_per_scrape: int = 100
+    error_ratio: float = 0.0
+    latency: float = 0.05  # every request of a scrape interval takes this long
+    ok: float = 0.0
+    errors: float = 0.0
+    buckets: dict[float, float] = field(default_factory=lambda: dict.fromkeys((*BUCKETS, float("inf")), 0.0))
+    scrapes: int = 0  # how many times /metrics was read
+
+    def metrics(self) -> list[str]:
         self.scrapes += 1
         n = self.requests_per_scrape
         self.errors += n * self.error_ratio
@@ -79,7 +90,7 @@ class Exporter:
             ),
             f"http_request_duration_seconds_count {self.buckets[float('inf')]}",
         ]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        return lines
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import aiohttp
 import pytest
 
 from tests.ports import free_port
-from tests.processes import ROOT, scratch_database
+from tests.processes import scratch_database, start_bot, stopped_after
 from tests.test_status_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, browser_or_skip
 
 CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000")
@@ -45,31 +44,12 @@ async def demo_process(pg_dsn: str, tmp_path: Path) -> AsyncIterator[DemoProcess
         environment = {**os.environ, "ZZIK_DEMO_DATABASE_URL": dsn, "ZZIK_DATA_DIR": str(tmp_path / "data")}
         for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL", "DATABASE_URL"):
             environment.pop(name, None)  # the demo needs none of Slack's settings
-        output = await asyncio.to_thread(log.open, "w")
         began = time.monotonic()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "demo", "--port", str(port), env=environment, cwd=ROOT,
-                stdout=output, stderr=output,
-            )  # fmt: skip
-        finally:
-            output.close()
+        proc = await start_bot(["demo", "--port", str(port)], environment, log, stdout=True)
         url = f"http://127.0.0.1:{port}"
-        try:
+        async with stopped_after(proc, log, lines=60):
             await _answering(proc, url)
             yield DemoProcess(proc, url, time.monotonic() - began, log)
-        except BaseException:
-            tail = (await asyncio.to_thread(log.read_text, errors="replace")).splitlines()[-60:]
-            print("--- the last lines of the demo's output ---", *tail, sep="\n")
-            raise
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
 
 
 async def _answering(proc: asyncio.subprocess.Process, url: str, seconds: float = 90) -> None:

@@ -12,14 +12,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot import opsconfig
 from bot.clock import FrozenClock
 from bot.fakeslack import FakeSlack, flatten
 from bot.opsconfig.sections import interval_of
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
-from tests.prom import PrometheusServer, start_prometheus
+from tests.prom import MetricsEndpoint, PrometheusServer, start_prometheus
 
 SECRET = "test-webhook-secret-77"  # the bot's ZZIK_WEBHOOK_SECRET in tests
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -362,33 +361,17 @@ def test_frequency_words_give_the_interval() -> None:
 # -- Prometheus ----------------------------------------------------------------------------------------------------
 
 
-class BackupExporter:
+class BackupExporter(MetricsEndpoint):
     """/metrics with the backup job's last success time, as a backup script's textfile collector would export."""
 
     def __init__(self) -> None:
         self.last_success = 0.0
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        lines = [
+    def metrics(self) -> list[str]:
+        return [
             "# TYPE backup_last_success_timestamp_seconds gauge",
             f'backup_last_success_timestamp_seconds{{type="database"}} {self.last_success}',
         ]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
 @pytest.fixture

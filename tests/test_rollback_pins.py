@@ -4,32 +4,19 @@ clears it; vY's deployer gets "Fix forward or revert vY" on the incident, or a n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bot.clock import FrozenClock
 from bot.deploys.events import RollbackStarted
 from bot.fakeslack import FakeSlack, flatten
 from bot.incidents import deploy_notes
-from tests.conftest import BotFactory, RunningBot, ask, eventually
+from tests import test_deploys
+from tests.conftest import RunningBot, ask, eventually
 from tests.fakepipeline import FakePipeline
-from tests.test_deploys import SECRET, click, deploy_config, deploys, ship
+from tests.test_deploys import click, deploys, ship
 from tests.test_home import open_home, sections
 
-
-@pytest.fixture
-async def pipeline() -> AsyncIterator[FakePipeline]:
-    p = FakePipeline(SECRET)
-    await p.start()
-    yield p
-    await p.stop()
-
-
-@pytest.fixture
-async def bot(make_bot: BotFactory, pipeline: FakePipeline, fake_slack: FakeSlack) -> RunningBot:
-    fake_slack.usergroups["S0DEPLOY"] = ["U0CAROL"]
-    return await make_bot(deploy_config(pipeline.url))
+# The deploy tests' fixtures: the fake pipeline, and a bot deploying through it (U0DAVE and @S0DEPLOY may deploy).
+pipeline = test_deploys.pipeline
+bot = test_deploys.bot
 
 
 async def roll_back(bot: RunningBot, fake: FakeSlack, channel: str, user: str = "U0ALICE") -> int:

@@ -13,42 +13,26 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiohttp import web
 
 from bot import opsconfig
 from bot.clock import FrozenClock
 from bot.fakeslack import FakeSlack, flatten
 from bot.slo.measure import checks
 from tests.conftest import BotFactory, ask, eventually
-from tests.prom import PrometheusServer, start_prometheus
+from tests.prom import MetricsEndpoint, PrometheusServer, start_prometheus
 from tests.test_slo import slo_config
 
 BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.5, float("inf"))
 
 
 @dataclass
-class RouteExporter:
+class RouteExporter(MetricsEndpoint):
     """A latency histogram per route that advances on every scrape: each route's requests take these seconds."""
 
     routes: dict[str, list[float]]
     counts: dict[str, dict[float, float]] = field(default_factory=dict)
-    url: str = ""
-    _runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-
-    async def _metrics(self, request: web.Request) -> web.Response:
+    def metrics(self) -> list[str]:
         lines = ["# TYPE http_request_duration_seconds histogram"]
         for route, latencies in self.routes.items():
             counts = self.counts.setdefault(route, dict.fromkeys(BUCKETS, 0.0))
@@ -59,7 +43,7 @@ class RouteExporter:
                 f"{count}"
                 for le, count in counts.items()
             ]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        return lines
 
 
 @pytest.fixture

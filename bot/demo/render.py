@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from bot.slack.text import unescape
+
 _CONTROL = re.compile(r"<([^<>\n]*)>")
 _STASHED = re.compile(r"\x00(\d+)\x00")
 _BOLD = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
@@ -106,11 +108,6 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def slack_unescape(text: str) -> str:
-    """The three entities Slack's text uses (`&amp;`, `&lt;`, `&gt;`), back to what they stand for."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def options_of(element: dict[str, Any]) -> list[dict[str, Any]]:
     """An element's options, its option groups flattened in."""
     found = list(element.get("options") or [])
@@ -137,7 +134,7 @@ class Renderer:
 
         text = str(text).replace("\x00", "")
         text = _CONTROL.sub(lambda m: keep(self._control(m[1])), text)
-        text = esc(slack_unescape(text))
+        text = esc(unescape(text))
         text = _PRE.sub(lambda m: keep(f"<pre>{m[1]}</pre>"), text)
         text = _CODE.sub(lambda m: keep(f"<code>{m[1]}</code>"), text)
         text = _BOLD.sub(r"<b>\1</b>", text)
@@ -162,11 +159,11 @@ class Renderer:
             word = target[1:].split("^")[0]
             if word in ("here", "channel", "everyone"):
                 return f'<span class="mention broadcast">@{esc(word)}</span>'
-            return f'<span class="mention">{esc(slack_unescape(label) or word)}</span>'
+            return f'<span class="mention">{esc(unescape(label) or word)}</span>'
         if target.startswith(("http://", "https://", "mailto:")):
-            shown = slack_unescape(label) if label else slack_unescape(target)
-            return f'<a href="{esc(slack_unescape(target))}" rel="noopener noreferrer">{esc(shown)}</a>'
-        return esc(f"<{slack_unescape(inner)}>")
+            shown = unescape(label) if label else unescape(target)
+            return f'<a href="{esc(unescape(target))}" rel="noopener noreferrer">{esc(shown)}</a>'
+        return esc(f"<{unescape(inner)}>")
 
     def text(self, obj: Any) -> str:
         """A text object: mrkdwn, or plain_text (escaped, nothing else)."""

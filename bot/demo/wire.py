@@ -10,7 +10,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -196,15 +196,27 @@ def pagerduty_signature(secret: str, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def pagerduty_event(key: str, number: int, event_type: str, title: str, agent: dict[str, Any]) -> dict[str, Any]:
-    """A v3 webhook body about the PagerDuty incident the bot's trigger with dedup key `key` opened."""
+def pagerduty_event(
+    key: str,
+    number: int,
+    event_type: str,
+    title: str,
+    agent: dict[str, Any] | None,
+    *,
+    status: str | None = None,
+    occurred_at: datetime | None = None,
+    created_at: datetime | None = None,
+    assignees: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A v3 webhook body about the PagerDuty incident with dedup key `key`, shaped as PagerDuty documents it (its
+    status the event's unless given; occurred and created now unless given)."""
     pd_id = f"Q{number:06d}"
     return {
         "event": {
             "id": uuid.uuid4().hex.upper()[:26],
             "event_type": event_type,
             "resource_type": "incident",
-            "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "occurred_at": _zulu(occurred_at or datetime.now(UTC)),
             "agent": agent,
             "client": None,
             "data": {
@@ -213,13 +225,21 @@ def pagerduty_event(key: str, number: int, event_type: str, title: str, agent: d
                 "self": f"https://api.pagerduty.com/incidents/{pd_id}",
                 "html_url": f"https://zzik.pagerduty.com/incidents/{pd_id}",
                 "number": number,
-                "status": event_type.removeprefix("incident."),
+                "status": status or event_type.removeprefix("incident."),
                 "incident_key": key,
-                "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "created_at": _zulu(created_at or datetime.now(UTC)),
                 "title": title,
                 "service": {"id": "PSVC001", "type": "service_reference", "summary": "ZZIK LIVE"},
-                "assignees": [],
-                "escalation_policy": {"id": "PESC001", "type": "escalation_policy_reference", "summary": "on call"},
+                "assignees": [
+                    {"id": f"PU{i}", "type": "user_reference", "summary": name} for i, name in enumerate(assignees)
+                ],
+                "escalation_policy": {
+                    "id": "PESC001",
+                    "type": "escalation_policy_reference",
+                    "summary": "ZZIK LIVE on call",
+                    "self": "https://api.pagerduty.com/escalation_policies/PESC001",
+                    "html_url": "https://zzik.pagerduty.com/escalation_policies/PESC001",
+                },
                 "teams": [],
                 "priority": None,
                 "urgency": "high",
@@ -228,3 +248,7 @@ def pagerduty_event(key: str, number: int, event_type: str, title: str, agent: d
             },
         }
     }
+
+
+def _zulu(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")

@@ -161,17 +161,7 @@ async def escalate(services: Services, incident_id: int, deadline_text: str, rol
         if not _current(incident, deadline) or await _active(services, conn, incident):
             return False
         await paging.record_pages(services, conn, incident, [role], reason_key, reason, on_call)
-    await paging.deliver(services, incident)
-    start_of = ids.prefix(incident_id, reason_key)
-    [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(start_of)]
-    if mine.delivered_at:
-        await channel.invite(services, incident, [mine.user_id])
-    user = mine.user_id if mine.delivered_at else None
-    text = records.ack_escalated_entry(role, user, waited, mine.last_error)
-    await store.add_event(services.db, incident_id, now, None, "escalated", text)
-    if incident.channel_id:
-        await services.slack.chat_postMessage(channel=incident.channel_id, text=messages.escalation_post(text))
-    return mine.delivered_at is not None
+    return await paging.escalation_sent(services, incident, role, reason_key, waited, now, records.ack_escalated_entry)
 
 
 async def _acknowledged_open(conn: Any, incident_id: int) -> Incident:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,8 @@ SENDING_CLAIM = timedelta(seconds=15)
 SEND_LIMIT = SENDING_CLAIM - timedelta(seconds=3)
 # How long a declaration's first round waits for the set-up to create the channel, so the page can link it.
 CHANNEL_WAIT = timedelta(seconds=2)
+# An escalation's timeline line: (role, the user the page reached or None, how long it waited, the error or None).
+Entry = Callable[[str, str | None, str, str | None], str]
 
 
 def paged_roles(services: Services, severity: str) -> list[str]:
@@ -161,6 +164,23 @@ async def deliver(services: Services, incident: Incident) -> list[str]:
     if gave_up:
         await _tell_not_reached(services, incident, failures)
     return failures
+
+
+async def escalation_sent(
+    services: Services, incident: Incident, role: str, reason_key: str, waited: str, now: datetime, entry: Entry
+) -> bool:
+    """An escalation page recorded under `reason_key`, sent: whoever it reached is invited, and the timeline and the
+    incident's channel get `entry(role, user reached or None, waited, error)`. Whether it was delivered."""
+    await deliver(services, incident)
+    start = ids.prefix(incident.id, reason_key)
+    [mine] = [p for p in await store.pages(services.db, incident.id) if p.page_key.startswith(start)]
+    if mine.delivered_at:
+        await channel.invite(services, incident, [mine.user_id])
+    text = entry(role, mine.user_id if mine.delivered_at else None, waited, mine.last_error)
+    await store.add_event(services.db, incident.id, now, None, "escalated", text)
+    if incident.channel_id:
+        await services.slack.chat_postMessage(channel=incident.channel_id, text=messages.escalation_post(text))
+    return mine.delivered_at is not None
 
 
 async def schedule_round(

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from bot.incidents import channel, ids, messages, models, paging, records, store
+from bot.incidents import ids, messages, models, paging, records, store
 from bot.incidents.ids import Job
 from bot.incidents.models import Incident
 from bot.services import Services, zone
@@ -72,16 +72,7 @@ async def escalate(services: Services, incident_id: int, role: str, severity: st
     on_call = await paging.on_call_now(services)
     async with services.db.transaction() as conn:
         await paging.record_pages(services, conn, incident, [role], reason_key, reason, on_call)
-    await paging.deliver(services, incident)
-    start = ids.prefix(incident_id, reason_key)
-    [mine] = [p for p in await store.pages(services.db, incident_id) if p.page_key.startswith(start)]
-    if mine.delivered_at:
-        await channel.invite(services, incident, [mine.user_id])
-    text = records.escalated_entry(role, mine.user_id if mine.delivered_at else None, waited, mine.last_error)
-    await store.add_event(services.db, incident_id, now, None, "escalated", text)
-    if incident.channel_id:
-        await services.slack.chat_postMessage(channel=incident.channel_id, text=messages.escalation_post(text))
-    return mine.delivered_at is not None
+    return await paging.escalation_sent(services, incident, role, reason_key, waited, now, records.escalated_entry)
 
 
 async def nudge(services: Services, incident_id: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from bot import audit, log, policy
+from bot import log, policy
 from bot.errors import AlreadyDone, Invalid, NotFound, Refused, UsageError
 from bot.incidents.api import open_incidents
 from bot.jobs import JobRun
@@ -40,15 +40,7 @@ def _person(user: str | None) -> bool:
 
 
 async def _audit(conn: Any, action: str, actor: str | None, cover_id: int, request_id: str | None, **detail: Any):
-    await audit.record(
-        conn,
-        kind="oncall",
-        action=action,
-        outcome="ok",
-        actor=actor,
-        detail={"cover_id": cover_id, **detail},
-        request_id=request_id,
-    )
+    await flows.audit_oncall(conn, action, actor, request_id, cover_id=cover_id, **detail)
 
 
 # -- asking -----------------------------------------------------------------------------------------------------

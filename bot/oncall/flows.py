@@ -164,14 +164,13 @@ async def _approver(services: Services, actor: str, req: OverrideCreate, replace
 
 
 async def _audit(conn: Any, action: str, actor: str, override_id: int, request_id: str, **detail: Any) -> None:
+    await audit_oncall(conn, action, actor, request_id, override_id=override_id, **detail)
+
+
+async def audit_oncall(conn: Any, action: str, actor: str | None, request_id: str | None, **detail: Any) -> None:
+    """One audit row of an on-call change (an override's, a cover request's) that went through."""
     await audit.record(
-        conn,
-        kind="oncall",
-        action=action,
-        outcome="ok",
-        actor=actor,
-        detail={"override_id": override_id, **detail},
-        request_id=request_id,
+        conn, kind="oncall", action=action, outcome="ok", actor=actor, detail=detail, request_id=request_id
     )
 
 

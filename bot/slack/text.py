@@ -79,6 +79,11 @@ def mrkdwn(text: str) -> str:
     return from_slack(text)
 
 
+def unescape(text: str) -> str:
+    """The three entities Slack's text uses (`&amp;`, `&lt;`, `&gt;`), back to what they stand for (once)."""
+    return _ENTITY.sub(lambda m: _ENTITIES[m[1]], text)
+
+
 def _plain_control(inner: str) -> str:
     target, bar, label = inner.partition("|")
     if bar and label:
@@ -96,7 +101,7 @@ def plain(text: str) -> str:
     parts = []
     for unit in _UNIT.findall(text):
         if unit.startswith("<") and len(unit) > 1:
-            parts.append(_ENTITY.sub(lambda m: _ENTITIES[m[1]], _plain_control(unit[1:-1])))
+            parts.append(unescape(_plain_control(unit[1:-1])))
         elif unit.startswith("&") and len(unit) > 1:
             parts.append(_ENTITIES[unit[1:-1]])
         else:
