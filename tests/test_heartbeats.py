@@ -275,6 +275,51 @@ async def test_the_daily_item_names_the_late_backup_then_ticks_when_it_reports(
     assert len(thread()) == 2
 
 
+async def test_the_late_backups_done_note_is_posted_by_the_retry_after_a_failed_post(
+    bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    clock.set(DAILY_THU - timedelta(days=1, hours=2))
+    await bot.tick()
+    assert (await beat(bot, "logs", b"size=1000"))[0] == 200
+    clock.set(DAILY_THU - timedelta(days=1) + timedelta(seconds=1))
+    await bot.tick()
+    clock.set(DAILY_THU - timedelta(hours=1))
+    assert (await beat(bot, "database", b"size=2000"))[0] == 200
+    clock.set(DAILY_THU + timedelta(seconds=1))
+    await bot.tick()
+    ts = await daily(bot)
+
+    def thread() -> list[dict]:
+        return [c for c in fake_slack.posted_in("#zzik-dev") if c.get("thread_ts") == ts]
+
+    await eventually(thread)  # said late
+
+    # The logs backup reports late; the item is ticked, and the thread's "fresh now" post fails once.
+    fake_slack.fail("chat.postMessage", channel="C0DEV", error="internal_error")
+    clock.set(DAILY_THU + timedelta(hours=2))
+    assert (await beat(bot, "logs", b"size=1500"))[0] == 200
+    await bot.tick()
+
+    def fresh() -> list[dict]:
+        return [c for c in thread() if "every backup is fresh now" in c["text"]]
+
+    await eventually(fresh)  # the failed attempt
+    row = await bot.db.fetchrow(BACKUP_ITEM, DAILY_THU)
+    assert row["done_by"] == "bot"  # the tick committed before the post failed
+
+    async def retried() -> bool:
+        await pass_minutes(bot, clock, timedelta(minutes=1))
+        return len(fresh()) == 2
+
+    await eventually(retried)  # the retry posts it: the tick alone does not count the check done
+    ticked = """SELECT c.ticked_at FROM heartbeat_checklists c JOIN maintenance_posts p ON p.id = c.post_id
+                WHERE p.kind = 'daily' AND p.due_at = $1"""
+    assert await bot.db.fetchval(ticked, DAILY_THU) is not None
+    for _ in range(3):  # and it is posted once more only: the next runs find it recorded
+        await pass_minutes(bot, clock, timedelta(minutes=2))
+    assert len(fresh()) == 2
+
+
 # -- /backups --------------------------------------------------------------------------------------------------
 
 
