@@ -47,7 +47,8 @@ class Objective(Section):
     p99: str | None = None
     measurement: str | None = None
     # PromQL of the indicator over `$window` (a ratio 0..1 for a % target, seconds for a time target), compared
-    # with each of target / p95 / p99 (`$quantile` reads 0.95 / 0.99 for p95 / p99). No query: a row with p95/p99
+    # with each of target / p95 / p99 (`$quantile` reads 0.95 / 0.99 for p95 / p99; `target` takes a query of its
+    # own, without it). No query: a row with p95/p99
     # is measured by prometheus.route_latency for its `route`; any other is shown as "not measured".
     query: str | None = None
     window: Duration = timedelta(days=30)
@@ -59,6 +60,9 @@ class Objective(Section):
         if not self.route:
             object.__setattr__(self, "route", "-".join(re.findall(r"[0-9a-z]+", self.name.lower())))
         targets = [t for t in (self.target, self.p95, self.p99) if t]
+        if self.query is not None and self.target and (self.p95 or self.p99 or "$quantile" in self.query):
+            # $quantile reads 0.95 / 0.99 for p95 / p99 only: `target` would send it to Prometheus as it is.
+            raise ValueError("`target` cannot share its query with p95/p99 or use $quantile: give it a row of its own")
         if self.query is not None and len(targets) > 1 and "$quantile" not in self.query:
             raise ValueError("a row with several targets needs $quantile in its query (0.95 for p95, 0.99 for p99)")
         return self
