@@ -175,10 +175,19 @@ async def test_bad_requests_change_nothing(bot: RunningBot) -> None:
         (b"size=1&size=2", "size"),
         ({"status": "fail", "message": "x" * 501}, "message"),
         (b"[1, 2]", "body"),
+        # A NUL (PostgreSQL cannot store it) or another control character; tab and newline are fine.
+        (b"status=fail&message=disk%00full", "message"),
+        ({"status": "fail", "message": "disk\u0000full"}, "message"),
+        ({"message": "bell\u0007"}, "message"),
+        ({"message": "lone \ud800"}, "message"),
+        # JSON nested deeper than Python's parser goes.
+        (b'{"message": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001, "body"),
     ):
         status, answer = await beat(bot, "database", body)
         assert status == 400, (body, answer)
         assert answer["error"].startswith(f"{field}:"), (body, answer)
+    status, answer = await beat(bot, "database", b"message=disk%00full")
+    assert answer["error"] == "message: no control characters but tab and newline (U+0000 at 4)"
     # A bad field on an unknown name: the field is named first (nothing is looked up for a bad body).
     assert (await beat(bot, "nope", b"size=x"))[0] == 400
     assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs") == 0
