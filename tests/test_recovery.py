@@ -201,6 +201,11 @@ async def test_drills_timed_held_against_rto_and_rpo_posted_in_the_monthly_threa
         "runbook_drill_age_view", {"age": {"value": {"value": "soon"}}}, user="U0BOB", private_metadata="1"
     )
     assert bad.json["response_action"] == "errors" and "2h" in bad.json["errors"]["age"]
+    for beyond in ("99999999999d", "0001-01-01 00:00"):  # past what a timedelta (or PostgreSQL) holds: the same error
+        refused = await bot.slack.view_submission(
+            "runbook_drill_age_view", {"age": {"value": {"value": beyond}}}, user="U0BOB", private_metadata="1"
+        )
+        assert refused.json["errors"]["age"] == bad.json["errors"]["age"], (beyond, refused.json)
     ok = await bot.slack.view_submission(
         "runbook_drill_age_view", {"age": {"value": {"value": "7h"}}}, user="U0BOB", private_metadata="1"
     )
