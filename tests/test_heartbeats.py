@@ -498,11 +498,19 @@ async def test_a_heartbeat_read_from_prometheus(
     await pass_minutes(bot, clock, timedelta(minutes=1))
     assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs") == 1
 
+    # A newer success that is itself late (7.5 h ago) is recorded, and the same episode stays open (not resolved
+    # and raised again).
+    backup_exporter.last_success = time.time() - 7.5 * 3600
+    await shows(prometheus, backup_exporter.last_success)
+    await pass_minutes(bot, clock, timedelta(minutes=1))
+    assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs") == 2
+    assert [(a["status"], a["starts_at"]) for a in await alerts_of(bot)] == [("firing", alert["starts_at"])]
+
     # The backup runs: Prometheus scrapes its new time, the next check records it and the alert resolves.
     backup_exporter.last_success = time.time() - 60
     await shows(prometheus, backup_exporter.last_success)
     await pass_minutes(bot, clock, timedelta(minutes=2))  # the clock stays within Prometheus's 5-minute lookback
-    assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs WHERE source = 'prometheus'") == 2
+    assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs WHERE source = 'prometheus'") == 3
     [alert] = await alerts_of(bot)
     assert alert["status"] == "resolved"
     text = await ask(fake_slack, bot, "/backups", user="U0DAVE")

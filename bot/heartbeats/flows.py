@@ -90,7 +90,7 @@ async def _ran(
         for post_id in await store.waiting(conn, now):
             await services.jobs.schedule_once(conn, Job.RECHECK, f"{post_id}:{run.id}", now, {"post_id": post_id})
         opened = beat.alert_starts_at
-        if opened is None or (beat.alert_reason == Reason.FAILED and run.at < opened):
+        if opened is None or (beat.alert_reason == Reason.FAILED and run.at < opened) or _stale(row, beat, run, now):
             return Recorded(run, False, False, None)
         delivery = await _alert(services, conn, row, opened, firing=False, failed=beat.alert_reason == Reason.FAILED)
         await store.set_alert(conn, row.name, None, None)
@@ -109,6 +109,12 @@ async def _ran(
     )
     await store.set_alert(conn, row.name, run.at, Reason.FAILED)
     return Recorded(run, True, False, delivery)
+
+
+def _stale(row: Row, beat: Heartbeat, run: Run, now: datetime) -> bool:
+    """A success that is itself late (Prometheus's last success, older than interval + grace) does not end a late
+    episode: resolved now, it would be raised again at once."""
+    return beat.alert_reason == Reason.LATE and row.allowance is not None and now >= run.at + row.allowance
 
 
 async def _alert(
