@@ -352,7 +352,7 @@ async def test_backups_shows_each_row_in_the_viewers_zone(
         "· *not watched*"
     )
     assert lines[3] == (
-        ":red_circle: *Logs backup* (`logs`) · every 1d (+1h grace) · last run Wed 25 Nov 14:00 KST, 6h ago "
+        ":red_circle: *Logs backup* (`logs`) · every 1d (+2h grace) · last run Wed 25 Nov 14:00 KST, 6h ago "
         "· *failed*: disk full"
     )
     assert lines[4].startswith(":heavy_minus_sign: *Media backup* (`media`) · Real-time: not watched")
@@ -396,11 +396,26 @@ async def test_a_job_is_watched_from_its_first_success(
     assert "Certificate renewal is late: last success Sat 28 Nov 04:00 CET (expected every 1d)" in flatten(posted)
 
 
+async def test_a_daily_backup_is_not_late_on_the_night_the_clocks_go_back(bot: RunningBot, clock: FrozenClock) -> None:
+    """Logs runs at 03:05 Berlin time every night; from Saturday 24 October (CEST) to Sunday (CET) that is 25 hours,
+    and the run takes a quarter of an hour: within its grace. The database (6h + 1h) is late, so the check ran."""
+    clock.set(datetime(2026, 10, 24, 1, 5, tzinfo=UTC))  # 03:05 CEST
+    await bot.tick()
+    assert (await beat(bot, "logs"))[0] == 200 and (await beat(bot, "database"))[0] == 200
+    clock.set(datetime(2026, 10, 25, 2, 20, tzinfo=UTC))  # 03:20 CET: the next night's run is not in yet
+    await bot.tick()
+    await pass_minutes(bot, clock, timedelta(minutes=1))
+    assert [a["fingerprint"] for a in await alerts_of(bot)] == ["heartbeat:database"]
+
+
 def test_frequency_words_give_the_interval() -> None:
     config = opsconfig.load()
     by_name = {b.name: b for b in config.backups}
     assert by_name["database"].every == timedelta(hours=6) and by_name["database"].priority == "P2"
-    assert by_name["logs"].allowance == timedelta(hours=25)
+    assert by_name["logs"].allowance == timedelta(hours=26)  # a daily job's grace is 2h (the clock change)
+    assert by_name["database"].allowance == timedelta(hours=7)  # a quarter of 6h, at most 1h
+    weekly = config_with(heartbeats=[{"name": "report", "interval": "7d"}, {"name": "sync", "interval": "20m"}])
+    assert [h.allowance for h in weekly.heartbeats] == [timedelta(days=7, hours=2), timedelta(minutes=25)]
     assert by_name["application"].every is None and by_name["media"].every is None
     assert interval_of("Every 15 minutes") == timedelta(minutes=15) and interval_of("every hour") == timedelta(hours=1)
     assert interval_of("Hourly") == timedelta(hours=1) and interval_of("Weekly") == timedelta(weeks=1)

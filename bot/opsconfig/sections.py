@@ -347,6 +347,8 @@ _WORDS = {
     "weekly": timedelta(weeks=1),
 }
 MAX_GRACE = timedelta(hours=1)
+# The default grace of a daily-or-longer job: it runs by a wall clock, and the autumn night's day is 25 hours.
+WALL_CLOCK_GRACE, DAY = timedelta(hours=2), timedelta(days=1)
 
 
 def interval_of(frequency: str) -> timedelta | None:
@@ -370,7 +372,8 @@ class Watched(Section):
     # How often it must succeed; default: from `frequency`. None (no interval, words with no clock such as "On
     # deployment" or "Real-time"): not watched, only shown (its runs are still recorded, a failed one alerts).
     interval: Duration | None = None
-    # How late past the interval it may be before it alerts; default a quarter of the interval, at most 1h.
+    # How late past the interval it may be before it alerts; default a quarter of the interval, at most 1h; 2h for
+    # a daily-or-longer interval (the clock change's 25-hour day).
     grace: Duration | None = None
     priority: Severity = Severity.P3  # the alert's priority when it is late or fails
     # PromQL giving its last success as a Unix time (e.g. backup_last_success_timestamp_seconds{type="database"}),
@@ -387,7 +390,9 @@ class Watched(Section):
         every = self.every
         if every is None:
             return None
-        return every + (self.grace if self.grace is not None else min(every / 4, MAX_GRACE))
+        if self.grace is not None:
+            return every + self.grace
+        return every + (WALL_CLOCK_GRACE if every >= DAY else min(every / 4, MAX_GRACE))
 
     @model_validator(mode="after")
     def _watchable(self) -> Watched:
