@@ -16,6 +16,7 @@ import pytest
 from bot import opsconfig
 from bot.clock import FrozenClock
 from bot.fakeslack import FakeSlack, flatten
+from bot.heartbeats import flows as heartbeat_flows
 from bot.opsconfig.sections import interval_of
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
 from tests.prom import MetricsEndpoint, PrometheusServer, start_prometheus
@@ -174,10 +175,19 @@ async def test_bad_requests_change_nothing(bot: RunningBot) -> None:
         (b"size=1&size=2", "size"),
         ({"status": "fail", "message": "x" * 501}, "message"),
         (b"[1, 2]", "body"),
+        # A NUL (PostgreSQL cannot store it) or another control character; tab and newline are fine.
+        (b"status=fail&message=disk%00full", "message"),
+        ({"status": "fail", "message": "disk\u0000full"}, "message"),
+        ({"message": "bell\u0007"}, "message"),
+        ({"message": "lone \ud800"}, "message"),
+        # JSON nested deeper than Python's parser goes.
+        (b'{"message": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001, "body"),
     ):
         status, answer = await beat(bot, "database", body)
         assert status == 400, (body, answer)
         assert answer["error"].startswith(f"{field}:"), (body, answer)
+    status, answer = await beat(bot, "database", b"message=disk%00full")
+    assert answer["error"] == "message: no control characters but tab and newline (U+0000 at 4)"
     # A bad field on an unknown name: the field is named first (nothing is looked up for a bad body).
     assert (await beat(bot, "nope", b"size=x"))[0] == 400
     assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs") == 0
@@ -274,6 +284,55 @@ async def test_the_daily_item_names_the_late_backup_then_ticks_when_it_reports(
     assert len(thread()) == 2
 
 
+async def test_the_late_backups_done_note_is_posted_by_the_retry_after_a_failed_post(
+    bot: RunningBot, fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    clock.set(DAILY_THU - timedelta(days=1, hours=2))
+    await bot.tick()
+    assert (await beat(bot, "logs", b"size=1000"))[0] == 200
+    clock.set(DAILY_THU - timedelta(days=1) + timedelta(seconds=1))
+    await bot.tick()
+    clock.set(DAILY_THU - timedelta(hours=1))
+    assert (await beat(bot, "database", b"size=2000"))[0] == 200
+    clock.set(DAILY_THU + timedelta(seconds=1))
+    await bot.tick()
+    ts = await daily(bot)
+
+    def thread() -> list[dict]:
+        return [c for c in fake_slack.posted_in("#zzik-dev") if c.get("thread_ts") == ts]
+
+    await eventually(thread)  # said late
+
+    # The logs backup reports late; the item is ticked, and the thread's "fresh now" post fails once.
+    fake_slack.fail("chat.postMessage", channel="C0DEV", error="internal_error")
+    clock.set(DAILY_THU + timedelta(hours=2))
+    assert (await beat(bot, "logs", b"size=1500"))[0] == 200
+    await bot.tick()
+
+    def fresh() -> list[dict]:
+        return [c for c in thread() if "every backup is fresh now" in c["text"]]
+
+    await eventually(fresh)  # the failed attempt
+    row = await bot.db.fetchrow(BACKUP_ITEM, DAILY_THU)
+    assert row["done_by"] == "bot"  # the tick committed before the post failed
+
+    # Two replicas (or the job's retry and another report) check it again at once: it is posted once more only.
+    post_id = await bot.db.fetchval("SELECT id FROM maintenance_posts WHERE kind = 'daily' AND due_at = $1", DAILY_THU)
+    await asyncio.gather(*(heartbeat_flows.recheck(bot.services, post_id) for _ in range(2)))
+
+    async def retried() -> bool:
+        await pass_minutes(bot, clock, timedelta(minutes=1))
+        return len(fresh()) == 2
+
+    await eventually(retried)  # posted: the tick alone does not count the check done
+    ticked = """SELECT c.ticked_at FROM heartbeat_checklists c JOIN maintenance_posts p ON p.id = c.post_id
+                WHERE p.kind = 'daily' AND p.due_at = $1"""
+    assert await bot.db.fetchval(ticked, DAILY_THU) is not None
+    for _ in range(3):  # and it is posted once more only: the next runs find it recorded
+        await pass_minutes(bot, clock, timedelta(minutes=2))
+    assert len(fresh()) == 2
+
+
 # -- /backups --------------------------------------------------------------------------------------------------
 
 
@@ -297,7 +356,7 @@ async def test_backups_shows_each_row_in_the_viewers_zone(
         "· *not watched*"
     )
     assert lines[3] == (
-        ":red_circle: *Logs backup* (`logs`) · every 1d (+1h grace) · last run Wed 25 Nov 14:00 KST, 6h ago "
+        ":red_circle: *Logs backup* (`logs`) · every 1d (+2h grace) · last run Wed 25 Nov 14:00 KST, 6h ago "
         "· *failed*: disk full"
     )
     assert lines[4].startswith(":heavy_minus_sign: *Media backup* (`media`) · Real-time: not watched")
@@ -341,11 +400,26 @@ async def test_a_job_is_watched_from_its_first_success(
     assert "Certificate renewal is late: last success Sat 28 Nov 04:00 CET (expected every 1d)" in flatten(posted)
 
 
+async def test_a_daily_backup_is_not_late_on_the_night_the_clocks_go_back(bot: RunningBot, clock: FrozenClock) -> None:
+    """Logs runs at 03:05 Berlin time every night; from Saturday 24 October (CEST) to Sunday (CET) that is 25 hours,
+    and the run takes a quarter of an hour: within its grace. The database (6h + 1h) is late, so the check ran."""
+    clock.set(datetime(2026, 10, 24, 1, 5, tzinfo=UTC))  # 03:05 CEST
+    await bot.tick()
+    assert (await beat(bot, "logs"))[0] == 200 and (await beat(bot, "database"))[0] == 200
+    clock.set(datetime(2026, 10, 25, 2, 20, tzinfo=UTC))  # 03:20 CET: the next night's run is not in yet
+    await bot.tick()
+    await pass_minutes(bot, clock, timedelta(minutes=1))
+    assert [a["fingerprint"] for a in await alerts_of(bot)] == ["heartbeat:database"]
+
+
 def test_frequency_words_give_the_interval() -> None:
     config = opsconfig.load()
     by_name = {b.name: b for b in config.backups}
     assert by_name["database"].every == timedelta(hours=6) and by_name["database"].priority == "P2"
-    assert by_name["logs"].allowance == timedelta(hours=25)
+    assert by_name["logs"].allowance == timedelta(hours=26)  # a daily job's grace is 2h (the clock change)
+    assert by_name["database"].allowance == timedelta(hours=7)  # a quarter of 6h, at most 1h
+    weekly = config_with(heartbeats=[{"name": "report", "interval": "7d"}, {"name": "sync", "interval": "20m"}])
+    assert [h.allowance for h in weekly.heartbeats] == [timedelta(days=7, hours=2), timedelta(minutes=25)]
     assert by_name["application"].every is None and by_name["media"].every is None
     assert interval_of("Every 15 minutes") == timedelta(minutes=15) and interval_of("every hour") == timedelta(hours=1)
     assert interval_of("Hourly") == timedelta(hours=1) and interval_of("Weekly") == timedelta(weeks=1)
@@ -427,11 +501,19 @@ async def test_a_heartbeat_read_from_prometheus(
     await pass_minutes(bot, clock, timedelta(minutes=1))
     assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs") == 1
 
+    # A newer success that is itself late (7.5 h ago) is recorded, and the same episode stays open (not resolved
+    # and raised again).
+    backup_exporter.last_success = time.time() - 7.5 * 3600
+    await shows(prometheus, backup_exporter.last_success)
+    await pass_minutes(bot, clock, timedelta(minutes=1))
+    assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs") == 2
+    assert [(a["status"], a["starts_at"]) for a in await alerts_of(bot)] == [("firing", alert["starts_at"])]
+
     # The backup runs: Prometheus scrapes its new time, the next check records it and the alert resolves.
     backup_exporter.last_success = time.time() - 60
     await shows(prometheus, backup_exporter.last_success)
     await pass_minutes(bot, clock, timedelta(minutes=2))  # the clock stays within Prometheus's 5-minute lookback
-    assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs WHERE source = 'prometheus'") == 2
+    assert await bot.db.fetchval("SELECT count(*) FROM heartbeat_runs WHERE source = 'prometheus'") == 3
     [alert] = await alerts_of(bot)
     assert alert["status"] == "resolved"
     text = await ask(fake_slack, bot, "/backups", user="U0DAVE")

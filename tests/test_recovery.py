@@ -201,6 +201,11 @@ async def test_drills_timed_held_against_rto_and_rpo_posted_in_the_monthly_threa
         "runbook_drill_age_view", {"age": {"value": {"value": "soon"}}}, user="U0BOB", private_metadata="1"
     )
     assert bad.json["response_action"] == "errors" and "2h" in bad.json["errors"]["age"]
+    for beyond in ("99999999999d", "0001-01-01 00:00"):  # past what a timedelta (or PostgreSQL) holds: the same error
+        refused = await bot.slack.view_submission(
+            "runbook_drill_age_view", {"age": {"value": {"value": beyond}}}, user="U0BOB", private_metadata="1"
+        )
+        assert refused.json["errors"]["age"] == bad.json["errors"]["age"], (beyond, refused.json)
     ok = await bot.slack.view_submission(
         "runbook_drill_age_view", {"age": {"value": {"value": "7h"}}}, user="U0BOB", private_metadata="1"
     )
@@ -238,6 +243,12 @@ async def test_drills_timed_held_against_rto_and_rpo_posted_in_the_monthly_threa
     newest = (clock.now() - timedelta(hours=2)).astimezone(bot.services.config.oncall.zone)
     said = await ask(fake_slack, bot, "/runbook", "drill app-recovery", user="U0BOB", channel="C0OPS")
     assert said.startswith("Drill of Application Recovery started")
+    # A drill rolls nothing back: its "Deploy previous version" step has no rollback button, and says so.
+    [drill_post] = await eventually(
+        lambda: [c for c in fake_slack.posted_in("C0OPS") if c["text"] == "Runbook: Application Recovery"]
+    )
+    assert [e["action_id"] for e in elements(drill_post) if e["action_id"] == "rollback_offer"] == []
+    assert "_In a drill this is not done for real (no button): press Done when you would have._" in flatten(drill_post)
     await _steps(bot, 2, 4, timedelta(minutes=30), clock, "C0OPS")
     await _age_modal(bot, fake_slack, 2, "C0OPS")
     told = newest.strftime("%Y-%m-%d %H:%M")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -177,6 +178,30 @@ async def test_the_weekly_checklist_brings_the_weeks_figures_into_its_thread(
 
     (review,) = await eventually(monthly_review)
     assert review["text"] == "Monthly review 2026-10-01 – 2026-10-31: 0 alert(s), 0 incident(s), 0 deploy(s)"
+
+
+def test_the_periods_are_the_teams_calendar_days() -> None:
+    """The month and the week are taken on the team's calendar (oncall.timezone), then kept in UTC."""
+    seoul, berlin = ZoneInfo("Asia/Seoul"), ZoneInfo("Europe/Berlin")
+    # The monthly checklist of 1 December 08:00 in Seoul (30 November 23:00 UTC) reviews November there.
+    month = review_flows.period_of("monthly", datetime(2026, 12, 1, 8, 0, tzinfo=seoul), seoul)
+    assert month is not None
+    assert (month.starts, month.ends, month.previous_starts) == (
+        datetime(2026, 11, 1, tzinfo=seoul).astimezone(UTC),
+        datetime(2026, 12, 1, tzinfo=seoul).astimezone(UTC),
+        datetime(2026, 10, 1, tzinfo=seoul).astimezone(UTC),
+    )
+    # January's monthly reviews December of the year before.
+    january = review_flows.period_of("monthly", datetime(2027, 1, 4, 9, 0, tzinfo=berlin), berlin)
+    assert january is not None and january.starts == datetime(2026, 12, 1, tzinfo=berlin).astimezone(UTC)
+    # The week across the clock change (Sunday 25 October) starts at the same 09:00 on the wall clock: 169 hours.
+    week = review_flows.period_of("weekly", datetime(2026, 10, 26, 9, 0, tzinfo=berlin), berlin)
+    assert week is not None
+    assert week.starts == datetime(2026, 10, 19, 7, 0, tzinfo=UTC) and week.ends == datetime(
+        2026, 10, 26, 8, tzinfo=UTC
+    )
+    assert week.previous_starts == datetime(2026, 10, 12, 7, 0, tzinfo=UTC)
+    assert review_flows.period_of("daily", datetime(2026, 10, 26, 9, 0, tzinfo=berlin), berlin) is None
 
 
 # -- the trend, from a real Prometheus ----------------------------------------------------------------------------

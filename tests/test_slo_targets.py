@@ -8,8 +8,9 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
@@ -17,7 +18,10 @@ import yaml
 from bot import opsconfig
 from bot.clock import FrozenClock
 from bot.fakeslack import FakeSlack, flatten
-from bot.slo.measure import checks
+from bot.prom import Prometheus, PrometheusError
+from bot.slo import measure
+from bot.slo import messages as slo_messages
+from bot.slo.measure import Status, checks
 from tests.conftest import BotFactory, ask, eventually
 from tests.prom import MetricsEndpoint, PrometheusServer, start_prometheus
 from tests.test_slo import slo_config
@@ -107,6 +111,56 @@ def test_the_route_template_follows_the_configured_label_and_route() -> None:
     ]
     with pytest.raises(ValueError, match=r"needs \$quantile"):
         opsconfig.Objective.model_validate({**mine, "query": "x[$window]"})
+    # `target` cannot share that query: $quantile means nothing for it (Prometheus would refuse it as it is).
+    for row in ({**mine, "target": "<= 1%"}, {"name": "Search", "target": "<= 1%", "query": mine["query"]}):
+        with pytest.raises(ValueError, match=r"`target` cannot share its query with p95/p99 or use \$quantile"):
+            opsconfig.Objective.model_validate(row)
+    with pytest.raises(ValueError, match=r"`target` cannot share"):
+        opsconfig.Objective.model_validate({**mine, "p99": None, "target": "<= 1%", "query": "x[$window]"})
+
+
+class Refusing:
+    """A Prometheus that refuses any query naming `broken` and answers every other 0.001 (0.1%)."""
+
+    timeout = timedelta(seconds=5)
+
+    async def value(self, query: str, at: datetime) -> float | None:
+        if "broken" in query:
+            raise PrometheusError("Prometheus refused the query: bad_data: parse error")
+        return 0.001
+
+
+async def test_a_query_prometheus_refuses_sinks_only_its_own_slo() -> None:
+    rows = [
+        {"name": "Good", "target": "<= 0.3%", "query": "good[$window]"},
+        {"name": "Bad", "target": "<= 0.3%", "query": "broken[$window]"},
+        {"name": "Also Good", "target": "<= 1%", "query": "fine[$window]"},
+    ]
+    groups = [opsconfig.SloGroup.model_validate({"group": "G", "objectives": rows})]
+    config = opsconfig.Prometheus.model_validate({"url": "http://prometheus.invalid"})
+    prom = cast(Prometheus, Refusing())
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    live = await measure.now(prom, config, groups, at)
+    assert [(m.name, m.status, m.why) for m in live] == [
+        ("Good", Status.OK, ""),
+        ("Bad", Status.NOT_MEASURED, "Prometheus refused the query: bad_data: parse error"),
+        ("Also Good", Status.OK, ""),
+    ]
+    assert slo_messages.live_line(live[1]) == (
+        ":heavy_minus_sign: Bad (target &lt;= 0.3%): _not measured_"
+        " (Prometheus refused the query: bad_data: parse error)"
+    )
+    month = await measure.month(prom, config, groups, at - timedelta(days=30), at)
+    assert [(m.name, m.status) for m in month] == [
+        ("Good", Status.OK),
+        ("Bad", Status.NOT_MEASURED),
+        ("Also Good", Status.OK),
+    ]
+    assert month[1].why.startswith("Prometheus refused the query")
+    # Every query refused (Prometheus is down, or nothing is right): the error, as before.
+    only_bad = [opsconfig.SloGroup.model_validate({"group": "G", "objectives": [rows[1]]})]
+    with pytest.raises(PrometheusError, match="bad_data"):
+        await measure.now(prom, config, only_bad, at)
 
 
 def check_config(path: Path) -> subprocess.CompletedProcess:

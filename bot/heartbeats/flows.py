@@ -17,6 +17,7 @@ import asyncpg
 from bot import audit, log
 from bot.alerts import api as alerts
 from bot.alerts.ids import Source as AlertSource
+from bot.db import Conn
 from bot.errors import NotFound
 from bot.heartbeats import messages, store
 from bot.heartbeats.ids import Job, Reason, Source, State, fingerprint
@@ -89,7 +90,7 @@ async def _ran(
         for post_id in await store.waiting(conn, now):
             await services.jobs.schedule_once(conn, Job.RECHECK, f"{post_id}:{run.id}", now, {"post_id": post_id})
         opened = beat.alert_starts_at
-        if opened is None or (beat.alert_reason == Reason.FAILED and run.at < opened):
+        if opened is None or (beat.alert_reason == Reason.FAILED and run.at < opened) or _stale(row, beat, run, now):
             return Recorded(run, False, False, None)
         delivery = await _alert(services, conn, row, opened, firing=False, failed=beat.alert_reason == Reason.FAILED)
         await store.set_alert(conn, row.name, None, None)
@@ -108,6 +109,12 @@ async def _ran(
     )
     await store.set_alert(conn, row.name, run.at, Reason.FAILED)
     return Recorded(run, True, False, delivery)
+
+
+def _stale(row: Row, beat: Heartbeat, run: Run, now: datetime) -> bool:
+    """A success that is itself late (Prometheus's last success, older than interval + grace) does not end a late
+    episode: resolved now, it would be raised again at once."""
+    return beat.alert_reason == Reason.LATE and row.allowance is not None and now >= run.at + row.allowance
 
 
 async def _alert(
@@ -265,24 +272,40 @@ async def verify(services: Services, post_id: int, *, again: bool = False) -> No
         return
     if record.ts is None or record.channel is None:  # both are set together when it is posted
         raise RuntimeError("the daily checklist is not posted yet; its backup check follows it")
-    if again and services.clock.now() >= checked.deadline_at:
-        return
-    watched = [b for b in services.config.backups if b.allowance is not None]
-    found = await standings(services, list(watched))
-    if all(s.last_run is None for s in found):
-        return  # no backup reports to the bot (yet): the item stays a person's
-    late = [s for s in found if s.state != State.FRESH]
     thread = Thread(record.channel, record.ts, record.items[checked.item])
-    if late:
-        await _say_late(services, post_id, thread, late)
-        return
-    note = messages.fresh_note(found, zone(services))
-    ticked = await maintenance.tick_by_the_bot(services, post_id, checked.item, note)
+    if await _held(services.db, post_id, checked.item) is None:  # not ticked by the bot yet
+        if again and services.clock.now() >= checked.deadline_at:
+            return
+        watched = [b for b in services.config.backups if b.allowance is not None]
+        found = await standings(services, list(watched))
+        if all(s.last_run is None for s in found):
+            return  # no backup reports to the bot (yet): the item stays a person's
+        late = [s for s in found if s.state != State.FRESH]
+        if late:
+            await _say_late(services, post_id, thread, late)
+            return
+        await maintenance.tick_by_the_bot(services, post_id, checked.item, messages.fresh_note(found, zone(services)))
+    await _ticked(services, post_id, thread)
+
+
+async def _held(conn: Conn, post_id: int, item: int) -> str | None:
+    """The note of the bot's tick of the item (None: the bot does not hold it: open, or ticked by a person)."""
+    for found in await maintenance.items(conn, post_id):
+        if found.item == item and found.done_by == maintenance.BY_THE_BOT:
+            return found.note or ""
+    return None
+
+
+async def _ticked(services: Services, post_id: int, thread: Thread) -> None:
+    """The item is ticked: recorded once across replicas. A thread that heard it was late hears it is done, decided
+    from what is stored (said late, the bot holds the tick, not recorded yet), so a retry after a failed post posts
+    it again and a run that finds it recorded does nothing."""
     async with services.db.transaction() as conn:
         locked = await store.check(conn, post_id, for_update=True)
         if locked is None or locked.ticked_at is not None:
             return  # another run got here first
-        if ticked and locked.said_late:  # the thread heard it was late: it hears it is done
+        note = await _held(conn, post_id, locked.item)
+        if note is not None and locked.said_late:  # the thread heard it was late: it hears it is done
             await thread.say(services, messages.verified_later(thread.item, note))
         await store.ticked(conn, post_id, services.clock.now())
 

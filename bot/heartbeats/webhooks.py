@@ -2,18 +2,21 @@
 ZZIK_WEBHOOK_SECRET, 64 KiB).
 
 The body is optional: form fields (`curl -d status=fail -d message=...`) or a JSON object with the same fields.
-`status`: ok (the default) or fail; `message`: up to 500 characters; `size`: bytes, a whole number. Any other
-field is refused (400 naming it), as is a name the config does not know (404 naming it)."""
+`status`: ok (the default) or fail; `message`: up to 500 characters, no control characters but tab and newline;
+`size`: bytes, a whole number. Any other field is refused (400 naming it), as is a name the config does not know
+(404 naming it)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qs
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.errors import NotFound
 from bot.heartbeats import flows
@@ -21,6 +24,9 @@ from bot.services import Services
 from bot.web.hooks import Answer, Hook, Refused, shared_secret
 
 LIMIT = 64 * 1024
+# What a message may not hold: control characters but tab and newline (a NUL PostgreSQL cannot store), and lone
+# surrogates (a JSON "\ud800" is no text).
+_UNFIT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Report(BaseModel):
@@ -30,6 +36,15 @@ class Report(BaseModel):
     status: Literal["ok", "fail"] = "ok"
     message: str | None = Field(default=None, max_length=500)
     size: int | None = Field(default=None, ge=0, le=2**63 - 1)
+
+    @field_validator("message")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        found = _UNFIT.search(value or "")
+        if found is not None:
+            where = f"U+{ord(found[0]):04X} at {found.start()}"
+            raise PydanticCustomError("unfit_character", f"no control characters but tab and newline ({where})")
+        return value
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,8 @@ def _fields(body: bytes) -> object:
             return json.loads(text)
         except ValueError as exc:
             raise Refused(400, f"body: not JSON ({exc})") from None
+        except RecursionError:
+            raise Refused(400, "body: JSON nested too deep") from None
     try:
         form = parse_qs(text, keep_blank_values=True, strict_parsing=True)
     except ValueError:

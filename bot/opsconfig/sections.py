@@ -47,7 +47,8 @@ class Objective(Section):
     p99: str | None = None
     measurement: str | None = None
     # PromQL of the indicator over `$window` (a ratio 0..1 for a % target, seconds for a time target), compared
-    # with each of target / p95 / p99 (`$quantile` reads 0.95 / 0.99 for p95 / p99). No query: a row with p95/p99
+    # with each of target / p95 / p99 (`$quantile` reads 0.95 / 0.99 for p95 / p99; `target` takes a query of its
+    # own, without it). No query: a row with p95/p99
     # is measured by prometheus.route_latency for its `route`; any other is shown as "not measured".
     query: str | None = None
     window: Duration = timedelta(days=30)
@@ -59,6 +60,9 @@ class Objective(Section):
         if not self.route:
             object.__setattr__(self, "route", "-".join(re.findall(r"[0-9a-z]+", self.name.lower())))
         targets = [t for t in (self.target, self.p95, self.p99) if t]
+        if self.query is not None and self.target and (self.p95 or self.p99 or "$quantile" in self.query):
+            # $quantile reads 0.95 / 0.99 for p95 / p99 only: `target` would send it to Prometheus as it is.
+            raise ValueError("`target` cannot share its query with p95/p99 or use $quantile: give it a row of its own")
         if self.query is not None and len(targets) > 1 and "$quantile" not in self.query:
             raise ValueError("a row with several targets needs $quantile in its query (0.95 for p95, 0.99 for p99)")
         return self
@@ -343,6 +347,8 @@ _WORDS = {
     "weekly": timedelta(weeks=1),
 }
 MAX_GRACE = timedelta(hours=1)
+# The default grace of a daily-or-longer job: it runs by a wall clock, and the autumn night's day is 25 hours.
+WALL_CLOCK_GRACE, DAY = timedelta(hours=2), timedelta(days=1)
 
 
 def interval_of(frequency: str) -> timedelta | None:
@@ -366,7 +372,8 @@ class Watched(Section):
     # How often it must succeed; default: from `frequency`. None (no interval, words with no clock such as "On
     # deployment" or "Real-time"): not watched, only shown (its runs are still recorded, a failed one alerts).
     interval: Duration | None = None
-    # How late past the interval it may be before it alerts; default a quarter of the interval, at most 1h.
+    # How late past the interval it may be before it alerts; default a quarter of the interval, at most 1h; 2h for
+    # a daily-or-longer interval (the clock change's 25-hour day).
     grace: Duration | None = None
     priority: Severity = Severity.P3  # the alert's priority when it is late or fails
     # PromQL giving its last success as a Unix time (e.g. backup_last_success_timestamp_seconds{type="database"}),
@@ -383,7 +390,9 @@ class Watched(Section):
         every = self.every
         if every is None:
             return None
-        return every + (self.grace if self.grace is not None else min(every / 4, MAX_GRACE))
+        if self.grace is not None:
+            return every + self.grace
+        return every + (WALL_CLOCK_GRACE if every >= DAY else min(every / 4, MAX_GRACE))
 
     @model_validator(mode="after")
     def _watchable(self) -> Watched:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot import log
 from bot.alerts import api as alerts
@@ -17,7 +17,7 @@ from bot.maintenance.events import ChecklistPosted
 from bot.prom import PrometheusError, with_window
 from bot.reviews import messages, store
 from bot.reviews.models import Period, Review, Severity, Trend
-from bot.services import Services
+from bot.services import Services, zone
 
 logger = log.get("zzik.reviews")
 # The checklist items the figures serve: "Review performance trends", "Performance audit", "SLO review" ...
@@ -25,16 +25,21 @@ REVIEWED = re.compile(r"\b(review|audit|performance)\b", re.IGNORECASE)
 NO_PROMETHEUS = "no Prometheus is configured (`prometheus.url`)"
 
 
-def period_of(kind: str, due_at: datetime) -> Period | None:
-    """The week before a weekly checklist; the calendar month (UTC) before a monthly one; None for others."""
-    if kind == "weekly":
-        return Period(kind, due_at - timedelta(days=7), due_at, due_at - timedelta(days=14))
+def period_of(kind: str, due_at: datetime, tz: tzinfo) -> Period | None:
+    """The 7 days before a weekly checklist; the calendar month before a monthly one; None for others. Both on the
+    team's calendar (`tz`, config oncall.timezone: a month starts at its local midnight), returned in UTC."""
+    local = due_at.astimezone(tz)
+    if kind == "weekly":  # wall-clock days: a week across a clock change is 167 or 169 hours
+        return Period(kind, _utc(local - timedelta(days=7)), _utc(local), _utc(local - timedelta(days=14)))
     if kind == "monthly":
-        at = due_at.astimezone(UTC)
-        ends = datetime(at.year, at.month, 1, tzinfo=UTC)
+        ends = datetime(local.year, local.month, 1, tzinfo=tz)
         starts = _month_before(ends)
-        return Period(kind, starts, ends, _month_before(starts))
+        return Period(kind, _utc(starts), _utc(ends), _utc(_month_before(starts)))
     return None
+
+
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC)
 
 
 def _month_before(first: datetime) -> datetime:
@@ -45,7 +50,7 @@ async def checklist_posted(services: Services, posted: ChecklistPosted) -> None:
     """A checklist was recorded (the Job.POST subscriber): a weekly or monthly one with a review gets its figures."""
     items = [item for item in posted.items if REVIEWED.search(item)]
     record = await maintenance.get(services.db, posted.post_id)
-    period = None if record is None else period_of(posted.kind, record.due_at)
+    period = None if record is None else period_of(posted.kind, record.due_at, zone(services))
     if record is None or period is None or not items:
         return
     if record.ts is None or record.channel is None:  # both are set together when it is posted
@@ -53,7 +58,7 @@ async def checklist_posted(services: Services, posted: ChecklistPosted) -> None:
     daily = services.config.maintenance.checklists.get("daily")  # type: ignore[call-overload]
     served = [item for item in daily.items if REVIEWED.search(item)] if daily and posted.kind == "weekly" else []
     review = await gather(services, period, items, served)
-    text, blocks = messages.review(review)
+    text, blocks = messages.review(review, zone(services))
     async with services.db.transaction() as conn:
         if await store.claim_post(conn, f"{posted.kind}:{posted.post_id}", services.clock.now()):
             await services.slack.chat_postMessage(channel=record.channel, thread_ts=record.ts, text=text, blocks=blocks)

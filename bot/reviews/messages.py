@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 
 from bot.alerts.models import RuleCount
 from bot.deploys.models import Outcomes
@@ -13,15 +13,16 @@ from bot.slack.text import escape, shorten
 MOST_RULES = 10  # the noisiest rules shown; the rest summed up
 
 
-def review(r: Review) -> tuple[str, Blocks]:
+def review(r: Review, tz: tzinfo) -> tuple[str, Blocks]:
+    """The review's message; its dates are the team's calendar days (`tz`)."""
     p = r.period
-    dates = f"{p.starts:%Y-%m-%d} – {(p.ends - timedelta(seconds=1)):%Y-%m-%d}"
+    dates = f"{p.starts.astimezone(tz):%Y-%m-%d} – {(p.ends - timedelta(seconds=1)).astimezone(tz):%Y-%m-%d}"
     alerts = sum(a.alerts for a in r.alerts)
     declared = sum(s.declared for s in r.incidents)
     shipped = sum(o.deploys for o in r.deploys)
     summary = f"{alerts} alert(s), {declared} incident(s), {shipped} deploy(s)"
     blocks: Blocks = [
-        section(f":bar_chart: *{p.kind.capitalize()} review* · {dates} (UTC) · {summary}"),
+        section(f":bar_chart: *{p.kind.capitalize()} review* · {dates} ({tz}) · {summary}"),
         section(shorten(_alerts(r.alerts), 2900)),
         section(_incidents(r.incidents)),
         section(_deploys(r.deploys)),

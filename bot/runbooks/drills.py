@@ -20,6 +20,7 @@ from bot.services import Services, zone
 
 logger = log.get("zzik.runbooks")
 LISTED = 15
+MAX_AGE = timedelta(days=36500)  # a data age past a century is a typo (and PostgreSQL's interval ends)
 
 
 async def start(services: Services, actor: str, channel: str | None, name: str, key: str) -> str:
@@ -60,8 +61,18 @@ async def open_age(services: Services, run_id: int, trigger_id: str | None) -> s
 
 def data_age(text: str, started_at: datetime, services: Services) -> timedelta:
     """`2h` / `1h30m` (the age), or `2026-12-01 04:00` (the newest restored row's time, team time zone): how old
-    the restored data was when the drill started (the disaster it stands for)."""
-    text = text.strip()
+    the restored data was when the drill started (the disaster it stands for). Invalid (BAD_AGE) for what is no
+    age, or one past what a calendar holds (`99999999999d`) or MAX_AGE (`0001-01-01 00:00`)."""
+    try:
+        age = _age(text.strip(), started_at, services)
+    except OverflowError:
+        raise Invalid(messages.BAD_AGE) from None
+    if age > MAX_AGE:
+        raise Invalid(messages.BAD_AGE)
+    return age
+
+
+def _age(text: str, started_at: datetime, services: Services) -> timedelta:
     try:
         return parse_duration(text)
     except ValueError:

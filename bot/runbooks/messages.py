@@ -36,6 +36,8 @@ def step_blocks(run: Run, index: int, recorded: Step | None, zone: ZoneInfo) -> 
         text += f"\n```{escape(step['command'])}```"
     if step.get("link"):
         text += f"\n<{step['link']}|more>"
+    if run.drill and _step_action(step):
+        text += f"\n{DRILL_NOT_FOR_REAL}"
     blocks = [section(p) for p in pieces(text)]
     value = RunStep(run.id, index).value()
     if recorded is None:
@@ -57,7 +59,7 @@ def step_blocks(run: Run, index: int, recorded: Step | None, zone: ZoneInfo) -> 
                         "action_id": Action.SKIP,
                         "value": value,
                     },
-                    *_step_action(step),
+                    *([] if run.drill else _step_action(step)),  # a drill rolls nothing back
                 ],
             }
         )
@@ -70,6 +72,9 @@ def step_blocks(run: Run, index: int, recorded: Step | None, zone: ZoneInfo) -> 
             context(f":fast_forward: skipped by {mention(recorded.by_user)} at {at}: {mrkdwn(recorded.reason or '')}")
         )
     return blocks
+
+
+DRILL_NOT_FOR_REAL = "_In a drill this is not done for real (no button): press Done when you would have._"
 
 
 def _step_action(step: dict[str, Any]) -> list[dict[str, Any]]:

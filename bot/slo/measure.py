@@ -149,6 +149,7 @@ class Measured:
     burn_1h: float | None = None
     burn_6h: float | None = None
     which: str = ""  # "p95" / "p99" for a row with percentile targets, each judged on its own
+    why: str = ""  # why it is not measured (Prometheus refused its query)
 
     @property
     def label(self) -> str:
@@ -182,8 +183,8 @@ def judge(
     return replace(base, status=status, value=shown, budget_left=left, burn_1h=burn_1h, burn_6h=burn_6h)
 
 
-def not_measured(objective: Objective, group: str, check: Check) -> Measured:
-    return Measured(group, objective.name, check.text, None, Status.NOT_MEASURED, which=check.which)
+def not_measured(objective: Objective, group: str, check: Check, why: str = "") -> Measured:
+    return Measured(group, objective.name, check.text, None, Status.NOT_MEASURED, which=check.which, why=why)
 
 
 def _plans(groups: list[SloGroup], config: PrometheusConfig) -> list[tuple[Objective, str, Check, bool]]:
@@ -197,8 +198,8 @@ def _plans(groups: list[SloGroup], config: PrometheusConfig) -> list[tuple[Objec
 
 
 async def now(prom: Prometheus, config: PrometheusConfig, groups: list[SloGroup], at: datetime) -> list[Measured]:
-    """Every SLO target over its window, with 1 h and 6 h burn rates. Raises PrometheusError (bounded by the
-    timeout)."""
+    """Every SLO target over its window, with 1 h and 6 h burn rates; a target whose query Prometheus refused is
+    not measured (the others are). Raises PrometheusError (bounded by the timeout, or every query failed)."""
     plans = _plans(groups, config)
     asks: list[Ask] = [
         prom.value(with_window(check.query, window), at)
@@ -206,14 +207,20 @@ async def now(prom: Prometheus, config: PrometheusConfig, groups: list[SloGroup]
         if measurable and check.query is not None
         for window in (objective.window, HOUR, SIX_HOURS)
     ]
-    values = await query_all(prom, asks)
+    answers = await query_each(prom, asks)
     out, i = [], 0
     for objective, group_name, check, measurable in plans:
         if not measurable:
             out.append(not_measured(objective, group_name, check))
             continue
-        out.append(judge(objective, group_name, check, *values[i : i + 3]))
+        three = answers[i : i + 3]
         i += 3
+        failed = next((a for a in three if isinstance(a, PrometheusError)), None)
+        if failed is not None:
+            out.append(not_measured(objective, group_name, check, str(failed)))
+            continue
+        value, h1, h6 = (a if not isinstance(a, PrometheusError) else None for a in three)
+        out.append(judge(objective, group_name, check, value, h1, h6))
     return out
 
 
@@ -226,6 +233,7 @@ class Month:
     value: str = "—"
     budget_spent: float | None = None  # of the month's error budget; > 1 = overspent
     which: str = ""
+    why: str = ""  # why it is not measured (Prometheus refused its query)
 
     @property
     def label(self) -> str:
@@ -235,22 +243,26 @@ class Month:
 async def month(
     prom: Prometheus, config: PrometheusConfig, groups: list[SloGroup], starts: datetime, ends: datetime
 ) -> list[Month]:
-    """Each SLO target over [starts, ends): its value and the share of the error budget it spent."""
+    """Each SLO target over [starts, ends): its value and the share of the error budget it spent (a target whose
+    query Prometheus refused is not measured, the others are)."""
     plans = _plans(groups, config)
     asks: list[Ask] = [
         prom.value(with_window(check.query, ends - starts), ends)
         for _, _, check, measurable in plans
         if measurable and check.query is not None
     ]
-    values = await query_all(prom, asks)
+    answers = await query_each(prom, asks)
     out, i = [], 0
     for objective, group_name, check, measurable in plans:
         name, shown_target, which, target = objective.name, check.text, check.which, check.target
         if not measurable or target is None:
             out.append(Month(group_name, name, shown_target, Status.NOT_MEASURED, which=which))
             continue
-        value = values[i]
+        value = answers[i]
         i += 1
+        if isinstance(value, PrometheusError):
+            out.append(Month(group_name, name, shown_target, Status.NOT_MEASURED, which=which, why=str(value)))
+            continue
         if value is None:
             out.append(Month(group_name, name, shown_target, Status.NO_DATA, which=which))
             continue
@@ -268,6 +280,27 @@ async def query_all(prom: Prometheus, asks: list[Ask]) -> list[float | None]:
             return await _gather(asks)
     except TimeoutError:
         raise PrometheusError(f"Prometheus did not answer within {seconds:g} s") from None
+
+
+async def query_each(prom: Prometheus, asks: list[Ask]) -> list[float | PrometheusError | None]:
+    """All queries at once, within one timeout in total, each answered on its own: a query Prometheus refuses is
+    its error in the list and never sinks the others. Raises PrometheusError on the timeout, or when every query
+    failed (Prometheus is down: nothing to judge)."""
+    seconds = prom.timeout.total_seconds()
+    try:
+        async with asyncio.timeout(seconds):
+            answers = await asyncio.gather(*asks, return_exceptions=True)
+    except TimeoutError:
+        raise PrometheusError(f"Prometheus did not answer within {seconds:g} s") from None
+    out: list[float | PrometheusError | None] = []
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, PrometheusError):
+            raise answer
+        out.append(answer)
+    failed = [a for a in out if isinstance(a, PrometheusError)]
+    if failed and len(failed) == len(out):
+        raise failed[0].with_traceback(None)
+    return out
 
 
 async def _gather(asks: list[Ask]) -> list[float | None]:

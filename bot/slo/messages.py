@@ -7,7 +7,7 @@ from datetime import datetime
 from bot.opsconfig import SloGroup
 from bot.prom import duration
 from bot.slack.blocks import Blocks, context, pieces, section
-from bot.slack.text import escape
+from bot.slack.text import escape, shorten
 from bot.slo.measure import Measured, Month, Status, show
 
 ICON = {
@@ -51,7 +51,7 @@ def live_line(m: Measured) -> str:
     what = f"{ICON[m.status]} {escape(m.label)}"
     target = f" (target {escape(m.target)})" if m.target else ""
     if m.status in (Status.NOT_MEASURED, Status.NO_DATA):
-        return f"{what}{target}: _{m.status}_"
+        return f"{what}{target}: _{m.status}_" + (f" ({shorten(escape(m.why), 200)})" if m.why else "")
     line = f"{what}: *{m.value}* over {duration(m.window)}{target} · {m.status}" if m.window else what
     line += _budget(m.budget_left)
     if m.burn_1h is not None or m.burn_6h is not None:
@@ -102,7 +102,7 @@ def month_line(m: Month) -> str:
     what = f"{ICON[m.status]} {escape(m.label)}"
     target = f" (target {escape(m.target)})" if m.target else ""
     if m.status in (Status.NOT_MEASURED, Status.NO_DATA):
-        return f"{what}{target}: _{m.status}_"
+        return f"{what}{target}: _{m.status}_" + (f" ({shorten(escape(m.why), 200)})" if m.why else "")
     spent = "" if m.budget_spent is None else f" · error budget spent {show(m.budget_spent, '%')}"
     return f"{what}: *{m.value}*{target} · {m.status}{spent}"
 
