@@ -5,6 +5,7 @@ text, block_actions and view_submission payloads, signed hooks. The bot is the r
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def button(page: str, label: str) -> str:
     """The `act` value of the (first) button labelled `label`."""
     found = re.search(rf'<button type="submit" name="act" value="([^"]+)"[^>]*>{re.escape(label)}</button>', page)
     assert found, f"no button {label!r}"
-    return found[1]
+    return html.unescape(found[1])
 
 
 def incident_channel(demo: RunningDemo) -> str:
@@ -134,6 +135,29 @@ async def test_acknowledging_with_the_button_without_javascript(demo: RunningDem
     assert "INC-1" in await demo.page("U0ALICE", incident_channel(demo))
 
 
+async def test_a_click_on_a_stale_page_is_refused_not_taken_as_another_button(demo: RunningDemo) -> None:
+    await demo.post("/command", **{"as": "U0DAVE", "c": INCIDENTS, "text": "/incident p1 Search is down"})
+    stale = await eventually(lambda: _when(demo.page("U0BOB", INCIDENTS), "Acknowledge</button>"))
+    fields, acknowledge = form_of(stale, "Search is down"), button(stale, "Acknowledge")
+    await demo.post("/act", **{**fields, "as": "U0ALICE"}, act=acknowledge)
+    await eventually(lambda: demo.fetch(ACKNOWLEDGED))
+    now = await eventually(lambda: _when(demo.page("U0ALICE", INCIDENTS), "You acknowledged INC-1."))
+    refs = [json.loads(html.unescape(v)) for v in re.findall(r'name="act" value="([^"]+)"', messages(now))]
+    ref = json.loads(acknowledge)[0]
+    assert [a for r, a, *_ in refs if r == ref and a != json.loads(acknowledge)[1]]  # another button is there now
+    sent = len([c for c in demo.running.standin.calls if c.method == "chat.update"])
+    # Bob's page still shows Acknowledge where the message now has another button: his click sends nothing.
+    await demo.post("/act", **fields, act=acknowledge)
+    page = await demo.page("U0BOB", INCIDENTS)
+    assert "That message has changed since the page was shown" in page
+    assert not [e for e in demo.running.standin.ephemerals if e.user == "U0BOB"]
+    assert (await demo.fetch("SELECT commander FROM incidents"))[0]["commander"] != "U0BOB"
+    assert len([c for c in demo.running.standin.calls if c.method == "chat.update"]) == sent
+    # A choice no longer offered (an option value the element does not have) is refused the same way.
+    await demo.post("/act", **fields, act=json.dumps(["0.0", "nope", "gone"]))
+    assert "That message has changed" in await demo.page("U0BOB", INCIDENTS)
+
+
 async def test_a_modal_is_a_form_and_the_bots_errors_are_shown_on_it(demo: RunningDemo) -> None:
     await demo.post("/command", **{"as": "U0CAROL", "c": INCIDENTS, "text": "/incident"})
     page = await eventually(lambda: _when(demo.page("U0CAROL", INCIDENTS), 'role="dialog"'))
@@ -142,7 +166,7 @@ async def test_a_modal_is_a_form_and_the_bots_errors_are_shown_on_it(demo: Runni
     assert 'role="dialog"' not in await demo.page("U0DAVE", INCIDENTS)  # only the person who asked sees it
     hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', modal[0]))
     title, severity = re.findall(r'<label for="(s\.\d+\.0)">(?:Title|Severity)</label>', modal[0])
-    p2 = re.search(r'<option value="(\d+)">P2 ', modal[0])
+    p2 = re.search(r'<option value="([^"]+)">P2 ', modal[0])
     assert p2
     # Empty: refused by the "client", as Slack's refuses a required field left empty (nothing sent).
     await demo.post("/submit", **hidden, **{severity: p2[1]})
@@ -175,12 +199,14 @@ async def test_the_sample_alert_pagerduty_acknowledgement_and_pipeline_callback(
     await demo.post("/command", **{"as": "U0BOB", "c": "C0DEPLOYS", "text": "/deploy staging v1.4.2"})
     page = await eventually(lambda: _when(demo.page("U0BOB", "C0DEPLOYS"), "Start deploy</button>"))
     fields = form_of(page, "Pre-deployment checklist")
-    ticks = re.search(r'<div class="choices checkboxes" data-apply="([\d.]+)">', page)
+    ticks = re.search(r'<div class="choices checkboxes" data-apply="([\d.]+)">(.*?)</div>', page, re.DOTALL)
     assert ticks
+    values = [html.unescape(v) for v in re.findall(r'type="checkbox" [^>]*value="([^"]*)"', ticks[2])]
+    assert len(values) == 7
     # Ticking the checklist: checkboxes and their Apply button send Slack's whole selection at once.
     async with demo.http.post(
         demo.url + "/act",
-        data=[*fields.items(), ("act", ticks[1]), *((f"s.{ticks[1]}", str(i)) for i in range(7))],
+        data=[*fields.items(), ("act", button(ticks[2], "Apply")), *((f"s.{ticks[1]}", v) for v in values)],
         allow_redirects=False,
     ) as answer:
         assert answer.status == 303
@@ -210,7 +236,7 @@ async def test_a_button_with_a_confirm_dialog_asks_first(demo: RunningDemo) -> N
         demo.running.standin.url + "chat.postMessage", json={"channel": ALERTS, "text": "x", "blocks": blocks}
     ) as answer:
         ts = (await answer.json())["ts"]
-    fields = {"as": "U0ALICE", "c": ALERTS, "where": f"msg:{ALERTS}:{ts}", "act": "0.0"}
+    fields = {"as": "U0ALICE", "c": ALERTS, "where": f"msg:{ALERTS}:{ts}", "act": json.dumps(["0.0", "demo_x"])}
     asking = await demo.post("/act", **fields)
     assert asking.startswith("/confirm?")
     async with demo.http.get(demo.url + asking) as answer:

@@ -405,23 +405,34 @@ class Demo:
     # -- writing: clicks and choices -------------------------------------------------------------------------------
 
     def locate(self, form: dict[str, list[str]]) -> tuple[str, Any, dict[str, Any], list[str]] | None:
-        """(where, the message/ephemeral/view, the element acted on, [block index, element ref, option]) or None."""
+        """(where, the block, the element acted on, [block index, element ref, option value]) or None when the
+        element at that place no longer has the action_id the page showed (or no longer offers that option): the
+        message changed since, and a click is never taken as another element's."""
         where = (form.get("where") or [""])[0]
-        act = (form.get("act") or [""])[0].split(".")
+        act = _act_of((form.get("act") or [""])[0])
         blocks = self.blocks_at(where)
-        if blocks is None or len(act) < 2 or not act[0].isdigit() or int(act[0]) >= len(blocks):
+        if blocks is None or act is None:
             return None
-        block = blocks[int(act[0])]
-        if act[1] == "a":
+        (ref, action_id, *option) = act
+        b, _, e = ref.partition(".")
+        if not b.isdigit() or int(b) >= len(blocks):
+            return None
+        block = blocks[int(b)]
+        if e == "a":
             element = block.get("accessory")
-        elif act[1] == "0" and block.get("type") == "input":
+        elif e == "0" and block.get("type") == "input":
             element = block.get("element")
         else:
             elements = block.get("elements") or []
-            element = elements[int(act[1])] if act[1].isdigit() and int(act[1]) < len(elements) else None
-        if not isinstance(element, dict):
+            element = elements[int(e)] if e.isdigit() and int(e) < len(elements) else None
+        if not isinstance(element, dict) or str(element.get("action_id") or "") != action_id:
             return None
-        return where, block, element, act
+        if option and option[0] not in [str(o.get("value")) for o in options_of(element)]:
+            return None
+        chosen = form.get(f"s.{ref}", [])
+        if element.get("type") in _OPTIONED and any(v and v not in _values(element) for v in chosen):
+            return None
+        return where, block, element, [b, e, *option]
 
     def blocks_at(self, where: str) -> list[dict[str, Any]] | None:
         kind, _, rest = where.partition(":")
@@ -708,6 +719,24 @@ def _lists(form: MultiDictProxy[Any]) -> dict[str, list[str]]:
     return out
 
 
+_OPTIONED = frozenset({"checkboxes", "radio_buttons", "static_select", "multi_static_select"})
+
+
+def _act_of(raw: str) -> list[str] | None:
+    """A button's `act` value (render.act_value): [ref, action_id(, option value)], or None if it is not one."""
+    try:
+        act = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(act, list) or len(act) not in (2, 3) or not all(isinstance(a, str) for a in act):
+        return None
+    return act
+
+
+def _values(element: dict[str, Any]) -> list[str]:
+    return [str(o.get("value")) for o in options_of(element)]
+
+
 def _option(option: dict[str, Any]) -> dict[str, Any]:
     return {k: option[k] for k in ("text", "value", "description") if k in option}
 
@@ -725,8 +754,8 @@ def action_of(block: dict[str, Any], element: dict[str, Any], act: list[str], fo
             action["style"] = element["style"]
     elif element.get("type") == "overflow":
         options = options_of(element)
-        pick = int(act[2]) if len(act) > 2 and act[2].isdigit() and int(act[2]) < len(options) else 0
-        action["selected_option"] = _option(options[pick])
+        pick = next((o for o in options if len(act) > 2 and str(o.get("value")) == act[2]), options[0])
+        action["selected_option"] = _option(pick)
     else:
         action.update(selection(element, form.get(f"s.{act[0]}.{act[1]}", [])))
     return action
@@ -752,7 +781,8 @@ def selection(element: dict[str, Any], raw: list[str]) -> dict[str, Any]:
     raw = [v for v in raw if v != ""]
     if kind in ("checkboxes", "multi_static_select", "multi_external_select", "radio_buttons", "static_select"):
         options = options_of(element)
-        picked = [_option(options[int(v)]) for v in raw if v.isdigit() and int(v) < len(options)]
+        by_value = {str(o.get("value")): o for o in reversed(options)}  # the first of equal values, as shown
+        picked = [_option(by_value[v]) for v in raw if v in by_value]
         if kind in ("radio_buttons", "static_select"):
             return {"type": kind, "selected_option": picked[0] if picked else None}
         return {"type": kind, "selected_options": picked}
