@@ -450,7 +450,7 @@ async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
     demo_settings = settings.model_copy(update={"database_url": own, "zzik_data_dir": settings.data_dir / "demo"})
     try:
         async with _database_url(demo_settings, life) as url:
-            running = await run.start(own or await run.fresh_database(url), sock, settings)
+            running = await run.start(own or await run.fresh_database(url, sock.getsockname()[1]), sock, settings)
             try:
                 print(
                     f"ZZIK Ops Bot demo: open http://127.0.0.1:{sock.getsockname()[1]}/ (Ctrl-C stops it)", flush=True

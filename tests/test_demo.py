@@ -338,3 +338,27 @@ async def test_the_stand_in_refuses_what_slack_refuses() -> None:
             assert (message.text, message.edited) == ("two", True)
     finally:
         await standin.stop()
+
+
+async def test_two_demos_at_once_each_have_their_own_database(pg_dsn: str) -> None:
+    one, two = run.loopback_socket(0), run.loopback_socket(0)
+    ports = [one.getsockname()[1], two.getsockname()[1]]
+    try:
+        first = await run.fresh_database(pg_dsn, ports[0])
+        conn = await asyncpg.connect(first)
+        try:
+            await conn.execute("CREATE TABLE kept (x int)")
+            second = await run.fresh_database(pg_dsn, ports[1])  # the second demo starts while the first runs
+            assert second != first and second.endswith(f"/zzik_demo_{ports[1]}")
+            assert await conn.fetchval("SELECT count(*) FROM kept") == 0  # the first's connection and data live on
+        finally:
+            await conn.close()
+    finally:
+        one.close()
+        two.close()
+        admin = await asyncpg.connect(pg_dsn)
+        try:
+            for port in ports:
+                await admin.execute(f'DROP DATABASE IF EXISTS "zzik_demo_{port}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -3,8 +3,9 @@
 The bot gets settings of its own, never the environment's Slack ones: SLACK_API_URL is the stand-in, the signing
 secret, bot token and webhook secrets are generated for this run; PagerDuty's Events API, the deploy pipeline and
 Alertmanager's silences API are the page's stand-ins. Its database is the one given (`ZZIK_DEMO_DATABASE_URL`),
-else a database `zzik_demo`, made new at each start, on an embedded PostgreSQL of the demo's own (<data dir>/demo):
-never DATABASE_URL's, so a demo never mixes with a real bot's data.
+else a database `zzik_demo_<port>` (the page's port: two demos at once never share one), made new at each start, on
+an embedded PostgreSQL of the demo's own (<data dir>/demo): never DATABASE_URL's, so a demo never mixes with a real
+bot's data.
 """
 
 from __future__ import annotations
@@ -29,16 +30,18 @@ DEMO_DATABASE = "zzik_demo"
 logger = log.get("zzik.demo")
 
 
-async def fresh_database(server_url: str) -> str:
-    """A new, empty `zzik_demo` database on the demo's own embedded server (the last demo's is dropped)."""
+async def fresh_database(server_url: str, port: int) -> str:
+    """A new, empty `zzik_demo_<port>` database on the demo's own embedded server. The last demo on that port's is
+    dropped: the port is bound by this demo, so no other demo running now uses that database."""
+    name = f"{DEMO_DATABASE}_{int(port)}"
     admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     parts = urlsplit(server_url)
-    return urlunsplit(parts._replace(path=f"/{DEMO_DATABASE}"))
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def loopback_socket(port: int = 0) -> socket.socket:
