@@ -16,8 +16,9 @@ import asyncpg
 import pytest
 
 from bot.demo import run
+from bot.demo.page import Demo, Secrets
 from bot.demo.render import Renderer
-from bot.demo.standin import StandIn
+from bot.demo.standin import Answering, Modal, StandIn
 from tests.conftest import eventually
 from tests.processes import scratch_database
 
@@ -362,3 +363,23 @@ async def test_two_demos_at_once_each_have_their_own_database(pg_dsn: str) -> No
                 await admin.execute(f'DROP DATABASE IF EXISTS "zzik_demo_{port}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def test_an_ack_or_a_modal_answer_slack_would_refuse_is_refused_and_shows_nothing() -> None:
+    standin = StandIn()
+    demo = Demo(standin, "http://127.0.0.1:1", Secrets("s", "w", "r", "p"))
+    me = demo.person("U0ALICE")
+    too_many = json.dumps({"text": "x", "blocks": [{"type": "divider"}] * 51})
+    demo.take_ack(me, Answering(me.id, INCIDENTS), 200, too_many, "`/incident`")
+    assert not standin.ephemerals and not standin.history
+    assert standin.refused == [("ack", ["51 blocks (at most 50)"])]
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    modal = Modal("V1", me.id, view)
+    standin.modals[me.id] = [modal]
+    long_title = {**view, "title": {"type": "plain_text", "text": "a title longer than Slack's 24"}}
+    demo.take_view_answer(me, modal, json.dumps({"response_action": "update", "view": long_title}))
+    assert standin.modals[me.id] == [modal] and modal.view == view  # kept as it was
+    assert standin.refused[-1][0] == "view_submission response_action update"
+    # What Slack takes is still taken.
+    demo.take_ack(me, Answering(me.id, INCIDENTS), 200, json.dumps({"text": "fine"}), "`/incident`")
+    assert [e.text for e in standin.ephemerals] == ["fine"]

@@ -24,6 +24,7 @@ from bot.demo import wire
 from bot.demo.people import PEOPLE, Person
 from bot.demo.render import STATEFUL, Renderer, esc, options_of
 from bot.demo.standin import BOT_USER, Answering, Ephemeral, Message, Modal, StandIn
+from bot.fakeslack import check_message, check_view
 from bot.web.signing import signed_headers as zzik_signed_headers
 from bot.web.signing import verify as zzik_verify
 
@@ -400,6 +401,11 @@ class Demo:
         except ValueError:
             message = {"text": answer}
         if isinstance(message, dict) and (message.get("text") or message.get("blocks")):
+            errors = check_message(message)
+            if errors:  # Slack shows nothing of an ack it cannot show; the page lists it with the other refusals
+                self.standin.refused.append(("ack", errors))
+                self.standin.version += 1
+                return
             self.standin.respond(answering, message)
 
     # -- writing: clicks and choices -------------------------------------------------------------------------------
@@ -567,6 +573,12 @@ class Demo:
             reply = {}
         if not isinstance(reply, dict):
             reply = {}
+        if reply.get("response_action") in ("update", "push"):
+            errors = check_view(reply.get("view")) or ([] if isinstance(reply.get("view"), dict) else ["view missing"])
+            if errors:  # Slack keeps the modal as it was; the page lists the refusal
+                self.standin.refused.append((f"view_submission response_action {reply['response_action']}", errors))
+                self.standin.version += 1
+                return
         if reply.get("response_action") != "errors":
             modal.errors, modal.typed = {}, {}
         self.standin.open_view_answer(me.id, modal, reply)
