@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import pathlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pytest
 
 from bot.demo import run
 from bot.demo.page import Demo, Secrets
-from bot.demo.render import Renderer
+from bot.demo.render import EMOJI, Renderer
 from bot.demo.standin import Answering, Modal, StandIn
 from tests.conftest import eventually
 from tests.processes import scratch_database
@@ -383,3 +384,20 @@ def test_an_ack_or_a_modal_answer_slack_would_refuse_is_refused_and_shows_nothin
     # What Slack takes is still taken.
     demo.take_ack(me, Answering(me.id, INCIDENTS), 200, json.dumps({"text": "fine"}), "`/incident`")
     assert [e.text for e in standin.ephemerals] == ["fine"]
+
+
+# An emoji code in the bot's text: `:name:` not glued to a word, an id or a placeholder (`{id}:ack:{deadline}`).
+EMOJI_CODE = re.compile(r"(?<![\w}>?:]):([a-z][a-z0-9_+-]*):(?![\w{<])")
+
+
+def test_every_emoji_code_the_bot_uses_is_shown_as_an_emoji() -> None:
+    root = pathlib.Path(__file__).parent.parent / "bot"
+    used = {
+        name
+        for path in root.rglob("*")
+        if path.suffix in (".py", ".yml")
+        for name in EMOJI_CODE.findall(path.read_text())
+    }
+    assert {"mega", "ambulance", "books", "white_check_mark"} <= used  # the grep finds them
+    assert sorted(used - EMOJI.keys()) == []
+    assert Renderer({}.get, {}.get).mrkdwn(":mega: :ambulance: :books:") == "📣 🚑 📚"

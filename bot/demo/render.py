@@ -72,6 +72,22 @@ EMOJI = {
     "no_entry": "⛔",
     "construction": "🚧",
     "green_heart": "💚",
+    "mega": "📣",
+    "ambulance": "🚑",
+    "arrows_clockwise": "🔃",
+    "mute": "🔇",
+    "notebook": "📓",
+    "fast_forward": "⏩",
+    "rewind": "⏪",
+    "books": "📚",
+    "alarm_clock": "⏰",
+    "arrow_up": "⬆️",
+    "broom": "🧹",
+    "checkered_flag": "🏁",
+    "globe_with_meridians": "🌐",
+    "handshake": "🤝",
+    "no_entry_sign": "🚫",
+    "repeat": "🔁",
 }
 STATEFUL = frozenset(
     {
