@@ -894,9 +894,13 @@ escaped. Try <code>/incident help</code>, <code>/oncall</code>, <code>/deploy st
       if (apply) apply.click();
     }});
   }});
+  function typing(el) {{  // a text field changed from what the page was shown with (a reload would lose it)
+    var text = el.tagName === 'TEXTAREA' || /^(text|number|email|url|search|date|time)$/.test(el.type);
+    return text && el.value !== el.defaultValue;
+  }}
   function busy() {{
-    var a = document.activeElement;
-    return (a && /INPUT|TEXTAREA|SELECT/.test(a.tagName) && a.value) || document.querySelector('.modal');
+    return Array.prototype.some.call(document.querySelectorAll('input, textarea'), typing) ||
+      document.querySelector('.modal');
   }}
   setInterval(function () {{
     fetch('/version').then(function (r) {{ return r.json(); }}).then(function (v) {{
