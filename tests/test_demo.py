@@ -310,6 +310,20 @@ def test_mrkdwn_is_escaped_before_it_is_formatted() -> None:
     assert renderer.text({"type": "plain_text", "text": "*not bold* <b>"}) == "*not bold* &lt;b&gt;"
 
 
+def test_labels_of_unknown_mentions_are_escaped_once() -> None:
+    renderer = Renderer({}.get, {}.get)
+    shown = renderer.mrkdwn("<@U0NOPE|a&amp;b> <#C0NOPE|x&lt;y>")
+    assert shown == '<span class="mention">@a&amp;b</span> <span class="mention">#x&lt;y</span>'
+
+
+def test_tel_links_are_links_as_mailto_is() -> None:
+    renderer = Renderer({}.get, {}.get)
+    assert renderer.mrkdwn("<tel:+15551234567|+1 555 123 4567> <mailto:a@x.example|a>") == (
+        '<a href="tel:+15551234567" rel="noopener noreferrer">+1 555 123 4567</a> '
+        '<a href="mailto:a@x.example" rel="noopener noreferrer">a</a>'
+    )
+
+
 async def test_the_stand_in_refuses_what_slack_refuses() -> None:
     standin = StandIn()
     standin.add_user("U0ALICE", "alice")

@@ -1,5 +1,5 @@
 """Slack's mrkdwn and Block Kit as HTML, faithfully enough to use: every text is HTML-escaped before any markup is
-added (the markup is ours, never the text's), links only to http(s) and mailto.
+added (the markup is ours, never the text's), links only to http(s), mailto and tel.
 
 Interactive elements are real form controls: a message is one <form> (so radio buttons or a select next to a
 button travel with the click, as Slack's `state` does), each button a submit button naming its element as
@@ -178,17 +178,17 @@ class Renderer:
         """One `<…>` of Slack's: a mention, a channel, a broadcast, a date, a link; anything else shown as typed."""
         target, _, label = inner.partition("|")
         if target.startswith("@"):
-            name = self.user_name(target[1:]) or label or target[1:]
+            name = self.user_name(target[1:]) or slack_unescape(label) or target[1:]
             return f'<span class="mention">@{esc(name)}</span>'
         if target.startswith("#"):
-            name = self.channel_name(target[1:]) or label or target[1:]
+            name = self.channel_name(target[1:]) or slack_unescape(label) or target[1:]
             return f'<span class="mention">#{esc(name)}</span>'
         if target.startswith("!"):
             word = target[1:].split("^")[0]
             if word in ("here", "channel", "everyone"):
                 return f'<span class="mention broadcast">@{esc(word)}</span>'
             return f'<span class="mention">{esc(slack_unescape(label) or word)}</span>'
-        if target.startswith(("http://", "https://", "mailto:")):
+        if target.startswith(("http://", "https://", "mailto:", "tel:")):
             shown = slack_unescape(label) if label else slack_unescape(target)
             return f'<a href="{esc(slack_unescape(target))}" rel="noopener noreferrer">{esc(shown)}</a>'
         return esc(f"<{slack_unescape(inner)}>")
