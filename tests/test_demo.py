@@ -415,3 +415,43 @@ def test_every_emoji_code_the_bot_uses_is_shown_as_an_emoji() -> None:
     assert {"mega", "ambulance", "books", "white_check_mark"} <= used  # the grep finds them
     assert sorted(used - EMOJI.keys()) == []
     assert Renderer({}.get, {}.get).mrkdwn(":mega: :ambulance: :books:") == "📣 🚑 📚"
+
+
+async def test_only_the_acting_persons_dm_with_the_bot_is_listed_and_shown(demo: RunningDemo) -> None:
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": "U0BOB", "text": "Bob alone *secret*"}
+    ) as answer:
+        posted = await answer.json()
+    assert posted["channel"] == "DU0BOB"
+    assert "Bob alone <b>secret</b>" in messages(await demo.page("U0BOB", "DU0BOB"))
+    page = await demo.page("U0ALICE", INCIDENTS)
+    assert "c=DU0ALICE" in page and "c=DU0BOB" not in page and "DM · ZZIK Ops Bot" in page
+    async with demo.http.get(demo.url + "/", params={"as": "U0ALICE", "c": "DU0BOB"}, allow_redirects=False) as got:
+        assert (got.status, got.headers["Location"]) == (303, "/?c=DU0ALICE&as=U0ALICE")
+    assert "secret" not in await demo.page("U0ALICE", "DU0ALICE")
+    # Nor can Alice click in it (a form made up from Bob's page).
+    blocks = [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}}]}]
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": "DU0BOB", "text": "x", "blocks": blocks}
+    ) as answer:
+        ts = (await answer.json())["ts"]
+    act = button(await demo.page("U0BOB", "DU0BOB"), "Go")
+    await demo.post("/act", **{"as": "U0ALICE", "c": "DU0ALICE", "where": f"msg:DU0BOB:{ts}", "act": act})
+    assert "That message has changed" in await demo.page("U0ALICE", "DU0ALICE")
+    assert not demo.running.standin.ephemerals
+
+
+async def test_the_composer_sends_only_the_apps_commands_in_a_known_channel(demo: RunningDemo) -> None:
+    await demo.post("/command", **{"as": "U0DAVE", "c": INCIDENTS, "text": "/foo bar"})
+    page = await demo.page("U0DAVE", INCIDENTS)
+    assert "/foo is not a valid command." in page and "/incident" in page
+    assert "/foo is not a valid command." not in await demo.page("U0ALICE", INCIDENTS)  # Dave's alone
+    await demo.post("/command", **{"as": "U0DAVE", "c": "C0NOPE", "text": "/incident p1 Nowhere"})
+    assert "There is no such channel here" in await demo.page("U0DAVE", INCIDENTS)
+    await demo.post("/command", **{"as": "U0DAVE", "c": "DU0BOB", "text": "/incident list"})
+    assert "There is no such channel here" in await demo.page("U0DAVE", INCIDENTS)
+    # Nothing reached the bot: it answers every command it gets (here it got none).
+    await demo.post("/command", **{"as": "U0DAVE", "c": INCIDENTS, "text": "/incident list"})
+    said = await eventually(lambda: [e.text for e in demo.running.standin.ephemerals if e.user == "U0DAVE"])
+    assert len(said) == 1
+    assert not await demo.fetch("SELECT id FROM incidents")

@@ -25,6 +25,7 @@ from bot.demo.people import PEOPLE, Person
 from bot.demo.render import STATEFUL, Renderer, esc, options_of
 from bot.demo.standin import BOT_USER, Answering, Ephemeral, Message, Modal, StandIn
 from bot.fakeslack import check_message, check_view
+from bot.slack.commands import COMMANDS
 from bot.web.signing import signed_headers as zzik_signed_headers
 from bot.web.signing import verify as zzik_verify
 
@@ -163,25 +164,32 @@ class Demo:
     async def index(self, request: web.Request) -> web.Response:
         me = self.person(request.query.get("as"))
         channel = request.query.get("c") or self.standin.channel_id("zzik-incidents")
+        if not self.visible(me, channel):  # someone else's DM with the bot, or no such channel
+            self.flash(me.id, "That conversation is not one of yours: your channels and your DM with the bot.")
+            raise web.HTTPSeeOther(self.url(me, "D" + me.id, ""))
         if channel == HOME and request.query.get("open"):
             await self.open_home(me)  # as Slack tells the bot when the tab is opened; then the tab, without `open`
             raise web.HTTPSeeOther(self.url(me, HOME, ""))
         return web.Response(text=self.render_page(me, channel), content_type="text/html", charset="utf-8")
 
-    def channel_list(self) -> list[tuple[str, str]]:
-        """(id, label) of every channel and DM, the manual's first, then as created."""
+    def channel_list(self, me: Person) -> list[tuple[str, str]]:
+        """(id, label) of every channel, the manual's first, then as created; the person's DM with the bot (only
+        theirs, as in Slack) and their Home tab."""
         channels = [(c["id"], "#" + c["name"]) for c in self.standin.channels.values()]
-        dms = [("D" + p.id, f"DM · {p.title}") for p in PEOPLE]
-        return [*channels, *dms, (HOME, "Home tab")]
+        return [*channels, ("D" + me.id, "DM · ZZIK Ops Bot"), (HOME, "Home tab")]
+
+    def visible(self, me: Person, channel: str) -> bool:
+        """A channel, the person's own DM with the bot, or their Home tab: what that person can see in Slack."""
+        return channel in self.standin.channels or channel in ("D" + me.id, HOME)
 
     def render_page(self, me: Person, channel: str) -> str:
-        names = dict(self.channel_list())
+        names = dict(self.channel_list(me))
         title = names.get(channel, channel)
         self.renderer.channels = [(c["id"], c["name"]) for c in self.standin.channels.values()]
         nav = "".join(
             f'<li><a href="{esc(self.url(me, cid, opening=cid == HOME))}"{CURRENT if cid == channel else ""}>'
             f"{esc(label)}</a> <span class=count>{len(self.standin.history.get(cid, []))}</span></li>"
-            for cid, label in self.channel_list()
+            for cid, label in self.channel_list(me)
         )
         flashes = "".join(f"<p>{esc(text)}</p>" for text in self.flashes.pop(me.id, []))
         return PAGE.format(
@@ -367,7 +375,12 @@ class Demo:
         typed = str(form.get("text") or "").strip()
         if typed.startswith("/") and len(typed) > 1:
             command, _, rest = typed.partition(" ")
-            await self.send_command(me, channel, command, rest.strip())
+            if not self.visible(me, channel) or channel == HOME:
+                self.flash(me.id, "There is no such channel here: choose one of yours on the left, then send.")
+            elif command.lower() not in COMMANDS:  # Slack answers this itself, to that person only
+                self.flash(me.id, f"{command} is not a valid command. The app has {', '.join(COMMANDS)}.")
+            else:
+                await self.send_command(me, channel, command.lower(), rest.strip())
         elif typed:
             self.flash(me.id, "Type a slash command, e.g. /incident p1 Search is down (the bot answers commands).")
         raise web.HTTPSeeOther(self.url(me, channel))
@@ -416,7 +429,7 @@ class Demo:
         message changed since, and a click is never taken as another element's."""
         where = (form.get("where") or [""])[0]
         act = _act_of((form.get("act") or [""])[0])
-        blocks = self.blocks_at(where)
+        blocks = self.blocks_at(where) if self.reachable(self.person((form.get("as") or [""])[0]), where) else None
         if blocks is None or act is None:
             return None
         (ref, action_id, *option) = act
@@ -439,6 +452,17 @@ class Demo:
         if element.get("type") in _OPTIONED and any(v and v not in _values(element) for v in chosen):
             return None
         return where, block, element, [b, e, *option]
+
+    def reachable(self, me: Person, where: str) -> bool:
+        """Whether the person can see (so click in) that message, ephemeral answer, modal or Home tab."""
+        kind, _, rest = where.partition(":")
+        if kind == "msg":
+            return self.visible(me, rest.partition(":")[0])
+        if kind == "eph":
+            eph = self.standin.find_ephemeral(rest)
+            return eph is not None and eph.user == me.id
+        modal, view = self.standin.find_view(rest)
+        return modal.user == me.id if modal is not None else view is not None and view is self.standin.homes.get(me.id)
 
     def blocks_at(self, where: str) -> list[dict[str, Any]] | None:
         kind, _, rest = where.partition(":")
