@@ -389,7 +389,9 @@ def _main(argv: list[str] | None) -> int:
     for name, what in (("backup", "write the bot's database to FILE"), ("restore", "replace it with FILE")):
         sub.add_parser(name, help=f"{what} (pg_dump's custom format; embedded or DATABASE_URL)").add_argument("file")
     demo = sub.add_parser("demo", help="the whole bot in a browser, with a Slack stand-in (no Slack settings needed)")
-    demo.add_argument("--port", type=int, default=DEMO_PORT, help=f"the page's port on 127.0.0.1 (default {DEMO_PORT})")
+    demo.add_argument(
+        "--port", type=_port, default=DEMO_PORT, help=f"the page's port on 127.0.0.1 (default {DEMO_PORT})"
+    )
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
@@ -424,6 +426,17 @@ def _main(argv: list[str] | None) -> int:
 
 
 DEMO_PORT = 8000
+
+
+def _port(text: str) -> int:
+    """--port: a TCP port number (0: any free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
 
 
 def _demo(port: int) -> int:

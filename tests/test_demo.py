@@ -455,3 +455,14 @@ async def test_the_composer_sends_only_the_apps_commands_in_a_known_channel(demo
     said = await eventually(lambda: [e.text for e in demo.running.standin.ephemerals if e.user == "U0DAVE"])
     assert len(said) == 1
     assert not await demo.fetch("SELECT id FROM incidents")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "eighty"])
+def test_a_port_out_of_range_is_refused_in_one_line(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.__main__ import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", "--port", port])
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert "argument --port:" in said and "is not a port number" in said and "Traceback" not in said
