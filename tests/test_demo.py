@@ -466,3 +466,23 @@ def test_a_port_out_of_range_is_refused_in_one_line(port: str, capsys: pytest.Ca
     assert stopped.value.code == 2
     said = capsys.readouterr().err
     assert "argument --port:" in said and "is not a port number" in said and "Traceback" not in said
+
+
+async def test_only_this_machines_pages_may_use_the_page(demo: RunningDemo) -> None:
+    port = demo.url.rsplit(":", 1)[1]
+    async with demo.http.get(demo.url + "/", headers={"Host": f"evil.example:{port}"}) as answer:
+        assert answer.status == 403 and "Forbidden" in await answer.text()
+    async with demo.http.get(demo.url + "/", headers={"Host": f"localhost:{port}"}) as answer:
+        assert answer.status == 200
+    command = {"as": "U0DAVE", "c": INCIDENTS, "text": "/incident p1 From another site"}
+    for origin in ("http://evil.example", f"http://127.0.0.1:{int(port) + 1}", "null", f"https://localhost:{port}"):
+        async with demo.http.post(
+            demo.url + "/command", data=command, headers={"Origin": origin}, allow_redirects=False
+        ) as answer:
+            assert answer.status == 403, origin
+    async with demo.http.post(
+        demo.url + "/command", data=command, headers={"Origin": f"http://localhost:{port}"}, allow_redirects=False
+    ) as answer:
+        assert answer.status == 303
+    rows = await eventually(lambda: demo.fetch("SELECT title FROM incidents"))
+    assert [r["title"] for r in rows] == ["From another site"]  # only the page's own form's

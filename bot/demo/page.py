@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -90,7 +90,7 @@ class Demo:
     # -- the app ------------------------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024)
+        app = web.Application(client_max_size=256 * 1024, middlewares=[loopback_only])
         app.router.add_get("/", self.index)
         app.router.add_get("/version", self.version)
         app.router.add_get("/confirm", self.confirm_page)
@@ -743,6 +743,39 @@ class Demo:
         if self.silences.pop(request.match_info["id"], None) is None:
             return web.json_response("silence not found", status=404)
         return web.Response(status=200)
+
+
+# -- only this machine's browser: no other site's form, no DNS name rebound to 127.0.0.1 ----------------------------
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+
+
+def _ours(host: str | None, port: int, *, scheme: str | None = None) -> bool:
+    """Whether a Host (or an Origin's scheme and host) names this page: 127.0.0.1 or localhost, its port or none."""
+    if not host:
+        return False
+    try:
+        parts = urlsplit(f"{scheme or 'http'}://{host}")
+        given = parts.port
+    except ValueError:
+        return False
+    return parts.hostname in LOOPBACK and given in ((port,) if scheme else (None, port)) and scheme in (None, "http")
+
+
+@web.middleware
+async def loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """403 for a request whose Host is not 127.0.0.1/localhost (a rebound name), and for a POST from another
+    site's page (a foreign Origin): the page acts as anyone, so only a page it served may use it."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = int(sockname[1]) if sockname else 0
+    if not _ours(request.headers.get("Host"), port):
+        return web.Response(status=403, text=f"Forbidden: open the demo at http://127.0.0.1:{port}/\n")
+    origin = request.headers.get("Origin")
+    if request.method == "POST" and origin is not None:
+        scheme, _, host = origin.partition("://")
+        if not _ours(host, port, scheme=scheme):
+            return web.Response(status=403, text="Forbidden: a form from another site\n")
+    return await handler(request)
 
 
 # -- Slack's state and selections, from the page's form fields ------------------------------------------------------
