@@ -392,6 +392,7 @@ def _main(argv: list[str] | None) -> int:
     demo.add_argument(
         "--port", type=_port, default=DEMO_PORT, help=f"the page's port on 127.0.0.1 (default {DEMO_PORT})"
     )
+    demo.add_argument("--verbose", action="store_true", help="also the bot's info log lines (default: warnings only)")
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
@@ -399,7 +400,7 @@ def _main(argv: list[str] | None) -> int:
     if args.cmd == "rules":
         return _rules(args.config)
     if args.cmd == "demo":
-        return _demo(args.port)
+        return _demo(args.port, verbose=args.verbose)
     try:
         settings = load_settings()
         if args.cmd == "serve":
@@ -439,7 +440,7 @@ def _port(text: str) -> int:
     return port
 
 
-def _demo(port: int) -> int:
+def _demo(port: int, *, verbose: bool = False) -> int:
     """`zzik-bot demo`: the bot, a Slack stand-in and its page on 127.0.0.1 (bot/demo/run.py)."""
     from bot.demo.run import loopback_socket
 
@@ -451,10 +452,10 @@ def _demo(port: int) -> int:
         sock = loopback_socket(port)
     except OSError as exc:
         return _fail(f"--port {port} cannot be used on 127.0.0.1: {exc.strerror}")
-    return _run(lambda: _serve_demo(settings, sock))
+    return _run(lambda: _serve_demo(settings, sock, verbose=verbose))
 
 
-async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
+async def _serve_demo(settings: Settings, sock: socket.socket, *, verbose: bool = False) -> int:
     from bot.demo import run
 
     life = _Lifetime()
@@ -463,7 +464,8 @@ async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
     demo_settings = settings.model_copy(update={"database_url": own, "zzik_data_dir": settings.data_dir / "demo"})
     try:
         async with _database_url(demo_settings, life) as url:
-            running = await run.start(own or await run.fresh_database(url, sock.getsockname()[1]), sock, settings)
+            database = own or await run.fresh_database(url, sock.getsockname()[1])
+            running = await run.start(database, sock, settings, verbose=verbose)
             try:
                 print(
                     f"ZZIK Ops Bot demo: open http://127.0.0.1:{sock.getsockname()[1]}/ (Ctrl-C stops it)", flush=True

@@ -10,6 +10,7 @@ bot's data.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -74,10 +75,17 @@ class Running:
 
 
 async def start(
-    database_url: str, page_socket: socket.socket, base: Settings | None = None, *, configure_logging: bool = True
+    database_url: str,
+    page_socket: socket.socket,
+    base: Settings | None = None,
+    *,
+    configure_logging: bool = True,
+    verbose: bool = False,
 ) -> Running:
     """Start the stand-in, the bot (migrating its database) and the page on `page_socket`. The generated secrets
-    are masked in the logs; `configure_logging=False` leaves the process's logging as it is (tests)."""
+    are masked in the logs; `configure_logging=False` leaves the process's logging as it is (tests). The bot's
+    loggers say only warnings unless `verbose`: its info lines (each migration, each job) would bury the page's
+    address and the person's own actions."""
     standin = StandIn()
     await standin.start()
     for person in people.PEOPLE:
@@ -108,7 +116,7 @@ async def start(
     for secret in (keys.signing, keys.webhook, keys.pagerduty_webhook, keys.pagerduty_routing):
         log.register_secret(secret)
     if configure_logging:
-        log.configure(settings.log_format)
+        log.configure(settings.log_format, level=logging.INFO if verbose else logging.WARNING)
     bot = build(settings, people.config(page_url), db=Database(database_url, max_size=8))
     running = Running(standin, bot, Demo(standin, bot_url, keys))
     try:
