@@ -486,3 +486,23 @@ async def test_only_this_machines_pages_may_use_the_page(demo: RunningDemo) -> N
         assert answer.status == 303
     rows = await eventually(lambda: demo.fetch("SELECT title FROM incidents"))
     assert [r["title"] for r in rows] == ["From another site"]  # only the page's own form's
+
+
+async def test_a_choice_no_longer_offered_is_refused_and_one_offered_is_sent_by_its_value(demo: RunningDemo) -> None:
+    def option(value: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": value.title()}, "value": value}
+
+    overflow = {"type": "overflow", "action_id": "demo_more", "options": [option("snooze"), option("mute")]}
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "pick"}, "accessory": overflow}]
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": ALERTS, "text": "x", "blocks": blocks}
+    ) as answer:
+        ts = (await answer.json())["ts"]
+    page = await demo.page("U0ALICE", ALERTS)
+    assert button(page, "Mute") == json.dumps(["0.a", "demo_more", "mute"])
+    fields = {"as": "U0ALICE", "c": ALERTS, "where": f"msg:{ALERTS}:{ts}"}
+    await demo.post("/act", **fields, act=json.dumps(["0.a", "demo_more", "page"]))  # an option it never had
+    assert "That message has changed" in await demo.page("U0ALICE", ALERTS)
+    assert not demo.running.standin.ephemerals
+    await demo.post("/act", **fields, act=button(page, "Mute"))
+    await eventually(lambda: [e for e in demo.running.standin.ephemerals if e.user == "U0ALICE"])

@@ -437,19 +437,10 @@ class Demo:
         if not b.isdigit() or int(b) >= len(blocks):
             return None
         block = blocks[int(b)]
-        if e == "a":
-            element = block.get("accessory")
-        elif e == "0" and block.get("type") == "input":
-            element = block.get("element")
-        else:
-            elements = block.get("elements") or []
-            element = elements[int(e)] if e.isdigit() and int(e) < len(elements) else None
-        if not isinstance(element, dict) or str(element.get("action_id") or "") != action_id:
+        element = _element_at(block, e)
+        if element is None or str(element.get("action_id") or "") != action_id:
             return None
-        if option and option[0] not in [str(o.get("value")) for o in options_of(element)]:
-            return None
-        chosen = form.get(f"s.{ref}", [])
-        if element.get("type") in _OPTIONED and any(v and v not in _values(element) for v in chosen):
+        if not _offers(element, [*option, *form.get(f"s.{ref}", [])]):
             return None
         return where, block, element, [b, e, *option]
 
@@ -788,7 +779,7 @@ def _lists(form: MultiDictProxy[Any]) -> dict[str, list[str]]:
     return out
 
 
-_OPTIONED = frozenset({"checkboxes", "radio_buttons", "static_select", "multi_static_select"})
+_OPTIONED = frozenset({"overflow", "checkboxes", "radio_buttons", "static_select", "multi_static_select"})
 
 
 def _act_of(raw: str) -> list[str] | None:
@@ -802,8 +793,24 @@ def _act_of(raw: str) -> list[str] | None:
     return act
 
 
-def _values(element: dict[str, Any]) -> list[str]:
-    return [str(o.get("value")) for o in options_of(element)]
+def _element_at(block: dict[str, Any], e: str) -> dict[str, Any] | None:
+    """A block's element by its place: `a` its accessory, `0` an input's element, else the n-th of its elements."""
+    if e == "a":
+        element = block.get("accessory")
+    elif e == "0" and block.get("type") == "input":
+        element = block.get("element")
+    else:
+        elements = block.get("elements") or []
+        element = elements[int(e)] if e.isdigit() and int(e) < len(elements) else None
+    return element if isinstance(element, dict) else None
+
+
+def _offers(element: dict[str, Any], chosen: list[str]) -> bool:
+    """Whether an element with options (an overflow, checkboxes, a static select...) still offers each value."""
+    if element.get("type") not in _OPTIONED:
+        return True
+    values = {str(o.get("value")) for o in options_of(element)}
+    return all(v in values for v in chosen if v)
 
 
 def _option(option: dict[str, Any]) -> dict[str, Any]:
