@@ -276,4 +276,4 @@ async def test_a_new_user_runs_the_demo_and_handles_an_incident_in_the_browser(
     log = await asyncio.to_thread(demo_process.log.read_text)
     assert "ZZIK Ops Bot demo: open http://127.0.0.1:" in log  # the address, printed on start
     assert "Traceback" not in log
-    assert "migration applied" not in log and "job" not in log.lower()  # quiet: the bot's info lines need --verbose
+    assert "migration applied" not in log  # quiet: the bot's info lines (migrations, jobs) need --verbose
