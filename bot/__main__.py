@@ -399,7 +399,10 @@ def _main(argv: list[str] | None) -> int:
     for name, what in (("backup", "write the bot's database to FILE"), ("restore", "replace it with FILE")):
         sub.add_parser(name, help=f"{what} (pg_dump's custom format; embedded or DATABASE_URL)").add_argument("file")
     demo = sub.add_parser("demo", help="the whole bot in a browser, with a Slack stand-in (no Slack settings needed)")
-    demo.add_argument("--port", type=int, default=DEMO_PORT, help=f"the page's port on 127.0.0.1 (default {DEMO_PORT})")
+    demo.add_argument(
+        "--port", type=_port, default=DEMO_PORT, help=f"the page's port on 127.0.0.1 (default {DEMO_PORT})"
+    )
+    demo.add_argument("--verbose", action="store_true", help="also the bot's info log lines (default: warnings only)")
     args = parser.parse_args(argv)
 
     if args.cmd == "check-config":
@@ -407,7 +410,7 @@ def _main(argv: list[str] | None) -> int:
     if args.cmd == "rules":
         return _rules(args.config)
     if args.cmd == "demo":
-        return _demo(args.port)
+        return _demo(args.port, verbose=args.verbose)
     try:
         settings = load_settings()
         if args.cmd == "serve":
@@ -436,7 +439,18 @@ def _main(argv: list[str] | None) -> int:
 DEMO_PORT = 8000
 
 
-def _demo(port: int) -> int:
+def _port(text: str) -> int:
+    """--port: a TCP port number (0: any free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
+def _demo(port: int, *, verbose: bool = False) -> int:
     """`zzik-bot demo`: the bot, a Slack stand-in and its page on 127.0.0.1 (bot/demo/run.py)."""
     from bot.demo.run import loopback_socket
 
@@ -448,10 +462,10 @@ def _demo(port: int) -> int:
         sock = loopback_socket(port)
     except OSError as exc:
         return _fail(f"--port {port} cannot be used on 127.0.0.1: {exc.strerror}")
-    return _run(lambda: _serve_demo(settings, sock))
+    return _run(lambda: _serve_demo(settings, sock, verbose=verbose))
 
 
-async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
+async def _serve_demo(settings: Settings, sock: socket.socket, *, verbose: bool = False) -> int:
     from bot.demo import run
 
     life = _Lifetime()
@@ -461,7 +475,8 @@ async def _serve_demo(settings: Settings, sock: socket.socket) -> int:
 
     async def serve() -> None:
         async with _database_url(demo_settings, life) as url:
-            running = await run.start(own or await run.fresh_database(url), sock, settings)
+            database = own or await run.fresh_database(url, sock.getsockname()[1])
+            running = await run.start(database, sock, settings, verbose=verbose)
             try:
                 print(
                     f"ZZIK Ops Bot demo: open http://127.0.0.1:{sock.getsockname()[1]}/ (Ctrl-C stops it)", flush=True

@@ -5,6 +5,8 @@ text, block_actions and view_submission payloads, signed hooks. The bot is the r
 from __future__ import annotations
 
 import html
+import json
+import pathlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,8 +17,9 @@ import asyncpg
 import pytest
 
 from bot.demo import run
-from bot.demo.render import Renderer
-from bot.demo.standin import StandIn
+from bot.demo.page import Demo, Secrets
+from bot.demo.render import EMOJI, Renderer
+from bot.demo.standin import Answering, Modal, StandIn
 from tests.conftest import eventually
 from tests.processes import scratch_database
 
@@ -84,7 +87,7 @@ def button(page: str, label: str) -> str:
     """The `act` value of the (first) button labelled `label`."""
     found = re.search(rf'<button type="submit" name="act" value="([^"]+)"[^>]*>{re.escape(label)}</button>', page)
     assert found, f"no button {label!r}"
-    return found[1]
+    return html.unescape(found[1])
 
 
 def incident_channel(demo: RunningDemo) -> str:
@@ -134,6 +137,29 @@ async def test_acknowledging_with_the_button_without_javascript(demo: RunningDem
     assert "INC-1" in await demo.page("U0ALICE", incident_channel(demo))
 
 
+async def test_a_click_on_a_stale_page_is_refused_not_taken_as_another_button(demo: RunningDemo) -> None:
+    await demo.post("/command", **{"as": "U0DAVE", "c": INCIDENTS, "text": "/incident p1 Search is down"})
+    stale = await eventually(lambda: _when(demo.page("U0BOB", INCIDENTS), "Acknowledge</button>"))
+    fields, acknowledge = form_of(stale, "Search is down"), button(stale, "Acknowledge")
+    await demo.post("/act", **{**fields, "as": "U0ALICE"}, act=acknowledge)
+    await eventually(lambda: demo.fetch(ACKNOWLEDGED))
+    now = await eventually(lambda: _when(demo.page("U0ALICE", INCIDENTS), "You acknowledged INC-1."))
+    refs = [json.loads(html.unescape(v)) for v in re.findall(r'name="act" value="([^"]+)"', messages(now))]
+    ref = json.loads(acknowledge)[0]
+    assert [a for r, a, *_ in refs if r == ref and a != json.loads(acknowledge)[1]]  # another button is there now
+    sent = len([c for c in demo.running.standin.calls if c.method == "chat.update"])
+    # Bob's page still shows Acknowledge where the message now has another button: his click sends nothing.
+    await demo.post("/act", **fields, act=acknowledge)
+    page = await demo.page("U0BOB", INCIDENTS)
+    assert "That message has changed since the page was shown" in page
+    assert not [e for e in demo.running.standin.ephemerals if e.user == "U0BOB"]
+    assert (await demo.fetch("SELECT commander FROM incidents"))[0]["commander"] != "U0BOB"
+    assert len([c for c in demo.running.standin.calls if c.method == "chat.update"]) == sent
+    # A choice no longer offered (an option value the element does not have) is refused the same way.
+    await demo.post("/act", **fields, act=json.dumps(["0.0", "nope", "gone"]))
+    assert "That message has changed" in await demo.page("U0BOB", INCIDENTS)
+
+
 async def test_a_modal_is_a_form_and_the_bots_errors_are_shown_on_it(demo: RunningDemo) -> None:
     await demo.post("/command", **{"as": "U0CAROL", "c": INCIDENTS, "text": "/incident"})
     page = await eventually(lambda: _when(demo.page("U0CAROL", INCIDENTS), 'role="dialog"'))
@@ -142,7 +168,7 @@ async def test_a_modal_is_a_form_and_the_bots_errors_are_shown_on_it(demo: Runni
     assert 'role="dialog"' not in await demo.page("U0DAVE", INCIDENTS)  # only the person who asked sees it
     hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', modal[0]))
     title, severity = re.findall(r'<label for="(s\.\d+\.0)">(?:Title|Severity)</label>', modal[0])
-    p2 = re.search(r'<option value="(\d+)">P2 ', modal[0])
+    p2 = re.search(r'<option value="([^"]+)">P2 ', modal[0])
     assert p2
     # Empty: refused by the "client", as Slack's refuses a required field left empty (nothing sent).
     await demo.post("/submit", **hidden, **{severity: p2[1]})
@@ -175,12 +201,14 @@ async def test_the_sample_alert_pagerduty_acknowledgement_and_pipeline_callback(
     await demo.post("/command", **{"as": "U0BOB", "c": "C0DEPLOYS", "text": "/deploy staging v1.4.2"})
     page = await eventually(lambda: _when(demo.page("U0BOB", "C0DEPLOYS"), "Start deploy</button>"))
     fields = form_of(page, "Pre-deployment checklist")
-    ticks = re.search(r'<div class="choices checkboxes" data-apply="([\d.]+)">', page)
+    ticks = re.search(r'<div class="choices checkboxes" data-apply="([\d.]+)">(.*?)</div>', page, re.DOTALL)
     assert ticks
+    values = [html.unescape(v) for v in re.findall(r'type="checkbox" [^>]*value="([^"]*)"', ticks[2])]
+    assert len(values) == 7
     # Ticking the checklist: checkboxes and their Apply button send Slack's whole selection at once.
     async with demo.http.post(
         demo.url + "/act",
-        data=[*fields.items(), ("act", ticks[1]), *((f"s.{ticks[1]}", str(i)) for i in range(7))],
+        data=[*fields.items(), ("act", button(ticks[2], "Apply")), *((f"s.{ticks[1]}", v) for v in values)],
         allow_redirects=False,
     ) as answer:
         assert answer.status == 303
@@ -210,7 +238,7 @@ async def test_a_button_with_a_confirm_dialog_asks_first(demo: RunningDemo) -> N
         demo.running.standin.url + "chat.postMessage", json={"channel": ALERTS, "text": "x", "blocks": blocks}
     ) as answer:
         ts = (await answer.json())["ts"]
-    fields = {"as": "U0ALICE", "c": ALERTS, "where": f"msg:{ALERTS}:{ts}", "act": "0.0"}
+    fields = {"as": "U0ALICE", "c": ALERTS, "where": f"msg:{ALERTS}:{ts}", "act": json.dumps(["0.0", "demo_x"])}
     asking = await demo.post("/act", **fields)
     assert asking.startswith("/confirm?")
     async with demo.http.get(demo.url + asking) as answer:
@@ -282,6 +310,20 @@ def test_mrkdwn_is_escaped_before_it_is_formatted() -> None:
     assert renderer.text({"type": "plain_text", "text": "*not bold* <b>"}) == "*not bold* &lt;b&gt;"
 
 
+def test_labels_of_unknown_mentions_are_escaped_once() -> None:
+    renderer = Renderer({}.get, {}.get)
+    shown = renderer.mrkdwn("<@U0NOPE|a&amp;b> <#C0NOPE|x&lt;y>")
+    assert shown == '<span class="mention">@a&amp;b</span> <span class="mention">#x&lt;y</span>'
+
+
+def test_tel_links_are_links_as_mailto_is() -> None:
+    renderer = Renderer({}.get, {}.get)
+    assert renderer.mrkdwn("<tel:+15551234567|+1 555 123 4567> <mailto:a@x.example|a>") == (
+        '<a href="tel:+15551234567" rel="noopener noreferrer">+1 555 123 4567</a> '
+        '<a href="mailto:a@x.example" rel="noopener noreferrer">a</a>'
+    )
+
+
 async def test_the_stand_in_refuses_what_slack_refuses() -> None:
     standin = StandIn()
     standin.add_user("U0ALICE", "alice")
@@ -312,3 +354,155 @@ async def test_the_stand_in_refuses_what_slack_refuses() -> None:
             assert (message.text, message.edited) == ("two", True)
     finally:
         await standin.stop()
+
+
+async def test_two_demos_at_once_each_have_their_own_database(pg_dsn: str) -> None:
+    one, two = run.loopback_socket(0), run.loopback_socket(0)
+    ports = [one.getsockname()[1], two.getsockname()[1]]
+    try:
+        first = await run.fresh_database(pg_dsn, ports[0])
+        conn = await asyncpg.connect(first)
+        try:
+            await conn.execute("CREATE TABLE kept (x int)")
+            second = await run.fresh_database(pg_dsn, ports[1])  # the second demo starts while the first runs
+            assert second != first and second.endswith(f"/zzik_demo_{ports[1]}")
+            assert await conn.fetchval("SELECT count(*) FROM kept") == 0  # the first's connection and data live on
+        finally:
+            await conn.close()
+    finally:
+        one.close()
+        two.close()
+        admin = await asyncpg.connect(pg_dsn)
+        try:
+            for port in ports:
+                await admin.execute(f'DROP DATABASE IF EXISTS "zzik_demo_{port}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def test_an_ack_or_a_modal_answer_slack_would_refuse_is_refused_and_shows_nothing() -> None:
+    standin = StandIn()
+    demo = Demo(standin, "http://127.0.0.1:1", Secrets("s", "w", "r", "p"))
+    me = demo.person("U0ALICE")
+    too_many = json.dumps({"text": "x", "blocks": [{"type": "divider"}] * 51})
+    demo.take_ack(me, Answering(me.id, INCIDENTS), 200, too_many, "`/incident`")
+    assert not standin.ephemerals and not standin.history
+    assert standin.refused == [("ack", ["51 blocks (at most 50)"])]
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    modal = Modal("V1", me.id, view)
+    standin.modals[me.id] = [modal]
+    long_title = {**view, "title": {"type": "plain_text", "text": "a title longer than Slack's 24"}}
+    demo.take_view_answer(me, modal, json.dumps({"response_action": "update", "view": long_title}))
+    assert standin.modals[me.id] == [modal] and modal.view == view  # kept as it was
+    assert standin.refused[-1][0] == "view_submission response_action update"
+    # What Slack takes is still taken.
+    demo.take_ack(me, Answering(me.id, INCIDENTS), 200, json.dumps({"text": "fine"}), "`/incident`")
+    assert [e.text for e in standin.ephemerals] == ["fine"]
+
+
+# An emoji code in the bot's text: `:name:` not glued to a word, an id or a placeholder (`{id}:ack:{deadline}`).
+EMOJI_CODE = re.compile(r"(?<![\w}>?:]):([a-z][a-z0-9_+-]*):(?![\w{<])")
+
+
+def test_every_emoji_code_the_bot_uses_is_shown_as_an_emoji() -> None:
+    root = pathlib.Path(__file__).parent.parent / "bot"
+    used = {
+        name
+        for path in root.rglob("*")
+        if path.suffix in (".py", ".yml")
+        for name in EMOJI_CODE.findall(path.read_text())
+    }
+    assert {"mega", "ambulance", "books", "white_check_mark"} <= used  # the grep finds them
+    assert sorted(used - EMOJI.keys()) == []
+    assert Renderer({}.get, {}.get).mrkdwn(":mega: :ambulance: :books:") == "📣 🚑 📚"
+
+
+async def test_only_the_acting_persons_dm_with_the_bot_is_listed_and_shown(demo: RunningDemo) -> None:
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": "U0BOB", "text": "Bob alone *secret*"}
+    ) as answer:
+        posted = await answer.json()
+    assert posted["channel"] == "DU0BOB"
+    assert "Bob alone <b>secret</b>" in messages(await demo.page("U0BOB", "DU0BOB"))
+    page = await demo.page("U0ALICE", INCIDENTS)
+    assert "c=DU0ALICE" in page and "c=DU0BOB" not in page and "DM · ZZIK Ops Bot" in page
+    async with demo.http.get(demo.url + "/", params={"as": "U0ALICE", "c": "DU0BOB"}, allow_redirects=False) as got:
+        assert (got.status, got.headers["Location"]) == (303, "/?c=DU0ALICE&as=U0ALICE")
+    assert "secret" not in await demo.page("U0ALICE", "DU0ALICE")
+    # Nor can Alice click in it (a form made up from Bob's page).
+    blocks = [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}}]}]
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": "DU0BOB", "text": "x", "blocks": blocks}
+    ) as answer:
+        ts = (await answer.json())["ts"]
+    act = button(await demo.page("U0BOB", "DU0BOB"), "Go")
+    await demo.post("/act", **{"as": "U0ALICE", "c": "DU0ALICE", "where": f"msg:DU0BOB:{ts}", "act": act})
+    assert "That message has changed" in await demo.page("U0ALICE", "DU0ALICE")
+    assert not demo.running.standin.ephemerals
+
+
+async def test_the_composer_sends_only_the_apps_commands_in_a_known_channel(demo: RunningDemo) -> None:
+    await demo.post("/command", **{"as": "U0DAVE", "c": INCIDENTS, "text": "/foo bar"})
+    page = await demo.page("U0DAVE", INCIDENTS)
+    assert "/foo is not a valid command." in page and "/incident" in page
+    assert "/foo is not a valid command." not in await demo.page("U0ALICE", INCIDENTS)  # Dave's alone
+    await demo.post("/command", **{"as": "U0DAVE", "c": "C0NOPE", "text": "/incident p1 Nowhere"})
+    assert "There is no such channel here" in await demo.page("U0DAVE", INCIDENTS)
+    await demo.post("/command", **{"as": "U0DAVE", "c": "DU0BOB", "text": "/incident list"})
+    assert "There is no such channel here" in await demo.page("U0DAVE", INCIDENTS)
+    # Nothing reached the bot: it answers every command it gets (here it got none).
+    await demo.post("/command", **{"as": "U0DAVE", "c": INCIDENTS, "text": "/incident list"})
+    said = await eventually(lambda: [e.text for e in demo.running.standin.ephemerals if e.user == "U0DAVE"])
+    assert len(said) == 1
+    assert not await demo.fetch("SELECT id FROM incidents")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "eighty"])
+def test_a_port_out_of_range_is_refused_in_one_line(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.__main__ import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["demo", "--port", port])
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert "argument --port:" in said and "is not a port number" in said and "Traceback" not in said
+
+
+async def test_only_this_machines_pages_may_use_the_page(demo: RunningDemo) -> None:
+    port = demo.url.rsplit(":", 1)[1]
+    async with demo.http.get(demo.url + "/", headers={"Host": f"evil.example:{port}"}) as answer:
+        assert answer.status == 403 and "Forbidden" in await answer.text()
+    async with demo.http.get(demo.url + "/", headers={"Host": f"localhost:{port}"}) as answer:
+        assert answer.status == 200
+    command = {"as": "U0DAVE", "c": INCIDENTS, "text": "/incident p1 From another site"}
+    for origin in ("http://evil.example", f"http://127.0.0.1:{int(port) + 1}", "null", f"https://localhost:{port}"):
+        async with demo.http.post(
+            demo.url + "/command", data=command, headers={"Origin": origin}, allow_redirects=False
+        ) as answer:
+            assert answer.status == 403, origin
+    async with demo.http.post(
+        demo.url + "/command", data=command, headers={"Origin": f"http://localhost:{port}"}, allow_redirects=False
+    ) as answer:
+        assert answer.status == 303
+    rows = await eventually(lambda: demo.fetch("SELECT title FROM incidents"))
+    assert [r["title"] for r in rows] == ["From another site"]  # only the page's own form's
+
+
+async def test_a_choice_no_longer_offered_is_refused_and_one_offered_is_sent_by_its_value(demo: RunningDemo) -> None:
+    def option(value: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": value.title()}, "value": value}
+
+    overflow = {"type": "overflow", "action_id": "demo_more", "options": [option("snooze"), option("mute")]}
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "pick"}, "accessory": overflow}]
+    async with demo.http.post(
+        demo.running.standin.url + "chat.postMessage", json={"channel": ALERTS, "text": "x", "blocks": blocks}
+    ) as answer:
+        ts = (await answer.json())["ts"]
+    page = await demo.page("U0ALICE", ALERTS)
+    assert button(page, "Mute") == json.dumps(["0.a", "demo_more", "mute"])
+    fields = {"as": "U0ALICE", "c": ALERTS, "where": f"msg:{ALERTS}:{ts}"}
+    await demo.post("/act", **fields, act=json.dumps(["0.a", "demo_more", "page"]))  # an option it never had
+    assert "That message has changed" in await demo.page("U0ALICE", ALERTS)
+    assert not demo.running.standin.ephemerals
+    await demo.post("/act", **fields, act=button(page, "Mute"))
+    await eventually(lambda: [e for e in demo.running.standin.ephemerals if e.user == "U0ALICE"])

@@ -95,6 +95,15 @@ async def test_a_p1_triggers_once_and_is_acknowledged_and_resolved_on_both_sides
     assert [e["sent_at"] is not None for e in await pd_events(bot)] == [True, True, True]
 
 
+async def test_the_summary_pagerduty_gets_is_plain_text_not_slacks_encoding(
+    bot: RunningBot, pagerduty: FakePagerDuty
+) -> None:
+    # Slack sends the command's text encoded: entities and a mention, as the title is stored.
+    await bot.slack.command("/incident", "p1 db down &amp; &lt;broken&gt; <@U0BOB|bob>", encoded=True)
+    await eventually(lambda: pagerduty.received)
+    assert pagerduty.received[0]["payload"]["summary"] == "INC-1 P1: db down & <broken> bob"
+
+
 async def test_pagerduty_429_and_500_are_retried_in_order(
     bot: RunningBot, pagerduty: FakePagerDuty, fake_slack: FakeSlack, clock: FrozenClock
 ) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -24,6 +24,8 @@ from bot.demo import wire
 from bot.demo.people import PEOPLE, Person
 from bot.demo.render import STATEFUL, Renderer, esc, options_of
 from bot.demo.standin import BOT_USER, Answering, Ephemeral, Message, Modal, StandIn
+from bot.fakeslack import check_message, check_view
+from bot.slack.commands import COMMANDS
 from bot.web.signing import signed_headers as zzik_signed_headers
 from bot.web.signing import verify as zzik_verify
 
@@ -88,7 +90,7 @@ class Demo:
     # -- the app ------------------------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024)
+        app = web.Application(client_max_size=256 * 1024, middlewares=[loopback_only])
         app.router.add_get("/", self.index)
         app.router.add_get("/version", self.version)
         app.router.add_get("/confirm", self.confirm_page)
@@ -162,25 +164,32 @@ class Demo:
     async def index(self, request: web.Request) -> web.Response:
         me = self.person(request.query.get("as"))
         channel = request.query.get("c") or self.standin.channel_id("zzik-incidents")
+        if not self.visible(me, channel):  # someone else's DM with the bot, or no such channel
+            self.flash(me.id, "That conversation is not one of yours: your channels and your DM with the bot.")
+            raise web.HTTPSeeOther(self.url(me, "D" + me.id, ""))
         if channel == HOME and request.query.get("open"):
             await self.open_home(me)  # as Slack tells the bot when the tab is opened; then the tab, without `open`
             raise web.HTTPSeeOther(self.url(me, HOME, ""))
         return web.Response(text=self.render_page(me, channel), content_type="text/html", charset="utf-8")
 
-    def channel_list(self) -> list[tuple[str, str]]:
-        """(id, label) of every channel and DM, the manual's first, then as created."""
+    def channel_list(self, me: Person) -> list[tuple[str, str]]:
+        """(id, label) of every channel, the manual's first, then as created; the person's DM with the bot (only
+        theirs, as in Slack) and their Home tab."""
         channels = [(c["id"], "#" + c["name"]) for c in self.standin.channels.values()]
-        dms = [("D" + p.id, f"DM · {p.title}") for p in PEOPLE]
-        return [*channels, *dms, (HOME, "Home tab")]
+        return [*channels, ("D" + me.id, "DM · ZZIK Ops Bot"), (HOME, "Home tab")]
+
+    def visible(self, me: Person, channel: str) -> bool:
+        """A channel, the person's own DM with the bot, or their Home tab: what that person can see in Slack."""
+        return channel in self.standin.channels or channel in ("D" + me.id, HOME)
 
     def render_page(self, me: Person, channel: str) -> str:
-        names = dict(self.channel_list())
+        names = dict(self.channel_list(me))
         title = names.get(channel, channel)
         self.renderer.channels = [(c["id"], c["name"]) for c in self.standin.channels.values()]
         nav = "".join(
             f'<li><a href="{esc(self.url(me, cid, opening=cid == HOME))}"{CURRENT if cid == channel else ""}>'
             f"{esc(label)}</a> <span class=count>{len(self.standin.history.get(cid, []))}</span></li>"
-            for cid, label in self.channel_list()
+            for cid, label in self.channel_list(me)
         )
         flashes = "".join(f"<p>{esc(text)}</p>" for text in self.flashes.pop(me.id, []))
         return PAGE.format(
@@ -366,7 +375,12 @@ class Demo:
         typed = str(form.get("text") or "").strip()
         if typed.startswith("/") and len(typed) > 1:
             command, _, rest = typed.partition(" ")
-            await self.send_command(me, channel, command, rest.strip())
+            if not self.visible(me, channel) or channel == HOME:
+                self.flash(me.id, "There is no such channel here: choose one of yours on the left, then send.")
+            elif command.lower() not in COMMANDS:  # Slack answers this itself, to that person only
+                self.flash(me.id, f"{command} is not a valid command. The app has {', '.join(COMMANDS)}.")
+            else:
+                await self.send_command(me, channel, command.lower(), rest.strip())
         elif typed:
             self.flash(me.id, "Type a slash command, e.g. /incident p1 Search is down (the bot answers commands).")
         raise web.HTTPSeeOther(self.url(me, channel))
@@ -400,28 +414,46 @@ class Demo:
         except ValueError:
             message = {"text": answer}
         if isinstance(message, dict) and (message.get("text") or message.get("blocks")):
+            errors = check_message(message)
+            if errors:  # Slack shows nothing of an ack it cannot show; the page lists it with the other refusals
+                self.standin.refused.append(("ack", errors))
+                self.standin.version += 1
+                return
             self.standin.respond(answering, message)
 
     # -- writing: clicks and choices -------------------------------------------------------------------------------
 
     def locate(self, form: dict[str, list[str]]) -> tuple[str, Any, dict[str, Any], list[str]] | None:
-        """(where, the message/ephemeral/view, the element acted on, [block index, element ref, option]) or None."""
+        """(where, the block, the element acted on, [block index, element ref, option value]) or None when the
+        element at that place no longer has the action_id the page showed (or no longer offers that option): the
+        message changed since, and a click is never taken as another element's."""
         where = (form.get("where") or [""])[0]
-        act = (form.get("act") or [""])[0].split(".")
-        blocks = self.blocks_at(where)
-        if blocks is None or len(act) < 2 or not act[0].isdigit() or int(act[0]) >= len(blocks):
+        act = _act_of((form.get("act") or [""])[0])
+        blocks = self.blocks_at(where) if self.reachable(self.person((form.get("as") or [""])[0]), where) else None
+        if blocks is None or act is None:
             return None
-        block = blocks[int(act[0])]
-        if act[1] == "a":
-            element = block.get("accessory")
-        elif act[1] == "0" and block.get("type") == "input":
-            element = block.get("element")
-        else:
-            elements = block.get("elements") or []
-            element = elements[int(act[1])] if act[1].isdigit() and int(act[1]) < len(elements) else None
-        if not isinstance(element, dict):
+        (ref, action_id, *option) = act
+        b, _, e = ref.partition(".")
+        if not b.isdigit() or int(b) >= len(blocks):
             return None
-        return where, block, element, act
+        block = blocks[int(b)]
+        element = _element_at(block, e)
+        if element is None or str(element.get("action_id") or "") != action_id:
+            return None
+        if not _offers(element, [*option, *form.get(f"s.{ref}", [])]):
+            return None
+        return where, block, element, [b, e, *option]
+
+    def reachable(self, me: Person, where: str) -> bool:
+        """Whether the person can see (so click in) that message, ephemeral answer, modal or Home tab."""
+        kind, _, rest = where.partition(":")
+        if kind == "msg":
+            return self.visible(me, rest.partition(":")[0])
+        if kind == "eph":
+            eph = self.standin.find_ephemeral(rest)
+            return eph is not None and eph.user == me.id
+        modal, view = self.standin.find_view(rest)
+        return modal.user == me.id if modal is not None else view is not None and view is self.standin.homes.get(me.id)
 
     def blocks_at(self, where: str) -> list[dict[str, Any]] | None:
         kind, _, rest = where.partition(":")
@@ -556,6 +588,12 @@ class Demo:
             reply = {}
         if not isinstance(reply, dict):
             reply = {}
+        if reply.get("response_action") in ("update", "push"):
+            errors = check_view(reply.get("view")) or ([] if isinstance(reply.get("view"), dict) else ["view missing"])
+            if errors:  # Slack keeps the modal as it was; the page lists the refusal
+                self.standin.refused.append((f"view_submission response_action {reply['response_action']}", errors))
+                self.standin.version += 1
+                return
         if reply.get("response_action") != "errors":
             modal.errors, modal.typed = {}, {}
         self.standin.open_view_answer(me.id, modal, reply)
@@ -698,6 +736,39 @@ class Demo:
         return web.Response(status=200)
 
 
+# -- only this machine's browser: no other site's form, no DNS name rebound to 127.0.0.1 ----------------------------
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost"})
+
+
+def _ours(host: str | None, port: int, *, scheme: str | None = None) -> bool:
+    """Whether a Host (or an Origin's scheme and host) names this page: 127.0.0.1 or localhost, its port or none."""
+    if not host:
+        return False
+    try:
+        parts = urlsplit(f"{scheme or 'http'}://{host}")
+        given = parts.port
+    except ValueError:
+        return False
+    return parts.hostname in LOOPBACK and given in ((port,) if scheme else (None, port)) and scheme in (None, "http")
+
+
+@web.middleware
+async def loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """403 for a request whose Host is not 127.0.0.1/localhost (a rebound name), and for a POST from another
+    site's page (a foreign Origin): the page acts as anyone, so only a page it served may use it."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = int(sockname[1]) if sockname else 0
+    if not _ours(request.headers.get("Host"), port):
+        return web.Response(status=403, text=f"Forbidden: open the demo at http://127.0.0.1:{port}/\n")
+    origin = request.headers.get("Origin")
+    if request.method == "POST" and origin is not None:
+        scheme, _, host = origin.partition("://")
+        if not _ours(host, port, scheme=scheme):
+            return web.Response(status=403, text="Forbidden: a form from another site\n")
+    return await handler(request)
+
+
 # -- Slack's state and selections, from the page's form fields ------------------------------------------------------
 
 
@@ -706,6 +777,40 @@ def _lists(form: MultiDictProxy[Any]) -> dict[str, list[str]]:
     for key, value in form.items():
         out.setdefault(key, []).append(str(value))
     return out
+
+
+_OPTIONED = frozenset({"overflow", "checkboxes", "radio_buttons", "static_select", "multi_static_select"})
+
+
+def _act_of(raw: str) -> list[str] | None:
+    """A button's `act` value (render.act_value): [ref, action_id(, option value)], or None if it is not one."""
+    try:
+        act = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(act, list) or len(act) not in (2, 3) or not all(isinstance(a, str) for a in act):
+        return None
+    return act
+
+
+def _element_at(block: dict[str, Any], e: str) -> dict[str, Any] | None:
+    """A block's element by its place: `a` its accessory, `0` an input's element, else the n-th of its elements."""
+    if e == "a":
+        element = block.get("accessory")
+    elif e == "0" and block.get("type") == "input":
+        element = block.get("element")
+    else:
+        elements = block.get("elements") or []
+        element = elements[int(e)] if e.isdigit() and int(e) < len(elements) else None
+    return element if isinstance(element, dict) else None
+
+
+def _offers(element: dict[str, Any], chosen: list[str]) -> bool:
+    """Whether an element with options (an overflow, checkboxes, a static select...) still offers each value."""
+    if element.get("type") not in _OPTIONED:
+        return True
+    values = {str(o.get("value")) for o in options_of(element)}
+    return all(v in values for v in chosen if v)
 
 
 def _option(option: dict[str, Any]) -> dict[str, Any]:
@@ -725,8 +830,8 @@ def action_of(block: dict[str, Any], element: dict[str, Any], act: list[str], fo
             action["style"] = element["style"]
     elif element.get("type") == "overflow":
         options = options_of(element)
-        pick = int(act[2]) if len(act) > 2 and act[2].isdigit() and int(act[2]) < len(options) else 0
-        action["selected_option"] = _option(options[pick])
+        pick = next((o for o in options if len(act) > 2 and str(o.get("value")) == act[2]), options[0])
+        action["selected_option"] = _option(pick)
     else:
         action.update(selection(element, form.get(f"s.{act[0]}.{act[1]}", [])))
     return action
@@ -752,7 +857,8 @@ def selection(element: dict[str, Any], raw: list[str]) -> dict[str, Any]:
     raw = [v for v in raw if v != ""]
     if kind in ("checkboxes", "multi_static_select", "multi_external_select", "radio_buttons", "static_select"):
         options = options_of(element)
-        picked = [_option(options[int(v)]) for v in raw if v.isdigit() and int(v) < len(options)]
+        by_value = {str(o.get("value")): o for o in reversed(options)}  # the first of equal values, as shown
+        picked = [_option(by_value[v]) for v in raw if v in by_value]
         if kind in ("radio_buttons", "static_select"):
             return {"type": kind, "selected_option": picked[0] if picked else None}
         return {"type": kind, "selected_options": picked}
@@ -852,9 +958,13 @@ escaped. Try <code>/incident help</code>, <code>/oncall</code>, <code>/deploy st
       if (apply) apply.click();
     }});
   }});
+  function typing(el) {{  // a text field changed from what the page was shown with (a reload would lose it)
+    var text = el.tagName === 'TEXTAREA' || /^(text|number|email|url|search|date|time)$/.test(el.type);
+    return text && el.value !== el.defaultValue;
+  }}
   function busy() {{
-    var a = document.activeElement;
-    return (a && /INPUT|TEXTAREA|SELECT/.test(a.tagName) && a.value) || document.querySelector('.modal');
+    return Array.prototype.some.call(document.querySelectorAll('input, textarea'), typing) ||
+      document.querySelector('.modal');
   }}
   setInterval(function () {{
     fetch('/version').then(function (r) {{ return r.json(); }}).then(function (v) {{

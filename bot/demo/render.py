@@ -1,15 +1,18 @@
 """Slack's mrkdwn and Block Kit as HTML, faithfully enough to use: every text is HTML-escaped before any markup is
-added (the markup is ours, never the text's), links only to http(s) and mailto.
+added (the markup is ours, never the text's), links only to http(s), mailto and tel.
 
 Interactive elements are real form controls: a message is one <form> (so radio buttons or a select next to a
 button travel with the click, as Slack's `state` does), each button a submit button naming its element as
-`act=<block>.<element>[.<option>]`, each choice a field named `s.<block>.<element>`; checkboxes, radio buttons and
+`act=["<block>.<element>", "<action_id>"(, "<option value>")]` (JSON: the page checks the action_id and the option
+against the message as it is now, so a click on a stale page is refused, never taken as another element's), each
+choice a field named `s.<block>.<element>` whose values are the options' own values; checkboxes, radio buttons and
 selects have an Apply button (the page's script applies them at once when scripts run).
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -71,6 +74,22 @@ EMOJI = {
     "no_entry": "⛔",
     "construction": "🚧",
     "green_heart": "💚",
+    "mega": "📣",
+    "ambulance": "🚑",
+    "arrows_clockwise": "🔃",
+    "mute": "🔇",
+    "notebook": "📓",
+    "fast_forward": "⏩",
+    "rewind": "⏪",
+    "books": "📚",
+    "alarm_clock": "⏰",
+    "arrow_up": "⬆️",
+    "broom": "🧹",
+    "checkered_flag": "🏁",
+    "globe_with_meridians": "🌐",
+    "handshake": "🤝",
+    "no_entry_sign": "🚫",
+    "repeat": "🔁",
 }
 STATEFUL = frozenset(
     {
@@ -106,6 +125,12 @@ INPUT_TYPES = {
 
 def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
+
+
+def act_value(ref: str, element: dict[str, Any], option: Any = None) -> str:
+    """A button's `act` value: where the element is, its action_id and (an overflow's) the option's value."""
+    found = [ref, str(element.get("action_id") or "")]
+    return json.dumps(found if option is None else [*found, str(option)])
 
 
 def options_of(element: dict[str, Any]) -> list[dict[str, Any]]:
@@ -150,17 +175,17 @@ class Renderer:
         """One `<…>` of Slack's: a mention, a channel, a broadcast, a date, a link; anything else shown as typed."""
         target, _, label = inner.partition("|")
         if target.startswith("@"):
-            name = self.user_name(target[1:]) or label or target[1:]
+            name = self.user_name(target[1:]) or unescape(label) or target[1:]
             return f'<span class="mention">@{esc(name)}</span>'
         if target.startswith("#"):
-            name = self.channel_name(target[1:]) or label or target[1:]
+            name = self.channel_name(target[1:]) or unescape(label) or target[1:]
             return f'<span class="mention">#{esc(name)}</span>'
         if target.startswith("!"):
             word = target[1:].split("^")[0]
             if word in ("here", "channel", "everyone"):
                 return f'<span class="mention broadcast">@{esc(word)}</span>'
             return f'<span class="mention">{esc(unescape(label) or word)}</span>'
-        if target.startswith(("http://", "https://", "mailto:")):
+        if target.startswith(("http://", "https://", "mailto:", "tel:")):
             shown = unescape(label) if label else unescape(target)
             return f'<a href="{esc(unescape(target))}" rel="noopener noreferrer">{esc(shown)}</a>'
         return esc(f"<{unescape(inner)}>")
@@ -244,14 +269,14 @@ class Renderer:
         if kind == "button":
             style = esc(element.get("style") or "default")
             return (
-                f'<button type="submit" name="act" value="{esc(ref)}" class="btn {style}">'
+                f'<button type="submit" name="act" value="{esc(act_value(ref, element))}" class="btn {style}">'
                 f"{self.plain(element.get('text'))}</button>"
             )
         if kind == "overflow":
             items = "".join(
-                f'<button type="submit" name="act" value="{esc(ref)}.{i}" class="btn">{self.plain(o.get("text"))}'
-                "</button>"
-                for i, o in enumerate(options_of(element))
+                f'<button type="submit" name="act" value="{esc(act_value(ref, element, o.get("value")))}" class="btn">'
+                f"{self.plain(o.get('text'))}</button>"
+                for o in options_of(element)
             )
             return f'<details class="overflow"><summary aria-label="More actions">⋯</summary>{items}</details>'
         if kind in ("checkboxes", "radio_buttons"):
@@ -265,7 +290,7 @@ class Renderer:
             value = _first(typed.get(name), element.get("initial_date") or element.get("initial_time") or "")
             kind_attr = "date" if kind == "datepicker" else "time"
             field = f'<input type="{kind_attr}" id="{esc(field_id or name)}" name="{esc(name)}" value="{esc(value)}">'
-            return field + ("" if field_id else self._apply(ref, "Set"))
+            return field + ("" if field_id else self._apply(ref, element, "Set"))
         return f'<span class="unknown">[a {esc(kind)} element]</span>'
 
     def _choices(self, ref: str, element: dict[str, Any], typed: dict[str, Any], in_form: bool) -> str:
@@ -276,15 +301,16 @@ class Renderer:
         box = "checkbox" if kind == "checkboxes" else "radio"
         for i, option in enumerate(options_of(element)):
             box_id = f"{name}.{i}"
-            checked = " checked" if i in chosen else ""
+            value = str(option.get("value") or "")
+            checked = " checked" if value in chosen else ""
             described = option.get("description")
             description = f' <span class="description">{self.text(described)}</span>' if described else ""
             boxes.append(
                 f'<label for="{esc(box_id)}" class="choice"><input type="{box}" '
-                f'id="{esc(box_id)}" name="{esc(name)}" value="{i}"{checked}> {self.text(option.get("text"))}'
+                f'id="{esc(box_id)}" name="{esc(name)}" value="{esc(value)}"{checked}> {self.text(option.get("text"))}'
                 f"{description}</label>"
             )
-        apply = "" if in_form else self._apply(ref, "Apply")
+        apply = "" if in_form else self._apply(ref, element, "Apply")
         return f'<div class="choices {esc(kind)}" data-apply="{esc(ref)}">{"".join(boxes)}{apply}</div>'
 
     def _text_input(
@@ -301,16 +327,16 @@ class Renderer:
             return f"<textarea {attrs} rows=4>{esc(value)}</textarea>"
         return f'<input type="{INPUT_TYPES[str(element.get("type"))]}" {attrs} value="{esc(value)}">'
 
-    def _apply(self, ref: str, label: str) -> str:
-        return f'<button type="submit" name="act" value="{esc(ref)}" class="btn apply">{label}</button>'
+    def _apply(self, ref: str, element: dict[str, Any], label: str) -> str:
+        value = esc(act_value(ref, element))
+        return f'<button type="submit" name="act" value="{value}" class="btn apply">{label}</button>'
 
-    def _chosen(self, element: dict[str, Any], typed: Any) -> set[int]:
-        options = options_of(element)
+    def _chosen(self, element: dict[str, Any], typed: Any) -> set[str]:
+        """The values of the options chosen: as typed on the page, else the element's initial ones."""
         if typed is not None:
-            return {int(v) for v in (typed if isinstance(typed, list) else [typed]) if str(v).isdigit()}
+            return {str(v) for v in (typed if isinstance(typed, list) else [typed])}
         one = element.get("initial_option")
-        values = {o.get("value") for o in element.get("initial_options") or ([one] if one else [])}
-        return {i for i, o in enumerate(options) if o.get("value") in values}
+        return {str(o.get("value")) for o in element.get("initial_options") or ([one] if one else [])}
 
     def _select(self, ref: str, element: dict[str, Any], typed: dict[str, Any], field_id: str | None, required) -> str:
         kind = str(element.get("type"))
@@ -318,7 +344,10 @@ class Renderer:
         multi = kind.startswith("multi_")
         if kind.endswith(("static_select", "external_select")):
             chosen = self._chosen(element, typed.get(name))
-            rows = [(str(i), self.plain(o.get("text")), i in chosen) for i, o in enumerate(options_of(element))]
+            rows = [
+                (str(o.get("value") or ""), self.plain(o.get("text")), str(o.get("value") or "") in chosen)
+                for o in options_of(element)
+            ]
         else:
             rows = self._directory_rows(kind, element, typed.get(name))
         placeholder = self.plain(element.get("placeholder")) if element.get("placeholder") else "Choose…"
@@ -328,7 +357,7 @@ class Renderer:
         attrs += " required" if required and field_id else ""
         label = "" if field_id else f' aria-label="{placeholder}"'
         select = f"<select {attrs}{label}>{first}{opts}</select>"
-        return select + ("" if field_id else self._apply(ref, "Choose"))
+        return select + ("" if field_id else self._apply(ref, element, "Choose"))
 
     def _directory_rows(self, kind: str, element: dict[str, Any], given: Any) -> list[tuple[str, str, bool]]:
         """(value, label, selected) of a users/conversations/channels select: the demo's people or channels."""

@@ -3,12 +3,14 @@
 The bot gets settings of its own, never the environment's Slack ones: SLACK_API_URL is the stand-in, the signing
 secret, bot token and webhook secrets are generated for this run; PagerDuty's Events API, the deploy pipeline and
 Alertmanager's silences API are the page's stand-ins. Its database is the one given (`ZZIK_DEMO_DATABASE_URL`),
-else a database `zzik_demo`, made new at each start, on an embedded PostgreSQL of the demo's own (<data dir>/demo):
-never DATABASE_URL's, so a demo never mixes with a real bot's data.
+else a database `zzik_demo_<port>` (the page's port: two demos at once never share one), made new at each start, on
+an embedded PostgreSQL of the demo's own (<data dir>/demo): never DATABASE_URL's, so a demo never mixes with a real
+bot's data.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import socket
 from dataclasses import dataclass, field
@@ -29,16 +31,18 @@ DEMO_DATABASE = "zzik_demo"
 logger = log.get("zzik.demo")
 
 
-async def fresh_database(server_url: str) -> str:
-    """A new, empty `zzik_demo` database on the demo's own embedded server (the last demo's is dropped)."""
+async def fresh_database(server_url: str, port: int) -> str:
+    """A new, empty `zzik_demo_<port>` database on the demo's own embedded server. The last demo on that port's is
+    dropped: the port is bound by this demo, so no other demo running now uses that database."""
+    name = f"{DEMO_DATABASE}_{int(port)}"
     admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     parts = urlsplit(server_url)
-    return urlunsplit(parts._replace(path=f"/{DEMO_DATABASE}"))
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def loopback_socket(port: int = 0) -> socket.socket:
@@ -71,10 +75,17 @@ class Running:
 
 
 async def start(
-    database_url: str, page_socket: socket.socket, base: Settings | None = None, *, configure_logging: bool = True
+    database_url: str,
+    page_socket: socket.socket,
+    base: Settings | None = None,
+    *,
+    configure_logging: bool = True,
+    verbose: bool = False,
 ) -> Running:
     """Start the stand-in, the bot (migrating its database) and the page on `page_socket`. The generated secrets
-    are masked in the logs; `configure_logging=False` leaves the process's logging as it is (tests)."""
+    are masked in the logs; `configure_logging=False` leaves the process's logging as it is (tests). The bot's
+    loggers say only warnings unless `verbose`: its info lines (each migration, each job) would bury the page's
+    address and the person's own actions."""
     standin = StandIn()
     await standin.start()
     for person in people.PEOPLE:
@@ -105,7 +116,7 @@ async def start(
     for secret in (keys.signing, keys.webhook, keys.pagerduty_webhook, keys.pagerduty_routing):
         log.register_secret(secret)
     if configure_logging:
-        log.configure(settings.log_format)
+        log.configure(settings.log_format, level=logging.INFO if verbose else logging.WARNING)
     bot = build(settings, people.config(page_url), db=Database(database_url, max_size=8))
     running = Running(standin, bot, Demo(standin, bot_url, keys))
     try:

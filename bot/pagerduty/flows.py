@@ -32,7 +32,7 @@ from bot.pagerduty import models, store
 from bot.pagerduty.ids import Job
 from bot.services import Services
 from bot.slack.failures import attempt
-from bot.slack.text import escape
+from bot.slack.text import escape, plain
 
 logger = log.get("zzik.pagerduty")
 Outgoing = tuple[str, str, str, dict[str, Any]]  # an event to record: its key, action, severity and body
@@ -191,7 +191,7 @@ async def _trigger(
         "event_action": "trigger",
         "dedup_key": incident.ref,
         "payload": {
-            "summary": f"{incident.ref} {incident.severity}: {incident.title}"[:1024],
+            "summary": f"{incident.ref} {incident.severity}: {plain(incident.title)}"[:1024],  # PagerDuty's is plain
             "source": services.config.pagerduty.source,
             "severity": services.config.pagerduty.severity_map.get(incident.severity, "error"),  # type: ignore[call-overload]
             "timestamp": now.isoformat(),
