@@ -317,3 +317,29 @@ async def test_reopening_an_acknowledged_incident_starts_a_fresh_period(
     assert not inc_reminders(fake_slack, ts)
     await advance(bot, clock, 1)  # 30 min after the reopen, nothing since
     await eventually(lambda: inc_reminders(fake_slack, ts))
+
+
+async def test_a_storm_acknowledged_through_its_digest_reminds_in_the_digests_thread(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    """The alerts of a storm have no message of their own: acknowledged through the digest's *Acknowledge*, each
+    one's acknowledgement runs out like any other, and its reminder goes in the digest's thread."""
+    body = grafana("firing", clock.now())
+    item = body["alerts"][0]
+    body["alerts"] = [
+        {**item, "labels": {**item["labels"], "pod": f"api-{i}"}, "fingerprint": f"{i:016x}"} for i in range(8)
+    ]
+    assert (await post(bot.url + "/hooks/grafana", body, AUTH))[0] == 200
+    await eventually(lambda: [c for c in posts(fake_slack) if "Alert storm: " in c["text"]])
+    digest_id, ts = await eventually(lambda: bot.db.fetchrow("SELECT id, message_ts FROM alert_digests"))
+    stormy = await bot.db.fetch("SELECT id FROM alerts WHERE digest_id = $1 AND message_ts IS NULL", digest_id)
+    assert stormy
+    said = await click(bot, fake_slack, "alert_acknowledge", f"d{digest_id}", user=SECONDARY)
+    assert "acknowledged" in said.lower(), said
+    await advance(bot, clock, 29)
+    assert not reminders(fake_slack, ts)
+    await advance(bot, clock, 1)  # 30 min: the acknowledgements ran out, and the alerts still fire
+    found = await eventually(lambda: len(reminders(fake_slack, ts)) == len(stormy) and reminders(fake_slack, ts))
+    assert all(r["channel"] == "C0ALERTS" and f"<@{SECONDARY}>" in flatten(r) for r in found)
+    await advance(bot, clock, 15)  # escalation resumes, its notes in the same thread
+    await eventually(lambda: dms(fake_slack, PRIMARY))

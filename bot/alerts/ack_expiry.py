@@ -128,11 +128,21 @@ async def expired(services: Services, alert_id: int, deadline_text: str) -> bool
         return True  # posted by an earlier try, which failed after it
     role, after = escalation_plan(alert.priority, step(alert))[0]
     text, blocks = messages.ack_reminder(alert, now, role, after)
-    where = alert.message_channel or alert.channel
-    posted = await services.slack.chat_postMessage(channel=where, thread_ts=alert.message_ts, text=text, blocks=blocks)
+    where, thread = await _thread(services, alert)
+    posted = await services.slack.chat_postMessage(channel=where, thread_ts=thread, text=text, blocks=blocks)
     async with services.db.transaction() as conn:
         await store.reminded(conn, alert_id, str(posted["ts"]))
     return True
+
+
+async def _thread(services: Services, alert: Alert) -> tuple[str, str | None]:
+    """Where the alert's reminders go: its own message's thread, or (an alert of a storm, which has no message of
+    its own) the storm digest's."""
+    if alert.message_ts is None and alert.digest_id is not None:
+        digest = await store.digest(services.db, alert.digest_id)
+        if digest is not None and digest.message_ts:
+            return digest.message_channel or digest.channel, digest.message_ts
+    return alert.message_channel or alert.channel, alert.message_ts
 
 
 async def reminder_lost(services: Services, run: JobRun, error: Exception) -> None:
@@ -164,12 +174,13 @@ async def escalate(services: Services, alert_id: int, deadline_text: str, role: 
         outcome="ok" if user else "error",
         detail={"alert": alert_id, "role": role, "paged": user, "error": why, "deadline": deadline_text},
     )
-    if alert.message_channel and alert.message_ts:
+    where, thread = await _thread(services, alert)
+    if thread:
         await attempt(
             "escalation note not posted",
             services.slack.chat_postMessage(
-                channel=alert.message_channel,
-                thread_ts=alert.message_ts,
+                channel=where,
+                thread_ts=thread,
                 text=messages.ack_escalation_note(waited, role, user, why),
             ),
         )
