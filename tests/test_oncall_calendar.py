@@ -10,6 +10,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -18,6 +19,7 @@ from icalendar import Calendar
 from bot.fakeslack import FakeSlack, flatten
 from bot.oncall.report import CSV_COLUMNS
 from tests.conftest import ROTA, START, BotFactory, RunningBot, ask, config_with, eventually
+from tests.test_ack_expiry import fired_and_acknowledged
 
 LINK = re.compile(r"(http://bot\.invalid)(/oncall\.ics\?token=)([A-Za-z0-9_-]+)")
 
@@ -312,3 +314,24 @@ async def test_cover_laid_over_an_override_replaces_it_in_the_calendar_and_the_r
         assert sum(float(r["hours_on_call"]) for r in rows if r["role"] == role) == pytest.approx(720, abs=0.05)
     by = {(r["user_id"], r["role"]): r for r in rows}
     assert by["U0DAVE", "primary"]["hours_on_call"] == "42.00"  # 04:00 to midnight Thursday CET, less the 2 h
+
+
+async def test_the_report_counts_the_pages_of_a_resumed_escalation(
+    make_bot: BotFactory, fake_slack: FakeSlack, clock
+) -> None:
+    """An acknowledgement that ran out pages the next role (bot/alerts/ack_expiry.py): that page counts too."""
+    bot = await make_bot(config_with(oncall=EARLY_ROTA), zzik_alert_pace_seconds=0.02)
+    await fired_and_acknowledged(bot, fake_slack, clock)  # a P2: 30 min, then one role per 15 min
+    for _ in range(3):
+        clock.advance(timedelta(minutes=15))
+        await bot.tick()
+    row = await eventually(
+        lambda: bot.db.fetchrow("SELECT at, detail->>'paged' AS paged FROM audit_log WHERE action = 'ack_escalate'")
+    )
+    # Audit rows carry the database's time: the report of the month the row fell in, asked after it.
+    month = row["at"].astimezone(ZoneInfo(ROTA["timezone"])).replace(day=1, hour=12)
+    clock.set(month + timedelta(days=40))
+    await oncall(fake_slack, bot, f"report {month:%Y-%m}", user="U0MGR")
+    [file] = fake_slack.uploaded()
+    rows = list(csv.DictReader(io.StringIO(file["content"].decode())))
+    assert {(r["user_id"], r["role"]): r["pages"] for r in rows}[row["paged"], "primary"] == "1"
