@@ -14,7 +14,7 @@ updates the event instead of adding another:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.rota.models import Override
 from bot.rota.rotation import ROLES, Rotation
@@ -34,7 +34,7 @@ class Shift:
 
     @property
     def hours(self) -> float:
-        return (self.ends_at - self.starts_at).total_seconds() / 3600
+        return (self.ends_at.astimezone(UTC) - self.starts_at.astimezone(UTC)).total_seconds() / 3600  # not wall time
 
     def clipped(self, starts: datetime, ends: datetime) -> Shift | None:
         """The part of the shift inside [starts, ends), same key; None when it has none."""
