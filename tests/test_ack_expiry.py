@@ -345,6 +345,25 @@ async def test_snoozing_an_incident_is_for_the_policy_recorded_and_shown(
     await eventually(lambda: inc_reminders(fake_slack, ts))
 
 
+async def test_still_on_it_for_an_incident_is_for_the_snooze_policy(
+    incident_bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    bot = incident_bot
+    incident_id, ts = await declared_and_acknowledged(bot, fake_slack)
+    await advance(bot, clock, 30)
+    await eventually(lambda: inc_reminders(fake_slack, ts))
+    deadline = await bot.db.fetchval("SELECT ack_expires_at FROM incidents")
+    refused = await press(bot, fake_slack, "incident_still_on_it", str(incident_id), "U0EVE")
+    assert refused.startswith("Only the commander (<@U0ALICE>) or whoever is on call")
+    assert "renew INC-1's acknowledgement" in refused
+    assert fake_slack.calls_to("response_url")[-1]["response_type"] == "ephemeral"
+    row = await bot.db.fetchrow("SELECT acknowledged_by, ack_expires_at FROM incidents")
+    assert (row["acknowledged_by"], row["ack_expires_at"]) == (PRIMARY, deadline)  # nothing changed
+    assert not [t for t in await inc_timeline(bot) if t.startswith("ack_renewed")]
+    said = await press(bot, fake_slack, "incident_still_on_it", str(incident_id), SECONDARY)  # on call: may
+    assert "INC-1" in said and await bot.db.fetchval("SELECT acknowledged_by FROM incidents") == SECONDARY
+
+
 async def test_a_resolved_incident_never_reminds(incident_bot: RunningBot, fake_slack: FakeSlack, clock) -> None:
     bot = incident_bot
     _, ts = await declared_and_acknowledged(bot, fake_slack)

@@ -208,7 +208,13 @@ async def snooze(services: Services, incident_id: int, hours: int, actor: str, r
 
 
 async def still_on_it(services: Services, incident_id: int, actor: str, request_id: str) -> str:
-    """*Still on it*: acknowledged again (by whoever pressed it, as anyone may acknowledge), a fresh window."""
+    """*Still on it*: acknowledged again (by whoever pressed it), a fresh window. It postpones the escalation as a
+    snooze does, so the same people may: Do.INCIDENT_SNOOZE."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        raise NotFound(refusals.NO_INCIDENT)
+    subject = Subject(commander=incident.commander)
+    await policy.require(services, Do.INCIDENT_SNOOZE, actor, subject, what=f"renew {incident.ref}'s acknowledgement")
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await _acknowledged_open(conn, incident_id)
