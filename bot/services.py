@@ -59,9 +59,9 @@ class Services:
     # with a bot.incidents.models.Incident; registered in the domain's register(); must answer in well under 1 s.
     kickoff_notes: list[KickoffNote] = field(default_factory=list)
     # The incident something done now in `channel` belongs to, as (id, "INC-n"), or None: asked by the deploys
-    # domain when a rollback starts (its pin and fix-forward item name it); registered by the incidents domain.
-    # `await incident_for(services, channel)`; one read, well under 1 s.
-    incident_for: Callable[[Services, str | None], Awaitable[tuple[int, str] | None]] | None = None
+    # domain when a rollback of `environment` starts (its pin and fix-forward item name it); registered by the
+    # incidents domain. `await incident_for(services, channel, environment)`; one read, well under 1 s.
+    incident_for: Callable[[Services, str | None, str], Awaitable[tuple[int, str] | None]] | None = None
     # How GET /livez judges the job runner (how long a pass may take before the process counts as stuck).
     liveness: Liveness = field(default_factory=Liveness)
 

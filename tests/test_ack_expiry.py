@@ -16,6 +16,7 @@ from tests.test_alerts import AUTH, alert_rows, buttons, click, grafana, post, p
 
 # The default ROTA's week 0: U0ALICE primary, U0BOB secondary, U0MGR manager.
 PRIMARY, SECONDARY, MANAGER = "U0ALICE", "U0BOB", "U0MGR"
+OTHER = "U0EVE"  # on call in no role
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ async def advance(bot: RunningBot, clock, minutes: float) -> None:
     await bot.tick()
 
 
-async def fired_and_acknowledged(bot: RunningBot, fake: FakeSlack, clock, by: str = SECONDARY) -> tuple[int, str]:
+async def fired_and_acknowledged(bot: RunningBot, fake: FakeSlack, clock, by: str = OTHER) -> tuple[int, str]:
     """A P2 SlowResponse (response time 15m: its acknowledgement lasts 30m, the floor) acknowledged at once."""
     status, _ = await post(bot.url + "/hooks/grafana", grafana("firing", clock.now()), AUTH)
     assert status == 200
@@ -63,7 +64,8 @@ async def test_an_acknowledged_alert_still_firing_reminds_then_escalates_one_rol
 
     await advance(bot, clock, 1)  # 30 min: the acknowledgement ran out, and the alert still fires
     [reminder] = await eventually(lambda: reminders(fake_slack, ts))
-    assert reminder["channel"] == "C0ALERTS" and f"<@{SECONDARY}>" in flatten(reminder)
+    assert reminder["channel"] == "C0ALERTS" and f"<@{OTHER}>" in flatten(reminder)
+    assert "the primary is paged in 15m" in flatten(reminder)
     assert buttons(reminder) == ["Still on it", "Snooze 1h", "Snooze 4h"]
     assert not dms(fake_slack, PRIMARY) and not dms(fake_slack, SECONDARY)
 
@@ -85,6 +87,36 @@ async def test_an_acknowledged_alert_still_firing_reminds_then_escalates_one_rol
     assert len(reminders(fake_slack, ts)) == 1
     audited = await bot.db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'ack_expired'")
     assert audited == 1 and alert_id
+
+
+async def test_a_resumed_escalation_starts_after_the_acknowledgers_role_and_never_pages_them(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    """The secondary acknowledged: reminded in the thread, they are not paged again, nor is the primary before
+    them; the manager is next."""
+    _, ts = await fired_and_acknowledged(bot, fake_slack, clock, by=SECONDARY)
+    await advance(bot, clock, 30)
+    [reminder] = await eventually(lambda: reminders(fake_slack, ts))
+    assert f"<@{SECONDARY}>" in flatten(reminder) and "the manager is paged in 15m" in flatten(reminder)
+    await advance(bot, clock, 14)
+    assert not dms(fake_slack, MANAGER)
+    await advance(bot, clock, 1)
+    [page] = await eventually(lambda: dms(fake_slack, MANAGER))
+    assert "escalating to you (manager)" in page["text"]
+    await advance(bot, clock, 120)
+    assert [len(dms(fake_slack, u)) for u in (PRIMARY, SECONDARY, MANAGER)] == [0, 0, 1]
+    steps = await bot.db.fetch("SELECT payload->>'role' AS role FROM job_runs WHERE job = 'alerts.ack_escalate'")
+    assert [r["role"] for r in steps] == ["manager"]
+
+
+async def test_the_manager_acknowledged_nobody_is_left_to_page(bot: RunningBot, fake_slack: FakeSlack, clock) -> None:
+    _, ts = await fired_and_acknowledged(bot, fake_slack, clock, by=MANAGER)
+    await advance(bot, clock, 30)
+    [reminder] = await eventually(lambda: reminders(fake_slack, ts))
+    assert "Nobody else on call is left to page." in flatten(reminder)
+    await advance(bot, clock, 120)
+    assert [len(dms(fake_slack, u)) for u in (PRIMARY, SECONDARY, MANAGER)] == [0, 0, 0]
+    assert await bot.db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'ack_expired'") == 1
 
 
 async def test_still_on_it_renews_the_acknowledgement_and_stops_the_escalation(
@@ -158,8 +190,14 @@ async def test_two_replicas_remind_once_and_a_slack_failure_is_retried(
     fake_slack.fail("chat.postMessage", error="internal_error", channel="C0ALERTS")
     clock.advance(timedelta(minutes=30))
     await asyncio.gather(one.tick(), two.tick())
+    # (a replica's own pass may have claimed the run instead of the ticks: wait for the try to end)
+    run = await eventually(
+        lambda: one.db.fetchrow(
+            """SELECT status, last_error FROM job_runs WHERE job = 'alerts.ack_expired'
+               AND status <> 'running' AND (status <> 'pending' OR last_error IS NOT NULL)"""
+        )
+    )
     assert len(reminders(fake_slack, ts)) == 1  # one try, one replica, and Slack refused it
-    run = await one.db.fetchrow("SELECT status, last_error FROM job_runs WHERE job = 'alerts.ack_expired'")
     assert run["status"] == "pending" and "internal_error" in run["last_error"]  # not counted as done: retried
     assert await one.db.fetchval("SELECT ack_reminder_ts FROM alerts WHERE id = $1", alert_id) is None
     clock.advance(timedelta(minutes=1))
@@ -246,6 +284,23 @@ async def test_an_acknowledged_incident_left_alone_reminds_then_escalates_one_ro
     ]
 
 
+async def test_an_incident_acknowledged_by_the_secondary_escalates_to_the_manager_only(
+    incident_bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    bot = incident_bot
+    _, ts = await declared_and_acknowledged(bot, fake_slack, by=SECONDARY)
+    before = len(dms(fake_slack, SECONDARY))
+    await advance(bot, clock, 30)
+    [reminder] = await eventually(lambda: inc_reminders(fake_slack, ts))
+    assert f"<@{SECONDARY}>" in flatten(reminder) and "the manager is paged in 30 min" in flatten(reminder)
+    await advance(bot, clock, 30)
+    await eventually(lambda: dms(fake_slack, MANAGER))
+    await advance(bot, clock, 240)
+    assert len(dms(fake_slack, SECONDARY)) == before and len(dms(fake_slack, MANAGER)) == 1
+    escalated = [t for t in await inc_timeline(bot) if t.startswith("escalated")]
+    assert escalated == ["escalated -: escalated to manager @U0MGR (acknowledged 1 h 00 min ago, no activity since)"]
+
+
 async def test_an_incident_with_an_update_since_the_ack_does_not_remind(
     incident_bot: RunningBot, fake_slack: FakeSlack, clock
 ) -> None:
@@ -290,6 +345,25 @@ async def test_snoozing_an_incident_is_for_the_policy_recorded_and_shown(
     await eventually(lambda: inc_reminders(fake_slack, ts))
 
 
+async def test_still_on_it_for_an_incident_is_for_the_snooze_policy(
+    incident_bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    bot = incident_bot
+    incident_id, ts = await declared_and_acknowledged(bot, fake_slack)
+    await advance(bot, clock, 30)
+    await eventually(lambda: inc_reminders(fake_slack, ts))
+    deadline = await bot.db.fetchval("SELECT ack_expires_at FROM incidents")
+    refused = await press(bot, fake_slack, "incident_still_on_it", str(incident_id), "U0EVE")
+    assert refused.startswith("Only the commander (<@U0ALICE>) or whoever is on call")
+    assert "renew INC-1's acknowledgement" in refused
+    assert fake_slack.calls_to("response_url")[-1]["response_type"] == "ephemeral"
+    row = await bot.db.fetchrow("SELECT acknowledged_by, ack_expires_at FROM incidents")
+    assert (row["acknowledged_by"], row["ack_expires_at"]) == (PRIMARY, deadline)  # nothing changed
+    assert not [t for t in await inc_timeline(bot) if t.startswith("ack_renewed")]
+    said = await press(bot, fake_slack, "incident_still_on_it", str(incident_id), SECONDARY)  # on call: may
+    assert "INC-1" in said and await bot.db.fetchval("SELECT acknowledged_by FROM incidents") == SECONDARY
+
+
 async def test_a_resolved_incident_never_reminds(incident_bot: RunningBot, fake_slack: FakeSlack, clock) -> None:
     bot = incident_bot
     _, ts = await declared_and_acknowledged(bot, fake_slack)
@@ -317,3 +391,29 @@ async def test_reopening_an_acknowledged_incident_starts_a_fresh_period(
     assert not inc_reminders(fake_slack, ts)
     await advance(bot, clock, 1)  # 30 min after the reopen, nothing since
     await eventually(lambda: inc_reminders(fake_slack, ts))
+
+
+async def test_a_storm_acknowledged_through_its_digest_reminds_in_the_digests_thread(
+    bot: RunningBot, fake_slack: FakeSlack, clock
+) -> None:
+    """The alerts of a storm have no message of their own: acknowledged through the digest's *Acknowledge*, each
+    one's acknowledgement runs out like any other, and its reminder goes in the digest's thread."""
+    body = grafana("firing", clock.now())
+    item = body["alerts"][0]
+    body["alerts"] = [
+        {**item, "labels": {**item["labels"], "pod": f"api-{i}"}, "fingerprint": f"{i:016x}"} for i in range(8)
+    ]
+    assert (await post(bot.url + "/hooks/grafana", body, AUTH))[0] == 200
+    await eventually(lambda: [c for c in posts(fake_slack) if "Alert storm: " in c["text"]])
+    digest_id, ts = await eventually(lambda: bot.db.fetchrow("SELECT id, message_ts FROM alert_digests"))
+    stormy = await bot.db.fetch("SELECT id FROM alerts WHERE digest_id = $1 AND message_ts IS NULL", digest_id)
+    assert stormy
+    said = await click(bot, fake_slack, "alert_acknowledge", f"d{digest_id}", user=OTHER)
+    assert "acknowledged" in said.lower(), said
+    await advance(bot, clock, 29)
+    assert not reminders(fake_slack, ts)
+    await advance(bot, clock, 1)  # 30 min: the acknowledgements ran out, and the alerts still fire
+    found = await eventually(lambda: len(reminders(fake_slack, ts)) == len(stormy) and reminders(fake_slack, ts))
+    assert all(r["channel"] == "C0ALERTS" and f"<@{OTHER}>" in flatten(r) for r in found)
+    await advance(bot, clock, 15)  # escalation resumes, its notes in the same thread
+    await eventually(lambda: dms(fake_slack, PRIMARY))

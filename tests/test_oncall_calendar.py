@@ -10,6 +10,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -17,7 +18,8 @@ from icalendar import Calendar
 
 from bot.fakeslack import FakeSlack, flatten
 from bot.oncall.report import CSV_COLUMNS
-from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually
+from tests.conftest import ROTA, START, BotFactory, RunningBot, ask, config_with, eventually
+from tests.test_ack_expiry import fired_and_acknowledged
 
 LINK = re.compile(r"(http://bot\.invalid)(/oncall\.ics\?token=)([A-Za-z0-9_-]+)")
 
@@ -272,3 +274,64 @@ async def test_the_report_is_answered_after_the_ack(make_bot: BotFactory, fake_s
     answer = await eventually(lambda: fake_slack.calls_to("response_url"))
     assert "On-call report, October 2026" in flatten(answer[0]) and answer[0]["response_type"] == "ephemeral"
     assert len(fake_slack.uploaded()) == 1
+
+
+async def test_cover_laid_over_an_override_replaces_it_in_the_calendar_and_the_report(
+    make_bot: BotFactory, fake_slack: FakeSlack, clock
+) -> None:
+    """Dave holds the primary by an override; alice's urgent cover for him wins while it runs (as who is on call
+    says): his calendar leaves those hours out, hers shows them, and the report counts each hour of the month once."""
+    bot = await make_bot(config_with(oncall=EARLY_ROTA))
+    set_ = await oncall(fake_slack, bot, "override <@U0DAVE> primary now 2026-11-27", user="U0MGR")
+    assert set_.startswith("Override set: #1")
+    assert "Asked for urgent *primary* cover" in await oncall(fake_slack, bot, "cover for 2", user="U0DAVE")
+    take = {"action_id": "oncall_cover_take", "block_id": "cover", "type": "button", "value": "1"}
+    assert (
+        await bot.slack.interactive(bot.slack.block_actions(take, user="U0ALICE", channel="DU0ALICE"))
+    ).status == 200
+    covered = (START, START + timedelta(hours=2))
+    assert await bot.db.fetchval("SELECT count(*) FROM oncall_overrides WHERE status = 'accepted'") == 2
+
+    await oncall(fake_slack, bot, "calendar", user="U0DAVE")
+    tokens = dm_links(fake_slack, "U0DAVE")
+    team = await feed(bot, tokens["team"])
+    assert str(team["override-2@oncall.zzik-ops"]["SUMMARY"]) == "On call: primary — Alice"
+    assert span(team["override-2@oncall.zzik-ops"]) == covered
+    assert span(team["override-1@oncall.zzik-ops"]) == (covered[1], datetime(2026, 11, 26, 23, 0, tzinfo=UTC))
+    at_cover = [
+        str(e["SUMMARY"]) for e in team.values() if "primary" in str(e["SUMMARY"]) and span(e)[0] <= START < span(e)[1]
+    ]
+    assert at_cover == ["On call: primary — Alice"]
+    daves = await feed(bot, tokens["person"])
+    assert daves and not any(span(e)[0] < covered[1] and span(e)[1] > covered[0] for e in daves.values())
+
+    clock.set(datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    said = await oncall(fake_slack, bot, "report 2026-11", user="U0MGR")
+    assert "Hours per role: primary 720.0 h · secondary 720.0 h · manager 720.0 h (the month: 720.0 h)" in said
+    [file] = fake_slack.uploaded()
+    rows = list(csv.DictReader(io.StringIO(file["content"].decode())))
+    for role in ("primary", "secondary", "manager"):
+        assert sum(float(r["hours_on_call"]) for r in rows if r["role"] == role) == pytest.approx(720, abs=0.05)
+    by = {(r["user_id"], r["role"]): r for r in rows}
+    assert by["U0DAVE", "primary"]["hours_on_call"] == "42.00"  # 04:00 to midnight Thursday CET, less the 2 h
+
+
+async def test_the_report_counts_the_pages_of_a_resumed_escalation(
+    make_bot: BotFactory, fake_slack: FakeSlack, clock
+) -> None:
+    """An acknowledgement that ran out pages the next role (bot/alerts/ack_expiry.py): that page counts too."""
+    bot = await make_bot(config_with(oncall=EARLY_ROTA), zzik_alert_pace_seconds=0.02)
+    await fired_and_acknowledged(bot, fake_slack, clock)  # a P2: 30 min, then one role per 15 min
+    for _ in range(3):
+        clock.advance(timedelta(minutes=15))
+        await bot.tick()
+    row = await eventually(
+        lambda: bot.db.fetchrow("SELECT at, detail->>'paged' AS paged FROM audit_log WHERE action = 'ack_escalate'")
+    )
+    # Audit rows carry the database's time: the report of the month the row fell in, asked after it.
+    month = row["at"].astimezone(ZoneInfo(ROTA["timezone"])).replace(day=1, hour=12)
+    clock.set(month + timedelta(days=40))
+    await oncall(fake_slack, bot, f"report {month:%Y-%m}", user="U0MGR")
+    [file] = fake_slack.uploaded()
+    rows = list(csv.DictReader(io.StringIO(file["content"].decode())))
+    assert {(r["user_id"], r["role"]): r["pages"] for r in rows}[row["paged"], "primary"] == "1"

@@ -221,6 +221,22 @@ async def test_unanswered_it_goes_to_the_manager_once(cover_bot: RunningBot, fak
     assert not any("Urgent cover:" in t for t in dms(fake_slack, "U0MGR"))
 
 
+async def test_unanswered_with_no_manager_to_ask_the_asker_hears(make_bot: BotFactory, fake_slack: FakeSlack) -> None:
+    bot = await make_bot(config_with(oncall={**ROTA, "managers": [], "cover_ask_manager_after": "10m"}))
+    clock: FrozenClock = bot.services.clock
+    said = await oncall(fake_slack, bot, "cover for 3")
+    assert "There is no manager to ask: if nobody takes it within 10 min, you hear so." in said
+    clock.advance(timedelta(minutes=10))
+    await bot.tick()
+    [told] = await eventually(lambda: [t for t in dms(fake_slack, "U0ALICE") if "no manager to ask" in t])
+    assert told.startswith("Nobody has taken your request for *primary* cover (#1)") and "nobody else" in told
+    for _ in range(3):  # once, however often the runner passes
+        clock.advance(timedelta(minutes=10))
+        await bot.tick()
+    assert len([t for t in dms(fake_slack, "U0ALICE") if "no manager to ask" in t]) == 1
+    assert len(await audited(bot, "cover.escalate")) == 1
+
+
 async def test_a_cancelled_request_does_nothing_more(cover_bot: RunningBot, fake_slack: FakeSlack) -> None:
     clock: FrozenClock = cover_bot.services.clock
     await oncall(fake_slack, cover_bot, "cover")

@@ -5,7 +5,7 @@ clears it; vY's deployer gets "Fix forward or revert vY" on the incident, or a n
 from __future__ import annotations
 
 from bot.clock import FrozenClock
-from bot.deploys.events import RollbackStarted
+from bot.deploys.events import DeployFinished
 from bot.fakeslack import FakeSlack, flatten
 from bot.incidents import deploy_notes
 from tests import test_deploys
@@ -19,10 +19,12 @@ pipeline = test_deploys.pipeline
 bot = test_deploys.bot
 
 
-async def roll_back(bot: RunningBot, fake: FakeSlack, channel: str, user: str = "U0ALICE") -> int:
+async def roll_back(
+    bot: RunningBot, fake: FakeSlack, channel: str, user: str = "U0ALICE", environment: str = "prod"
+) -> int:
     """`/rollback prod` typed in `channel`, its reason picked and *Roll back* confirmed there, as Slack sends them."""
-    offer = await ask(fake, bot, "/rollback", "prod error rate spiking", user=user, channel=channel)
-    assert "Roll back prod?" in offer or "last good version" in offer, offer
+    offer = await ask(fake, bot, "/rollback", f"{environment} error rate spiking", user=user, channel=channel)
+    assert f"Roll back {environment}?" in offer or "last good version" in offer, offer
     confirm = fake.calls_to("response_url")[-1]["blocks"][2]["elements"][0]
     state = {"values": {"rollback_reason": {"rollback_reason": {"type": "radio_buttons"}}}}
     state["values"]["rollback_reason"]["rollback_reason"]["selected_option"] = {"value": "error_rate"}
@@ -117,8 +119,13 @@ async def test_the_rollback_gives_its_incident_the_fix_forward_item(
     await ask(fake_slack, bot, "/incident", "p1 Checkout errors", user="U0ALICE")
     search, checkout = await channel_of(bot, 1), await channel_of(bot, 2)
 
-    # Confirmed in INC-1's channel: the rollback is INC-1's, though INC-2 is the more severe.
+    # Confirmed in INC-1's channel: the rollback is INC-1's, though INC-2 is the more severe. The item comes once
+    # it succeeded (prod is pinned): not while it runs.
     rollback = await roll_back(bot, fake_slack, search)
+    assert await bot.db.fetchval("SELECT incident_ref FROM deploy_pins") == "INC-1"
+    assert not [c for c in fake_slack.posted_in(search) if c["text"].startswith(":memo:")]
+    assert await bot.db.fetchval("SELECT count(*) FROM incident_actions") == 0
+    await pipeline.report(bot.url, rollback, "succeeded")
     said = await eventually(lambda: [c for c in fake_slack.posted_in(search) if c["text"].startswith(":memo:")])
     item = await bot.db.fetchrow("SELECT * FROM incident_actions")
     assert said[0]["text"] == (
@@ -130,15 +137,11 @@ async def test_the_rollback_gives_its_incident_the_fix_forward_item(
     assert not [c for c in fake_slack.posted_in("C0DEPLOYS") if c.get("text", "").startswith(":memo:")]
 
     # Made once: the subscriber run again (a crash after its commit) adds nothing.
-    event = RollbackStarted(
-        deploy_id=rollback, replaced_id=rollback - 1, actor="U0ALICE", environment="prod", incident_id=1
-    )
+    event = DeployFinished(deploy_id=rollback, status="succeeded", kind="rollback")
     await deploy_notes.fix_forward_item(bot.services, event)
     assert await bot.db.fetchval("SELECT count(*) FROM incident_actions") == 1
     actions = await ask(fake_slack, bot, "/incident", "actions", channel=search)
     assert "Fix forward or revert `v2.0.1`" in actions and "owner <@U0CAROL>" in actions
-
-    await pipeline.report(bot.url, rollback, "succeeded")
     assert "on Wed 25 Nov 04:00 CET, INC-1) · fix forward or revert: <@U0CAROL> (INC-1 action item)" in await status(
         bot, fake_slack
     )
@@ -156,6 +159,7 @@ async def test_a_rollback_from_elsewhere_belongs_to_the_most_severe_open_inciden
 
     # The watch reminder's Roll back, in the deployments channel: the open P1 it is (owner: who deployed v3.0.1).
     await click(bot, fake_slack, "deploy_watch_rollback", str(bad), user="U0ALICE", channel="C0DEPLOYS")
+    await pipeline.report(bot.url, (await deploys(bot))[-1]["id"], "succeeded")
     said = await eventually(lambda: [c for c in fake_slack.posted_in(checkout) if c["text"].startswith(":memo:")])
     assert said[0]["text"].startswith(":memo: Action item #1 of INC-2 for <@U0DAVE>: Fix forward or revert `v3.0.1`")
     assert await bot.db.fetchval("SELECT incident_ref FROM deploy_pins") == "INC-2"
@@ -164,7 +168,36 @@ async def test_a_rollback_from_elsewhere_belongs_to_the_most_severe_open_inciden
 async def test_a_failed_rollback_pins_nothing(bot: RunningBot, fake_slack: FakeSlack, pipeline: FakePipeline) -> None:
     await ship(bot, fake_slack, pipeline, "prod", "v4.0.0", extra='--force "baseline"')
     await ship(bot, fake_slack, pipeline, "prod", "v4.0.1", extra='--force "release"')
+    await ask(fake_slack, bot, "/incident", "p1 Checkout errors", user="U0ALICE")
+    checkout = await channel_of(bot, 1)
     rollback = await roll_back(bot, fake_slack, "C0OPS")
     await pipeline.report(bot.url, rollback, "failed")
     assert "pinned" not in await status(bot, fake_slack)
     assert await bot.db.fetchval("SELECT pinned_at FROM deploy_pins WHERE rollback_id = $1", rollback) is None
+    # v4.0.1 still runs: nothing to fix forward, so no action item on the incident.
+    await eventually(lambda: [c for c in fake_slack.posted_in(checkout) if "failed" in c.get("text", "").lower()])
+    await bot.tick()
+    assert await bot.db.fetchval("SELECT count(*) FROM incident_actions") == 0
+    assert not [c for c in fake_slack.posted_in(checkout) if c["text"].startswith(":memo:")]
+
+
+async def test_a_staging_rollback_from_elsewhere_gets_the_deploy_threads_note(
+    bot: RunningBot, fake_slack: FakeSlack, pipeline: FakePipeline
+) -> None:
+    """The most-severe-incident rule is for prod: a staging rollback outside an incident channel is no incident's."""
+    await ship(bot, fake_slack, pipeline, "staging", "v5.0.0")
+    await ship(bot, fake_slack, pipeline, "staging", "v5.0.1", user="U0CAROL")
+    bad_ts = (await deploys(bot))[-1]["message_ts"]
+    await ask(fake_slack, bot, "/incident", "p1 Checkout errors", user="U0ALICE")
+    checkout = await channel_of(bot, 1)
+    rollback = await roll_back(bot, fake_slack, "C0OPS", environment="staging")
+    notes = await eventually(
+        lambda: [c for c in fake_slack.posted_in("C0DEPLOYS") if c.get("text", "").startswith(":memo:")]
+    )
+    assert len(notes) == 1 and notes[0]["thread_ts"] == bad_ts
+    await pipeline.report(bot.url, rollback, "succeeded")
+    await eventually(lambda: bot.db.fetchval("SELECT pinned_at FROM deploy_pins WHERE rollback_id = $1", rollback))
+    await bot.tick()
+    assert await bot.db.fetchval("SELECT incident_ref FROM deploy_pins") is None
+    assert await bot.db.fetchval("SELECT count(*) FROM incident_actions") == 0
+    assert not [c for c in fake_slack.posted_in(checkout) if c["text"].startswith(":memo:")]

@@ -2,7 +2,8 @@
 `ack_expires_after`, else `alerting.ack_expires_after`, else the row's response time, at least 30 min). When it
 runs out and the alert still fires, nobody renewed or snoozed it and it is not silenced, the acknowledger is
 reminded in the alert's thread (*Still on it*, *Snooze 1h*, *Snooze 4h*), and escalation resumes one role at a
-time, a step apart (`step()`: the response time, at least 5 min), as `processing.escalation_plan` pages them.
+time, a step apart (`step()`: the response time, at least 5 min), as `processing.escalation_plan` pages them, from
+the role after the acknowledger's and never the acknowledger (`rota.lookup.resumed`).
 
 Each window has one deadline (`alerts.ack_expires_at`); its expiry run and escalation steps are keyed by it
 (`<alert>:<deadline>`, `<alert>:<deadline>:<step>`), so each deadline reminds once and pages each role once, on
@@ -24,7 +25,7 @@ from bot.alerts.sending import changed, wall
 from bot.errors import Invalid, NotFound
 from bot.jobs import JobRun
 from bot.opsconfig import OpsConfig
-from bot.rota.lookup import who_is_on_call
+from bot.rota.lookup import OnCall, resumed, who_is_on_call
 from bot.services import Services, zone
 from bot.slack.failures import attempt
 
@@ -110,12 +111,14 @@ async def expired(services: Services, alert_id: int, deadline_text: str) -> bool
                 until = now + (alert.silenced_until - wall())
                 await start(services, conn, locked, locked.ack_since or now, until=until)
         return False
+    on_call = await who_is_on_call(services, now)
     async with services.db.transaction() as conn:
         alert = await store.get(conn, alert_id, for_update=True)
         if alert is None or not _current(alert, deadline):
             return False
-        first_try = False
-        for number, (role, after) in enumerate(escalation_plan(alert.priority, step(alert)), start=1):
+        plan = _plan(alert, on_call)
+        first_try = not plan and not alert.ack_reminder_ts  # nobody left to page: no steps to tell a retry by
+        for number, (role, after) in enumerate(plan, start=1):
             payload = {"alert_id": alert_id, "deadline": deadline_text, "role": role}
             if await services.jobs.schedule_once(
                 conn, Job.ACK_ESCALATE, f"{_key(alert_id, deadline)}:{number}", now + after, payload
@@ -126,13 +129,30 @@ async def expired(services: Services, alert_id: int, deadline_text: str) -> bool
             await record(conn, "ack_expired", detail=detail)
     if alert.ack_reminder_ts:
         return True  # posted by an earlier try, which failed after it
-    role, after = escalation_plan(alert.priority, step(alert))[0]
-    text, blocks = messages.ack_reminder(alert, now, role, after)
-    where = alert.message_channel or alert.channel
-    posted = await services.slack.chat_postMessage(channel=where, thread_ts=alert.message_ts, text=text, blocks=blocks)
+    first: tuple[str | None, timedelta] = plan[0] if plan else (None, step(alert))
+    text, blocks = messages.ack_reminder(alert, now, *first)
+    where, thread = await _thread(services, alert)
+    posted = await services.slack.chat_postMessage(channel=where, thread_ts=thread, text=text, blocks=blocks)
     async with services.db.transaction() as conn:
         await store.reminded(conn, alert_id, str(posted["ts"]))
     return True
+
+
+def _plan(alert: Alert, on_call: OnCall) -> list[tuple[str, timedelta]]:
+    """Who a resumed escalation pages, and when: the escalation plan's roles after the acknowledger's, one step
+    apart, never the acknowledger (they were just reminded in the thread)."""
+    roles = resumed(on_call, [role for role, _ in escalation_plan(alert.priority, step(alert))], alert.acknowledged_by)
+    return [(role, step(alert) * number) for number, role in enumerate(roles, start=1)]
+
+
+async def _thread(services: Services, alert: Alert) -> tuple[str, str | None]:
+    """Where the alert's reminders go: its own message's thread, or (an alert of a storm, which has no message of
+    its own) the storm digest's."""
+    if alert.message_ts is None and alert.digest_id is not None:
+        digest = await store.digest(services.db, alert.digest_id)
+        if digest is not None and digest.message_ts:
+            return digest.message_channel or digest.channel, digest.message_ts
+    return alert.message_channel or alert.channel, alert.message_ts
 
 
 async def reminder_lost(services: Services, run: JobRun, error: Exception) -> None:
@@ -164,12 +184,13 @@ async def escalate(services: Services, alert_id: int, deadline_text: str, role: 
         outcome="ok" if user else "error",
         detail={"alert": alert_id, "role": role, "paged": user, "error": why, "deadline": deadline_text},
     )
-    if alert.message_channel and alert.message_ts:
+    where, thread = await _thread(services, alert)
+    if thread:
         await attempt(
             "escalation note not posted",
             services.slack.chat_postMessage(
-                channel=alert.message_channel,
-                thread_ts=alert.message_ts,
+                channel=where,
+                thread_ts=thread,
                 text=messages.ack_escalation_note(waited, role, user, why),
             ),
         )

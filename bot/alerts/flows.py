@@ -153,6 +153,9 @@ async def _acknowledge_digest(services: Services, digest_id: int, actor: str, re
         acked = await store.acknowledge_digest_alerts(conn, digest_id, now, actor)
         for alert_id in acked:
             await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"{alert_id}:")
+            alert = await store.get(conn, alert_id)
+            if alert is not None and alert.firing:  # it runs out unless renewed, as one acknowledged alone does
+                await ack_expiry.start(services, conn, alert, now)
         await services.jobs.cancel_prefix(conn, Job.ESCALATE, f"d{digest_id}:")
         await store.touch_digest(conn, digest_id, now, acknowledged_at=now, acknowledged_by=actor)
         await record(

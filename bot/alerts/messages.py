@@ -187,16 +187,22 @@ def _snooze_buttons(alert: Alert) -> list[dict]:
     return [button(f"Snooze {h}h", f"{Action.SNOOZE}:{h}h", alert_value(alert.id, h)) for h in (1, 4)]
 
 
-def ack_reminder(alert: Alert, now: datetime, role: str, after: timedelta) -> tuple[str, Blocks]:
+def ack_reminder(alert: Alert, now: datetime, role: str | None, after: timedelta) -> tuple[str, Blocks]:
     """The thread reply when an acknowledgement runs out and the alert still fires: the acknowledger is asked."""
     since = alert.ack_since or alert.acknowledged_at or now
     who = mention(alert.acknowledged_by or "?")
     text = (
         f":hourglass: {who}, you acknowledged *{escape(alert.alertname)}* {duration(now - since)} ago and it still "
-        f"fires. Still on it? If nobody answers, the {role} is paged in {duration(after)}, then the next role."
+        f"fires. Still on it? {_next_page(role, duration(after))}"
     )
     buttons = [button("Still on it", Action.STILL_ON_IT, str(alert.id), "primary"), *_snooze_buttons(alert)]
     return text, [section(text), {"type": "actions", "block_id": f"alert_ack:{alert.id}", "elements": buttons}]
+
+
+def _next_page(role: str | None, after: str) -> str:
+    if role is None:
+        return "Nobody else on call is left to page."
+    return f"If nobody answers, the {role} is paged in {after}, then the next role."
 
 
 def ack_escalation_note(waited: str, role: str, user: str | None, why: str | None) -> str:

@@ -381,10 +381,12 @@ async def channels_with_unsent(conn: Conn) -> list[str]:
 
 
 async def pages_sent(conn: Conn, starts: datetime, ends: datetime) -> list[AlertPage]:
-    """The pages that reached someone in [starts, ends): each page's and escalation's audit row (its record)."""
+    """The pages that reached someone in [starts, ends): each page's and escalation's audit row (its record), a
+    resumed escalation's (an acknowledgement that ran out) included."""
     rows = await conn.fetch(
         """SELECT at, action, detail FROM audit_log
-           WHERE kind = 'alert' AND action IN ('page', 'escalate') AND outcome = 'ok' AND at >= $1 AND at < $2
+           WHERE kind = 'alert' AND action IN ('page', 'escalate', 'ack_escalate') AND outcome = 'ok'
+             AND at >= $1 AND at < $2
            ORDER BY at, id""",
         starts,
         ends,

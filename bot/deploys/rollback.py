@@ -79,10 +79,10 @@ async def from_watch(
     return await rollback(services, actor, deploy.environment, deploy.id, reason, request_id, channel=channel)
 
 
-async def incident_of(services: Services, channel: str | None) -> tuple[int, str] | None:
-    """The incident a rollback confirmed in `channel` belongs to (the incidents domain's rule, through
-    services.incident_for); None without one."""
-    return await services.incident_for(services, channel) if services.incident_for else None
+async def incident_of(services: Services, channel: str | None, environment: str) -> tuple[int, str] | None:
+    """The incident a rollback of `environment` confirmed in `channel` belongs to (the incidents domain's rule,
+    through services.incident_for); None without one."""
+    return await services.incident_for(services, channel, environment) if services.incident_for else None
 
 
 async def rollback(
@@ -101,7 +101,7 @@ async def rollback(
     current, good = await target(services, environment)
     if current.id != current_id:
         raise Invalid(answers.say(answers.ENVIRONMENT_CHANGED, current))
-    incident = await incident_of(services, channel)
+    incident = await incident_of(services, channel, environment)
     now = services.clock.now()
     async with services.db.transaction() as conn:
         try:

@@ -5,7 +5,8 @@ stage, severity or commander change, a checklist tick, an action item, a status 
 an actor; the bot's own entries, pages, escalations and nudges, have none). With activity, the window runs from
 the last of it; without, the acknowledger is reminded in the announcement's thread (*Still on it*, *Snooze 1h*,
 *Snooze 4h*), then escalation resumes one role at a time (the secondary, then the manager), `step()` apart
-(ack_within, at least 5 min), unless someone acts meanwhile.
+(ack_within, at least 5 min), unless someone acts meanwhile: from the role after the acknowledger's, never the
+acknowledger (`rota.lookup.resumed`).
 
 Each window has one deadline (`incidents.ack_expires_at`); its expiry run and escalation steps are keyed by it, so
 each deadline reminds once and pages each role once, on any replica; a renewal, a snooze or activity (a new
@@ -24,6 +25,7 @@ from bot.incidents.ids import Job
 from bot.incidents.models import Incident
 from bot.jobs import JobRun
 from bot.policy import Do, Subject
+from bot.rota.lookup import resumed
 from bot.services import Services, zone
 from bot.slack.blocks import clock_time
 
@@ -109,13 +111,15 @@ async def expired(services: Services, incident_id: int, deadline_text: str) -> b
     if not _current(await store.get(services.db, incident_id), deadline):
         return False
     now = services.clock.now()
+    on_call = await paging.on_call_now(services)
     async with services.db.transaction() as conn:
         incident = await guards.locked(conn, incident_id)
         if not _current(incident, deadline) or await _active(services, conn, incident):
             return False
         every = step(services, incident)
-        first_try = False
-        for number, role in enumerate(ROLES, start=1):
+        roles = resumed(on_call, list(ROLES), incident.acknowledged_by or incident.commander)
+        first_try = not roles and not incident.ack_reminder_ts  # nobody left to page: no steps to tell a retry by
+        for number, role in enumerate(roles, start=1):
             key = ids.key(incident_id, "ack", deadline_text, number)
             payload = {"incident_id": incident_id, "deadline": deadline_text, "role": role}
             first_try |= await services.jobs.schedule_once(conn, Job.ACK_ESCALATE, key, now + every * number, payload)
@@ -124,7 +128,7 @@ async def expired(services: Services, incident_id: int, deadline_text: str) -> b
             await store.add_event(conn, incident_id, now, None, "ack_reminder", records.ack_reminder_entry(who))
     if incident.ack_reminder_ts:
         return True  # posted by an earlier try, which failed after it
-    text, blocks = messages.ack_reminder(incident, now, ROLES[0], every)
+    text, blocks = messages.ack_reminder(incident, now, roles[0] if roles else None, every)
     if incident.announcement_ts:
         where, thread = incident.announced_in, incident.announcement_ts
     else:
@@ -194,7 +198,13 @@ async def snooze(services: Services, incident_id: int, hours: int, actor: str, r
 
 
 async def still_on_it(services: Services, incident_id: int, actor: str, request_id: str) -> str:
-    """*Still on it*: acknowledged again (by whoever pressed it, as anyone may acknowledge), a fresh window."""
+    """*Still on it*: acknowledged again (by whoever pressed it), a fresh window. It postpones the escalation as a
+    snooze does, so the same people may: Do.INCIDENT_SNOOZE."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        raise NotFound(refusals.NO_INCIDENT)
+    subject = Subject(commander=incident.commander)
+    await policy.require(services, Do.INCIDENT_SNOOZE, actor, subject, what=f"renew {incident.ref}'s acknowledgement")
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await _acknowledged_open(conn, incident_id)

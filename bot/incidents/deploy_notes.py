@@ -1,6 +1,7 @@
 """Incident channels hear of rollbacks: the deploys domain's events (bot/deploys/events.py), subscribed here. A
 rollback that belongs to an incident (`incident_for`, the rule the deploys domain asks through
-services.incident_for) gives that incident the action item "Fix forward or revert vY", owned by vY's deployer.
+services.incident_for) gives that incident the action item "Fix forward or revert vY", owned by vY's deployer,
+once the rollback succeeded (its pin is held): a rollback that failed left vY running, nothing to fix forward.
 
 Each note is a subscriber run, stored with the rollback's own transaction: a crash after the rollback was recorded
 leaves the note to the next pass. One channel failing does not stop the others, and is logged rather than retried
@@ -16,7 +17,7 @@ from bot import log
 from bot.deploys import answers
 from bot.deploys import api as deploys
 from bot.deploys.events import DeployFinished, RollbackStarted
-from bot.deploys.ids import Kind
+from bot.deploys.ids import PROD, Kind, Status
 from bot.incidents import api as incidents
 from bot.incidents import records, store
 from bot.incidents.enums import Severity
@@ -30,10 +31,10 @@ logger = log.get("zzik.deploys")  # the logger these notes were logged on when t
 class Job(StrEnum):
     ROLLBACK_STARTED = "incidents.rollback_started_note"  # key <rollback id>
     ROLLBACK_FINISHED = "incidents.rollback_finished_note"  # key <rollback id>:<status>
-    FIX_FORWARD_ITEM = "incidents.fix_forward_item"  # key <rollback id>
+    FIX_FORWARD_ITEM = "incidents.fix_forward_item_pinned"  # key <rollback id>:<status>
 
 
-# The open incidents a rollback confirmed outside any incident channel belongs to: the most severe of these.
+# The open incidents a prod rollback confirmed outside any incident channel belongs to: the most severe of these.
 ROLLBACK_SEVERITIES = (Severity.P1, Severity.P2)
 
 
@@ -42,38 +43,43 @@ def register(runner: Any, services: Services) -> None:
     answer the deploys domain which incident a rollback belongs to."""
     services.events.subscribe(services, RollbackStarted, Job.ROLLBACK_STARTED, rollback_started)
     services.events.subscribe(services, DeployFinished, Job.ROLLBACK_FINISHED, rollback_finished)
-    services.events.subscribe(services, RollbackStarted, Job.FIX_FORWARD_ITEM, fix_forward_item)
+    services.events.subscribe(services, DeployFinished, Job.FIX_FORWARD_ITEM, fix_forward_item)
     services.incident_for = incident_for
 
 
-async def incident_for(services: Services, channel: str | None) -> tuple[int, str] | None:
-    """The incident a rollback started now from `channel` belongs to: the incident whose channel it is (the
-    kickoff's *Roll back* button, `/rollback` typed there); else the most severe open P1 or P2, the latest declared
-    of equals; else none."""
+async def incident_for(services: Services, channel: str | None, environment: str) -> tuple[int, str] | None:
+    """The incident a rollback of `environment` started now from `channel` belongs to: the incident whose channel
+    it is (the kickoff's *Roll back* button, `/rollback` typed there); else, for prod, the most severe open P1 or
+    P2, the latest declared of equals; else none (a staging rollback elsewhere gets the deploy thread's note)."""
     here = await store.by_channel(services.db, channel) if channel else None
-    if here is None:
+    if here is None and environment == PROD:
         candidates = [i for i in await store.open_incidents(services.db) if i.severity in ROLLBACK_SEVERITIES]
         candidates.sort(key=lambda i: (i.severity, -i.declared_at.timestamp()))
         here = candidates[0] if candidates else None
     return (here.id, here.ref) if here else None
 
 
-async def fix_forward_item(services: Services, event: RollbackStarted) -> None:
-    """The incident the rollback belongs to gets "Fix forward or revert vY", owned by vY's deployer (once per
-    rollback), in its timeline, and said in its channel."""
-    if event.incident_id is None:
-        return  # the deploys domain notes it in vY's deploy thread
-    incident, pin = await store.get(services.db, event.incident_id), await deploys.pin(services.db, event.deploy_id)
-    if incident is None or pin is None:
+async def fix_forward_item(services: Services, event: DeployFinished) -> None:
+    """A rollback succeeded and pinned its environment: the incident it belongs to (named on the pin when it
+    started) gets "Fix forward or revert vY", owned by vY's deployer (once per rollback), in its timeline, and said
+    in its channel."""
+    if event.kind != Kind.ROLLBACK or event.status != Status.SUCCEEDED:
+        return  # a failed rollback pins nothing: vY still runs
+    pin = await deploys.pin(services.db, event.deploy_id)
+    if pin is None or pin.pinned_at is None or pin.incident_id is None:
+        return  # not held (another version was deployed first), or no incident: the deploy thread's note
+    incident, rollback = await store.get(services.db, pin.incident_id), await deploys.get(services.db, pin.rollback_id)
+    if incident is None:
         return
+    actor = rollback.requested_by if rollback else pin.owner  # who rolled back
     now = services.clock.now()
     text = records.fix_forward_text(pin.environment, pin.from_version, pin.version)
     async with services.db.transaction() as conn:
         item, made = await store.add_keyed_action(
-            conn, incident.id, text, pin.owner, event.actor, now, f"rollback:{event.deploy_id}"
+            conn, incident.id, text, pin.owner, actor, now, f"rollback:{pin.rollback_id}"
         )
         if made:
-            await store.add_event(conn, incident.id, now, event.actor, "action", records.action_entry(item))
+            await store.add_event(conn, incident.id, now, actor, "action", records.action_entry(item))
     if item.done_at is None:
         await _say_item(services, incident, records.fix_forward_said(incident, item))
 

@@ -134,14 +134,18 @@ def _snooze_buttons(incident: Incident) -> list[dict[str, Any]]:
     return [button(f"Snooze {h}h", f"{Action.SNOOZE}:{h}h", ids.snooze_value(incident.id, h)) for h in (1, 4)]
 
 
-def ack_reminder(incident: Incident, now: datetime, role: str, after: timedelta) -> tuple[str, Blocks]:
+def ack_reminder(incident: Incident, now: datetime, role: str | None, after: timedelta) -> tuple[str, Blocks]:
     """The thread reply when an acknowledgement runs out with no activity: the acknowledger is asked."""
     since = incident.ack_since or incident.acknowledged_at or now
     who = mention(incident.acknowledged_by or incident.commander)
     text = (
         f":hourglass: {who}, {incident.ref} was acknowledged {duration(since, now)} ago and nothing has happened "
-        f"since (no update, stage or severity change). Still on it? If nobody answers, the {role} is paged in "
-        f"{duration(now, now + after)}, then the next role."
+        f"since (no update, stage or severity change). Still on it? "
+        + (
+            f"If nobody answers, the {role} is paged in {duration(now, now + after)}, then the next role."
+            if role
+            else "Nobody else on call is left to page."
+        )
     )
     buttons = [button("Still on it", Action.STILL_ON_IT, str(incident.id), style="primary"), *_snooze_buttons(incident)]
     return text, [section(text), {"type": "actions", "block_id": f"incident_ack:{incident.id}", "elements": buttons}]

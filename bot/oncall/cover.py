@@ -123,6 +123,7 @@ async def ask(services: Services, actor: str, req: Cover, request_id: str) -> st
         waiting=[_where(p) for p in done if not p.ts and p.why != "manager"],
         manager_after=services.config.oncall.cover_ask_manager_after,
         clipped=clipped,
+        manager=bool(await _managers(services, cover)),
     )
     return answer + (f" Open incident: {', '.join(incidents)}." if incidents else "")
 
@@ -156,6 +157,9 @@ async def _store_request(
     await services.jobs.schedule_once(conn, Job.COVER_ESCALATE, str(cover.id), escalate_at, _key(cover))
     await services.jobs.schedule_once(conn, Job.COVER_EXPIRE, str(cover.id), cover.ends_at, _key(cover))
     return cover, posts
+
+
+NO_MANAGER = "no_manager"  # a COVER_TELL about there being no manager to ask
 
 
 def _key(cover: CoverRequest) -> dict[str, Any]:
@@ -333,14 +337,18 @@ async def update(services: Services, post_id: int) -> None:
     await services.slack.chat_update(channel=item.channel_id, ts=item.ts, text=text, blocks=blocks)
 
 
-async def tell(services: Services, cover_id: int, user: str) -> None:
+async def tell(services: Services, cover_id: int, user: str, about: str | None = None) -> None:
     """Job COVER_TELL: a DM to the one who asked, or the manager, that the cover was taken (or, to the one who
-    asked, that nobody took it)."""
+    asked, that nobody took it, or, `about` NO_MANAGER, that there is no manager to ask while it is open)."""
     cover = await store.cover(services.db, cover_id)
     if cover is None:
         return
     zone = team_zone(services)
-    if cover.status == "expired":
+    if about == NO_MANAGER:
+        if not cover.is_open:
+            return  # taken, cancelled or over meanwhile: that DM says so
+        text = words.no_manager(cover, zone)
+    elif cover.status == "expired":
         text = words.nobody_took(cover, zone)
     else:
         override = await store.get(services.db, cover.override_id) if cover.override_id is not None else None
@@ -362,9 +370,16 @@ async def escalate(services: Services, cover_id: int) -> None:
             return
         posts = await _add_posts(services, conn, cover, [(m, "manager") for m in managers], now)
         await _audit(conn, "cover.escalate", None, cover_id, None, managers=managers)
+        told = []
+        if not managers:  # nobody else to ask: the one who asked hears it (durably), not only the log
+            key, payload = f"{cover_id}:{cover.requested_by}:{NO_MANAGER}", {**_key(cover), "about": NO_MANAGER}
+            await services.jobs.schedule_once(conn, Job.COVER_TELL, key, now, {**payload, "user": cover.requested_by})
+            told.append(key)
     if not managers:
         logger.warning("urgent cover unanswered and no manager to ask", cover_id=cover_id)
-    await _run(services, Job.COVER_POST, [str(p.id) for p in posts])
+    await asyncio.gather(
+        _run(services, Job.COVER_POST, [str(p.id) for p in posts]), _run(services, Job.COVER_TELL, told)
+    )
 
 
 async def expire(services: Services, cover_id: int) -> None:

@@ -68,6 +68,7 @@ def asked(
     waiting: list[str],
     manager_after: timedelta,
     clipped: bool,
+    manager: bool = True,
 ) -> str:
     """The asker's answer: who was asked, and what happens next."""
     lines = [f"Asked for urgent *{c.role}* cover until {when_both(c.ends_at, team, viewer)} (request #{c.id})."]
@@ -77,7 +78,11 @@ def asked(
         lines.append("Sent to " + ", ".join(reached) + f". The first to press *{TAKE}* is on call at once.")
     if waiting:
         lines.append("Not reached yet, retrying: " + ", ".join(waiting) + ".")
-    if not reached and not waiting:
+    if not manager and not reached and not waiting:
+        lines.append("Nobody else in the rotation can be asked, and there is no manager to ask.")
+    elif not manager:
+        lines.append(f"There is no manager to ask: if nobody takes it within {minutes(manager_after)}, you hear so.")
+    elif not reached and not waiting:
         lines.append("Nobody else in the rotation can be asked: the manager is asked now.")
     else:
         lines.append(f"Nobody within {minutes(manager_after)}: the on-call manager is asked.")
@@ -103,6 +108,13 @@ def told(c: CoverRequest, o: Override, team: ZoneInfo, *, requester: bool) -> st
     return (
         f"Urgent cover: {who(c.taken_by)} took *{ROLE_TITLES.get(c.role, c.role).lower()}*{shift} until "
         f"{when(o.ends_at, team)} (override #{o.id}), asked by {who(c.requested_by)}."
+    )
+
+
+def no_manager(c: CoverRequest, team: ZoneInfo) -> str:
+    return (
+        f"Nobody has taken your request for *{c.role}* cover (#{c.id}) and there is no manager to ask: nobody else "
+        f"could be asked. It stays open until {when(c.ends_at, team)}; `/oncall cover cancel` calls it off."
     )
 
 

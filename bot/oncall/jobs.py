@@ -53,7 +53,9 @@ def register(runner: JobRunner, services: Services) -> None:
                 cover.post, "post_id", lease=PAGING_LEASE, retry=PAGING_RETRY, on_gave_up=cover.gave_up
             ),
             Job.COVER_UPDATE: call(cover.update, "post_id", lease=PAGING_LEASE, on_gave_up=cover.gave_up),
-            Job.COVER_TELL: call(cover.tell, "cover_id", "user", lease=PAGING_LEASE, on_gave_up=cover.gave_up),
+            Job.COVER_TELL: call(
+                cover.tell, "cover_id", "user", "about?", lease=PAGING_LEASE, on_gave_up=cover.gave_up
+            ),
             Job.COVER_ESCALATE: call(cover.escalate, "cover_id", lease=PAGING_LEASE),
             Job.COVER_EXPIRE: call(cover.expire, "cover_id", lease=PAGING_LEASE),
         },

@@ -16,7 +16,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackRequestError
@@ -65,7 +65,8 @@ class Report:
 
     @property
     def hours(self) -> float:
-        return (self.ends_at - self.starts_at).total_seconds() / 3600
+        # In UTC: two times on the same zone subtract on the wall clock (March in Berlin would be 744 h, not 743).
+        return (self.ends_at.astimezone(UTC) - self.starts_at.astimezone(UTC)).total_seconds() / 3600
 
     def role_hours(self, role: str) -> float:
         return sum(line.hours for line in self.lines if line.role == role)

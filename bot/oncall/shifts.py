@@ -3,7 +3,9 @@ and put in as shifts of their own (pure: no I/O). The calendar feed and the on-c
 
 Each shift has a key that stays the same while the shift changes shape, so a calendar that subscribed to the feed
 updates the event instead of adding another:
-- an override: `override-<id>` (cancelling it removes the event; a new override is a new event);
+- an override: `override-<id>` (cancelling it removes the event; a new override is a new event). Urgent cover laid
+  over a running override wins while it runs, as in bot/rota/lookup.py (the later start wins), so it cuts that
+  override into pieces like a week: `override-<id>` for piece 0, `override-<id>-<k>` for the later pieces;
 - the rotation's week n of a role, cut by overrides into pieces: `rota-<n>-<role>-<k>`, k counting the pieces of
   that week from 0. An override laid over the start of a week moves piece 0 (same key, new start); one laid over
   its middle shortens piece 0 and adds piece 1.
@@ -12,7 +14,7 @@ updates the event instead of adding another:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.rota.models import Override
 from bot.rota.rotation import ROLES, Rotation
@@ -32,7 +34,7 @@ class Shift:
 
     @property
     def hours(self) -> float:
-        return (self.ends_at - self.starts_at).total_seconds() / 3600
+        return (self.ends_at.astimezone(UTC) - self.starts_at.astimezone(UTC)).total_seconds() / 3600  # not wall time
 
     def clipped(self, starts: datetime, ends: datetime) -> Shift | None:
         """The part of the shift inside [starts, ends), same key; None when it has none."""
@@ -57,6 +59,20 @@ def _pieces(starts: datetime, ends: datetime, cuts: list[Override]) -> list[tupl
     return pieces
 
 
+def _override_pieces(rot: Rotation, o: Override, mine: list[Override]) -> list[Shift]:
+    """An override minus the later-starting overrides of its role laid over it (they win while they run)."""
+    later = [
+        c
+        for c in mine
+        if (c.starts_at, c.id) > (o.starts_at, o.id) and c.starts_at < o.ends_at and c.ends_at > o.starts_at
+    ]
+    found = []
+    for k, (a, b) in enumerate(_pieces(o.starts_at, o.ends_at, later)):
+        key = f"override-{o.id}" if k == 0 else f"override-{o.id}-{k}"
+        found.append(Shift(key, o.role, o.user_id, a, b, rot.week_index(a), o.id))
+    return found
+
+
 def shifts(rot: Rotation, overrides: list[Override], starts: datetime, ends: datetime) -> list[Shift]:
     """Every shift of every role touching [starts, ends), whole (not clipped), in start order. Weeks before the
     rotation begins are shifts with nobody in them (overrides still apply)."""
@@ -71,8 +87,7 @@ def shifts(rot: Rotation, overrides: list[Override], starts: datetime, ends: dat
                 found.append(Shift(f"rota-{n}-{role}-{k}", role, week.holder(role), a, b, n))
         for o in mine:
             if o.starts_at < ends and o.ends_at > starts:
-                week_n = rot.week_index(o.starts_at)
-                found.append(Shift(f"override-{o.id}", role, o.user_id, o.starts_at, o.ends_at, week_n, o.id))
+                found.extend(_override_pieces(rot, o, mine))
     return sorted(
         (s for s in found if s.starts_at < ends and s.ends_at > starts),
         key=lambda s: (s.starts_at, ROLES.index(s.role), s.key),

@@ -73,6 +73,14 @@ async def who_is_on_call(services: Services, at: datetime, *, overrides: list[mo
     return OnCall(at, shifts["primary"], shifts["secondary"], shifts["manager"])
 
 
+def resumed(on_call: OnCall, roles: list[str], acknowledger: str | None) -> list[str]:
+    """The roles an escalation resumed after an acknowledgement ran out pages, in order: those after the role the
+    acknowledger holds (they were reminded in the thread already), never a role the acknowledger holds."""
+    held = [ROLES.index(r) for r in ROLES if acknowledger and on_call.shift(r).user == acknowledger]
+    first = min(held, default=-1)
+    return [r for r in roles if ROLES.index(r) > first and on_call.shift(r).user != acknowledger]
+
+
 async def managers(services: Services) -> set[str]:
     """Everyone who counts as a manager for permissions: the rotation's managers and incident managers."""
     found = set(services.config.permissions.incident_managers)
