@@ -108,6 +108,16 @@ class JobRun:
     max_attempts: int = MAX_ATTEMPTS  # of the job's retry policy for this run
 
     @property
+    def scheduled_at(self) -> datetime:
+        """When the run was scheduled for. A recurring run's key is that time (ISO), and it stays so when the run
+        is retried, whereas `due_at` moves to the retry's time; a one-off run: its `due_at`."""
+        try:
+            at = datetime.fromisoformat(self.run_key)
+        except ValueError:
+            return self.due_at
+        return at if at.tzinfo is not None else self.due_at
+
+    @property
     def lateness(self) -> timedelta:
         return self.now - self.due_at
 

@@ -10,7 +10,7 @@ import pytest
 
 from bot.clock import FrozenClock
 from bot.fakeslack import FakeSlack, flatten
-from bot.maintenance.flows import deadline
+from bot.maintenance.flows import deadline, overdue
 from bot.opsconfig import Deadline
 from tests.conftest import ROTA, BotFactory, RunningBot, ask, config_with, eventually, handled
 
@@ -140,6 +140,37 @@ async def test_ticks_assignments_and_one_overdue_nudge(
     for section in one.services.handoff_summary:
         lines += await section(one.services, clock.now() - timedelta(days=7), clock.now() + timedelta(seconds=1))
     assert "*Missed maintenance (1)*" in lines
+
+
+async def test_the_nudge_of_a_checklist_slack_has_not_shown_yet_waits_for_it(
+    pair: tuple[RunningBot, RunningBot], fake_slack: FakeSlack, clock: FrozenClock
+) -> None:
+    one, _ = pair
+    clock.set(DAILY_THU - timedelta(hours=1))
+    await tick_all(pair)
+    fake_slack.fail("chat.postMessage", error="ratelimited", channel="#zzik-dev")  # the checklist's first post
+    clock.set(DAILY_THU + timedelta(minutes=1))
+    await tick_all(pair)
+    post_id = await one.db.fetchval("SELECT id FROM maintenance_posts WHERE kind = 'daily' AND ts IS NULL")
+    assert post_id is not None  # recorded, not yet in Slack
+    # Its deadline passing now (a late post is overdue at once): the nudge waits for the checklist, a retry.
+    with pytest.raises(RuntimeError, match="not posted yet"):
+        await overdue(one.services, post_id)
+    assert await one.db.fetchval("SELECT nudged_at FROM maintenance_posts WHERE id = $1", post_id) is None
+    ts = None
+    for _ in range(10):  # the checklist's job, retried, posts the recorded checklist
+        clock.advance(timedelta(minutes=1))
+        await tick_all(pair)
+        ts = await one.db.fetchval("SELECT ts FROM maintenance_posts WHERE id = $1", post_id)
+        if ts is not None:
+            break
+    assert ts is not None
+    assert await one.db.fetchval("SELECT count(*) FROM maintenance_posts") == 1  # the retry posted the same one
+    assert await overdue(one.services, post_id)
+    posted = [c for c in fake_slack.calls_to("chat.postMessage") if c["channel"] in ("#zzik-dev", "C0DEV")]
+    # The refused checklist, the checklist, then the nudge in its thread: never a nudge on its own in the channel.
+    assert [c.get("thread_ts") for c in posted] == [None, None, ts]
+    assert posted[2]["text"].startswith(":alarm_clock: The daily checklist was due by")
 
 
 async def test_a_completed_checklist_is_not_nudged(

@@ -171,6 +171,8 @@ async def overdue(services: Services, post_id: int) -> bool:
     record = await store.get(services.db, post_id)
     if record is None or record.completed_at is not None:
         return False
+    if record.ts is None:  # its Slack post is not recorded yet: the nudge goes in its thread, so it waits (a retry)
+        raise RuntimeError("the checklist is not posted yet; its nudge follows it")
     if not await store.set_nudged(services.db, post_id, services.clock.now()):
         return False
     items = await store.items(services.db, post_id)

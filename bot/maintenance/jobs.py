@@ -14,7 +14,10 @@ def register(runner: JobRunner, services: Services) -> None:
     for kind, checklist in services.config.maintenance.checklists.items():
 
         async def post(run: JobRun, kind: str = kind) -> None:
-            await flows.post(services, kind, run.due_at, late=run.is_late(flows.LATE_AFTER))
+            # A retry is due later, yet posts the checklist recorded for the scheduled time (one record per kind
+            # and due time), not one more.
+            due = run.scheduled_at
+            await flows.post(services, kind, due, late=run.now - due > flows.LATE_AFTER)
 
         every = runner.recurring(
             posted(kind), spec=f"{checklist.schedule} {tz}", next_due=cron_next(checklist.schedule, tz)

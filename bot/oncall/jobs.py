@@ -24,20 +24,21 @@ def register(runner: JobRunner, services: Services) -> None:
         next_due=lambda after: rot.next_handoff(after + before) - before,
     )
     async def handoff_reminder(run: JobRun) -> None:
-        handoff_at = run.due_at + before
+        handoff_at = run.scheduled_at + before
         if run.now >= handoff_at:
             return  # the bot was down through the handoff: the handoff announcement says it all
         await flows.handoff_reminder(services, handoff_at)
 
     @runner.recurring(Job.HANDOFF, spec=spec, next_due=rot.next_handoff)
     async def handoff(run: JobRun) -> None:
-        await flows.handoff(services, run.due_at, run.lateness if run.is_late() else None)
+        late = run.now - run.scheduled_at
+        await flows.handoff(services, run.scheduled_at, late if late > timedelta(minutes=5) else None)
 
     day = timedelta(days=1)
 
     @runner.recurring(Job.INCOMING_DM, spec=f"{spec} -1d", next_due=lambda after: rot.next_handoff(after + day) - day)
     async def incoming_dm(run: JobRun) -> None:
-        handoff_at = run.due_at + day
+        handoff_at = run.scheduled_at + day
         if run.now < handoff_at:
             await flows.incoming_dms(services, handoff_at)
 
