@@ -228,6 +228,39 @@ async def test_kill_9_right_after_the_ack_of_a_rollback_confirmation_loses_nothi
         await pipeline.stop()
 
 
+async def test_kill_9_right_after_the_ack_of_ill_cover_loses_nothing(
+    database: tuple[str, asyncpg.Connection], fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    dsn, db = database
+    env = _env(_write_config(tmp_path))
+    async with serve(dsn, fake_slack, tmp_path / "first.log", **env) as first:
+        requests = _requests(first, fake_slack)
+        assert (await requests.command("/oncall", "cover for 2", user="U0ALICE")).status == 200
+        await eventually(lambda: db.fetchval("SELECT ts IS NOT NULL FROM oncall_cover_posts WHERE target = 'U0CAROL'"))
+        fake_slack.latency = SLOW_SLACK
+        take = requests.action("oncall_cover_take", "1", user="U0CAROL", channel="DU0CAROL", block_id="cover")
+        await _kill_on_ack(first, take)
+    row = await db.fetchrow("SELECT status, taken_by, override_id FROM oncall_cover_requests")
+    assert row is not None and (row["status"], row["taken_by"]) == ("taken", "U0CAROL"), "acked, yet not taken"
+    held = await db.fetchrow("SELECT user_id, role, status FROM oncall_overrides WHERE id = $1", row["override_id"])
+    assert tuple(held.values()) == ("U0CAROL", "primary", "accepted")
+    fake_slack.latency = 0
+    fake_slack.clear()
+    async with serve(dsn, fake_slack, tmp_path / "second.log", **env):
+        # What the take scheduled in its transaction is done by the restarted bot: the asker hears who took it,
+        # and every request message says so.
+        told = await eventually(
+            lambda: [flatten(c) for c in fake_slack.calls_to("chat.postMessage") if c["channel"] == "U0ALICE"],
+            within=40,
+        )
+        await eventually(
+            lambda: [c for c in fake_slack.calls_to("chat.update") if "Covered by <@U0CAROL>" in flatten(c)],
+            within=40,
+        )
+    assert any("<@U0CAROL>" in t for t in told), told
+    assert await db.fetchval("SELECT count(*) FROM oncall_overrides") == 1
+
+
 async def test_sigterm_mid_declare_tells_the_reporter_once_that_it_was_declared(
     database: tuple[str, asyncpg.Connection], fake_slack: FakeSlack, tmp_path: Path
 ) -> None:

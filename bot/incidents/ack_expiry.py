@@ -175,16 +175,22 @@ async def _acknowledged_open(conn: Any, incident_id: int) -> Incident:
     return incident
 
 
+async def _may_postpone(services: Services, incident_id: int, actor: str, what: str) -> None:
+    """Snooze and *Still on it* both put the escalation off: the incident exists and Do.INCIDENT_SNOOZE allows
+    `actor` (`what` names the act, `{ref}` the incident, for a refusal)."""
+    incident = await store.get(services.db, incident_id)
+    if incident is None:
+        raise NotFound(refusals.NO_INCIDENT)
+    subject = Subject(commander=incident.commander)
+    await policy.require(services, Do.INCIDENT_SNOOZE, actor, subject, what=what.format(ref=incident.ref))
+
+
 async def snooze(services: Services, incident_id: int, hours: int, actor: str, request_id: str) -> str:
     """*Snooze 1h / 4h*: the reminder (and the escalation after it) waits; a timeline entry, shown on the
     announcement. Who may: Do.INCIDENT_SNOOZE."""
     if hours not in SNOOZE_HOURS:
         raise Invalid(messages.SNOOZE_HOURS)
-    incident = await store.get(services.db, incident_id)
-    if incident is None:
-        raise NotFound(refusals.NO_INCIDENT)
-    subject = Subject(commander=incident.commander)
-    await policy.require(services, Do.INCIDENT_SNOOZE, actor, subject, what=f"snooze {incident.ref}'s reminder")
+    await _may_postpone(services, incident_id, actor, "snooze {ref}'s reminder")
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await _acknowledged_open(conn, incident_id)
@@ -200,11 +206,7 @@ async def snooze(services: Services, incident_id: int, hours: int, actor: str, r
 async def still_on_it(services: Services, incident_id: int, actor: str, request_id: str) -> str:
     """*Still on it*: acknowledged again (by whoever pressed it), a fresh window. It postpones the escalation as a
     snooze does, so the same people may: Do.INCIDENT_SNOOZE."""
-    incident = await store.get(services.db, incident_id)
-    if incident is None:
-        raise NotFound(refusals.NO_INCIDENT)
-    subject = Subject(commander=incident.commander)
-    await policy.require(services, Do.INCIDENT_SNOOZE, actor, subject, what=f"renew {incident.ref}'s acknowledgement")
+    await _may_postpone(services, incident_id, actor, "renew {ref}'s acknowledgement")
     now = services.clock.now()
     async with services.db.transaction() as conn:
         incident = await _acknowledged_open(conn, incident_id)
